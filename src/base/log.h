@@ -1,0 +1,16 @@
+/* Process-wide logging to stderr with a level threshold. Libraries never log
+ * above debug; daemons log where an error reaches them. */
+#pragma once
+
+#include "base/util.h"
+
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+
+void log_set_level(enum log_level level);
+void log_set_ident(const char *ident);
+void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
+
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)

@@ -1,0 +1,11 @@
+/* Time helpers. */
+#pragma once
+
+#include <stdint.h>
+
+#define TIME_ISO_STRLEN 21 /* "2026-11-24T02:43:52Z" + NUL */
+
+/* Now, UTC, as Neutron formats timestamps: "YYYY-MM-DDTHH:MM:SSZ". */
+void time_now_iso(char buf[static TIME_ISO_STRLEN]);
+/* Monotonic clock in milliseconds. */
+uint64_t time_mono_ms(void);

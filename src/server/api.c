@@ -1,0 +1,377 @@
+/* Request routing, identity, JSON rendering and the fixed documents. */
+#include "server/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/strbuf.h"
+#include "base/xalloc.h"
+#include "server/list.h"
+#include "server/resources.h"
+#include "server/watch.h"
+
+#define MAX_PATH_PARTS 8
+
+const struct resource_def *const all_resources[] = {
+	&network_def,
+	&subnet_def,
+	&port_def,
+	NULL,
+};
+
+const struct resource_def *resource_by_collection(const char *collection)
+{
+	for (size_t i = 0; all_resources[i]; i++)
+		if (streq(all_resources[i]->collection, collection))
+			return all_resources[i];
+	return NULL;
+}
+
+/* The extensions this server really implements, with Neutron's aliases. */
+static const struct {
+	const char *alias, *name, *description;
+} extensions[] = {
+	{"external-net", "Neutron external network", "Adds external network attribute."},
+	{"provider", "Provider Network", "Expose mapping of virtual networks to physical networks"},
+	{"binding", "Port Binding",
+	 "Expose port bindings of a virtual port to external application"},
+	{"port-security", "Port Security", "Provides port security"},
+	{"allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"},
+	{"net-mtu", "Network MTU", "Provides MTU attribute for a network resource."},
+	{"standard-attr-description", "standard-attr-description",
+	 "Extension to add descriptions to standard attributes"},
+	{"standard-attr-revisions", "Resource revision numbers",
+	 "This extension will display the revision number of neutron resources."},
+	{"standard-attr-timestamp", "Resource timestamps",
+	 "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
+	 "standard attributes."},
+	{"standard-attr-tag", "Tag support for resources with standard attribute",
+	 "Enables to set tag on resources with standard attribute."},
+	{"project-id", "project_id field enabled",
+	 "Extension that indicates that project_id field is enabled."},
+	{"pagination", "Pagination support",
+	 "Extension that indicates that pagination is enabled."},
+	{"sorting", "Sorting support", "Extension that indicates that sorting is enabled."},
+	{"filter-validation", "Filter parameters validation",
+	 "Provides validation on filter parameters."},
+	{"subnet-service-types", "Subnet service types",
+	 "Provides ability to set the subnet service_types field"},
+	{"lepton-watch", "Lepton change feed",
+	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
+};
+
+struct reply {
+	int status;
+	json_t *body;
+};
+
+static void render(struct http_response *resp, int status, json_t *body)
+{
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	json_decref(body);
+}
+
+static void render_error(struct http_response *resp, const struct api_error *err)
+{
+	render(resp, err->status,
+	       json_pack("{s:{s:s, s:s, s:s}}", "NeutronError", "type", err->type, "message",
+			 err->message ? err->message : "", "detail", ""));
+}
+
+static bool has_admin_role(const char *roles)
+{
+	_cleanup_free_ char *copy = NULL;
+
+	if (!roles)
+		return false;
+	copy = xstrdup(roles);
+	for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t n = strlen(t);
+		while (n && t[n - 1] == ' ')
+			t[--n] = '\0';
+		if (streq(t, "admin"))
+			return true;
+	}
+	return false;
+}
+
+static json_t *versions_doc(const char *base)
+{
+	char *href = xasprintf("%s/v2.0/", base);
+	json_t *doc = json_pack("{s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "versions", "id", "v2.0",
+				"status", "CURRENT", "links", "href", href, "rel", "self");
+
+	free(href);
+	return doc;
+}
+
+static json_t *resources_doc(const char *base)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; all_resources[i]; i++) {
+		char *href = xasprintf("%s/v2.0/%s", base, all_resources[i]->collection);
+
+		json_array_append_new(list, json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "name",
+						      all_resources[i]->type, "collection",
+						      all_resources[i]->collection, "links", "href",
+						      href, "rel", "self"));
+		free(href);
+	}
+	return json_pack("{s:o}", "resources", list);
+}
+
+static json_t *extension_doc(size_t i)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:[]}", "alias", extensions[i].alias, "name",
+			 extensions[i].name, "description", extensions[i].description, "updated",
+			 "2026-11-24T00:00:00-00:00", "links");
+}
+
+static int parse_body(struct api_ctx *ctx, const struct http_request *req, json_t **ret)
+{
+	json_error_t jerr;
+	json_t *body;
+
+	if (req->body_too_large)
+		return api_bad_request(&ctx->err, "Request body is larger than %llu bytes.",
+				       (unsigned long long) ctx->cfg->max_body_size);
+	if (!req->body || req->body_size == 0)
+		return api_bad_request(&ctx->err, "Resource body required.");
+	body = json_loadb(req->body, req->body_size, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body)
+		return api_bad_request(&ctx->err, "Malformed request body: %s", jerr.text);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return api_bad_request(&ctx->err, "Malformed request body: not a JSON object.");
+	}
+	*ret = body;
+	return 0;
+}
+
+static const char *query_get(const struct http_request *req, const char *key)
+{
+	for (size_t i = 0; i < req->query_len; i++)
+		if (streq(req->query[i].key, key))
+			return req->query[i].value;
+	return NULL;
+}
+
+static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_request *req,
+			struct http_response *resp)
+{
+	const char *since = query_get(req, "since"), *follow = query_get(req, "follow");
+	long long rev = 0;
+	char *end;
+
+	if (!ctx->is_admin)
+		return api_forbidden(&ctx->err, "The change feed is for agents and admins.");
+	if (since) {
+		rev = strtoll(since, &end, 10);
+		if (!*since || *end || rev < 0)
+			return api_bad_request(&ctx->err, "since must be a revision number >= 0.");
+	}
+	resp->status = 200;
+	resp->content_type = "application/x-ndjson";
+	resp->stream = watch_new(api->store, rev,
+				 !(follow && (streq(follow, "false") || streq(follow, "False") ||
+					      streq(follow, "0"))),
+				 api->cfg->watch_ping_secs);
+	resp->read = watch_read;
+	resp->free_stream = watch_free;
+	return 200;
+}
+
+static int collect_fields(const struct http_request *req, const char **fields, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < req->query_len && n < max; i++)
+		if (streq(req->query[i].key, "fields"))
+			fields[n++] = req->query[i].value;
+	return (int) n;
+}
+
+/* Splits comma lists inside fields into a scratch buffer. */
+static size_t split_fields(const char **in, size_t n, char **scratch, const char **out, size_t max)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t m = 0;
+
+	for (size_t i = 0; i < n; i++)
+		strbuf_appendf(&sb, "%s%s", i ? "," : "", in[i]);
+	*scratch = strbuf_steal(&sb);
+	for (char *save = NULL, *t = n ? strtok_r(*scratch, ",", &save) : NULL; t && m < max;
+	     t = strtok_r(NULL, ",", &save))
+		out[m++] = t;
+	return m;
+}
+
+static int route(struct api *api, struct api_ctx *ctx, const struct http_request *req,
+		 struct http_response *resp, json_t **ret_body)
+{
+	char path[1024];
+	char *parts[MAX_PATH_PARTS];
+	size_t n = 0, len;
+	const char *m = req->method;
+	const struct resource_def *def;
+	json_t *body = NULL;
+	int r;
+
+	if (strlen(req->path) >= sizeof(path))
+		return api_fail(&ctx->err, 414, "HTTPRequestURITooLong", "URI too long.");
+	strcpy(path, req->path);
+	len = strlen(path);
+	if (len > 5 && streq(path + len - 5, ".json"))
+		path[len - 5] = '\0';
+	for (char *save = NULL, *t = strtok_r(path, "/", &save); t;
+	     t = strtok_r(NULL, "/", &save)) {
+		if (n == MAX_PATH_PARTS)
+			return api_fail(&ctx->err, 404, "HTTPNotFound",
+					"The resource could not be found.");
+		parts[n++] = t;
+	}
+	if (n == 0) {
+		if (!streq(m, "GET"))
+			goto not_allowed;
+		*ret_body = versions_doc(ctx->base_url);
+		return 200;
+	}
+	if (!streq(parts[0], "v2.0"))
+		goto not_found;
+	if (n == 1) {
+		if (!streq(m, "GET"))
+			goto not_allowed;
+		*ret_body = resources_doc(ctx->base_url);
+		return 200;
+	}
+	if (streq(parts[1], "extensions")) {
+		if (!streq(m, "GET"))
+			goto not_allowed;
+		if (n == 2) {
+			json_t *list = json_array();
+
+			for (size_t i = 0; i < ARRAY_SIZE(extensions); i++)
+				json_array_append_new(list, extension_doc(i));
+			*ret_body = json_pack("{s:o}", "extensions", list);
+			return 200;
+		}
+		for (size_t i = 0; n == 3 && i < ARRAY_SIZE(extensions); i++) {
+			if (streq(extensions[i].alias, parts[2])) {
+				*ret_body = json_pack("{s:o}", "extension", extension_doc(i));
+				return 200;
+			}
+		}
+		return api_fail(&ctx->err, 404, "ExtensionNotFound", "Extension %s not found.",
+				n == 3 ? parts[2] : "");
+	}
+	if (streq(parts[1], "lepton") && n == 3 && streq(parts[2], "watch")) {
+		if (!streq(m, "GET"))
+			goto not_allowed;
+		return handle_watch(api, ctx, req, resp);
+	}
+	def = resource_by_collection(parts[1]);
+	if (!def)
+		goto not_found;
+
+	if (streq(m, "POST") || streq(m, "PUT")) {
+		bool body_optional = n == 5 && streq(parts[3], "tags");
+
+		if (body_optional || (n == 3 && streq(m, "PUT") && false)) {
+			/* PUT /tags/{tag} takes no body. */
+		} else {
+			r = parse_body(ctx, req, &body);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (n == 2) {
+		if (streq(m, "GET"))
+			r = list_run(ctx, def, req->query, req->query_len, ret_body);
+		else if (streq(m, "POST"))
+			r = resource_create(ctx, def, body, ret_body);
+		else
+			r = api_fail(&ctx->err, 405, "HTTPMethodNotAllowed", "Method not allowed.");
+	} else if (n == 3) {
+		if (streq(m, "GET")) {
+			const char *raw[64], *fields[64];
+			_cleanup_free_ char *scratch = NULL;
+			size_t nf = split_fields(raw, (size_t) collect_fields(req, raw, 64),
+						 &scratch, fields, 64);
+
+			r = resource_show(ctx, def, parts[2], fields, nf, ret_body);
+		} else if (streq(m, "PUT")) {
+			r = resource_update(ctx, def, parts[2], body, ret_body);
+		} else if (streq(m, "DELETE")) {
+			r = resource_delete(ctx, def, parts[2]);
+		} else {
+			r = api_fail(&ctx->err, 405, "HTTPMethodNotAllowed", "Method not allowed.");
+		}
+	} else if ((n == 4 || n == 5) && streq(parts[3], "tags")) {
+		r = resource_tags(ctx, def, parts[2], m, n == 5 ? parts[4] : NULL, body, ret_body);
+	} else if (n == 4 && def->action && streq(m, "PUT")) {
+		r = resource_member_action(ctx, def, parts[2], parts[3], body, ret_body);
+	} else {
+		json_decref(body);
+		goto not_found;
+	}
+	json_decref(body);
+	return r;
+not_allowed:
+	return api_fail(&ctx->err, 405, "HTTPMethodNotAllowed", "Method %s not allowed.", m);
+not_found:
+	return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
+}
+
+void api_handle(void *userdata, const struct http_request *req, struct http_response *resp)
+{
+	struct api *api = userdata;
+	const char *project = http_request_header(req, "X-Project-Id");
+	const char *host = http_request_header(req, "Host");
+	_cleanup_free_ char *base = NULL;
+	json_t *body = NULL;
+	int status;
+
+	if (!project || !*project)
+		project = http_request_header(req, "X-Tenant-Id");
+	if (project && !*project)
+		project = NULL;
+	if (api->cfg->public_url)
+		base = xstrdup(api->cfg->public_url);
+	else
+		base = xasprintf("http://%s", host && *host ? host : "localhost");
+
+	struct api_ctx ctx = {
+		.store = api->store,
+		.cfg = api->cfg,
+		.project_id = project,
+		.is_admin = has_admin_role(http_request_header(req, "X-Roles")),
+		.base_url = base,
+	};
+	if (project && strlen(project) > 255) {
+		api_bad_request(&ctx.err, "X-Project-Id is too long.");
+		status = -EINVAL;
+	} else if (!ctx.project_id && !ctx.is_admin && !streq(req->path, "/")) {
+		api_fail(&ctx.err, 401, "NotAuthenticated",
+			 "Authentication required: send X-Project-Id (noauth).");
+		status = -EACCES;
+	} else {
+		status = route(api, &ctx, req, resp, &body);
+	}
+	if (resp->read)
+		return;
+	if (status < 0) {
+		if (!ctx.err.status)
+			api_fail(&ctx.err, 500, "InternalServerError", "Request failed.");
+		render_error(resp, &ctx.err);
+	} else {
+		render(resp, status, body);
+	}
+	api_error_done(&ctx.err);
+}

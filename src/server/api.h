@@ -1,0 +1,16 @@
+/* The API: routes HTTP requests to the resource handlers, renders JSON and
+ * Neutron's errors, serves the version documents, the extension list and the
+ * change feed (watch). */
+#pragma once
+
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+struct api {
+	struct store *store;
+	const struct server_config *cfg;
+};
+
+/* The http_handler_fn of lepton-server; userdata is a struct api. */
+void api_handle(void *userdata, const struct http_request *req, struct http_response *resp);

@@ -1,0 +1,193 @@
+/* lepton-server configuration. */
+#include "server/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "base/xalloc.h"
+
+static char *default_data_dir(void)
+{
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+
+	if (state && *state)
+		return xasprintf("%s/lepton", state);
+	if (home && *home)
+		return xasprintf("%s/.local/state/lepton", home);
+	return xstrdup("/var/lib/lepton");
+}
+
+void config_defaults(struct server_config *cfg)
+{
+	*cfg = (struct server_config){
+		.listen = xstrdup("127.0.0.1:9696"),
+		.data_dir = default_data_dir(),
+		.vni_min = 1000,
+		.vni_max = 99999,
+		.mac_base = {0xfa, 0x16, 0x3e},
+		.global_mtu = 1500,
+		.feed_retention = 100000,
+		.max_body_size = 1024 * 1024,
+		.watch_ping_secs = 10,
+		.sync_full = true,
+		.max_dns_nameservers = 5,
+		.max_host_routes = 20,
+		.max_address_pairs = 10,
+		.threads_max = 256,
+	};
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static void set_str(char **p, const char *v)
+{
+	free(*p);
+	*p = *v ? xstrdup(v) : NULL;
+}
+
+int config_set(struct server_config *c, const char *key, const char *v)
+{
+	uint64_t n, m;
+
+	if (strcmp(key, "listen") == 0)
+		set_str(&c->listen, v);
+	else if (strcmp(key, "unix") == 0)
+		set_str(&c->unix_path, v);
+	else if (strcmp(key, "data_dir") == 0)
+		set_str(&c->data_dir, v);
+	else if (strcmp(key, "public_url") == 0)
+		set_str(&c->public_url, v);
+	else if (strcmp(key, "vni_ranges") == 0) {
+		/* "MIN:MAX" (one range) */
+		char buf[64];
+		char *colon;
+
+		if (strlen(v) >= sizeof(buf))
+			return -EINVAL;
+		strcpy(buf, v);
+		colon = strchr(buf, ':');
+		if (!colon)
+			return -EINVAL;
+		*colon = '\0';
+		if (parse_u64(buf, 1, 16777215, &n) < 0 ||
+		    parse_u64(colon + 1, 1, 16777215, &m) < 0 || n > m)
+			return -EINVAL;
+		c->vni_min = (uint32_t) n;
+		c->vni_max = (uint32_t) m;
+	} else if (strcmp(key, "base_mac") == 0) {
+		unsigned a, b, d;
+		char tail[8];
+
+		/* "fa:16:3e" or "fa:16:3e:00:00:00" (the last three octets are ignored). */
+		if (sscanf(v, "%2x:%2x:%2x%7s", &a, &b, &d, tail) < 3)
+			return -EINVAL;
+		if (a & 1)
+			return -EINVAL; /* must be unicast */
+		c->mac_base[0] = (uint8_t) a;
+		c->mac_base[1] = (uint8_t) b;
+		c->mac_base[2] = (uint8_t) d;
+	} else if (strcmp(key, "global_physnet_mtu") == 0) {
+		if (parse_u64(v, 576, 65535, &n) < 0)
+			return -EINVAL;
+		c->global_mtu = (uint32_t) n;
+	} else if (strcmp(key, "feed_retention") == 0) {
+		if (parse_u64(v, 1, INT64_MAX, &n) < 0)
+			return -EINVAL;
+		c->feed_retention = (int64_t) n;
+	} else if (strcmp(key, "max_body_size") == 0) {
+		if (parse_u64(v, 1024, 1ull << 30, &n) < 0)
+			return -EINVAL;
+		c->max_body_size = n;
+	} else if (strcmp(key, "watch_ping_interval") == 0) {
+		if (parse_u64(v, 1, 3600, &n) < 0)
+			return -EINVAL;
+		c->watch_ping_secs = (unsigned) n;
+	} else if (strcmp(key, "sync") == 0) {
+		if (strcmp(v, "full") == 0)
+			c->sync_full = true;
+		else if (strcmp(v, "normal") == 0)
+			c->sync_full = false;
+		else
+			return -EINVAL;
+	} else if (strcmp(key, "max_dns_nameservers") == 0) {
+		if (parse_u64(v, 0, 100, &n) < 0)
+			return -EINVAL;
+		c->max_dns_nameservers = (unsigned) n;
+	} else if (strcmp(key, "max_host_routes") == 0) {
+		if (parse_u64(v, 0, 1000, &n) < 0)
+			return -EINVAL;
+		c->max_host_routes = (unsigned) n;
+	} else if (strcmp(key, "max_allowed_address_pair") == 0) {
+		if (parse_u64(v, 0, 1000, &n) < 0)
+			return -EINVAL;
+		c->max_address_pairs = (unsigned) n;
+	} else
+		return -EINVAL;
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned n = 0;
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *s = trim(line), *eq;
+
+		n++;
+		if (*s == '#' || *s == '\0' || *s == '[')
+			continue;
+		eq = strchr(s, '=');
+		if (!eq) {
+			r = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		r = config_set(cfg, trim(s), trim(eq + 1));
+		if (r < 0)
+			break;
+	}
+	fclose(f);
+	if (r < 0 && ret_line)
+		*ret_line = n;
+	return r;
+}
+
+void config_done(struct server_config *cfg)
+{
+	free(cfg->listen);
+	free(cfg->unix_path);
+	free(cfg->data_dir);
+	free(cfg->public_url);
+}

@@ -1,0 +1,29 @@
+/* lepton-server configuration: defaults, the command line and a key = value
+ * config file (lines "key = value", '#' comments, one setting per line). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct server_config {
+	char *listen;	 /* "127.0.0.1:9696" */
+	char *unix_path; /* NULL: no UNIX socket */
+	char *data_dir;
+	char *public_url; /* base for pagination links; NULL: from Host */
+	uint32_t vni_min, vni_max;
+	uint8_t mac_base[3];	  /* first three octets of generated MACs */
+	uint32_t global_mtu;	  /* physical MTU; VXLAN networks get 50 less */
+	int64_t feed_retention;	  /* changes kept for watchers */
+	uint64_t max_body_size;	  /* bytes */
+	unsigned watch_ping_secs; /* idle ping interval on watch streams */
+	bool sync_full;		  /* fsync each commit (power-loss safe) */
+	unsigned max_dns_nameservers, max_host_routes, max_address_pairs;
+	unsigned threads_max;
+};
+
+void config_defaults(struct server_config *cfg);
+/* Applies one "key", "value" setting; -EINVAL for an unknown key or bad value. */
+int config_set(struct server_config *cfg, const char *key, const char *value);
+/* Reads a config file; on error ret_line tells the offending line. */
+int config_load(struct server_config *cfg, const char *path, unsigned *ret_line);
+void config_done(struct server_config *cfg);

@@ -1,0 +1,129 @@
+/* lepton-server: the API server. Parses the command line and config, opens
+ * the store, serves HTTP until SIGTERM or SIGINT. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/log.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: lepton-server [--listen HOST:PORT] [--data-dir DIR] [--unix PATH]\n"
+	      "                     [--config FILE] [--debug]\n"
+	      "  --listen    address to serve the API on (default 127.0.0.1:9696)\n"
+	      "  --data-dir  where the SQLite store lives (default $XDG_STATE_HOME/lepton\n"
+	      "              or ~/.local/state/lepton)\n"
+	      "  --unix      also serve the API on this UNIX socket\n"
+	      "  --config    key = value settings (see README.md)\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, 'l'},
+		{"data-dir", required_argument, NULL, 'd'},
+		{"unix", required_argument, NULL, 'u'},
+		{"config", required_argument, NULL, 'c'},
+		{"debug", no_argument, NULL, 'D'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct server_config cfg;
+	const char *listen_arg = NULL, *data_arg = NULL, *unix_arg = NULL, *config_arg = NULL;
+	struct store *store = NULL;
+	struct http_server *http = NULL;
+	sigset_t sigs;
+	int c, sig, r;
+
+	log_set_ident("lepton-server");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			listen_arg = optarg;
+			break;
+		case 'd':
+			data_arg = optarg;
+			break;
+		case 'u':
+			unix_arg = optarg;
+			break;
+		case 'c':
+			config_arg = optarg;
+			break;
+		case 'D':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	config_defaults(&cfg);
+	if (config_arg) {
+		unsigned line = 0;
+
+		r = config_load(&cfg, config_arg, &line);
+		if (r < 0) {
+			log_error("%s:%u: %s", config_arg, line,
+				  r == -EINVAL ? "unknown setting or bad value" : strerror(-r));
+			config_done(&cfg);
+			return 2;
+		}
+	}
+	/* The command line wins over the config file. */
+	if (listen_arg)
+		config_set(&cfg, "listen", listen_arg);
+	if (data_arg)
+		config_set(&cfg, "data_dir", data_arg);
+	if (unix_arg)
+		config_set(&cfg, "unix", unix_arg);
+
+	/* Signals are taken synchronously by the main thread; every other thread
+	 * inherits the blocked mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = store_open(cfg.data_dir, cfg.sync_full, cfg.feed_retention, &store);
+	if (r < 0) {
+		log_error("cannot open store in %s: %s", cfg.data_dir, strerror(-r));
+		config_done(&cfg);
+		return 1;
+	}
+	struct api api = {.store = store, .cfg = &cfg};
+	r = http_start(cfg.listen, cfg.unix_path, cfg.max_body_size, cfg.threads_max, api_handle,
+		       &api, &http);
+	if (r < 0) {
+		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
+			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
+		store_free(store);
+		config_done(&cfg);
+		return 1;
+	}
+	log_info("serving on %s%s%s, store %s/lepton.db at revision %lld", cfg.listen,
+		 cfg.unix_path ? " and unix:" : "", cfg.unix_path ? cfg.unix_path : "",
+		 cfg.data_dir, (long long) store_revision(store));
+	sig = 0;
+	sigwait(&sigs, &sig);
+	log_info("signal %d: shutting down", sig);
+	store_shutdown(store);
+	http_stop(http);
+	store_free(store);
+	config_done(&cfg);
+	return 0;
+}

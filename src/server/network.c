@@ -1,0 +1,242 @@
+/* Networks: segmentation (VXLAN VNIs from the configured range; flat and VLAN
+ * provider networks on physical networks), MTU, visibility of shared and
+ * external networks, and the cascade on delete. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/xalloc.h"
+#include "server/resources.h"
+
+#define VXLAN_OVERHEAD 50
+
+static const struct attr_def network_attrs[] = {
+	{"admin_state_up", AK_BOOL, AF_RW, "true", 0},
+	{"status", AK_STRING, 0, "\"ACTIVE\"", 0},
+	{"shared", AK_BOOL, AF_RW | AF_ADMIN_SET, "false", 0},
+	{"router:external", AK_BOOL, AF_RW | AF_ADMIN_SET, "false", 0},
+	{"mtu", AK_INT, 0, NULL, 0},
+	{"subnets", AK_LIST, 0, "[]", 0},
+	{"port_security_enabled", AK_BOOL, AF_RW, "true", 0},
+	{"provider:network_type", AK_STRING, AF_POST | AF_ADMIN_SET | AF_ADMIN_VIEW, NULL, 32},
+	{"provider:physical_network", AK_STRING,
+	 AF_POST | AF_ADMIN_SET | AF_ADMIN_VIEW | AF_NULLABLE, NULL, 64},
+	{"provider:segmentation_id", AK_INT, AF_POST | AF_ADMIN_SET | AF_ADMIN_VIEW | AF_NULLABLE,
+	 NULL, 0},
+	{"availability_zone_hints", AK_LIST, 0, "[]", 0},
+	{"availability_zones", AK_LIST, 0, "[]", 0},
+	{"ipv4_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
+	{"ipv6_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
+	{"is_default", AK_BOOL, 0, "false", 0},
+	{NULL, 0, 0, NULL, 0},
+};
+
+bool network_is_shared_or_external(json_t *net)
+{
+	return doc_bool(net, "shared") || doc_bool(net, "router:external");
+}
+
+static bool network_visible(struct api_ctx *ctx, json_t *doc)
+{
+	(void) ctx;
+	return network_is_shared_or_external(doc);
+}
+
+/* Allocation kinds: one namespace of integers per segmentation space. */
+static char *segment_kind(const char *type, const char *physnet)
+{
+	if (streq(type, "vxlan"))
+		return xstrdup("vni");
+	if (streq(type, "vlan"))
+		return xasprintf("vlan:%s", physnet);
+	return xasprintf("flat:%s", physnet);
+}
+
+static int allocate_segment(struct api_ctx *ctx, json_t *doc)
+{
+	json_t *jtype = json_object_get(doc, "provider:network_type");
+	json_t *jphys = json_object_get(doc, "provider:physical_network");
+	json_t *jseg = json_object_get(doc, "provider:segmentation_id");
+	const char *type = jtype ? json_string_value(jtype) : "vxlan";
+	const char *phys = json_string_value(jphys);
+	const char *id = doc_str(doc, "id");
+	_cleanup_free_ char *kind = NULL;
+	int64_t seg;
+	int r;
+
+	if (!streq(type, "vxlan") && !streq(type, "vlan") && !streq(type, "flat"))
+		return api_invalid_input(&ctx->err,
+					 "Invalid input for operation: network_type value '%s' not "
+					 "supported.",
+					 type);
+	if (streq(type, "vxlan")) {
+		if (phys)
+			return api_invalid_input(&ctx->err,
+						 "Invalid input for operation: provider:physical_"
+						 "network specified for vxlan network.");
+	} else if (!phys || !*phys) {
+		return api_invalid_input(&ctx->err,
+					 "Invalid input for operation: physical_network required "
+					 "for %s provider network.",
+					 type);
+	}
+	kind = segment_kind(type, phys);
+	if (streq(type, "flat")) {
+		if (jseg && !json_is_null(jseg))
+			return api_invalid_input(&ctx->err,
+						 "Invalid input for operation: segmentation_id "
+						 "specified for flat provider network.");
+		r = store_alloc_take(ctx->store, kind, 0, id);
+		if (r == -EEXIST)
+			return api_conflict(&ctx->err, "FlatNetworkInUse",
+					    "Unable to create the flat network. Physical network "
+					    "%s is in use.",
+					    phys);
+		seg = -1;
+	} else if (jseg && !json_is_null(jseg)) {
+		int64_t min = 1, max = streq(type, "vlan") ? 4094 : 16777215;
+
+		seg = json_integer_value(jseg);
+		if (seg < min || seg > max)
+			return api_invalid_input(
+				&ctx->err,
+				"Invalid input for operation: segmentation_id %lld "
+				"out of range (%lld through %lld).",
+				(long long) seg, (long long) min, (long long) max);
+		r = store_alloc_take(ctx->store, kind, seg, id);
+		if (r == -EEXIST) {
+			if (streq(type, "vlan"))
+				return api_conflict(&ctx->err, "VlanIdInUse",
+						    "Unable to create the network. The VLAN %lld "
+						    "on physical network %s is in use.",
+						    (long long) seg, phys);
+			return api_conflict(&ctx->err, "TunnelIdInUse",
+					    "Unable to create the network. The tunnel ID %lld is "
+					    "in use.",
+					    (long long) seg);
+		}
+	} else {
+		if (streq(type, "vlan"))
+			return api_invalid_input(&ctx->err,
+						 "Invalid input for operation: segmentation_id "
+						 "required for vlan provider network.");
+		r = store_alloc_first_free(ctx->store, kind, ctx->cfg->vni_min, ctx->cfg->vni_max,
+					   &seg);
+		if (r == -ENOSPC)
+			return api_fail(&ctx->err, 503, "NoNetworkAvailable",
+					"Unable to create the network. No tenant network is "
+					"available for allocation.");
+		if (r >= 0)
+			r = store_alloc_take(ctx->store, kind, seg, id);
+	}
+	if (r < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "segment allocation failed");
+	json_object_set_new(doc, "provider:network_type", json_string(type));
+	json_object_set_new(doc, "provider:physical_network",
+			    phys ? json_string(phys) : json_null());
+	json_object_set_new(doc, "provider:segmentation_id",
+			    seg >= 0 ? json_integer(seg) : json_null());
+	json_object_set_new(
+		doc, "mtu",
+		json_integer(ctx->cfg->global_mtu - (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0)));
+	return 0;
+}
+
+static int network_create(struct api_ctx *ctx, json_t *doc)
+{
+	return allocate_segment(ctx, doc);
+}
+
+static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
+{
+	(void) ctx, (void) old, (void) doc, (void) changes;
+	return 0;
+}
+
+static int network_remove(struct api_ctx *ctx, json_t *doc)
+{
+	const char *id = doc_str(doc, "id");
+	json_t *ports = ports_on_network(ctx, id), *p, *subnets;
+	_cleanup_free_ char *kind = NULL;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(ports, i, p)
+	{
+		if (!port_is_network_owned(p)) {
+			json_decref(ports);
+			return api_conflict(&ctx->err, "NetworkInUse",
+					    "Unable to complete operation on network %s. There are "
+					    "one or more ports still in use on the network.",
+					    id);
+		}
+	}
+	json_array_foreach(ports, i, p)
+	{
+		r = port_destroy(ctx, p);
+		if (r < 0)
+			break;
+	}
+	json_decref(ports);
+	if (r < 0)
+		return r;
+	subnets = store_list(ctx->store, "subnet");
+	json_array_foreach(subnets, i, p)
+	{
+		char ipkind[64];
+
+		if (!streq(doc_str(p, "network_id"), id))
+			continue;
+		snprintf(ipkind, sizeof(ipkind), "ip:%s", doc_str(p, "id"));
+		if (store_alloc_release_kind(ctx->store, ipkind) < 0 ||
+		    store_delete(ctx->store, "subnet", doc_str(p, "id")) < 0) {
+			r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
+			break;
+		}
+	}
+	json_decref(subnets);
+	if (r < 0)
+		return r;
+	kind = segment_kind(doc_str(doc, "provider:network_type"),
+			    doc_str(doc, "provider:physical_network"));
+	json_t *seg = json_object_get(doc, "provider:segmentation_id");
+	if (store_alloc_release(ctx->store, kind,
+				json_is_integer(seg) ? json_integer_value(seg) : 0) < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
+	return 0;
+}
+
+int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char *subnet_id,
+			bool add)
+{
+	json_t *net = store_get(ctx->store, "network", network_id), *list, *e, *out;
+	size_t i;
+	int r;
+
+	if (!net)
+		return 0;
+	list = json_object_get(net, "subnets");
+	out = json_array();
+	json_array_foreach(list, i, e)
+	{
+		if (!streq(json_string_value(e), subnet_id))
+			json_array_append(out, e);
+	}
+	if (add)
+		json_array_append_new(out, json_string(subnet_id));
+	json_object_set_new(net, "subnets", out);
+	r = resource_save(ctx, &network_def, net);
+	json_decref(net);
+	return r;
+}
+
+const struct resource_def network_def = {
+	.type = "network",
+	.collection = "networks",
+	.title = "Network",
+	.not_found = "NetworkNotFound",
+	.attrs = network_attrs,
+	.create = network_create,
+	.update = network_update,
+	.remove = network_remove,
+	.visible = network_visible,
+};

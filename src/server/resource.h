@@ -1,0 +1,119 @@
+/* Generic resources: each API resource is described by a table of attributes
+ * (kind, whether POST/PUT may set it, admin-only to set or to see, default),
+ * Neutron's RESOURCE_ATTRIBUTE_MAP in C. The generic code parses and checks
+ * request bodies against the table, adds the standard attributes, enforces
+ * project scoping and runs list queries; the hooks of each resource add its
+ * own semantics (IPAM, segmentation, cascades) inside the request's store
+ * transaction. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include "server/config.h"
+#include "server/error.h"
+#include "server/store.h"
+
+enum attr_kind {
+	AK_STRING,
+	AK_BOOL,
+	AK_INT,
+	AK_UUID,
+	AK_LIST,
+	AK_OBJECT,
+	AK_ANY,
+};
+
+enum {
+	AF_POST = 1 << 0,	/* may be given on create */
+	AF_PUT = 1 << 1,	/* may be given on update */
+	AF_REQUIRED = 1 << 2,	/* must be given on create */
+	AF_NULLABLE = 1 << 3,	/* JSON null is a valid value */
+	AF_ADMIN_SET = 1 << 4,	/* only admin may give it */
+	AF_ADMIN_VIEW = 1 << 5, /* only admin sees it */
+	AF_RW = AF_POST | AF_PUT,
+};
+
+struct attr_def {
+	const char *name;
+	enum attr_kind kind;
+	unsigned flags;
+	const char *default_json; /* NULL: absent unless a hook sets it */
+	size_t max_len;		  /* strings; 0: 255 */
+};
+
+/* The context of one API request. */
+struct api_ctx {
+	struct store *store;
+	const struct server_config *cfg;
+	const char *project_id; /* NULL only for admin without a project */
+	bool is_admin;
+	const char *base_url; /* "http://host:port" for links */
+	struct api_error err;
+};
+
+struct resource_def {
+	const char *type;	      /* "network": JSON key, feed type */
+	const char *collection;	      /* "networks" */
+	const char *title;	      /* "Network": for messages */
+	const char *not_found;	      /* "NetworkNotFound" */
+	const struct attr_def *attrs; /* terminated by a NULL name */
+	/* Semantic checks and side effects of a create; doc carries the checked
+	 * attributes with defaults and the standard attributes. The generic code
+	 * stores doc afterwards. */
+	int (*create)(struct api_ctx *ctx, json_t *doc);
+	/* doc is the old document with `changes` already merged. */
+	int (*update)(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes);
+	/* Cascades before the document itself is deleted. */
+	int (*remove)(struct api_ctx *ctx, json_t *doc);
+	/* Visibility beyond admin and owner (e.g. shared networks). */
+	bool (*visible)(struct api_ctx *ctx, json_t *doc);
+	/* Member actions: PUT /{collection}/{id}/{action}. */
+	int (*action)(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,
+		      json_t **ret_body);
+};
+
+const struct attr_def *resource_attr(const struct resource_def *def, const char *name);
+
+/* Whether ctx may see / change the document. */
+bool resource_is_visible(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
+bool resource_is_owner(struct api_ctx *ctx, json_t *doc);
+
+/* Loads a document the caller may see, or fails with the resource's 404. */
+json_t *resource_get_visible(struct api_ctx *ctx, const struct resource_def *def, const char *id);
+
+/* The handlers. Each returns the HTTP status and sets *ret_body (a new
+ * reference) on success, or returns < 0 with ctx->err set. They take the store
+ * lock themselves. */
+int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
+		    json_t **ret_body);
+int resource_update(struct api_ctx *ctx, const struct resource_def *def, const char *id,
+		    json_t *body, json_t **ret_body);
+int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const char *id);
+int resource_show(struct api_ctx *ctx, const struct resource_def *def, const char *id,
+		  const char *const *fields, size_t fields_len, json_t **ret_body);
+int resource_member_action(struct api_ctx *ctx, const struct resource_def *def, const char *id,
+			   const char *action, json_t *body, json_t **ret_body);
+
+/* The document as ctx may see it (admin-only attributes dropped), restricted
+ * to `fields` when given. New reference. */
+json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_t *doc,
+		      const char *const *fields, size_t fields_len);
+
+/* Writes an updated document: bumps revision_number and updated_at. */
+int resource_save(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
+/* Creates a document on behalf of the server itself (e.g. a DHCP port):
+ * standard attributes are filled in, the create hook runs. Inside a txn. */
+int resource_insert(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
+
+/* Tags sub-resource: method on /{collection}/{id}/tags[/{tag}]. */
+int resource_tags(struct api_ctx *ctx, const struct resource_def *def, const char *id,
+		  const char *method, const char *tag, json_t *body, json_t **ret_body);
+
+/* Checks one value against an attribute's kind (converting "true"/"false"
+ * strings for booleans, as Neutron does) and returns the value to store (new
+ * reference) or NULL with ctx->err set. */
+json_t *resource_check_value(struct api_ctx *ctx, const struct attr_def *a, json_t *v);
+
+/* Helpers for hooks. */
+const char *doc_str(json_t *doc, const char *key); /* "" when absent or not a string */
+bool doc_bool(json_t *doc, const char *key);

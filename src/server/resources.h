@@ -1,0 +1,29 @@
+/* The resource definitions the API serves, and cross-resource helpers. */
+#pragma once
+
+#include "server/resource.h"
+
+extern const struct resource_def network_def;
+extern const struct resource_def subnet_def;
+extern const struct resource_def port_def;
+
+/* Every resource the API serves, NULL-terminated. */
+extern const struct resource_def *const all_resources[];
+
+const struct resource_def *resource_by_collection(const char *collection);
+
+/* Network helpers used by subnets and ports. */
+bool network_is_shared_or_external(json_t *net);
+/* Adds or removes a subnet id in the network's "subnets" list and saves it. */
+int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char *subnet_id,
+			bool add);
+
+/* Ports on a network (new reference to an array of documents). */
+json_t *ports_on_network(struct api_ctx *ctx, const char *network_id);
+/* Whether a port belongs to the network itself (Neutron's network-owned
+ * ports, deleted with it): DHCP ports. */
+bool port_is_network_owned(json_t *port);
+/* Releases a port's IP allocations and MAC and deletes it. */
+int port_destroy(struct api_ctx *ctx, json_t *port);
+/* Drops the port's addresses in subnet_id and saves it. */
+int port_remove_subnet_ips(struct api_ctx *ctx, json_t *port, const char *subnet_id);

@@ -1,0 +1,69 @@
+/* The store: every resource as a JSON document keyed by (type, id), integer
+ * allocations (IPs, MACs, VNIs, VLANs) with uniqueness enforced by the
+ * database, and the revisioned change feed. Backed by SQLite in WAL mode; the
+ * only user of sqlite3.
+ *
+ * Concurrency: one connection guarded by one mutex. Callers take the lock
+ * (store_lock) around a whole request; writes go between store_begin() and
+ * store_commit()/store_rollback(), so a request either lands whole or not at
+ * all. Each put or delete appends one change with the next global revision;
+ * revisions become visible to watchers at commit. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+/* Opens (creating) DIR/lepton.db. retention: how many changes the feed keeps. */
+int store_open(const char *dir, bool sync_full, int64_t retention, struct store **ret);
+void store_free(struct store *s);
+
+void store_lock(struct store *s);
+void store_unlock(struct store *s);
+
+int store_begin(struct store *s);
+/* Commits and wakes watchers. On failure the transaction is rolled back. */
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* New reference to the document, or NULL when absent. */
+json_t *store_get(struct store *s, const char *type, const char *id);
+/* New reference to an array of the type's documents in creation order. */
+json_t *store_list(struct store *s, const char *type);
+/* Writes the document (borrowed) and records a "create" or "update" change. */
+int store_put(struct store *s, const char *type, const char *id, json_t *doc, bool is_create);
+/* Deletes and records a "delete" change carrying the last document.
+ * -ENOENT when absent. */
+int store_delete(struct store *s, const char *type, const char *id);
+
+/* Integer allocations, unique per kind ("vni", "ip:<subnet>", "mac:<net>"...). */
+int store_alloc_take(struct store *s, const char *kind, int64_t val,
+		     const char *owner); /* -EEXIST */
+int store_alloc_release(struct store *s, const char *kind, int64_t val);
+int store_alloc_release_kind(struct store *s, const char *kind);
+/* The owner of an allocation (caller frees), NULL when free. */
+char *store_alloc_owner(struct store *s, const char *kind, int64_t val);
+/* Lowest free value in [min, max]; -ENOSPC when none. */
+int store_alloc_first_free(struct store *s, const char *kind, int64_t min, int64_t max,
+			   int64_t *ret);
+int64_t store_alloc_count(struct store *s, const char *kind, int64_t min, int64_t max);
+
+/* Last committed revision. */
+int64_t store_revision(struct store *s);
+/* Changes with revision <= floor are no longer kept. */
+int64_t store_feed_floor(struct store *s);
+/* New reference to an array of at most `limit` changes after `rev`, each
+ * {"op","revision","type","id","object"}. */
+json_t *store_feed_after(struct store *s, int64_t rev, int limit);
+/* New reference to an array of every document, as {"type","id","object"}. */
+json_t *store_snapshot(struct store *s);
+/* With the lock held: waits until the revision passes `after`, the timeout
+ * elapses or the store shuts down. Returns the committed revision. */
+int64_t store_wait(struct store *s, int64_t after, unsigned timeout_ms);
+/* Wakes every waiter for good (server shutdown). */
+void store_shutdown(struct store *s);
+bool store_is_shutting_down(struct store *s);
+/* The last SQLite error text, for logs. */
+const char *store_errmsg(struct store *s);

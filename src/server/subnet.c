@@ -1,0 +1,312 @@
+/* Subnets: IPv4 address plans on a network (CIDR, gateway, allocation pools,
+ * DNS servers, host routes, service types), overlap checks within a network,
+ * and the rules for deleting a subnet that still has addresses in use. */
+#include <errno.h>
+#include <string.h>
+#include "base/ip4.h"
+#include "base/xalloc.h"
+#include "server/ipam.h"
+#include "server/resources.h"
+
+static const struct attr_def subnet_attrs[] = {
+	{"network_id", AK_UUID, AF_POST | AF_REQUIRED, NULL, 0},
+	{"ip_version", AK_INT, AF_POST | AF_REQUIRED, NULL, 0},
+	{"cidr", AK_STRING, AF_POST | AF_REQUIRED, NULL, 64},
+	{"gateway_ip", AK_STRING, AF_RW | AF_NULLABLE, NULL, 64},
+	{"allocation_pools", AK_LIST, AF_RW, NULL, 0},
+	{"dns_nameservers", AK_LIST, AF_RW, "[]", 0},
+	{"host_routes", AK_LIST, AF_RW, "[]", 0},
+	{"enable_dhcp", AK_BOOL, AF_RW, "true", 0},
+	{"service_types", AK_LIST, AF_RW, "[]", 0},
+	{"segment_id", AK_UUID, AF_RW | AF_NULLABLE, "null", 0},
+	{"subnetpool_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
+	{"ipv6_ra_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
+	{"ipv6_address_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
+	{NULL, 0, 0, NULL, 0},
+};
+
+static bool subnet_visible(struct api_ctx *ctx, json_t *doc)
+{
+	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
+	bool v = net && network_is_shared_or_external(net);
+
+	(void) ctx;
+	json_decref(net);
+	return v;
+}
+
+static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max)
+{
+	json_t *e, *f;
+	size_t i, j;
+	uint32_t a;
+
+	if (json_array_size(list) > max)
+		return api_fail(&ctx->err, 400, "DNSNameServersExhausted",
+				"Unable to complete operation for the subnet. The number of DNS "
+				"nameservers exceeds the limit %u.",
+				max);
+	json_array_foreach(list, i, e)
+	{
+		if (!json_is_string(e) || ip4_parse(json_string_value(e), &a) < 0)
+			return api_bad_request(&ctx->err,
+					       "Invalid input for dns_nameservers. Reason: "
+					       "'%s' is not a valid nameserver.",
+					       json_is_string(e) ? json_string_value(e) : "value");
+		json_array_foreach(list, j, f)
+		{
+			if (j < i && json_equal(e, f))
+				return api_bad_request(&ctx->err,
+						       "Invalid input for dns_nameservers. Reason: "
+						       "Duplicate nameserver '%s'.",
+						       json_string_value(e));
+		}
+	}
+	return 0;
+}
+
+static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max)
+{
+	json_t *e, *f;
+	size_t i, j;
+
+	if (json_array_size(list) > max)
+		return api_fail(&ctx->err, 400, "HostRoutesExhausted",
+				"Unable to complete operation for the subnet. The number of host "
+				"routes exceeds the limit %u.",
+				max);
+	json_array_foreach(list, i, e)
+	{
+		struct ip4_cidr d;
+		uint32_t nh;
+		const char *dest = json_string_value(json_object_get(e, "destination"));
+		const char *hop = json_string_value(json_object_get(e, "nexthop"));
+
+		if (!json_is_object(e) || json_object_size(e) != 2 || !dest || !hop ||
+		    ip4_cidr_parse(dest, false, &d) < 0 || !ip4_cidr_is_canonical(&d) ||
+		    ip4_parse(hop, &nh) < 0)
+			return api_bad_request(
+				&ctx->err, "Invalid input for host_routes. Reason: each route is "
+					   "{\"destination\": CIDR, \"nexthop\": IP}.");
+		json_array_foreach(list, j, f)
+		{
+			if (j < i && json_equal(e, f))
+				return api_bad_request(&ctx->err,
+						       "Invalid input for host_routes. Reason: "
+						       "Duplicate hostroute '%s'.",
+						       dest);
+		}
+	}
+	return 0;
+}
+
+static int check_service_types(struct api_ctx *ctx, json_t *list)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(list, i, e)
+	{
+		const char *s = json_string_value(e);
+
+		if (!s || json_string_length(e) > 255 ||
+		    !(startswith(s, "network:") || startswith(s, "compute:")) ||
+		    strlen(s) < strlen("network:") + 1)
+			return api_fail(&ctx->err, 400, "InvalidSubnetServiceType",
+					"Subnet service type %s is not valid: it must start with "
+					"'network:' or 'compute:'.",
+					s ? s : "(not a string)");
+	}
+	return 0;
+}
+
+/* The plan and the list attributes of a subnet document, all checked. */
+static int check_plan(struct api_ctx *ctx, json_t *doc, json_t *gw_given, json_t *pools_given,
+		      struct ipam_plan *plan)
+{
+	int r;
+
+	r = ipam_parse_cidr(doc_str(doc, "cidr"), &plan->cidr, &ctx->err);
+	if (r >= 0)
+		r = ipam_parse_gateway(plan, gw_given, &ctx->err);
+	if (r >= 0)
+		r = ipam_parse_pools(plan, pools_given, &ctx->err);
+	if (r >= 0)
+		r = check_ip_list(ctx, json_object_get(doc, "dns_nameservers"),
+				  ctx->cfg->max_dns_nameservers);
+	if (r >= 0)
+		r = check_host_routes(ctx, json_object_get(doc, "host_routes"),
+				      ctx->cfg->max_host_routes);
+	if (r >= 0)
+		r = check_service_types(ctx, json_object_get(doc, "service_types"));
+	return r;
+}
+
+static void store_plan(json_t *doc, const struct ipam_plan *plan)
+{
+	char gw[IP4_STRLEN];
+
+	if (plan->has_gateway) {
+		ip4_format(plan->gateway, gw);
+		json_object_set_new(doc, "gateway_ip", json_string(gw));
+	} else {
+		json_object_set_new(doc, "gateway_ip", json_null());
+	}
+	json_object_set_new(doc, "allocation_pools", ipam_pools_json(plan));
+}
+
+static int subnet_create(struct api_ctx *ctx, json_t *doc)
+{
+	const char *net_id = doc_str(doc, "network_id");
+	json_int_t version = json_integer_value(json_object_get(doc, "ip_version"));
+	struct ipam_plan plan = {0};
+	json_t *net, *subnets, *s;
+	size_t i;
+	int r;
+
+	net = resource_get_visible(ctx, &network_def, net_id);
+	if (!net)
+		return -ENOENT;
+	if (!resource_is_owner(ctx, net)) {
+		json_decref(net);
+		return api_forbidden(&ctx->err, "(rule:create_subnet and "
+						"rule:create_subnet:network_owner) is disallowed "
+						"by policy");
+	}
+	json_decref(net);
+	if (version == 6)
+		return api_bad_request(&ctx->err,
+				       "Invalid input for ip_version. Reason: IPv6 subnets are not "
+				       "supported by this server; use ip_version 4.");
+	if (version != 4)
+		return api_bad_request(
+			&ctx->err, "Invalid input for ip_version. Reason: %lld is not in [4, 6].",
+			(long long) version);
+	if (!json_is_null(json_object_get(doc, "subnetpool_id")))
+		return api_bad_request(&ctx->err, "Subnet pools are not supported by this server.");
+	if (!json_is_null(json_object_get(doc, "ipv6_ra_mode")) ||
+	    !json_is_null(json_object_get(doc, "ipv6_address_mode")))
+		return api_bad_request(&ctx->err, "ipv6_ra_mode and ipv6_address_mode apply to "
+						  "IPv6 subnets only.");
+	r = check_plan(ctx, doc, json_object_get(doc, "gateway_ip"),
+		       json_object_get(doc, "allocation_pools"), &plan);
+	if (r < 0)
+		return r;
+	if (!json_is_null(json_object_get(doc, "segment_id"))) {
+		json_t *seg = store_get(ctx->store, "segment", doc_str(doc, "segment_id"));
+		bool ok = seg && streq(doc_str(seg, "network_id"), net_id);
+
+		json_decref(seg);
+		if (!ok)
+			return api_fail(&ctx->err, 404, "SegmentNotFound",
+					"Segment %s could not be found on network %s.",
+					doc_str(doc, "segment_id"), net_id);
+	}
+	subnets = store_list(ctx->store, "subnet");
+	json_array_foreach(subnets, i, s)
+	{
+		struct ip4_cidr other;
+
+		if (!streq(doc_str(s, "network_id"), net_id) ||
+		    ip4_cidr_parse(doc_str(s, "cidr"), false, &other) < 0)
+			continue;
+		if (ip4_cidr_overlaps(&plan.cidr, &other)) {
+			r = api_invalid_input(
+				&ctx->err,
+				"Invalid input for operation: Requested subnet with "
+				"cidr: %s for network: %s overlaps with another subnet.",
+				doc_str(doc, "cidr"), net_id);
+			break;
+		}
+	}
+	json_decref(subnets);
+	if (r < 0)
+		return r;
+	store_plan(doc, &plan);
+	return network_link_subnet(ctx, net_id, doc_str(doc, "id"), true);
+}
+
+static int subnet_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
+{
+	struct ipam_plan plan = {0};
+	json_t *gw = json_object_get(changes, "gateway_ip");
+	json_t *pools = json_object_get(changes, "allocation_pools");
+	int r;
+
+	if (!gw)
+		gw = json_object_get(old, "gateway_ip");
+	if (!pools && json_object_get(changes, "gateway_ip")) {
+		/* Keep the old pools unless they now contain the gateway. */
+		pools = json_object_get(old, "allocation_pools");
+	} else if (!pools) {
+		pools = json_object_get(old, "allocation_pools");
+	}
+	if (json_object_get(changes, "segment_id") &&
+	    !json_equal(json_object_get(changes, "segment_id"), json_object_get(old, "segment_id")))
+		return api_bad_request(&ctx->err, "segment_id of a subnet cannot be changed.");
+	r = check_plan(ctx, doc, gw, pools, &plan);
+	if (r < 0)
+		return r;
+	if (plan.has_gateway && json_object_get(changes, "gateway_ip")) {
+		char kind[64];
+		_cleanup_free_ char *owner = NULL;
+
+		ipam_kind(doc_str(doc, "id"), kind);
+		owner = store_alloc_owner(ctx->store, kind, plan.gateway);
+		if (owner)
+			return api_conflict(&ctx->err, "GatewayIpInUse",
+					    "Gateway IP %s is in use by port %s, cannot be the "
+					    "gateway.",
+					    json_string_value(gw), owner);
+	}
+	store_plan(doc, &plan);
+	return 0;
+}
+
+static int subnet_remove(struct api_ctx *ctx, json_t *doc)
+{
+	const char *id = doc_str(doc, "id"), *net_id = doc_str(doc, "network_id");
+	json_t *ports = ports_on_network(ctx, net_id), *p, *ip;
+	char kind[64];
+	size_t i, j;
+	int r = 0;
+
+	json_array_foreach(ports, i, p)
+	{
+		bool uses = false;
+
+		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip) uses =
+			uses || streq(doc_str(ip, "subnet_id"), id);
+		if (uses && !port_is_network_owned(p)) {
+			r = api_conflict(&ctx->err, "SubnetInUse",
+					 "Unable to complete operation on subnet %s: One or more "
+					 "ports have an IP allocation from this subnet.",
+					 id);
+			break;
+		}
+	}
+	json_array_foreach(ports, i, p)
+	{
+		if (r >= 0 && port_is_network_owned(p))
+			r = port_remove_subnet_ips(ctx, p, id);
+	}
+	json_decref(ports);
+	if (r < 0)
+		return r;
+	ipam_kind(id, kind);
+	if (store_alloc_release_kind(ctx->store, kind) < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
+	return network_link_subnet(ctx, net_id, id, false);
+}
+
+const struct resource_def subnet_def = {
+	.type = "subnet",
+	.collection = "subnets",
+	.title = "Subnet",
+	.not_found = "SubnetNotFound",
+	.attrs = subnet_attrs,
+	.create = subnet_create,
+	.update = subnet_update,
+	.remove = subnet_remove,
+	.visible = subnet_visible,
+};

@@ -1,0 +1,177 @@
+"""Fixtures for end-to-end tests: a real lepton-server on a real socket with a
+fresh SQLite data dir, and a small HTTP client speaking Neutron's headers."""
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+BUILD = pathlib.Path(os.environ.get("LEPTON_BUILD", ROOT / "build"))
+SAN_BUILD = pathlib.Path(os.environ.get("LEPTON_SAN_BUILD", ROOT / "build" / "san"))
+
+
+def server_binary():
+    """The sanitizer build when present (it catches memory errors the API
+    tests provoke), else the plain build."""
+    san = SAN_BUILD / "lepton-server"
+    return san if san.exists() else BUILD / "lepton-server"
+
+
+def cli_binary():
+    san = SAN_BUILD / "lepton"
+    return san if san.exists() else BUILD / "lepton"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One lepton-server process. start() waits until it answers; stop()
+    terminates it by PID (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, data_dir, config=None, extra_args=()):
+        self.data_dir = pathlib.Path(data_dir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = config
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log = self.data_dir / "server.log"
+
+    def start(self):
+        args = [str(server_binary()), "--listen", f"127.0.0.1:{self.port}",
+                "--data-dir", str(self.data_dir)]
+        if self.config:
+            cfg = self.data_dir / "lepton.conf"
+            cfg.write_text(self.config)
+            args += ["--config", str(cfg)]
+        args += self.extra_args
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.logf, stderr=self.logf, env=env)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: " + self.log.read_text()[-2000:])
+            try:
+                with urllib.request.urlopen(self.url + "/", timeout=1):
+                    return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError("server did not answer in time")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+        self.proc = None
+
+
+class Response:
+    def __init__(self, status, body, headers):
+        self.status = status
+        self.text = body
+        self.headers = headers
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def __repr__(self):
+        return f"<{self.status} {self.text[:300]}>"
+
+
+class Client:
+    """HTTP client with noauth identity headers: project and roles."""
+
+    def __init__(self, url, project="p1", roles=""):
+        self.url = url
+        self.project = project
+        self.roles = roles
+
+    def as_(self, project=None, roles=""):
+        return Client(self.url, project, roles)
+
+    def request(self, method, path, body=None, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.project:
+            h["X-Project-Id"] = self.project
+        if self.roles:
+            h["X-Roles"] = self.roles
+        h.update(headers or {})
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return Response(r.status, r.read().decode(), dict(r.headers))
+        except urllib.error.HTTPError as e:
+            return Response(e.code, e.read().decode(), dict(e.headers))
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def server():
+    d = tempfile.mkdtemp(prefix="lepton-e2e-")
+    s = Server(d).start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def make_server():
+    """Factory for tests that need their own config or restarts."""
+    made = []
+
+    def make(config=None, extra_args=(), data_dir=None):
+        d = data_dir or tempfile.mkdtemp(prefix="lepton-e2e-")
+        s = Server(d, config=config, extra_args=extra_args)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.stop()
+        shutil.rmtree(s.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def api(server):
+    """A tenant of project p1."""
+    return Client(server.url, "p1")
+
+
+@pytest.fixture
+def admin(server):
+    return Client(server.url, "admin-project", "admin")
