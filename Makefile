@@ -43,17 +43,18 @@ $(S)/%.o: %.c
 
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
+LINK = @echo "  LD      $@"; $(CC) $(CFLAGS)
 $(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDLIBS)
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(LINK) -o $@ $^ $(LDLIBS)
 
 $(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC))
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(UNIT_SRC))
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 
 unit: $(S)/unit-tests
 	$(S)/unit-tests

@@ -20,10 +20,11 @@ const struct resource_def *const all_resources[] = {
 	NULL,
 };
 
-const struct resource_def *resource_by_collection(const char *collection)
+const struct resource_def *resource_by_collection(const char *prefix, const char *collection)
 {
 	for (size_t i = 0; all_resources[i]; i++)
-		if (streq(all_resources[i]->collection, collection))
+		if (streq(all_resources[i]->collection, collection) &&
+		    streq_ptr(all_resources[i]->path_prefix, prefix))
 			return all_resources[i];
 	return NULL;
 }
@@ -116,7 +117,9 @@ static json_t *resources_doc(const char *base)
 	json_t *list = json_array();
 
 	for (size_t i = 0; all_resources[i]; i++) {
-		char *href = xasprintf("%s/v2.0/%s", base, all_resources[i]->collection);
+		const char *prefix = all_resources[i]->path_prefix;
+		char *href = xasprintf("%s/v2.0/%s%s%s", base, prefix ? prefix : "",
+				       prefix ? "/" : "", all_resources[i]->collection);
 
 		json_array_append_new(list, json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "name",
 						      all_resources[i]->type, "collection",
@@ -170,7 +173,7 @@ static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_
 	long long rev = 0;
 	char *end;
 
-	if (!ctx->is_admin)
+	if (!ctx->is_admin && !ctx->is_agent)
 		return api_forbidden(&ctx->err, "The change feed is for agents and admins.");
 	if (since) {
 		rev = strtoll(since, &end, 10);
@@ -276,16 +279,23 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 			goto not_allowed;
 		return handle_watch(api, ctx, req, resp);
 	}
-	def = resource_by_collection(parts[1]);
+	if (streq(parts[1], "fwaas") && n >= 3) {
+		/* /v2.0/fwaas/{collection}/...: drop the prefix. */
+		def = resource_by_collection("fwaas", parts[2]);
+		memmove(&parts[1], &parts[2], (n - 2) * sizeof(parts[0]));
+		n--;
+	} else {
+		def = resource_by_collection(NULL, parts[1]);
+	}
 	if (!def)
 		goto not_found;
 
 	if (streq(m, "POST") || streq(m, "PUT")) {
-		bool body_optional = n == 5 && streq(parts[3], "tags");
+		/* PUT /tags/{tag} takes no body; member actions may have none. */
+		bool body_optional = (n == 5 && streq(parts[3], "tags")) ||
+				     (n == 4 && !streq(parts[3], "tags") && req->body_size == 0);
 
-		if (body_optional || (n == 3 && streq(m, "PUT") && false)) {
-			/* PUT /tags/{tag} takes no body. */
-		} else {
+		if (!body_optional) {
 			r = parse_body(ctx, req, &body);
 			if (r < 0)
 				return r;
@@ -354,10 +364,13 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 		.is_admin = has_admin_role(http_request_header(req, "X-Roles")),
 		.base_url = base,
 	};
+	const char *token = http_request_header(req, "X-Auth-Token");
+	if (token && api->cfg->agent_token && streq(token, api->cfg->agent_token))
+		ctx.is_agent = true;
 	if (project && strlen(project) > 255) {
 		api_bad_request(&ctx.err, "X-Project-Id is too long.");
 		status = -EINVAL;
-	} else if (!ctx.project_id && !ctx.is_admin && !streq(req->path, "/")) {
+	} else if (!ctx.project_id && !ctx.is_admin && !ctx.is_agent && !streq(req->path, "/")) {
 		api_fail(&ctx.err, 401, "NotAuthenticated",
 			 "Authentication required: send X-Project-Id (noauth).");
 		status = -EACCES;

@@ -36,6 +36,7 @@ void config_defaults(struct server_config *cfg)
 		.max_host_routes = 20,
 		.max_address_pairs = 10,
 		.threads_max = 256,
+		.agent_down_time = 75,
 	};
 }
 
@@ -72,7 +73,13 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		set_str(&c->data_dir, v);
 	else if (strcmp(key, "public_url") == 0)
 		set_str(&c->public_url, v);
-	else if (strcmp(key, "vni_ranges") == 0) {
+	else if (strcmp(key, "agent_token") == 0)
+		set_str(&c->agent_token, v);
+	else if (strcmp(key, "agent_down_time") == 0) {
+		if (parse_u64(v, 1, 86400, &n) < 0)
+			return -EINVAL;
+		c->agent_down_time = (unsigned) n;
+	} else if (strcmp(key, "vni_ranges") == 0) {
 		/* "MIN:MAX" (one range) */
 		char buf[64];
 		char *colon;
@@ -190,4 +197,5 @@ void config_done(struct server_config *cfg)
 	free(cfg->unix_path);
 	free(cfg->data_dir);
 	free(cfg->public_url);
+	free(cfg->agent_token);
 }

@@ -19,6 +19,8 @@ struct server_config {
 	bool sync_full;		  /* fsync each commit (power-loss safe) */
 	unsigned max_dns_nameservers, max_host_routes, max_address_pairs;
 	unsigned threads_max;
+	char *agent_token;	  /* the agents' credential (X-Auth-Token); NULL: none */
+	unsigned agent_down_time; /* seconds without heartbeat before an agent is dead */
 };
 
 void config_defaults(struct server_config *cfg);

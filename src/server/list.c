@@ -224,7 +224,9 @@ static void append_link(json_t *links, struct api_ctx *ctx, const struct resourc
 	struct strbuf sb = STRBUF_INIT;
 	bool first = true;
 
-	strbuf_appendf(&sb, "%s/v2.0/%s", ctx->base_url, def->collection);
+	strbuf_appendf(&sb, "%s/v2.0/%s%s%s", ctx->base_url,
+		       def->path_prefix ? def->path_prefix : "", def->path_prefix ? "/" : "",
+		       def->collection);
 	for (size_t i = 0; i < qn; i++) {
 		_cleanup_free_ char *k = NULL, *v = NULL;
 

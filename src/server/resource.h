@@ -47,6 +47,7 @@ struct api_ctx {
 	const struct server_config *cfg;
 	const char *project_id; /* NULL only for admin without a project */
 	bool is_admin;
+	bool is_agent;	      /* authenticated with the agents' credential */
 	const char *base_url; /* "http://host:port" for links */
 	struct api_error err;
 };
@@ -54,6 +55,7 @@ struct api_ctx {
 struct resource_def {
 	const char *type;	      /* "network": JSON key, feed type */
 	const char *collection;	      /* "networks" */
+	const char *path_prefix;      /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
 	const char *title;	      /* "Network": for messages */
 	const char *not_found;	      /* "NetworkNotFound" */
 	const struct attr_def *attrs; /* terminated by a NULL name */

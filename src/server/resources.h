@@ -10,7 +10,8 @@ extern const struct resource_def port_def;
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
 
-const struct resource_def *resource_by_collection(const char *collection);
+/* prefix: NULL or "fwaas". */
+const struct resource_def *resource_by_collection(const char *prefix, const char *collection);
 
 /* Network helpers used by subnets and ports. */
 bool network_is_shared_or_external(json_t *net);
