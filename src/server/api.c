@@ -8,16 +8,15 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 #include "server/list.h"
+#include "server/quota.h"
 #include "server/resources.h"
 #include "server/watch.h"
 
 #define MAX_PATH_PARTS 8
 
 const struct resource_def *const all_resources[] = {
-	&network_def,
-	&subnet_def,
-	&port_def,
-	NULL,
+	&network_def,	 &subnet_def,	       &port_def, &segment_def, &router_def,
+	&floatingip_def, &floatingip_pool_def, NULL,
 };
 
 const struct resource_def *resource_by_collection(const char *prefix, const char *collection)
@@ -58,6 +57,25 @@ static const struct {
 	 "Provides validation on filter parameters."},
 	{"subnet-service-types", "Subnet service types",
 	 "Provides ability to set the subnet service_types field"},
+	{"segment", "Segment", "Segments extension."},
+	{"router", "Neutron L3 Router",
+	 "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
+	 "external networks via a NAT gateway."},
+	{"ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+	 "Extension of the router abstraction for specifying whether SNAT should occur on the "
+	 "external gateway"},
+	{"dvr", "Distributed Virtual Router",
+	 "Enables configuration of Distributed Virtual Routers."},
+	{"extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"},
+	{"floatingip-pools", "Floating IP Pools", "Provides a floating IP pools API."},
+	{"fip-port-details", "Floating IP Port Details Extension",
+	 "Add port_details attribute to Floating IP resource"},
+	{"lepton-snat-mode", "Lepton SNAT mode",
+	 "Adds snat_mode (distributed or centralized) to distributed routers."},
+	{"quotas", "Quota management support",
+	 "Expose functions for quotas management per project"},
+	{"quota_details", "Quota details management support",
+	 "Expose functions for quotas usage statistics per project"},
 	{"lepton-watch", "Lepton change feed",
 	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
 };
@@ -279,6 +297,16 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 			goto not_allowed;
 		return handle_watch(api, ctx, req, resp);
 	}
+	if (streq(parts[1], "quotas")) {
+		if (streq(m, "PUT")) {
+			r = parse_body(ctx, req, &body);
+			if (r < 0)
+				return r;
+		}
+		r = quota_handle(ctx, m, parts + 2, n - 2, body, ret_body);
+		json_decref(body);
+		return r;
+	}
 	if (streq(parts[1], "fwaas") && n >= 3) {
 		/* /v2.0/fwaas/{collection}/...: drop the prefix. */
 		def = resource_by_collection("fwaas", parts[2]);
@@ -289,6 +317,8 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 	}
 	if (!def)
 		goto not_found;
+	if (def->load_all && !streq(m, "GET"))
+		goto not_allowed;
 
 	if (streq(m, "POST") || streq(m, "PUT")) {
 		/* PUT /tags/{tag} takes no body; member actions may have none. */

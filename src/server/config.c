@@ -7,6 +7,16 @@
 #include <string.h>
 #include "base/xalloc.h"
 
+const char *const quota_names[QUOTA_MAX] = {
+	"network",
+	"subnet",
+	"port",
+	"router",
+	"floatingip",
+	"security_group",
+	"security_group_rule",
+};
+
 static char *default_data_dir(void)
 {
 	const char *state = getenv("XDG_STATE_HOME");
@@ -37,6 +47,8 @@ void config_defaults(struct server_config *cfg)
 		.max_address_pairs = 10,
 		.threads_max = 256,
 		.agent_down_time = 75,
+		.quota_default = {100, 100, 500, 10, 50, 10, 100},
+		.router_distributed = true,
 	};
 }
 
@@ -73,7 +85,27 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		set_str(&c->data_dir, v);
 	else if (strcmp(key, "public_url") == 0)
 		set_str(&c->public_url, v);
-	else if (strcmp(key, "agent_token") == 0)
+	else if (strncmp(key, "quota_", 6) == 0) {
+		for (int i = 0; i < QUOTA_MAX; i++) {
+			if (strcmp(key + 6, quota_names[i]) == 0) {
+				if (strcmp(v, "-1") == 0)
+					c->quota_default[i] = -1;
+				else if (parse_u64(v, 0, INT32_MAX, &n) == 0)
+					c->quota_default[i] = (int64_t) n;
+				else
+					return -EINVAL;
+				return 0;
+			}
+		}
+		return -EINVAL;
+	} else if (strcmp(key, "router_distributed") == 0) {
+		if (strcmp(v, "true") == 0)
+			c->router_distributed = true;
+		else if (strcmp(v, "false") == 0)
+			c->router_distributed = false;
+		else
+			return -EINVAL;
+	} else if (strcmp(key, "agent_token") == 0)
 		set_str(&c->agent_token, v);
 	else if (strcmp(key, "agent_down_time") == 0) {
 		if (parse_u64(v, 1, 86400, &n) < 0)

@@ -5,6 +5,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The resources quotas apply to, in Neutron's names. */
+enum quota_resource {
+	QUOTA_NETWORK,
+	QUOTA_SUBNET,
+	QUOTA_PORT,
+	QUOTA_ROUTER,
+	QUOTA_FLOATINGIP,
+	QUOTA_SECURITY_GROUP,
+	QUOTA_SECURITY_GROUP_RULE,
+	QUOTA_MAX,
+};
+extern const char *const quota_names[QUOTA_MAX];
+
 struct server_config {
 	char *listen;	 /* "127.0.0.1:9696" */
 	char *unix_path; /* NULL: no UNIX socket */
@@ -19,8 +32,10 @@ struct server_config {
 	bool sync_full;		  /* fsync each commit (power-loss safe) */
 	unsigned max_dns_nameservers, max_host_routes, max_address_pairs;
 	unsigned threads_max;
-	char *agent_token;	  /* the agents' credential (X-Auth-Token); NULL: none */
-	unsigned agent_down_time; /* seconds without heartbeat before an agent is dead */
+	int64_t quota_default[QUOTA_MAX]; /* -1: unlimited */
+	bool router_distributed;	  /* default of routers' `distributed` */
+	char *agent_token;		  /* the agents' credential (X-Auth-Token); NULL: none */
+	unsigned agent_down_time;	  /* seconds without heartbeat before an agent is dead */
 };
 
 void config_defaults(struct server_config *cfg);

@@ -337,7 +337,7 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	}
 
 	store_lock(ctx->store);
-	all = store_list(ctx->store, def->type);
+	all = def->load_all ? def->load_all(ctx) : store_list(ctx->store, def->type);
 	store_unlock(ctx->store);
 	items = xcalloc(json_array_size(all) + 1, sizeof(*items));
 	json_array_foreach(all, i, doc)

@@ -41,109 +41,41 @@ static bool network_visible(struct api_ctx *ctx, json_t *doc)
 	return network_is_shared_or_external(doc);
 }
 
-/* Allocation kinds: one namespace of integers per segmentation space. */
-static char *segment_kind(const char *type, const char *physnet)
-{
-	if (streq(type, "vxlan"))
-		return xstrdup("vni");
-	if (streq(type, "vlan"))
-		return xasprintf("vlan:%s", physnet);
-	return xasprintf("flat:%s", physnet);
-}
-
-static int allocate_segment(struct api_ctx *ctx, json_t *doc)
+/* Every network gets its primary segment from its provider attributes
+ * (tenant networks: VXLAN with a VNI from the configured range). */
+static int network_create(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *jtype = json_object_get(doc, "provider:network_type");
 	json_t *jphys = json_object_get(doc, "provider:physical_network");
 	json_t *jseg = json_object_get(doc, "provider:segmentation_id");
-	const char *type = jtype ? json_string_value(jtype) : "vxlan";
-	const char *phys = json_string_value(jphys);
-	const char *id = doc_str(doc, "id");
-	_cleanup_free_ char *kind = NULL;
-	int64_t seg;
+	json_t *seg = json_object();
+	const char *type;
 	int r;
 
-	if (!streq(type, "vxlan") && !streq(type, "vlan") && !streq(type, "flat"))
-		return api_invalid_input(&ctx->err,
-					 "Invalid input for operation: network_type value '%s' not "
-					 "supported.",
-					 type);
-	if (streq(type, "vxlan")) {
-		if (phys)
-			return api_invalid_input(&ctx->err,
-						 "Invalid input for operation: provider:physical_"
-						 "network specified for vxlan network.");
-	} else if (!phys || !*phys) {
-		return api_invalid_input(&ctx->err,
-					 "Invalid input for operation: physical_network required "
-					 "for %s provider network.",
-					 type);
+	json_object_set_new(seg, "network_id", json_string(doc_str(doc, "id")));
+	json_object_set_new(seg, "network_type", jtype ? json_incref(jtype) : json_string("vxlan"));
+	json_object_set(seg, "physical_network", jphys ? jphys : json_null());
+	json_object_set(seg, "segmentation_id", jseg ? jseg : json_null());
+	json_object_set_new(seg, "project_id", json_string(""));
+	json_object_set_new(seg, "tenant_id", json_string(""));
+	r = resource_prepare(ctx, &segment_def, seg);
+	if (r >= 0)
+		r = segment_allocate(ctx, seg);
+	if (r >= 0)
+		r = resource_store_new(ctx, &segment_def, seg);
+	if (r >= 0) {
+		type = doc_str(seg, "network_type");
+		json_object_set_new(doc, "provider:network_type", json_string(type));
+		json_object_set(doc, "provider:physical_network",
+				json_object_get(seg, "physical_network"));
+		json_object_set(doc, "provider:segmentation_id",
+				json_object_get(seg, "segmentation_id"));
+		json_object_set_new(doc, "mtu",
+				    json_integer(ctx->cfg->global_mtu -
+						 (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0)));
 	}
-	kind = segment_kind(type, phys);
-	if (streq(type, "flat")) {
-		if (jseg && !json_is_null(jseg))
-			return api_invalid_input(&ctx->err,
-						 "Invalid input for operation: segmentation_id "
-						 "specified for flat provider network.");
-		r = store_alloc_take(ctx->store, kind, 0, id);
-		if (r == -EEXIST)
-			return api_conflict(&ctx->err, "FlatNetworkInUse",
-					    "Unable to create the flat network. Physical network "
-					    "%s is in use.",
-					    phys);
-		seg = -1;
-	} else if (jseg && !json_is_null(jseg)) {
-		int64_t min = 1, max = streq(type, "vlan") ? 4094 : 16777215;
-
-		seg = json_integer_value(jseg);
-		if (seg < min || seg > max)
-			return api_invalid_input(
-				&ctx->err,
-				"Invalid input for operation: segmentation_id %lld "
-				"out of range (%lld through %lld).",
-				(long long) seg, (long long) min, (long long) max);
-		r = store_alloc_take(ctx->store, kind, seg, id);
-		if (r == -EEXIST) {
-			if (streq(type, "vlan"))
-				return api_conflict(&ctx->err, "VlanIdInUse",
-						    "Unable to create the network. The VLAN %lld "
-						    "on physical network %s is in use.",
-						    (long long) seg, phys);
-			return api_conflict(&ctx->err, "TunnelIdInUse",
-					    "Unable to create the network. The tunnel ID %lld is "
-					    "in use.",
-					    (long long) seg);
-		}
-	} else {
-		if (streq(type, "vlan"))
-			return api_invalid_input(&ctx->err,
-						 "Invalid input for operation: segmentation_id "
-						 "required for vlan provider network.");
-		r = store_alloc_first_free(ctx->store, kind, ctx->cfg->vni_min, ctx->cfg->vni_max,
-					   &seg);
-		if (r == -ENOSPC)
-			return api_fail(&ctx->err, 503, "NoNetworkAvailable",
-					"Unable to create the network. No tenant network is "
-					"available for allocation.");
-		if (r >= 0)
-			r = store_alloc_take(ctx->store, kind, seg, id);
-	}
-	if (r < 0)
-		return api_fail(&ctx->err, 500, "InternalServerError", "segment allocation failed");
-	json_object_set_new(doc, "provider:network_type", json_string(type));
-	json_object_set_new(doc, "provider:physical_network",
-			    phys ? json_string(phys) : json_null());
-	json_object_set_new(doc, "provider:segmentation_id",
-			    seg >= 0 ? json_integer(seg) : json_null());
-	json_object_set_new(
-		doc, "mtu",
-		json_integer(ctx->cfg->global_mtu - (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0)));
-	return 0;
-}
-
-static int network_create(struct api_ctx *ctx, json_t *doc)
-{
-	return allocate_segment(ctx, doc);
+	json_decref(seg);
+	return r;
 }
 
 static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
@@ -156,7 +88,6 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 {
 	const char *id = doc_str(doc, "id");
 	json_t *ports = ports_on_network(ctx, id), *p, *subnets;
-	_cleanup_free_ char *kind = NULL;
 	size_t i;
 	int r = 0;
 
@@ -196,12 +127,19 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 	json_decref(subnets);
 	if (r < 0)
 		return r;
-	kind = segment_kind(doc_str(doc, "provider:network_type"),
-			    doc_str(doc, "provider:physical_network"));
-	json_t *seg = json_object_get(doc, "provider:segmentation_id");
-	if (store_alloc_release(ctx->store, kind,
-				json_is_integer(seg) ? json_integer_value(seg) : 0) < 0)
-		return api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
+	json_t *segs = segments_of_network(ctx, id), *seg;
+
+	json_array_foreach(segs, i, seg)
+	{
+		r = segment_release(ctx, seg);
+		if (r >= 0 && store_delete(ctx->store, "segment", doc_str(seg, "id")) < 0)
+			r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
+		if (r < 0)
+			break;
+	}
+	json_decref(segs);
+	if (r < 0)
+		return r;
 	return 0;
 }
 
@@ -234,6 +172,7 @@ const struct resource_def network_def = {
 	.collection = "networks",
 	.title = "Network",
 	.not_found = "NetworkNotFound",
+	.quota = "network",
 	.attrs = network_attrs,
 	.create = network_create,
 	.update = network_update,

@@ -651,9 +651,40 @@ static int port_release(struct api_ctx *ctx, json_t *port)
 	return 0;
 }
 
+bool port_is_l3(json_t *port)
+{
+	const char *owner = doc_str(port, "device_owner");
+
+	return startswith(owner, "network:router_interface") ||
+	       streq(owner, "network:router_gateway") || streq(owner, "network:floatingip");
+}
+
 static int port_remove(struct api_ctx *ctx, json_t *doc)
 {
+	int r;
+
+	/* Router and floating IP ports go with their router or floating IP. */
+	if (port_is_l3(doc))
+		return api_conflict(
+			&ctx->err, "L3PortInUse",
+			"Port %s cannot be deleted directly via the port API: has device "
+			"owner %s.",
+			doc_str(doc, "id"), doc_str(doc, "device_owner"));
+	r = floatingip_port_deleted(ctx, doc_str(doc, "id"));
+	if (r < 0)
+		return r;
 	return port_release(ctx, doc);
+}
+
+int port_create_internal(struct api_ctx *ctx, json_t *port)
+{
+	bool was_admin = ctx->is_admin;
+	int r;
+
+	ctx->is_admin = true;
+	r = resource_insert(ctx, &port_def, port);
+	ctx->is_admin = was_admin;
+	return r;
 }
 
 int port_destroy(struct api_ctx *ctx, json_t *port)
@@ -688,6 +719,7 @@ const struct resource_def port_def = {
 	.collection = "ports",
 	.title = "Port",
 	.not_found = "PortNotFound",
+	.quota = "port",
 	.attrs = port_attrs,
 	.create = port_create,
 	.update = port_update,

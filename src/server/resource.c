@@ -10,6 +10,7 @@
 #include "base/timeutil.h"
 #include "base/uuid.h"
 #include "base/xalloc.h"
+#include "server/quota.h"
 
 #define MAX_TAG_LEN 60
 #define MAX_TAGS    50
@@ -336,11 +337,11 @@ static int fill_project(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
-int resource_insert(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
+int resource_prepare(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
 {
 	char id[UUID_STRLEN], now[TIME_ISO_STRLEN];
-	int r;
 
+	(void) ctx;
 	fill_defaults(standard_attrs, doc);
 	fill_defaults(def->attrs, doc);
 	if (!json_object_get(doc, "id")) {
@@ -351,15 +352,25 @@ int resource_insert(struct api_ctx *ctx, const struct resource_def *def, json_t 
 	json_object_set_new(doc, "created_at", json_string(now));
 	json_object_set_new(doc, "updated_at", json_string(now));
 	json_object_set_new(doc, "revision_number", json_integer(0));
-	if (def->create) {
-		r = def->create(ctx, doc);
-		if (r < 0)
-			return r;
-	}
-	r = store_put(ctx->store, def->type, doc_str(doc, "id"), doc, true);
-	if (r < 0)
+	return 0;
+}
+
+int resource_store_new(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
+{
+	if (store_put(ctx->store, def->type, doc_str(doc, "id"), doc, true) < 0)
 		return api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
 	return 0;
+}
+
+int resource_insert(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
+{
+	int r = resource_prepare(ctx, def, doc);
+
+	if (r >= 0 && def->create)
+		r = def->create(ctx, doc);
+	if (r >= 0)
+		r = resource_store_new(ctx, def, doc);
+	return r;
 }
 
 int resource_save(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
@@ -439,8 +450,13 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 		goto out;
 	store_lock(ctx->store);
 	r = begin(ctx);
-	if (r >= 0)
-		r = finish(ctx, resource_insert(ctx, def, doc));
+	if (r >= 0) {
+		if (def->quota)
+			r = quota_check(ctx, def->quota, def->type, doc_str(doc, "project_id"), 1);
+		if (r >= 0)
+			r = resource_insert(ctx, def, doc);
+		r = finish(ctx, r);
+	}
 	if (r >= 0)
 		*ret_body = wrap(def->type, resource_view(ctx, def, doc, NULL, 0));
 	store_unlock(ctx->store);

@@ -69,6 +69,11 @@ struct resource_def {
 	int (*remove)(struct api_ctx *ctx, json_t *doc);
 	/* Visibility beyond admin and owner (e.g. shared networks). */
 	bool (*visible)(struct api_ctx *ctx, json_t *doc);
+	/* The quota this resource counts against ("network"...), or NULL. */
+	const char *quota;
+	/* Collections computed rather than stored (read-only), e.g. floating IP
+	 * pools: the documents to list. New reference. */
+	json_t *(*load_all)(struct api_ctx *ctx);
 	/* Member actions: PUT /{collection}/{id}/{action}. */
 	int (*action)(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,
 		      json_t **ret_body);
@@ -106,6 +111,11 @@ int resource_save(struct api_ctx *ctx, const struct resource_def *def, json_t *d
 /* Creates a document on behalf of the server itself (e.g. a DHCP port):
  * standard attributes are filled in, the create hook runs. Inside a txn. */
 int resource_insert(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
+
+/* The two halves of resource_insert, for documents the server makes itself
+ * without the create hook: fill in the standard attributes; store. */
+int resource_prepare(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
+int resource_store_new(struct api_ctx *ctx, const struct resource_def *def, json_t *doc);
 
 /* Tags sub-resource: method on /{collection}/{id}/tags[/{tag}]. */
 int resource_tags(struct api_ctx *ctx, const struct resource_def *def, const char *id,

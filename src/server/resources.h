@@ -6,6 +6,10 @@
 extern const struct resource_def network_def;
 extern const struct resource_def subnet_def;
 extern const struct resource_def port_def;
+extern const struct resource_def segment_def;
+extern const struct resource_def router_def;
+extern const struct resource_def floatingip_def;
+extern const struct resource_def floatingip_pool_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -19,11 +23,30 @@ bool network_is_shared_or_external(json_t *net);
 int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char *subnet_id,
 			bool add);
 
+/* Segments: checks a segment document's type, physical network and id and
+ * allocates the id; releases it. */
+int segment_allocate(struct api_ctx *ctx, json_t *seg);
+int segment_release(struct api_ctx *ctx, json_t *seg);
+/* The network's segments, primary first (new reference). */
+json_t *segments_of_network(struct api_ctx *ctx, const char *network_id);
+
+/* Floating IPs: disassociates those on a port being deleted. */
+int floatingip_port_deleted(struct api_ctx *ctx, const char *port_id);
+/* Floating IPs associated through the router (new reference). */
+json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id);
+/* Ports whose device_id is the router and that are its interfaces. */
+json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id);
+
 /* Ports on a network (new reference to an array of documents). */
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id);
 /* Whether a port belongs to the network itself (Neutron's network-owned
  * ports, deleted with it): DHCP ports. */
 bool port_is_network_owned(json_t *port);
+/* Router interface, router gateway and floating IP ports. */
+bool port_is_l3(json_t *port);
+/* Creates a port on behalf of the server (router and floating IP ports),
+ * with admin rights, inside the transaction. */
+int port_create_internal(struct api_ctx *ctx, json_t *port);
 /* Releases a port's IP allocations and MAC and deletes it. */
 int port_destroy(struct api_ctx *ctx, json_t *port);
 /* Drops the port's addresses in subnet_id and saves it. */

@@ -287,6 +287,22 @@ json_t *store_list(struct store *s, const char *type)
 	return arr;
 }
 
+int64_t store_count_project(struct store *s, const char *type, const char *project_id)
+{
+	sqlite3_stmt *st;
+	int64_t n = 0;
+
+	if (prepare(s, &st,
+		    "SELECT COUNT(*) FROM objects WHERE type = ? AND "
+		    "json_extract(doc, '$.project_id') = ?",
+		    "ss", type, project_id) < 0)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 static int append_change(struct store *s, const char *op, const char *type, const char *id,
 			 const char *text)
 {

@@ -32,6 +32,8 @@ void store_rollback(struct store *s);
 json_t *store_get(struct store *s, const char *type, const char *id);
 /* New reference to an array of the type's documents in creation order. */
 json_t *store_list(struct store *s, const char *type);
+/* How many documents of the type belong to the project. */
+int64_t store_count_project(struct store *s, const char *type, const char *project_id);
 /* Writes the document (borrowed) and records a "create" or "update" change. */
 int store_put(struct store *s, const char *type, const char *id, json_t *doc, bool is_create);
 /* Deletes and records a "delete" change carrying the last document.

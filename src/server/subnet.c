@@ -304,6 +304,7 @@ const struct resource_def subnet_def = {
 	.collection = "subnets",
 	.title = "Subnet",
 	.not_found = "SubnetNotFound",
+	.quota = "subnet",
 	.attrs = subnet_attrs,
 	.create = subnet_create,
 	.update = subnet_update,
