@@ -16,16 +16,18 @@ BASE_SRC   := $(wildcard src/base/*.c)
 MODEL_SRC  := $(wildcard src/model/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
+AGENT_SRC  := $(wildcard src/agent/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 LIB_SRC    := $(BASE_SRC) $(MODEL_SRC)
 # The unit tests link the pure parts of the server (everything but main.c).
 SERVER_LIB := $(filter-out src/server/main.c,$(SERVER_SRC))
+AGENT_LIB  := $(filter-out src/agent/main.c,$(AGENT_SRC))
 
 B := build
 S := build/san
 
 .PHONY: all check unit e2e format format-check clean deps
-PROGRAMS := lepton-server $(if $(CLI_SRC),lepton)
+PROGRAMS := lepton-server $(if $(CLI_SRC),lepton) $(if $(filter src/agent/main.c,$(AGENT_SRC)),lepton-agent)
 all: $(addprefix $(B)/,$(PROGRAMS))
 
 deps:
@@ -49,11 +51,16 @@ $(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC))
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
 
+$(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_SRC))
+	$(LINK) -o $@ $^ $(LDLIBS)
+
 $(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
-$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(UNIT_SRC))
+$(S)/lepton-agent: $(call objs,$(S),$(LIB_SRC) $(AGENT_SRC))
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
+$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(AGENT_LIB) $(UNIT_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 
 unit: $(S)/unit-tests

@@ -1,0 +1,96 @@
+/* The desired kernel state of one node, computed from the model: a pure
+ * function of (replica, host, tunnel address). Unit-tested without root.
+ *
+ * L2 (DESIGN.md section 3): every tenant network with a port bound to this
+ * node gets a bridge brq<net-id[:11]> and a VXLAN device vxlan-<vni>
+ * (learning off); each local port's tap<port-id[:11]> is enslaved to it; the
+ * VXLAN device carries one FDB entry per remote port (MAC -> the remote
+ * node's tunnel address) and one all-zero entry per remote node that has the
+ * network (head-end replication only to those nodes); the bridge holds a
+ * neighbour entry per known port address, so ARP for known ports is answered
+ * on the node. Local ports also carry what DHCP must tell their VM. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "agent/replica.h"
+
+#define D_IFNAMSIZ   16
+#define D_UUID	     37
+#define D_MAX_IPS    8
+#define D_MAX_DNS    8
+#define D_MAX_ROUTES 32
+
+struct d_network {
+	char id[D_UUID];
+	char bridge[D_IFNAMSIZ];
+	char vxlan[D_IFNAMSIZ];
+	uint32_t vni;
+	uint32_t mtu;
+	uint16_t zone; /* conntrack zone of the network on this node */
+};
+
+struct d_dhcp {
+	uint32_t ip, netmask, router, server_id;
+	uint32_t dns[D_MAX_DNS];
+	size_t n_dns;
+	struct {
+		uint32_t dest;
+		uint8_t prefixlen;
+		uint32_t gateway;
+	} routes[D_MAX_ROUTES];
+	size_t n_routes;
+	uint16_t mtu;
+	uint8_t server_mac[6];
+	bool enabled;
+};
+
+struct d_port {
+	char id[D_UUID];
+	char network_id[D_UUID];
+	char tap[D_IFNAMSIZ];
+	char bridge[D_IFNAMSIZ];
+	uint8_t mac[6];
+	uint32_t ips[D_MAX_IPS];
+	size_t n_ips;
+	bool admin_up;
+	bool port_security;
+	struct d_dhcp dhcp;
+};
+
+struct d_fdb {
+	char dev[D_IFNAMSIZ];
+	uint8_t mac[6];
+	uint32_t dst;
+};
+
+struct d_neigh {
+	char dev[D_IFNAMSIZ];
+	uint32_t ip;
+	uint8_t mac[6];
+};
+
+struct desired {
+	struct d_network *nets;
+	size_t n_nets;
+	struct d_port *ports;
+	size_t n_ports;
+	struct d_fdb *fdb;
+	size_t n_fdb;
+	struct d_neigh *neigh;
+	size_t n_neigh;
+};
+
+/* Fills *out (zeroed first). Never fails on model content: documents that
+ * do not make sense are skipped. */
+void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, struct desired *out);
+void desired_done(struct desired *d);
+
+/* Names, exposed for the reconciler and tests. */
+void desired_bridge_name(const char *network_id, char buf[static D_IFNAMSIZ]);
+void desired_tap_name(const char *port_id, char buf[static D_IFNAMSIZ]);
+void desired_vxlan_name(uint32_t vni, char buf[static D_IFNAMSIZ]);
+/* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
+int desired_parse_mac(const char *s, uint8_t mac[static 6]);
+const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t mac[static 6]);
+const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap);

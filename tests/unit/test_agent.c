@@ -1,0 +1,120 @@
+/* The agent's pure parts: replica and desired state. */
+#include <errno.h>
+#include "agent/desired.h"
+#include "agent/replica.h"
+#include "base/ip4.h"
+#include "test.h"
+
+static int apply(struct replica *r, const char *line)
+{
+	json_t *j = json_loads(line, 0, NULL);
+	int ret = replica_apply(r, j);
+
+	json_decref(j);
+	return ret;
+}
+
+TEST(replica_snapshot_then_changes)
+{
+	struct replica r;
+
+	replica_init(&r);
+	CHECK(apply(&r, "{\"op\":\"snapshot_begin\",\"revision\":5}") == 0);
+	CHECK(apply(&r, "{\"op\":\"snapshot\",\"revision\":5,\"type\":\"network\",\"id\":\"n1\","
+			"\"object\":{\"id\":\"n1\"}}") == 0);
+	/* Not live until the snapshot is complete. */
+	CHECK(!r.synced && replica_get(&r, "network", "n1") == NULL);
+	CHECK(apply(&r, "{\"op\":\"snapshot_end\",\"revision\":5}") == 1);
+	CHECK(r.synced && r.revision == 5 && replica_get(&r, "network", "n1"));
+	CHECK(apply(&r, "{\"op\":\"create\",\"revision\":6,\"type\":\"port\",\"id\":\"p1\","
+			"\"object\":{\"id\":\"p1\"}}") == 1);
+	/* A repeated change is ignored. */
+	CHECK(apply(&r, "{\"op\":\"delete\",\"revision\":6,\"type\":\"port\",\"id\":\"p1\","
+			"\"object\":{\"id\":\"p1\"}}") == 0);
+	CHECK(replica_get(&r, "port", "p1") != NULL);
+	CHECK(apply(&r, "{\"op\":\"delete\",\"revision\":7,\"type\":\"port\",\"id\":\"p1\","
+			"\"object\":{\"id\":\"p1\"}}") == 1);
+	CHECK(replica_get(&r, "port", "p1") == NULL && r.revision == 7);
+	CHECK(apply(&r, "{\"op\":\"ping\",\"revision\":7}") == 0);
+	CHECK(apply(&r, "{\"op\":\"bogus\",\"revision\":8}") == -EBADMSG);
+	CHECK(apply(&r, "{\"op\":\"create\",\"revision\":9}") == -EBADMSG);
+	CHECK(apply(&r, "[]") == -EBADMSG);
+	CHECK(apply(&r, "{\"op\":\"snapshot\",\"revision\":9,\"type\":\"x\",\"id\":\"y\","
+			"\"object\":{}}") == -EBADMSG);
+	replica_done(&r);
+}
+
+static const char *const model_lines[] = {
+	"{\"op\":\"snapshot_begin\",\"revision\":1}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"agent\",\"id\":\"a1\",\"object\":"
+	"{\"host\":\"compute-1\",\"configurations\":{\"tunnel_address\":\"100.127.0.11\"}}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"agent\",\"id\":\"a2\",\"object\":"
+	"{\"host\":\"compute-2\",\"configurations\":{\"tunnel_address\":\"100.127.0.12\"}}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"network\",\"id\":"
+	"\"0123456789abcdef-net\",\"object\":{\"id\":\"0123456789abcdef-net\","
+	"\"provider:network_type\":\"vxlan\",\"provider:segmentation_id\":1001,\"mtu\":1450}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"subnet\",\"id\":\"s1\",\"object\":{"
+	"\"id\":\"s1\",\"cidr\":\"10.0.0.0/24\",\"gateway_ip\":\"10.0.0.1\",\"enable_dhcp\":true,"
+	"\"dns_nameservers\":[\"192.0.2.53\"],\"host_routes\":[{\"destination\":"
+	"\"172.16.0.0/12\",\"nexthop\":\"10.0.0.254\"}]}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p-local-1\",\"object\":{"
+	"\"id\":\"p-local-1\",\"network_id\":\"0123456789abcdef-net\",\"binding:host_id\":"
+	"\"compute-1\",\"device_owner\":\"compute:nova\",\"mac_address\":\"fa:16:3e:00:00:01\","
+	"\"admin_state_up\":true,\"port_security_enabled\":true,"
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.5\"}]}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p-remote-1\",\"object\":{"
+	"\"id\":\"p-remote-1\",\"network_id\":\"0123456789abcdef-net\",\"binding:host_id\":"
+	"\"compute-2\",\"device_owner\":\"\",\"mac_address\":\"fa:16:3e:00:00:02\","
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.6\"}]}}",
+	"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p-router\",\"object\":{"
+	"\"id\":\"p-router\",\"network_id\":\"0123456789abcdef-net\",\"binding:host_id\":"
+	"\"compute-1\",\"device_owner\":\"network:router_interface_distributed\","
+	"\"mac_address\":\"fa:16:3e:00:00:03\","
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.1\"}]}}",
+	"{\"op\":\"snapshot_end\",\"revision\":1}",
+};
+
+TEST(desired_l2_and_dhcp)
+{
+	struct replica r;
+	struct desired d;
+	uint32_t tun;
+
+	replica_init(&r);
+	for (size_t i = 0; i < sizeof(model_lines) / sizeof(model_lines[0]); i++)
+		REQUIRE(apply(&r, model_lines[i]) >= 0);
+	ip4_parse("100.127.0.11", &tun);
+	desired_compute(&r, "compute-1", tun, &d);
+	REQUIRE(d.n_nets == 1 && d.n_ports == 1);
+	CHECK_STREQ(d.nets[0].bridge, "brq0123456789a");
+	CHECK_STREQ(d.nets[0].vxlan, "vxlan-1001");
+	CHECK(d.nets[0].vni == 1001 && d.nets[0].mtu == 1450);
+	CHECK_STREQ(d.ports[0].tap, "tapp-local-1");
+	CHECK(d.ports[0].dhcp.enabled && d.ports[0].dhcp.ip == 0x0a000005);
+	CHECK(d.ports[0].dhcp.router == 0x0a000001 && d.ports[0].dhcp.netmask == 0xffffff00);
+	CHECK(d.ports[0].dhcp.n_dns == 1 && d.ports[0].dhcp.n_routes == 1);
+	CHECK(d.ports[0].dhcp.mtu == 1450);
+	/* One unicast entry for the remote port, one flood entry for its node. */
+	REQUIRE(d.n_fdb == 2);
+	CHECK(d.fdb[0].mac[5] == 2 && d.fdb[0].dst == 0x647f000c);
+	CHECK(d.fdb[1].mac[0] == 0 && d.fdb[1].mac[5] == 0 && d.fdb[1].dst == 0x647f000c);
+	/* Neighbours for every address on the network, router port included. */
+	CHECK(d.n_neigh == 3);
+	desired_done(&d);
+	/* Another node hosts nothing of it. */
+	desired_compute(&r, "compute-3", 0, &d);
+	CHECK(d.n_nets == 0 && d.n_ports == 0 && d.n_fdb == 0);
+	desired_done(&d);
+	replica_done(&r);
+}
+
+TEST(desired_parse_mac_strict)
+{
+	uint8_t m[6];
+
+	CHECK(desired_parse_mac("fa:16:3e:aa:bb:cc", m) == 0 && m[0] == 0xfa && m[5] == 0xcc);
+	CHECK(desired_parse_mac("fa:16:3e:aa:bb", m) == -EINVAL);
+	CHECK(desired_parse_mac("fa:16:3e:aa:bb:cg", m) == -EINVAL);
+	CHECK(desired_parse_mac("fa-16-3e-aa-bb-cc", m) == -EINVAL);
+	CHECK(desired_parse_mac(NULL, m) == -EINVAL);
+}
