@@ -17,6 +17,13 @@ MODEL_SRC  := $(wildcard src/model/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 AGENT_SRC  := $(wildcard src/agent/*.c)
+# The agent's libraries: netlink (src/nl), nftables (src/nft), DHCP (src/dhcp).
+NL_SRC     := $(wildcard src/nl/*.c)
+NFT_SRC    := $(wildcard src/nft/*.c)
+DHCP_SRC   := $(wildcard src/dhcp/*.c)
+AGENT_DEPS := $(NL_SRC) $(NFT_SRC) $(DHCP_SRC)
+AGENT_PKGS := libmnl libnftables
+AGENT_LDLIBS := $(shell pkg-config --libs $(AGENT_PKGS))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 LIB_SRC    := $(BASE_SRC) $(MODEL_SRC)
 # The unit tests link the pure parts of the server (everything but main.c).
@@ -51,17 +58,17 @@ $(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC))
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
 
-$(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_SRC))
-	$(LINK) -o $@ $^ $(LDLIBS)
+$(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
+	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
 $(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
-$(S)/lepton-agent: $(call objs,$(S),$(LIB_SRC) $(AGENT_SRC))
-	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
-$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(AGENT_LIB) $(UNIT_SRC))
-	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
+$(S)/lepton-agent: $(call objs,$(S),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
+$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(AGENT_LIB) $(AGENT_DEPS) $(UNIT_SRC))
+	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
 unit: $(S)/unit-tests
 	$(S)/unit-tests

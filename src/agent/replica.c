@@ -72,6 +72,9 @@ int replica_apply(struct replica *r, json_t *line)
 		return -EBADMSG;
 	if (!type || !id)
 		return -EBADMSG;
+	/* A snapshot interrupted by a reconnect that resumed with changes. */
+	json_decref(r->staging);
+	r->staging = NULL;
 	if (rev <= r->revision)
 		return 0; /* already applied */
 	if (streq(op, "delete"))

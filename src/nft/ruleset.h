@@ -1,0 +1,116 @@
+/* nftables state of a node, built from the model (pure) and diffed into one
+ * nft transaction (pure). Security groups, port security and conntrack zones
+ * live in two tables of ours:
+ *
+ *  bridge lepton: per local port, a chain on the way in (anti-spoofing: the
+ *    port's MAC and IPs and its allowed address pairs; DHCP server traffic and
+ *    DHCP requests never bridged — the agent answers DHCP itself — router
+ *    advertisements dropped) that marks the packet with the port's index in
+ *    the low 16 bits, and a chain on the way out that adds the destination
+ *    port's index in the high 16 bits. (This kernel has no bridge-family
+ *    conntrack, see DESIGN.md "Kernel facts".)
+ *  inet lepton (reached through br_netfilter): a raw prerouting chain sets the
+ *    conntrack zone from the bridge (one zone per network, so overlapping
+ *    tenant addresses never share conntrack state); a forward chain checks
+ *    the source port's egress rules, a second forward chain at a later
+ *    priority the destination port's ingress rules (an accept ends only the
+ *    chain it is in, so both must accept). Established traffic passes; a port
+ *    with port security drops what no rule allows. Each security group is one
+ *    chain per direction, shared by the ports using it, so changing a rule
+ *    rewrites one chain; remote groups are sets of member addresses updated
+ *    element by element. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "base/ip4.h"
+
+/* Input: the parts of the model the rules need. */
+struct nft_pair_in {
+	uint8_t mac[6];
+	struct ip4_cidr cidr;
+};
+
+struct nft_port_in {
+	char tap[16];
+	uint16_t idx; /* 1..65535, stable while the port is on the node */
+	uint8_t mac[6];
+	uint32_t ips[8];
+	size_t n_ips;
+	struct nft_pair_in pairs[16];
+	size_t n_pairs;
+	bool port_security;
+	char sgs[8][37];
+	size_t n_sgs;
+};
+
+struct nft_rule_in {
+	char sg_id[37];
+	bool ingress;
+	bool ipv6;
+	char proto[16]; /* "" any, a name or a number */
+	int pmin, pmax; /* -1 none */
+	char remote_prefix[64];
+	char remote_group[37];
+};
+
+struct nft_zone_in {
+	char bridge[16];
+	uint16_t zone;
+};
+
+struct nft_group_in {
+	char sg_id[37];
+	uint32_t *ips;
+	size_t n_ips;
+};
+
+struct nft_input {
+	struct nft_port_in *ports;
+	size_t n_ports;
+	struct nft_rule_in *rules;
+	size_t n_rules;
+	struct nft_zone_in *zones;
+	size_t n_zones;
+	struct nft_group_in *groups;
+	size_t n_groups;
+};
+
+/* Output: named chains and element collections of the two tables. */
+struct nft_chain {
+	char *table; /* "bridge lepton" or "inet lepton" */
+	char *name;
+	char *rules; /* one rule per line */
+};
+
+struct nft_elem {
+	char *key;
+	char *value; /* NULL for sets */
+};
+
+struct nft_coll {
+	char *table;
+	char *name;
+	char *decl; /* e.g. "{ type ipv4_addr; flags interval; }"; NULL: a fixed map */
+	struct nft_elem *elems;
+	size_t n_elems;
+};
+
+struct nft_state {
+	struct nft_chain *chains;
+	size_t n_chains;
+	struct nft_coll *colls;
+	size_t n_colls;
+};
+
+/* Builds the state. Input that cannot be expressed (an unknown protocol
+ * name...) is skipped, never fails. */
+void nft_build(const struct nft_input *in, struct nft_state *out);
+void nft_state_done(struct nft_state *st);
+
+/* The whole ruleset as one script that atomically replaces our tables. */
+char *nft_script_full(const struct nft_state *st);
+/* The script that turns `old` into `new`, touching only what changed (an
+ * empty string when nothing did). Caller frees. */
+char *nft_script_diff(const struct nft_state *old, const struct nft_state *new);

@@ -1,0 +1,173 @@
+/* nftables ruleset building and diffing. */
+#include <stdlib.h>
+#include <string.h>
+#include "nft/ruleset.h"
+#include "test.h"
+
+static void port(struct nft_port_in *p, const char *tap, uint16_t idx, uint32_t ip, const char *sg)
+{
+	memset(p, 0, sizeof(*p));
+	strcpy(p->tap, tap);
+	p->idx = idx;
+	p->mac[0] = 0xfa;
+	p->mac[5] = (uint8_t) idx;
+	p->ips[0] = ip;
+	p->n_ips = 1;
+	p->port_security = true;
+	strcpy(p->sgs[0], sg);
+	p->n_sgs = 1;
+}
+
+static struct nft_rule_in rule(const char *sg, bool ingress, const char *proto, int pmin, int pmax,
+			       const char *prefix, const char *group)
+{
+	struct nft_rule_in r = {.ingress = ingress, .pmin = pmin, .pmax = pmax};
+
+	strcpy(r.sg_id, sg);
+	strcpy(r.proto, proto);
+	strcpy(r.remote_prefix, prefix);
+	strcpy(r.remote_group, group);
+	return r;
+}
+
+static const char *find_chain_rules(const struct nft_state *st, const char *name)
+{
+	for (size_t i = 0; i < st->n_chains; i++)
+		if (strcmp(st->chains[i].name, name) == 0)
+			return st->chains[i].rules;
+	return NULL;
+}
+
+TEST(nft_build_ports_groups_rules)
+{
+	struct nft_port_in ports[2];
+	struct nft_rule_in rules[3];
+	struct nft_zone_in zones[1] = {{"brqnet", 1001}};
+	uint32_t members[2] = {0x0a000005, 0x0a000006};
+	struct nft_group_in groups[1] = {{"sgA", members, 2}};
+	struct nft_state st;
+	const char *r;
+	char *full;
+
+	port(&ports[0], "tapaaa", 1, 0x0a000005, "sgA");
+	port(&ports[1], "tapbbb", 2, 0x0a000006, "sgA");
+	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
+	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
+	rules[2] = rule("sgA", false, "", -1, -1, "", "");
+	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1};
+	nft_build(&in, &st);
+	r = find_chain_rules(&st, "from_tapaaa");
+	REQUIRE(r);
+	CHECK(strstr(r, "meta mark set 0x1\n") != NULL);
+	CHECK(strstr(r, "udp dport 67 drop") != NULL);
+	CHECK(strstr(r, "ether type ip ether saddr . ip saddr != { fa:00:00:00:00:01 . 0.0.0.0, "
+			"fa:00:00:00:00:01 . 10.0.0.5 } drop") != NULL);
+	CHECK_STREQ(find_chain_rules(&st, "to_tapbbb"), "meta mark set meta mark or 0x20000\n");
+	CHECK_STREQ(find_chain_rules(&st, "ingress_tapaaa"), "jump sg_sgA_in\ndrop\n");
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
+		    "meta nfproto ipv4 meta l4proto tcp th dport 22 accept\n"
+		    "meta nfproto ipv4 ip saddr @rg_sgA accept\n");
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_eg"), "meta nfproto ipv4 accept\n");
+	full = nft_script_full(&st);
+	CHECK(strstr(full, "add set inet lepton rg_sgA { type ipv4_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton zones { \"brqnet\" : 1001 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton port_in { \"tapaaa\" : jump from_tapaaa, "
+			   "\"tapbbb\" : jump from_tapbbb }") != NULL);
+	/* Sets and chains are declared before the rules that use them. */
+	CHECK(strstr(full, "add set inet lepton rg_sgA") < strstr(full, "@rg_sgA"));
+	free(full);
+	nft_state_done(&st);
+}
+
+TEST(nft_diff_touches_only_what_changed)
+{
+	struct nft_port_in ports[3];
+	struct nft_rule_in rules[3];
+	uint32_t members[1] = {0x0a000005};
+	struct nft_group_in groups[1] = {{"sgA", members, 1}};
+	struct nft_state a, b;
+	char *d;
+
+	port(&ports[0], "tapaaa", 1, 0x0a000005, "sgA");
+	port(&ports[1], "tapbbb", 2, 0x0a000006, "sgB");
+	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
+	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
+	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1};
+	nft_build(&in, &a);
+	nft_build(&in, &b);
+	d = nft_script_diff(&a, &b);
+	CHECK_STREQ(d, "");
+	free(d);
+	nft_state_done(&b);
+
+	/* One rule of sgA changes: only sgA's chain is rewritten. */
+	rules[0] = rule("sgA", true, "tcp", 80, 443, "", "");
+	nft_build(&in, &b);
+	d = nft_script_diff(&a, &b);
+	CHECK_STREQ(d, "flush chain inet lepton sg_sgA_in\n"
+		       "add rule inet lepton sg_sgA_in meta nfproto ipv4 meta l4proto tcp th dport "
+		       "80-443 accept\n");
+	free(d);
+	nft_state_done(&b);
+
+	/* A new member of the remote group: one element. */
+	uint32_t more[2] = {0x0a000005, 0x0a000009};
+	groups[0].ips = more;
+	groups[0].n_ips = 2;
+	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
+	nft_build(&in, &b);
+	d = nft_script_diff(&a, &b);
+	CHECK_STREQ(d, "add element inet lepton rg_sgA { 10.0.0.9 }\n");
+	free(d);
+	nft_state_done(&b);
+
+	/* A port goes: its chains and map elements, nothing else. */
+	in.n_ports = 1;
+	groups[0].ips = members;
+	groups[0].n_ips = 1;
+	nft_build(&in, &b);
+	d = nft_script_diff(&a, &b);
+	CHECK(strstr(d, "delete element bridge lepton port_in { \"tapbbb\" }") != NULL);
+	CHECK(strstr(d, "delete chain inet lepton sg_sgB_in") != NULL);
+	CHECK(strstr(d, "delete set inet lepton rg_sgA") != NULL);
+	CHECK(strstr(d, "tapaaa") == NULL);
+	/* References go before the chains they point to. */
+	CHECK(strstr(d, "delete element inet lepton ingress") <
+	      strstr(d, "delete chain inet lepton ingress_tapbbb"));
+	free(d);
+	nft_state_done(&b);
+	nft_state_done(&a);
+}
+
+TEST(nft_rules_protocols)
+{
+	struct nft_port_in p;
+	struct nft_rule_in rules[5];
+	struct nft_state st;
+
+	port(&p, "tapx", 7, 0x0a000007, "g");
+	rules[0] = rule("g", true, "icmp", 8, 0, "", "");
+	rules[1] = rule("g", true, "47", -1, -1, "192.0.2.0/24", "");
+	rules[2] = rule("g", false, "udp", 1000, 2000, "", "");
+	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
+	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
+	rules[4].ipv6 = true;
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0};
+	nft_build(&in, &st);
+	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
+		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
+		    "meta nfproto ipv4 meta l4proto 47 ip saddr 192.0.2.0/24 accept\n"
+		    "meta nfproto ipv6 meta l4proto tcp accept\n");
+	CHECK_STREQ(find_chain_rules(&st, "sg_g_eg"),
+		    "meta nfproto ipv4 meta l4proto udp th dport 1000-2000 accept\n");
+	/* Without port security: marks and DHCP drops only, no SG chains. */
+	p.port_security = false;
+	nft_state_done(&st);
+	nft_build(&in, &st);
+	CHECK(find_chain_rules(&st, "ingress_tapx") == NULL);
+	CHECK(strstr(find_chain_rules(&st, "from_tapx"), "ether saddr") == NULL);
+	nft_state_done(&st);
+}
