@@ -1,0 +1,347 @@
+/* Reconciler: plan and apply. */
+#include "agent/reconcile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "base/ip4.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+
+void observed_done(struct observed *o)
+{
+	free(o->links);
+	free(o->fdb);
+	free(o->neigh);
+	*o = (struct observed){0};
+}
+
+const struct k_link *observed_link(const struct observed *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_links; i++)
+		if (streq(o->links[i].name, name))
+			return &o->links[i];
+	return NULL;
+}
+
+static const struct k_link *link_by_index(const struct observed *o, int ifindex)
+{
+	for (size_t i = 0; i < o->n_links; i++)
+		if (o->links[i].ifindex == ifindex)
+			return &o->links[i];
+	return NULL;
+}
+
+struct planner {
+	struct plan *p;
+	size_t cap;
+};
+
+/* Devices (re)created by this plan: their old FDB and neighbour entries are
+ * gone with them. */
+static bool made_fresh(const struct plan *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_ops; i++)
+		if ((p->ops[i].kind == OP_BRIDGE_ADD || p->ops[i].kind == OP_VXLAN_ADD) &&
+		    streq(p->ops[i].name, name))
+			return true;
+	return false;
+}
+
+static struct op *push(struct planner *pl, enum op_kind kind, const char *name)
+{
+	struct op *op;
+
+	if (pl->p->n_ops == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 32;
+		pl->p->ops = xrealloc(pl->p->ops, pl->cap * sizeof(*pl->p->ops));
+	}
+	op = &pl->p->ops[pl->p->n_ops++];
+	*op = (struct op){.kind = kind};
+	snprintf(op->name, sizeof(op->name), "%s", name);
+	return op;
+}
+
+static bool is_ours(const char *name)
+{
+	return startswith(name, "brq") || startswith(name, "vxlan-");
+}
+
+static const struct d_network *desired_net_by_bridge(const struct desired *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (streq(d->nets[i].bridge, name))
+			return &d->nets[i];
+	return NULL;
+}
+
+static const struct d_network *desired_net_by_vxlan(const struct desired *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (streq(d->nets[i].vxlan, name))
+			return &d->nets[i];
+	return NULL;
+}
+
+/* A device enslaved to `master` (by name) with the given state. */
+static void want_port(struct planner *pl, const struct observed *o, const struct k_link *l,
+		      const char *master, uint32_t mtu, bool up)
+{
+	const struct k_link *m = link_by_index(o, l->master);
+	bool master_ok = m && streq(m->name, master);
+
+	if (master_ok && l->up == up && l->mtu == mtu)
+		return;
+	struct op *op = push(pl, OP_LINK_SET, l->name);
+	snprintf(op->master, sizeof(op->master), "%s", master);
+	op->up = up;
+	op->mtu = mtu;
+}
+
+void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t tunnel_ip,
+		    struct plan *out)
+{
+	struct planner pl = {out, 0};
+
+	*out = (struct plan){0};
+	/* 1. Deletes of what is ours and no longer wanted (VXLAN first), and of
+	 * devices that must be made anew (a VXLAN with the wrong VNI or
+	 * address, or learning on). */
+	for (size_t i = 0; i < o->n_links; i++) {
+		const struct k_link *l = &o->links[i];
+		const struct d_network *n;
+
+		if (!startswith(l->name, "vxlan-"))
+			continue;
+		n = desired_net_by_vxlan(d, l->name);
+		if (!n || !streq(l->kind, "vxlan") || l->vni != n->vni || l->local != tunnel_ip ||
+		    l->learning)
+			push(&pl, OP_LINK_DEL, l->name);
+	}
+	for (size_t i = 0; i < o->n_links; i++) {
+		const struct k_link *l = &o->links[i];
+
+		if (startswith(l->name, "brq") &&
+		    (!desired_net_by_bridge(d, l->name) || !streq(l->kind, "bridge")))
+			push(&pl, OP_LINK_DEL, l->name);
+	}
+	/* Taps of ports that left this node: detach from our bridges. */
+	for (size_t i = 0; i < o->n_links; i++) {
+		const struct k_link *l = &o->links[i];
+		const struct k_link *m = link_by_index(o, l->master);
+
+		if (startswith(l->name, "tap") && m && is_ours(m->name) &&
+		    !desired_port_by_tap(d, l->name)) {
+			struct op *op = push(&pl, OP_LINK_SET, l->name);
+
+			op->master[0] = '\0';
+			op->up = false;
+			op->mtu = l->mtu;
+		}
+	}
+	/* 2. Bridges and VXLAN devices. */
+	for (size_t i = 0; i < d->n_nets; i++) {
+		const struct d_network *n = &d->nets[i];
+		const struct k_link *br = observed_link(o, n->bridge);
+		const struct k_link *vx = observed_link(o, n->vxlan);
+		bool vx_ok = vx && streq(vx->kind, "vxlan") && vx->vni == n->vni &&
+			     vx->local == tunnel_ip && !vx->learning;
+		struct op *op;
+
+		if (!br || !streq(br->kind, "bridge")) {
+			op = push(&pl, OP_BRIDGE_ADD, n->bridge);
+			op->mtu = n->mtu;
+			br = NULL;
+		}
+		if (!br || !br->up || br->mtu != n->mtu) {
+			op = push(&pl, OP_LINK_SET, n->bridge);
+			op->up = true;
+			op->mtu = n->mtu;
+			op->master[0] = '-'; /* "-": leave the master alone */
+		}
+		if (!vx_ok) {
+			op = push(&pl, OP_VXLAN_ADD, n->vxlan);
+			op->vni = n->vni;
+			op->mtu = n->mtu;
+			vx = NULL;
+		}
+		if (!vx || !br) {
+			op = push(&pl, OP_LINK_SET, n->vxlan);
+			snprintf(op->master, sizeof(op->master), "%s", n->bridge);
+			op->up = true;
+			op->mtu = n->mtu;
+		} else {
+			want_port(&pl, o, vx, n->bridge, n->mtu, true);
+		}
+		if (!vx || !br) {
+			/* Fresh port: learning off, ARP suppression on. */
+			op = push(&pl, OP_BRPORT_SET, n->vxlan);
+			op->learning = false;
+			op->neigh_suppress = true;
+		}
+	}
+	/* 3. Local taps: into their bridge, up, at the network's MTU. */
+	for (size_t i = 0; i < d->n_ports; i++) {
+		const struct d_port *p = &d->ports[i];
+		const struct k_link *t = observed_link(o, p->tap);
+		const struct d_network *n = desired_net_by_bridge(d, p->bridge);
+
+		if (!t || !n)
+			continue; /* not plugged yet */
+		want_port(&pl, o, t, p->bridge, n->mtu, p->admin_up);
+	}
+	/* 4. FDB entries on our VXLAN devices. */
+	for (size_t i = 0; i < o->n_fdb; i++) {
+		const struct k_fdb *f = &o->fdb[i];
+		const struct k_link *l = link_by_index(o, f->ifindex);
+		bool wanted = false;
+
+		if (!l || !startswith(l->name, "vxlan-") || !f->dst || made_fresh(out, l->name))
+			continue;
+		for (size_t j = 0; j < d->n_fdb && !wanted; j++)
+			wanted = streq(d->fdb[j].dev, l->name) && d->fdb[j].dst == f->dst &&
+				 memcmp(d->fdb[j].mac, f->mac, 6) == 0;
+		if (!wanted && desired_net_by_vxlan(d, l->name)) {
+			struct op *op = push(&pl, OP_FDB_DEL, l->name);
+
+			memcpy(op->mac, f->mac, 6);
+			op->dst = f->dst;
+		}
+	}
+	for (size_t j = 0; j < d->n_fdb; j++) {
+		const struct k_link *l = observed_link(o, d->fdb[j].dev);
+		bool have = false;
+
+		if (made_fresh(out, d->fdb[j].dev))
+			l = NULL;
+		for (size_t i = 0; l && i < o->n_fdb && !have; i++)
+			have = o->fdb[i].ifindex == l->ifindex && o->fdb[i].dst == d->fdb[j].dst &&
+			       memcmp(o->fdb[i].mac, d->fdb[j].mac, 6) == 0;
+		if (!have) {
+			struct op *op = push(&pl, OP_FDB_ADD, d->fdb[j].dev);
+
+			memcpy(op->mac, d->fdb[j].mac, 6);
+			op->dst = d->fdb[j].dst;
+		}
+	}
+	/* 5. Neighbour entries on our bridges (ARP suppression). */
+	for (size_t i = 0; i < o->n_neigh; i++) {
+		const struct k_neigh *ne = &o->neigh[i];
+		const struct k_link *l = link_by_index(o, ne->ifindex);
+		bool wanted = false;
+
+		if (!l || !startswith(l->name, "brq") || !desired_net_by_bridge(d, l->name) ||
+		    made_fresh(out, l->name))
+			continue;
+		for (size_t j = 0; j < d->n_neigh && !wanted; j++)
+			wanted = streq(d->neigh[j].dev, l->name) && d->neigh[j].ip == ne->ip;
+		if (!wanted) {
+			struct op *op = push(&pl, OP_NEIGH_DEL, l->name);
+
+			op->ip = ne->ip;
+		}
+	}
+	for (size_t j = 0; j < d->n_neigh; j++) {
+		const struct k_link *l = observed_link(o, d->neigh[j].dev);
+		bool have = false;
+
+		if (made_fresh(out, d->neigh[j].dev))
+			l = NULL;
+		for (size_t i = 0; l && i < o->n_neigh && !have; i++)
+			have = o->neigh[i].ifindex == l->ifindex &&
+			       o->neigh[i].ip == d->neigh[j].ip && o->neigh[i].permanent &&
+			       memcmp(o->neigh[i].mac, d->neigh[j].mac, 6) == 0;
+		if (!have) {
+			struct op *op = push(&pl, OP_NEIGH_SET, d->neigh[j].dev);
+
+			op->ip = d->neigh[j].ip;
+			memcpy(op->mac, d->neigh[j].mac, 6);
+		}
+	}
+}
+
+void plan_done(struct plan *p)
+{
+	free(p->ops);
+	*p = (struct plan){0};
+}
+
+char *plan_format(const struct plan *p)
+{
+	static const char *const names[] = {
+		[OP_BRIDGE_ADD] = "bridge-add", [OP_VXLAN_ADD] = "vxlan-add",
+		[OP_LINK_DEL] = "link-del",	[OP_LINK_SET] = "link-set",
+		[OP_BRPORT_SET] = "brport-set", [OP_FDB_ADD] = "fdb-add",
+		[OP_FDB_DEL] = "fdb-del",	[OP_NEIGH_SET] = "neigh-set",
+		[OP_NEIGH_DEL] = "neigh-del",
+	};
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < p->n_ops; i++) {
+		const struct op *op = &p->ops[i];
+		char a[IP4_STRLEN];
+
+		strbuf_appendf(&sb, "%s %s", names[op->kind], op->name);
+		switch (op->kind) {
+		case OP_BRIDGE_ADD:
+			strbuf_appendf(&sb, " mtu %u", op->mtu);
+			break;
+		case OP_VXLAN_ADD:
+			strbuf_appendf(&sb, " vni %u mtu %u", op->vni, op->mtu);
+			break;
+		case OP_LINK_SET:
+			strbuf_appendf(&sb, " master %s %s mtu %u",
+				       *op->master ? op->master : "none", op->up ? "up" : "down",
+				       op->mtu);
+			break;
+		case OP_BRPORT_SET:
+			strbuf_appendf(&sb, " learning %s neigh_suppress %s",
+				       op->learning ? "on" : "off",
+				       op->neigh_suppress ? "on" : "off");
+			break;
+		case OP_FDB_ADD:
+		case OP_FDB_DEL:
+			ip4_format(op->dst, a);
+			strbuf_appendf(&sb, " %02x:%02x:%02x:%02x:%02x:%02x dst %s", op->mac[0],
+				       op->mac[1], op->mac[2], op->mac[3], op->mac[4], op->mac[5],
+				       a);
+			break;
+		case OP_NEIGH_SET:
+			ip4_format(op->ip, a);
+			strbuf_appendf(&sb, " %s lladdr %02x:%02x:%02x:%02x:%02x:%02x", a,
+				       op->mac[0], op->mac[1], op->mac[2], op->mac[3], op->mac[4],
+				       op->mac[5]);
+			break;
+		case OP_NEIGH_DEL:
+			ip4_format(op->ip, a);
+			strbuf_appendf(&sb, " %s", a);
+			break;
+		case OP_LINK_DEL:
+			break;
+		}
+		strbuf_append(&sb, "\n");
+	}
+	return strbuf_steal(&sb);
+}
+
+int plan_apply(const struct plan *p, const struct kernel_ops *ops)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < p->n_ops; i++) {
+		const struct op *op = &p->ops[i];
+		int r = ops->exec(ops->userdata, op);
+		bool is_add = op->kind == OP_BRIDGE_ADD || op->kind == OP_VXLAN_ADD ||
+			      op->kind == OP_FDB_ADD || op->kind == OP_NEIGH_SET;
+		bool is_del = op->kind == OP_LINK_DEL || op->kind == OP_FDB_DEL ||
+			      op->kind == OP_NEIGH_DEL;
+
+		if ((r == -EEXIST && is_add) || (r == -ENOENT && is_del) ||
+		    (r == -ENODEV && is_del))
+			r = 0;
+		if (r < 0 && !first)
+			first = r;
+	}
+	return first;
+}
