@@ -235,6 +235,9 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, st
 			memcpy(f.mac, mac, 6);
 			f.dst = vtep;
 			PUSH(out->fdb, out->n_fdb, cap_fdb, f);
+			f.dst = 0;
+			f.master = true;
+			PUSH(out->fdb, out->n_fdb, cap_fdb, f);
 			if (!has_u32(vteps, n_vteps, vtep) && n_vteps < ARRAY_SIZE(vteps))
 				vteps[n_vteps++] = vtep;
 		}

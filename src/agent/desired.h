@@ -58,10 +58,15 @@ struct d_port {
 	struct d_dhcp dhcp;
 };
 
+/* On the VXLAN device: "self" entries (MAC -> remote tunnel address, and
+ * the all-zero MAC for flooding) and "master" entries in the bridge's FDB
+ * (MAC -> the VXLAN port, static), which the bridge's ARP suppression needs
+ * to answer for remote ports. */
 struct d_fdb {
 	char dev[D_IFNAMSIZ];
 	uint8_t mac[6];
-	uint32_t dst;
+	uint32_t dst; /* self entries */
+	bool master;
 };
 
 struct d_neigh {

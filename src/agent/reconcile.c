@@ -191,22 +191,26 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			continue; /* not plugged yet */
 		want_port(&pl, o, t, p->bridge, n->mtu, p->admin_up);
 	}
-	/* 4. FDB entries on our VXLAN devices. */
+	/* 4. FDB entries of our VXLAN devices: self entries with a remote
+	 * address, and static entries in the bridge's FDB. */
 	for (size_t i = 0; i < o->n_fdb; i++) {
 		const struct k_fdb *f = &o->fdb[i];
 		const struct k_link *l = link_by_index(o, f->ifindex);
 		bool wanted = false;
 
-		if (!l || !startswith(l->name, "vxlan-") || !f->dst || made_fresh(out, l->name))
+		if (!l || !startswith(l->name, "vxlan-") || (!f->dst && !f->master) ||
+		    made_fresh(out, l->name))
 			continue;
 		for (size_t j = 0; j < d->n_fdb && !wanted; j++)
 			wanted = streq(d->fdb[j].dev, l->name) && d->fdb[j].dst == f->dst &&
+				 d->fdb[j].master == f->master &&
 				 memcmp(d->fdb[j].mac, f->mac, 6) == 0;
 		if (!wanted && desired_net_by_vxlan(d, l->name)) {
 			struct op *op = push(&pl, OP_FDB_DEL, l->name);
 
 			memcpy(op->mac, f->mac, 6);
 			op->dst = f->dst;
+			op->fdb_master = f->master;
 		}
 	}
 	for (size_t j = 0; j < d->n_fdb; j++) {
@@ -217,12 +221,14 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			l = NULL;
 		for (size_t i = 0; l && i < o->n_fdb && !have; i++)
 			have = o->fdb[i].ifindex == l->ifindex && o->fdb[i].dst == d->fdb[j].dst &&
+			       o->fdb[i].master == d->fdb[j].master &&
 			       memcmp(o->fdb[i].mac, d->fdb[j].mac, 6) == 0;
 		if (!have) {
 			struct op *op = push(&pl, OP_FDB_ADD, d->fdb[j].dev);
 
 			memcpy(op->mac, d->fdb[j].mac, 6);
 			op->dst = d->fdb[j].dst;
+			op->fdb_master = d->fdb[j].master;
 		}
 	}
 	/* 5. Neighbour entries on our bridges (ARP suppression). */
@@ -303,9 +309,12 @@ char *plan_format(const struct plan *p)
 		case OP_FDB_ADD:
 		case OP_FDB_DEL:
 			ip4_format(op->dst, a);
-			strbuf_appendf(&sb, " %02x:%02x:%02x:%02x:%02x:%02x dst %s", op->mac[0],
-				       op->mac[1], op->mac[2], op->mac[3], op->mac[4], op->mac[5],
-				       a);
+			strbuf_appendf(&sb, " %02x:%02x:%02x:%02x:%02x:%02x", op->mac[0],
+				       op->mac[1], op->mac[2], op->mac[3], op->mac[4], op->mac[5]);
+			if (op->fdb_master)
+				strbuf_append(&sb, " master");
+			else
+				strbuf_appendf(&sb, " dst %s", a);
 			break;
 		case OP_NEIGH_SET:
 			ip4_format(op->ip, a);

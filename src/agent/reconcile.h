@@ -27,9 +27,10 @@ struct k_link {
 };
 
 struct k_fdb {
-	int ifindex; /* the device the entry is on (NTF_SELF on vxlan) */
+	int ifindex; /* the device (self) or bridge port (master) of the entry */
 	uint8_t mac[6];
 	uint32_t dst;
+	bool master; /* in the bridge's FDB (NTF_MASTER), static */
 };
 
 struct k_neigh {
@@ -70,6 +71,7 @@ struct op {
 	uint32_t vni, mtu, ip, dst;
 	uint8_t mac[6];
 	bool up, learning, neigh_suppress;
+	bool fdb_master; /* FDB ops: the bridge's FDB entry (static) */
 };
 
 struct plan {

@@ -95,9 +95,10 @@ TEST(desired_l2_and_dhcp)
 	CHECK(d.ports[0].dhcp.n_dns == 1 && d.ports[0].dhcp.n_routes == 1);
 	CHECK(d.ports[0].dhcp.mtu == 1450);
 	/* One unicast entry for the remote port, one flood entry for its node. */
-	REQUIRE(d.n_fdb == 2);
-	CHECK(d.fdb[0].mac[5] == 2 && d.fdb[0].dst == 0x647f000c);
-	CHECK(d.fdb[1].mac[0] == 0 && d.fdb[1].mac[5] == 0 && d.fdb[1].dst == 0x647f000c);
+	REQUIRE(d.n_fdb == 3);
+	CHECK(d.fdb[0].mac[5] == 2 && d.fdb[0].dst == 0x647f000c && !d.fdb[0].master);
+	CHECK(d.fdb[1].mac[5] == 2 && d.fdb[1].dst == 0 && d.fdb[1].master);
+	CHECK(d.fdb[2].mac[0] == 0 && d.fdb[2].mac[5] == 0 && d.fdb[2].dst == 0x647f000c);
 	/* Neighbours for every address on the network, router port included. */
 	CHECK(d.n_neigh == 3);
 	desired_done(&d);

@@ -119,11 +119,13 @@ static int fake_exec(void *userdata, const struct op *op)
 		f->o.fdb = xrealloc(f->o.fdb, (f->o.n_fdb + 1) * sizeof(*f->o.fdb));
 		f->o.fdb[f->o.n_fdb].ifindex = l->ifindex;
 		memcpy(f->o.fdb[f->o.n_fdb].mac, op->mac, 6);
+		f->o.fdb[f->o.n_fdb].master = op->fdb_master;
 		f->o.fdb[f->o.n_fdb++].dst = op->dst;
 		return 0;
 	case OP_FDB_DEL:
 		for (size_t i = 0; l && i < f->o.n_fdb; i++) {
 			if (f->o.fdb[i].ifindex == l->ifindex && f->o.fdb[i].dst == op->dst &&
+			    f->o.fdb[i].master == op->fdb_master &&
 			    memcmp(f->o.fdb[i].mac, op->mac, 6) == 0) {
 				f->o.fdb[i] = f->o.fdb[--f->o.n_fdb];
 				return 0;
@@ -173,8 +175,11 @@ static struct desired sample(void)
 	strcpy(d.ports[0].tap, "tapport1");
 	strcpy(d.ports[0].bridge, "brqnet1");
 	d.ports[0].admin_up = true;
-	d.n_fdb = 2;
-	d.fdb = xcalloc(2, sizeof(*d.fdb));
+	d.n_fdb = 3;
+	d.fdb = xcalloc(3, sizeof(*d.fdb));
+	strcpy(d.fdb[2].dev, "vxlan-1001");
+	d.fdb[2].mac[0] = 0xfa;
+	d.fdb[2].master = true;
 	strcpy(d.fdb[0].dev, "vxlan-1001");
 	d.fdb[0].mac[0] = 0xfa;
 	d.fdb[0].dst = 0x647f000c;
@@ -221,6 +226,7 @@ TEST(reconcile_builds_then_is_idempotent)
 		       "link-set tapport1 master brqnet1 up mtu 1450\n"
 		       "fdb-add vxlan-1001 fa:00:00:00:00:00 dst 100.127.0.12\n"
 		       "fdb-add vxlan-1001 00:00:00:00:00:00 dst 100.127.0.12\n"
+		       "fdb-add vxlan-1001 fa:00:00:00:00:00 master\n"
 		       "neigh-set brqnet1 10.0.0.6 lladdr fa:00:00:00:00:00\n");
 	free(t);
 	/* Reconcile twice: the second plan is empty. */
@@ -274,8 +280,8 @@ TEST(reconcile_replaces_wrong_vxlan_and_stale_entries)
 	CHECK_STREQ(t, "");
 	free(t);
 	f.o.fdb = xrealloc(f.o.fdb, (f.o.n_fdb + 1) * sizeof(*f.o.fdb));
-	f.o.fdb[f.o.n_fdb++] =
-		(struct k_fdb){flink(&f, "vxlan-1001")->ifindex, {1, 2, 3, 4, 5, 6}, 0x647f0063};
+	f.o.fdb[f.o.n_fdb++] = (struct k_fdb){
+		flink(&f, "vxlan-1001")->ifindex, {1, 2, 3, 4, 5, 6}, 0x647f0063, false};
 	t = pass(&f, &d);
 	CHECK_STREQ(t, "fdb-del vxlan-1001 01:02:03:04:05:06 dst 100.127.0.99\n");
 	free(t);
