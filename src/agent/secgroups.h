@@ -1,0 +1,27 @@
+/* Security groups and port security of the node's ports, from the model to
+ * the nftables builder's input (pure). Port indices (the packet marks) come
+ * from a small allocator that keeps a port's index while it stays on the
+ * node. */
+#pragma once
+
+#include "agent/desired.h"
+#include "agent/replica.h"
+#include "nft/ruleset.h"
+
+#define PORT_INDEX_MAX 65535
+
+struct port_index {
+	char (*taps)[D_IFNAMSIZ]; /* slot i holds the tap of index i + 1, "" free */
+	size_t n;
+};
+
+void port_index_done(struct port_index *pi);
+/* Frees the indices of taps no longer desired, assigns new ones. */
+void port_index_sync(struct port_index *pi, const struct desired *d);
+/* 0 when the tap has none. */
+uint16_t port_index_get(const struct port_index *pi, const char *tap);
+
+/* Fills *in (freed with secgroups_input_done). */
+void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,
+		     struct nft_input *in);
+void secgroups_input_done(struct nft_input *in);
