@@ -2,6 +2,7 @@
 #include <errno.h>
 #include "agent/desired.h"
 #include "agent/replica.h"
+#include "agent/secgroups.h"
 #include "base/ip4.h"
 #include "test.h"
 
@@ -118,4 +119,76 @@ TEST(desired_parse_mac_strict)
 	CHECK(desired_parse_mac("fa:16:3e:aa:bb:cg", m) == -EINVAL);
 	CHECK(desired_parse_mac("fa-16-3e-aa-bb-cc", m) == -EINVAL);
 	CHECK(desired_parse_mac(NULL, m) == -EINVAL);
+}
+
+TEST(port_index_stable_and_reused)
+{
+	struct port_index pi = {0};
+	struct desired d = {0};
+	struct d_port ports[3] = {{.tap = "tapa"}, {.tap = "tapb"}, {.tap = "tapc"}};
+
+	d.ports = ports;
+	d.n_ports = 2;
+	port_index_sync(&pi, &d);
+	CHECK(port_index_get(&pi, "tapa") == 1 && port_index_get(&pi, "tapb") == 2);
+	/* tapa leaves, tapc comes: tapb keeps its index, tapc reuses 1. */
+	d.ports = &ports[1];
+	d.n_ports = 2;
+	port_index_sync(&pi, &d);
+	CHECK(port_index_get(&pi, "tapa") == 0);
+	CHECK(port_index_get(&pi, "tapb") == 2 && port_index_get(&pi, "tapc") == 1);
+	port_index_done(&pi);
+}
+
+TEST(secgroups_input_from_model)
+{
+	static const char *const lines[] = {
+		"{\"op\":\"snapshot_begin\",\"revision\":1}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"network\",\"id\":\"n1\",\"object\":"
+		"{\"id\":\"n1\",\"provider:network_type\":\"vxlan\",\"provider:segmentation_id\":7,"
+		"\"mtu\":1450}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"security_group\",\"id\":\"g1\","
+		"\"object\":{\"id\":\"g1\",\"security_group_rules\":[{\"direction\":\"ingress\","
+		"\"ethertype\":\"IPv4\",\"protocol\":\"tcp\",\"port_range_min\":22,"
+		"\"port_range_max\":22,\"remote_ip_prefix\":null,\"remote_group_id\":null},"
+		"{\"direction\":\"ingress\",\"ethertype\":\"IPv4\",\"protocol\":null,"
+		"\"port_range_min\":null,\"port_range_max\":null,\"remote_ip_prefix\":null,"
+		"\"remote_group_id\":\"g1\"}]}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p1\",\"object\":{"
+		"\"id\":\"p1\",\"network_id\":\"n1\",\"binding:host_id\":\"h\",\"device_owner\":"
+		"\"\","
+		"\"mac_address\":\"fa:16:3e:00:00:01\",\"port_security_enabled\":true,"
+		"\"admin_state_up\":true,\"security_groups\":[\"g1\"],\"allowed_address_pairs\":"
+		"[{\"ip_address\":\"10.9.0.0/24\",\"mac_address\":\"fa:16:3e:00:00:09\"}],"
+		"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.5\"}]}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p2\",\"object\":{"
+		"\"id\":\"p2\",\"network_id\":\"n1\",\"binding:host_id\":\"other\","
+		"\"mac_address\":\"fa:16:3e:00:00:02\",\"security_groups\":[\"g1\"],"
+		"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.6\"}]}}",
+		"{\"op\":\"snapshot_end\",\"revision\":1}",
+	};
+	struct replica r;
+	struct desired d;
+	struct port_index pi = {0};
+	struct nft_input in;
+
+	replica_init(&r);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		REQUIRE(apply(&r, lines[i]) >= 0);
+	desired_compute(&r, "h", 1, &d);
+	port_index_sync(&pi, &d);
+	secgroups_input(&r, &d, &pi, &in);
+	REQUIRE(in.n_ports == 1 && in.n_rules == 2 && in.n_groups == 1 && in.n_zones == 1);
+	CHECK(in.ports[0].idx == 1 && in.ports[0].port_security && in.ports[0].n_sgs == 1);
+	CHECK(in.ports[0].n_pairs == 1 && in.ports[0].pairs[0].cidr.len == 24);
+	CHECK(in.rules[0].ingress && in.rules[0].pmin == 22 &&
+	      strcmp(in.rules[0].proto, "tcp") == 0);
+	CHECK(strcmp(in.rules[1].remote_group, "g1") == 0 && in.rules[1].pmin == -1);
+	/* Members of g1 on every node, the remote one included. */
+	CHECK(in.groups[0].n_ips == 2);
+	CHECK(in.zones[0].zone == 7);
+	secgroups_input_done(&in);
+	port_index_done(&pi);
+	desired_done(&d);
+	replica_done(&r);
 }
