@@ -75,9 +75,40 @@ unit: $(S)/unit-tests
 
 # The whole suite: pytest drives the unit-test binary (one pytest case per C
 # test) and the end-to-end tests, so one summary line covers everything.
-check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS))
+check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS)) $(S)/fuzz/replay-dhcp
 	LEPTON_BUILD=$(CURDIR)/$(B) LEPTON_SAN_BUILD=$(CURDIR)/$(S) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests
+
+# Fuzzing. `make fuzz-dhcp` builds the libFuzzer target with clang (run it as
+# build/fuzz/fuzz-dhcp tests/fuzz/corpus/dhcp -max_total_time=120);
+# `make fuzz-replay` builds each target with gcc + ASan/UBSan against a plain
+# main() (tests/fuzz/replay.c) and replays its checked-in corpus, no libFuzzer
+# needed. A new target: tests/fuzz/fuzz_<name>.c, corpus/<name>/, and the
+# rules below with its libraries.
+.PHONY: fuzz-dhcp fuzz-replay fuzz-corpus-dhcp
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -g -O1 \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_DHCP_LIB := $(BASE_SRC) $(DHCP_SRC)
+
+$(B)/fuzz/fuzz-dhcp: tests/fuzz/fuzz_dhcp.c $(FUZZ_DHCP_LIB) $(wildcard src/base/*.h src/dhcp/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(filter %.c,$^) -lpthread
+fuzz-dhcp: $(B)/fuzz/fuzz-dhcp
+
+$(S)/fuzz/replay-dhcp: $(call objs,$(S),tests/fuzz/replay.c tests/fuzz/fuzz_dhcp.c $(FUZZ_DHCP_LIB))
+	@mkdir -p $(dir $@)
+	$(LINK) $(SAN) -o $@ $^ -lpthread
+fuzz-replay: $(S)/fuzz/replay-dhcp
+	$(S)/fuzz/replay-dhcp tests/fuzz/corpus/dhcp
+
+$(B)/fuzz/gen-dhcp-corpus: $(call objs,$(B),tests/fuzz/gen_dhcp_corpus.c $(FUZZ_DHCP_LIB))
+	@mkdir -p $(dir $@)
+	$(LINK) -o $@ $^ -lpthread
+fuzz-corpus-dhcp: $(B)/fuzz/gen-dhcp-corpus
+	@mkdir -p tests/fuzz/corpus/dhcp
+	$(B)/fuzz/gen-dhcp-corpus tests/fuzz/corpus/dhcp
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
