@@ -295,6 +295,15 @@ static json_t *check_body(struct api_ctx *ctx, const struct resource_def *def, j
 			goto fail;
 		json_object_set_new(out, key, c);
 	}
+	for (const struct attr_def *a = def->attrs; is_create && a->name; a++) {
+		if ((a->flags & AF_REQUIRED) && !json_object_get(out, a->name)) {
+			api_bad_request(&ctx->err,
+					"Failed to parse request. Required attribute '%s' not "
+					"specified",
+					a->name);
+			goto fail;
+		}
+	}
 	return out;
 fail:
 	json_decref(out);
