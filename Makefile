@@ -79,6 +79,10 @@ check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS)) $(S)/fuzz/replay-dhcp
 	LEPTON_BUILD=$(CURDIR)/$(B) LEPTON_SAN_BUILD=$(CURDIR)/$(S) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
+# Benchmarks (bench/): `sh bench/api.sh` builds and runs the API benchmark.
+$(B)/bench-api: $(call objs,$(B),bench/api.c)
+	$(LINK) -o $@ $^ $(LDLIBS)
+
 # Fuzzing. `make fuzz-dhcp` builds the libFuzzer target with clang (run it as
 # build/fuzz/fuzz-dhcp tests/fuzz/corpus/dhcp -max_total_time=120);
 # `make fuzz-replay` builds each target with gcc + ASan/UBSan against a plain

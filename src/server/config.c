@@ -41,7 +41,7 @@ void config_defaults(struct server_config *cfg)
 		.feed_retention = 100000,
 		.max_body_size = 1024 * 1024,
 		.watch_ping_secs = 10,
-		.sync_full = true,
+		.sync_full = false,
 		.max_dns_nameservers = 5,
 		.max_host_routes = 20,
 		.max_address_pairs = 10,

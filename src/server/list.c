@@ -336,17 +336,16 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 			fields[nfields++] = t;
 	}
 
+	/* The documents are the store's own: hold the lock until the views
+	 * are built. */
 	store_lock(ctx->store);
-	all = def->load_all ? def->load_all(ctx) : store_list(ctx->store, def->type);
-	store_unlock(ctx->store);
+	all = def->load_all ? def->load_all(ctx) : store_list_shared(ctx->store, def->type);
 	items = xcalloc(json_array_size(all) + 1, sizeof(*items));
 	json_array_foreach(all, i, doc)
 	{
 		bool ok;
 
-		store_lock(ctx->store);
 		ok = resource_is_visible(ctx, def, doc);
-		store_unlock(ctx->store);
 		if (!ok)
 			continue;
 		/* Repeated keys OR together; different keys AND. */
@@ -440,5 +439,6 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 out:
 	free(items);
 	json_decref(all);
+	store_unlock(ctx->store);
 	return r;
 }

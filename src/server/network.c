@@ -80,8 +80,30 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 
 static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
 {
-	(void) ctx, (void) old, (void) doc, (void) changes;
-	return 0;
+	const char *id = doc_str(doc, "id"), *owner = doc_str(doc, "project_id");
+	json_t *ports, *p;
+	size_t i;
+	int r = 0;
+
+	(void) changes;
+	/* A shared network stays shared while other projects use it. */
+	if (!doc_bool(old, "shared") || doc_bool(doc, "shared"))
+		return 0;
+	ports = ports_on_network(ctx, id);
+	json_array_foreach(ports, i, p)
+	{
+		const char *proj = doc_str(p, "project_id");
+
+		if (*proj && !streq(proj, owner)) {
+			r = api_conflict(&ctx->err, "InvalidSharedSetting",
+					 "Unable to reconfigure sharing settings for network %s. "
+					 "Multiple tenants are using it.",
+					 id);
+			break;
+		}
+	}
+	json_decref(ports);
+	return r;
 }
 
 static int network_remove(struct api_ctx *ctx, json_t *doc)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "base/util.h"
 #include "base/xalloc.h"
 
 struct store {
@@ -21,6 +22,24 @@ struct store {
 	int64_t retention;
 	bool in_txn;
 	bool shutting_down;
+	/* The model in memory: {type: {id: doc}} in creation order, the truth
+	 * for reads; SQLite is its durable log. Writes inside a transaction
+	 * record their undo, so a rollback restores the cache too. */
+	json_t *cache;
+	json_t *undo;	/* [[type, id, old doc or null], ...] */
+	json_t *counts; /* {"type\x1fproject": n}: documents per project */
+	/* Where the next free search of an allocation kind starts (next fit). */
+	struct {
+		char kind[64];
+		int64_t next;
+	} hints[64];
+	unsigned hint_clock;
+	/* Prepared statements, reused by their SQL text's address. */
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+		bool busy;
+	} stmts[32];
 };
 
 static const char schema[] =
@@ -55,17 +74,36 @@ static int sql_err(int rc)
 	}
 }
 
-/* Prepares a statement; binds text (NULL-able) and int64 arguments from a
- * format string: 's' text, 'i' int64. */
+static void release(struct store *s, sqlite3_stmt *st);
+
+/* Prepares a statement (reusing a cached one for the same SQL text); binds
+ * text (NULL-able) and int64 arguments from a format string: 's' text, 'i'
+ * int64. Hand it back with release(). */
 static int prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const char *fmt, ...)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	va_list ap;
-	int rc, i = 1;
+	int rc = SQLITE_OK, i = 1;
 
-	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sql_err(rc);
+	for (size_t k = 0; k < ARRAY_SIZE(s->stmts) && !st; k++) {
+		if (s->stmts[k].sql == sql && !s->stmts[k].busy) {
+			st = s->stmts[k].st;
+			s->stmts[k].busy = true;
+		}
+	}
+	if (!st) {
+		rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return sql_err(rc);
+		for (size_t k = 0; k < ARRAY_SIZE(s->stmts); k++) {
+			if (!s->stmts[k].sql) {
+				s->stmts[k].sql = sql;
+				s->stmts[k].st = st;
+				s->stmts[k].busy = true;
+				break;
+			}
+		}
+	}
 	va_start(ap, fmt);
 	for (const char *f = fmt; *f; f++, i++) {
 		if (*f == 's') {
@@ -81,11 +119,25 @@ static int prepare(struct store *s, sqlite3_stmt **ret, const char *sql, const c
 	}
 	va_end(ap);
 	if (rc != SQLITE_OK) {
-		sqlite3_finalize(st);
+		release(s, st);
 		return sql_err(rc);
 	}
 	*ret = st;
 	return 0;
+}
+
+/* Resets a cached statement for reuse, finalizes another. */
+static void release(struct store *s, sqlite3_stmt *st)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(s->stmts); k++) {
+		if (s->stmts[k].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			s->stmts[k].busy = false;
+			return;
+		}
+	}
+	release(s, st);
 }
 
 static int exec(struct store *s, const char *sql)
@@ -102,7 +154,7 @@ static int64_t meta_get(struct store *s, const char *key)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(s, st);
 	return v;
 }
 
@@ -115,8 +167,80 @@ static int meta_set(struct store *s, const char *key, int64_t v)
 	if (r < 0)
 		return r;
 	r = sql_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
+}
+
+static json_t *cache_type(struct store *s, const char *type)
+{
+	json_t *t = json_object_get(s->cache, type);
+
+	if (!t) {
+		t = json_object();
+		json_object_set_new(s->cache, type, t);
+	}
+	return t;
+}
+
+static void count(struct store *s, const char *type, json_t *doc, int delta)
+{
+	const char *project = json_string_value(json_object_get(doc, "project_id"));
+	char key[320];
+	json_int_t n;
+
+	if (!project || !doc)
+		return;
+	snprintf(key, sizeof(key), "%s\x1f%s", type, project);
+	n = json_integer_value(json_object_get(s->counts, key)) + delta;
+	if (n > 0)
+		json_object_set_new(s->counts, key, json_integer(n));
+	else
+		json_object_del(s->counts, key);
+}
+
+static void recount(struct store *s)
+{
+	json_t *docs, *doc;
+	const char *type, *id;
+
+	json_decref(s->counts);
+	s->counts = json_object();
+	json_object_foreach(s->cache, type, docs)
+	{
+		json_object_foreach(docs, id, doc) count(s, type, doc, 1);
+	}
+}
+
+static int load_cache(struct store *s)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	s->cache = json_object();
+	r = prepare(s, &st, "SELECT type, id, doc FROM objects ORDER BY seq", "");
+	if (r < 0)
+		return r;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *doc = json_loads((const char *) sqlite3_column_text(st, 2), 0, NULL);
+
+		if (doc)
+			json_object_set_new(
+				cache_type(s, (const char *) sqlite3_column_text(st, 0)),
+				(const char *) sqlite3_column_text(st, 1), doc);
+	}
+	release(s, st);
+	recount(s);
+	return 0;
+}
+
+/* Records how to undo a change of (type, id) in the cache. */
+static void remember(struct store *s, const char *type, const char *id)
+{
+	json_t *old = json_object_get(json_object_get(s->cache, type), id);
+
+	if (!s->undo)
+		s->undo = json_array();
+	json_array_append_new(s->undo, json_pack("[s, s, O]", type, id, old ? old : json_null()));
 }
 
 int store_open(const char *dir, bool sync_full, int64_t retention, struct store **ret)
@@ -155,6 +279,9 @@ int store_open(const char *dir, bool sync_full, int64_t retention, struct store 
 		goto fail;
 	s->revision = s->pending_revision = meta_get(s, "revision");
 	s->floor = meta_get(s, "floor");
+	r = load_cache(s);
+	if (r < 0)
+		goto fail;
 	*ret = s;
 	return 0;
 fail:
@@ -166,6 +293,12 @@ void store_free(struct store *s)
 {
 	if (!s)
 		return;
+	json_decref(s->cache);
+	json_decref(s->undo);
+	json_decref(s->counts);
+	for (size_t k = 0; k < ARRAY_SIZE(s->stmts); k++)
+		if (s->stmts[k].st)
+			sqlite3_finalize(s->stmts[k].st);
 	if (s->db)
 		sqlite3_close(s->db);
 	pthread_cond_destroy(&s->changed);
@@ -196,6 +329,8 @@ int store_begin(struct store *s)
 		return r;
 	s->in_txn = true;
 	s->pending_revision = s->revision;
+	json_decref(s->undo);
+	s->undo = NULL;
 	return 0;
 }
 
@@ -212,7 +347,7 @@ static void compact(struct store *s)
 	if (prepare(s, &st, "DELETE FROM changes WHERE rev <= ?", "i", new_floor) == 0) {
 		int rc = sqlite3_step(st);
 
-		sqlite3_finalize(st);
+		release(s, st);
 		if (rc == SQLITE_DONE && meta_set(s, "floor", new_floor) == 0 &&
 		    exec(s, "COMMIT;") == 0) {
 			s->floor = new_floor;
@@ -235,6 +370,8 @@ int store_commit(struct store *s)
 		return r;
 	}
 	s->in_txn = false;
+	json_decref(s->undo);
+	s->undo = NULL;
 	if (s->pending_revision != s->revision) {
 		s->revision = s->pending_revision;
 		pthread_cond_broadcast(&s->changed);
@@ -249,6 +386,24 @@ void store_rollback(struct store *s)
 		(void) exec(s, "ROLLBACK;");
 	s->in_txn = false;
 	s->pending_revision = s->revision;
+	/* Undo the cache's changes, newest first. */
+	for (size_t i = json_array_size(s->undo); i-- > 0;) {
+		json_t *u = json_array_get(s->undo, i);
+		const char *type = json_string_value(json_array_get(u, 0));
+		const char *id = json_string_value(json_array_get(u, 1));
+		json_t *old = json_array_get(u, 2);
+
+		if (json_is_null(old))
+			json_object_del(cache_type(s, type), id);
+		else
+			json_object_set(cache_type(s, type), id, old);
+	}
+	if (s->undo)
+		recount(s);
+	json_decref(s->undo);
+	s->undo = NULL;
+	/* Allocation hints may point past values that were rolled back. */
+	memset(s->hints, 0, sizeof(s->hints));
 }
 
 static json_t *parse_doc(const unsigned char *text)
@@ -258,49 +413,36 @@ static json_t *parse_doc(const unsigned char *text)
 
 json_t *store_get(struct store *s, const char *type, const char *id)
 {
-	sqlite3_stmt *st;
-	json_t *doc = NULL;
+	json_t *doc = json_object_get(json_object_get(s->cache, type), id);
 
-	if (prepare(s, &st, "SELECT doc FROM objects WHERE type = ? AND id = ?", "ss", type, id) <
-	    0)
-		return NULL;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		doc = parse_doc(sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return doc;
+	return doc ? json_deep_copy(doc) : NULL;
 }
 
 json_t *store_list(struct store *s, const char *type)
 {
-	sqlite3_stmt *st;
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *doc;
+	const char *id;
 
-	if (prepare(s, &st, "SELECT doc FROM objects WHERE type = ? ORDER BY seq", "s", type) < 0)
-		return arr;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		json_t *doc = parse_doc(sqlite3_column_text(st, 0));
+	json_object_foreach(json_object_get(s->cache, type), id, doc)
+		json_array_append_new(arr, json_deep_copy(doc));
+	return arr;
+}
 
-		if (doc)
-			json_array_append_new(arr, doc);
-	}
-	sqlite3_finalize(st);
+json_t *store_list_shared(struct store *s, const char *type)
+{
+	json_t *arr = json_array(), *doc;
+	const char *id;
+
+	json_object_foreach(json_object_get(s->cache, type), id, doc) json_array_append(arr, doc);
 	return arr;
 }
 
 int64_t store_count_project(struct store *s, const char *type, const char *project_id)
 {
-	sqlite3_stmt *st;
-	int64_t n = 0;
+	char key[320];
 
-	if (prepare(s, &st,
-		    "SELECT COUNT(*) FROM objects WHERE type = ? AND "
-		    "json_extract(doc, '$.project_id') = ?",
-		    "ss", type, project_id) < 0)
-		return 0;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
+	snprintf(key, sizeof(key), "%s\x1f%s", type, project_id);
+	return json_integer_value(json_object_get(s->counts, key));
 }
 
 static int append_change(struct store *s, const char *op, const char *type, const char *id,
@@ -314,7 +456,7 @@ static int append_change(struct store *s, const char *op, const char *type, cons
 	if (r < 0)
 		return r;
 	r = sql_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	release(s, st);
 	if (r >= 0)
 		s->pending_revision++;
 	return r;
@@ -347,11 +489,17 @@ int store_put(struct store *s, const char *type, const char *id, json_t *doc, bo
 		r = sql_err(sqlite3_step(st));
 		if (r >= 0 && !is_create && sqlite3_changes(s->db) == 0)
 			r = -ENOENT;
-		sqlite3_finalize(st);
+		release(s, st);
 	}
 	if (r >= 0)
 		r = append_change(s, is_create ? "create" : "update", type, id, text);
 	free(text);
+	if (r >= 0) {
+		remember(s, type, id);
+		count(s, type, json_object_get(cache_type(s, type), id), -1);
+		count(s, type, doc, 1);
+		json_object_set_new(cache_type(s, type), id, json_deep_copy(doc));
+	}
 	return r;
 }
 
@@ -368,17 +516,22 @@ int store_delete(struct store *s, const char *type, const char *id)
 		return r;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		text = xstrdup((const char *) sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	release(s, st);
 	if (!text)
 		return -ENOENT;
 	r = prepare(s, &st, "DELETE FROM objects WHERE type = ? AND id = ?", "ss", type, id);
 	if (r >= 0) {
 		r = sql_err(sqlite3_step(st));
-		sqlite3_finalize(st);
+		release(s, st);
 	}
 	if (r >= 0)
 		r = append_change(s, "delete", type, id, text);
 	free(text);
+	if (r >= 0) {
+		remember(s, type, id);
+		count(s, type, json_object_get(cache_type(s, type), id), -1);
+		json_object_del(cache_type(s, type), id);
+	}
 	return r;
 }
 
@@ -392,7 +545,7 @@ int store_alloc_take(struct store *s, const char *kind, int64_t val, const char 
 	if (r < 0)
 		return r;
 	r = sql_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
 }
 
@@ -405,7 +558,7 @@ int store_alloc_release(struct store *s, const char *kind, int64_t val)
 	if (r < 0)
 		return r;
 	r = sql_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
 }
 
@@ -418,7 +571,7 @@ int store_alloc_release_kind(struct store *s, const char *kind)
 	if (r < 0)
 		return r;
 	r = sql_err(sqlite3_step(st));
-	sqlite3_finalize(st);
+	release(s, st);
 	return r;
 }
 
@@ -432,22 +585,34 @@ char *store_alloc_owner(struct store *s, const char *kind, int64_t val)
 		return NULL;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		owner = xstrdup((const char *) sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	release(s, st);
 	return owner;
 }
 
-int store_alloc_first_free(struct store *s, const char *kind, int64_t min, int64_t max,
+static int64_t *hint_slot(struct store *s, const char *kind)
+{
+	unsigned victim;
+
+	for (size_t i = 0; i < ARRAY_SIZE(s->hints); i++)
+		if (strcmp(s->hints[i].kind, kind) == 0)
+			return &s->hints[i].next;
+	victim = s->hint_clock++ % ARRAY_SIZE(s->hints);
+	snprintf(s->hints[victim].kind, sizeof(s->hints[victim].kind), "%s", kind);
+	s->hints[victim].next = 0;
+	return &s->hints[victim].next;
+}
+
+/* The first free value in [from, max], or -ENOSPC. */
+static int first_free_from(struct store *s, const char *kind, int64_t from, int64_t max,
 			   int64_t *ret)
 {
 	sqlite3_stmt *st;
-	int64_t next = min;
+	int64_t next = from;
 	int r;
 
-	if (min > max)
-		return -ENOSPC;
 	r = prepare(s, &st,
 		    "SELECT val FROM allocs WHERE kind = ? AND val >= ? AND val <= ? ORDER BY val",
-		    "sii", kind, min, max);
+		    "sii", kind, from, max);
 	if (r < 0)
 		return r;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -457,11 +622,32 @@ int store_alloc_first_free(struct store *s, const char *kind, int64_t min, int64
 			break;
 		next = v + 1;
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	if (next > max)
 		return -ENOSPC;
 	*ret = next;
 	return 0;
+}
+
+int store_alloc_first_free(struct store *s, const char *kind, int64_t min, int64_t max,
+			   int64_t *ret)
+{
+	int64_t *hint, from;
+	int r;
+
+	if (min > max)
+		return -ENOSPC;
+	/* Next fit: search on from where the last search of this kind ended,
+	 * then wrap around, so sequential allocation stays O(1) and a freed
+	 * value is not handed out again at once. */
+	hint = hint_slot(s, kind);
+	from = *hint >= min && *hint <= max ? *hint : min;
+	r = first_free_from(s, kind, from, max, ret);
+	if (r == -ENOSPC && from > min)
+		r = first_free_from(s, kind, min, from - 1 < max ? from - 1 : max, ret);
+	if (r >= 0)
+		*hint = *ret + 1;
+	return r;
 }
 
 int64_t store_alloc_count(struct store *s, const char *kind, int64_t min, int64_t max)
@@ -474,7 +660,7 @@ int64_t store_alloc_count(struct store *s, const char *kind, int64_t min, int64_
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(s, st);
 	return n;
 }
 
@@ -509,7 +695,7 @@ json_t *store_feed_after(struct store *s, int64_t rev, int limit)
 				       (const char *) sqlite3_column_text(st, 3), "object",
 				       doc ? doc : json_null()));
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return arr;
 }
 
@@ -529,7 +715,7 @@ json_t *store_snapshot(struct store *s)
 						(const char *) sqlite3_column_text(st, 1), "object",
 						doc ? doc : json_null()));
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return arr;
 }
 

@@ -32,6 +32,9 @@ void store_rollback(struct store *s);
 json_t *store_get(struct store *s, const char *type, const char *id);
 /* New reference to an array of the type's documents in creation order. */
 json_t *store_list(struct store *s, const char *type);
+/* Like store_list, but the documents are shared with the store: read-only,
+ * and valid only while the lock is held. */
+json_t *store_list_shared(struct store *s, const char *type);
 /* How many documents of the type belong to the project. */
 int64_t store_count_project(struct store *s, const char *type, const char *project_id);
 /* Writes the document (borrowed) and records a "create" or "update" change. */
@@ -47,7 +50,8 @@ int store_alloc_release(struct store *s, const char *kind, int64_t val);
 int store_alloc_release_kind(struct store *s, const char *kind);
 /* The owner of an allocation (caller frees), NULL when free. */
 char *store_alloc_owner(struct store *s, const char *kind, int64_t val);
-/* Lowest free value in [min, max]; -ENOSPC when none. */
+/* A free value in [min, max] (next fit: after the last one handed out for
+ * this kind, wrapping around); -ENOSPC when none. */
 int store_alloc_first_free(struct store *s, const char *kind, int64_t min, int64_t max,
 			   int64_t *ret);
 int64_t store_alloc_count(struct store *s, const char *kind, int64_t min, int64_t max);

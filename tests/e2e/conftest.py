@@ -175,3 +175,31 @@ def api(server):
 @pytest.fixture
 def admin(server):
     return Client(server.url, "admin-project", "admin")
+
+
+# ---------------------------------------------------------------------------
+# Helpers for the API tests (tests/e2e/test_api_*.py).
+
+def api_create(client, kind, body=None, status=201):
+    """POST /v2.0/{kind}s {kind: body}; asserts the status and returns the
+    object (on 201) or the Response."""
+    r = client.post(f"/v2.0/{kind}s", {kind: body or {}})
+    assert r.status == status, r
+    return r.json[kind] if status == 201 else r
+
+
+def assert_error(r, status, *types):
+    """A NeutronError body with the status and (if given) one of the types."""
+    assert r.status == status, r
+    assert r.json is not None, r
+    err = r.json.get("NeutronError")
+    assert isinstance(err, dict), r
+    assert {"type", "message", "detail"} <= set(err), r
+    assert isinstance(err["message"], str) and err["message"], r
+    if types:
+        assert err["type"] in types, r
+    return err
+
+
+def ids(items):
+    return sorted(o["id"] for o in items)

@@ -158,7 +158,8 @@ TEST(config_settings)
 	struct server_config c;
 
 	config_defaults(&c);
-	CHECK(c.vni_min == 1000 && c.sync_full);
+	CHECK(c.vni_min == 1000 && !c.sync_full);
+	CHECK(config_set(&c, "sync", "full") == 0 && c.sync_full);
 	CHECK(config_set(&c, "vni_ranges", "5:10") == 0 && c.vni_min == 5 && c.vni_max == 10);
 	CHECK(config_set(&c, "vni_ranges", "10:5") == -EINVAL);
 	CHECK(config_set(&c, "vni_ranges", "0:5") == -EINVAL);
