@@ -48,6 +48,23 @@ static void mac_str(const uint8_t m[6], char buf[18])
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
+/* "<match> != { the port's MAC, its address pairs' MACs } drop" */
+static void append_macs(struct strbuf *sb, const char *match, const struct nft_port_in *p)
+{
+	char mac[18];
+
+	mac_str(p->mac, mac);
+	strbuf_appendf(sb, "%s != { %s", match, mac);
+	for (size_t i = 0; i < p->n_pairs; i++) {
+		char pm[18];
+
+		mac_str(p->pairs[i].mac, pm);
+		if (strcmp(pm, mac) != 0)
+			strbuf_appendf(sb, ", %s", pm);
+	}
+	strbuf_append(sb, " } drop\n");
+}
+
 static char *from_chain(const struct nft_port_in *p)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -62,25 +79,9 @@ static char *from_chain(const struct nft_port_in *p)
 	if (!p->port_security)
 		return strbuf_steal(&sb);
 	mac_str(p->mac, mac);
-	strbuf_appendf(&sb, "ether saddr != { %s", mac);
-	for (size_t i = 0; i < p->n_pairs; i++) {
-		char pm[18];
-
-		mac_str(p->pairs[i].mac, pm);
-		if (strcmp(pm, mac) != 0)
-			strbuf_appendf(&sb, ", %s", pm);
-	}
-	strbuf_append(&sb, " } drop\n");
+	append_macs(&sb, "ether saddr", p);
 	/* ARP: the sender must be the port; 0.0.0.0 for probes (RFC 5227). */
-	strbuf_appendf(&sb, "arp saddr ether != { %s", mac);
-	for (size_t i = 0; i < p->n_pairs; i++) {
-		char pm[18];
-
-		mac_str(p->pairs[i].mac, pm);
-		if (strcmp(pm, mac) != 0)
-			strbuf_appendf(&sb, ", %s", pm);
-	}
-	strbuf_append(&sb, " } drop\n");
+	append_macs(&sb, "arp saddr ether", p);
 	strbuf_append(&sb, "arp saddr ip != { 0.0.0.0");
 	for (size_t i = 0; i < p->n_ips; i++) {
 		ip4_format(p->ips[i], ip);

@@ -5,16 +5,7 @@
 #include <string.h>
 #include "base/xalloc.h"
 
-/* Which document type each quota counts. */
-static const char *const quota_types[QUOTA_MAX] = {
-	"network",
-	"subnet",
-	"port",
-	"router",
-	"floatingip",
-	"security_group",
-	"security_group_rule",
-};
+/* Each quota counts the documents of the type of its name. */
 
 static int quota_index(const char *resource)
 {
@@ -65,7 +56,7 @@ static json_t *quota_doc(struct api_ctx *ctx, const char *project_id, bool defau
 				out, quota_names[i],
 				json_pack("{s:I, s:I, s:i}", "limit", (json_int_t) limit, "used",
 					  (json_int_t) store_count_project(
-						  ctx->store, quota_types[i], project_id),
+						  ctx->store, quota_names[i], project_id),
 					  "reserved", 0));
 		else
 			json_object_set_new(out, quota_names[i], json_integer(limit));
