@@ -193,3 +193,69 @@ def test_subnet_and_port_links(api, nets):
         assert len(rest.json[coll]) == 1
         assert not set(ids(rest.json[coll])) & set(ids(r.json[coll]))
         assert "next" not in links(rest, coll)
+
+
+def test_more_attribute_filters(api, nets):
+    assert len(api.get("/v2.0/networks?status=ACTIVE").json["networks"]) == 5
+    assert len(api.get("/v2.0/networks?mtu=1450").json["networks"]) == 5
+    assert api.get("/v2.0/networks?mtu=1500").json["networks"] == []
+    assert len(api.get("/v2.0/networks?router:external=false").json["networks"]) == 5
+    assert sorted(names(api.get("/v2.0/networks?description=grp2"))) == ["d", "e"]
+    assert len(api.get("/v2.0/networks?tenant_id=p1").json["networks"]) == 5
+    assert api.get("/v2.0/networks?project_id=p2").json["networks"] == []
+    n = nets[0]
+    api_create(api, "subnet", {"network_id": n["id"], "cidr": "10.0.0.0/24", "ip_version": 4,
+                               "gateway_ip": "10.0.0.254"})
+    assert len(api.get("/v2.0/subnets?gateway_ip=10.0.0.254").json["subnets"]) == 1
+    assert api.get("/v2.0/subnets?gateway_ip=10.0.0.1").json["subnets"] == []
+    p = api_create(api, "port", {"network_id": n["id"], "name": "pp"})
+    assert ids(api.get("/v2.0/ports?status=DOWN").json["ports"]) == [p["id"]]
+    assert api.get("/v2.0/ports?status=ACTIVE").json["ports"] == []
+    assert_error(api.get("/v2.0/ports?bogus=1"), 400)
+
+
+def test_pagination_stable_on_non_unique_sort_key(api, nets):
+    for i in range(3):
+        api_create(api, "network", {"name": "dup", "admin_state_up": True})
+    seen = []
+    page = api.get("/v2.0/networks?limit=2&sort_key=admin_state_up&sort_dir=asc")
+    for _ in range(10):
+        assert page.status == 200, page
+        seen += [n["id"] for n in page.json["networks"]]
+        if "next" not in links(page):
+            break
+        page = follow(api, links(page)["next"])
+    assert len(seen) == 8 and len(set(seen)) == 8, seen
+    r = api.get("/v2.0/networks?limit=3&sort_key=name&sort_dir=desc")
+    assert names(r) == ["e", "dup", "dup"]
+    r2 = follow(api, links(r)["next"])
+    r3 = follow(api, links(r2)["next"])
+    got = names(r) + names(r2) + names(r3)
+    assert got == ["e", "dup", "dup", "dup", "d", "c", "b", "a"]
+
+
+def test_pagination_with_filter_and_desc(api, nets):
+    r = api.get("/v2.0/networks?limit=1&admin_state_up=True&sort_key=name&sort_dir=desc")
+    assert names(r) == ["e"]
+    r = follow(api, links(r)["next"])
+    assert names(r) == ["b"]
+    r = follow(api, links(r)["next"])
+    assert names(r) == ["a"]
+    nxt = links(r).get("next")
+    if nxt:  # a full last page may link to an empty one
+        assert names(follow(api, nxt)) == []
+
+
+def test_limit_larger_than_count(api, nets):
+    r = api.get("/v2.0/networks?limit=50")
+    assert len(r.json["networks"]) == 5
+    assert "next" not in links(r)
+
+
+def test_fields_on_subnets_and_ports(api, nets):
+    n = nets[0]
+    api_create(api, "subnet", {"network_id": n["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    api_create(api, "port", {"network_id": n["id"]})
+    assert [set(s) for s in api.get("/v2.0/subnets?fields=cidr").json["subnets"]] == [{"cidr"}]
+    r = api.get("/v2.0/ports?fields=fixed_ips&fields=mac_address")
+    assert [set(p) for p in r.json["ports"]] == [{"fixed_ips", "mac_address"}]

@@ -1,6 +1,8 @@
 """Networks: attributes and defaults, CRUD, VNI allocation, MTU, deletion rules."""
 import re
 
+import pytest
+
 from conftest import Client, api_create, assert_error
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -234,3 +236,52 @@ def test_delete_network_with_dhcp_port_and_subnets(api, admin):
     assert_error(admin.get(f"/v2.0/ports/{dhcp['id']}"), 404, "PortNotFound")
     assert admin.get("/v2.0/subnets").json["subnets"] == []
     assert admin.get("/v2.0/ports").json["ports"] == []
+
+
+def test_auto_vni_skips_admin_chosen_vni(make_server):
+    s = make_server(config="vni_ranges = 5000:5002\n").start()
+    admin = Client(s.url, "admin-project", "admin")
+    api = Client(s.url, "p1")
+    api_create(admin, "network", {"name": "pinned", "provider:network_type": "vxlan",
+                                  "provider:segmentation_id": 5001})
+    got = []
+    for i in range(2):
+        n = api_create(api, "network", {"name": f"t{i}"})
+        got.append(admin.get(f"/v2.0/networks/{n['id']}").json["network"]["provider:segmentation_id"])
+    assert sorted(got) == [5000, 5002]
+    r = api.post("/v2.0/networks", {"network": {"name": "none-left"}})
+    assert r.status in (409, 503), r
+    vnis = [n["provider:segmentation_id"] for n in admin.get("/v2.0/networks").json["networks"]]
+    assert sorted(vnis) == [5000, 5001, 5002]
+
+
+def test_admin_vni_outside_tenant_range_allowed(admin):
+    n = api_create(admin, "network", {"provider:network_type": "vxlan",
+                                      "provider:segmentation_id": 200000})
+    assert n["provider:segmentation_id"] == 200000
+
+
+@pytest.mark.parametrize("body", [
+    {"provider:network_type": "vxlan", "provider:segmentation_id": 16777216},
+    {"provider:network_type": "vxlan", "provider:segmentation_id": 0},
+    {"provider:network_type": "vxlan", "provider:segmentation_id": "abc"},
+    {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+     "provider:segmentation_id": 4095},
+    {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
+     "provider:segmentation_id": 0},
+    {"provider:network_type": "flat", "provider:physical_network": "physnet1",
+     "provider:segmentation_id": 5},
+    {"provider:network_type": "vxlan", "provider:physical_network": "physnet1"},
+])
+def test_bad_provider_attributes(admin, body):
+    assert_error(admin.post("/v2.0/networks", {"network": body}), 400)
+    assert admin.get("/v2.0/networks").json["networks"] == []
+
+
+def test_flat_physnet_used_once(admin):
+    api_create(admin, "network", {"provider:network_type": "flat",
+                                  "provider:physical_network": "physnet1"})
+    r = admin.post("/v2.0/networks", {"network": {"provider:network_type": "flat",
+                                                   "provider:physical_network": "physnet1"}})
+    # Neutron: FlatNetworkInUse (409).
+    assert_error(r, 409)

@@ -204,3 +204,28 @@ def test_roles_header_other_than_admin_is_tenant(server):
     assert_error(t.post("/v2.0/networks", {"network": {"shared": True}}), 403)
     a = Client(server.url, "p1", "member, admin")
     assert api_create(a, "network", {"shared": True})["shared"] is True
+
+
+def test_tenant_cannot_attach_to_external_network(api, admin):
+    """Neutron answers 404 for a port or subnet of a tenant on a network that is
+    neither its own nor shared (external networks included)."""
+    net = api_create(admin, "network", {"name": "public", "router:external": True})
+    api_create(admin, "subnet", {"network_id": net["id"], "cidr": "203.0.113.0/24", "ip_version": 4})
+    r = api.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
+    assert r.status in (403, 404), r
+    r = api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "198.51.100.0/24",
+                                              "ip_version": 4}})
+    assert r.status in (403, 404), r
+    assert admin.get("/v2.0/ports").json["ports"] == []
+    assert len(admin.get("/v2.0/subnets").json["subnets"]) == 1
+
+
+def test_tenant_cannot_update_own_port_onto_foreign_data(api, p2, p1_stack):
+    """p2 cannot move a port onto p1's subnet through fixed_ips."""
+    net, sub, _ = p1_stack
+    n2 = api_create(p2, "network", {"name": "n2"})
+    api_create(p2, "subnet", {"network_id": n2["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    port = api_create(p2, "port", {"network_id": n2["id"]})
+    r = p2.put(f"/v2.0/ports/{port['id']}", {"port": {"fixed_ips": [{"subnet_id": sub["id"]}]}})
+    assert r.status in (400, 404), r
+    assert p2.get(f"/v2.0/ports/{port['id']}").json["port"]["fixed_ips"] == port["fixed_ips"]

@@ -321,3 +321,47 @@ def test_delete_port(api, net, sub):
     assert r.status == 204 and r.text == "", r
     assert_error(api.get(f"/v2.0/ports/{p['id']}"), 404, "PortNotFound")
     assert ports(api) == []
+
+
+def test_mac_freed_on_delete(api, net):
+    p = mkport(api, net, mac_address="fa:16:3e:00:00:09").json["port"]
+    assert api.delete(f"/v2.0/ports/{p['id']}").status == 204
+    assert mkport(api, net, mac_address="fa:16:3e:00:00:09").status == 201
+
+
+def test_update_fixed_ips_empty_releases(api, net, sub):
+    p = mkport(api, net, fixed_ips=[{"ip_address": "10.0.0.20"}]).json["port"]
+    r = api.put(f"/v2.0/ports/{p['id']}", {"port": {"fixed_ips": []}})
+    assert r.status == 200, r
+    assert r.json["port"]["fixed_ips"] == []
+    assert mkport(api, net, fixed_ips=[{"ip_address": "10.0.0.20"}]).status == 201
+
+
+def test_fixed_ip_subnet_and_address_mismatch(api, net, sub):
+    s2 = api_create(api, "subnet", {"network_id": net["id"], "cidr": "10.0.1.0/24",
+                                    "ip_version": 4})
+    r = mkport(api, net, fixed_ips=[{"subnet_id": s2["id"], "ip_address": "10.0.0.5"}])
+    assert_error(r, 400)
+    assert ports(api) == []
+
+
+def test_two_addresses_from_one_subnet(api, net, sub):
+    p = mkport(api, net, fixed_ips=[{"ip_address": "10.0.0.30"}, {"ip_address": "10.0.0.31"}])
+    assert p.status == 201, p
+    assert sorted(f["ip_address"] for f in p.json["port"]["fixed_ips"]) == ["10.0.0.30", "10.0.0.31"]
+
+
+def test_same_address_on_overlapping_subnets_of_other_networks(server, api, net, sub):
+    """IPAM is per subnet: the same address in another network (or project)
+    with the same CIDR is a different address."""
+    other = api_create(api, "network", {"name": "o"})
+    api_create(api, "subnet", {"network_id": other["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    p2 = Client(server.url, "p2")
+    n2 = api_create(p2, "network", {"name": "p2n"})
+    api_create(p2, "subnet", {"network_id": n2["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    for client, network in ((api, net), (api, other), (p2, n2)):
+        r = client.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                 "fixed_ips": [{"ip_address": "10.0.0.5"}]}})
+        assert r.status == 201, r
+    assert_error(mkport(api, other, fixed_ips=[{"ip_address": "10.0.0.5"}]), 409,
+                 "IpAddressAlreadyAllocated")

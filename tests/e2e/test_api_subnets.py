@@ -290,3 +290,50 @@ def test_delete_subnet_with_only_dhcp_port(api, admin, net):
         assert p.json["port"]["fixed_ips"] == []
     else:
         assert_error(p, 404, "PortNotFound")
+
+
+def test_same_cidr_again_after_delete(api, net):
+    s = mksub(api, net, "10.0.0.0/24").json["subnet"]
+    assert api.delete(f"/v2.0/subnets/{s['id']}").status == 204
+    assert mksub(api, net, "10.0.0.0/24").status == 201
+
+
+def test_host_routes_limit(api, net):
+    routes = [{"destination": f"192.168.{i}.0/24", "nexthop": "10.0.0.9"} for i in range(21)]
+    assert_error(mksub(api, net, "10.0.0.0/24", host_routes=routes), 400)
+    r = mksub(api, net, "10.0.0.0/24", host_routes=routes[:20])
+    assert r.status == 201, r
+    assert len(r.json["subnet"]["host_routes"]) == 20
+
+
+def test_update_allocation_pools(api, net):
+    s = mksub(api, net, "10.0.0.0/24").json["subnet"]
+    r = api.put(f"/v2.0/subnets/{s['id']}", {"subnet": {
+        "allocation_pools": [{"start": "10.0.0.100", "end": "10.0.0.110"}]}})
+    assert r.status == 200, r
+    assert r.json["subnet"]["allocation_pools"] == [{"start": "10.0.0.100", "end": "10.0.0.110"}]
+    p = api_create(api, "port", {"network_id": net["id"]})
+    assert p["fixed_ips"][0]["ip_address"].startswith("10.0.0.1")
+    assert 100 <= int(p["fixed_ips"][0]["ip_address"].rsplit(".", 1)[1]) <= 110
+    for pools in ([{"start": "10.0.1.1", "end": "10.0.1.5"}],
+                  [{"start": "10.0.0.1", "end": "10.0.0.5"}]):     # holds the gateway
+        r = api.put(f"/v2.0/subnets/{s['id']}", {"subnet": {"allocation_pools": pools}})
+        assert r.status in (400, 409), r
+    got = api.get(f"/v2.0/subnets/{s['id']}").json["subnet"]
+    assert got["allocation_pools"] == [{"start": "10.0.0.100", "end": "10.0.0.110"}]
+
+
+def test_update_gateway_into_pool_refused(api, net):
+    s = mksub(api, net, "10.0.0.0/24").json["subnet"]
+    r = api.put(f"/v2.0/subnets/{s['id']}", {"subnet": {"gateway_ip": "10.0.0.50"}})
+    assert r.status in (400, 409), r
+    assert api.get(f"/v2.0/subnets/{s['id']}").json["subnet"]["gateway_ip"] == "10.0.0.1"
+
+
+def test_tenant_cannot_add_subnet_to_shared_network(api, admin):
+    shared = api_create(admin, "network", {"name": "shared", "shared": True})
+    r = api.post("/v2.0/subnets", {"subnet": {"network_id": shared["id"], "cidr": "10.5.0.0/24",
+                                              "ip_version": 4}})
+    # Neutron: 403 (not allowed to create a subnet on this network).
+    assert r.status in (403, 404), r
+    assert admin.get("/v2.0/subnets").json["subnets"] == []
