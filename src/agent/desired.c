@@ -249,6 +249,27 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, st
 			PUSH(out->fdb, out->n_fdb, cap_fdb, f);
 		}
 	}
+	/* DHCP's server identifier is the subnet's gateway address: while no
+	 * router port holds it, the bridge answers ARP for it with the DHCP
+	 * server's MAC, so that unicast renewals (RFC 2131 4.4.5) reach us. */
+	for (size_t k = 0; k < out->n_ports; k++) {
+		const struct d_port *p = &out->ports[k];
+		bool known = false;
+
+		if (!p->dhcp.enabled || !p->dhcp.router)
+			continue;
+		for (size_t i = 0; i < out->n_neigh && !known; i++)
+			known = streq(out->neigh[i].dev, p->bridge) &&
+				out->neigh[i].ip == p->dhcp.router;
+		if (!known) {
+			struct d_neigh ne = {0};
+
+			snprintf(ne.dev, sizeof(ne.dev), "%s", p->bridge);
+			ne.ip = p->dhcp.router;
+			memcpy(ne.mac, p->dhcp.server_mac, 6);
+			PUSH(out->neigh, out->n_neigh, cap_neigh, ne);
+		}
+	}
 }
 
 void desired_done(struct desired *d)
