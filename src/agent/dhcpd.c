@@ -74,12 +74,15 @@ static int attach_filter(int fd)
 
 static int open_sock(int ifindex)
 {
+	/* ETH_P_ALL: a bridge port's frames reach only the taps that see
+	 * every protocol (before the bridge takes them); the filter keeps
+	 * what is ours. */
 	struct sockaddr_ll sll = {
 		.sll_family = AF_PACKET,
-		.sll_protocol = htons(ETH_P_IP),
+		.sll_protocol = htons(ETH_P_ALL),
 		.sll_ifindex = ifindex,
 	};
-	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_IP));
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	int one = 1, r;
 
 	if (fd < 0)
@@ -212,7 +215,10 @@ void dhcpd_handle(struct dhcpd *d, int fd, const struct desired *desired)
 					&d->stats);
 		if (r > 0 && send(fd, out, out_len, 0) < 0)
 			log_warn("DHCP reply on %s: %s", s->tap, strerror(errno));
-		if (r < 0)
-			log_debug("DHCP: dropped a malformed frame on %s", s->tap);
+		log_debug("DHCP on %s: %d (received %llu replied %llu malformed %llu unknown %llu)",
+			  s->tap, r, (unsigned long long) d->stats.received,
+			  (unsigned long long) d->stats.replied,
+			  (unsigned long long) d->stats.dropped_malformed,
+			  (unsigned long long) d->stats.dropped_unknown);
 	}
 }

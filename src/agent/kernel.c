@@ -1,0 +1,224 @@
+/* The node's kernel through src/nl: the reconciler's kernel_ops and link
+ * events. */
+#include "agent/kernel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "base/util.h"
+#include "base/xalloc.h"
+#include "nl/rtnl.h"
+
+struct kernel {
+	struct rtnl *req;
+	struct rtnl *events;
+	char tunnel_dev[IFNAMSIZ];
+	uint32_t tunnel_ip;
+};
+
+int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, struct kernel **ret)
+{
+	struct kernel *k = xcalloc(1, sizeof(*k));
+	int r;
+
+	snprintf(k->tunnel_dev, sizeof(k->tunnel_dev), "%s", tunnel_dev);
+	k->tunnel_ip = tunnel_ip;
+	r = rtnl_open(0, &k->req);
+	if (r >= 0)
+		r = rtnl_open(RTMGRP_LINK, &k->events);
+	if (r < 0) {
+		kernel_free(k);
+		return r;
+	}
+	*ret = k;
+	return 0;
+}
+
+void kernel_free(struct kernel *k)
+{
+	if (!k)
+		return;
+	rtnl_close(k->req);
+	rtnl_close(k->events);
+	free(k);
+}
+
+int kernel_ifindex(struct kernel *k, const char *name)
+{
+	unsigned idx = if_nametoindex(name);
+
+	(void) k;
+	return idx ? (int) idx : -ENODEV;
+}
+
+#define GROW(arr, n, cap)                                                                          \
+	do {                                                                                       \
+		if ((n) == (cap)) {                                                                \
+			(cap) = (cap) ? (cap) *2 : 32;                                             \
+			(arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                           \
+		}                                                                                  \
+	} while (0)
+
+struct dump_state {
+	struct observed *o;
+	size_t cap_links, cap_fdb, cap_neigh;
+};
+
+static int on_link(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_state *d = data;
+	struct rtnl_link l;
+	struct k_link *k;
+
+	if (rtnl_parse_link(nlh, &l) < 0)
+		return 0;
+	GROW(d->o->links, d->o->n_links, d->cap_links);
+	k = &d->o->links[d->o->n_links++];
+	*k = (struct k_link){.ifindex = l.ifindex,
+			     .master = l.master,
+			     .mtu = l.mtu,
+			     .up = l.up,
+			     .vni = l.vni,
+			     .local = l.local,
+			     .learning = l.learning};
+	snprintf(k->name, sizeof(k->name), "%s", l.name);
+	snprintf(k->kind, sizeof(k->kind), "%s", l.kind);
+	memcpy(k->mac, l.mac, 6);
+	return 0;
+}
+
+static int on_fdb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_state *d = data;
+	struct rtnl_neigh n;
+	bool self, master;
+
+	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_BRIDGE || !n.has_mac)
+		return 0;
+	/* Ours: self entries with a remote address; static master entries
+	 * (never the bridge's own "permanent" entries for local MACs). */
+	self = (n.flags & NTF_SELF) && n.dst;
+	master = (n.flags & NTF_MASTER) && (n.state & NUD_NOARP) && !(n.state & NUD_PERMANENT);
+	if (!self && !master)
+		return 0;
+	GROW(d->o->fdb, d->o->n_fdb, d->cap_fdb);
+	d->o->fdb[d->o->n_fdb++] = (struct k_fdb){
+		.ifindex = n.ifindex, .dst = self ? n.dst : 0, .master = master && !self};
+	memcpy(d->o->fdb[d->o->n_fdb - 1].mac, n.mac, 6);
+	return 0;
+}
+
+static int on_neigh(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_state *d = data;
+	struct rtnl_neigh n;
+
+	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET || !n.dst)
+		return 0;
+	GROW(d->o->neigh, d->o->n_neigh, d->cap_neigh);
+	d->o->neigh[d->o->n_neigh++] = (struct k_neigh){
+		.ifindex = n.ifindex, .ip = n.dst, .permanent = n.state & NUD_PERMANENT};
+	memcpy(d->o->neigh[d->o->n_neigh - 1].mac, n.mac, 6);
+	return 0;
+}
+
+static int kernel_dump(void *userdata, struct observed *ret)
+{
+	struct kernel *k = userdata;
+	struct dump_state d = {ret, 0, 0, 0};
+	char buf[RTNL_BUF_SIZE];
+	int r;
+
+	*ret = (struct observed){0};
+	r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC), on_link, &d);
+	if (r >= 0)
+		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_BRIDGE), on_fdb, &d);
+	if (r >= 0)
+		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET), on_neigh, &d);
+	if (r < 0)
+		observed_done(ret);
+	return r;
+}
+
+static int kernel_exec(void *userdata, const struct op *op)
+{
+	struct kernel *k = userdata;
+	char buf[RTNL_BUF_SIZE];
+	int idx = kernel_ifindex(k, op->name), master;
+
+	switch (op->kind) {
+	case OP_BRIDGE_ADD:
+		return rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu));
+	case OP_VXLAN_ADD: {
+		int link = kernel_ifindex(k, k->tunnel_dev);
+
+		if (link < 0)
+			return link;
+		return rtnl_request(k->req, rtnl_vxlan_add(buf, op->name, op->vni, k->tunnel_ip,
+							   link, op->mtu));
+	}
+	case OP_LINK_DEL:
+		return idx < 0 ? -ENODEV : rtnl_request(k->req, rtnl_link_del(buf, idx));
+	case OP_LINK_SET:
+		if (idx < 0)
+			return idx;
+		if (streq(op->master, "-"))
+			master = -1;
+		else if (!op->master[0])
+			master = 0;
+		else if ((master = kernel_ifindex(k, op->master)) < 0)
+			return master;
+		return rtnl_request(k->req, rtnl_link_set(buf, idx, master, op->up, op->mtu));
+	case OP_BRPORT_SET:
+		return idx < 0 ? idx
+			       : rtnl_request(k->req, rtnl_brport_set(buf, idx, op->learning,
+								      op->neigh_suppress));
+	case OP_FDB_ADD:
+	case OP_FDB_DEL:
+		if (idx < 0)
+			return idx;
+		return rtnl_request(k->req, rtnl_fdb(buf, op->kind == OP_FDB_ADD, idx, op->mac,
+						     op->dst, op->fdb_master));
+	case OP_NEIGH_SET:
+	case OP_NEIGH_DEL:
+		if (idx < 0)
+			return idx;
+		return rtnl_request(
+			k->req, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
+	}
+	return -EINVAL;
+}
+
+struct kernel_ops kernel_ops(struct kernel *k)
+{
+	return (struct kernel_ops){k, kernel_dump, kernel_exec};
+}
+
+int kernel_events_fd(struct kernel *k)
+{
+	return rtnl_fd(k->events);
+}
+
+static int on_event(const struct nlmsghdr *nlh, void *data)
+{
+	int *relevant = data;
+	struct rtnl_link l;
+
+	if (rtnl_parse_link(nlh, &l) == 0 &&
+	    (startswith(l.name, "tap") || startswith(l.name, "brq") ||
+	     startswith(l.name, "vxlan-")))
+		(*relevant)++;
+	return 0;
+}
+
+int kernel_events(struct kernel *k)
+{
+	int relevant = 0;
+	int r = rtnl_read_events(k->events, on_event, &relevant);
+
+	return r < 0 ? r : relevant;
+}

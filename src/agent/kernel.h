@@ -1,0 +1,22 @@
+/* The node's kernel, through src/nl: struct kernel_ops for the reconciler
+ * (dumps of our links, FDB and neighbour entries; the ops of a plan) and a
+ * link-event subscription so that a tap appearing or vanishing wakes the
+ * agent at once (no polling loop). */
+#pragma once
+
+#include "agent/reconcile.h"
+
+struct kernel;
+
+/* tunnel_dev: the underlay device VXLAN devices send through; tunnel_ip: the
+ * node's address on it. */
+int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, struct kernel **ret);
+void kernel_free(struct kernel *k);
+/* The reconciler's view of it. */
+struct kernel_ops kernel_ops(struct kernel *k);
+/* An fd that is readable when links or neighbours changed; kernel_events()
+ * drains it and returns how many relevant events it read. */
+int kernel_events_fd(struct kernel *k);
+int kernel_events(struct kernel *k);
+/* The ifindex of a device by name, or -ENODEV. */
+int kernel_ifindex(struct kernel *k, const char *name);

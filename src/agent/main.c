@@ -1,0 +1,199 @@
+/* lepton-agent: runs on every node. Registers with the server, follows the
+ * change feed into a replica of the model, and keeps the node's kernel state
+ * (bridges, VXLAN, taps, FDB and neighbour entries, nftables) equal to what
+ * the model wants, answering DHCP for its own ports and reporting their
+ * status. One event loop; events only mark the state dirty, and one deferred
+ * pass reconciles, so a burst of changes costs one pass. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+#include "agent/client.h"
+#include "agent/dhcpd.h"
+#include "agent/kernel.h"
+#include "agent/replica.h"
+#include "agent/sync.h"
+#include "base/ip4.h"
+#include "base/log.h"
+#include "base/timeutil.h"
+#include "base/xalloc.h"
+
+static void usage(FILE *f)
+{
+	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
+	      "                    [--token TOKEN] [--mode compute|network]\n"
+	      "                    [--physnet PHYSNET:IFACE]... [--debug]\n"
+	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
+	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n",
+	      f);
+}
+
+static int parse_args(int argc, char **argv, struct agent_config *cfg)
+{
+	static const struct option opts[] = {
+		{"host", required_argument, NULL, 'H'},
+		{"server", required_argument, NULL, 's'},
+		{"token", required_argument, NULL, 't'},
+		{"mode", required_argument, NULL, 'm'},
+		{"tunnel-ip", required_argument, NULL, 'i'},
+		{"tunnel-dev", required_argument, NULL, 'd'},
+		{"physnet", required_argument, NULL, 'p'},
+		{"debug", no_argument, NULL, 'D'},
+		{"lease-time", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+
+	cfg->mode = "compute";
+	cfg->physnets = json_object();
+	cfg->lease_secs = 86400;
+	cfg->token = getenv("LEPTON_AGENT_TOKEN");
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			cfg->host = optarg;
+			break;
+		case 's':
+			cfg->server = optarg;
+			break;
+		case 't':
+			cfg->token = optarg;
+			break;
+		case 'm':
+			cfg->mode = optarg;
+			break;
+		case 'i':
+			if (ip4_parse(optarg, &cfg->tunnel_ip) < 0) {
+				fprintf(stderr, "lepton-agent: bad --tunnel-ip %s\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'd':
+			cfg->tunnel_dev = optarg;
+			break;
+		case 'p': {
+			char *colon = strchr(optarg, ':');
+
+			if (!colon || colon == optarg || !colon[1]) {
+				fprintf(stderr, "lepton-agent: --physnet wants PHYSNET:IFACE\n");
+				return -EINVAL;
+			}
+			*colon = '\0';
+			json_object_set_new(cfg->physnets, optarg, json_string(colon + 1));
+			break;
+		}
+		case 'l':
+			cfg->lease_secs = (uint32_t) strtoul(optarg, NULL, 10);
+			if (cfg->lease_secs < 60)
+				cfg->lease_secs = 60;
+			break;
+		case 'D':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (!cfg->host || !cfg->server || !cfg->tunnel_ip || !cfg->tunnel_dev ||
+	    (!streq(cfg->mode, "compute") && !streq(cfg->mode, "network"))) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = {0};
+	struct itimerspec tick = {{0, 200 * 1000000}, {0, 200 * 1000000}};
+	uint64_t last_heartbeat = 0, last_resync = 0;
+	sigset_t sigs;
+	int sfd, tfd, r;
+
+	log_set_ident("lepton-agent");
+	if (parse_args(argc, argv, &a.cfg) < 0)
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	timerfd_settime(tfd, 0, &tick, NULL);
+
+	r = agent_init(&a);
+	if (r < 0) {
+		log_error("cannot start: %s", strerror(-r));
+		return 1;
+	}
+	a.epfd = epoll_create1(EPOLL_CLOEXEC);
+	epoll_add(a.epfd, sfd);
+	epoll_add(a.epfd, tfd);
+	epoll_add(a.epfd, client_watch_fd(a.client));
+	epoll_add(a.epfd, kernel_events_fd(a.kernel));
+	log_info("host %s, tunnel %s on %s, server %s", a.cfg.host, a.cfg.tunnel_dev,
+		 a.cfg.tunnel_dev, a.cfg.server);
+
+	for (bool running = true; running;) {
+		struct epoll_event evs[32];
+		int n = epoll_wait(a.epfd, evs, 32, -1);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+
+			if (fd == sfd) {
+				running = false;
+			} else if (fd == tfd) {
+				uint64_t now = time_mono_ms(), v;
+
+				(void) !read(tfd, &v, sizeof(v));
+				if (now - last_heartbeat >= AGENT_HEARTBEAT_MS) {
+					agent_heartbeat(&a);
+					last_heartbeat = now;
+				}
+				/* A periodic pass repairs drift that no event
+				 * shows (nftables or FDB entries changed by hand). */
+				if (now - last_resync >= AGENT_RESYNC_MS) {
+					a.dirty = true;
+					last_resync = now;
+				}
+			} else if (fd == client_watch_fd(a.client)) {
+				agent_feed(&a);
+			} else if (fd == kernel_events_fd(a.kernel)) {
+				if (kernel_events(a.kernel) > 0)
+					a.dirty = true;
+			} else if (dhcpd_owns(a.dhcpd, fd)) {
+				dhcpd_handle(a.dhcpd, fd, &a.desired);
+			}
+		}
+		if (a.dirty && a.replica.synced) {
+			a.dirty = false;
+			agent_sync(&a);
+		}
+	}
+	log_info("stopping");
+	agent_done(&a);
+	close(sfd);
+	close(tfd);
+	return 0;
+}

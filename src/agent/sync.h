@@ -1,0 +1,57 @@
+/* The agent's state and its passes: registration and heartbeats, applying
+ * feed lines to the replica, and the reconcile pass (kernel links and
+ * entries, nftables, DHCP sockets, port status). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "agent/client.h"
+#include "agent/desired.h"
+#include "agent/replica.h"
+#include "agent/secgroups.h"
+#include "nft/nft.h"
+#include "nft/ruleset.h"
+
+#define AGENT_HEARTBEAT_MS 5000
+#define AGENT_RESYNC_MS	   10000
+
+struct agent_config {
+	const char *host;
+	const char *server;
+	const char *token;
+	const char *mode;
+	uint32_t tunnel_ip;
+	const char *tunnel_dev;
+	json_t *physnets; /* {physnet: iface} */
+	uint32_t lease_secs;
+};
+
+struct kernel;
+struct dhcpd;
+
+struct agent {
+	struct agent_config cfg;
+	struct client *client;
+	struct kernel *kernel;
+	struct dhcpd *dhcpd;
+	struct nft_handle *nft;
+	struct replica replica;
+	struct desired desired;
+	struct port_index ports;
+	struct nft_state nft_last;
+	bool nft_applied;
+	uint64_t nft_hash;
+	json_t *reported; /* {port_id: "ACTIVE"|"DOWN"} last reported */
+	bool registered;
+	bool dirty;
+	int epfd;
+};
+
+int agent_init(struct agent *a);
+void agent_done(struct agent *a);
+void agent_heartbeat(struct agent *a);
+/* Applies queued feed lines; marks dirty when the model changed. */
+void agent_feed(struct agent *a);
+/* One reconcile pass. */
+void agent_sync(struct agent *a);

@@ -1,0 +1,404 @@
+/* rtnetlink over libmnl. */
+#include "nl/rtnl.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libmnl/libmnl.h>
+#include <linux/if.h>
+#include <linux/if_bridge.h>
+#include <linux/if_link.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/xalloc.h"
+
+static struct nlmsghdr *header(void *buf, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh;
+
+	memset(buf, 0, sizeof(struct nlmsghdr) + 64);
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | flags;
+	return nlh;
+}
+
+static struct ifinfomsg *ifinfo(struct nlmsghdr *nlh, uint8_t family, int ifindex)
+{
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_family = family;
+	ifi->ifi_index = ifindex;
+	return ifi;
+}
+
+struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlattr *info;
+
+	ifinfo(nlh, AF_UNSPEC, 0);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "bridge");
+	mnl_attr_nest_end(nlh, info);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
+				uint32_t mtu)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlattr *info, *data;
+
+	ifinfo(nlh, AF_UNSPEC, 0);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "vxlan");
+	data = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_DATA);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_VXLAN_ID, vni);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_VXLAN_LOCAL, htonl(local));
+	if (link > 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_VXLAN_LINK, (uint32_t) link);
+	mnl_attr_put_u16_check(nlh, RTNL_BUF_SIZE, IFLA_VXLAN_PORT, htons(RTNL_VXLAN_PORT));
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_VXLAN_LEARNING, 0);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint32_t mtu)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_ACK);
+	struct ifinfomsg *ifi = ifinfo(nlh, AF_UNSPEC, ifindex);
+
+	if (up >= 0) {
+		ifi->ifi_change = IFF_UP;
+		ifi->ifi_flags = up ? IFF_UP : 0;
+	}
+	if (master >= 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MASTER, (uint32_t) master);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_link_del(void *buf, int ifindex)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_DELLINK, NLM_F_ACK);
+
+	ifinfo(nlh, AF_UNSPEC, ifindex);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_brport_set(void *buf, int ifindex, bool learning, bool neigh_suppress)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_SETLINK, NLM_F_ACK);
+	struct nlattr *prot;
+
+	ifinfo(nlh, AF_BRIDGE, ifindex);
+	prot = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_PROTINFO);
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_BRPORT_LEARNING, learning);
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_BRPORT_NEIGH_SUPPRESS, neigh_suppress);
+	mnl_attr_nest_end(nlh, prot);
+	return nlh;
+}
+
+static const uint8_t zero_mac[6];
+
+struct nlmsghdr *rtnl_fdb(void *buf, bool add, int ifindex, const uint8_t mac[6], uint32_t dst,
+			  bool master)
+{
+	uint16_t flags = NLM_F_ACK;
+	struct nlmsghdr *nlh;
+	struct ndmsg *nd;
+
+	if (add)
+		flags |= NLM_F_CREATE |
+			 (memcmp(mac, zero_mac, 6) == 0 && !master ? NLM_F_APPEND : NLM_F_REPLACE);
+	nlh = header(buf, add ? RTM_NEWNEIGH : RTM_DELNEIGH, flags);
+	nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = AF_BRIDGE;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_flags = master ? NTF_MASTER : NTF_SELF;
+	nd->ndm_state = master ? NUD_NOARP : NUD_PERMANENT;
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_LLADDR, 6, mac);
+	if (dst && !master) {
+		uint32_t be = htonl(dst);
+
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_DST, 4, &be);
+	}
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_neigh(void *buf, bool add, int ifindex, uint32_t ip, const uint8_t mac[6])
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	uint32_t be = htonl(ip);
+
+	nd->ndm_family = AF_INET;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_state = NUD_PERMANENT;
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_DST, 4, &be);
+	if (add && mac)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_LLADDR, 6, mac);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family)
+{
+	struct nlmsghdr *nlh = header(buf, type, NLM_F_DUMP);
+
+	if (type == RTM_GETLINK) {
+		ifinfo(nlh, family, 0);
+	} else {
+		struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+
+		nd->ndm_family = family;
+	}
+	return nlh;
+}
+
+/* Parsers. */
+
+struct attrs {
+	const struct nlattr *tb[IFLA_MAX + NDA_MAX + 64];
+	uint16_t max;
+};
+
+static int collect(const struct nlattr *attr, void *data)
+{
+	struct attrs *a = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (mnl_attr_type_valid(attr, a->max) > 0)
+		a->tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static bool str_attr(const struct nlattr *a, char *out, size_t size)
+{
+	uint16_t len = mnl_attr_get_payload_len(a);
+	const char *s = mnl_attr_get_payload(a);
+	size_t n = strnlen(s, len);
+
+	if (n >= size)
+		return false;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return true;
+}
+
+static bool u32_attr(const struct nlattr *a, uint32_t *v)
+{
+	if (mnl_attr_get_payload_len(a) < 4)
+		return false;
+	memcpy(v, mnl_attr_get_payload(a), 4);
+	return true;
+}
+
+static void parse_linkinfo(const struct nlattr *info, struct rtnl_link *l)
+{
+	struct attrs li = {.max = IFLA_INFO_MAX};
+	struct attrs vx = {.max = IFLA_VXLAN_MAX};
+
+	if (mnl_attr_parse_nested(info, collect, &li) < 0)
+		return;
+	if (li.tb[IFLA_INFO_KIND])
+		str_attr(li.tb[IFLA_INFO_KIND], l->kind, sizeof(l->kind));
+	if (strcmp(l->kind, "vxlan") != 0 || !li.tb[IFLA_INFO_DATA] ||
+	    mnl_attr_parse_nested(li.tb[IFLA_INFO_DATA], collect, &vx) < 0)
+		return;
+	if (vx.tb[IFLA_VXLAN_ID])
+		u32_attr(vx.tb[IFLA_VXLAN_ID], &l->vni);
+	if (vx.tb[IFLA_VXLAN_LOCAL] && u32_attr(vx.tb[IFLA_VXLAN_LOCAL], &l->local))
+		l->local = ntohl(l->local);
+	if (vx.tb[IFLA_VXLAN_LEARNING] && mnl_attr_get_payload_len(vx.tb[IFLA_VXLAN_LEARNING]) >= 1)
+		l->learning = mnl_attr_get_u8(vx.tb[IFLA_VXLAN_LEARNING]) != 0;
+}
+
+int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret)
+{
+	struct attrs a = {.max = IFLA_MAX};
+	const struct ifinfomsg *ifi;
+	struct rtnl_link l = {0};
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifi)))
+		return -EBADMSG;
+	ifi = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifi), collect, &a) < 0)
+		return -EBADMSG;
+	l.ifindex = ifi->ifi_index;
+	l.up = ifi->ifi_flags & IFF_UP;
+	if (!a.tb[IFLA_IFNAME] || !str_attr(a.tb[IFLA_IFNAME], l.name, sizeof(l.name)))
+		return -EBADMSG;
+	if (a.tb[IFLA_MTU] && u32_attr(a.tb[IFLA_MTU], &v))
+		l.mtu = v;
+	if (a.tb[IFLA_MASTER] && u32_attr(a.tb[IFLA_MASTER], &v))
+		l.master = (int) v;
+	if (a.tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(a.tb[IFLA_ADDRESS]) == 6)
+		memcpy(l.mac, mnl_attr_get_payload(a.tb[IFLA_ADDRESS]), 6);
+	if (a.tb[IFLA_LINKINFO])
+		parse_linkinfo(a.tb[IFLA_LINKINFO], &l);
+	*ret = l;
+	return 0;
+}
+
+int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret)
+{
+	struct attrs a = {.max = NDA_MAX};
+	const struct ndmsg *nd;
+	struct rtnl_neigh n = {0};
+
+	if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nd)))
+		return -EBADMSG;
+	nd = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*nd), collect, &a) < 0)
+		return -EBADMSG;
+	n.family = nd->ndm_family;
+	n.ifindex = nd->ndm_ifindex;
+	n.state = nd->ndm_state;
+	n.flags = nd->ndm_flags;
+	if (a.tb[NDA_LLADDR] && mnl_attr_get_payload_len(a.tb[NDA_LLADDR]) == 6) {
+		memcpy(n.mac, mnl_attr_get_payload(a.tb[NDA_LLADDR]), 6);
+		n.has_mac = true;
+	}
+	if (a.tb[NDA_DST] && mnl_attr_get_payload_len(a.tb[NDA_DST]) == 4 &&
+	    u32_attr(a.tb[NDA_DST], &n.dst))
+		n.dst = ntohl(n.dst);
+	*ret = n;
+	return 0;
+}
+
+/* Transport. */
+
+struct rtnl {
+	struct mnl_socket *nl;
+	unsigned portid;
+	unsigned seq;
+};
+
+int rtnl_open(unsigned groups, struct rtnl **ret)
+{
+	struct rtnl *r = xcalloc(1, sizeof(*r));
+	int one = 1;
+
+	r->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC | (groups ? SOCK_NONBLOCK : 0));
+	if (!r->nl) {
+		free(r);
+		return -errno;
+	}
+	if (mnl_socket_bind(r->nl, groups, MNL_SOCKET_AUTOPID) < 0) {
+		int e = -errno;
+
+		mnl_socket_close(r->nl);
+		free(r);
+		return e;
+	}
+	/* Extended acks carry the kernel's reason; harmless where unknown. */
+	(void) mnl_socket_setsockopt(r->nl, NETLINK_EXT_ACK, &one, sizeof(one));
+	r->portid = mnl_socket_get_portid(r->nl);
+	r->seq = (unsigned) time(NULL);
+	*ret = r;
+	return 0;
+}
+
+void rtnl_close(struct rtnl *r)
+{
+	if (!r)
+		return;
+	mnl_socket_close(r->nl);
+	free(r);
+}
+
+int rtnl_fd(struct rtnl *r)
+{
+	return mnl_socket_get_fd(r->nl);
+}
+
+struct dump_ctx {
+	int (*cb)(const struct nlmsghdr *nlh, void *data);
+	void *data;
+	int err;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *c = data;
+	int r = c->cb(nlh, c->data);
+
+	if (r < 0 && !c->err)
+		c->err = r;
+	return MNL_CB_OK;
+}
+
+static int exchange(struct rtnl *r, struct nlmsghdr *nlh, struct dump_ctx *c)
+{
+	char buf[32768];
+	unsigned seq = ++r->seq;
+	ssize_t n;
+	int ret;
+
+	nlh->nlmsg_seq = seq;
+	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		ret = mnl_cb_run(buf, (size_t) n, seq, r->portid, c ? dump_cb : NULL, c);
+	} while (ret > MNL_CB_STOP);
+	if (ret < 0)
+		return -errno; /* the kernel's NLMSG_ERROR, as errno by libmnl */
+	return c && c->err ? c->err : 0;
+}
+
+int rtnl_request(struct rtnl *r, struct nlmsghdr *nlh)
+{
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	return exchange(r, nlh, NULL);
+}
+
+int rtnl_dump(struct rtnl *r, struct nlmsghdr *nlh,
+	      int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+	struct dump_ctx c = {cb, data, 0};
+
+	return exchange(r, nlh, &c);
+}
+
+int rtnl_read_events(struct rtnl *r, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data)
+{
+	char buf[32768];
+	struct dump_ctx c = {cb, data, 0};
+	int count = 0;
+
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return count;
+			if (errno == ENOBUFS)
+				return count + 1; /* events lost: the caller resyncs */
+			return -errno;
+		}
+		(void) mnl_cb_run(buf, (size_t) n, 0, 0, dump_cb, &c);
+		count++;
+	}
+}

@@ -1,0 +1,81 @@
+/* rtnetlink, typed: the only user of libmnl. Encoders fill a caller's buffer
+ * (at least RTNL_BUF_SIZE bytes) with one request and are pure; parsers turn
+ * one message into a plain struct and never trust a length; a thin transport
+ * sends requests (the kernel's answer comes back as 0 or a negative errno,
+ * EEXIST and ENOENT included, so the caller decides what idempotence means),
+ * runs dumps and reads link events. IPv4 addresses are host order. */
+#pragma once
+
+#include <linux/netlink.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RTNL_BUF_SIZE	8192
+#define RTNL_IFNAMSIZ	16
+#define RTNL_VXLAN_PORT 4789
+
+/* Encoders. */
+struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu);
+/* learning off; link: the underlay device's ifindex. */
+struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
+				uint32_t mtu);
+/* master: -1 leave alone, 0 none, else the master's ifindex; up: -1 leave
+ * alone, 0 down, 1 up; mtu: 0 leave alone. */
+struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint32_t mtu);
+struct nlmsghdr *rtnl_link_del(void *buf, int ifindex);
+/* Bridge port flags of a port (IFLA_PROTINFO, AF_BRIDGE). */
+struct nlmsghdr *rtnl_brport_set(void *buf, int ifindex, bool learning, bool neigh_suppress);
+/* FDB entries. Self entries live on the VXLAN device (dst: the remote
+ * tunnel address; the all-zero MAC is appended, one entry per destination);
+ * master entries in the bridge's FDB, static, for the port ifindex. */
+struct nlmsghdr *rtnl_fdb(void *buf, bool add, int ifindex, const uint8_t mac[6], uint32_t dst,
+			  bool master);
+/* IPv4 neighbour entries, permanent. */
+struct nlmsghdr *rtnl_neigh(void *buf, bool add, int ifindex, uint32_t ip, const uint8_t mac[6]);
+/* Dumps: type RTM_GETLINK or RTM_GETNEIGH; family AF_UNSPEC, AF_INET or
+ * AF_BRIDGE. */
+struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family);
+
+/* Parsed messages. */
+struct rtnl_link {
+	int ifindex;
+	char name[RTNL_IFNAMSIZ];
+	char kind[16];
+	int master;
+	uint32_t mtu;
+	bool up;
+	uint8_t mac[6];
+	uint32_t vni, local; /* VXLAN */
+	bool learning;	     /* VXLAN */
+};
+
+struct rtnl_neigh {
+	uint8_t family; /* AF_INET or AF_BRIDGE */
+	int ifindex;
+	uint8_t mac[6];
+	bool has_mac;
+	uint32_t dst; /* AF_INET: the address; AF_BRIDGE: the VXLAN remote */
+	uint16_t state;
+	uint8_t flags;
+};
+
+/* 0, or -EBADMSG for a malformed message; -ENOMSG for another type. */
+int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret);
+int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret);
+
+/* Transport. */
+struct rtnl;
+
+/* groups: 0 for requests and dumps, or RTMGRP_* to read events. */
+int rtnl_open(unsigned groups, struct rtnl **ret);
+void rtnl_close(struct rtnl *r);
+int rtnl_fd(struct rtnl *r);
+/* Sends one request and waits for the kernel's ack. */
+int rtnl_request(struct rtnl *r, struct nlmsghdr *nlh);
+/* Sends a dump request and calls cb on every message of the answer. */
+int rtnl_dump(struct rtnl *r, struct nlmsghdr *nlh,
+	      int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);
+/* Reads pending event messages without blocking, calling cb on each. Returns
+ * how many it read, or -errno. */
+int rtnl_read_events(struct rtnl *r, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);
