@@ -35,7 +35,12 @@ S := build/san
 
 .PHONY: all check unit e2e format format-check clean deps
 PROGRAMS := lepton-server $(if $(CLI_SRC),lepton) $(if $(filter src/agent/main.c,$(AGENT_SRC)),lepton-agent)
-all: $(addprefix $(B)/,$(PROGRAMS))
+all: $(addprefix $(B)/,$(PROGRAMS)) $(B)/lepton-lab
+
+# lepton-lab is a script: build/ links to it, so it finds the programs there.
+$(B)/lepton-lab: src/lab/lepton-lab src/lab/udhcpc-script
+	@mkdir -p $(B)
+	@ln -sf ../src/lab/lepton-lab $@
 
 deps:
 	sh scripts/install-deps.sh

@@ -14,10 +14,20 @@
 
 #define MAX_PATH_PARTS 8
 
+/* One entry per line (clang-format off keeps it so for easy merges). */
+/* clang-format off */
 const struct resource_def *const all_resources[] = {
-	&network_def,	 &subnet_def,	       &port_def, &segment_def, &router_def,
-	&floatingip_def, &floatingip_pool_def, NULL,
+	&network_def,
+	&subnet_def,
+	&port_def,
+	&segment_def,
+	&router_def,
+	&floatingip_def,
+	&floatingip_pool_def,
+	&agent_def,
+	NULL,
 };
+/* clang-format on */
 
 const struct resource_def *resource_by_collection(const char *prefix, const char *collection)
 {
@@ -76,6 +86,7 @@ static const struct {
 	 "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support",
 	 "Expose functions for quotas usage statistics per project"},
+	{"agent", "agent", "The agent management extension."},
 	{"lepton-watch", "Lepton change feed",
 	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
 };
@@ -296,6 +307,16 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		if (!streq(m, "GET"))
 			goto not_allowed;
 		return handle_watch(api, ctx, req, resp);
+	}
+	if (streq(parts[1], "lepton") && n >= 3) {
+		if (streq(m, "POST") || streq(m, "PUT")) {
+			r = parse_body(ctx, req, &body);
+			if (r < 0)
+				return r;
+		}
+		r = agent_api(ctx, m, parts + 2, n - 2, body, ret_body);
+		json_decref(body);
+		return r;
 	}
 	if (streq(parts[1], "quotas")) {
 		if (streq(m, "PUT")) {

@@ -416,6 +416,25 @@ json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_
 		if (wanted)
 			json_object_set(out, key, v);
 	}
+	if (def->decorate) {
+		def->decorate(ctx, out);
+		/* Computed attributes obey fields= too. */
+		if (fields_len) {
+			const char *k;
+			json_t *val;
+			void *tmp;
+
+			json_object_foreach_safe(out, tmp, k, val)
+			{
+				bool wanted = false;
+
+				for (size_t i = 0; i < fields_len && !wanted; i++)
+					wanted = streq(fields[i], k);
+				if (!wanted)
+					json_object_del(out, k);
+			}
+		}
+	}
 	return out;
 }
 

@@ -74,6 +74,8 @@ struct resource_def {
 	/* Collections computed rather than stored (read-only), e.g. floating IP
 	 * pools: the documents to list. New reference. */
 	json_t *(*load_all)(struct api_ctx *ctx);
+	/* Adds computed attributes to a view (e.g. an agent's liveness). */
+	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */
 	int (*action)(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,
 		      json_t **ret_body);

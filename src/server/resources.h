@@ -10,6 +10,7 @@ extern const struct resource_def segment_def;
 extern const struct resource_def router_def;
 extern const struct resource_def floatingip_def;
 extern const struct resource_def floatingip_pool_def;
+extern const struct resource_def agent_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -36,6 +37,10 @@ int floatingip_port_deleted(struct api_ctx *ctx, const char *port_id);
 json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id);
 /* Ports whose device_id is the router and that are its interfaces. */
 json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id);
+
+/* The agent-facing API: /v2.0/lepton/{parts...}. */
+int agent_api(struct api_ctx *ctx, const char *method, char **parts, size_t n, json_t *body,
+	      json_t **ret_body);
 
 /* Ports on a network (new reference to an array of documents). */
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id);

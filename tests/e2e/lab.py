@@ -1,0 +1,72 @@
+"""A lepton-lab for end-to-end tests: brought up with a unique name, always
+brought down (namespaces and processes) even when the test fails."""
+import os
+import pathlib
+import re
+import subprocess
+import time
+
+from conftest import BUILD, Client
+
+LAB_BIN = BUILD / "lepton-lab"
+
+
+def unique_name(prefix):
+    return f"{prefix}{os.getpid() % 100000}{int(time.time() * 1000) % 1000}"
+
+
+class Lab:
+    def __init__(self, name, computes=3, network_node=False):
+        self.name = name
+        self.computes = computes
+        self.network_node = network_node
+        self.url = None
+        self.env = dict(os.environ, LEPTON_BIN=str(BUILD))
+
+    def run(self, *args, check=True, timeout=120, input=None):
+        p = subprocess.run([str(LAB_BIN), *args, "--lab", self.name], env=self.env,
+                           capture_output=True, text=True, timeout=timeout, input=input)
+        if check and p.returncode != 0:
+            raise AssertionError(f"lepton-lab {' '.join(args)}: {p.stdout}{p.stderr}")
+        return p
+
+    def up(self):
+        args = ["up", "--computes", str(self.computes)]
+        if self.network_node:
+            args.append("--network-node")
+        out = self.run(*args, timeout=180).stdout
+        m = re.search(r"^LEPTON_URL=(\S+)$", out, re.M)
+        assert m, out
+        self.url = m.group(1)
+        return self
+
+    def down(self):
+        self.run("down", check=False, timeout=120)
+
+    def admin(self):
+        return Client(self.url, "admin", "admin")
+
+    def client(self, project):
+        return Client(self.url, project)
+
+    def vm(self, node, port_id, name):
+        out = self.run("vm", "--node", node, "--port", port_id, "--name", name,
+                       timeout=90).stdout
+        return out
+
+    def sh(self, host, script, check=True, timeout=60):
+        p = subprocess.run([str(LAB_BIN), "exec", "--lab", self.name, host, "--", "sh", "-c",
+                            script], env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{host}: {script}: {p.stdout}{p.stderr}")
+        return p
+
+    def ns(self, host):
+        return f"lp-{self.name}-{host}"
+
+    def popen(self, host, args, **kw):
+        return subprocess.Popen(["ip", "netns", "exec", self.ns(host), *args], **kw)
+
+    def state(self):
+        return pathlib.Path(os.environ.get("LEPTON_LAB_DIR", "/run/lepton-lab")) / self.name
