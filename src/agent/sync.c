@@ -9,6 +9,7 @@
 #include "agent/reconcile.h"
 #include "base/ip4.h"
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -178,6 +179,8 @@ void agent_sync(struct agent *a)
 	struct kernel_ops ops = kernel_ops(a->kernel);
 	struct observed o = {0};
 	struct plan plan;
+	uint64_t t0 = time_mono_ms();
+	size_t n_ops;
 	int r;
 
 	desired_done(&a->desired);
@@ -200,9 +203,18 @@ void agent_sync(struct agent *a)
 		observed_done(&o);
 		ops.dump(ops.userdata, &o);
 	}
+	n_ops = plan.n_ops;
 	plan_done(&plan);
 	sync_nft(a);
 	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
 	report_status(a, &o);
 	observed_done(&o);
+	/* The first pass after a start is the full resync; say how long it took. */
+	if (!a->synced_once || n_ops)
+		log_info("%s pass: %zu ports, %zu networks, %zu kernel ops, %llu ms at revision "
+			 "%lld",
+			 a->synced_once ? "sync" : "full resync", a->desired.n_ports,
+			 a->desired.n_nets, n_ops, (unsigned long long) (time_mono_ms() - t0),
+			 (long long) a->replica.revision);
+	a->synced_once = true;
 }

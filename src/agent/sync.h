@@ -45,6 +45,7 @@ struct agent {
 	json_t *reported; /* {port_id: "ACTIVE"|"DOWN"} last reported */
 	bool registered;
 	bool dirty;
+	bool synced_once;
 	int epfd;
 };
 
