@@ -25,6 +25,8 @@ const struct resource_def *const all_resources[] = {
 	&floatingip_def,
 	&floatingip_pool_def,
 	&agent_def,
+	&security_group_def,
+	&security_group_rule_def,
 	NULL,
 };
 /* clang-format on */
@@ -87,6 +89,9 @@ static const struct {
 	{"quota_details", "Quota details management support",
 	 "Expose functions for quotas usage statistics per project"},
 	{"agent", "agent", "The agent management extension."},
+	{"security-group", "security-group", "The security groups extension."},
+	{"stateful-security-group", "Stateful security group",
+	 "Indicates if the security group is stateful or not"},
 	{"lepton-watch", "Lepton change feed",
 	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
 };

@@ -339,6 +339,19 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	/* The documents are the store's own: hold the lock until the views
 	 * are built. */
 	store_lock(ctx->store);
+	if (def->before_list) {
+		r = store_begin(ctx->store) < 0
+			    ? api_fail(&ctx->err, 503, "ServiceUnavailable", "store busy")
+			    : def->before_list(ctx);
+		if (r >= 0 && store_commit(ctx->store) < 0)
+			r = api_fail(&ctx->err, 500, "InternalServerError", "store commit failed");
+		else if (r < 0)
+			store_rollback(ctx->store);
+		if (r < 0) {
+			store_unlock(ctx->store);
+			return r;
+		}
+	}
 	all = def->load_all ? def->load_all(ctx) : store_list_shared(ctx->store, def->type);
 	items = xcalloc(json_array_size(all) + 1, sizeof(*items));
 	json_array_foreach(all, i, doc)
@@ -415,7 +428,7 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	for (i = start; i < end; i++)
 		json_array_append_new(list, resource_view(ctx, def, items[i], fields, nfields));
 	out = json_object();
-	json_object_set_new(out, def->collection, list);
+	json_object_set_new(out, def->json_key ? def->json_key : def->collection, list);
 	links = json_array();
 	if (limit > 0 && end > start) {
 		const char *first = json_string_value(json_object_get(items[start], "id"));
@@ -429,7 +442,8 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	if (json_array_size(links)) {
 		char key[96];
 
-		snprintf(key, sizeof(key), "%s_links", def->collection);
+		snprintf(key, sizeof(key), "%s_links",
+			 def->json_key ? def->json_key : def->collection);
 		json_object_set_new(out, key, links);
 	} else {
 		json_decref(links);

@@ -506,6 +506,19 @@ static int check_security_groups(struct api_ctx *ctx, json_t *port)
 			json_decref(out);
 			return -EINVAL;
 		}
+		/* The group must exist and belong to the port's project. */
+		json_t *sg = store_get(ctx->store, "security_group", json_string_value(c));
+		bool ok = sg && (ctx->is_admin ||
+				 streq(doc_str(sg, "project_id"), doc_str(port, "project_id")));
+
+		json_decref(sg);
+		if (!ok) {
+			api_fail(&ctx->err, 404, "SecurityGroupNotFound",
+				 "Security group %s does not exist", json_string_value(c));
+			json_decref(c);
+			json_decref(out);
+			return -ENOENT;
+		}
 		json_array_foreach(out, j, u) dup = dup || json_equal(u, c);
 		if (!dup)
 			json_array_append(out, c);
@@ -579,9 +592,20 @@ static int port_create(struct api_ctx *ctx, json_t *doc)
 					? json_object_get(net, "port_security_enabled")
 					: json_true());
 	json_decref(net);
-	if (!json_object_get(doc, "security_groups"))
-		json_object_set_new(doc, "security_groups", json_array());
-	r = check_security_groups(ctx, doc);
+	/* Without groups given, a port with port security gets its project's
+	 * default group (made on first use). */
+	r = 0;
+	if (!json_object_get(doc, "security_groups")) {
+		char *def = NULL;
+
+		if (doc_bool(doc, "port_security_enabled") && *doc_str(doc, "project_id"))
+			r = secgroup_ensure_default(ctx, doc_str(doc, "project_id"), &def);
+		json_object_set_new(doc, "security_groups",
+				    def ? json_pack("[s]", def) : json_array());
+		free(def);
+	}
+	if (r >= 0)
+		r = check_security_groups(ctx, doc);
 	if (r >= 0)
 		r = check_vnic_type(ctx, doc);
 	if (r >= 0)

@@ -56,6 +56,7 @@ struct resource_def {
 	const char *type;	      /* "network": JSON key, feed type */
 	const char *collection;	      /* "networks" */
 	const char *path_prefix;      /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
+	const char *json_key;	      /* the list's JSON key when not the collection's name */
 	const char *title;	      /* "Network": for messages */
 	const char *not_found;	      /* "NetworkNotFound" */
 	const struct attr_def *attrs; /* terminated by a NULL name */
@@ -74,6 +75,9 @@ struct resource_def {
 	/* Collections computed rather than stored (read-only), e.g. floating IP
 	 * pools: the documents to list. New reference. */
 	json_t *(*load_all)(struct api_ctx *ctx);
+	/* Runs in its own transaction before a list is read (e.g. to make a
+	 * project's default security group on first use). */
+	int (*before_list)(struct api_ctx *ctx);
 	/* Adds computed attributes to a view (e.g. an agent's liveness). */
 	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */

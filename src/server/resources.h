@@ -11,6 +11,8 @@ extern const struct resource_def router_def;
 extern const struct resource_def floatingip_def;
 extern const struct resource_def floatingip_pool_def;
 extern const struct resource_def agent_def;
+extern const struct resource_def security_group_def;
+extern const struct resource_def security_group_rule_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -41,6 +43,10 @@ json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id);
 /* The agent-facing API: /v2.0/lepton/{parts...}. */
 int agent_api(struct api_ctx *ctx, const char *method, char **parts, size_t n, json_t *body,
 	      json_t **ret_body);
+
+/* Security groups: the project's default group, made on first use (inside a
+ * transaction); *ret_id (may be NULL) gets its id. */
+int secgroup_ensure_default(struct api_ctx *ctx, const char *project_id, char **ret_id);
 
 /* Ports on a network (new reference to an array of documents). */
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id);

@@ -1,0 +1,237 @@
+"""Tenant L2 over VXLAN, distributed DHCP, port security and security groups,
+on a simulated three-node cloud, with real packets (issue: lepton-agent and
+lepton-lab)."""
+import subprocess
+import time
+
+import pytest
+
+from lab import Lab, unique_name
+
+
+def mk(client, kind, body):
+    path = {"security_group": "security-groups",
+            "security_group_rule": "security-group-rules"}.get(kind, kind + "s")
+    r = client.post(f"/v2.0/{path}", {kind: body})
+    assert r.status == 201, r
+    return r.json[kind]
+
+
+def ping(lab, host, ip, count=2):
+    return lab.sh(host, f"ping -c {count} -W 1 -i 0.2 {ip}", check=False).returncode == 0
+
+
+def tcp_ok(lab, server, client, ip, port, token):
+    """A real TCP exchange: the server answers its token to whoever connects."""
+    srv = lab.popen(server, ["sh", "-c", f"echo {token} | nc -l -p {port} -q 1 -w 5"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        p = lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False, timeout=10)
+        return p.stdout.strip() == token
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    lab = Lab(unique_name("l2"), computes=3)
+    try:
+        lab.up()
+        admin = lab.admin()
+        projects = {}
+        for proj in ("pa", "pb"):
+            api = lab.client(proj)
+            net = mk(api, "network", {"name": f"{proj}-net"})
+            sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24",
+                                     "ip_version": 4, "dns_nameservers": ["192.0.2.53"]})
+            vms = {}
+            for i in (1, 2, 3):
+                port = mk(api, "port", {"network_id": net["id"], "name": f"{proj}{i}"})
+                name = f"{proj}{i}"
+                lab.vm(f"compute-{i}", port["id"], name)
+                vms[name] = port
+            projects[proj] = {"api": api, "net": net, "sub": sub, "vms": vms}
+        yield lab, admin, projects
+    finally:
+        lab.down()
+
+
+def vm_ip(lab, vm):
+    out = lab.sh(vm, "ip -4 -o addr show dev eth0").stdout
+    return out.split()[3].split("/")[0]
+
+
+def test_dhcp_gives_the_ports_address_and_options(cloud):
+    lab, admin, projects = cloud
+    for proj in projects.values():
+        for name, port in proj["vms"].items():
+            assert vm_ip(lab, name) == port["fixed_ips"][0]["ip_address"]
+            link = lab.sh(name, "ip -o link show dev eth0").stdout
+            assert "mtu 1450" in link, link
+            route = lab.sh(name, "ip route show default").stdout
+            assert "via 10.0.0.1" in route, route
+    # The port is ACTIVE once the node wired it.
+    for port in projects["pa"]["vms"].values():
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            st = admin.get(f"/v2.0/ports/{port['id']}").json["port"]["status"]
+            if st == "ACTIVE":
+                break
+            time.sleep(0.3)
+        assert st == "ACTIVE"
+
+
+def test_east_west_same_network_across_nodes(cloud):
+    lab, admin, projects = cloud
+    pa = projects["pa"]["vms"]
+    ip2 = pa["pa2"]["fixed_ips"][0]["ip_address"]
+    ip3 = pa["pa3"]["fixed_ips"][0]["ip_address"]
+    assert ping(lab, "pa1", ip2) and ping(lab, "pa1", ip3)
+    assert tcp_ok(lab, "pa2", "pa1", ip2, 5001, "from-pa2")
+    assert tcp_ok(lab, "pa3", "pa2", ip3, 5002, "from-pa3")
+
+
+def test_projects_are_isolated(cloud):
+    lab, admin, projects = cloud
+    # Both projects use 10.0.0.0/24 with the same addresses: pa1 reaching
+    # "pb2's address" must reach pa2, never pb2.
+    ip = projects["pb"]["vms"]["pb2"]["fixed_ips"][0]["ip_address"]
+    assert ip == projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    assert tcp_ok(lab, "pa2", "pa1", ip, 5003, "pa2-here")
+    srv = lab.popen("pb2", ["sh", "-c", "echo pb2-here | nc -l -p 5004 -q 1 -w 5"],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(0.3)
+    got = lab.sh("pa1", f"nc -w 2 {ip} 5004 </dev/null", check=False, timeout=10).stdout
+    srv.kill()
+    srv.wait()
+    assert "pb2-here" not in got
+
+
+def test_anti_spoofing(cloud):
+    lab, admin, projects = cloud
+    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    assert ping(lab, "pa3", ip2)
+    # Another IP on the VM: nothing gets through from it.
+    lab.sh("pa3", "ip addr add 10.0.0.99/24 dev eth0")
+    try:
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.99")
+    finally:
+        lab.sh("pa3", "ip addr del 10.0.0.99/24 dev eth0")
+    # Another MAC: nothing either.
+    mac = projects["pa"]["vms"]["pa3"]["mac_address"]
+    lab.sh("pa3", "ip link set eth0 address fa:16:3e:66:66:66")
+    try:
+        assert not ping(lab, "pa3", ip2)
+    finally:
+        lab.sh("pa3", f"ip link set eth0 address {mac}")
+    assert ping(lab, "pa3", ip2, count=3)
+
+
+def test_security_groups_ports_and_remote_groups(cloud):
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    vms = projects["pa"]["vms"]
+    ip3 = vms["pa3"]["fixed_ips"][0]["ip_address"]
+    web = mk(api, "security_group", {"name": "web"})
+    mk(api, "security_group_rule", {"security_group_id": web["id"], "direction": "ingress",
+                                    "protocol": "tcp", "port_range_min": 8080,
+                                    "port_range_max": 8080})
+    r = api.put(f"/v2.0/ports/{vms['pa3']['id']}",
+                {"port": {"security_groups": [web["id"]]}})
+    assert r.status == 200, r
+    time.sleep(1.5)
+    assert tcp_ok(lab, "pa3", "pa1", ip3, 8080, "web-ok")
+    assert not tcp_ok(lab, "pa3", "pa1", ip3, 9090, "not-allowed")
+    assert not ping(lab, "pa1", ip3)
+    # Remote group: pa2 allows ingress from members of the default group
+    # (Neutron's default rules); pa3 is no longer a member.
+    ip2 = vms["pa2"]["fixed_ips"][0]["ip_address"]
+    assert tcp_ok(lab, "pa2", "pa1", ip2, 7001, "member")
+    assert not tcp_ok(lab, "pa2", "pa3", ip2, 7002, "not-member")
+    # Membership follows the model: pa3 back in default, it gets in.
+    default = [g for g in api.get("/v2.0/security-groups?name=default").json["security_groups"]]
+    r = api.put(f"/v2.0/ports/{vms['pa3']['id']}",
+                {"port": {"security_groups": [web["id"], default[0]["id"]]}})
+    assert r.status == 200, r
+    time.sleep(1.5)
+    assert tcp_ok(lab, "pa2", "pa3", ip2, 7003, "member-again")
+
+
+def test_underlay_carries_no_dhcp_and_no_arp_for_known_ports(cloud):
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    cap = subprocess.Popen(["ip", "netns", "exec", lab.ns("ul"), "tcpdump", "-U", "-n", "-i",
+                            "ul", "-w", "-", "udp port 4789"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        port = mk(api, "port", {"network_id": projects["pa"]["net"]["id"], "name": "pa4"})
+        lab.vm("compute-2", port["id"], "pa4")
+        ip1 = projects["pa"]["vms"]["pa1"]["fixed_ips"][0]["ip_address"]
+        lab.sh("pa4", "ip neigh flush dev eth0")
+        assert ping(lab, "pa4", ip1)
+        time.sleep(0.5)
+    finally:
+        cap.terminate()
+        raw, _ = cap.communicate(timeout=10)
+    text = subprocess.run(["tcpdump", "-n", "-r", "-"], input=raw, capture_output=True).stdout
+    text = text.decode(errors="replace")
+    assert "VXLAN" in text  # the capture saw the overlay
+    assert "BOOTP" not in text and "DHCP" not in text, text
+    assert f"who-has {ip1}" not in text, text
+
+
+def test_agent_restart_loses_nothing(cloud):
+    lab, admin, projects = cloud
+    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    pinger = lab.popen("pa1", ["ping", "-i", "0.01", "-c", "500", "-W", "1", ip2],
+                       stdout=subprocess.PIPE, text=True)
+    # A TCP stream across the restart, too.
+    recv = lab.popen("pa2", ["sh", "-c", "nc -l -p 6000 | wc -c"],
+                     stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 5
+    while ":6000" not in lab.sh("pa2", "ss -ltn").stdout and time.time() < deadline:
+        time.sleep(0.1)
+    # 100 chunks of 100 kB, 50 ms apart: the stream spans the restarts.
+    send = lab.popen("pa1", ["sh", "-c", "for i in $(seq 100); do head -c 100000 /dev/zero;"
+                             f" sleep 0.05; done | nc -q 1 -w 20 {ip2} 6000"])
+    time.sleep(1)
+    lab.run("agent-restart", "--node", "compute-1")
+    lab.run("agent-restart", "--node", "compute-2")
+    out, _ = pinger.communicate(timeout=60)
+    send.wait(timeout=60)
+    got, _ = recv.communicate(timeout=60)
+    assert " 0% packet loss" in out, out
+    assert int(got.strip()) == 10000000
+
+
+def test_deletes_leave_nothing_behind(cloud):
+    lab, admin, projects = cloud
+    api = projects["pb"]["api"]
+    pb = projects["pb"]
+    # Delete one port: its tap leaves the bridge.
+    p3 = pb["vms"]["pb3"]
+    tap = "tap" + p3["id"][:11]
+    assert api.delete(f"/v2.0/ports/{p3['id']}").status == 204
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        out = lab.sh("compute-3", f"ip -o link show dev {tap}").stdout
+        if "master" not in out:
+            break
+        time.sleep(0.2)
+    assert "master" not in out, out
+    # The node hosts nothing of that network any more: its bridge and VXLAN go.
+    br = "brq" + pb["net"]["id"][:11]
+    assert lab.sh("compute-3", f"ip link show dev {br}", check=False).returncode != 0
+    # Delete the whole network (after its ports): nothing left on any node.
+    for name in ("pb1", "pb2"):
+        assert api.delete(f"/v2.0/ports/{pb['vms'][name]['id']}").status == 204
+    assert api.delete(f"/v2.0/networks/{pb['net']['id']}").status == 204
+    time.sleep(2)
+    for node in ("compute-1", "compute-2", "compute-3"):
+        links = lab.sh(node, "ip -o link show").stdout
+        assert br not in links, (node, links)
+        rules = lab.sh(node, "nft list ruleset").stdout
+        assert tap not in rules
