@@ -27,6 +27,9 @@ const struct resource_def *const all_resources[] = {
 	&agent_def,
 	&security_group_def,
 	&security_group_rule_def,
+	&firewall_rule_def,
+	&firewall_policy_def,
+	&firewall_group_def,
 	NULL,
 };
 /* clang-format on */
@@ -94,6 +97,7 @@ static const struct {
 	 "Indicates if the security group is stateful or not"},
 	{"lepton-watch", "Lepton change feed",
 	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
+	{"fwaas_v2", "FWaaS v2", "Provides support for firewall-as-a-service version 2"},
 };
 
 struct reply {

@@ -695,6 +695,8 @@ static int port_remove(struct api_ctx *ctx, json_t *doc)
 			"owner %s.",
 			doc_str(doc, "id"), doc_str(doc, "device_owner"));
 	r = floatingip_port_deleted(ctx, doc_str(doc, "id"));
+	if (r >= 0)
+		r = fwaas_port_deleted(ctx, doc_str(doc, "id"));
 	if (r < 0)
 		return r;
 	return port_release(ctx, doc);
@@ -713,7 +715,10 @@ int port_create_internal(struct api_ctx *ctx, json_t *port)
 
 int port_destroy(struct api_ctx *ctx, json_t *port)
 {
-	int r = port_release(ctx, port);
+	int r = fwaas_port_deleted(ctx, doc_str(port, "id"));
+
+	if (r >= 0)
+		r = port_release(ctx, port);
 
 	if (r >= 0 && store_delete(ctx->store, "port", doc_str(port, "id")) < 0)
 		r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");

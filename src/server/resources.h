@@ -13,6 +13,9 @@ extern const struct resource_def floatingip_pool_def;
 extern const struct resource_def agent_def;
 extern const struct resource_def security_group_def;
 extern const struct resource_def security_group_rule_def;
+extern const struct resource_def firewall_rule_def;
+extern const struct resource_def firewall_policy_def;
+extern const struct resource_def firewall_group_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -62,3 +65,7 @@ int port_create_internal(struct api_ctx *ctx, json_t *port);
 int port_destroy(struct api_ctx *ctx, json_t *port);
 /* Drops the port's addresses in subnet_id and saves it. */
 int port_remove_subnet_ips(struct api_ctx *ctx, json_t *port, const char *subnet_id);
+
+/* Firewall groups: drops a port being deleted from the group filtering it
+ * (its status follows). Inside the transaction. */
+int fwaas_port_deleted(struct api_ctx *ctx, const char *port_id);
