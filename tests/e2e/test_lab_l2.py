@@ -207,6 +207,28 @@ def test_agent_restart_loses_nothing(cloud):
     assert int(got.strip()) == 10000000
 
 
+def test_agent_repairs_drift(cloud):
+    lab, admin, projects = cloud
+    net = projects["pa"]["net"]
+    vni = admin.get(f"/v2.0/networks/{net['id']}").json["network"]["provider:segmentation_id"]
+    vx = f"vxlan-{vni}"
+    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    tap = "tap" + projects["pa"]["vms"]["pa1"]["id"][:11]
+    # A VXLAN device and a port's filter chain deleted by hand come back.
+    lab.sh("compute-1", f"ip link del {vx}")
+    lab.sh("compute-1", f"nft flush chain bridge lepton from_{tap}")
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        links = lab.sh("compute-1", "ip -o link show").stdout
+        chain = lab.sh("compute-1", f"nft list chain bridge lepton from_{tap}").stdout
+        if vx in links and "meta mark set" in chain:
+            break
+        time.sleep(0.5)
+    assert vx in links
+    assert "meta mark set" in chain
+    assert ping(lab, "pa1", ip2)
+
+
 def test_deletes_leave_nothing_behind(cloud):
     lab, admin, projects = cloud
     api = projects["pb"]["api"]
