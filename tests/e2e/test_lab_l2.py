@@ -159,6 +159,37 @@ def test_security_groups_ports_and_remote_groups(cloud):
     assert tcp_ok(lab, "pa2", "pa3", ip2, 7003, "member-again")
 
 
+def test_rule_removal_keeps_established_stops_new(cloud):
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    vms = projects["pa"]["vms"]
+    ip3 = vms["pa3"]["fixed_ips"][0]["ip_address"]
+    g = mk(api, "security_group", {"name": "db"})
+    ru = mk(api, "security_group_rule", {"security_group_id": g["id"], "direction": "ingress",
+                                         "protocol": "tcp", "port_range_min": 5432,
+                                         "port_range_max": 5433})
+    assert api.put(f"/v2.0/ports/{vms['pa3']['id']}",
+                   {"port": {"security_groups": [g["id"]]}}).status == 200
+    time.sleep(1.5)
+    # A connection that stays open: 20 lines, 0.25 s apart.
+    recv = lab.popen("pa3", ["sh", "-c", "nc -l -p 5432 | wc -l"], stdout=subprocess.PIPE,
+                     text=True)
+    deadline = time.time() + 5
+    while ":5432" not in lab.sh("pa3", "ss -ltn").stdout and time.time() < deadline:
+        time.sleep(0.1)
+    send = lab.popen("pa1", ["sh", "-c", "for i in $(seq 20); do echo line$i; sleep 0.25; done"
+                             f" | nc -q 1 {ip3} 5432"])
+    time.sleep(1)
+    assert api.delete(f"/v2.0/security-group-rules/{ru['id']}").status == 204
+    time.sleep(1.5)
+    # New connections are refused by the filter now...
+    assert not tcp_ok(lab, "pa3", "pa1", ip3, 5433, "new")
+    send.wait(timeout=30)
+    got, _ = recv.communicate(timeout=30)
+    # ...while the established one carried every line.
+    assert int(got.strip()) == 20
+
+
 def test_underlay_carries_no_dhcp_and_no_arp_for_known_ports(cloud):
     lab, admin, projects = cloud
     api = projects["pa"]["api"]
@@ -247,6 +278,16 @@ def test_deletes_leave_nothing_behind(cloud):
     # The node hosts nothing of that network any more: its bridge and VXLAN go.
     br = "brq" + pb["net"]["id"][:11]
     assert lab.sh("compute-3", f"ip link show dev {br}", check=False).returncode != 0
+    # A VM that goes away (its tap deleted): its port is reported DOWN.
+    p2 = pb["vms"]["pb2"]
+    lab.sh("compute-2", f"ip link del tap{p2['id'][:11]}")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        st = admin.get(f"/v2.0/ports/{p2['id']}").json["port"]["status"]
+        if st == "DOWN":
+            break
+        time.sleep(0.3)
+    assert st == "DOWN"
     # Delete the whole network (after its ports): nothing left on any node.
     for name in ("pb1", "pb2"):
         assert api.delete(f"/v2.0/ports/{pb['vms'][name]['id']}").status == 204
