@@ -139,6 +139,53 @@ static void fill_dhcp(struct replica *r, json_t *port, json_t *net, struct d_por
 	}
 }
 
+static bool is_central(json_t *net)
+{
+	return streq(str(net, "lepton:dhcp"), "centralized");
+}
+
+/* Tunnel addresses of the network-mode agents. */
+static size_t network_vteps(struct replica *r, uint32_t *out, size_t max)
+{
+	json_t *agents = replica_type(r, "agent"), *a;
+	const char *id;
+	size_t n = 0;
+
+	json_object_foreach(agents, id, a)
+	{
+		json_t *conf = json_object_get(a, "configurations");
+		uint32_t ip;
+
+		if (n < max && streq(str(conf, "mode"), "network") &&
+		    ip4_parse(str(conf, "tunnel_address"), &ip) == 0)
+			out[n++] = ip;
+	}
+	return n;
+}
+
+static void add_network(struct desired *out, size_t *cap, json_t *net)
+{
+	struct d_network n = {0};
+	uint32_t vni =
+		(uint32_t) json_integer_value(json_object_get(net, "provider:segmentation_id"));
+
+	for (size_t i = 0; i < out->n_nets; i++)
+		if (streq(out->nets[i].id, str(net, "id")))
+			return;
+	snprintf(n.id, sizeof(n.id), "%s", str(net, "id"));
+	desired_bridge_name(n.id, n.bridge);
+	desired_vxlan_name(vni, n.vxlan);
+	n.vni = vni;
+	n.mtu = (uint32_t) json_integer_value(json_object_get(net, "mtu"));
+	n.zone = (uint16_t) (vni & 0xffff) ? (uint16_t) (vni & 0xffff) : 1;
+	n.central_dhcp = is_central(net);
+	if (out->n_nets == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		out->nets = xrealloc(out->nets, *cap * sizeof(*out->nets));
+	}
+	out->nets[out->n_nets++] = n;
+}
+
 static bool has_u32(const uint32_t *a, size_t n, uint32_t v)
 {
 	for (size_t i = 0; i < n; i++)
@@ -147,10 +194,13 @@ static bool has_u32(const uint32_t *a, size_t n, uint32_t v)
 	return false;
 }
 
-void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, struct desired *out)
+void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
+		     struct desired *out)
 {
 	json_t *ports = replica_type(r, "port"), *port, *net;
-	size_t cap_nets = 0, cap_ports = 0, cap_fdb = 0, cap_neigh = 0;
+	size_t cap_nets = 0, cap_ports = 0, cap_fdb = 0, cap_neigh = 0, cap_central = 0;
+	uint32_t netnodes[16];
+	size_t n_netnodes = network_vteps(r, netnodes, ARRAY_SIZE(netnodes));
 	const char *id;
 
 	*out = (struct desired){0};
@@ -160,7 +210,6 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, st
 		struct d_port p = {0};
 		json_t *ip;
 		size_t i;
-		bool have_net = false;
 
 		if (!streq(str(port, "binding:host_id"), host) || !is_vm_port(port))
 			continue;
@@ -181,22 +230,33 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, st
 				p.n_ips++;
 		}
 		fill_dhcp(r, port, net, &p);
-		PUSH(out->ports, out->n_ports, cap_ports, p);
-		for (i = 0; i < out->n_nets; i++)
-			have_net = have_net || streq(out->nets[i].id, p.network_id);
-		if (!have_net) {
-			struct d_network n = {0};
-			uint32_t vni = (uint32_t) json_integer_value(
-				json_object_get(net, "provider:segmentation_id"));
-
-			snprintf(n.id, sizeof(n.id), "%s", p.network_id);
-			snprintf(n.bridge, sizeof(n.bridge), "%s", p.bridge);
-			desired_vxlan_name(vni, n.vxlan);
-			n.vni = vni;
-			n.mtu = (uint32_t) json_integer_value(json_object_get(net, "mtu"));
-			n.zone = (uint16_t) (vni & 0xffff) ? (uint16_t) (vni & 0xffff) : 1;
-			PUSH(out->nets, out->n_nets, cap_nets, n);
+		if (is_central(net)) {
+			/* A network node answers; this node bridges the requests. */
+			p.dhcp_central = true;
+			p.dhcp.enabled = false;
 		}
+		PUSH(out->ports, out->n_ports, cap_ports, p);
+		add_network(out, &cap_nets, net);
+	}
+	/* A network node serves centralized DHCP for every port of the
+	 * networks that ask for it, on nodes anywhere. */
+	json_object_foreach(ports, id, port)
+	{
+		struct d_port p = {0};
+
+		if (!network_node || !is_vm_port(port) || !*str(port, "binding:host_id"))
+			continue;
+		net = replica_get(r, "network", str(port, "network_id"));
+		if (!net || !is_central(net) ||
+		    !streq(str(net, "provider:network_type"), "vxlan") ||
+		    desired_parse_mac(str(port, "mac_address"), p.mac) < 0)
+			continue;
+		snprintf(p.id, sizeof(p.id), "%s", id);
+		snprintf(p.network_id, sizeof(p.network_id), "%s", str(net, "id"));
+		desired_bridge_name(p.network_id, p.bridge);
+		fill_dhcp(r, port, net, &p);
+		PUSH(out->central, out->n_central, cap_central, p);
+		add_network(out, &cap_nets, net);
 	}
 	/* Remote ports on those networks: FDB and flood entries; every port's
 	 * addresses: neighbour entries for ARP suppression. */
@@ -241,6 +301,11 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, st
 			if (!has_u32(vteps, n_vteps, vtep) && n_vteps < ARRAY_SIZE(vteps))
 				vteps[n_vteps++] = vtep;
 		}
+		/* Centralized DHCP: broadcasts must reach the network nodes. */
+		for (size_t i = 0; n->central_dhcp && i < n_netnodes; i++)
+			if (netnodes[i] != tunnel_ip && !has_u32(vteps, n_vteps, netnodes[i]) &&
+			    n_vteps < ARRAY_SIZE(vteps))
+				vteps[n_vteps++] = netnodes[i];
 		for (size_t i = 0; i < n_vteps; i++) {
 			struct d_fdb f = {0};
 
@@ -278,6 +343,7 @@ void desired_done(struct desired *d)
 	free(d->ports);
 	free(d->fdb);
 	free(d->neigh);
+	free(d->central);
 	*d = (struct desired){0};
 }
 
@@ -294,5 +360,14 @@ const struct d_port *desired_port_by_tap(const struct desired *d, const char *ta
 	for (size_t i = 0; i < d->n_ports; i++)
 		if (streq(d->ports[i].tap, tap))
 			return &d->ports[i];
+	return NULL;
+}
+
+const struct d_port *desired_central_port(const struct desired *d, const char *bridge,
+					  const uint8_t mac[static 6])
+{
+	for (size_t i = 0; i < d->n_central; i++)
+		if (streq(d->central[i].bridge, bridge) && memcmp(d->central[i].mac, mac, 6) == 0)
+			return &d->central[i];
 	return NULL;
 }

@@ -27,7 +27,8 @@ struct d_network {
 	char vxlan[D_IFNAMSIZ];
 	uint32_t vni;
 	uint32_t mtu;
-	uint16_t zone; /* conntrack zone of the network on this node */
+	uint16_t zone;	   /* conntrack zone of the network on this node */
+	bool central_dhcp; /* DHCP served by network nodes (lepton:dhcp centralized) */
 };
 
 struct d_dhcp {
@@ -55,6 +56,7 @@ struct d_port {
 	size_t n_ips;
 	bool admin_up;
 	bool port_security;
+	bool dhcp_central; /* its network's DHCP is centralized: requests are bridged */
 	struct d_dhcp dhcp;
 };
 
@@ -84,11 +86,17 @@ struct desired {
 	size_t n_fdb;
 	struct d_neigh *neigh;
 	size_t n_neigh;
+	/* On a network node: the ports whose DHCP it serves, centralized. */
+	struct d_port *central;
+	size_t n_central;
 };
 
 /* Fills *out (zeroed first). Never fails on model content: documents that
  * do not make sense are skipped. */
-void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, struct desired *out);
+/* network_node: a node in `network` mode, which serves centralized DHCP for
+ * every network that asks for it (classic Neutron, for comparison). */
+void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
+		     struct desired *out);
 void desired_done(struct desired *d);
 
 /* Names, exposed for the reconciler and tests. */
@@ -99,3 +107,6 @@ void desired_vxlan_name(uint32_t vni, char buf[static D_IFNAMSIZ]);
 int desired_parse_mac(const char *s, uint8_t mac[static 6]);
 const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t mac[static 6]);
 const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap);
+/* A centrally served port of the network on this bridge, by MAC. */
+const struct d_port *desired_central_port(const struct desired *d, const char *bridge,
+					  const uint8_t mac[static 6]);

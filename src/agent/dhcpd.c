@@ -100,15 +100,25 @@ static int open_sock(int ifindex)
 	return fd;
 }
 
+/* Whether this node serves centralized DHCP on that bridge. */
+static bool central_bridge(const struct desired *desired, const char *bridge)
+{
+	for (size_t i = 0; i < desired->n_central; i++)
+		if (streq(desired->central[i].bridge, bridge))
+			return true;
+	return false;
+}
+
 void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 		int (*ifindex)(void *, const char *), void *userdata, int epfd)
 {
-	/* Close sockets of taps that are gone or changed. */
+	/* Close sockets of taps (and bridges) that are gone or changed. */
 	for (size_t i = 0; i < d->n;) {
 		const struct d_port *p = desired_port_by_tap(desired, d->socks[i].tap);
 		int idx = ifindex(userdata, d->socks[i].tap);
+		bool central = central_bridge(desired, d->socks[i].tap);
 
-		if (p && p->dhcp.enabled && idx == d->socks[i].ifindex) {
+		if (((p && p->dhcp.enabled) || central) && idx == d->socks[i].ifindex) {
 			i++;
 			continue;
 		}
@@ -116,22 +126,31 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 		close(d->socks[i].fd);
 		d->socks[i] = d->socks[--d->n];
 	}
-	for (size_t k = 0; k < desired->n_ports; k++) {
-		const struct d_port *p = &desired->ports[k];
+	for (size_t k = 0; k < desired->n_ports + desired->n_nets; k++) {
+		const char *dev;
 		struct epoll_event ev = {.events = EPOLLIN};
 		bool open = false;
 		int idx, fd;
 
-		if (!p->dhcp.enabled)
-			continue;
+		if (k < desired->n_ports) {
+			if (!desired->ports[k].dhcp.enabled)
+				continue;
+			dev = desired->ports[k].tap;
+		} else {
+			/* A network node listens on the bridge of each network
+			 * whose DHCP it serves. */
+			if (!central_bridge(desired, desired->nets[k - desired->n_ports].bridge))
+				continue;
+			dev = desired->nets[k - desired->n_ports].bridge;
+		}
 		for (size_t i = 0; i < d->n && !open; i++)
-			open = streq(d->socks[i].tap, p->tap);
-		idx = ifindex(userdata, p->tap);
+			open = streq(d->socks[i].tap, dev);
+		idx = ifindex(userdata, dev);
 		if (open || idx <= 0)
 			continue;
 		fd = open_sock(idx);
 		if (fd < 0) {
-			log_warn("DHCP socket on %s: %s", p->tap, strerror(-fd));
+			log_warn("DHCP socket on %s: %s", dev, strerror(-fd));
 			continue;
 		}
 		if (d->n == d->cap) {
@@ -139,7 +158,7 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 			d->socks = xrealloc(d->socks, d->cap * sizeof(*d->socks));
 		}
 		d->socks[d->n] = (struct dhcp_sock){.fd = fd, .ifindex = idx};
-		snprintf(d->socks[d->n].tap, D_IFNAMSIZ, "%s", p->tap);
+		snprintf(d->socks[d->n].tap, D_IFNAMSIZ, "%s", dev);
 		d->n++;
 		ev.data.fd = fd;
 		(void) epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -165,7 +184,9 @@ struct lookup_ctx {
 static const struct dhcp_lease *lookup(const uint8_t mac[6], void *userdata)
 {
 	struct lookup_ctx *c = userdata;
-	const struct d_port *p = desired_port_by_tap(c->desired, c->tap);
+	const struct d_port *p = startswith(c->tap, "brq")
+					 ? desired_central_port(c->desired, c->tap, mac)
+					 : desired_port_by_tap(c->desired, c->tap);
 	struct dhcp_lease *l = &c->lease;
 
 	if (!p || !p->dhcp.enabled || memcmp(p->mac, mac, 6) != 0)

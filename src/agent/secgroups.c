@@ -103,6 +103,7 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		memcpy(p->ips, dp->ips, sizeof(p->ips[0]) * dp->n_ips);
 		p->n_ips = dp->n_ips;
 		p->port_security = dp->port_security;
+		p->dhcp_central = dp->dhcp_central;
 		json_array_foreach(json_object_get(doc, "allowed_address_pairs"), i, e)
 		{
 			struct nft_pair_in *pair = &p->pairs[p->n_pairs];

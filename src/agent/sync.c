@@ -184,7 +184,8 @@ void agent_sync(struct agent *a)
 	int r;
 
 	desired_done(&a->desired);
-	desired_compute(&a->replica, a->cfg.host, a->cfg.tunnel_ip, &a->desired);
+	desired_compute(&a->replica, a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
+			&a->desired);
 	r = ops.dump(ops.userdata, &o);
 	if (r < 0) {
 		log_error("kernel dump failed: %s", strerror(-r));

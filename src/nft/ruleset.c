@@ -73,7 +73,8 @@ static char *from_chain(const struct nft_port_in *p)
 	strbuf_appendf(&sb, "meta mark set 0x%x\n", p->idx);
 	/* DHCP is answered on the node from the model: requests are never
 	 * bridged (so never cross the underlay), and VMs serve no DHCP. */
-	strbuf_append(&sb, "udp dport 67 drop\n");
+	if (!p->dhcp_central)
+		strbuf_append(&sb, "udp dport 67 drop\n");
 	strbuf_append(&sb, "udp sport 67 drop\n");
 	strbuf_append(&sb, "icmpv6 type nd-router-advert drop\n");
 	if (!p->port_security)
@@ -248,6 +249,9 @@ void nft_build(const struct nft_input *in, struct nft_state *out)
 		snprintf(name, sizeof(name), "egress_%s", p->tap);
 		add_chain(out, &cap_chains, INET, name, strbuf_steal(&sb));
 		add_elem(eg, &cap_eg, xasprintf("0x%x", p->idx), xasprintf("jump %s", name));
+		/* DHCP answers from a network node (centralized DHCP). */
+		if (p->dhcp_central)
+			strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
 		for (size_t j = 0; j < p->n_sgs; j++)
 			strbuf_appendf(&sb, "jump sg_%s_in\n", p->sgs[j]);
 		strbuf_append(&sb, "drop\n");

@@ -41,6 +41,7 @@ struct nft_port_in {
 	struct nft_pair_in pairs[16];
 	size_t n_pairs;
 	bool port_security;
+	bool dhcp_central; /* DHCP requests are bridged to a network node */
 	char sgs[8][37];
 	size_t n_sgs;
 };

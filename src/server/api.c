@@ -97,6 +97,8 @@ static const struct {
 	 "Indicates if the security group is stateful or not"},
 	{"lepton-watch", "Lepton change feed",
 	 "Revisioned stream of every change (GET /v2.0/lepton/watch?since=REV)."},
+	{"lepton-dhcp-mode", "Lepton DHCP mode",
+	 "Adds lepton:dhcp (distributed or centralized) to networks."},
 	{"fwaas_v2", "FWaaS v2", "Provides support for firewall-as-a-service version 2"},
 };
 

@@ -27,6 +27,9 @@ static const struct attr_def network_attrs[] = {
 	{"ipv4_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
 	{"ipv6_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
 	{"is_default", AK_BOOL, 0, "false", 0},
+	/* Lepton: DHCP answered on each VM's node (distributed) or by network
+	 * nodes (centralized, classic Neutron, for comparison). */
+	{"lepton:dhcp", AK_STRING, AF_RW | AF_ADMIN_SET, "\"distributed\"", 16},
 	{NULL, 0, 0, NULL, 0},
 };
 
@@ -43,14 +46,30 @@ static bool network_visible(struct api_ctx *ctx, json_t *doc)
 
 /* Every network gets its primary segment from its provider attributes
  * (tenant networks: VXLAN with a VNI from the configured range). */
+static int check_dhcp_mode(struct api_ctx *ctx, json_t *doc)
+{
+	const char *m = doc_str(doc, "lepton:dhcp");
+
+	if (!streq(m, "distributed") && !streq(m, "centralized"))
+		return api_bad_request(&ctx->err,
+				       "Invalid input for lepton:dhcp. Reason: '%s' is "
+				       "not in [distributed, centralized].",
+				       m);
+	return 0;
+}
+
 static int network_create(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *jtype = json_object_get(doc, "provider:network_type");
 	json_t *jphys = json_object_get(doc, "provider:physical_network");
 	json_t *jseg = json_object_get(doc, "provider:segmentation_id");
-	json_t *seg = json_object();
+	json_t *seg;
 	const char *type;
-	int r;
+	int r = check_dhcp_mode(ctx, doc);
+
+	if (r < 0)
+		return r;
+	seg = json_object();
 
 	json_object_set_new(seg, "network_id", json_string(doc_str(doc, "id")));
 	json_object_set_new(seg, "network_type", jtype ? json_incref(jtype) : json_string("vxlan"));
@@ -86,6 +105,9 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 	int r = 0;
 
 	(void) changes;
+	r = check_dhcp_mode(ctx, doc);
+	if (r < 0)
+		return r;
 	/* A shared network stays shared while other projects use it. */
 	if (!doc_bool(old, "shared") || doc_bool(doc, "shared"))
 		return 0;

@@ -3,6 +3,7 @@ brought down (namespaces and processes) even when the test fails."""
 import os
 import pathlib
 import re
+import select
 import subprocess
 import time
 
@@ -70,3 +71,23 @@ class Lab:
 
     def state(self):
         return pathlib.Path(os.environ.get("LEPTON_LAB_DIR", "/run/lepton-lab")) / self.name
+
+    def capture(self, bpf="udp port 4789"):
+        """tcpdump on the underlay switch into a file, once it is listening.
+        Returns a function that stops it and gives the decoded text."""
+        path = f"/tmp/lepton-cap-{self.name}-{time.monotonic_ns()}.pcap"
+        cap = subprocess.Popen(["ip", "netns", "exec", self.ns("ul"), "tcpdump", "-U", "-n",
+                                "-i", "ul", "-w", path, bpf], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+        ready, _, _ = select.select([cap.stderr], [], [], 15)
+        assert ready and b"listening" in cap.stderr.readline()
+
+        def stop():
+            time.sleep(0.5)
+            cap.terminate()
+            cap.wait(timeout=10)
+            text = subprocess.run(["tcpdump", "-n", "-r", path], capture_output=True,
+                                  text=True, errors="replace").stdout
+            os.unlink(path)
+            return text
+        return stop

@@ -193,11 +193,8 @@ def test_rule_removal_keeps_established_stops_new(cloud):
 def test_underlay_carries_no_dhcp_and_no_arp_for_known_ports(cloud):
     lab, admin, projects = cloud
     api = projects["pa"]["api"]
-    cap = subprocess.Popen(["ip", "netns", "exec", lab.ns("ul"), "tcpdump", "-U", "-n", "-i",
-                            "ul", "-w", "-", "udp port 4789"], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL)
+    stop = lab.capture()
     try:
-        time.sleep(0.5)
         port = mk(api, "port", {"network_id": projects["pa"]["net"]["id"], "name": "pa4"})
         lab.vm("compute-2", port["id"], "pa4")
         ip1 = projects["pa"]["vms"]["pa1"]["fixed_ips"][0]["ip_address"]
@@ -205,10 +202,7 @@ def test_underlay_carries_no_dhcp_and_no_arp_for_known_ports(cloud):
         assert ping(lab, "pa4", ip1)
         time.sleep(0.5)
     finally:
-        cap.terminate()
-        raw, _ = cap.communicate(timeout=10)
-    text = subprocess.run(["tcpdump", "-n", "-r", "-"], input=raw, capture_output=True).stdout
-    text = text.decode(errors="replace")
+        text = stop()
     assert "VXLAN" in text  # the capture saw the overlay
     assert "BOOTP" not in text and "DHCP" not in text, text
     assert f"who-has {ip1}" not in text, text

@@ -85,7 +85,7 @@ TEST(desired_l2_and_dhcp)
 	for (size_t i = 0; i < sizeof(model_lines) / sizeof(model_lines[0]); i++)
 		REQUIRE(apply(&r, model_lines[i]) >= 0);
 	ip4_parse("100.127.0.11", &tun);
-	desired_compute(&r, "compute-1", tun, &d);
+	desired_compute(&r, "compute-1", tun, false, &d);
 	REQUIRE(d.n_nets == 1 && d.n_ports == 1);
 	CHECK_STREQ(d.nets[0].bridge, "brq0123456789a");
 	CHECK_STREQ(d.nets[0].vxlan, "vxlan-1001");
@@ -104,7 +104,7 @@ TEST(desired_l2_and_dhcp)
 	CHECK(d.n_neigh == 3);
 	desired_done(&d);
 	/* Another node hosts nothing of it. */
-	desired_compute(&r, "compute-3", 0, &d);
+	desired_compute(&r, "compute-3", 0, false, &d);
 	CHECK(d.n_nets == 0 && d.n_ports == 0 && d.n_fdb == 0);
 	desired_done(&d);
 	replica_done(&r);
@@ -175,7 +175,7 @@ TEST(secgroups_input_from_model)
 	replica_init(&r);
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
 		REQUIRE(apply(&r, lines[i]) >= 0);
-	desired_compute(&r, "h", 1, &d);
+	desired_compute(&r, "h", 1, false, &d);
 	port_index_sync(&pi, &d);
 	secgroups_input(&r, &d, &pi, &in);
 	REQUIRE(in.n_ports == 1 && in.n_rules == 2 && in.n_groups == 1 && in.n_zones == 1);
