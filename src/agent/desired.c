@@ -61,8 +61,7 @@ static uint32_t agent_tunnel(struct replica *r, const char *host)
 	const char *id;
 	uint32_t ip = 0;
 
-	json_object_foreach(agents, id, a)
-	{
+	json_object_foreach(agents, id, a) {
 		if (streq(str(a, "host"), host)) {
 			const char *t = json_string_value(json_object_get(
 				json_object_get(a, "configurations"), "tunnel_address"));
@@ -88,8 +87,7 @@ static void fill_dhcp(struct replica *r, json_t *port, json_t *net, struct d_por
 	json_t *ips = json_object_get(port, "fixed_ips"), *ip;
 	size_t i;
 
-	json_array_foreach(ips, i, ip)
-	{
+	json_array_foreach(ips, i, ip) {
 		json_t *sub = replica_get(r, "subnet", str(ip, "subnet_id"));
 		struct ip4_cidr c;
 		json_t *e;
@@ -106,14 +104,12 @@ static void fill_dhcp(struct replica *r, json_t *port, json_t *net, struct d_por
 		/* The server identifies as the gateway (the anycast router
 		 * address), or the subnet's last host when it has none. */
 		p->dhcp.server_id = p->dhcp.router ? p->dhcp.router : ip4_cidr_last_host(&c);
-		json_array_foreach(json_object_get(sub, "dns_nameservers"), j, e)
-		{
+		json_array_foreach(json_object_get(sub, "dns_nameservers"), j, e) {
 			if (p->dhcp.n_dns < D_MAX_DNS &&
 			    ip4_parse(json_string_value(e), &p->dhcp.dns[p->dhcp.n_dns]) == 0)
 				p->dhcp.n_dns++;
 		}
-		json_array_foreach(json_object_get(sub, "host_routes"), j, e)
-		{
+		json_array_foreach(json_object_get(sub, "host_routes"), j, e) {
 			struct ip4_cidr d;
 			uint32_t gw;
 
@@ -151,8 +147,7 @@ static size_t network_vteps(struct replica *r, uint32_t *out, size_t max)
 	const char *id;
 	size_t n = 0;
 
-	json_object_foreach(agents, id, a)
-	{
+	json_object_foreach(agents, id, a) {
 		json_t *conf = json_object_get(a, "configurations");
 		uint32_t ip;
 
@@ -205,8 +200,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 
 	*out = (struct desired){0};
 	/* Local ports, and the networks they need. */
-	json_object_foreach(ports, id, port)
-	{
+	json_object_foreach(ports, id, port) {
 		struct d_port p = {0};
 		json_t *ip;
 		size_t i;
@@ -223,8 +217,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 		desired_bridge_name(p.network_id, p.bridge);
 		p.admin_up = json_is_true(json_object_get(port, "admin_state_up"));
 		p.port_security = json_is_true(json_object_get(port, "port_security_enabled"));
-		json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-		{
+		json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 			if (p.n_ips < D_MAX_IPS &&
 			    ip4_parse(str(ip, "ip_address"), &p.ips[p.n_ips]) == 0)
 				p.n_ips++;
@@ -240,8 +233,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 	}
 	/* A network node serves centralized DHCP for every port of the
 	 * networks that ask for it, on nodes anywhere. */
-	json_object_foreach(ports, id, port)
-	{
+	json_object_foreach(ports, id, port) {
 		struct d_port p = {0};
 
 		if (!network_node || !is_vm_port(port) || !*str(port, "binding:host_id"))
@@ -265,8 +257,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 		uint32_t vteps[256];
 		size_t n_vteps = 0;
 
-		json_object_foreach(ports, id, port)
-		{
+		json_object_foreach(ports, id, port) {
 			uint8_t mac[6];
 			json_t *ip;
 			size_t i;
@@ -274,8 +265,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 			if (!streq(str(port, "network_id"), n->id) ||
 			    desired_parse_mac(str(port, "mac_address"), mac) < 0)
 				continue;
-			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-			{
+			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 				struct d_neigh ne = {0};
 
 				if (ip4_parse(str(ip, "ip_address"), &ne.ip) < 0)

@@ -64,8 +64,7 @@ static bool has_sg(json_t *port, const char *sg)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(port, "security_groups"), i, e)
-	{
+	json_array_foreach(json_object_get(port, "security_groups"), i, e) {
 		if (streq(json_string_value(e), sg))
 			return true;
 	}
@@ -104,8 +103,7 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		p->n_ips = dp->n_ips;
 		p->port_security = dp->port_security;
 		p->dhcp_central = dp->dhcp_central;
-		json_array_foreach(json_object_get(doc, "allowed_address_pairs"), i, e)
-		{
+		json_array_foreach(json_object_get(doc, "allowed_address_pairs"), i, e) {
 			struct nft_pair_in *pair = &p->pairs[p->n_pairs];
 
 			if (p->n_pairs == ARRAY_SIZE(p->pairs) ||
@@ -116,20 +114,17 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 				memcpy(pair->mac, dp->mac, 6);
 			p->n_pairs++;
 		}
-		json_array_foreach(json_object_get(doc, "security_groups"), i, e)
-		{
+		json_array_foreach(json_object_get(doc, "security_groups"), i, e) {
 			if (p->n_sgs < ARRAY_SIZE(p->sgs) && json_is_string(e))
 				snprintf(p->sgs[p->n_sgs++], sizeof(p->sgs[0]), "%s",
 					 json_string_value(e));
 		}
 	}
 	/* Rules of every group (the builder keeps those in use). */
-	json_object_foreach(groups, sgid, sg)
-	{
+	json_object_foreach(groups, sgid, sg) {
 		size_t i;
 
-		json_array_foreach(json_object_get(sg, "security_group_rules"), i, rule)
-		{
+		json_array_foreach(json_object_get(sg, "security_group_rules"), i, rule) {
 			struct nft_rule_in ru = {0};
 			const char *proto = str(rule, "protocol");
 
@@ -156,21 +151,18 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		}
 	}
 	/* Members of each group: the addresses of every port in it. */
-	json_object_foreach(groups, sgid, sg)
-	{
+	json_object_foreach(groups, sgid, sg) {
 		struct nft_group_in g = {0};
 		size_t cap = 0;
 
 		snprintf(g.sg_id, sizeof(g.sg_id), "%s", sgid);
-		json_object_foreach(ports, pid, port)
-		{
+		json_object_foreach(ports, pid, port) {
 			json_t *ip;
 			size_t i;
 
 			if (!has_sg(port, sgid))
 				continue;
-			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-			{
+			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 				uint32_t a;
 
 				if (ip4_parse(str(ip, "ip_address"), &a) < 0)

@@ -98,8 +98,7 @@ void agent_feed(struct agent *a)
 	json_t *lines = client_watch_take(a->client), *line;
 	size_t i;
 
-	json_array_foreach(lines, i, line)
-	{
+	json_array_foreach(lines, i, line) {
 		int r = replica_apply(&a->replica, line);
 
 		if (r > 0)

@@ -23,8 +23,7 @@ static char *cell(json_t *v)
 	if (json_is_false(v))
 		return xstrdup("False");
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, e)
-		{
+		json_array_foreach(v, i, e) {
 			char *s = json_is_string(e) ? xstrdup(json_string_value(e))
 						    : json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
 
@@ -148,8 +147,7 @@ void cli_show(struct cli *c, json_t *obj)
 	if (streq(c->format, "json")) {
 		json_t *o = json_object();
 
-		json_object_foreach(obj, k, v)
-		{
+		json_object_foreach(obj, k, v) {
 			if (wanted(c, k))
 				json_object_set(o, k, v);
 		}
@@ -166,7 +164,8 @@ void cli_show(struct cli *c, json_t *obj)
 			if (json_object_get(obj, c->columns[i]))
 				keys[n++] = c->columns[i];
 	} else {
-		json_object_foreach(obj, k, v) keys[n++] = k;
+		json_object_foreach(obj, k, v)
+			keys[n++] = k;
 		for (size_t i = 1; i < n; i++)
 			for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
 				const char *t = keys[j];
@@ -210,14 +209,12 @@ void cli_list(struct cli *c, json_t *arr, const char *default_columns)
 	if (streq(c->format, "json")) {
 		json_t *out = json_array();
 
-		json_array_foreach(arr, i, o)
-		{
+		json_array_foreach(arr, i, o) {
 			json_t *x = json_object();
 			const char *k;
 			json_t *v;
 
-			json_object_foreach(o, k, v)
-			{
+			json_object_foreach(o, k, v) {
 				if (wanted(c, k))
 					json_object_set(x, k, v);
 			}
@@ -239,8 +236,7 @@ void cli_list(struct cli *c, json_t *arr, const char *default_columns)
 			cols[ncols++] = t;
 	}
 	if (streq(c->format, "value")) {
-		json_array_foreach(arr, i, o)
-		{
+		json_array_foreach(arr, i, o) {
 			for (size_t k = 0; k < ncols; k++) {
 				char *s = cell(json_object_get(o, cols[k]));
 
@@ -259,8 +255,7 @@ void cli_list(struct cli *c, json_t *arr, const char *default_columns)
 			  xcalloc((json_array_size(arr) + 1) * ncols, sizeof(char *))};
 	for (size_t k = 0; k < ncols; k++)
 		t.cells[k] = xstrdup(cols[k]);
-	json_array_foreach(arr, i, o)
-	{
+	json_array_foreach(arr, i, o) {
 		for (size_t k = 0; k < ncols; k++)
 			t.cells[(i + 1) * ncols + k] = cell(json_object_get(o, cols[k]));
 	}

@@ -92,8 +92,7 @@ static json_t *agent_by_host(struct api_ctx *ctx, const char *host)
 	json_t *all = store_list(ctx->store, "agent"), *a, *found = NULL;
 	size_t i;
 
-	json_array_foreach(all, i, a)
-	{
+	json_array_foreach(all, i, a) {
 		if (streq(doc_str(a, "host"), host)) {
 			found = json_incref(a);
 			break;
@@ -126,8 +125,7 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 	const char *k;
 	uint32_t ip;
 
-	json_object_foreach(a, k, v)
-	{
+	json_object_foreach(a, k, v) {
 		if (!streq(k, "host") && !streq(k, "mode") && !streq(k, "tunnel_address") &&
 		    !streq(k, "physical_networks") && !streq(k, "availability_zone")) {
 			api_bad_request(&ctx->err, "Unrecognized attribute(s) '%s'", k);
@@ -151,8 +149,7 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 					   "{physnet: interface}.");
 		return NULL;
 	}
-	json_object_foreach(phys, k, v)
-	{
+	json_object_foreach(phys, k, v) {
 		if (!valid_name(k, 64) || !valid_name(json_string_value(v), 15)) {
 			api_bad_request(&ctx->err, "Invalid input for physical_networks: '%s'.", k);
 			return NULL;

@@ -29,8 +29,7 @@ json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id)
 	json_t *all = store_list(ctx->store, "floatingip"), *out = json_array(), *f;
 	size_t i;
 
-	json_array_foreach(all, i, f)
-	{
+	json_array_foreach(all, i, f) {
 		if (streq(doc_str(f, "router_id"), router_id))
 			json_array_append(out, f);
 	}
@@ -43,8 +42,7 @@ static json_t *fip_port(struct api_ctx *ctx, const char *fip_id)
 	json_t *all = store_list(ctx->store, "port"), *p, *found = NULL;
 	size_t i;
 
-	json_array_foreach(all, i, p)
-	{
+	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "device_id"), fip_id) &&
 		    streq(doc_str(p, "device_owner"), OWNER_FIP)) {
 			found = json_incref(p);
@@ -70,18 +68,15 @@ static json_t *find_router(struct api_ctx *ctx, const char *ext_net, const char 
 	json_t *routers = store_list(ctx->store, "router"), *r, *found = NULL;
 	size_t i, j;
 
-	json_array_foreach(routers, i, r)
-	{
+	json_array_foreach(routers, i, r) {
 		json_t *info = json_object_get(r, "external_gateway_info"), *ifaces, *iface, *ip;
 		size_t k;
 
 		if (!json_is_object(info) || !streq(doc_str(info, "network_id"), ext_net))
 			continue;
 		ifaces = router_interface_ports(ctx, doc_str(r, "id"));
-		json_array_foreach(ifaces, j, iface)
-		{
-			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip)
-			{
+		json_array_foreach(ifaces, j, iface) {
+			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
 				if (!found && streq(doc_str(ip, "subnet_id"), subnet_id))
 					found = json_incref(r);
 			}
@@ -121,8 +116,7 @@ static int associate(struct api_ctx *ctx, json_t *fip, const char *port_id, json
 				    port_id, doc_str(port, "device_owner"));
 		goto out;
 	}
-	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-	{
+	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 		nv4++;
 		if (!fixed || streq(doc_str(ip, "ip_address"), fixed))
 			chosen = chosen ? chosen : ip;
@@ -161,8 +155,7 @@ static int associate(struct api_ctx *ctx, json_t *fip, const char *port_id, json
 		goto out;
 	}
 	all = store_list(ctx->store, "floatingip");
-	json_array_foreach(all, i, other)
-	{
+	json_array_foreach(all, i, other) {
 		if (!streq(doc_str(other, "id"), doc_str(fip, "id")) &&
 		    streq(doc_str(other, "port_id"), port_id) &&
 		    streq(doc_str(other, "fixed_ip_address"), doc_str(chosen, "ip_address"))) {
@@ -308,8 +301,7 @@ int floatingip_port_deleted(struct api_ctx *ctx, const char *port_id)
 	size_t i;
 	int r = 0;
 
-	json_array_foreach(all, i, f)
-	{
+	json_array_foreach(all, i, f) {
 		if (!streq(doc_str(f, "port_id"), port_id))
 			continue;
 		disassociate(f);
@@ -347,14 +339,14 @@ static json_t *pools_load(struct api_ctx *ctx)
 	json_t *subnets = store_list(ctx->store, "subnet"), *out = json_array(), *s;
 	size_t i;
 
-	json_array_foreach(subnets, i, s)
-	{
+	json_array_foreach(subnets, i, s) {
 		json_t *net = store_get(ctx->store, "network", doc_str(s, "network_id"));
 		json_t *types = json_object_get(s, "service_types"), *t;
 		bool ok = json_array_size(types) == 0;
 		size_t j;
 
-		json_array_foreach(types, j, t) ok = ok || streq(json_string_value(t), OWNER_FIP);
+		json_array_foreach(types, j, t)
+			ok = ok || streq(json_string_value(t), OWNER_FIP);
 		if (net && doc_bool(net, "router:external") && ok)
 			json_array_append_new(
 				out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "subnet_id",

@@ -54,8 +54,7 @@ static bool id_list_has(json_t *list, const char *id)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		if (streq_ptr(json_string_value(e), id))
 			return true;
 	}
@@ -99,8 +98,7 @@ static json_t *check_id_list(struct api_ctx *ctx, const char *name, json_t *list
 				name, max);
 		goto fail;
 	}
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		json_t *c = resource_check_value(ctx, &a, e);
 
 		if (!c)
@@ -343,8 +341,7 @@ static json_t *docs_referring(struct api_ctx *ctx, const char *type, const char 
 	json_t *all = store_list_shared(ctx->store, type), *out = json_array(), *d;
 	size_t i;
 
-	json_array_foreach(all, i, d)
-	{
+	json_array_foreach(all, i, d) {
 		json_t *v = json_object_get(d, key);
 
 		if (is_list ? id_list_has(v, id) : streq_ptr(json_string_value(v), id))
@@ -369,8 +366,7 @@ static json_t *groups_with_policy(struct api_ctx *ctx, const char *policy_id)
 	json_t *g;
 	size_t i;
 
-	json_array_foreach(eg, i, g)
-	{
+	json_array_foreach(eg, i, g) {
 		if (!streq(doc_str(g, "ingress_firewall_policy_id"), policy_id))
 			json_array_append(out, g);
 	}
@@ -399,8 +395,7 @@ static int rule_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	if (r < 0)
 		return r;
 	policies = policies_with_rule(ctx, id);
-	json_array_foreach(policies, i, p)
-	{
+	json_array_foreach(policies, i, p) {
 		if (is_shared(old) && !is_shared(doc) && (is_shared(p) || !same_project(p, doc))) {
 			r = api_conflict(&ctx->err, "FirewallRuleInUse",
 					 "Firewall rule %s is being used by firewall policy %s, "
@@ -410,8 +405,7 @@ static int rule_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 			break;
 		}
 	}
-	json_array_foreach(policies, i, p)
-	{
+	json_array_foreach(policies, i, p) {
 		if (r < 0 || !doc_bool(p, "audited"))
 			continue;
 		json_object_set_new(p, "audited", json_false());
@@ -461,8 +455,7 @@ static int policy_check_rules(struct api_ctx *ctx, json_t *policy, json_t *old_r
 	size_t i;
 	int r = 0;
 
-	json_array_foreach(rules, i, e)
-	{
+	json_array_foreach(rules, i, e) {
 		const char *rid = json_string_value(e);
 		json_t *rule;
 
@@ -496,8 +489,7 @@ static int link_rules(struct api_ctx *ctx, const char *policy_id, json_t *old_ru
 	for (int pass = 0; pass < 2 && r >= 0; pass++) {
 		json_t *from = pass ? new_rules : old_rules, *other = pass ? old_rules : new_rules;
 
-		json_array_foreach(from, i, e)
-		{
+		json_array_foreach(from, i, e) {
 			const char *rid = json_string_value(e);
 			json_t *rule, *list;
 
@@ -569,8 +561,7 @@ static int policy_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *
 		json_t *groups = groups_with_policy(ctx, id), *g;
 		size_t i;
 
-		json_array_foreach(groups, i, g)
-		{
+		json_array_foreach(groups, i, g) {
 			if (!same_project(g, doc)) {
 				r = api_conflict(
 					&ctx->err, "FirewallPolicyInUse",
@@ -648,8 +639,7 @@ static int check_action_body(struct api_ctx *ctx, json_t *body, bool is_insert)
 
 	if (!json_is_object(body) || !json_object_get(body, "firewall_rule_id"))
 		return rule_info_missing(ctx);
-	json_object_foreach(body, key, v)
-	{
+	json_object_foreach(body, key, v) {
 		if (!streq(key, "firewall_rule_id") &&
 		    !(is_insert && (streq(key, "insert_before") || streq(key, "insert_after"))))
 			return api_bad_request(&ctx->err, "Unrecognized attribute '%s'.", key);
@@ -814,12 +804,10 @@ static char *ports_in_other_groups(struct api_ctx *ctx, json_t *group, json_t *p
 	char *out = NULL;
 	size_t i, j;
 
-	json_array_foreach(all, i, g)
-	{
+	json_array_foreach(all, i, g) {
 		if (streq(doc_str(g, "id"), doc_str(group, "id")))
 			continue;
-		json_array_foreach(json_object_get(g, "ports"), j, p)
-		{
+		json_array_foreach(json_object_get(g, "ports"), j, p) {
 			char *prev = out;
 
 			if (!id_list_has(ports, json_string_value(p)))
@@ -846,8 +834,7 @@ static int group_check_ports(struct api_ctx *ctx, json_t *group)
 				   : check_id_list(ctx, "ports", given, MAX_GROUP_PORTS);
 	if (!list)
 		return -EINVAL;
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		json_t *port = resource_get_visible(ctx, &port_def, json_string_value(e));
 
 		if (!port) {
@@ -937,8 +924,7 @@ int fwaas_port_deleted(struct api_ctx *ctx, const char *port_id)
 	size_t i;
 	int r = 0;
 
-	json_array_foreach(groups, i, g)
-	{
+	json_array_foreach(groups, i, g) {
 		id_list_remove(json_object_get(g, "ports"), port_id);
 		group_set_status(g);
 		r = resource_save(ctx, &firewall_group_def, g);

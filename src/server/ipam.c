@@ -99,8 +99,7 @@ int ipam_parse_pools(struct ipam_plan *plan, json_t *pools, struct api_error *er
 				       "Invalid input for allocation_pools. Reason: more than "
 				       "%d pools.",
 				       IPAM_MAX_POOLS);
-	json_array_foreach(pools, i, p)
-	{
+	json_array_foreach(pools, i, p) {
 		const char *s = json_string_value(json_object_get(p, "start"));
 		const char *e = json_string_value(json_object_get(p, "end"));
 		struct ip4_range r;

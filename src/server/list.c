@@ -107,8 +107,7 @@ int list_value_matches(const struct attr_def *a, json_t *value, const char *quer
 		return json_is_integer(value) && json_integer_value(value) == n;
 	}
 	case AK_LIST:
-		json_array_foreach(value, i, e)
-		{
+		json_array_foreach(value, i, e) {
 			if (json_is_object(e) ? dict_matches(e, query) : scalar_matches(e, query))
 				return 1;
 		}
@@ -204,7 +203,8 @@ static bool tags_match(json_t *doc, const char *mode, const char *value)
 		json_t *e;
 		size_t i;
 
-		json_array_foreach(tags, i, e) has = has || streq(json_string_value(e), t);
+		json_array_foreach(tags, i, e)
+			has = has || streq(json_string_value(e), t);
 		any = any || has;
 		all = all && has;
 	}
@@ -354,8 +354,7 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	}
 	all = def->load_all ? def->load_all(ctx) : store_list_shared(ctx->store, def->type);
 	items = xcalloc(json_array_size(all) + 1, sizeof(*items));
-	json_array_foreach(all, i, doc)
-	{
+	json_array_foreach(all, i, doc) {
 		bool ok;
 
 		ok = resource_is_visible(ctx, def, doc);

@@ -112,8 +112,7 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 	if (!doc_bool(old, "shared") || doc_bool(doc, "shared"))
 		return 0;
 	ports = ports_on_network(ctx, id);
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		const char *proj = doc_str(p, "project_id");
 
 		if (*proj && !streq(proj, owner)) {
@@ -135,8 +134,7 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 	size_t i;
 	int r = 0;
 
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		if (!port_is_network_owned(p)) {
 			json_decref(ports);
 			return api_conflict(&ctx->err, "NetworkInUse",
@@ -145,8 +143,7 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 					    id);
 		}
 	}
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		r = port_destroy(ctx, p);
 		if (r < 0)
 			break;
@@ -155,8 +152,7 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 	if (r < 0)
 		return r;
 	subnets = store_list(ctx->store, "subnet");
-	json_array_foreach(subnets, i, p)
-	{
+	json_array_foreach(subnets, i, p) {
 		char ipkind[64];
 
 		if (!streq(doc_str(p, "network_id"), id))
@@ -173,8 +169,7 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 		return r;
 	json_t *segs = segments_of_network(ctx, id), *seg;
 
-	json_array_foreach(segs, i, seg)
-	{
+	json_array_foreach(segs, i, seg) {
 		r = segment_release(ctx, seg);
 		if (r >= 0 && store_delete(ctx->store, "segment", doc_str(seg, "id")) < 0)
 			r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
@@ -198,8 +193,7 @@ int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char 
 		return 0;
 	list = json_object_get(net, "subnets");
 	out = json_array();
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		if (!streq(json_string_value(e), subnet_id))
 			json_array_append(out, e);
 	}

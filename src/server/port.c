@@ -50,8 +50,7 @@ json_t *ports_on_network(struct api_ctx *ctx, const char *network_id)
 	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
 	size_t i;
 
-	json_array_foreach(all, i, p)
-	{
+	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "network_id"), network_id))
 			json_array_append(out, p);
 	}
@@ -152,8 +151,7 @@ static bool serves_owner(json_t *subnet, const char *device_owner)
 
 	if (json_array_size(types) == 0)
 		return true;
-	json_array_foreach(types, i, t)
-	{
+	json_array_foreach(types, i, t) {
 		if (streq(json_string_value(t), device_owner))
 			return true;
 	}
@@ -165,8 +163,7 @@ static json_t *network_subnets(struct api_ctx *ctx, const char *net_id)
 	json_t *all = store_list(ctx->store, "subnet"), *out = json_array(), *s;
 	size_t i;
 
-	json_array_foreach(all, i, s)
-	{
+	json_array_foreach(all, i, s) {
 		if (streq(doc_str(s, "network_id"), net_id))
 			json_array_append(out, s);
 	}
@@ -179,8 +176,7 @@ static json_t *find_subnet(json_t *subnets, const char *id)
 	json_t *s;
 	size_t i;
 
-	json_array_foreach(subnets, i, s)
-	{
+	json_array_foreach(subnets, i, s) {
 		if (streq(doc_str(s, "id"), id))
 			return s;
 	}
@@ -192,8 +188,7 @@ static bool array_contains(json_t *arr, json_t *v)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(arr, i, e)
-	{
+	json_array_foreach(arr, i, e) {
 		if (json_equal(e, v))
 			return true;
 	}
@@ -239,8 +234,7 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 				"subnet %s.",
 				net_id, json_string_value(jsub));
 	} else {
-		json_array_foreach(subnets, i, s)
-		{
+		json_array_foreach(subnets, i, s) {
 			if (ip4_cidr_parse(doc_str(s, "cidr"), false, &cidr) == 0 &&
 			    ip4_cidr_contains(&cidr, ip)) {
 				subnet = s;
@@ -302,14 +296,12 @@ static int check_fixed_ips_request(struct api_ctx *ctx, json_t *list, bool netwo
 	const char *k;
 	size_t i;
 
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		if (!json_is_object(e) || json_object_size(e) == 0)
 			return api_bad_request(&ctx->err,
 					       "Invalid input for fixed_ips. Reason: each entry is "
 					       "{\"subnet_id\": ID, \"ip_address\": IP}.");
-		json_object_foreach(e, k, v)
-		{
+		json_object_foreach(e, k, v) {
 			if (streq(k, "subnet_id")) {
 				if (!json_is_string(v))
 					return api_bad_request(&ctx->err, "Invalid input for "
@@ -337,8 +329,7 @@ static int release_ips(struct api_ctx *ctx, json_t *fixed)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(fixed, i, e)
-	{
+	json_array_foreach(fixed, i, e) {
 		uint32_t ip;
 
 		if (ip4_parse(doc_str(e, "ip_address"), &ip) == 0 &&
@@ -362,8 +353,7 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 	if (!requested) {
 		bool any = false, served = false;
 
-		json_array_foreach(subnets, i, e)
-		{
+		json_array_foreach(subnets, i, e) {
 			uint32_t ip;
 
 			if (!serves_owner(e, doc_str(port, "device_owner")))
@@ -394,12 +384,10 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 		goto out;
 	}
 	/* Keep old addresses that are asked for again; release the others. */
-	json_array_foreach(requested, i, e)
-	{
+	json_array_foreach(requested, i, e) {
 		bool kept = false;
 
-		json_array_foreach(old, j, o)
-		{
+		json_array_foreach(old, j, o) {
 			if (json_object_get(e, "ip_address") &&
 			    streq(doc_str(e, "ip_address"), doc_str(o, "ip_address")) &&
 			    (!json_object_get(e, "subnet_id") ||
@@ -413,14 +401,12 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 		else
 			json_array_append(todo, e);
 	}
-	json_array_foreach(old, j, o)
-	{
+	json_array_foreach(old, j, o) {
 		if (!array_contains(out, o))
 			json_array_append(release, o);
 	}
 	r = release_ips(ctx, release);
-	json_array_foreach(todo, i, e)
-	{
+	json_array_foreach(todo, i, e) {
 		if (r < 0)
 			break;
 		r = allocate_one(ctx, port, subnets, e, out);
@@ -444,8 +430,7 @@ static int check_address_pairs(struct api_ctx *ctx, json_t *pairs)
 		return api_fail(&ctx->err, 400, "AllowedAddressPairExhausted",
 				"The number of allowed address pair exceeds the maximum %u.",
 				ctx->cfg->max_address_pairs);
-	json_array_foreach(pairs, i, e)
-	{
+	json_array_foreach(pairs, i, e) {
 		const char *ip = json_string_value(json_object_get(e, "ip_address"));
 		json_t *mac = json_object_get(e, "mac_address");
 		struct ip4_cidr c;
@@ -463,8 +448,7 @@ static int check_address_pairs(struct api_ctx *ctx, json_t *pairs)
 				"Invalid input for allowed_address_pairs. Reason: '%s' "
 				"is not a valid MAC address.",
 				json_is_string(mac) ? json_string_value(mac) : "value");
-		json_array_foreach(pairs, j, f)
-		{
+		json_array_foreach(pairs, j, f) {
 			if (j < i && json_equal(e, f))
 				return api_fail(&ctx->err, 400, "DuplicateAddressPairInRequest",
 						"Request contains duplicate address pair: "
@@ -481,8 +465,7 @@ static void complete_address_pairs(json_t *port)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(port, "allowed_address_pairs"), i, e)
-	{
+	json_array_foreach(json_object_get(port, "allowed_address_pairs"), i, e) {
 		if (!json_object_get(e, "mac_address"))
 			json_object_set(e, "mac_address", json_object_get(port, "mac_address"));
 	}
@@ -494,8 +477,7 @@ static int check_security_groups(struct api_ctx *ctx, json_t *port)
 	size_t i;
 
 	out = json_array();
-	json_array_foreach(groups, i, e)
-	{
+	json_array_foreach(groups, i, e) {
 		json_t *u;
 		size_t j;
 		bool dup = false;
@@ -519,7 +501,8 @@ static int check_security_groups(struct api_ctx *ctx, json_t *port)
 			json_decref(out);
 			return -ENOENT;
 		}
-		json_array_foreach(out, j, u) dup = dup || json_equal(u, c);
+		json_array_foreach(out, j, u)
+			dup = dup || json_equal(u, c);
 		if (!dup)
 			json_array_append(out, c);
 		json_decref(c);

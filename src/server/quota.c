@@ -73,8 +73,7 @@ static int quota_update(struct api_ctx *ctx, const char *project_id, json_t *bod
 
 	if (!json_is_object(q) || json_object_size(body) != 1)
 		return api_bad_request(&ctx->err, "Body must be {\"quota\": {RESOURCE: LIMIT}}.");
-	json_object_foreach(q, key, v)
-	{
+	json_object_foreach(q, key, v) {
 		json_int_t n;
 
 		if (quota_index(key) < 0)
@@ -106,8 +105,7 @@ static int quota_update(struct api_ctx *ctx, const char *project_id, json_t *bod
 	bool is_new = !doc;
 	if (!doc)
 		doc = json_pack("{s:s, s:s}", "project_id", project_id, "id", project_id);
-	json_object_foreach(q, key, v)
-	{
+	json_object_foreach(q, key, v) {
 		json_int_t n = json_is_integer(v) ? json_integer_value(v)
 						  : strtoll(json_string_value(v), NULL, 10);
 
@@ -153,8 +151,7 @@ static int quota_route(struct api_ctx *ctx, const char *method, char **parts, si
 			return api_forbidden(&ctx->err, "(rule:get_quota) is disallowed by policy");
 		all = store_list(ctx->store, "quota");
 		list = json_array();
-		json_array_foreach(all, i, doc)
-		{
+		json_array_foreach(all, i, doc) {
 			json_t *q = quota_doc(ctx, doc_str(doc, "project_id"), false, false);
 
 			json_object_set_new(q, "project_id",

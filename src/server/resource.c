@@ -210,8 +210,7 @@ static json_t *check_tags(struct api_ctx *ctx, json_t *tags)
 		return NULL;
 	}
 	out = json_array();
-	json_array_foreach(tags, i, t)
-	{
+	json_array_foreach(tags, i, t) {
 		bool dup = false;
 		json_t *u;
 		size_t j;
@@ -220,7 +219,8 @@ static json_t *check_tags(struct api_ctx *ctx, json_t *tags)
 			json_decref(out);
 			return NULL;
 		}
-		json_array_foreach(out, j, u) dup = dup || json_equal(t, u);
+		json_array_foreach(out, j, u)
+			dup = dup || json_equal(t, u);
 		if (!dup)
 			json_array_append(out, t);
 	}
@@ -258,8 +258,7 @@ static json_t *check_body(struct api_ctx *ctx, const struct resource_def *def, j
 		api_bad_request(&ctx->err, "Resource '%s' must be a JSON object.", def->type);
 		return NULL;
 	}
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach(obj, key, v) {
 		if (!resource_attr(def, key))
 			strbuf_appendf(&unknown, "%s'%s'", unknown.len ? ", " : "", key);
 	}
@@ -269,8 +268,7 @@ static json_t *check_body(struct api_ctx *ctx, const struct resource_def *def, j
 		return NULL;
 	}
 	out = json_object();
-	json_object_foreach(obj, key, v)
-	{
+	json_object_foreach(obj, key, v) {
 		const struct attr_def *a = resource_attr(def, key);
 		json_t *c;
 
@@ -404,8 +402,7 @@ json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_
 	json_t *out = json_object(), *v;
 	const char *key;
 
-	json_object_foreach(doc, key, v)
-	{
+	json_object_foreach(doc, key, v) {
 		const struct attr_def *a = resource_attr(def, key);
 		bool wanted = fields_len == 0;
 
@@ -424,8 +421,7 @@ json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_
 			json_t *val;
 			void *tmp;
 
-			json_object_foreach_safe(out, tmp, k, val)
-			{
+			json_object_foreach_safe(out, tmp, k, val) {
 				bool wanted = false;
 
 				for (size_t i = 0; i < fields_len && !wanted; i++)
@@ -599,8 +595,7 @@ static bool has_tag(json_t *tags, const char *tag)
 	json_t *t;
 	size_t i;
 
-	json_array_foreach(tags, i, t)
-	{
+	json_array_foreach(tags, i, t) {
 		if (streq(json_string_value(t), tag))
 			return true;
 	}
@@ -679,8 +674,7 @@ int resource_tags(struct api_ctx *ctx, const struct resource_def *def, const cha
 			goto out;
 		}
 		newtags = json_array();
-		json_array_foreach(tags, i, t)
-		{
+		json_array_foreach(tags, i, t) {
 			if (!streq(json_string_value(t), tag))
 				json_array_append(newtags, t);
 		}

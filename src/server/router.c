@@ -39,8 +39,7 @@ json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id)
 	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
 	size_t i;
 
-	json_array_foreach(all, i, p)
-	{
+	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "device_id"), router_id) &&
 		    is_interface_owner(doc_str(p, "device_owner")))
 			json_array_append(out, p);
@@ -54,8 +53,7 @@ static json_t *gateway_port(struct api_ctx *ctx, const char *router_id)
 	json_t *all = store_list(ctx->store, "port"), *p, *found = NULL;
 	size_t i;
 
-	json_array_foreach(all, i, p)
-	{
+	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "device_id"), router_id) &&
 		    streq(doc_str(p, "device_owner"), OWNER_GATEWAY)) {
 			found = json_incref(p);
@@ -92,8 +90,7 @@ static bool serves(json_t *subnet, const char *owner)
 
 	if (json_array_size(types) == 0)
 		return true;
-	json_array_foreach(types, i, t)
-	{
+	json_array_foreach(types, i, t) {
 		if (streq(json_string_value(t), owner))
 			return true;
 	}
@@ -108,18 +105,14 @@ static json_t *router_hosts(struct api_ctx *ctx, const char *router_id)
 	size_t i, j, k, m;
 
 	ports = store_list(ctx->store, "port");
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		const char *host = doc_str(p, "binding:host_id");
 
 		if (!*host)
 			continue;
-		json_array_foreach(ifaces, j, iface)
-		{
-			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip)
-			{
-				json_array_foreach(json_object_get(p, "fixed_ips"), m, ip2)
-				{
+		json_array_foreach(ifaces, j, iface) {
+			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
+				json_array_foreach(json_object_get(p, "fixed_ips"), m, ip2) {
 					if (streq(doc_str(ip, "subnet_id"),
 						  doc_str(ip2, "subnet_id")))
 						json_object_set_new(hosts, host, json_true());
@@ -139,8 +132,7 @@ static bool segment_reachable(json_t *agents, json_t *hosts, json_t *segment)
 	json_t *a;
 	size_t i;
 
-	json_array_foreach(agents, i, a)
-	{
+	json_array_foreach(agents, i, a) {
 		json_t *maps =
 			json_object_get(json_object_get(a, "configurations"), "physical_networks");
 
@@ -153,8 +145,8 @@ static bool segment_reachable(json_t *agents, json_t *hosts, json_t *segment)
 			json_t *e;
 			size_t j;
 
-			json_array_foreach(maps, j, e) found =
-				found || streq(json_string_value(e), physnet);
+			json_array_foreach(maps, j, e)
+				found = found || streq(json_string_value(e), physnet);
 			if (!found)
 				return false;
 		}
@@ -179,8 +171,7 @@ static json_t *pick_gateway_subnet(struct api_ctx *ctx, const char *router_id, c
 	size_t i, j;
 	bool any_segment = false;
 
-	json_array_foreach(subnets, i, s)
-	{
+	json_array_foreach(subnets, i, s) {
 		if (!streq(doc_str(s, "network_id"), net_id) || !serves(s, OWNER_GATEWAY))
 			continue;
 		if (json_is_string(json_object_get(s, "segment_id")))
@@ -203,15 +194,13 @@ static json_t *pick_gateway_subnet(struct api_ctx *ctx, const char *router_id, c
 	hosts = router_hosts(ctx, router_id);
 	for (int pass = 0; pass < 2 && !best; pass++) {
 		/* Pass 0: reachable segments only; pass 1: any (no agent info). */
-		json_array_foreach(segs, j, seg)
-		{
+		json_array_foreach(segs, j, seg) {
 			int64_t seg_free = 0;
 			json_t *first = NULL;
 
 			if (pass == 0 && !segment_reachable(agents, hosts, seg))
 				continue;
-			json_array_foreach(subnets, i, s)
-			{
+			json_array_foreach(subnets, i, s) {
 				int64_t f;
 
 				if (!streq(doc_str(s, "network_id"), net_id) ||
@@ -254,8 +243,7 @@ static json_t *check_gateway_info(struct api_ctx *ctx, json_t *info, int *ret_er
 	*ret_err = 0;
 	if (!info || json_is_null(info) || json_object_size(info) == 0)
 		return NULL;
-	json_object_foreach(info, key, v)
-	{
+	json_object_foreach(info, key, v) {
 		if (!streq(key, "network_id") && !streq(key, "enable_snat") &&
 		    !streq(key, "external_fixed_ips")) {
 			*ret_err =
@@ -368,8 +356,7 @@ static int check_routes(struct api_ctx *ctx, json_t *router)
 	if (json_array_size(routes) > 30)
 		return api_bad_request(&ctx->err, "Invalid input for routes: at most 30 routes.");
 	ifaces = router_interface_ports(ctx, doc_str(router, "id"));
-	json_array_foreach(routes, i, e)
-	{
+	json_array_foreach(routes, i, e) {
 		const char *dest = json_string_value(json_object_get(e, "destination"));
 		const char *hop = json_string_value(json_object_get(e, "nexthop"));
 		struct ip4_cidr d;
@@ -384,10 +371,8 @@ static int check_routes(struct api_ctx *ctx, json_t *router)
 					    "is {\"destination\": CIDR, \"nexthop\": IP}.");
 			break;
 		}
-		json_array_foreach(ifaces, j, iface)
-		{
-			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip)
-			{
+		json_array_foreach(ifaces, j, iface) {
+			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
 				json_t *sub =
 					store_get(ctx->store, "subnet", doc_str(ip, "subnet_id"));
 				struct ip4_cidr c;
@@ -567,12 +552,10 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 	if (ip4_cidr_parse(doc_str(subnet, "cidr"), false, &c) < 0)
 		return api_bad_request(&ctx->err, "Bad router request: invalid subnet.");
 	ifaces = router_interface_ports(ctx, doc_str(router, "id"));
-	json_array_foreach(ifaces, i, iface)
-	{
+	json_array_foreach(ifaces, i, iface) {
 		if (skip_port && streq(doc_str(iface, "id"), skip_port))
 			continue;
-		json_array_foreach(json_object_get(iface, "fixed_ips"), j, ip)
-		{
+		json_array_foreach(json_object_get(iface, "fixed_ips"), j, ip) {
 			json_t *other = store_get(ctx->store, "subnet", doc_str(ip, "subnet_id"));
 			struct ip4_cidr oc;
 
@@ -665,8 +648,7 @@ static int add_interface(struct api_ctx *ctx, json_t *router, json_t *body, json
 					   "fixed IP.");
 			goto out;
 		}
-		json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-		{
+		json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 			json_t *s = store_get(ctx->store, "subnet", doc_str(ip, "subnet_id"));
 
 			if (s)
@@ -692,8 +674,7 @@ static bool port_on_subnet(json_t *port, const char *subnet_id)
 	json_t *ip;
 	size_t i;
 
-	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip)
-	{
+	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 		if (streq(doc_str(ip, "subnet_id"), subnet_id))
 			return true;
 	}
@@ -713,8 +694,7 @@ static int remove_interface(struct api_ctx *ctx, json_t *router, json_t *body, j
 		return api_bad_request(&ctx->err, "Bad router request: Either subnet_id or port_id "
 						  "must be specified.");
 	ifaces = router_interface_ports(ctx, doc_str(router, "id"));
-	json_array_foreach(ifaces, i, iface)
-	{
+	json_array_foreach(ifaces, i, iface) {
 		if (jport && !streq(doc_str(iface, "id"), json_string_value(jport)))
 			continue;
 		if (jsub && !port_on_subnet(iface, json_string_value(jsub)))
@@ -734,12 +714,10 @@ static int remove_interface(struct api_ctx *ctx, json_t *router, json_t *body, j
 	}
 	/* A floating IP that reaches its port through this interface needs it. */
 	fips = floatingips_of_router(ctx, doc_str(router, "id"));
-	json_array_foreach(fips, i, fip)
-	{
+	json_array_foreach(fips, i, fip) {
 		json_t *port = store_get(ctx->store, "port", doc_str(fip, "port_id"));
 
-		json_array_foreach(json_object_get(port, "fixed_ips"), j, ip)
-		{
+		json_array_foreach(json_object_get(port, "fixed_ips"), j, ip) {
 			if (streq(doc_str(ip, "ip_address"), doc_str(fip, "fixed_ip_address")) &&
 			    port_on_subnet(found, doc_str(ip, "subnet_id")) && r == 0)
 				r = api_conflict(

@@ -108,8 +108,7 @@ static json_t *find_default(struct api_ctx *ctx, const char *project_id)
 	json_t *all = store_list(ctx->store, "security_group"), *g, *found = NULL;
 	size_t i;
 
-	json_array_foreach(all, i, g)
-	{
+	json_array_foreach(all, i, g) {
 		if (streq(doc_str(g, "name"), DEFAULT_NAME) &&
 		    streq(doc_str(g, "project_id"), project_id)) {
 			found = json_incref(g);
@@ -186,8 +185,7 @@ static bool port_uses(json_t *port, const char *sg)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(port, "security_groups"), i, e)
-	{
+	json_array_foreach(json_object_get(port, "security_groups"), i, e) {
 		if (streq(json_string_value(e), sg))
 			return true;
 	}
@@ -207,8 +205,7 @@ static int drop_rule(struct api_ctx *ctx, json_t *rule, bool save_group)
 		json_t *kept = json_array(), *e;
 		size_t i;
 
-		json_array_foreach(json_object_get(sg, "security_group_rules"), i, e)
-		{
+		json_array_foreach(json_object_get(sg, "security_group_rules"), i, e) {
 			if (!streq(doc_str(e, "id"), doc_str(rule, "id")))
 				json_array_append(kept, e);
 		}
@@ -229,8 +226,7 @@ static int sg_remove(struct api_ctx *ctx, json_t *doc)
 	if (streq(doc_str(doc, "name"), DEFAULT_NAME) && !ctx->is_admin)
 		r = api_conflict(&ctx->err, "SecurityGroupCannotRemoveDefault",
 				 "Insufficient rights for removing default security group.");
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		if (r >= 0 && port_uses(p, id))
 			r = api_conflict(&ctx->err, "SecurityGroupInUse",
 					 "Security Group %s in use.", id);
@@ -241,8 +237,7 @@ static int sg_remove(struct api_ctx *ctx, json_t *doc)
 	/* Its own rules go with it; other groups' rules that name it as their
 	 * remote group go too (Neutron's cascade). */
 	rules = store_list(ctx->store, "security_group_rule");
-	json_array_foreach(rules, i, p)
-	{
+	json_array_foreach(rules, i, p) {
 		bool own = streq(doc_str(p, "security_group_id"), id);
 
 		if (r >= 0 && (own || streq(doc_str(p, "remote_group_id"), id)))
@@ -496,8 +491,7 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 		json_decref(g);
 	}
 	all = store_list(ctx->store, "security_group_rule");
-	json_array_foreach(all, i, r2)
-	{
+	json_array_foreach(all, i, r2) {
 		if (same_rule(r2, doc)) {
 			r = api_conflict(&ctx->err, "SecurityGroupRuleExists",
 					 "Security group rule already exists. Rule id is %s.",
@@ -524,8 +518,7 @@ static int rule_remove(struct api_ctx *ctx, json_t *doc)
 	int r = 0;
 
 	if (sg) {
-		json_array_foreach(json_object_get(sg, "security_group_rules"), i, e)
-		{
+		json_array_foreach(json_object_get(sg, "security_group_rules"), i, e) {
 			if (!streq(doc_str(e, "id"), doc_str(doc, "id")))
 				json_array_append(kept, e);
 		}

@@ -128,8 +128,7 @@ json_t *segments_of_network(struct api_ctx *ctx, const char *network_id)
 	json_t *all = store_list(ctx->store, "segment"), *out = json_array(), *s;
 	size_t i;
 
-	json_array_foreach(all, i, s)
-	{
+	json_array_foreach(all, i, s) {
 		if (streq(doc_str(s, "network_id"), network_id))
 			json_array_append(out, s);
 	}
@@ -160,7 +159,8 @@ static int segment_remove(struct api_ctx *ctx, json_t *doc)
 	size_t i;
 	bool used = false;
 
-	json_array_foreach(subnets, i, s) used = used || streq(doc_str(s, "segment_id"), id);
+	json_array_foreach(subnets, i, s)
+		used = used || streq(doc_str(s, "segment_id"), id);
 	json_decref(subnets);
 	if (used)
 		return api_conflict(&ctx->err, "SegmentInUse",

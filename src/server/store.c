@@ -205,9 +205,9 @@ static void recount(struct store *s)
 
 	json_decref(s->counts);
 	s->counts = json_object();
-	json_object_foreach(s->cache, type, docs)
-	{
-		json_object_foreach(docs, id, doc) count(s, type, doc, 1);
+	json_object_foreach(s->cache, type, docs) {
+		json_object_foreach(docs, id, doc)
+			count(s, type, doc, 1);
 	}
 }
 
@@ -433,7 +433,8 @@ json_t *store_list_shared(struct store *s, const char *type)
 	json_t *arr = json_array(), *doc;
 	const char *id;
 
-	json_object_foreach(json_object_get(s->cache, type), id, doc) json_array_append(arr, doc);
+	json_object_foreach(json_object_get(s->cache, type), id, doc)
+		json_array_append(arr, doc);
 	return arr;
 }
 

@@ -46,15 +46,13 @@ static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max)
 				"Unable to complete operation for the subnet. The number of DNS "
 				"nameservers exceeds the limit %u.",
 				max);
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		if (!json_is_string(e) || ip4_parse(json_string_value(e), &a) < 0)
 			return api_bad_request(&ctx->err,
 					       "Invalid input for dns_nameservers. Reason: "
 					       "'%s' is not a valid nameserver.",
 					       json_is_string(e) ? json_string_value(e) : "value");
-		json_array_foreach(list, j, f)
-		{
+		json_array_foreach(list, j, f) {
 			if (j < i && json_equal(e, f))
 				return api_bad_request(&ctx->err,
 						       "Invalid input for dns_nameservers. Reason: "
@@ -75,8 +73,7 @@ static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max)
 				"Unable to complete operation for the subnet. The number of host "
 				"routes exceeds the limit %u.",
 				max);
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		struct ip4_cidr d;
 		uint32_t nh;
 		const char *dest = json_string_value(json_object_get(e, "destination"));
@@ -88,8 +85,7 @@ static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max)
 			return api_bad_request(
 				&ctx->err, "Invalid input for host_routes. Reason: each route is "
 					   "{\"destination\": CIDR, \"nexthop\": IP}.");
-		json_array_foreach(list, j, f)
-		{
+		json_array_foreach(list, j, f) {
 			if (j < i && json_equal(e, f))
 				return api_bad_request(&ctx->err,
 						       "Invalid input for host_routes. Reason: "
@@ -105,8 +101,7 @@ static int check_service_types(struct api_ctx *ctx, json_t *list)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(list, i, e)
-	{
+	json_array_foreach(list, i, e) {
 		const char *s = json_string_value(e);
 
 		if (!s || json_string_length(e) > 255 ||
@@ -203,8 +198,7 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 					doc_str(doc, "segment_id"), net_id);
 	}
 	subnets = store_list(ctx->store, "subnet");
-	json_array_foreach(subnets, i, s)
-	{
+	json_array_foreach(subnets, i, s) {
 		struct ip4_cidr other;
 
 		if (!streq(doc_str(s, "network_id"), net_id) ||
@@ -271,12 +265,11 @@ static int subnet_remove(struct api_ctx *ctx, json_t *doc)
 	size_t i, j;
 	int r = 0;
 
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		bool uses = false;
 
-		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip) uses =
-			uses || streq(doc_str(ip, "subnet_id"), id);
+		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip)
+			uses = uses || streq(doc_str(ip, "subnet_id"), id);
 		if (uses && !port_is_network_owned(p)) {
 			r = api_conflict(&ctx->err, "SubnetInUse",
 					 "Unable to complete operation on subnet %s: One or more "
@@ -285,8 +278,7 @@ static int subnet_remove(struct api_ctx *ctx, json_t *doc)
 			break;
 		}
 	}
-	json_array_foreach(ports, i, p)
-	{
+	json_array_foreach(ports, i, p) {
 		if (r >= 0 && port_is_network_owned(p))
 			r = port_remove_subnet_ips(ctx, p, id);
 	}

@@ -54,8 +54,7 @@ static void snapshot(struct watch_stream *w)
 	size_t i;
 
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision", (json_int_t) rev));
-	json_array_foreach(all, i, e)
-	{
+	json_array_foreach(all, i, e) {
 		json_t *line =
 			json_pack("{s:s, s:I}", "op", "snapshot", "revision", (json_int_t) rev);
 
@@ -85,8 +84,7 @@ static void fill(struct watch_stream *w)
 		return;
 	}
 	changes = store_feed_after(w->store, w->rev, BATCH);
-	json_array_foreach(changes, i, c)
-	{
+	json_array_foreach(changes, i, c) {
 		w->rev = json_integer_value(json_object_get(c, "revision"));
 		emit(w, json_incref(c));
 	}
