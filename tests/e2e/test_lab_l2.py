@@ -254,6 +254,18 @@ def test_agent_repairs_drift(cloud):
     assert ping(lab, "pa1", ip2)
 
 
+def test_agents_follow_a_restarted_server(cloud):
+    lab, admin, projects = cloud
+    pa = projects["pa"]
+    ip1 = pa["vms"]["pa1"]["fixed_ips"][0]["ip_address"]
+    lab.run("server-restart")
+    # The agents reconnect from their revision: a change made after the
+    # restart reaches them, and a new VM on compute-3 gets DHCP and talks.
+    port = mk(pa["api"], "port", {"network_id": pa["net"]["id"], "name": "pa5"})
+    lab.vm("compute-3", port["id"], "pa5")
+    assert ping(lab, "pa5", ip1)
+
+
 def test_deletes_leave_nothing_behind(cloud):
     lab, admin, projects = cloud
     api = projects["pb"]["api"]
