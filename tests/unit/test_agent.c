@@ -192,3 +192,52 @@ TEST(secgroups_input_from_model)
 	desired_done(&d);
 	replica_done(&r);
 }
+
+TEST(desired_centralized_dhcp)
+{
+	static const char *const lines[] = {
+		"{\"op\":\"snapshot_begin\",\"revision\":1}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"agent\",\"id\":\"a1\",\"object\":"
+		"{\"host\":\"compute-1\",\"configurations\":{\"mode\":\"compute\","
+		"\"tunnel_address\":\"100.127.0.11\"}}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"agent\",\"id\":\"a2\",\"object\":"
+		"{\"host\":\"network-1\",\"configurations\":{\"mode\":\"network\","
+		"\"tunnel_address\":\"100.127.0.13\"}}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"network\",\"id\":\"n1\",\"object\":"
+		"{\"id\":\"n1\",\"provider:network_type\":\"vxlan\",\"provider:segmentation_id\":9,"
+		"\"mtu\":1450,\"lepton:dhcp\":\"centralized\"}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"subnet\",\"id\":\"s1\",\"object\":{"
+		"\"id\":\"s1\",\"cidr\":\"10.7.0.0/24\",\"gateway_ip\":\"10.7.0.1\","
+		"\"enable_dhcp\":true}}",
+		"{\"op\":\"snapshot\",\"revision\":1,\"type\":\"port\",\"id\":\"p1\",\"object\":{"
+		"\"id\":\"p1\",\"network_id\":\"n1\",\"binding:host_id\":\"compute-1\","
+		"\"mac_address\":\"fa:16:3e:00:00:01\",\"admin_state_up\":true,"
+		"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.7.0.5\"}]}}",
+		"{\"op\":\"snapshot_end\",\"revision\":1}",
+	};
+	const uint8_t mac[6] = {0xfa, 0x16, 0x3e, 0, 0, 1};
+	struct replica r;
+	struct desired d;
+
+	replica_init(&r);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		REQUIRE(apply(&r, lines[i]) >= 0);
+	/* The compute node bridges DHCP and floods to the network node. */
+	desired_compute(&r, "compute-1", 0x647f000b, false, &d);
+	REQUIRE(d.n_ports == 1 && d.n_nets == 1);
+	CHECK(d.ports[0].dhcp_central && !d.ports[0].dhcp.enabled);
+	CHECK(d.nets[0].central_dhcp && d.n_central == 0);
+	CHECK(d.n_fdb == 1 && d.fdb[0].dst == 0x647f000d);
+	desired_done(&d);
+	/* The network node has the network, no local port, and serves it. */
+	desired_compute(&r, "network-1", 0x647f000d, true, &d);
+	CHECK(d.n_ports == 0 && d.n_nets == 1 && d.n_central == 1);
+	CHECK(desired_central_port(&d, d.nets[0].bridge, mac) != NULL);
+	CHECK(d.central[0].dhcp.enabled && d.central[0].dhcp.ip == 0x0a070005);
+	desired_done(&d);
+	/* A compute node with no port on it has nothing of it. */
+	desired_compute(&r, "compute-2", 0x647f000c, false, &d);
+	CHECK(d.n_central == 0 && d.n_nets == 0);
+	desired_done(&d);
+	replica_done(&r);
+}
