@@ -39,17 +39,10 @@ json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id)
 
 static json_t *fip_port(struct api_ctx *ctx, const char *fip_id)
 {
-	json_t *all = store_list(ctx->store, "port"), *p, *found = NULL;
-	size_t i;
+	json_t *ports = ports_of_device(ctx, fip_id, OWNER_FIP);
+	json_t *found = json_incref(json_array_get(ports, 0));
 
-	json_array_foreach(all, i, p) {
-		if (streq(doc_str(p, "device_id"), fip_id) &&
-		    streq(doc_str(p, "device_owner"), OWNER_FIP)) {
-			found = json_incref(p);
-			break;
-		}
-	}
-	json_decref(all);
+	json_decref(ports);
 	return found;
 }
 

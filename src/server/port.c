@@ -45,6 +45,20 @@ static bool port_visible(struct api_ctx *ctx, json_t *doc)
 	return v;
 }
 
+json_t *ports_of_device(struct api_ctx *ctx, const char *device_id, const char *owner_prefix)
+{
+	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
+	size_t i;
+
+	json_array_foreach(all, i, p) {
+		if (streq(doc_str(p, "device_id"), device_id) &&
+		    startswith(doc_str(p, "device_owner"), owner_prefix))
+			json_array_append(out, p);
+	}
+	json_decref(all);
+	return out;
+}
+
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id)
 {
 	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;

@@ -51,6 +51,10 @@ int agent_api(struct api_ctx *ctx, const char *method, char **parts, size_t n, j
  * transaction); *ret_id (may be NULL) gets its id. */
 int secgroup_ensure_default(struct api_ctx *ctx, const char *project_id, char **ret_id);
 
+/* Ports of a device (router, floating IP) whose owner starts with the prefix
+ * (new reference to an array). */
+json_t *ports_of_device(struct api_ctx *ctx, const char *device_id, const char *owner_prefix);
+
 /* Ports on a network (new reference to an array of documents). */
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id);
 /* Whether a port belongs to the network itself (Neutron's network-owned

@@ -29,38 +29,18 @@ static const struct attr_def router_attrs[] = {
 	{NULL, 0, 0, NULL, 0},
 };
 
-static bool is_interface_owner(const char *owner)
-{
-	return streq(owner, OWNER_INTERFACE) || streq(owner, OWNER_INTERFACE_DVR);
-}
-
 json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id)
 {
-	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
-	size_t i;
-
-	json_array_foreach(all, i, p) {
-		if (streq(doc_str(p, "device_id"), router_id) &&
-		    is_interface_owner(doc_str(p, "device_owner")))
-			json_array_append(out, p);
-	}
-	json_decref(all);
-	return out;
+	/* Both owners start with OWNER_INTERFACE. */
+	return ports_of_device(ctx, router_id, OWNER_INTERFACE);
 }
 
 static json_t *gateway_port(struct api_ctx *ctx, const char *router_id)
 {
-	json_t *all = store_list(ctx->store, "port"), *p, *found = NULL;
-	size_t i;
+	json_t *ports = ports_of_device(ctx, router_id, OWNER_GATEWAY);
+	json_t *found = json_incref(json_array_get(ports, 0));
 
-	json_array_foreach(all, i, p) {
-		if (streq(doc_str(p, "device_id"), router_id) &&
-		    streq(doc_str(p, "device_owner"), OWNER_GATEWAY)) {
-			found = json_incref(p);
-			break;
-		}
-	}
-	json_decref(all);
+	json_decref(ports);
 	return found;
 }
 
