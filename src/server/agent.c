@@ -63,6 +63,35 @@ static void agent_decorate(struct api_ctx *ctx, json_t *view)
 	pthread_mutex_unlock(&beats_lock);
 }
 
+bool agent_alive(struct api_ctx *ctx, const char *host)
+{
+	json_t *b;
+	bool alive = false;
+
+	pthread_mutex_lock(&beats_lock);
+	b = json_object_get(beats, host);
+	if (b)
+		alive = time_mono_ms() - (uint64_t) json_integer_value(json_array_get(b, 0)) <=
+			ctx->cfg->agent_down_time * 1000ull;
+	pthread_mutex_unlock(&beats_lock);
+	return alive;
+}
+
+json_t *agents_network_hosts(struct api_ctx *ctx)
+{
+	json_t *all = store_list(ctx->store, "agent"), *out = json_array(), *a;
+	size_t i;
+
+	json_array_foreach(all, i, a) {
+		json_t *conf = json_object_get(a, "configurations");
+
+		if (streq(doc_str(conf, "mode"), "network") && agent_alive(ctx, doc_str(a, "host")))
+			json_array_append_new(out, json_string(doc_str(a, "host")));
+	}
+	json_decref(all);
+	return out;
+}
+
 static bool agent_visible(struct api_ctx *ctx, json_t *doc)
 {
 	(void) doc;
@@ -205,6 +234,13 @@ static int agent_register(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 		store_rollback(ctx->store);
 	if (r >= 0) {
 		beat(host);
+		/* A network node came: routers waiting for one get it. */
+		if (streq(doc_str(conf, "mode"), "network") && store_begin(ctx->store) == 0) {
+			if (routers_schedule_pending(ctx) < 0)
+				store_rollback(ctx->store);
+			else
+				store_commit(ctx->store);
+		}
 		*ret_body =
 			json_pack("{s:o}", "agent", resource_view(ctx, &agent_def, doc, NULL, 0));
 	}

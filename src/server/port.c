@@ -677,6 +677,7 @@ bool port_is_l3(json_t *port)
 	const char *owner = doc_str(port, "device_owner");
 
 	return startswith(owner, "network:router_interface") ||
+	       streq(owner, "network:router_centralized_snat") ||
 	       streq(owner, "network:router_gateway") || streq(owner, "network:floatingip");
 }
 

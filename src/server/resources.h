@@ -43,6 +43,11 @@ json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id);
 /* Ports whose device_id is the router and that are its interfaces. */
 json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id);
 
+/* Whether the agent on host heartbeats; the live network-mode hosts. */
+bool agent_alive(struct api_ctx *ctx, const char *host);
+json_t *agents_network_hosts(struct api_ctx *ctx);
+/* Routers not yet on a network node get one (after a network agent came). */
+int routers_schedule_pending(struct api_ctx *ctx);
 /* The agent-facing API: /v2.0/lepton/{parts...}. */
 int agent_api(struct api_ctx *ctx, const char *method, char **parts, size_t n, json_t *body,
 	      json_t **ret_body);

@@ -14,6 +14,7 @@
 #define OWNER_GATEWAY	    "network:router_gateway"
 #define OWNER_INTERFACE	    "network:router_interface"
 #define OWNER_INTERFACE_DVR "network:router_interface_distributed"
+#define OWNER_CSNAT	    "network:router_centralized_snat"
 
 static const struct attr_def router_attrs[] = {
 	{"admin_state_up", AK_BOOL, AF_RW, "true", 0},
@@ -26,6 +27,9 @@ static const struct attr_def router_attrs[] = {
 	{"availability_zone_hints", AK_LIST, 0, "[]", 0},
 	{"availability_zones", AK_LIST, 0, "[]", 0},
 	{"flavor_id", AK_UUID, AF_NULLABLE, "null", 0},
+	/* The network node that runs the router (legacy) or its SNAT
+	 * (distributed with centralized SNAT); set by the scheduler. */
+	{"lepton:l3_host", AK_STRING, AF_ADMIN_VIEW, "\"\"", 255},
 	{NULL, 0, 0, NULL, 0},
 };
 
@@ -375,7 +379,170 @@ static int check_routes(struct api_ctx *ctx, json_t *router)
 	return r;
 }
 
-static int router_create(struct api_ctx *ctx, json_t *doc)
+/* Scheduling: a router that needs a network node (legacy, or distributed
+ * with centralized SNAT) gets the live network-mode node that runs the
+ * fewest routers; it keeps it while that node stays registered. Routers
+ * created while no network node was alive wait for the next one to
+ * register. */
+static bool needs_network_node(json_t *router)
+{
+	return !doc_bool(router, "distributed") ||
+	       streq(doc_str(router, "snat_mode"), "centralized");
+}
+
+static void schedule(struct api_ctx *ctx, json_t *router)
+{
+	json_t *hosts, *routers, *h, *r;
+	const char *best = NULL;
+	size_t i, j, best_n = SIZE_MAX;
+
+	if (!needs_network_node(router)) {
+		json_object_set_new(router, "lepton:l3_host", json_string(""));
+		return;
+	}
+	hosts = agents_network_hosts(ctx);
+	json_array_foreach(hosts, i, h) {
+		if (streq(json_string_value(h), doc_str(router, "lepton:l3_host"))) {
+			json_decref(hosts);
+			return; /* still there */
+		}
+	}
+	if (*doc_str(router, "lepton:l3_host") && !json_array_size(hosts)) {
+		json_decref(hosts);
+		return; /* keep it: nobody better is alive */
+	}
+	routers = store_list(ctx->store, "router");
+	json_array_foreach(hosts, i, h) {
+		size_t n = 0;
+
+		json_array_foreach(routers, j, r) {
+			if (streq(doc_str(r, "lepton:l3_host"), json_string_value(h)))
+				n++;
+		}
+		if (n < best_n) {
+			best_n = n;
+			best = json_string_value(h);
+		}
+	}
+	json_object_set_new(router, "lepton:l3_host", json_string(best ? best : ""));
+	json_decref(routers);
+	json_decref(hosts);
+}
+
+/* The subnet of a router port: its first fixed IP's. */
+static const char *port_subnet(json_t *port)
+{
+	return doc_str(json_array_get(json_object_get(port, "fixed_ips"), 0), "subnet_id");
+}
+
+/* Where each of the router's ports is plugged: legacy interfaces and the
+ * gateway on the router's network node; distributed interfaces on every
+ * node (no binding); with centralized SNAT, the gateway and one SNAT port
+ * per interface subnet (as Neutron's DVR) on the network node. */
+static int bind_ports(struct api_ctx *ctx, json_t *router)
+{
+	const char *id = doc_str(router, "id"), *host = doc_str(router, "lepton:l3_host");
+	json_t *ports = ports_of_device(ctx, id, "network:router_"), *p, *q, *gw = NULL, *csnat;
+	bool dvr = doc_bool(router, "distributed");
+	bool want_csnat = dvr && streq(doc_str(router, "snat_mode"), "centralized");
+	size_t i, j;
+	int r = 0;
+
+	json_array_foreach(ports, i, p) {
+		if (streq(doc_str(p, "device_owner"), OWNER_GATEWAY))
+			gw = p;
+	}
+	want_csnat = want_csnat && gw;
+	csnat = json_array();
+	/* SNAT ports no longer wanted go; interfaces without one get one. */
+	json_array_foreach(ports, i, p) {
+		bool keep = false;
+
+		if (!streq(doc_str(p, "device_owner"), OWNER_CSNAT))
+			continue;
+		json_array_foreach(ports, j, q) {
+			if (want_csnat && startswith(doc_str(q, "device_owner"), OWNER_INTERFACE) &&
+			    streq(port_subnet(q), port_subnet(p)))
+				keep = true;
+		}
+		if (keep)
+			json_array_append(csnat, p);
+		else if ((r = port_destroy(ctx, p)) < 0)
+			goto out;
+	}
+	json_array_foreach(ports, i, p) {
+		const char *owner = doc_str(p, "device_owner"), *want;
+		bool have = false;
+
+		if (streq(owner, OWNER_CSNAT))
+			continue;
+		if (streq(owner, OWNER_GATEWAY))
+			want = dvr && !want_csnat ? "" : host;
+		else if (streq(owner, OWNER_INTERFACE))
+			want = host;
+		else
+			want = "";
+		if (!streq(doc_str(p, "binding:host_id"), want)) {
+			json_object_set_new(p, "binding:host_id", json_string(want));
+			if ((r = resource_save(ctx, &port_def, p)) < 0)
+				goto out;
+		}
+		if (!want_csnat || !startswith(owner, OWNER_INTERFACE))
+			continue;
+		json_array_foreach(csnat, j, q) {
+			if (streq(port_subnet(q), port_subnet(p)))
+				have = true;
+		}
+		if (!have) {
+			json_t *port = json_pack(
+				"{s:s, s:s, s:s, s:s, s:s, s:b, s:[], s:[{s:s}], s:s}",
+				"network_id", doc_str(p, "network_id"), "device_owner", OWNER_CSNAT,
+				"device_id", id, "project_id", "", "tenant_id", "",
+				"port_security_enabled", 0, "security_groups", "fixed_ips",
+				"subnet_id", port_subnet(p), "binding:host_id", host);
+
+			r = port_create_internal(ctx, port);
+			json_decref(port);
+			if (r < 0)
+				goto out;
+		}
+	}
+	json_array_foreach(csnat, i, p) {
+		if (!streq(doc_str(p, "binding:host_id"), host)) {
+			json_object_set_new(p, "binding:host_id", json_string(host));
+			if ((r = resource_save(ctx, &port_def, p)) < 0)
+				goto out;
+		}
+	}
+out:
+	json_decref(csnat);
+	json_decref(ports);
+	return r;
+}
+
+int routers_schedule_pending(struct api_ctx *ctx)
+{
+	json_t *routers = store_list(ctx->store, "router"), *router;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(routers, i, router) {
+		if (!needs_network_node(router) || *doc_str(router, "lepton:l3_host"))
+			continue;
+		router = json_deep_copy(router);
+		schedule(ctx, router);
+		r = bind_ports(ctx, router);
+		if (r >= 0)
+			r = resource_save(ctx, &router_def, router);
+		json_decref(router);
+		if (r < 0)
+			break;
+	}
+	json_decref(routers);
+	return r;
+}
+
+static int create_router(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *info = json_object_get(doc, "external_gateway_info"), *net;
 	int r = 0;
@@ -419,7 +586,7 @@ static bool gateway_same(json_t *old_info, json_t *new_info)
 	return !nf || json_equal(nf, json_object_get(old_info, "external_fixed_ips"));
 }
 
-static int router_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
+static int update_router(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
 {
 	const char *id = doc_str(doc, "id");
 	json_t *info = json_object_get(changes, "external_gateway_info"), *net;
@@ -482,6 +649,26 @@ static int router_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *
 		r = add_gateway(ctx, doc, net, info);
 	json_decref(net);
 	return r;
+}
+
+static int router_create(struct api_ctx *ctx, json_t *doc)
+{
+	int r = create_router(ctx, doc);
+
+	if (r < 0)
+		return r;
+	schedule(ctx, doc);
+	return bind_ports(ctx, doc);
+}
+
+static int router_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
+{
+	int r = update_router(ctx, old, doc, changes);
+
+	if (r < 0)
+		return r;
+	schedule(ctx, doc);
+	return bind_ports(ctx, doc);
 }
 
 static int router_remove(struct api_ctx *ctx, json_t *doc)
@@ -735,8 +922,10 @@ static int router_action(struct api_ctx *ctx, json_t *doc, const char *action, j
 		return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
 	if (r < 0)
 		return r;
+	schedule(ctx, doc);
+	r = bind_ports(ctx, doc);
 	/* Interfaces change the router: bump its revision for watchers. */
-	return resource_save(ctx, &router_def, doc);
+	return r < 0 ? r : resource_save(ctx, &router_def, doc);
 }
 
 const struct resource_def router_def = {

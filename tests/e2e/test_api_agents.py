@@ -84,3 +84,77 @@ def test_port_status_reports(srv):
     assert agent.put(path, {"status": "DOWN", "host": "compute-1"}, headers=TOKEN).status == 204
     feed = admin.get("/v2.0/lepton/watch?since=0&follow=false").text
     assert '"status":"DOWN"' in feed
+
+
+def _l3_setup(admin, c):
+    ext = admin.post("/v2.0/networks", {"network": {
+        "name": "public", "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "ext1"}}).json["network"]
+    assert admin.post("/v2.0/subnets", {"subnet": {
+        "network_id": ext["id"], "cidr": "100.64.0.0/24", "ip_version": 4}}).status == 201
+    net = c.post("/v2.0/networks", {"network": {"name": "n"}}).json["network"]
+    subs = [c.post("/v2.0/subnets", {"subnet": {
+        "network_id": net["id"], "cidr": cidr, "ip_version": 4}}).json["subnet"]
+        for cidr in ("10.0.0.0/24", "10.0.1.0/24")]
+    return ext, subs
+
+
+def test_routers_scheduled_to_network_nodes(srv):
+    """Legacy routers and the SNAT part of DVR routers run on a live network
+    node (the least loaded); their ports are bound there. DVR interfaces are
+    on every node (unbound); centralized SNAT gets one port per subnet."""
+    agent = Client(srv.url, None)
+    admin = Client(srv.url, "admin", "admin")
+    c = Client(srv.url, "p1")
+    ext, subs = _l3_setup(admin, c)
+    # No network node yet: the router waits for one.
+    legacy = admin.post("/v2.0/routers", {"router": {
+        "name": "legacy", "project_id": "p1", "distributed": False,
+        "external_gateway_info": {"network_id": ext["id"]}}}).json["router"]
+    assert legacy["lepton:l3_host"] == ""
+    assert register(agent, host="net-1", mode="network").status == 201
+    assert register(agent, host="net-2", mode="network").status == 201
+    legacy = admin.get(f"/v2.0/routers/{legacy['id']}").json["router"]
+    assert legacy["lepton:l3_host"] == "net-1"
+    r = c.put(f"/v2.0/routers/{legacy['id']}/add_router_interface",
+              {"subnet_id": subs[0]["id"]})
+    assert r.status == 200, r
+    ports = admin.get(f"/v2.0/ports?device_id={legacy['id']}").json["ports"]
+    assert {p["device_owner"]: p["binding:host_id"] for p in ports} == {
+        "network:router_gateway": "net-1", "network:router_interface": "net-1"}
+    # The next router goes to the other node; tenants do not see the field.
+    dvr = admin.post("/v2.0/routers", {"router": {
+        "name": "dvr", "project_id": "p1", "distributed": True,
+        "snat_mode": "centralized"}}).json["router"]
+    assert dvr["lepton:l3_host"] == "net-2"
+    assert "lepton:l3_host" not in c.get(f"/v2.0/routers/{dvr['id']}").json["router"]
+    for s in subs[1:]:
+        assert c.put(f"/v2.0/routers/{dvr['id']}/add_router_interface",
+                     {"subnet_id": s["id"]}).status == 200
+    owners = lambda: sorted((p["device_owner"], p["binding:host_id"]) for p in admin.get(
+        f"/v2.0/ports?device_id={dvr['id']}").json["ports"])
+    assert owners() == [("network:router_interface_distributed", "")]
+    # A gateway brings the SNAT ports, one per subnet, on the SNAT node.
+    assert admin.put(f"/v2.0/routers/{dvr['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}}).status == 200
+    assert owners() == [("network:router_centralized_snat", "net-2"),
+                        ("network:router_gateway", "net-2"),
+                        ("network:router_interface_distributed", "")]
+    csnat = [p for p in admin.get(f"/v2.0/ports?device_id={dvr['id']}").json["ports"]
+             if p["device_owner"] == "network:router_centralized_snat"][0]
+    assert csnat["fixed_ips"][0]["subnet_id"] == subs[1]["id"]
+    assert csnat["fixed_ips"][0]["ip_address"] != subs[1]["gateway_ip"]
+    assert admin.delete(f"/v2.0/ports/{csnat['id']}").status == 409
+    # Without a gateway, no SNAT ports; removing the interface removes its.
+    assert admin.put(f"/v2.0/routers/{dvr['id']}", {"router": {
+        "external_gateway_info": None}}).status == 200
+    assert owners() == [("network:router_interface_distributed", "")]
+    assert admin.put(f"/v2.0/routers/{dvr['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}}).status == 200
+    assert c.put(f"/v2.0/routers/{dvr['id']}/remove_router_interface",
+                 {"subnet_id": subs[1]["id"]}).status == 200
+    assert owners() == [("network:router_gateway", "net-2")]
+    # Fully distributed routers need no network node.
+    full = admin.post("/v2.0/routers", {"router": {
+        "name": "full", "project_id": "p1", "distributed": True}}).json["router"]
+    assert full["snat_mode"] == "distributed" and full["lepton:l3_host"] == ""
