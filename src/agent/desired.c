@@ -1,5 +1,6 @@
 /* Desired kernel state from the model. */
 #include "agent/desired.h"
+#include "agent/routers.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,6 +54,17 @@ static const char *str(json_t *doc, const char *key)
 static bool is_vm_port(json_t *port)
 {
 	return !startswith(str(port, "device_owner"), "network:");
+}
+
+/* Ports that sit on one node, where they are bound: VMs, and the legacy
+ * router and centralized SNAT legs on network nodes. (Distributed router
+ * interfaces are on every node: never reached over the overlay.) */
+static bool is_plugged(json_t *port)
+{
+	const char *owner = str(port, "device_owner");
+
+	return is_vm_port(port) || streq(owner, "network:router_interface") ||
+	       streq(owner, "network:router_centralized_snat");
 }
 
 static uint32_t agent_tunnel(struct replica *r, const char *host)
@@ -135,6 +147,8 @@ static void fill_dhcp(struct replica *r, json_t *port, json_t *net, struct d_por
 	}
 }
 
+static void add_network(struct desired *out, size_t *cap, json_t *net);
+
 static bool is_central(json_t *net)
 {
 	return streq(str(net, "lepton:dhcp"), "centralized");
@@ -156,6 +170,23 @@ static size_t network_vteps(struct replica *r, uint32_t *out, size_t max)
 			out[n++] = ip;
 	}
 	return n;
+}
+
+void desired_add_network(struct desired *out, json_t *net, const char *phys)
+{
+	size_t cap = out->n_nets; /* grows by one */
+
+	for (size_t i = 0; i < out->n_nets; i++)
+		if (streq(out->nets[i].id, json_string_value(json_object_get(net, "id"))))
+			return;
+	out->nets = xrealloc(out->nets, (out->n_nets + 1) * sizeof(*out->nets));
+	cap = out->n_nets + 1;
+	add_network(out, &cap, net);
+	snprintf(out->nets[out->n_nets - 1].phys, D_IFNAMSIZ, "%s", phys);
+	if (*phys) {
+		out->nets[out->n_nets - 1].vxlan[0] = '\0';
+		out->nets[out->n_nets - 1].vni = 0;
+	}
 }
 
 static void add_network(struct desired *out, size_t *cap, json_t *net)
@@ -181,6 +212,9 @@ static void add_network(struct desired *out, size_t *cap, json_t *net)
 	out->nets[out->n_nets++] = n;
 }
 
+static void desired_compute_node_(struct replica *r, const struct d_node *node, bool routers,
+				  struct desired *out);
+
 static bool has_u32(const uint32_t *a, size_t n, uint32_t v)
 {
 	for (size_t i = 0; i < n; i++)
@@ -192,6 +226,22 @@ static bool has_u32(const uint32_t *a, size_t n, uint32_t v)
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
 		     struct desired *out)
 {
+	struct d_node node = {host, tunnel_ip, network_node, "", NULL};
+
+	desired_compute_node_(r, &node, false, out);
+}
+
+void desired_compute_node(struct replica *r, const struct d_node *node, struct desired *out)
+{
+	desired_compute_node_(r, node, true, out);
+}
+
+static void desired_compute_node_(struct replica *r, const struct d_node *node, bool routers,
+				  struct desired *out)
+{
+	const char *host = node->host;
+	uint32_t tunnel_ip = node->tunnel_ip;
+	bool network_node = node->network_node;
 	json_t *ports = replica_type(r, "port"), *port, *net;
 	size_t cap_nets = 0, cap_ports = 0, cap_fdb = 0, cap_neigh = 0, cap_central = 0;
 	uint32_t netnodes[16];
@@ -230,6 +280,12 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 		}
 		PUSH(out->ports, out->n_ports, cap_ports, p);
 		add_network(out, &cap_nets, net);
+		/* The bridge knows the port's MAC from the model: a VM that has
+		 * not spoken yet is never flooded to other nodes. */
+		struct d_fdb f = {.master = true};
+		snprintf(f.dev, sizeof(f.dev), "%s", p.tap);
+		memcpy(f.mac, p.mac, 6);
+		PUSH(out->fdb, out->n_fdb, cap_fdb, f);
 	}
 	/* A network node serves centralized DHCP for every port of the
 	 * networks that ask for it, on nodes anywhere. */
@@ -250,12 +306,21 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 		PUSH(out->central, out->n_central, cap_central, p);
 		add_network(out, &cap_nets, net);
 	}
+	if (routers) {
+		struct r_node rn = {host, node->ns_prefix ? node->ns_prefix : "", node->physnets};
+
+		out->routers = xcalloc(1, sizeof(*out->routers));
+		routers_compute(r, &rn, out, out->routers);
+	}
 	/* Remote ports on those networks: FDB and flood entries; every port's
 	 * addresses: neighbour entries for ARP suppression. */
 	for (size_t k = 0; k < out->n_nets; k++) {
 		struct d_network *n = &out->nets[k];
 		uint32_t vteps[256];
 		size_t n_vteps = 0;
+
+		if (n->phys[0])
+			continue; /* a provider network: no overlay, no ARP suppression */
 
 		json_object_foreach(ports, id, port) {
 			uint8_t mac[6];
@@ -275,7 +340,7 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 				PUSH(out->neigh, out->n_neigh, cap_neigh, ne);
 			}
 			const char *h = str(port, "binding:host_id");
-			if (!*h || streq(h, host) || !is_vm_port(port))
+			if (!*h || streq(h, host) || !is_plugged(port))
 				continue;
 			uint32_t vtep = agent_tunnel(r, h);
 			if (!vtep || vtep == tunnel_ip)
@@ -334,6 +399,10 @@ void desired_done(struct desired *d)
 	free(d->fdb);
 	free(d->neigh);
 	free(d->central);
+	if (d->routers) {
+		routers_done(d->routers);
+		free(d->routers);
+	}
 	*d = (struct desired){0};
 }
 

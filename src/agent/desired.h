@@ -27,8 +27,9 @@ struct d_network {
 	char vxlan[D_IFNAMSIZ];
 	uint32_t vni;
 	uint32_t mtu;
-	uint16_t zone;	   /* conntrack zone of the network on this node */
-	bool central_dhcp; /* DHCP served by network nodes (lepton:dhcp centralized) */
+	uint16_t zone;	       /* conntrack zone of the network on this node */
+	bool central_dhcp;     /* DHCP served by network nodes (lepton:dhcp centralized) */
+	char phys[D_IFNAMSIZ]; /* flat provider network: the node's interface, no VXLAN */
 };
 
 struct d_dhcp {
@@ -89,6 +90,16 @@ struct desired {
 	/* On a network node: the ports whose DHCP it serves, centralized. */
 	struct d_port *central;
 	size_t n_central;
+	/* Router namespaces (routers.h), when computed with a node. */
+	struct d_routers *routers;
+};
+
+struct d_node {
+	const char *host;
+	uint32_t tunnel_ip;
+	bool network_node;
+	const char *ns_prefix; /* router namespace names start with it */
+	json_t *physnets;      /* {physnet: interface} */
 };
 
 /* Fills *out (zeroed first). Never fails on model content: documents that
@@ -97,7 +108,12 @@ struct desired {
  * every network that asks for it (classic Neutron, for comparison). */
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
 		     struct desired *out);
+/* The same, with the node's router namespaces (out->routers). */
+void desired_compute_node(struct replica *r, const struct d_node *node, struct desired *out);
 void desired_done(struct desired *d);
+/* Adds a network (once); phys: the node's interface of a flat network, ""
+ * for VXLAN. */
+void desired_add_network(struct desired *out, json_t *net, const char *phys);
 
 /* Names, exposed for the reconciler and tests. */
 void desired_bridge_name(const char *network_id, char buf[static D_IFNAMSIZ]);

@@ -47,6 +47,11 @@ void kernel_free(struct kernel *k)
 	free(k);
 }
 
+struct rtnl *kernel_rtnl(struct kernel *k)
+{
+	return k->req;
+}
+
 int kernel_ifindex(struct kernel *k, const char *name)
 {
 	unsigned idx = if_nametoindex(name);
@@ -99,10 +104,11 @@ static int on_fdb(const struct nlmsghdr *nlh, void *data)
 
 	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_BRIDGE || !n.has_mac)
 		return 0;
-	/* Ours: self entries with a remote address; static master entries
-	 * (never the bridge's own "permanent" entries for local MACs). */
+	/* Ours: self entries with a remote address; static entries of the
+	 * bridge (never its own "permanent" entries for local MACs). The
+	 * kernel marks the bridge's entries with NDA_MASTER, not NTF_MASTER. */
 	self = (n.flags & NTF_SELF) && n.dst;
-	master = (n.flags & NTF_MASTER) && (n.state & NUD_NOARP) && !(n.state & NUD_PERMANENT);
+	master = !(n.flags & NTF_SELF) && (n.state & NUD_NOARP) && !(n.state & NUD_PERMANENT);
 	if (!self && !master)
 		return 0;
 	GROW(d->o->fdb, d->o->n_fdb, d->cap_fdb);

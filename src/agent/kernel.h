@@ -18,5 +18,7 @@ struct kernel_ops kernel_ops(struct kernel *k);
  * drains it and returns how many relevant events it read. */
 int kernel_events_fd(struct kernel *k);
 int kernel_events(struct kernel *k);
+/* The node's rtnetlink socket (router namespaces make legs through it). */
+struct rtnl *kernel_rtnl(struct kernel *k);
 /* The ifindex of a device by name, or -ENODEV. */
 int kernel_ifindex(struct kernel *k, const char *name);

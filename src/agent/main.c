@@ -27,7 +27,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
-	      "                    [--physnet PHYSNET:IFACE]... [--debug]\n"
+	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
+	      "                    [--debug]\n"
 	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
 	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n",
 	      f);
@@ -43,6 +44,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"tunnel-ip", required_argument, NULL, 'i'},
 		{"tunnel-dev", required_argument, NULL, 'd'},
 		{"physnet", required_argument, NULL, 'p'},
+		{"netns-prefix", required_argument, NULL, 'N'},
 		{"debug", no_argument, NULL, 'D'},
 		{"lease-time", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
@@ -92,6 +94,9 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->lease_secs = (uint32_t) strtoul(optarg, NULL, 10);
 			if (cfg->lease_secs < 60)
 				cfg->lease_secs = 60;
+			break;
+		case 'N':
+			cfg->netns_prefix = optarg;
 			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);

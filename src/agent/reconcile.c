@@ -1,5 +1,6 @@
 /* Reconciler: plan and apply. */
 #include "agent/reconcile.h"
+#include "agent/routers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -160,6 +161,21 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			op->mtu = n->mtu;
 			op->master[0] = '-'; /* "-": leave the master alone */
 		}
+		if (n->phys[0]) {
+			/* A flat provider network: the node's interface in the
+			 * bridge, no VXLAN. */
+			const struct k_link *ph = observed_link(o, n->phys);
+
+			if (ph && br)
+				want_port(&pl, o, ph, n->bridge, ph->mtu, true);
+			else if (ph) {
+				op = push(&pl, OP_LINK_SET, n->phys);
+				snprintf(op->master, sizeof(op->master), "%s", n->bridge);
+				op->up = true;
+				op->mtu = ph->mtu;
+			}
+			continue;
+		}
 		if (!vx_ok) {
 			op = push(&pl, OP_VXLAN_ADD, n->vxlan);
 			op->vni = n->vni;
@@ -191,6 +207,18 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			continue; /* not plugged yet */
 		want_port(&pl, o, t, p->bridge, n->mtu, p->admin_up);
 	}
+	/* Router legs' node ends: in their bridge, up (they are made by the
+	 * router namespaces' plans). */
+	for (size_t i = 0; d->routers && i < d->routers->n; i++) {
+		const struct d_router *r = &d->routers->r[i];
+
+		for (size_t j = 0; j < r->n_legs; j++) {
+			const struct k_link *t = observed_link(o, r->legs[j].peer);
+
+			if (t && desired_net_by_bridge(d, r->legs[j].bridge))
+				want_port(&pl, o, t, r->legs[j].bridge, r->legs[j].mtu, true);
+		}
+	}
 	/* 4. FDB entries of our VXLAN devices: self entries with a remote
 	 * address, and static entries in the bridge's FDB. */
 	for (size_t i = 0; i < o->n_fdb; i++) {
@@ -217,6 +245,8 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		const struct k_link *l = observed_link(o, d->fdb[j].dev);
 		bool have = false;
 
+		if (!l && startswith(d->fdb[j].dev, "tap"))
+			continue; /* a VM port not plugged yet */
 		if (made_fresh(out, d->fdb[j].dev))
 			l = NULL;
 		for (size_t i = 0; l && i < o->n_fdb && !have; i++)

@@ -7,6 +7,8 @@
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
 #include "agent/reconcile.h"
+#include "agent/rns.h"
+#include "agent/routers.h"
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/timeutil.h"
@@ -25,6 +27,7 @@ int agent_init(struct agent *a)
 	r = kernel_new(a->cfg.tunnel_dev, a->cfg.tunnel_ip, &a->kernel);
 	if (r < 0)
 		return r;
+	a->rns = rns_set_new(kernel_rtnl(a->kernel));
 	r = dhcpd_new(a->cfg.lease_secs, &a->dhcpd);
 	if (r < 0)
 		return r;
@@ -39,6 +42,7 @@ void agent_done(struct agent *a)
 {
 	client_free(a->client);
 	dhcpd_free(a->dhcpd);
+	rns_set_free(a->rns);
 	kernel_free(a->kernel);
 	nft_handle_free(a->nft);
 	nft_state_done(&a->nft_last);
@@ -182,9 +186,12 @@ void agent_sync(struct agent *a)
 	size_t n_ops;
 	int r;
 
+	struct d_node node = {a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
+			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
+	size_t r_ops = 0;
+
 	desired_done(&a->desired);
-	desired_compute(&a->replica, a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
-			&a->desired);
+	desired_compute_node(&a->replica, &node, &a->desired);
 	r = ops.dump(ops.userdata, &o);
 	if (r < 0) {
 		log_error("kernel dump failed: %s", strerror(-r));
@@ -203,7 +210,13 @@ void agent_sync(struct agent *a)
 		observed_done(&o);
 		ops.dump(ops.userdata, &o);
 	}
-	n_ops = plan.n_ops;
+	/* Router namespaces, once the bridges their legs join exist. */
+	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, &r_ops);
+	if (r < 0) {
+		log_error("router namespaces: %s", strerror(-r));
+		a->dirty = true;
+	}
+	n_ops = plan.n_ops + r_ops;
 	plan_done(&plan);
 	sync_nft(a);
 	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
@@ -211,10 +224,11 @@ void agent_sync(struct agent *a)
 	observed_done(&o);
 	/* The first pass after a start is the full resync; say how long it took. */
 	if (!a->synced_once || n_ops)
-		log_info("%s pass: %zu ports, %zu networks, %zu kernel ops, %llu ms at revision "
-			 "%lld",
+		log_info("%s pass: %zu ports, %zu networks, %zu routers, %zu kernel ops, %llu ms "
+			 "at revision %lld",
 			 a->synced_once ? "sync" : "full resync", a->desired.n_ports,
-			 a->desired.n_nets, n_ops, (unsigned long long) (time_mono_ms() - t0),
+			 a->desired.n_nets, a->desired.routers->n, n_ops,
+			 (unsigned long long) (time_mono_ms() - t0),
 			 (long long) a->replica.revision);
 	a->synced_once = true;
 }

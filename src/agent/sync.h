@@ -23,18 +23,21 @@ struct agent_config {
 	const char *mode;
 	uint32_t tunnel_ip;
 	const char *tunnel_dev;
-	json_t *physnets; /* {physnet: iface} */
+	json_t *physnets;	  /* {physnet: iface} */
+	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
 };
 
 struct kernel;
 struct dhcpd;
+struct rns_set;
 
 struct agent {
 	struct agent_config cfg;
 	struct client *client;
 	struct kernel *kernel;
 	struct dhcpd *dhcpd;
+	struct rns_set *rns;
 	struct nft_handle *nft;
 	struct replica replica;
 	struct desired desired;

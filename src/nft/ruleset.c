@@ -360,9 +360,11 @@ static const char skeleton[] =
 	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
 	"ct zone set iifname map @zones; }\n"
 	"\tchain egress_base { type filter hook forward priority 0; policy accept; "
+	"meta mark and 0x0000ffff == 0 accept; "
 	"ct state established,related accept; ct state invalid drop; "
 	"meta mark and 0x0000ffff vmap @egress; }\n"
 	"\tchain ingress_base { type filter hook forward priority 10; policy accept; "
+	"meta mark and 0xffff0000 == 0 accept; "
 	"ct state established,related accept; ct state invalid drop; "
 	"meta mark and 0xffff0000 vmap @ingress; }\n"
 	"}\n";

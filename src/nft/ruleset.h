@@ -14,8 +14,12 @@
  *    tenant addresses never share conntrack state); a forward chain checks
  *    the source port's egress rules, a second forward chain at a later
  *    priority the destination port's ingress rules (an accept ends only the
- *    chain it is in, so both must accept). Established traffic passes; a port
- *    with port security drops what no rule allows. Each security group is one
+ *    chain it is in, so both must accept). Only a VM port's side is checked:
+ *    traffic between router legs and the overlay is routed asymmetrically by
+ *    distributed routers (a reply may cross a node's bridge that never saw
+ *    the request), so conntrack state is judged only where a port's security
+ *    groups apply. Established traffic passes; a port with port security
+ *    drops what no rule allows. Each security group is one
  *    chain per direction, shared by the ports using it, so changing a rule
  *    rewrites one chain; remote groups are sets of member addresses updated
  *    element by element. */

@@ -6,7 +6,9 @@
 #include <libmnl/libmnl.h>
 #include <linux/if.h>
 #include <linux/if_bridge.h>
+#include <linux/fib_rules.h>
 #include <linux/if_link.h>
+#include <linux/veth.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <stdio.h>
@@ -155,6 +157,105 @@ struct nlmsghdr *rtnl_neigh(void *buf, bool add, int ifindex, uint32_t ip, const
 	return nlh;
 }
 
+struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, int peer_netns_fd,
+			       const uint8_t peer_mac[6], uint32_t mtu)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlattr *info, *data, *pinfo;
+	struct ifinfomsg *pi;
+
+	ifinfo(nlh, AF_UNSPEC, 0);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "veth");
+	data = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_DATA);
+	pinfo = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, VETH_INFO_PEER);
+	pi = mnl_nlmsg_put_extra_header(nlh, sizeof(*pi));
+	pi->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, peer);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	if (peer_mac)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFLA_ADDRESS, 6, peer_mac);
+	if (peer_netns_fd >= 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_NET_NS_FD,
+				       (uint32_t) peer_netns_fd);
+	mnl_attr_nest_end(nlh, pinfo);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen)
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWADDR : RTM_DELADDR,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	uint32_t be = htonl(ip);
+
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_prefixlen = prefixlen;
+	ifa->ifa_index = (uint32_t) ifindex;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_LOCAL, 4, &be);
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_ADDRESS, 4, &be);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_route(void *buf, bool add, const struct rtnl_route *rt)
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWROUTE : RTM_DELROUTE,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	uint32_t be;
+
+	rtm->rtm_family = AF_INET;
+	rtm->rtm_dst_len = rt->prefixlen;
+	rtm->rtm_table = rt->table < 256 ? (uint8_t) rt->table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTNL_PROTO;
+	rtm->rtm_scope = rt->gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	if (rt->onlink)
+		rtm->rtm_flags |= RTNH_F_ONLINK;
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, RTA_TABLE, rt->table);
+	if (rt->prefixlen) {
+		be = htonl(rt->dst);
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, RTA_DST, 4, &be);
+	}
+	if (rt->gateway) {
+		be = htonl(rt->gateway);
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, RTA_GATEWAY, 4, &be);
+	}
+	if (rt->oif > 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, RTA_OIF, (uint32_t) rt->oif);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_rule(void *buf, bool add, const struct rtnl_rule *ru)
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWRULE : RTM_DELRULE,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
+	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+
+	frh->family = AF_INET;
+	frh->src_len = ru->src_len;
+	frh->action = FR_ACT_TO_TBL;
+	frh->table = ru->table < 256 ? (uint8_t) ru->table : RT_TABLE_UNSPEC;
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, FRA_PRIORITY, ru->priority);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, FRA_TABLE, ru->table);
+	if (ru->src_len) {
+		uint32_t be = htonl(ru->src);
+
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, FRA_SRC, 4, &be);
+	}
+	if (ru->suppress_prefixlen >= 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, FRA_SUPPRESS_PREFIXLEN,
+				       (uint32_t) ru->suppress_prefixlen);
+	return nlh;
+}
+
 struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family)
 {
 	struct nlmsghdr *nlh = header(buf, type, NLM_F_DUMP);
@@ -282,6 +383,88 @@ int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret)
 	    u32_attr(a.tb[NDA_DST], &n.dst))
 		n.dst = ntohl(n.dst);
 	*ret = n;
+	return 0;
+}
+
+int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
+{
+	struct attrs a = {.max = IFA_MAX};
+	const struct ifaddrmsg *ifa;
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
+		return -EBADMSG;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &a) < 0)
+		return -EBADMSG;
+	if (ifa->ifa_family != AF_INET || !a.tb[IFA_LOCAL] || !u32_attr(a.tb[IFA_LOCAL], &v))
+		return -ENOMSG;
+	*ret = (struct rtnl_addr){
+		.ifindex = (int) ifa->ifa_index, .ip = ntohl(v), .prefixlen = ifa->ifa_prefixlen};
+	return 0;
+}
+
+int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+{
+	struct attrs a = {.max = RTA_MAX};
+	const struct rtmsg *rtm;
+	struct rtnl_route rt = {0};
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
+		return -EBADMSG;
+	rtm = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, &a) < 0)
+		return -EBADMSG;
+	if (rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST)
+		return -ENOMSG;
+	rt.table = rtm->rtm_table;
+	if (a.tb[RTA_TABLE] && u32_attr(a.tb[RTA_TABLE], &v))
+		rt.table = v;
+	rt.prefixlen = rtm->rtm_dst_len;
+	rt.protocol = rtm->rtm_protocol;
+	rt.onlink = rtm->rtm_flags & RTNH_F_ONLINK;
+	if (a.tb[RTA_DST] && u32_attr(a.tb[RTA_DST], &v))
+		rt.dst = ntohl(v);
+	if (a.tb[RTA_GATEWAY] && u32_attr(a.tb[RTA_GATEWAY], &v))
+		rt.gateway = ntohl(v);
+	if (a.tb[RTA_OIF] && u32_attr(a.tb[RTA_OIF], &v))
+		rt.oif = (int) v;
+	*ret = rt;
+	return 0;
+}
+
+int rtnl_parse_rule(const struct nlmsghdr *nlh, struct rtnl_rule *ret)
+{
+	struct attrs a = {.max = FRA_MAX};
+	const struct fib_rule_hdr *frh;
+	struct rtnl_rule ru = {.suppress_prefixlen = -1};
+	uint32_t v;
+
+	if (nlh->nlmsg_type != RTM_NEWRULE && nlh->nlmsg_type != RTM_DELRULE)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*frh)))
+		return -EBADMSG;
+	frh = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*frh), collect, &a) < 0)
+		return -EBADMSG;
+	if (frh->family != AF_INET)
+		return -ENOMSG;
+	ru.src_len = frh->src_len;
+	ru.table = frh->table;
+	if (a.tb[FRA_TABLE] && u32_attr(a.tb[FRA_TABLE], &v))
+		ru.table = v;
+	if (a.tb[FRA_PRIORITY] && u32_attr(a.tb[FRA_PRIORITY], &v))
+		ru.priority = v;
+	if (a.tb[FRA_SRC] && u32_attr(a.tb[FRA_SRC], &v))
+		ru.src = ntohl(v);
+	if (a.tb[FRA_SUPPRESS_PREFIXLEN] && u32_attr(a.tb[FRA_SUPPRESS_PREFIXLEN], &v))
+		ru.suppress_prefixlen = (int32_t) v;
+	*ret = ru;
 	return 0;
 }
 

@@ -33,6 +33,37 @@ struct nlmsghdr *rtnl_fdb(void *buf, bool add, int ifindex, const uint8_t mac[6]
 			  bool master);
 /* IPv4 neighbour entries, permanent. */
 struct nlmsghdr *rtnl_neigh(void *buf, bool add, int ifindex, uint32_t ip, const uint8_t mac[6]);
+/* A veth pair: `name` here, `peer` in the namespace of peer_netns_fd (-1:
+ * here) with peer_mac (NULL: random). */
+struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, int peer_netns_fd,
+			       const uint8_t peer_mac[6], uint32_t mtu);
+/* IPv4 addresses. */
+struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen);
+
+/* Routes and rules we install carry this protocol number, so that a dump
+ * tells ours from the kernel's. */
+#define RTNL_PROTO 0x4c /* 'L' */
+
+struct rtnl_route {
+	uint32_t table;
+	uint32_t dst;
+	uint8_t prefixlen;
+	uint32_t gateway; /* 0: a link route */
+	int oif;
+	bool onlink;
+	uint8_t protocol; /* parsed */
+};
+
+struct rtnl_rule {
+	uint32_t priority;
+	uint32_t src;
+	uint8_t src_len;
+	uint32_t table;
+	int32_t suppress_prefixlen; /* -1: none */
+};
+
+struct nlmsghdr *rtnl_route(void *buf, bool add, const struct rtnl_route *rt);
+struct nlmsghdr *rtnl_rule(void *buf, bool add, const struct rtnl_rule *ru);
 /* Dumps: type RTM_GETLINK or RTM_GETNEIGH; family AF_UNSPEC, AF_INET or
  * AF_BRIDGE. */
 struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family);
@@ -60,7 +91,17 @@ struct rtnl_neigh {
 	uint8_t flags;
 };
 
-/* 0, or -EBADMSG for a malformed message; -ENOMSG for another type. */
+struct rtnl_addr {
+	int ifindex;
+	uint32_t ip;
+	uint8_t prefixlen;
+};
+
+/* 0, or -EBADMSG for a malformed message; -ENOMSG for another type (or
+ * family: only IPv4 addresses, unicast routes and rules are parsed). */
+int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret);
+int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret);
+int rtnl_parse_rule(const struct nlmsghdr *nlh, struct rtnl_rule *ret);
 int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret);
 int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret);
 

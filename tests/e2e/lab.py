@@ -17,10 +17,11 @@ def unique_name(prefix):
 
 
 class Lab:
-    def __init__(self, name, computes=3, network_node=False):
+    def __init__(self, name, computes=3, network_node=False, public=False):
         self.name = name
         self.computes = computes
         self.network_node = network_node
+        self.public = public
         self.url = None
         self.env = dict(os.environ, LEPTON_BIN=str(BUILD))
 
@@ -35,6 +36,8 @@ class Lab:
         args = ["up", "--computes", str(self.computes)]
         if self.network_node:
             args.append("--network-node")
+        if self.public:
+            args.append("--public")
         out = self.run(*args, timeout=180).stdout
         m = re.search(r"^LEPTON_URL=(\S+)$", out, re.M)
         assert m, out
@@ -54,6 +57,9 @@ class Lab:
         out = self.run("vm", "--node", node, "--port", port_id, "--name", name,
                        timeout=90).stdout
         return out
+
+    def vm_move(self, name, node):
+        return self.run("vm-move", "--name", name, "--node", node, timeout=60).stdout
 
     def sh(self, host, script, check=True, timeout=60):
         p = subprocess.run([str(LAB_BIN), "exec", "--lab", self.name, host, "--", "sh", "-c",

@@ -4,6 +4,7 @@
 #include "agent/replica.h"
 #include "agent/secgroups.h"
 #include "base/ip4.h"
+#include "base/util.h"
 #include "test.h"
 
 static int apply(struct replica *r, const char *line)
@@ -95,11 +96,13 @@ TEST(desired_l2_and_dhcp)
 	CHECK(d.ports[0].dhcp.router == 0x0a000001 && d.ports[0].dhcp.netmask == 0xffffff00);
 	CHECK(d.ports[0].dhcp.n_dns == 1 && d.ports[0].dhcp.n_routes == 1);
 	CHECK(d.ports[0].dhcp.mtu == 1450);
-	/* One unicast entry for the remote port, one flood entry for its node. */
-	REQUIRE(d.n_fdb == 3);
-	CHECK(d.fdb[0].mac[5] == 2 && d.fdb[0].dst == 0x647f000c && !d.fdb[0].master);
-	CHECK(d.fdb[1].mac[5] == 2 && d.fdb[1].dst == 0 && d.fdb[1].master);
-	CHECK(d.fdb[2].mac[0] == 0 && d.fdb[2].mac[5] == 0 && d.fdb[2].dst == 0x647f000c);
+	/* The local port's MAC on its tap (static, in the bridge); one unicast
+	 * entry for the remote port, one flood entry for its node. */
+	REQUIRE(d.n_fdb == 4);
+	CHECK(d.fdb[0].mac[5] == 1 && d.fdb[0].master && streq(d.fdb[0].dev, "tapp-local-1"));
+	CHECK(d.fdb[1].mac[5] == 2 && d.fdb[1].dst == 0x647f000c && !d.fdb[1].master);
+	CHECK(d.fdb[2].mac[5] == 2 && d.fdb[2].dst == 0 && d.fdb[2].master);
+	CHECK(d.fdb[3].mac[0] == 0 && d.fdb[3].mac[5] == 0 && d.fdb[3].dst == 0x647f000c);
 	/* Neighbours for every address on the network, router port included. */
 	CHECK(d.n_neigh == 3);
 	desired_done(&d);
@@ -227,7 +230,7 @@ TEST(desired_centralized_dhcp)
 	REQUIRE(d.n_ports == 1 && d.n_nets == 1);
 	CHECK(d.ports[0].dhcp_central && !d.ports[0].dhcp.enabled);
 	CHECK(d.nets[0].central_dhcp && d.n_central == 0);
-	CHECK(d.n_fdb == 1 && d.fdb[0].dst == 0x647f000d);
+	CHECK(d.n_fdb == 2 && d.fdb[0].master && d.fdb[1].dst == 0x647f000d);
 	desired_done(&d);
 	/* The network node has the network, no local port, and serves it. */
 	desired_compute(&r, "network-1", 0x647f000d, true, &d);

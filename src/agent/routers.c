@@ -1,0 +1,763 @@
+/* Router namespaces of a node: desired contents and plan (pure). */
+#include "agent/routers.h"
+
+#include <stdio.h>
+#include <string.h>
+#include "base/ip4.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "base/xalloc.h"
+
+#define GROW1(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), &(arr)[(n)++])
+
+static const char *str(json_t *doc, const char *key)
+{
+	const char *s = json_string_value(json_object_get(doc, key));
+
+	return s ? s : "";
+}
+
+static void leg_name(char buf[static D_IFNAMSIZ], const char *prefix, const char *id)
+{
+	snprintf(buf, D_IFNAMSIZ, "%s%.11s", prefix, id);
+}
+
+/* The node-side end: "t" and the inside name without its dash. */
+static void peer_name(char buf[static D_IFNAMSIZ], const char *inside)
+{
+	snprintf(buf, D_IFNAMSIZ, "t%.2s%.11s", inside, inside + 3);
+}
+
+/* A locally administered MAC of this node for a router's Floating IP leg:
+ * every node answers for its own Floating IPs with its own MAC. */
+static void node_mac(const char *host, const char *router_id, uint8_t mac[static 6])
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *s = host; *s; s++)
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	for (const char *s = router_id; *s; s++)
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	mac[0] = 0xfa;
+	for (int i = 1; i < 6; i++)
+		mac[i] = (uint8_t) (h >> (8 * i));
+}
+
+/* The subnet, CIDR and address of a port's first IPv4 fixed IP. */
+static bool port_ip(struct replica *r, json_t *port, json_t **subnet, struct ip4_cidr *cidr,
+		    uint32_t *ip)
+{
+	json_t *fip = json_array_get(json_object_get(port, "fixed_ips"), 0);
+	json_t *sub = replica_get(r, "subnet", str(fip, "subnet_id"));
+
+	if (!sub || ip4_cidr_parse(str(sub, "cidr"), false, cidr) < 0 ||
+	    ip4_parse(str(fip, "ip_address"), ip) < 0)
+		return false;
+	if (subnet)
+		*subnet = sub;
+	return true;
+}
+
+static struct d_router *new_router(struct d_routers *out, const struct r_node *node,
+				   const char *kind, const char *id)
+{
+	struct d_router *d = GROW1(out->r, out->n);
+
+	*d = (struct d_router){0};
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	snprintf(d->ns, sizeof(d->ns), "%s%s-%s", node->ns_prefix, kind, id);
+	return d;
+}
+
+static const char *add_leg(struct d_router *d, const char *prefix, const char *id, json_t *net,
+			   const uint8_t mac[6])
+{
+	struct r_leg *l = GROW1(d->legs, d->n_legs);
+
+	*l = (struct r_leg){0};
+	leg_name(l->name, prefix, id);
+	peer_name(l->peer, l->name);
+	desired_bridge_name(str(net, "id"), l->bridge);
+	memcpy(l->mac, mac, 6);
+	l->mtu = (uint32_t) json_integer_value(json_object_get(net, "mtu"));
+	return l->name;
+}
+
+static void add_addr(struct d_router *d, const char *dev, uint32_t ip, uint8_t len, bool announce)
+{
+	struct r_addr *a = GROW1(d->addrs, d->n_addrs);
+
+	*a = (struct r_addr){.ip = ip, .prefixlen = len, .announce = announce};
+	snprintf(a->dev, sizeof(a->dev), "%s", dev);
+}
+
+static void add_route(struct d_router *d, uint32_t table, uint32_t dst, uint8_t len, uint32_t gw,
+		      const char *dev, bool onlink)
+{
+	struct r_route *rt = GROW1(d->routes, d->n_routes);
+
+	*rt = (struct r_route){
+		.table = table, .dst = dst, .prefixlen = len, .gateway = gw, .onlink = onlink};
+	snprintf(rt->dev, sizeof(rt->dev), "%s", dev);
+}
+
+static void add_rule(struct d_router *d, uint32_t prio, uint32_t src, uint8_t len, uint32_t table,
+		     int32_t suppress)
+{
+	*GROW1(d->rules, d->n_rules) = (struct r_rule){.priority = prio,
+						       .src = src,
+						       .src_len = len,
+						       .table = table,
+						       .suppress_prefixlen = suppress};
+}
+
+/* Static neighbours on a leg: every other port with an address in the
+ * leg's subnet. */
+static void add_neighs(struct replica *r, struct d_router *d, const char *dev, json_t *subnet,
+		       const char *self_id)
+{
+	json_t *ports = replica_type(r, "port"), *p, *ip;
+	const char *id;
+	size_t i;
+
+	json_object_foreach(ports, id, p) {
+		uint8_t mac[6];
+
+		if (streq(id, self_id) || !streq(str(p, "network_id"), str(subnet, "network_id")) ||
+		    desired_parse_mac(str(p, "mac_address"), mac) < 0)
+			continue;
+		json_array_foreach(json_object_get(p, "fixed_ips"), i, ip) {
+			struct r_neigh *n;
+			uint32_t a;
+
+			if (!streq(str(ip, "subnet_id"), str(subnet, "id")) ||
+			    ip4_parse(str(ip, "ip_address"), &a) < 0)
+				continue;
+			n = GROW1(d->neighs, d->n_neighs);
+			*n = (struct r_neigh){.ip = a};
+			snprintf(n->dev, sizeof(n->dev), "%s", dev);
+			memcpy(n->mac, mac, 6);
+		}
+	}
+}
+
+/* The model's view of one router. */
+struct rmodel {
+	json_t *router;
+	json_t *gw;	/* gateway port or NULL */
+	json_t *ifaces; /* interface ports */
+	json_t *csnat;	/* centralized SNAT ports */
+	json_t *fips;	/* associated Floating IPs */
+	json_t *ext_net;
+	uint32_t ext_ip, ext_gw;
+	struct ip4_cidr ext_cidr;
+	bool snat;
+};
+
+static bool load_model(struct replica *r, json_t *router, json_t *by_device, struct rmodel *m)
+{
+	json_t *ports = json_object_get(by_device, str(router, "id")), *p;
+	json_t *fips = replica_type(r, "floatingip"), *f, *info, *sub;
+	const char *id;
+	size_t i;
+
+	*m = (struct rmodel){.router = router,
+			     .ifaces = json_array(),
+			     .csnat = json_array(),
+			     .fips = json_array()};
+	json_array_foreach(ports, i, p) {
+		const char *owner = str(p, "device_owner");
+
+		if (streq(owner, "network:router_gateway"))
+			m->gw = p;
+		else if (startswith(owner, "network:router_interface"))
+			json_array_append(m->ifaces, p);
+		else if (streq(owner, "network:router_centralized_snat"))
+			json_array_append(m->csnat, p);
+	}
+	info = json_object_get(router, "external_gateway_info");
+	m->snat = !json_is_false(json_object_get(info, "enable_snat"));
+	if (m->gw) {
+		m->ext_net = replica_get(r, "network", str(m->gw, "network_id"));
+		if (!m->ext_net || !port_ip(r, m->gw, &sub, &m->ext_cidr, &m->ext_ip) ||
+		    ip4_parse(str(sub, "gateway_ip"), &m->ext_gw) < 0)
+			m->gw = NULL;
+	}
+	json_object_foreach(fips, id, f) {
+		if (streq(str(f, "router_id"), str(router, "id")) && *str(f, "port_id") &&
+		    *str(f, "fixed_ip_address"))
+			json_array_append(m->fips, f);
+	}
+	return true;
+}
+
+static void free_model(struct rmodel *m)
+{
+	json_decref(m->ifaces);
+	json_decref(m->csnat);
+	json_decref(m->fips);
+}
+
+/* The node's interface on the external network's physical network, or
+ * NULL: a node without it cannot carry the router's external legs. */
+static const char *ext_phys(const struct r_node *node, json_t *net)
+{
+	const char *pn = str(net, "provider:physical_network");
+
+	if (!streq(str(net, "provider:network_type"), "flat"))
+		return NULL;
+	return json_string_value(json_object_get(node->physnets, pn));
+}
+
+static void want_net(struct replica *r, struct desired *l2, json_t *net, const char *phys)
+{
+	(void) r;
+	desired_add_network(l2, net, phys);
+}
+
+static void ext_leg(struct d_router *d, struct desired *l2, struct replica *r,
+		    const struct r_node *node, struct rmodel *m, const char *prefix, const char *id,
+		    const uint8_t mac[6], char name[static D_IFNAMSIZ])
+{
+	const char *phys = ext_phys(node, m->ext_net);
+
+	want_net(r, l2, m->ext_net, phys ? phys : "");
+	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, mac));
+}
+
+/* Table ip lepton of a namespace: Floating IPs (DNAT in, SNAT out) and
+ * SNAT of the router's subnets to its gateway address. */
+static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr *subnets,
+			size_t n_subnets, uint32_t snat_ip)
+{
+	struct strbuf sb = STRBUF_INIT;
+	json_t *f;
+	size_t i;
+
+	strbuf_append(&sb, "table ip lepton {\n");
+	if (json_array_size(fips)) {
+		for (int dir = 0; dir < 2; dir++) {
+			strbuf_appendf(&sb, "\tmap %s { type ipv4_addr : ipv4_addr; elements = { ",
+				       dir ? "fip_out" : "fip_in");
+			json_array_foreach(fips, i, f) {
+				strbuf_appendf(
+					&sb, "%s%s : %s", i ? ", " : "",
+					str(f, dir ? "fixed_ip_address" : "floating_ip_address"),
+					str(f, dir ? "floating_ip_address" : "fixed_ip_address"));
+			}
+			strbuf_append(&sb, " }; }\n");
+		}
+	}
+	strbuf_append(&sb, "\tchain prerouting {\n"
+			   "\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+	if (json_array_size(fips))
+		strbuf_append(&sb, "\t\tdnat to ip daddr map @fip_in\n");
+	strbuf_append(&sb, "\t}\n\tchain output {\n"
+			   "\t\ttype nat hook output priority -100; policy accept;\n");
+	if (json_array_size(fips))
+		strbuf_append(&sb, "\t\tdnat to ip daddr map @fip_in\n");
+	strbuf_append(&sb, "\t}\n\tchain postrouting {\n"
+			   "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+	if (json_array_size(fips))
+		strbuf_appendf(&sb, "\t\toifname \"%s\" snat to ip saddr map @fip_out\n", ext_dev);
+	if (snat_ip && n_subnets) {
+		char a[IP4_STRLEN], c[IP4_CIDR_STRLEN];
+
+		strbuf_appendf(&sb, "\t\toifname \"%s\" ip saddr { ", ext_dev);
+		for (i = 0; i < n_subnets; i++) {
+			ip4_cidr_format(&subnets[i], c);
+			strbuf_appendf(&sb, "%s%s", i ? ", " : "", c);
+		}
+		ip4_format(snat_ip, a);
+		strbuf_appendf(&sb, " } snat to %s\n", a);
+	}
+	strbuf_append(&sb, "\t}\n}\n");
+	return strbuf_steal(&sb);
+}
+
+/* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
+static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *l2, json_t *ifaces,
+			 struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ], size_t max)
+{
+	json_t *p;
+	size_t i, n = 0;
+
+	json_array_foreach(ifaces, i, p) {
+		json_t *net = replica_get(r, "network", str(p, "network_id")), *sub;
+		struct ip4_cidr c;
+		uint8_t mac[6];
+		uint32_t ip;
+		const char *leg;
+
+		if (n == max || !net || !streq(str(net, "provider:network_type"), "vxlan") ||
+		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
+		    !port_ip(r, p, &sub, &c, &ip))
+			continue;
+		want_net(r, l2, net, "");
+		leg = add_leg(d, "qr-", str(p, "id"), net, mac);
+		add_addr(d, leg, ip, c.len, false);
+		add_neighs(r, d, leg, sub, str(p, "id"));
+		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
+		snprintf(names[n], D_IFNAMSIZ, "%s", leg);
+		n++;
+	}
+	return n;
+}
+
+static void extra_routes(struct d_router *d, json_t *router, const struct ip4_cidr *cidrs,
+			 char (*names)[D_IFNAMSIZ], size_t n)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(router, "routes"), i, e) {
+		struct ip4_cidr dst;
+		uint32_t hop;
+
+		if (ip4_cidr_parse(str(e, "destination"), false, &dst) < 0 ||
+		    ip4_parse(str(e, "nexthop"), &hop) < 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (ip4_cidr_contains(&cidrs[k], hop)) {
+				add_route(d, 254, ip4_cidr_network(&dst), dst.len, hop, names[k],
+					  false);
+				break;
+			}
+	}
+}
+
+#define MAX_IFACES 64
+
+static void legacy_router(struct replica *r, const struct r_node *node, struct desired *l2,
+			  struct rmodel *m, struct d_routers *out)
+{
+	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
+	struct ip4_cidr cidrs[MAX_IFACES];
+	char names[MAX_IFACES][D_IFNAMSIZ], qg[D_IFNAMSIZ] = "";
+	size_t n = iface_legs(r, d, l2, m->ifaces, cidrs, names, MAX_IFACES);
+	json_t *f;
+	size_t i;
+
+	extra_routes(d, m->router, cidrs, names, n);
+	if (m->gw) {
+		uint8_t mac[6];
+
+		desired_parse_mac(str(m->gw, "mac_address"), mac);
+		ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
+		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
+		json_array_foreach(m->fips, i, f) {
+			uint32_t a;
+
+			if (ip4_parse(str(f, "floating_ip_address"), &a) == 0)
+				add_addr(d, qg, a, 32, true);
+		}
+	}
+	d->nft = nat_script(qg, m->gw ? m->fips : NULL, cidrs, n, m->gw && m->snat ? m->ext_ip : 0);
+}
+
+static void dvr_router(struct replica *r, const struct r_node *node, struct desired *l2,
+		       struct rmodel *m, struct d_routers *out)
+{
+	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
+	struct ip4_cidr cidrs[MAX_IFACES];
+	char names[MAX_IFACES][D_IFNAMSIZ], fg[D_IFNAMSIZ] = "";
+	size_t n = iface_legs(r, d, l2, m->ifaces, cidrs, names, MAX_IFACES);
+	json_t *local = json_array(), *f, *p;
+	bool policy = false;
+	size_t i, j;
+
+	extra_routes(d, m->router, cidrs, names, n);
+	/* Floating IPs of this node's VMs. */
+	json_array_foreach(m->fips, i, f) {
+		json_t *port = replica_get(r, "port", str(f, "port_id"));
+
+		if (port && streq(str(port, "binding:host_id"), node->host))
+			json_array_append(local, f);
+	}
+	if (m->gw && json_array_size(local)) {
+		uint8_t mac[6];
+
+		node_mac(node->host, str(m->router, "id"), mac);
+		ext_leg(d, l2, r, node, m, "fg-", str(m->router, "id"), mac, fg);
+		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
+		json_array_foreach(local, i, f) {
+			uint32_t a, fixed;
+
+			if (ip4_parse(str(f, "floating_ip_address"), &a) < 0 ||
+			    ip4_parse(str(f, "fixed_ip_address"), &fixed) < 0)
+				continue;
+			add_addr(d, fg, a, 32, true);
+			add_rule(d, R_PRIO_FIP + (uint32_t) i, fixed, 32, R_TABLE_FIP, -1);
+			policy = true;
+		}
+	}
+	/* Centralized SNAT: the rest of each subnet goes to its SNAT port. */
+	json_array_foreach(m->csnat, i, p) {
+		struct ip4_cidr c;
+		uint32_t ip;
+
+		if (!m->gw || !m->snat || !port_ip(r, p, NULL, &c, &ip))
+			continue;
+		for (j = 0; j < n; j++) {
+			if (!ip4_cidr_contains(&cidrs[j], ip))
+				continue;
+			add_route(d, R_TABLE_SNAT + (uint32_t) j, 0, 0, ip, names[j], false);
+			add_rule(d, R_PRIO_SNAT + (uint32_t) j, cidrs[j].addr, cidrs[j].len,
+				 R_TABLE_SNAT + (uint32_t) j, -1);
+			policy = true;
+		}
+	}
+	/* Connected and extra routes before any policy: main without default. */
+	if (policy)
+		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
+	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0);
+	json_decref(local);
+}
+
+static void snat_router(struct replica *r, const struct r_node *node, struct desired *l2,
+			struct rmodel *m, struct d_routers *out)
+{
+	struct d_router *d = new_router(out, node, "snat", str(m->router, "id"));
+	struct ip4_cidr cidrs[MAX_IFACES];
+	char qg[D_IFNAMSIZ] = "";
+	uint8_t mac[6];
+	json_t *p;
+	size_t i, n = 0;
+
+	json_array_foreach(m->csnat, i, p) {
+		json_t *net = replica_get(r, "network", str(p, "network_id")), *sub;
+		struct ip4_cidr c;
+		uint32_t ip;
+		const char *leg;
+
+		if (n == MAX_IFACES || !net || !streq(str(p, "binding:host_id"), node->host) ||
+		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
+		    !port_ip(r, p, &sub, &c, &ip))
+			continue;
+		want_net(r, l2, net, "");
+		leg = add_leg(d, "sg-", str(p, "id"), net, mac);
+		add_addr(d, leg, ip, c.len, false);
+		add_neighs(r, d, leg, sub, str(p, "id"));
+		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
+	}
+	desired_parse_mac(str(m->gw, "mac_address"), mac);
+	ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
+	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
+	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0);
+}
+
+void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,
+		     struct d_routers *out)
+{
+	json_t *routers = replica_type(r, "router"), *ports = replica_type(r, "port");
+	json_t *by_device = json_object(), *local_nets = json_object(), *router, *p;
+	const char *id;
+
+	*out = (struct d_routers){0};
+	json_object_foreach(ports, id, p) {
+		const char *owner = str(p, "device_owner");
+
+		if (startswith(owner, "network:router_")) {
+			json_t *arr = json_object_get(by_device, str(p, "device_id"));
+
+			if (!arr) {
+				arr = json_array();
+				json_object_set_new(by_device, str(p, "device_id"), arr);
+			}
+			json_array_append(arr, p);
+		} else if (!startswith(owner, "network:") &&
+			   streq(str(p, "binding:host_id"), node->host)) {
+			json_object_set_new(local_nets, str(p, "network_id"), json_true());
+		}
+	}
+	json_object_foreach(routers, id, router) {
+		bool dvr = json_is_true(json_object_get(router, "distributed"));
+		bool here = streq(str(router, "lepton:l3_host"), node->host);
+		struct rmodel m;
+		json_t *ifc;
+		size_t i;
+
+		if (!json_is_true(json_object_get(router, "admin_state_up")) ||
+		    !load_model(r, router, by_device, &m))
+			continue;
+		if (!dvr) {
+			if (here)
+				legacy_router(r, node, l2, &m, out);
+		} else {
+			bool local = false;
+
+			json_array_foreach(m.ifaces, i, ifc)
+				local = local ||
+					json_object_get(local_nets, str(ifc, "network_id"));
+			if (local)
+				dvr_router(r, node, l2, &m, out);
+			if (here && m.gw && streq(str(router, "snat_mode"), "centralized"))
+				snat_router(r, node, l2, &m, out);
+		}
+		free_model(&m);
+	}
+	json_decref(by_device);
+	json_decref(local_nets);
+}
+
+static void router_free(struct d_router *d)
+{
+	free(d->legs);
+	free(d->addrs);
+	free(d->routes);
+	free(d->rules);
+	free(d->neighs);
+	free(d->nft);
+}
+
+void routers_done(struct d_routers *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		router_free(&rs->r[i]);
+	free(rs->r);
+	*rs = (struct d_routers){0};
+}
+
+const struct d_router *routers_find(const struct d_routers *rs, const char *ns)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (streq(rs->r[i].ns, ns))
+			return &rs->r[i];
+	return NULL;
+}
+
+void r_observed_done(struct r_observed *o)
+{
+	free(o->links);
+	free(o->addrs);
+	free(o->routes);
+	free(o->rules);
+	free(o->neighs);
+	*o = (struct r_observed){0};
+}
+
+/* Plan. */
+
+static struct rop *push(struct rplan *p, enum rop_kind kind, const char *name)
+{
+	struct rop *op = GROW1(p->ops, p->n_ops);
+
+	*op = (struct rop){.kind = kind};
+	snprintf(op->name, sizeof(op->name), "%s", name ? name : "");
+	return op;
+}
+
+static const struct r_leg *want_leg(const struct d_router *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_legs; i++)
+		if (streq(d->legs[i].name, name))
+			return &d->legs[i];
+	return NULL;
+}
+
+static bool same_addr(const struct r_addr *a, const struct r_addr *b)
+{
+	return streq(a->dev, b->dev) && a->ip == b->ip && a->prefixlen == b->prefixlen;
+}
+
+static bool same_route(const struct r_route *a, const struct r_route *b)
+{
+	return a->table == b->table && a->dst == b->dst && a->prefixlen == b->prefixlen &&
+	       a->gateway == b->gateway && streq(a->dev, b->dev) && a->onlink == b->onlink;
+}
+
+static bool same_rule(const struct r_rule *a, const struct r_rule *b)
+{
+	return a->priority == b->priority && a->src == b->src && a->src_len == b->src_len &&
+	       a->table == b->table && a->suppress_prefixlen == b->suppress_prefixlen;
+}
+
+static bool same_neigh(const struct r_neigh *a, const struct r_neigh *b)
+{
+	return streq(a->dev, b->dev) && a->ip == b->ip && memcmp(a->mac, b->mac, 6) == 0;
+}
+
+static bool is_fresh(const struct d_router *want, const bool *fresh, const char *dev)
+{
+	for (size_t k = 0; k < want->n_legs && k < 256; k++)
+		if (fresh[k] && streq(want->legs[k].name, dev))
+			return true;
+	return false;
+}
+
+void router_plan(const struct d_router *want, const struct r_observed *have, struct rplan *out)
+{
+	bool fresh[256] = {0}; /* legs (re)made by this plan, by index in want */
+	const struct r_link *lo = NULL;
+
+	*out = (struct rplan){0};
+	/* Legs: wrong MAC or MTU means made anew; unknown ones go. */
+	for (size_t i = 0; i < have->n_links; i++) {
+		const struct r_link *l = &have->links[i];
+		const struct r_leg *w = want_leg(want, l->name);
+
+		if (streq(l->name, "lo")) {
+			lo = l;
+			continue;
+		}
+		if (!w || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu)
+			push(out, ROP_LEG_DEL, l->name);
+	}
+	if (!lo || !lo->up)
+		push(out, ROP_LINK_UP, "lo");
+	for (size_t i = 0; i < want->n_legs; i++) {
+		const struct r_leg *w = &want->legs[i];
+		const struct r_link *l = NULL;
+
+		for (size_t j = 0; j < have->n_links; j++)
+			if (streq(have->links[j].name, w->name))
+				l = &have->links[j];
+		if (!l || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu) {
+			push(out, ROP_LEG_ADD, w->name)->leg = *w;
+			if (i < ARRAY_SIZE(fresh))
+				fresh[i] = true;
+			l = NULL;
+		}
+		if (!l || !l->up)
+			push(out, ROP_LINK_UP, w->name);
+	}
+	/* Deletes of what is not wanted (on legs that stay). */
+	for (size_t i = 0; i < have->n_addrs; i++) {
+		bool w = false;
+
+		for (size_t j = 0; j < want->n_addrs && !w; j++)
+			w = same_addr(&have->addrs[i], &want->addrs[j]);
+		if (!w && want_leg(want, have->addrs[i].dev) &&
+		    !is_fresh(want, fresh, have->addrs[i].dev))
+			push(out, ROP_ADDR_DEL, have->addrs[i].dev)->addr = have->addrs[i];
+	}
+	for (size_t i = 0; i < have->n_rules; i++) {
+		bool w = false;
+
+		for (size_t j = 0; j < want->n_rules && !w; j++)
+			w = same_rule(&have->rules[i], &want->rules[j]);
+		if (!w)
+			push(out, ROP_RULE_DEL, NULL)->rule = have->rules[i];
+	}
+	for (size_t i = 0; i < have->n_routes; i++) {
+		bool w = false;
+
+		for (size_t j = 0; j < want->n_routes && !w; j++)
+			w = same_route(&have->routes[i], &want->routes[j]);
+		if (!w && !is_fresh(want, fresh, have->routes[i].dev))
+			push(out, ROP_ROUTE_DEL, have->routes[i].dev)->route = have->routes[i];
+	}
+	for (size_t i = 0; i < have->n_neighs; i++) {
+		bool w = false;
+
+		for (size_t j = 0; j < want->n_neighs && !w; j++)
+			w = same_neigh(&have->neighs[i], &want->neighs[j]);
+		if (!w && want_leg(want, have->neighs[i].dev) &&
+		    !is_fresh(want, fresh, have->neighs[i].dev))
+			push(out, ROP_NEIGH_DEL, have->neighs[i].dev)->neigh = have->neighs[i];
+	}
+	/* Adds: addresses (the connected routes come with them), neighbours,
+	 * routes, then the rules that use them. */
+	for (size_t j = 0; j < want->n_addrs; j++) {
+		bool h = false;
+
+		for (size_t i = 0;
+		     i < have->n_addrs && !h && !is_fresh(want, fresh, want->addrs[j].dev); i++)
+			h = same_addr(&have->addrs[i], &want->addrs[j]);
+		if (!h)
+			push(out, ROP_ADDR_ADD, want->addrs[j].dev)->addr = want->addrs[j];
+	}
+	for (size_t j = 0; j < want->n_neighs; j++) {
+		bool h = false;
+
+		for (size_t i = 0;
+		     i < have->n_neighs && !h && !is_fresh(want, fresh, want->neighs[j].dev); i++)
+			h = same_neigh(&have->neighs[i], &want->neighs[j]);
+		if (!h)
+			push(out, ROP_NEIGH_SET, want->neighs[j].dev)->neigh = want->neighs[j];
+	}
+	for (size_t j = 0; j < want->n_routes; j++) {
+		bool h = false;
+
+		for (size_t i = 0;
+		     i < have->n_routes && !h && !is_fresh(want, fresh, want->routes[j].dev); i++)
+			h = same_route(&have->routes[i], &want->routes[j]);
+		if (!h)
+			push(out, ROP_ROUTE_ADD, want->routes[j].dev)->route = want->routes[j];
+	}
+	for (size_t j = 0; j < want->n_rules; j++) {
+		bool h = false;
+
+		for (size_t i = 0; i < have->n_rules && !h; i++)
+			h = same_rule(&have->rules[i], &want->rules[j]);
+		if (!h)
+			push(out, ROP_RULE_ADD, NULL)->rule = want->rules[j];
+	}
+}
+
+void rplan_done(struct rplan *p)
+{
+	free(p->ops);
+	*p = (struct rplan){0};
+}
+
+char *rplan_format(const struct rplan *p)
+{
+	static const char *const names[] = {
+		[ROP_LEG_DEL] = "leg-del",     [ROP_LEG_ADD] = "leg-add",
+		[ROP_LINK_UP] = "link-up",     [ROP_ADDR_ADD] = "addr-add",
+		[ROP_ADDR_DEL] = "addr-del",   [ROP_ROUTE_ADD] = "route-add",
+		[ROP_ROUTE_DEL] = "route-del", [ROP_RULE_ADD] = "rule-add",
+		[ROP_RULE_DEL] = "rule-del",   [ROP_NEIGH_SET] = "neigh-set",
+		[ROP_NEIGH_DEL] = "neigh-del",
+	};
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < p->n_ops; i++) {
+		const struct rop *op = &p->ops[i];
+		char a[IP4_STRLEN], b[IP4_STRLEN];
+
+		strbuf_appendf(&sb, "%s", names[op->kind]);
+		switch (op->kind) {
+		case ROP_LEG_ADD:
+			strbuf_appendf(&sb, " %s peer %s bridge %s mtu %u", op->leg.name,
+				       op->leg.peer, op->leg.bridge, op->leg.mtu);
+			break;
+		case ROP_LEG_DEL:
+		case ROP_LINK_UP:
+			strbuf_appendf(&sb, " %s", op->name);
+			break;
+		case ROP_ADDR_ADD:
+		case ROP_ADDR_DEL:
+			ip4_format(op->addr.ip, a);
+			strbuf_appendf(&sb, " %s/%u dev %s", a, op->addr.prefixlen, op->addr.dev);
+			break;
+		case ROP_ROUTE_ADD:
+		case ROP_ROUTE_DEL:
+			ip4_format(op->route.dst, a);
+			ip4_format(op->route.gateway, b);
+			strbuf_appendf(&sb, " table %u %s/%u via %s dev %s%s", op->route.table, a,
+				       op->route.prefixlen, b, op->route.dev,
+				       op->route.onlink ? " onlink" : "");
+			break;
+		case ROP_RULE_ADD:
+		case ROP_RULE_DEL:
+			ip4_format(op->rule.src, a);
+			strbuf_appendf(&sb, " pref %u from %s/%u table %u", op->rule.priority, a,
+				       op->rule.src_len, op->rule.table);
+			if (op->rule.suppress_prefixlen >= 0)
+				strbuf_appendf(&sb, " suppress_prefixlength %d",
+					       op->rule.suppress_prefixlen);
+			break;
+		case ROP_NEIGH_SET:
+		case ROP_NEIGH_DEL:
+			ip4_format(op->neigh.ip, a);
+			strbuf_appendf(&sb, " %s dev %s", a, op->neigh.dev);
+			break;
+		}
+		strbuf_append(&sb, "\n");
+	}
+	return strbuf_steal(&sb);
+}

@@ -1,0 +1,169 @@
+/* Routers on a node (DESIGN.md section 3): the desired contents of each
+ * router namespace, computed from the model (pure), and the plan that turns
+ * what a namespace holds into it (pure). The kernel work is in kernel.c.
+ *
+ * qrouter-<id>: one leg qr-<port> per interface, with the subnet's gateway
+ *   address and the router port's MAC (the same on every node for a
+ *   distributed router: anycast gateway), static neighbours for the
+ *   subnet's ports.
+ *   - legacy router (on its network node only): a leg qg-<port> on the
+ *     external network with the gateway address, every Floating IP of the
+ *     router (DNAT in, SNAT out) and SNAT for the rest (enable_snat).
+ *   - distributed router (on every node with a VM on one of its subnets):
+ *     east-west is routed here. The Floating IPs of this node's VMs live on
+ *     a leg fg-<router> on the external network with a MAC of this node and
+ *     no other address (no external address is spent on the node); policy
+ *     routing sends their traffic out there, and (centralized SNAT) the
+ *     rest of each subnet to the router's SNAT port on the network node.
+ * snat-<id> (distributed router, centralized SNAT, on its network node):
+ *   legs sg-<port> with the SNAT ports' addresses, qg-<port> with the
+ *   gateway address, SNAT. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "agent/desired.h"
+#include "agent/replica.h"
+
+#define R_NSNAMSIZ 128
+
+/* Routing tables and rule priorities of ours inside a router namespace. */
+#define R_TABLE_FIP	 16
+#define R_TABLE_SNAT	 100 /* + interface index */
+#define R_PRIO_MAIN	 50  /* main table without its default route */
+#define R_PRIO_FIP	 100 /* + n */
+#define R_PRIO_SNAT	 20000
+#define R_PRIO_OURS_LAST 29999
+
+struct r_leg {
+	char name[D_IFNAMSIZ];	 /* inside the namespace */
+	char peer[D_IFNAMSIZ];	 /* on the node, in the bridge */
+	char bridge[D_IFNAMSIZ]; /* the network's bridge on the node */
+	uint8_t mac[6];
+	uint32_t mtu;
+};
+
+struct r_addr {
+	char dev[D_IFNAMSIZ];
+	uint32_t ip;
+	uint8_t prefixlen;
+	bool announce; /* a Floating IP: gratuitous ARP when it arrives */
+};
+
+struct r_route {
+	uint32_t table;
+	uint32_t dst;
+	uint8_t prefixlen;
+	uint32_t gateway;
+	char dev[D_IFNAMSIZ];
+	bool onlink;
+};
+
+struct r_rule {
+	uint32_t priority;
+	uint32_t src;
+	uint8_t src_len;
+	uint32_t table;
+	int32_t suppress_prefixlen; /* -1 none */
+};
+
+struct r_neigh {
+	char dev[D_IFNAMSIZ];
+	uint32_t ip;
+	uint8_t mac[6];
+};
+
+struct d_router {
+	char id[D_UUID];
+	char ns[R_NSNAMSIZ];
+	struct r_leg *legs;
+	size_t n_legs;
+	struct r_addr *addrs;
+	size_t n_addrs;
+	struct r_route *routes;
+	size_t n_routes;
+	struct r_rule *rules;
+	size_t n_rules;
+	struct r_neigh *neighs;
+	size_t n_neighs;
+	char *nft; /* the namespace's nftables table (NAT), a whole script */
+};
+
+struct d_routers {
+	struct d_router *r;
+	size_t n;
+};
+
+struct r_node {
+	const char *host;
+	const char *ns_prefix; /* prepended to namespace names ("" in production) */
+	json_t *physnets;      /* {physnet: interface} */
+};
+
+/* Computes the node's router namespaces, and adds to *l2 the networks their
+ * legs need (tenant networks; flat external networks on the node's physical
+ * interface). */
+void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,
+		     struct d_routers *out);
+void routers_done(struct d_routers *rs);
+const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
+
+/* Observed contents of one router namespace. */
+struct r_link {
+	int ifindex;
+	char name[D_IFNAMSIZ];
+	uint8_t mac[6];
+	uint32_t mtu;
+	bool up;
+};
+
+struct r_observed {
+	struct r_link *links;
+	size_t n_links;
+	struct r_addr *addrs; /* dev by name */
+	size_t n_addrs;
+	struct r_route *routes; /* ours only (our protocol) */
+	size_t n_routes;
+	struct r_rule *rules; /* our priorities only */
+	size_t n_rules;
+	struct r_neigh *neighs; /* permanent ones */
+	size_t n_neighs;
+};
+
+void r_observed_done(struct r_observed *o);
+
+enum rop_kind {
+	ROP_LEG_DEL,   /* name */
+	ROP_LEG_ADD,   /* leg: veth with its peer on the node, in its bridge */
+	ROP_LINK_UP,   /* name (lo too) */
+	ROP_ADDR_ADD,  /* addr */
+	ROP_ADDR_DEL,  /* addr */
+	ROP_ROUTE_ADD, /* route */
+	ROP_ROUTE_DEL, /* route */
+	ROP_RULE_ADD,  /* rule */
+	ROP_RULE_DEL,  /* rule */
+	ROP_NEIGH_SET, /* neigh */
+	ROP_NEIGH_DEL, /* neigh */
+};
+
+struct rop {
+	enum rop_kind kind;
+	char name[D_IFNAMSIZ];
+	struct r_leg leg;
+	struct r_addr addr;
+	struct r_route route;
+	struct r_rule rule;
+	struct r_neigh neigh;
+};
+
+struct rplan {
+	struct rop *ops;
+	size_t n_ops;
+};
+
+/* The plan for one namespace (pure): deletes of what is not wanted, then
+ * adds, so that a namespace already right gets no op at all. */
+void router_plan(const struct d_router *want, const struct r_observed *have, struct rplan *out);
+void rplan_done(struct rplan *p);
+char *rplan_format(const struct rplan *p);

@@ -1,0 +1,342 @@
+"""Virtual routers on the data plane, with real packets: the seven traffic
+cases of DESIGN.md in each router mode (legacy, DVR with centralized SNAT),
+checking the path as well as the result; Floating IPs from the pool on the
+VM's node, moving with the VM; SNAT; overlapping tenants north-south;
+cleanup; agents restarted under traffic."""
+import re
+import subprocess
+import time
+
+import pytest
+
+from lab import Lab, unique_name
+
+NET1 = "100.127.0.13"  # network-1's tunnel address (after compute-1, -2)
+INTERNET = "198.51.100.10"
+
+
+def mk(client, kind, body, status=201):
+    path = {"security_group_rule": "security-group-rules"}.get(kind, kind + "s")
+    r = client.post(f"/v2.0/{path}", {kind: body})
+    assert r.status == status, r
+    return r.json[kind]
+
+
+def ping(lab, host, ip, count=2):
+    return lab.sh(host, f"ping -c {count} -W 1 -i 0.2 {ip}", check=False).returncode == 0
+
+
+def who_am_i_server(lab, host, port):
+    """A TCP server that answers each connection with the peer's address."""
+    code = ("import socket\n"
+            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            f"s.bind(('0.0.0.0', {port})); s.listen(8); print('ready', flush=True)\n"
+            "while True:\n"
+            "    c, a = s.accept(); c.sendall((a[0] + '\\n').encode()); c.close()\n")
+    p = lab.popen(host, ["python3", "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def tcp_peer(lab, client, ip, port):
+    """Connects over TCP; returns the address the server saw, or ''."""
+    p = lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False, timeout=10)
+    return p.stdout.strip()
+
+
+class Capture:
+    """tcpdump in a namespace on one interface, counting packets."""
+
+    def __init__(self, lab, host, dev, bpf):
+        self.p = lab.popen(host, ["tcpdump", "-l", "-n", "-i", dev, bpf],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = ""
+        while "listening" not in line:
+            line = self.p.stderr.readline()
+            assert line, "tcpdump did not start"
+
+    def stop(self):
+        time.sleep(0.5)
+        self.p.terminate()
+        out, _ = self.p.communicate(timeout=10)
+        return [ln for ln in out.splitlines() if ln.strip()]
+
+
+def underlay(lab):
+    return Capture(lab, "ul", "ul", "udp port 4789")
+
+
+def carrying(lines, *ips):
+    """VXLAN packets (outer line) whose inner packet (the next line) is IPv4
+    to or from one of ips: other traffic (IPv6 router solicitations...)
+    never makes a path check pass or fail."""
+    out = []
+    for outer, inner in zip(lines, lines[1:]):
+        if "VXLAN" in outer and inner.startswith("IP ") and any(
+                re.search(rf"\b{re.escape(ip)}\b", inner) for ip in ips):
+            out.append(outer)
+    return out
+
+
+def build_project(lab, proj, mode, ext):
+    """Two subnets behind one router; VMs: a (compute-1, s1), b (compute-2,
+    s1), c (compute-2, s2), d (compute-1, s2); a has a Floating IP."""
+    api = lab.client(proj)
+    admin_as = lab.admin().as_(proj, "admin")
+    nets, subs = [], []
+    for i, cidr in enumerate(("10.0.0.0/24", "10.0.1.0/24")):
+        n = mk(api, "network", {"name": f"{proj}-n{i}"})
+        nets.append(n)
+        subs.append(mk(api, "subnet", {"network_id": n["id"], "cidr": cidr, "ip_version": 4}))
+    body = {"name": f"{proj}-r", "distributed": mode == "dvr"}
+    if mode == "dvr":
+        body["snat_mode"] = "centralized"
+    router = mk(admin_as, "router", body)
+    for s in subs:
+        r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": s["id"]})
+        assert r.status == 200, r
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    gw_ip = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    # ICMP and TCP from anywhere into the project's VMs.
+    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    if not sg:
+        mk(api, "port", {"network_id": nets[0]["id"], "name": "sg-trigger"})
+        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    for proto in ("icmp", "tcp"):
+        mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
+                                        "direction": "ingress", "protocol": proto})
+    vms = {}
+    for name, node, k in (("a", 1, 0), ("b", 2, 0), ("c", 2, 1), ("d", 1, 1)):
+        port = mk(api, "port", {"network_id": nets[k]["id"], "name": f"{proj}-{name}"})
+        lab.vm(f"compute-{node}", port["id"], f"{proj}-{name}")
+        vms[name] = {"port": port, "ip": port["fixed_ips"][0]["ip_address"],
+                     "vm": f"{proj}-{name}"}
+    fip = mk(api, "floatingip", {"floating_network_id": ext["id"],
+                                 "port_id": vms["a"]["port"]["id"]})
+    return {"api": api, "router": router, "vms": vms, "fip": fip, "gw_ip": gw_ip,
+            "subs": subs}
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    lab = Lab(unique_name("l3"), computes=2, network_node=True, public=True)
+    try:
+        lab.up()
+        admin = lab.admin()
+        ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+        projects = {"legacy": build_project(lab, "pl", "legacy", ext),
+                    "dvr": build_project(lab, "pd", "dvr", ext)}
+        srv = who_am_i_server(lab, "internet", 8080)
+        try:
+            yield lab, admin, ext, projects
+        finally:
+            srv.kill()
+            srv.wait()
+    finally:
+        lab.down()
+
+
+def test_floating_ip_from_pool_gateway_from_private_space(cloud):
+    lab, admin, ext, projects = cloud
+    for p in projects.values():
+        assert p["fip"]["floating_ip_address"].startswith("203.0.113.")
+        assert p["gw_ip"].startswith("100.64.0.")
+
+
+@pytest.mark.parametrize("mode", ["legacy", "dvr"])
+def test_seven_traffic_cases(cloud, mode):
+    lab, admin, ext, projects = cloud
+    p = projects[mode]
+    vms, fip = p["vms"], p["fip"]["floating_ip_address"]
+    a, b, c, d = (vms[k] for k in "abcd")
+    # 7. DHCP on the VM's own node: every VM got its port's address.
+    for v in vms.values():
+        out = lab.sh(v["vm"], "ip -4 -o addr show dev eth0").stdout
+        assert f"inet {v['ip']}/24" in out, out
+    # 1. Same network, two nodes: bridged over VXLAN between the computes.
+    cap = underlay(lab)
+    assert ping(lab, a["vm"], b["ip"])
+    pkts = carrying(cap.stop(), b["ip"])
+    assert any("100.127.0.11" in x and "100.127.0.12" in x for x in pkts)
+    assert not any(NET1 in x for x in pkts), pkts
+    # 2. Two subnets, same node: DVR routes on the node (nothing on the
+    # underlay); legacy goes through the network node.
+    cap = underlay(lab)
+    assert ping(lab, a["vm"], d["ip"])
+    pkts = carrying(cap.stop(), d["ip"])
+    if mode == "dvr":
+        assert pkts == [], pkts
+    else:
+        assert any(NET1 in x for x in pkts), pkts
+    # 3. Two subnets, two nodes: DVR routes on the source node and bridges
+    # to the destination node; the network node never sees it.
+    cap = underlay(lab)
+    assert ping(lab, a["vm"], c["ip"])
+    pkts = carrying(cap.stop(), c["ip"])
+    if mode == "dvr":
+        assert pkts and not any(NET1 in x for x in pkts), pkts
+    else:
+        assert any(NET1 in x for x in pkts), pkts
+    # 4. Into a Floating IP from the internet (TCP), and 5. out of the VM
+    # with a Floating IP: the internet sees the Floating IP. In DVR the
+    # flow never touches the network node (its external leg and the
+    # underlay stay silent).
+    srv = who_am_i_server(lab, a["vm"], 9090)
+    try:
+        ext_cap = Capture(lab, "ext", "x13", f"ip host {fip} or ip host {a['ip']}")
+        ul_cap = underlay(lab)
+        assert tcp_peer(lab, "internet", fip, 9090) == INTERNET
+        assert tcp_peer(lab, a["vm"], INTERNET, 8080) == fip
+        ext_pkts, ul_pkts = ext_cap.stop(), carrying(ul_cap.stop(), a["ip"], INTERNET)
+    finally:
+        srv.kill()
+        srv.wait()
+    if mode == "dvr":
+        assert ext_pkts == [] and ul_pkts == [], (ext_pkts, ul_pkts)
+    else:
+        assert ul_pkts, "legacy: the FIP flow crosses the underlay to network-1"
+    # 6. Out of a VM without a Floating IP: SNAT to the router's gateway
+    # address, through the network node in both modes.
+    cap = underlay(lab)
+    assert tcp_peer(lab, c["vm"], INTERNET, 8080) == p["gw_ip"]
+    pkts = carrying(cap.stop(), c["ip"])
+    assert any(NET1 in x for x in pkts), pkts
+
+
+def test_disassociate_stops_inbound_and_reassociate(cloud):
+    lab, admin, ext, projects = cloud
+    p = projects["dvr"]
+    fip = p["fip"]
+    ip = fip["floating_ip_address"]
+    assert ping(lab, "internet", ip)
+    r = p["api"].put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+    assert r.status == 200, r
+    time.sleep(1)
+    assert not ping(lab, "internet", ip)
+    r = p["api"].put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": p["vms"]["a"]["port"]["id"]}})
+    assert r.status == 200, r
+    deadline = time.time() + 5
+    while not ping(lab, "internet", ip, count=1) and time.time() < deadline:
+        pass
+    assert ping(lab, "internet", ip)
+
+
+def first_reply_after(lab, ip, start, limit=5.0):
+    """Pings every 20 ms until a reply; returns seconds since start."""
+    while time.monotonic() - start < limit:
+        if lab.sh("internet", f"ping -c 1 -W 0.1 {ip}", check=False).returncode == 0:
+            return time.monotonic() - start
+    return None
+
+
+def test_floating_ip_follows_its_vm_to_another_node(cloud):
+    lab, admin, ext, projects = cloud
+    p = projects["dvr"]
+    ip = p["fip"]["floating_ip_address"]
+    a = p["vms"]["a"]
+    assert ping(lab, "internet", ip)
+    taken = []
+    for node in ("compute-2", "compute-1"):
+        start = time.monotonic()
+        lab.vm_move(a["vm"], node)
+        took = first_reply_after(lab, ip, start)
+        assert took is not None, f"FIP unreachable after moving to {node}"
+        taken.append(took)
+        # The node that owns it answers ARP for it; the other does not.
+        qr = [n for n in lab.sh("ul", "ip netns list").stdout.split()
+              if n.startswith(lab.ns(node) + "-qrouter-" + p["router"]["id"])]
+        assert qr, "no router namespace on the VM's new node"
+        assert ip in lab.sh("ul", f"ip -n {qr[0]} -4 -o addr").stdout
+        other = "compute-1" if node == "compute-2" else "compute-2"
+        for ns in lab.sh("ul", "ip netns list").stdout.split():
+            if ns.startswith(lab.ns(other) + "-qrouter-" + p["router"]["id"]):
+                assert ip not in lab.sh("ul", f"ip -n {ns} -4 -o addr").stdout
+    # Within a second of the move (which includes the lab's re-plugging).
+    assert max(taken) < 1.0, taken
+
+
+def test_overlapping_tenants_north_south(cloud):
+    """Both projects use 10.0.0.0/24 behind their own routers: each Floating
+    IP reaches its own VM, and each VM's SNAT uses its own router."""
+    lab, admin, ext, projects = cloud
+    servers = []
+    try:
+        for name, p in projects.items():
+            code = f"echo {name} | nc -l -p 9191 -q 1 -w 5"
+            servers.append(lab.popen(p["vms"]["a"]["vm"], ["sh", "-c", code],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.3)
+        for name, p in projects.items():
+            got = lab.sh("internet", f"nc -w 2 {p['fip']['floating_ip_address']} 9191 "
+                         "</dev/null", check=False).stdout.strip()
+            assert got == name
+    finally:
+        for s in servers:
+            s.kill()
+            s.wait()
+    for p in projects.values():
+        assert tcp_peer(lab, p["vms"]["b"]["vm"], INTERNET, 8080) == p["gw_ip"]
+
+
+def test_enable_snat_false_stops_snat_keeps_fips(cloud):
+    lab, admin, ext, projects = cloud
+    p = projects["legacy"]
+    rid = p["router"]["id"]
+    info = {"network_id": ext["id"], "enable_snat": False}
+    admin_as = admin.as_(p["router"]["project_id"], "admin")
+    assert admin_as.put(f"/v2.0/routers/{rid}", {"router": {
+        "external_gateway_info": info}}).status == 200
+    time.sleep(1)
+    try:
+        assert tcp_peer(lab, p["vms"]["b"]["vm"], INTERNET, 8080) == ""
+        assert tcp_peer(lab, p["vms"]["a"]["vm"], INTERNET, 8080) == \
+            p["fip"]["floating_ip_address"]
+    finally:
+        info["enable_snat"] = True
+        assert admin_as.put(f"/v2.0/routers/{rid}", {"router": {
+            "external_gateway_info": info}}).status == 200
+    time.sleep(1)
+    assert tcp_peer(lab, p["vms"]["b"]["vm"], INTERNET, 8080) == p["gw_ip"]
+
+
+def test_agent_restart_keeps_north_south_flowing(cloud):
+    """A ping every 10 ms from the internet to a Floating IP and a TCP
+    stream through SNAT, while every agent restarts: nothing lost."""
+    lab, admin, ext, projects = cloud
+    p = projects["dvr"]
+    ip = p["fip"]["floating_ip_address"]
+    pinger = lab.popen("internet", ["ping", "-i", "0.01", "-c", "1000", "-W", "1", ip],
+                       stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    for node in ("compute-1", "compute-2", "network-1"):
+        lab.run("agent-restart", "--node", node)
+        time.sleep(1)
+    out, _ = pinger.communicate(timeout=60)
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m and m.group(1) == m.group(2), out
+
+
+def test_deleting_routers_and_fips_leaves_nothing(cloud):
+    lab, admin, ext, projects = cloud
+    p = projects.pop("legacy")
+    api, rid = p["api"], p["router"]["id"]
+    assert api.delete(f"/v2.0/floatingips/{p['fip']['id']}").status == 204
+    r = api.put(f"/v2.0/routers/{rid}", {"router": {"external_gateway_info": None}})
+    assert r.status == 200, r
+    for s in p["subs"]:
+        assert api.put(f"/v2.0/routers/{rid}/remove_router_interface",
+                       {"subnet_id": s["id"]}).status == 200
+    assert api.delete(f"/v2.0/routers/{rid}").status == 204
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        left = [n for n in lab.sh("ul", "ip netns list").stdout.split() if rid in n]
+        if not left:
+            break
+        time.sleep(0.2)
+    assert not left, left
+    # The other project's router is untouched and still works.
+    q = projects["dvr"]
+    assert ping(lab, "internet", q["fip"]["floating_ip_address"])

@@ -1,0 +1,289 @@
+/* Router namespaces: desired contents from the model, and the plan. */
+#include <string.h>
+#include "agent/desired.h"
+#include "agent/routers.h"
+#include "base/ip4.h"
+#include "base/util.h"
+#include "test.h"
+
+#define R "r0123456789abcdef"
+
+/* The model as [[type, doc], ...], loaded as one snapshot. */
+static const char model[] =
+	"[[\"agent\", {\"id\":\"a1\",\"host\":\"compute-1\",\"configurations\":"
+	"{\"tunnel_address\":\"100.127.0.11\"}}],"
+	" [\"agent\", {\"id\":\"a2\",\"host\":\"compute-2\",\"configurations\":"
+	"{\"tunnel_address\":\"100.127.0.12\"}}],"
+	" [\"agent\", {\"id\":\"a3\",\"host\":\"network-1\",\"configurations\":"
+	"{\"tunnel_address\":\"100.127.0.13\",\"mode\":\"network\"}}],"
+	" [\"network\", {\"id\":\"ext\",\"provider:network_type\":\"flat\","
+	"\"provider:physical_network\":\"public\",\"mtu\":1500}],"
+	" [\"subnet\", {\"id\":\"gw\",\"network_id\":\"ext\",\"cidr\":\"100.64.0.0/24\","
+	"\"gateway_ip\":\"100.64.0.1\"}],"
+	" [\"subnet\", {\"id\":\"pool\",\"network_id\":\"ext\",\"cidr\":\"203.0.113.0/24\","
+	"\"gateway_ip\":null}],"
+	" [\"network\", {\"id\":\"net\",\"provider:network_type\":\"vxlan\","
+	"\"provider:segmentation_id\":1001,\"mtu\":1450}],"
+	" [\"subnet\", {\"id\":\"s1\",\"network_id\":\"net\",\"cidr\":\"10.0.0.0/24\","
+	"\"gateway_ip\":\"10.0.0.1\"}],"
+	" [\"router\", {\"id\":\"" R "\",\"admin_state_up\":true,\"distributed\":true,"
+	"\"snat_mode\":\"centralized\",\"lepton:l3_host\":\"network-1\","
+	"\"external_gateway_info\":{\"network_id\":\"ext\",\"enable_snat\":true},"
+	"\"routes\":[{\"destination\":\"172.16.0.0/12\",\"nexthop\":\"10.0.0.254\"}]}],"
+	" [\"port\", {\"id\":\"qr-port\",\"network_id\":\"net\",\"device_id\":\"" R "\","
+	"\"device_owner\":\"network:router_interface_distributed\","
+	"\"mac_address\":\"fa:16:3e:00:00:01\",\"binding:host_id\":\"\","
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.1\"}]}],"
+	" [\"port\", {\"id\":\"sg-port\",\"network_id\":\"net\",\"device_id\":\"" R "\","
+	"\"device_owner\":\"network:router_centralized_snat\","
+	"\"mac_address\":\"fa:16:3e:00:00:02\",\"binding:host_id\":\"network-1\","
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.2\"}]}],"
+	" [\"port\", {\"id\":\"qg-port\",\"network_id\":\"ext\",\"device_id\":\"" R "\","
+	"\"device_owner\":\"network:router_gateway\",\"mac_address\":\"fa:16:3e:00:00:03\","
+	"\"binding:host_id\":\"network-1\","
+	"\"fixed_ips\":[{\"subnet_id\":\"gw\",\"ip_address\":\"100.64.0.10\"}]}],"
+	" [\"port\", {\"id\":\"vm1\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
+	"\"mac_address\":\"fa:16:3e:00:00:11\",\"binding:host_id\":\"compute-1\","
+	"\"admin_state_up\":true,"
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.5\"}]}],"
+	" [\"port\", {\"id\":\"vm2\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
+	"\"mac_address\":\"fa:16:3e:00:00:12\",\"binding:host_id\":\"compute-2\","
+	"\"admin_state_up\":true,"
+	"\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.6\"}]}],"
+	" [\"floatingip\", {\"id\":\"f1\",\"router_id\":\"" R "\",\"port_id\":\"vm1\","
+	"\"floating_ip_address\":\"203.0.113.5\",\"fixed_ip_address\":\"10.0.0.5\"}]]";
+
+static void apply_line(struct replica *r, json_t *line)
+{
+	replica_apply(r, line);
+	json_decref(line);
+}
+
+static void load(struct replica *r, bool distributed)
+{
+	json_t *docs = json_loads(model, 0, NULL), *e;
+	size_t i;
+
+	replica_init(r);
+	apply_line(r, json_pack("{s:s, s:i}", "op", "snapshot_begin", "revision", 1));
+	json_array_foreach(docs, i, e) {
+		json_t *doc = json_array_get(e, 1);
+		json_t *line;
+
+		if (streq(json_string_value(json_array_get(e, 0)), "router"))
+			json_object_set_new(doc, "distributed", json_boolean(distributed));
+		line = json_pack("{s:s, s:i, s:O, s:O, s:O}", "op", "snapshot", "revision", 1,
+				 "type", json_array_get(e, 0), "id", json_object_get(doc, "id"),
+				 "object", doc);
+		apply_line(r, line);
+	}
+	json_decref(docs);
+	apply_line(r, json_pack("{s:s, s:i}", "op", "snapshot_end", "revision", 1));
+}
+
+static struct desired node(struct replica *r, const char *host, json_t *physnets)
+{
+	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets};
+	struct desired d;
+
+	desired_compute_node(r, &n, &d);
+	return d;
+}
+
+static const struct r_leg *leg(const struct d_router *d, const char *prefix)
+{
+	for (size_t i = 0; i < d->n_legs; i++)
+		if (strncmp(d->legs[i].name, prefix, strlen(prefix)) == 0)
+			return &d->legs[i];
+	return NULL;
+}
+
+static bool has_addr(const struct d_router *d, const char *dev_prefix, const char *ip, int len)
+{
+	uint32_t a;
+
+	ip4_parse(ip, &a);
+	for (size_t i = 0; i < d->n_addrs; i++)
+		if (strncmp(d->addrs[i].dev, dev_prefix, strlen(dev_prefix)) == 0 &&
+		    d->addrs[i].ip == a && d->addrs[i].prefixlen == len)
+			return true;
+	return false;
+}
+
+static const struct d_network *net_of(const struct desired *d, const char *id)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (streq(d->nets[i].id, id))
+			return &d->nets[i];
+	return NULL;
+}
+
+TEST(routers_dvr_centralized_snat)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct replica r;
+	struct desired c1, c2, n1;
+	const struct d_router *q;
+
+	load(&r, true);
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	n1 = node(&r, "network-1", phys);
+	/* compute-1: the anycast leg, the FIP leg with only the FIP, policy
+	 * routes: the FIP's VM out locally, the rest to the SNAT port. */
+	REQUIRE(c1.routers->n == 1);
+	q = &c1.routers->r[0];
+	CHECK_STREQ(q->ns, "lab-qrouter-" R);
+	REQUIRE(leg(q, "qr-") && leg(q, "fg-"));
+	CHECK_STREQ(leg(q, "qr-")->peer, "tqrqr-port");
+	CHECK(leg(q, "qr-")->mac[5] == 0x01 && leg(q, "qr-")->mtu == 1450);
+	CHECK(has_addr(q, "qr-", "10.0.0.1", 24));
+	CHECK(has_addr(q, "fg-", "203.0.113.5", 32));
+	CHECK(q->n_addrs == 2); /* no other external address on the node */
+	CHECK(strstr(q->nft, "203.0.113.5 : 10.0.0.5") && strstr(q->nft, "10.0.0.5 : 203.0.113.5"));
+	CHECK(!strstr(q->nft, "snat to 100.64"));
+	CHECK(q->n_rules == 3); /* main w/o default, the FIP's VM, the subnet to SNAT */
+	CHECK(net_of(&c1, "ext") && streq(net_of(&c1, "ext")->phys, "ext0"));
+	/* Static neighbours for the subnet's ports, the SNAT port included. */
+	CHECK(q->n_neighs == 3);
+	/* compute-2: no FIP here: no external leg, no external network. */
+	REQUIRE(c2.routers->n == 1);
+	q = &c2.routers->r[0];
+	CHECK(leg(q, "qr-") && !leg(q, "fg-") && !net_of(&c2, "ext"));
+	CHECK(q->n_rules == 2);
+	/* FDB: the SNAT port is reached on network-1, the anycast gateway never
+	 * over the overlay. */
+	size_t to_net1 = 0, gw = 0;
+	for (size_t i = 0; i < c2.n_fdb; i++) {
+		to_net1 += c2.fdb[i].dst == 0x647f000d && c2.fdb[i].mac[5] == 0x02;
+		gw += c2.fdb[i].mac[5] == 0x01 && c2.fdb[i].mac[0] == 0xfa;
+	}
+	CHECK(to_net1 == 1 && gw == 0);
+	/* network-1: the SNAT namespace only (no VM there). */
+	REQUIRE(n1.routers->n == 1);
+	q = &n1.routers->r[0];
+	CHECK_STREQ(q->ns, "lab-snat-" R);
+	CHECK(leg(q, "sg-") && leg(q, "qg-") && has_addr(q, "qg-", "100.64.0.10", 24));
+	CHECK(has_addr(q, "sg-", "10.0.0.2", 24));
+	CHECK(strstr(q->nft, "snat to 100.64.0.10") && !strstr(q->nft, "fip_in"));
+	desired_done(&c1);
+	desired_done(&c2);
+	desired_done(&n1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+TEST(routers_legacy_on_network_node)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct replica r;
+	struct desired c1, n1;
+	const struct d_router *q;
+
+	load(&r, false);
+	/* The legacy interface is bound to the network node by the server. */
+	json_object_set_new(replica_get(&r, "port", "qr-port"), "binding:host_id",
+			    json_string("network-1"));
+	json_object_set_new(replica_get(&r, "port", "qr-port"), "device_owner",
+			    json_string("network:router_interface"));
+	c1 = node(&r, "compute-1", phys);
+	n1 = node(&r, "network-1", phys);
+	CHECK(c1.routers->n == 0);
+	REQUIRE(n1.routers->n == 1);
+	q = &n1.routers->r[0];
+	CHECK_STREQ(q->ns, "lab-qrouter-" R);
+	CHECK(has_addr(q, "qr-", "10.0.0.1", 24) && has_addr(q, "qg-", "100.64.0.10", 24));
+	CHECK(has_addr(q, "qg-", "203.0.113.5", 32));
+	CHECK(strstr(q->nft, "dnat to ip daddr map @fip_in") &&
+	      strstr(q->nft, "snat to 100.64.0.10"));
+	CHECK(q->n_rules == 0 && q->n_routes == 2); /* default, the extra route */
+	/* compute-1 reaches the router's MAC on network-1. */
+	bool found = false;
+	for (size_t i = 0; i < c1.n_fdb; i++)
+		found = found || (c1.fdb[i].mac[5] == 0x01 && c1.fdb[i].dst == 0x647f000d);
+	CHECK(found);
+	/* enable_snat false: no SNAT rule, Floating IPs still. */
+	json_object_set_new(json_object_get(replica_get(&r, "router", R), "external_gateway_info"),
+			    "enable_snat", json_false());
+	desired_done(&n1);
+	n1 = node(&r, "network-1", phys);
+	CHECK(!strstr(n1.routers->r[0].nft, "snat to 100.64") &&
+	      strstr(n1.routers->r[0].nft, "fip_out"));
+	desired_done(&c1);
+	desired_done(&n1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* The observed state that matches a desired router exactly. */
+static struct r_observed as_observed(const struct d_router *d)
+{
+	struct r_observed o = {0};
+
+	o.links = calloc(d->n_legs + 1, sizeof(*o.links));
+	o.links[o.n_links++] = (struct r_link){.ifindex = 1, .name = "lo", .up = true};
+	for (size_t i = 0; i < d->n_legs; i++) {
+		struct r_link *l = &o.links[o.n_links++];
+
+		*l = (struct r_link){.ifindex = (int) i + 2, .mtu = d->legs[i].mtu, .up = true};
+		strcpy(l->name, d->legs[i].name);
+		memcpy(l->mac, d->legs[i].mac, 6);
+	}
+#define COPY(f, n)                                                                                 \
+	o.f = calloc(d->n + 1, sizeof(*o.f));                                                      \
+	memcpy(o.f, d->f, d->n * sizeof(*o.f));                                                    \
+	o.n = d->n
+	COPY(addrs, n_addrs);
+	COPY(routes, n_routes);
+	COPY(rules, n_rules);
+	COPY(neighs, n_neighs);
+#undef COPY
+	return o;
+}
+
+TEST(router_plan_idempotent_and_minimal)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct replica r;
+	struct desired c1;
+	struct r_observed o;
+	struct rplan p;
+	char *text;
+
+	load(&r, true);
+	c1 = node(&r, "compute-1", phys);
+	REQUIRE(c1.routers->n == 1);
+	/* Empty namespace: everything is made, legs first. */
+	router_plan(&c1.routers->r[0], &(struct r_observed){0}, &p);
+	REQUIRE(p.n_ops > 0);
+	CHECK(p.ops[0].kind == ROP_LINK_UP && p.ops[1].kind == ROP_LEG_ADD);
+	rplan_done(&p);
+	/* What is right gets no op at all (an agent restart touches nothing). */
+	o = as_observed(&c1.routers->r[0]);
+	router_plan(&c1.routers->r[0], &o, &p);
+	CHECK(p.n_ops == 0);
+	rplan_done(&p);
+	/* A lost address and a stray rule: exactly those two ops. */
+	o.n_addrs--;
+	o.rules[o.n_rules++] =
+		(struct r_rule){.priority = 150, .table = 16, .suppress_prefixlen = -1};
+	router_plan(&c1.routers->r[0], &o, &p);
+	text = rplan_format(&p);
+	CHECK(p.n_ops == 2);
+	CHECK(strstr(text, "rule-del pref 150") && strstr(text, "addr-add"));
+	free(text);
+	rplan_done(&p);
+	r_observed_done(&o);
+	/* A leg with a wrong MAC is made anew, with its addresses. */
+	o = as_observed(&c1.routers->r[0]);
+	o.links[1].mac[5] ^= 1;
+	router_plan(&c1.routers->r[0], &o, &p);
+	text = rplan_format(&p);
+	CHECK(strstr(text, "leg-del") && strstr(text, "leg-add") && !strstr(text, "addr-del"));
+	free(text);
+	rplan_done(&p);
+	r_observed_done(&o);
+	desired_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}
