@@ -228,7 +228,7 @@ static void ext_leg(struct d_router *d, struct desired *l2, struct replica *r,
 /* Table ip lepton of a namespace: Floating IPs (DNAT in, SNAT out) and
  * SNAT of the router's subnets to its gateway address. */
 static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr *subnets,
-			size_t n_subnets, uint32_t snat_ip)
+			size_t n_subnets, uint32_t snat_ip, char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_t *f;
@@ -271,8 +271,182 @@ static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr
 		ip4_format(snat_ip, a);
 		strbuf_appendf(&sb, " } snat to %s\n", a);
 	}
-	strbuf_append(&sb, "\t}\n}\n");
+	strbuf_append(&sb, "\t}\n");
+	if (extra)
+		strbuf_append(&sb, extra);
+	free(extra);
+	strbuf_append(&sb, "}\n");
 	return strbuf_steal(&sb);
+}
+
+/* Router firewall (FWaaS v2): firewall groups bound to this router's
+ * interface ports filter routed traffic in every instance of the router.
+ * A group's ingress policy sees what enters the router through one of its
+ * ports, the egress policy what leaves through one; rules in order, an
+ * implicit deny at the end of each policy; a direction without a policy is
+ * not filtered. Stateful: established and related traffic passes. (A
+ * distributed router's instances see only part of a flow, replies may
+ * cross another node's instance: there the rules judge the packets that
+ * open a flow, and the rest passes; security groups stay stateful at the
+ * ports.) */
+static bool fw_addr(const char *s, char out[static IP4_CIDR_STRLEN])
+{
+	struct ip4_cidr c;
+	uint32_t a;
+
+	if (ip4_parse(s, &a) == 0) {
+		ip4_format(a, out);
+		return true;
+	}
+	if (ip4_cidr_parse(s, true, &c) < 0)
+		return false;
+	c.addr = ip4_cidr_network(&c);
+	ip4_cidr_format(&c, out);
+	return true;
+}
+
+static bool fw_port(json_t *v, char out[static 24])
+{
+	unsigned lo, hi;
+	char tail;
+	const char *s = json_string_value(v);
+
+	if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 65536) {
+		snprintf(out, 24, "%lld", (long long) json_integer_value(v));
+		return true;
+	}
+	if (!s)
+		return false;
+	if (sscanf(s, "%5u:%5u%c", &lo, &hi, &tail) == 2 && lo && lo <= hi && hi < 65536) {
+		snprintf(out, 24, "%u-%u", lo, hi);
+		return true;
+	}
+	if (sscanf(s, "%5u%c", &lo, &tail) == 1 && lo && lo < 65536) {
+		snprintf(out, 24, "%u", lo);
+		return true;
+	}
+	return false;
+}
+
+static void fw_rule(json_t *rule, struct strbuf *sb)
+{
+	const char *proto = str(rule, "protocol"), *action = str(rule, "action");
+	char a[IP4_CIDR_STRLEN], pt[24];
+	struct strbuf line = STRBUF_INIT;
+	bool l4 = streq(proto, "tcp") || streq(proto, "udp");
+
+	if (json_is_false(json_object_get(rule, "enabled")) ||
+	    json_integer_value(json_object_get(rule, "ip_version")) == 6)
+		return;
+	strbuf_append(&line, "\t\t");
+	if (*str(rule, "source_ip_address")) {
+		if (!fw_addr(str(rule, "source_ip_address"), a))
+			goto skip;
+		strbuf_appendf(&line, "ip saddr %s ", a);
+	}
+	if (*str(rule, "destination_ip_address")) {
+		if (!fw_addr(str(rule, "destination_ip_address"), a))
+			goto skip;
+		strbuf_appendf(&line, "ip daddr %s ", a);
+	}
+	if (streq(proto, "icmp"))
+		strbuf_append(&line, "ip protocol icmp ");
+	else if (l4)
+		strbuf_appendf(&line, "ip protocol %s ", proto);
+	else if (*proto && !streq(proto, "any"))
+		goto skip;
+	for (int i = 0; i < 2; i++) {
+		json_t *v = json_object_get(rule, i ? "destination_port" : "source_port");
+
+		if (!v || json_is_null(v))
+			continue;
+		if (!l4 || !fw_port(v, pt))
+			goto skip;
+		strbuf_appendf(&line, "%s %s %s ", proto, i ? "dport" : "sport", pt);
+	}
+	if (streq(action, "allow"))
+		strbuf_append(&line, "return\n");
+	else if (streq(action, "reject"))
+		strbuf_append(&line, streq(proto, "tcp") ? "reject with tcp reset\n" : "reject\n");
+	else
+		strbuf_append(&line, "drop\n");
+	strbuf_append(sb, strbuf_str(&line));
+skip:
+	strbuf_done(&line);
+}
+
+static void fw_policy(struct replica *r, const char *chain, const char *policy_id,
+		      struct strbuf *sb)
+{
+	json_t *policy = replica_get(r, "firewall_policy", policy_id), *id;
+	size_t i;
+
+	strbuf_appendf(sb, "\tchain %s {\n", chain);
+	json_array_foreach(json_object_get(policy, "firewall_rules"), i, id) {
+		json_t *rule = replica_get(r, "firewall_rule", json_string_value(id));
+
+		if (rule)
+			fw_rule(rule, sb);
+	}
+	strbuf_append(sb, "\t\tdrop\n\t}\n");
+}
+
+static char *fw_script(struct replica *r, json_t *ifaces, bool dvr)
+{
+	json_t *groups = replica_type(r, "firewall_group"), *g, *p, *pid;
+	struct strbuf chains = STRBUF_INIT, base = STRBUF_INIT;
+	const char *gid;
+	size_t i, j, n = 0;
+
+	json_object_foreach(groups, gid, g) {
+		bool used = false;
+		char leg[D_IFNAMSIZ];
+
+		if (!json_is_true(json_object_get(g, "admin_state_up")))
+			continue;
+		json_array_foreach(json_object_get(g, "ports"), i, pid) {
+			json_array_foreach(ifaces, j, p) {
+				if (!streq(str(p, "id"), json_string_value(pid)))
+					continue;
+				leg_name(leg, "qr-", str(p, "id"));
+				if (*str(g, "ingress_firewall_policy_id"))
+					strbuf_appendf(&base, "\t\tiifname \"%s\" jump fw_%zu_in\n",
+						       leg, n);
+				if (*str(g, "egress_firewall_policy_id"))
+					/* Not the hairpin to a SNAT port. */
+					strbuf_appendf(&base,
+						       "\t\toifname \"%s\" iifname != \"%s\" jump "
+						       "fw_%zu_eg\n",
+						       leg, leg, n);
+				used = true;
+			}
+		}
+		if (!used)
+			continue;
+		char name[32];
+		if (*str(g, "ingress_firewall_policy_id")) {
+			snprintf(name, sizeof(name), "fw_%zu_in", n);
+			fw_policy(r, name, str(g, "ingress_firewall_policy_id"), &chains);
+		}
+		if (*str(g, "egress_firewall_policy_id")) {
+			snprintf(name, sizeof(name), "fw_%zu_eg", n);
+			fw_policy(r, name, str(g, "egress_firewall_policy_id"), &chains);
+		}
+		n++;
+	}
+	if (!n) {
+		strbuf_done(&chains);
+		strbuf_done(&base);
+		return xstrdup("");
+	}
+	strbuf_appendf(&chains,
+		       "\tchain firewall {\n"
+		       "\t\ttype filter hook forward priority 0; policy accept;\n"
+		       "\t\tct state established,related accept\n"
+		       "\t\t%s\n%s\t}\n",
+		       dvr ? "ct state != new accept" : "ct state invalid drop", strbuf_str(&base));
+	strbuf_done(&base);
+	return strbuf_steal(&chains);
 }
 
 /* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
@@ -353,7 +527,8 @@ static void legacy_router(struct replica *r, const struct r_node *node, struct d
 				add_addr(d, qg, a, 32, true);
 		}
 	}
-	d->nft = nat_script(qg, m->gw ? m->fips : NULL, cidrs, n, m->gw && m->snat ? m->ext_ip : 0);
+	d->nft = nat_script(qg, m->gw ? m->fips : NULL, cidrs, n, m->gw && m->snat ? m->ext_ip : 0,
+			    fw_script(r, m->ifaces, false));
 }
 
 static void dvr_router(struct replica *r, const struct r_node *node, struct desired *l2,
@@ -411,7 +586,7 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0);
+	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0, fw_script(r, m->ifaces, true));
 	json_decref(local);
 }
 
@@ -445,7 +620,7 @@ static void snat_router(struct replica *r, const struct r_node *node, struct des
 	ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
-	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0);
+	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0, NULL);
 }
 
 void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,

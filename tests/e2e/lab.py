@@ -4,6 +4,7 @@ import os
 import pathlib
 import re
 import select
+import signal
 import subprocess
 import time
 
@@ -73,7 +74,18 @@ class Lab:
         return f"lp-{self.name}-{host}"
 
     def popen(self, host, args, **kw):
-        return subprocess.Popen(["ip", "netns", "exec", self.ns(host), *args], **kw)
+        """A process in a host's namespace, in its own process group, so
+        that stop() ends it with all its children (a shell's pipeline)."""
+        return subprocess.Popen(["ip", "netns", "exec", self.ns(host), *args],
+                                start_new_session=True, **kw)
+
+    @staticmethod
+    def stop(proc):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
     def state(self):
         return pathlib.Path(os.environ.get("LEPTON_LAB_DIR", "/run/lepton-lab")) / self.name

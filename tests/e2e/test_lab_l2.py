@@ -30,8 +30,7 @@ def tcp_ok(lab, server, client, ip, port, token):
         p = lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False, timeout=10)
         return p.stdout.strip() == token
     finally:
-        srv.kill()
-        srv.wait()
+        lab.stop(srv)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +103,7 @@ def test_projects_are_isolated(cloud):
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(0.3)
     got = lab.sh("pa1", f"nc -w 2 {ip} 5004 </dev/null", check=False, timeout=10).stdout
-    srv.kill()
-    srv.wait()
+    lab.stop(srv)
     assert "pb2-here" not in got
 
 

@@ -132,8 +132,7 @@ def cloud():
         try:
             yield lab, admin, ext, projects
         finally:
-            srv.kill()
-            srv.wait()
+            lab.stop(srv)
     finally:
         lab.down()
 
@@ -191,8 +190,7 @@ def test_seven_traffic_cases(cloud, mode):
         assert tcp_peer(lab, a["vm"], INTERNET, 8080) == fip
         ext_pkts, ul_pkts = ext_cap.stop(), carrying(ul_cap.stop(), a["ip"], INTERNET)
     finally:
-        srv.kill()
-        srv.wait()
+        lab.stop(srv)
     if mode == "dvr":
         assert ext_pkts == [] and ul_pkts == [], (ext_pkts, ul_pkts)
     else:
@@ -275,8 +273,7 @@ def test_overlapping_tenants_north_south(cloud):
             assert got == name
     finally:
         for s in servers:
-            s.kill()
-            s.wait()
+            lab.stop(s)
     for p in projects.values():
         assert tcp_peer(lab, p["vms"]["b"]["vm"], INTERNET, 8080) == p["gw_ip"]
 
@@ -317,6 +314,82 @@ def test_agent_restart_keeps_north_south_flowing(cloud):
     out, _ = pinger.communicate(timeout=60)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
     assert m and m.group(1) == m.group(2), out
+
+
+def fw(api, kind, body):
+    coll = {"firewall_rule": "firewall_rules", "firewall_policy": "firewall_policies",
+            "firewall_group": "firewall_groups"}[kind]
+    r = api.post(f"/v2.0/fwaas/{coll}", {kind: body})
+    assert r.status == 201, r
+    return r.json[kind]
+
+
+def tcp_to(lab, server_vm, client, ip, port):
+    srv = lab.popen(server_vm, ["sh", "-c", f"echo hi | nc -l -p {port} -q 1 -w 4"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        return lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False,
+                      timeout=10).stdout.strip() == "hi"
+    finally:
+        lab.stop(srv)
+
+
+def udp_to(lab, server_vm, client, ip, port):
+    srv = lab.popen(server_vm, ["timeout", "3", "nc", "-u", "-l", "-p", str(port)],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(0.3)
+    lab.sh(client, f"echo datagram | nc -u -w 1 -q 1 {ip} {port}", check=False)
+    out, _ = srv.communicate(timeout=10)
+    return "datagram" in out
+
+
+@pytest.mark.parametrize("mode", ["legacy", "dvr"])
+def test_router_firewall_rules_in_order(cloud, mode):
+    """A firewall group on the router's port in subnet 1, egress policy
+    (what the router sends into the subnet): deny TCP 9191, allow TCP,
+    allow ICMP, implicit deny. Routed east-west and north-south traffic
+    obey it in order; inserting a rule on top changes the outcome."""
+    lab, admin, ext, projects = cloud
+    p = projects[mode]
+    api, vms = p["api"], p["vms"]
+    a, b, c = vms["a"], vms["b"], vms["c"]
+    port = [x for x in api.get(f"/v2.0/ports?device_id={p['router']['id']}").json["ports"]
+            if x["fixed_ips"][0]["subnet_id"] == p["subs"][0]["id"] and
+            x["device_owner"].startswith("network:router_interface")][0]
+    r1 = fw(api, "firewall_rule", {"protocol": "tcp", "destination_port": "9191",
+                                   "action": "deny"})
+    r2 = fw(api, "firewall_rule", {"protocol": "tcp", "action": "allow"})
+    r3 = fw(api, "firewall_rule", {"protocol": "icmp", "action": "allow"})
+    pol = fw(api, "firewall_policy", {"firewall_rules": [r1["id"], r2["id"], r3["id"]]})
+    group = fw(api, "firewall_group", {"egress_firewall_policy_id": pol["id"],
+                                       "ports": [port["id"]]})
+    try:
+        time.sleep(1)
+        fip = p["fip"]["floating_ip_address"]
+        assert tcp_to(lab, a["vm"], c["vm"], a["ip"], 9090)        # routed, allowed
+        assert not tcp_to(lab, a["vm"], c["vm"], a["ip"], 9191)    # routed, denied
+        assert tcp_to(lab, a["vm"], "internet", fip, 9090)         # via FIP, allowed
+        assert not tcp_to(lab, a["vm"], "internet", fip, 9191)     # via FIP, denied
+        assert ping(lab, c["vm"], a["ip"])
+        assert tcp_to(lab, b["vm"], a["vm"], b["ip"], 9191)        # bridged: not routed
+        assert not udp_to(lab, a["vm"], c["vm"], a["ip"], 5353)    # no rule: implicit deny
+        # A rule inserted on top: ICMP denied first.
+        r0 = fw(api, "firewall_rule", {"protocol": "icmp", "action": "deny"})
+        r = api.put(f"/v2.0/fwaas/firewall_policies/{pol['id']}/insert_rule",
+                    {"firewall_rule_id": r0["id"], "insert_before": r1["id"]})
+        assert r.status == 200, r
+        time.sleep(1)
+        assert not ping(lab, c["vm"], a["ip"])
+        assert tcp_to(lab, a["vm"], c["vm"], a["ip"], 9090)
+    finally:
+        r = api.put(f"/v2.0/fwaas/firewall_groups/{group['id']}", {"firewall_group": {
+            "ports": []}})
+        assert r.status == 200, r
+    time.sleep(1)
+    assert ping(lab, c["vm"], a["ip"])
+    assert tcp_to(lab, a["vm"], c["vm"], a["ip"], 9191)
+    assert udp_to(lab, a["vm"], c["vm"], a["ip"], 5353)
 
 
 def test_deleting_routers_and_fips_leaves_nothing(cloud):

@@ -287,3 +287,55 @@ TEST(router_plan_idempotent_and_minimal)
 	replica_done(&r);
 	json_decref(phys);
 }
+
+TEST(router_firewall_rules_in_order)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	static const char *const docs[][2] = {
+		{"firewall_rule", "{\"id\":\"fr1\",\"protocol\":\"tcp\",\"destination_port\":"
+				  "\"8000:8080\",\"source_ip_address\":\"192.0.2.7/24\","
+				  "\"action\":\"reject\",\"enabled\":true,\"ip_version\":4}"},
+		{"firewall_rule", "{\"id\":\"fr2\",\"protocol\":\"icmp\",\"action\":\"allow\","
+				  "\"enabled\":true,\"ip_version\":4}"},
+		{"firewall_rule", "{\"id\":\"fr3\",\"protocol\":\"udp\",\"action\":\"deny\","
+				  "\"enabled\":false,\"ip_version\":4}"},
+		{"firewall_rule", "{\"id\":\"fr4\",\"protocol\":\"tcp\",\"destination_port\":"
+				  "\"1; flush ruleset\",\"action\":\"allow\",\"enabled\":true}"},
+		{"firewall_policy", "{\"id\":\"fp\",\"firewall_rules\":[\"fr1\",\"fr2\",\"fr3\","
+				    "\"fr4\"]}"},
+		{"firewall_group", "{\"id\":\"fg\",\"admin_state_up\":true,\"ports\":[\"qr-port\"],"
+				   "\"ingress_firewall_policy_id\":\"fp\","
+				   "\"egress_firewall_policy_id\":null}"},
+	};
+	struct replica r;
+	struct desired c1;
+	const char *nft, *a, *b;
+
+	load(&r, true);
+	for (size_t i = 0; i < ARRAY_SIZE(docs); i++) {
+		json_t *doc = json_loads(docs[i][1], 0, NULL);
+
+		REQUIRE(doc);
+		apply_line(&r, json_pack("{s:s, s:i, s:s, s:O, s:o}", "op", "create", "revision",
+					 (int) i + 2, "type", docs[i][0], "id",
+					 json_object_get(doc, "id"), "object", doc));
+	}
+	c1 = node(&r, "compute-1", phys);
+	REQUIRE(c1.routers->n == 1);
+	nft = c1.routers->r[0].nft;
+	a = strstr(nft, "ip saddr 192.0.2.0/24 ip protocol tcp tcp dport 8000-8080 reject with "
+			"tcp reset");
+	b = strstr(nft, "ip protocol icmp return");
+	CHECK(a && b && a < b);
+	/* Disabled rules and what cannot be expressed safely are left out;
+	 * the policy ends in a deny. */
+	CHECK(!strstr(nft, "udp") && !strstr(nft, "flush"));
+	CHECK(strstr(nft, "return\n\t\tdrop\n\t}") != NULL);
+	CHECK(strstr(nft, "iifname \"qr-qr-port\" jump fw_0_in") != NULL);
+	CHECK(!strstr(nft, "fw_0_eg"));
+	/* Distributed: the rules judge what opens a flow on this instance. */
+	CHECK(strstr(nft, "ct state != new accept") != NULL);
+	desired_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/python3
+"""bench/l3: routers on the data plane, in a lab, with real packets.
+
+Prints, each measured in the same run:
+  - aggregate routed east-west TCP throughput (iperf3) with 1, 2 and 3
+    compute nodes sending at once (on each node a VM in subnet 1 sends to a
+    VM in subnet 2 on the next node), legacy router against DVR;
+  - aggregate north-south TCP throughput (iperf3) from VMs with Floating
+    IPs on 1, 2 and 3 nodes to the internet host at once, legacy against
+    DVR; (on a 2-core machine the upstream router and the internet host
+    share the cores with everything, so expect the ceiling to be the
+    machine's: compare the columns, not absolute values);
+  - time from floatingip-associate (the API call) to the first ping reply
+    from the VM at the internet host, median of N;
+  - the agent's resync of a node with R routers and F Floating IPs: built
+    from nothing (agent started on an empty node), and after a restart
+    (everything in place).
+
+Run as root: python3 bench/l3.py [--runs 20] [--routers 200] [--fips 2000]
+"""
+import argparse
+import json
+import pathlib
+import re
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from lab import Lab, unique_name  # noqa: E402
+
+INTERNET = "198.51.100.10"
+
+
+def mk(client, kind, body):
+    path = {"security_group_rule": "security-group-rules"}.get(kind, kind + "s")
+    r = client.post(f"/v2.0/{path}", {kind: body})
+    assert r.status == 201, r
+    return r.json[kind]
+
+
+def iperf_many(lab, pairs, secs=5):
+    """pairs: [(client_host, server_host, server_ip, port)]; all at once.
+    Returns the sum of received Gbit/s."""
+    servers = [lab.popen(s, ["iperf3", "-s", "-1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _, s, _, port in pairs]
+    time.sleep(0.7)
+    clients = [lab.popen(c, ["iperf3", "-c", ip, "-p", str(port), "-t", str(secs), "-J"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+               for c, _, ip, port in pairs]
+    total = 0.0
+    for c in clients:
+        out, _ = c.communicate(timeout=secs + 30)
+        try:
+            total += json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+        except (ValueError, KeyError):
+            pass
+    for s in servers:
+        try:
+            s.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            s.kill()
+    return total
+
+
+def project(lab, proj, distributed, ext, computes):
+    api = lab.client(proj)
+    admin_as = lab.admin().as_(proj, "admin")
+    subs = []
+    for i, cidr in enumerate(("10.0.0.0/24", "10.0.1.0/24")):
+        n = mk(api, "network", {"name": f"{proj}-n{i}"})
+        subs.append(mk(api, "subnet", {"network_id": n["id"], "cidr": cidr, "ip_version": 4}))
+    body = {"name": proj, "distributed": distributed}
+    if distributed:
+        body["snat_mode"] = "centralized"
+    router = mk(admin_as, "router", body)
+    for s in subs:
+        assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                       {"subnet_id": s["id"]}).status == 200
+    assert api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}}).status == 200
+    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    if not sg:
+        mk(api, "port", {"network_id": subs[0]["network_id"], "name": "x"})
+        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    for proto in ("icmp", "tcp"):
+        mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
+                                        "direction": "ingress", "protocol": proto})
+    vms = []
+    for i in range(1, computes + 1):
+        row = {}
+        for k, s in enumerate(subs):
+            port = mk(api, "port", {"network_id": s["network_id"], "name": f"{proj}-{i}-{k}"})
+            name = f"{proj}{i}{k}"
+            lab.vm(f"compute-{i}", port["id"], name)
+            row[k] = {"vm": name, "ip": port["fixed_ips"][0]["ip_address"], "port": port}
+        fip = mk(api, "floatingip", {"floating_network_id": ext["id"],
+                                     "port_id": row[0]["port"]["id"]})
+        row["fip"] = fip
+        vms.append(row)
+    return {"api": api, "router": router, "vms": vms}
+
+
+def throughput(lab, projects, computes):
+    rows = []
+    for n in range(1, computes + 1):
+        row = {"nodes": n}
+        for mode, p in projects.items():
+            vms = p["vms"]
+            ew = [(vms[i][0]["vm"], vms[(i + 1) % computes][1]["vm"],
+                   vms[(i + 1) % computes][1]["ip"], 5201 + i) for i in range(n)]
+            ns = [(vms[i][0]["vm"], "internet", INTERNET, 5301 + i) for i in range(n)]
+            row[f"ew_{mode}"] = iperf_many(lab, ew)
+            row[f"ns_{mode}"] = iperf_many(lab, ns)
+        rows.append(row)
+    return rows
+
+
+def associate_latency(lab, p, runs):
+    api = p["api"]
+    row = p["vms"][0]
+    fip = row["fip"]
+    ip = fip["floating_ip_address"]
+    times = []
+    for _ in range(runs):
+        assert api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+            "port_id": None}}).status == 200
+        time.sleep(1.0)
+        pinger = lab.popen("internet", ["ping", "-D", "-i", "0.005", "-W", "0.1", ip],
+                           stdout=subprocess.PIPE, text=True)
+        time.sleep(0.3)
+        t0 = time.time()
+        assert api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+            "port_id": row[0]["port"]["id"]}}).status == 200
+        first = None
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            line = pinger.stdout.readline()
+            m = re.match(r"\[(\d+\.\d+)\] \d+ bytes from", line)
+            if m:
+                first = float(m.group(1))
+                break
+        pinger.kill()
+        pinger.wait()
+        if first is not None:
+            times.append((first - t0) * 1000)
+    return times
+
+
+def resync(lab, ext, routers, fips):
+    """A node (compute-3's agent stopped) gets routers x (fips/routers)
+    Floating IPs bound to it; measures the cold build and a warm restart."""
+    admin = lab.admin()
+    per = max(1, fips // routers)
+    pool = mk(admin, "subnet", {"network_id": ext["id"], "cidr": "100.66.0.0/20",
+                                "ip_version": 4, "gateway_ip": None, "enable_dhcp": False,
+                                "service_types": ["network:floatingip"]})
+    gws = mk(admin, "subnet", {"network_id": ext["id"], "cidr": "100.65.0.0/22",
+                               "ip_version": 4, "gateway_ip": "100.65.0.1",
+                               "enable_dhcp": False,
+                               "service_types": ["network:router_gateway"]})
+    state = lab.state()
+    pid = int((state / "agent-compute-3.pid").read_text())
+    subprocess.run(["kill", str(pid)], check=True)
+    time.sleep(1)
+    log = state / "agent-compute-3.log"
+    t_create = time.monotonic()
+    for i in range(routers):
+        c = lab.client(f"b{i}")
+        net = mk(c, "network", {"name": f"b{i}"})
+        sub = mk(c, "subnet", {"network_id": net["id"], "cidr": f"10.{i // 250}.{i % 250}.0/24",
+                               "ip_version": 4})
+        r = mk(admin.as_(f"b{i}", "admin"), "router", {"name": f"b{i}", "distributed": True,
+                                                         "snat_mode": "centralized"})
+        assert c.put(f"/v2.0/routers/{r['id']}/add_router_interface",
+                     {"subnet_id": sub["id"]}).status == 200
+        assert admin.as_(f"b{i}", "admin").put(f"/v2.0/routers/{r['id']}", {"router": {
+            "external_gateway_info": {
+                "network_id": ext["id"],
+                "external_fixed_ips": [{"subnet_id": gws["id"]}]}}}).status == 200
+        for k in range(per):
+            port = admin.post("/v2.0/ports", {"port": {
+                "network_id": net["id"], "project_id": f"b{i}", "device_owner": "compute:b",
+                "binding:host_id": "compute-3"}}).json["port"]
+            f = c.post("/v2.0/floatingips", {"floatingip": {
+                "floating_network_id": ext["id"], "subnet_id": pool["id"],
+                "port_id": port["id"]}})
+            assert f.status == 201, f
+    made = time.monotonic() - t_create
+    mark = log.stat().st_size
+    lab.run("agent-restart", "--node", "compute-3")  # starts it (it was stopped)
+    cold = wait_pass(log, mark)
+    mark = log.stat().st_size
+    lab.run("agent-restart", "--node", "compute-3")
+    warm = wait_pass(log, mark)
+    return made, cold, warm
+
+
+def wait_pass(log, mark, limit=600):
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        with open(log) as f:
+            f.seek(mark)
+            for line in f:
+                m = re.search(r"full resync pass: .*?(\d+) routers, (\d+) kernel ops, "
+                              r"(\d+) ms", line)
+                if m:
+                    return tuple(int(x) for x in m.groups())
+        time.sleep(0.5)
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--routers", type=int, default=200)
+    ap.add_argument("--fips", type=int, default=2000)
+    args = ap.parse_args()
+    computes = 3
+    lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True)
+    try:
+        lab.up()
+        admin = lab.admin()
+        ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+        projects = {"legacy": project(lab, "bleg", False, ext, computes),
+                    "dvr": project(lab, "bdvr", True, ext, computes)}
+        time.sleep(2)
+        print("Aggregate TCP throughput, Gbit/s (iperf3, 5 s, all senders at once):")
+        print(f"{'nodes':>5}  {'E-W legacy':>10}  {'E-W DVR':>8}  {'N-S legacy':>10}  "
+              f"{'N-S DVR':>8}")
+        for row in throughput(lab, projects, computes):
+            print(f"{row['nodes']:>5}  {row['ew_legacy']:>10.2f}  {row['ew_dvr']:>8.2f}  "
+                  f"{row['ns_legacy']:>10.2f}  {row['ns_dvr']:>8.2f}")
+        for mode in ("dvr", "legacy"):
+            t = associate_latency(lab, projects[mode], args.runs)
+            if t:
+                print(f"floatingip-associate -> first packet from the internet at the VM "
+                      f"({mode}): median {statistics.median(t):.0f} ms, min {min(t):.0f}, "
+                      f"max {max(t):.0f} ({len(t)}/{args.runs} runs)")
+            else:
+                print(f"floatingip-associate ({mode}): no reply in any run")
+        made, cold, warm = resync(lab, ext, args.routers, args.fips)
+        print(f"resync of a node with {args.routers} routers and {args.fips} Floating IPs "
+              f"(API calls took {made:.1f} s):")
+        if cold:
+            print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops)")
+        if warm:
+            print(f"  agent restarted, all in place: {warm[2]} ms ({warm[0]} routers, "
+                  f"{warm[1]} kernel ops)")
+    finally:
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()
