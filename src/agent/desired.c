@@ -183,6 +183,15 @@ void desired_add_network(struct desired *out, json_t *net, const char *phys)
 	cap = out->n_nets + 1;
 	add_network(out, &cap, net);
 	snprintf(out->nets[out->n_nets - 1].phys, D_IFNAMSIZ, "%s", phys);
+	if (*phys && streq(str(net, "provider:network_type"), "vlan")) {
+		struct d_network *n = &out->nets[out->n_nets - 1];
+		json_int_t vid =
+			json_integer_value(json_object_get(net, "provider:segmentation_id"));
+
+		n->vlan = vid > 0 && vid < 4095 ? (uint16_t) vid : 0;
+		snprintf(n->phys_base, D_IFNAMSIZ, "%s", phys);
+		snprintf(n->phys, D_IFNAMSIZ, "%.9s.%u", phys, n->vlan);
+	}
 	if (*phys) {
 		out->nets[out->n_nets - 1].vxlan[0] = '\0';
 		out->nets[out->n_nets - 1].vni = 0;

@@ -27,9 +27,12 @@ struct d_network {
 	char vxlan[D_IFNAMSIZ];
 	uint32_t vni;
 	uint32_t mtu;
-	uint16_t zone;	       /* conntrack zone of the network on this node */
-	bool central_dhcp;     /* DHCP served by network nodes (lepton:dhcp centralized) */
-	char phys[D_IFNAMSIZ]; /* flat provider network: the node's interface, no VXLAN */
+	uint16_t zone;		    /* conntrack zone of the network on this node */
+	bool central_dhcp;	    /* DHCP served by network nodes (lepton:dhcp centralized) */
+	char phys[D_IFNAMSIZ];	    /* provider network: the node's interface (flat) or
+				     * its VLAN device <iface>.<vid>; no VXLAN */
+	char phys_base[D_IFNAMSIZ]; /* VLAN: the node's interface */
+	uint16_t vlan;
 };
 
 struct d_dhcp {
@@ -111,8 +114,8 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 /* The same, with the node's router namespaces (out->routers). */
 void desired_compute_node(struct replica *r, const struct d_node *node, struct desired *out);
 void desired_done(struct desired *d);
-/* Adds a network (once); phys: the node's interface of a flat network, ""
- * for VXLAN. */
+/* Adds a network (once); phys: the node's interface of the network's
+ * physical network (flat or VLAN provider networks), "" for VXLAN. */
 void desired_add_network(struct desired *out, json_t *net, const char *phys);
 
 /* Names, exposed for the reconciler and tests. */

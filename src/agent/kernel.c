@@ -167,6 +167,14 @@ static int kernel_exec(void *userdata, const struct op *op)
 		return rtnl_request(k->req, rtnl_vxlan_add(buf, op->name, op->vni, k->tunnel_ip,
 							   link, op->mtu));
 	}
+	case OP_VLAN_ADD: {
+		int link = kernel_ifindex(k, op->link);
+
+		if (link < 0)
+			return link;
+		return rtnl_request(
+			k->req, rtnl_vlan_add(buf, op->name, link, (uint16_t) op->vni, op->mtu));
+	}
 	case OP_LINK_DEL:
 		return idx < 0 ? -ENODEV : rtnl_request(k->req, rtnl_link_del(buf, idx));
 	case OP_LINK_SET:

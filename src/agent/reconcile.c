@@ -120,6 +120,20 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		    l->learning)
 			push(&pl, OP_LINK_DEL, l->name);
 	}
+	/* VLAN devices we put in our bridges for provider networks no
+	 * longer wanted here. */
+	for (size_t i = 0; i < o->n_links; i++) {
+		const struct k_link *l = &o->links[i];
+		const struct k_link *m = link_by_index(o, l->master);
+		bool wanted = false;
+
+		if (!streq(l->kind, "vlan") || !m || !startswith(m->name, "brq"))
+			continue;
+		for (size_t j = 0; j < d->n_nets && !wanted; j++)
+			wanted = streq(d->nets[j].phys, l->name);
+		if (!wanted)
+			push(&pl, OP_LINK_DEL, l->name);
+	}
 	for (size_t i = 0; i < o->n_links; i++) {
 		const struct k_link *l = &o->links[i];
 
@@ -166,6 +180,17 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			 * bridge, no VXLAN. */
 			const struct k_link *ph = observed_link(o, n->phys);
 
+			if (!ph && n->vlan && observed_link(o, n->phys_base)) {
+				op = push(&pl, OP_VLAN_ADD, n->phys);
+				snprintf(op->link, sizeof(op->link), "%s", n->phys_base);
+				op->vni = n->vlan;
+				op->mtu = n->mtu;
+				op = push(&pl, OP_LINK_SET, n->phys);
+				snprintf(op->master, sizeof(op->master), "%s", n->bridge);
+				op->up = true;
+				op->mtu = n->mtu;
+				continue;
+			}
 			if (ph && br)
 				want_port(&pl, o, ph, n->bridge, ph->mtu, true);
 			else if (ph) {
@@ -307,10 +332,10 @@ char *plan_format(const struct plan *p)
 {
 	static const char *const names[] = {
 		[OP_BRIDGE_ADD] = "bridge-add", [OP_VXLAN_ADD] = "vxlan-add",
-		[OP_LINK_DEL] = "link-del",	[OP_LINK_SET] = "link-set",
-		[OP_BRPORT_SET] = "brport-set", [OP_FDB_ADD] = "fdb-add",
-		[OP_FDB_DEL] = "fdb-del",	[OP_NEIGH_SET] = "neigh-set",
-		[OP_NEIGH_DEL] = "neigh-del",
+		[OP_VLAN_ADD] = "vlan-add",	[OP_LINK_DEL] = "link-del",
+		[OP_LINK_SET] = "link-set",	[OP_BRPORT_SET] = "brport-set",
+		[OP_FDB_ADD] = "fdb-add",	[OP_FDB_DEL] = "fdb-del",
+		[OP_NEIGH_SET] = "neigh-set",	[OP_NEIGH_DEL] = "neigh-del",
 	};
 	struct strbuf sb = STRBUF_INIT;
 
@@ -325,6 +350,9 @@ char *plan_format(const struct plan *p)
 			break;
 		case OP_VXLAN_ADD:
 			strbuf_appendf(&sb, " vni %u mtu %u", op->vni, op->mtu);
+			break;
+		case OP_VLAN_ADD:
+			strbuf_appendf(&sb, " link %s id %u mtu %u", op->link, op->vni, op->mtu);
 			break;
 		case OP_LINK_SET:
 			strbuf_appendf(&sb, " master %s %s mtu %u",
@@ -372,7 +400,8 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops)
 		const struct op *op = &p->ops[i];
 		int r = ops->exec(ops->userdata, op);
 		bool is_add = op->kind == OP_BRIDGE_ADD || op->kind == OP_VXLAN_ADD ||
-			      op->kind == OP_FDB_ADD || op->kind == OP_NEIGH_SET;
+			      op->kind == OP_VLAN_ADD || op->kind == OP_FDB_ADD ||
+			      op->kind == OP_NEIGH_SET;
 		bool is_del = op->kind == OP_LINK_DEL || op->kind == OP_FDB_DEL ||
 			      op->kind == OP_NEIGH_DEL;
 

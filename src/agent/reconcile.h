@@ -55,6 +55,7 @@ const struct k_link *observed_link(const struct observed *o, const char *name);
 enum op_kind {
 	OP_BRIDGE_ADD, /* name, mtu */
 	OP_VXLAN_ADD,  /* name, vni, mtu (local and underlay from the node) */
+	OP_VLAN_ADD,   /* name, link (the node's interface), vni (the VLAN id), mtu */
 	OP_LINK_DEL,   /* name */
 	OP_LINK_SET,   /* name: master (a name, "" for none, "-" to leave it), up, mtu */
 	OP_BRPORT_SET, /* name: learning, neigh_suppress */
@@ -68,6 +69,7 @@ struct op {
 	enum op_kind kind;
 	char name[D_IFNAMSIZ];
 	char master[D_IFNAMSIZ];
+	char link[D_IFNAMSIZ];
 	uint32_t vni, mtu, ip, dst;
 	uint8_t mac[6];
 	bool up, learning, neigh_suppress;

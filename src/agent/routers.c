@@ -204,7 +204,8 @@ static const char *ext_phys(const struct r_node *node, json_t *net)
 {
 	const char *pn = str(net, "provider:physical_network");
 
-	if (!streq(str(net, "provider:network_type"), "flat"))
+	if (!streq(str(net, "provider:network_type"), "flat") &&
+	    !streq(str(net, "provider:network_type"), "vlan"))
 		return NULL;
 	return json_string_value(json_object_get(node->physnets, pn));
 }

@@ -77,6 +77,25 @@ struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint3
 	return nlh;
 }
 
+struct nlmsghdr *rtnl_vlan_add(void *buf, const char *name, int link, uint16_t vid, uint32_t mtu)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
+	struct nlattr *info, *data;
+
+	ifinfo(nlh, AF_UNSPEC, 0);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_LINK, (uint32_t) link);
+	if (mtu)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "vlan");
+	data = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_DATA);
+	mnl_attr_put_u16_check(nlh, RTNL_BUF_SIZE, IFLA_VLAN_ID, vid);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh;
+}
+
 struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint32_t mtu)
 {
 	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_ACK);

@@ -20,6 +20,8 @@ struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu);
 /* learning off; link: the underlay device's ifindex. */
 struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
 				uint32_t mtu);
+/* A VLAN device on link (ifindex). */
+struct nlmsghdr *rtnl_vlan_add(void *buf, const char *name, int link, uint16_t vid, uint32_t mtu);
 /* master: -1 leave alone, 0 none, else the master's ifindex; up: -1 leave
  * alone, 0 down, 1 up; mtu: 0 leave alone. */
 struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint32_t mtu);

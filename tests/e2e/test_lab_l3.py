@@ -392,6 +392,52 @@ def test_router_firewall_rules_in_order(cloud, mode):
     assert udp_to(lab, a["vm"], c["vm"], a["ip"], 5353)
 
 
+def test_vlan_external_network(cloud):
+    """An external network on VLAN 100 of the same physical network: the
+    node's VLAN device joins the network's bridge; a distributed router's
+    Floating IP (pool 192.0.2.0/24) and SNAT work through it."""
+    lab, admin, ext, projects = cloud
+    found = admin.get("/v2.0/networks?name=public-vlan").json["networks"]
+    if not found:
+        pytest.skip("this kernel has no VLAN devices (no 8021q, no bridge VLAN filtering): "
+                    "the lab has no VLAN external network")
+    vext = found[0]
+    assert vext["provider:network_type"] == "vlan"
+    api = lab.client("pv")
+    net = mk(api, "network", {"name": "pv-n"})
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    router = mk(admin.as_("pv", "admin"), "router", {"name": "pv-r", "distributed": True,
+                                                      "snat_mode": "centralized"})
+    assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": sub["id"]}).status == 200
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": vext["id"]}}})
+    assert r.status == 200, r
+    gw = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    assert gw.startswith("100.64.1.")
+    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    ports = {}
+    for name, node in (("pv-a", "compute-1"), ("pv-b", "compute-2")):
+        ports[name] = mk(api, "port", {"network_id": net["id"], "name": name})
+        lab.vm(node, ports[name]["id"], name)
+    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
+                                    "direction": "ingress", "protocol": "tcp"})
+    fip = mk(api, "floatingip", {"floating_network_id": vext["id"],
+                                 "port_id": ports["pv-a"]["id"]})["floating_ip_address"]
+    assert fip.startswith("192.0.2.")
+    time.sleep(1)
+    assert tcp_to(lab, "pv-a", "internet", fip, 9393)
+    assert tcp_peer(lab, "pv-a", INTERNET, 8080) == fip
+    assert tcp_peer(lab, "pv-b", INTERNET, 8080) == gw
+    # The frames on the wire carry VLAN 100.
+    cap = Capture(lab, "ext", "ext", f"vlan 100 and ip host {fip}")
+    assert tcp_to(lab, "pv-a", "internet", fip, 9394)
+    assert cap.stop()
+    vlan_dev = lab.sh("compute-1", "ip -o -d link show type vlan").stdout
+    assert "ext0.100@ext0" in vlan_dev and "vlan protocol 802.1Q id 100" in vlan_dev, vlan_dev
+
+
 def test_deleting_routers_and_fips_leaves_nothing(cloud):
     lab, admin, ext, projects = cloud
     p = projects.pop("legacy")

@@ -65,9 +65,13 @@ static int fake_exec(void *userdata, const struct op *op)
 	switch (op->kind) {
 	case OP_BRIDGE_ADD:
 	case OP_VXLAN_ADD:
+	case OP_VLAN_ADD:
 		if (l)
 			return -EEXIST;
-		l = fadd(f, op->name, op->kind == OP_BRIDGE_ADD ? "bridge" : "vxlan");
+		l = fadd(f, op->name,
+			 op->kind == OP_BRIDGE_ADD ? "bridge"
+			 : op->kind == OP_VLAN_ADD ? "vlan"
+						   : "vxlan");
 		l->mtu = op->mtu;
 		l->vni = op->vni;
 		l->local = op->kind == OP_VXLAN_ADD ? f->tunnel : 0;

@@ -1,6 +1,7 @@
 /* Router namespaces: desired contents from the model, and the plan. */
 #include <string.h>
 #include "agent/desired.h"
+#include "agent/reconcile.h"
 #include "agent/routers.h"
 #include "base/ip4.h"
 #include "base/util.h"
@@ -335,6 +336,38 @@ TEST(router_firewall_rules_in_order)
 	CHECK(!strstr(nft, "fw_0_eg"));
 	/* Distributed: the rules judge what opens a flow on this instance. */
 	CHECK(strstr(nft, "ct state != new accept") != NULL);
+	desired_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+TEST(vlan_external_network_on_the_node)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct k_link links[] = {{.ifindex = 5, .name = "ext0", .kind = "veth", .mtu = 1500}};
+	struct observed o = {.links = links, .n_links = 1};
+	const struct d_network *ext;
+	struct replica r;
+	struct desired c1;
+	struct plan p;
+	char *text;
+
+	load(&r, true);
+	json_t *net = replica_get(&r, "network", "ext");
+	json_object_set_new(net, "provider:network_type", json_string("vlan"));
+	json_object_set_new(net, "provider:segmentation_id", json_integer(100));
+	c1 = node(&r, "compute-1", phys);
+	ext = net_of(&c1, "ext");
+	REQUIRE(ext);
+	CHECK_STREQ(ext->phys, "ext0.100");
+	CHECK(ext->vlan == 100 && streq(ext->phys_base, "ext0") && !ext->vxlan[0]);
+	reconcile_plan(&c1, &o, 1, &p);
+	text = plan_format(&p);
+	CHECK(strstr(text, "vlan-add ext0.100 link ext0 id 100 mtu 1500") != NULL);
+	CHECK(strstr(text, "link-set ext0.100 master brqext") != NULL);
+	CHECK(!strstr(text, "vxlan-add vxlan-0"));
+	free(text);
+	plan_done(&p);
 	desired_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
