@@ -22,6 +22,7 @@ import argparse
 import json
 import pathlib
 import re
+import select
 import statistics
 import subprocess
 import sys
@@ -129,22 +130,22 @@ def associate_latency(lab, p, runs):
         assert api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
             "port_id": None}}).status == 200
         time.sleep(1.0)
-        pinger = lab.popen("internet", ["ping", "-D", "-i", "0.005", "-W", "0.1", ip],
-                           stdout=subprocess.PIPE, text=True)
+        pinger = lab.popen("internet", ["stdbuf", "-oL", "ping", "-D", "-i", "0.005", "-W",
+                                        "0.1", ip], stdout=subprocess.PIPE, text=True)
         time.sleep(0.3)
         t0 = time.time()
         assert api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
             "port_id": row[0]["port"]["id"]}}).status == 200
         first = None
         deadline = time.time() + 10
-        while time.time() < deadline:
-            line = pinger.stdout.readline()
-            m = re.match(r"\[(\d+\.\d+)\] \d+ bytes from", line)
+        while time.time() < deadline and first is None:
+            ready, _, _ = select.select([pinger.stdout], [], [], 0.5)
+            if not ready:
+                continue
+            m = re.match(r"\[(\d+\.\d+)\] \d+ bytes from", pinger.stdout.readline())
             if m:
                 first = float(m.group(1))
-                break
-        pinger.kill()
-        pinger.wait()
+        lab.stop(pinger)
         if first is not None:
             times.append((first - t0) * 1000)
     return times

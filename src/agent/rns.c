@@ -527,6 +527,30 @@ static int sync_one(struct rns_set *s, const struct d_router *d, size_t *ops)
 	r = ns_get(s, d->ns, &ns);
 	if (r < 0)
 		return r;
+	/* The namespace's table first: a Floating IP's DNAT is in place
+	 * before its address arrives, so that no packet to it is ever taken
+	 * for the router itself (conntrack would pin that flow un-NATed). */
+	if (d->nft && !streq_ptr(ns->nft_applied, d->nft)) {
+		/* The whole table, replaced in one transaction: NAT bindings of
+		 * established flows live in conntrack and are kept. */
+		size_t len = strlen(d->nft) + 64;
+		char *script = xmalloc(len);
+		struct nft_run run = {script, NULL};
+
+		snprintf(script, len, "table ip lepton\ndelete table ip lepton\n%s", d->nft);
+		r = in_ns(ns->fd, run_nft, &run);
+		if (r < 0) {
+			log_error("%s: nftables: %s", d->ns, run.err ? run.err : strerror(-r));
+			if (!first)
+				first = r;
+		} else {
+			free(ns->nft_applied);
+			ns->nft_applied = xstrdup(d->nft);
+			(*ops)++;
+		}
+		free(run.err);
+		free(script);
+	}
 	r = dump_with(ns->nl, &o);
 	if (r < 0)
 		return r;
@@ -580,27 +604,6 @@ static int sync_one(struct rns_set *s, const struct d_router *d, size_t *ops)
 	*ops += plan.n_ops;
 	rplan_done(&plan);
 	r_observed_done(&o);
-	if (d->nft && !streq_ptr(ns->nft_applied, d->nft)) {
-		/* The whole table, replaced in one transaction: NAT bindings of
-		 * established flows live in conntrack and are kept. */
-		size_t len = strlen(d->nft) + 64;
-		char *script = xmalloc(len);
-		struct nft_run run = {script, NULL};
-
-		snprintf(script, len, "table ip lepton\ndelete table ip lepton\n%s", d->nft);
-		r = in_ns(ns->fd, run_nft, &run);
-		if (r < 0) {
-			log_error("%s: nftables: %s", d->ns, run.err ? run.err : strerror(-r));
-			if (!first)
-				first = r;
-		} else {
-			free(ns->nft_applied);
-			ns->nft_applied = xstrdup(d->nft);
-			(*ops)++;
-		}
-		free(run.err);
-		free(script);
-	}
 	return first;
 }
 

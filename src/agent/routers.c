@@ -229,7 +229,7 @@ static void ext_leg(struct d_router *d, struct desired *l2, struct replica *r,
 /* Table ip lepton of a namespace: Floating IPs (DNAT in, SNAT out) and
  * SNAT of the router's subnets to its gateway address. */
 static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr *subnets,
-			size_t n_subnets, uint32_t snat_ip, char *extra)
+			size_t n_subnets, uint32_t snat_ip, bool guard, char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
 	json_t *f;
@@ -248,6 +248,25 @@ static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr
 			}
 			strbuf_append(&sb, " }; }\n");
 		}
+	}
+	if (guard) {
+		/* Flows DNATed to a Floating IP's VM live only while that
+		 * association does: disassociating (or re-associating
+		 * elsewhere) ends established flows too, not only new ones. */
+		strbuf_append(&sb, "\tset fip_pairs { type ipv4_addr . ipv4_addr;");
+		if (json_array_size(fips)) {
+			strbuf_append(&sb, " elements = { ");
+			json_array_foreach(fips, i, f) {
+				strbuf_appendf(&sb, "%s%s . %s", i ? ", " : "",
+					       str(f, "floating_ip_address"),
+					       str(f, "fixed_ip_address"));
+			}
+			strbuf_append(&sb, " };");
+		}
+		strbuf_append(&sb, " }\n\tchain fip_check {\n"
+				   "\t\ttype filter hook forward priority -10; policy accept;\n"
+				   "\t\tct status dnat ct original ip daddr . ct reply ip saddr != "
+				   "@fip_pairs drop\n\t}\n");
 	}
 	strbuf_append(&sb, "\tchain prerouting {\n"
 			   "\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
@@ -529,7 +548,7 @@ static void legacy_router(struct replica *r, const struct r_node *node, struct d
 		}
 	}
 	d->nft = nat_script(qg, m->gw ? m->fips : NULL, cidrs, n, m->gw && m->snat ? m->ext_ip : 0,
-			    fw_script(r, m->ifaces, false));
+			    true, fw_script(r, m->ifaces, false));
 }
 
 static void dvr_router(struct replica *r, const struct r_node *node, struct desired *l2,
@@ -587,7 +606,8 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0, fw_script(r, m->ifaces, true));
+	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0, true,
+			    fw_script(r, m->ifaces, true));
 	json_decref(local);
 }
 
@@ -621,7 +641,7 @@ static void snat_router(struct replica *r, const struct r_node *node, struct des
 	ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
-	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0, NULL);
+	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0, false, NULL);
 }
 
 void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,

@@ -204,15 +204,34 @@ def test_seven_traffic_cases(cloud, mode):
 
 
 def test_disassociate_stops_inbound_and_reassociate(cloud):
+    """Disassociating ends inbound traffic at once, established flows
+    included (another Floating IP keeps the node's external leg up and the
+    upstream router's ARP entry still points there)."""
     lab, admin, ext, projects = cloud
     p = projects["dvr"]
     fip = p["fip"]
     ip = fip["floating_ip_address"]
-    assert ping(lab, "internet", ip)
-    r = p["api"].put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
-    assert r.status == 200, r
-    time.sleep(1)
-    assert not ping(lab, "internet", ip)
+    other = mk(p["api"], "floatingip", {"floating_network_id": ext["id"],
+                                        "port_id": p["vms"]["d"]["port"]["id"]})
+    try:
+        assert ping(lab, "internet", ip)
+        pinger = lab.popen("internet", ["ping", "-D", "-i", "0.05", "-W", "1", ip],
+                           stdout=subprocess.PIPE, text=True)
+        time.sleep(1)
+        t_off = time.time()
+        r = p["api"].put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+        assert r.status == 200, r
+        time.sleep(3)
+        lab.stop(pinger)
+        replies = [float(m.group(1)) for m in re.finditer(
+            r"^\[(\d+\.\d+)\] \d+ bytes from", pinger.stdout.read(), re.M)]
+        assert any(t < t_off for t in replies), "the flow worked before"
+        late = [t - t_off for t in replies if t > t_off + 1.0]
+        assert not late, f"replies after disassociation: {late}"
+        assert not ping(lab, "internet", ip)
+        assert ping(lab, "internet", other["floating_ip_address"])
+    finally:
+        assert p["api"].delete(f"/v2.0/floatingips/{other['id']}").status == 204
     r = p["api"].put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
         "port_id": p["vms"]["a"]["port"]["id"]}})
     assert r.status == 200, r

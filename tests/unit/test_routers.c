@@ -197,6 +197,11 @@ TEST(routers_legacy_on_network_node)
 	CHECK(has_addr(q, "qg-", "203.0.113.5", 32));
 	CHECK(strstr(q->nft, "dnat to ip daddr map @fip_in") &&
 	      strstr(q->nft, "snat to 100.64.0.10"));
+	/* Established DNATed flows live only while their association does. */
+	CHECK(strstr(q->nft, "elements = { 203.0.113.5 . 10.0.0.5 }") &&
+	      strstr(q->nft,
+		     "ct status dnat ct original ip daddr . ct reply ip saddr != @fip_pairs "
+		     "drop"));
 	CHECK(q->n_rules == 0 && q->n_routes == 2); /* default, the extra route */
 	/* compute-1 reaches the router's MAC on network-1. */
 	bool found = false;
