@@ -214,11 +214,23 @@ def wait_pass(log, mark, limit=600):
     return None
 
 
+def report_resync(lab, ext, args):
+    made, cold, warm = resync(lab, ext, args.routers, args.fips)
+    print(f"resync of a node with {args.routers} routers and {args.fips} Floating IPs "
+          f"(API calls took {made:.1f} s):")
+    if cold:
+        print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops)")
+    if warm:
+        print(f"  agent restarted, all in place: {warm[2]} ms ({warm[0]} routers, "
+              f"{warm[1]} kernel ops)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--routers", type=int, default=200)
     ap.add_argument("--fips", type=int, default=2000)
+    ap.add_argument("--only-resync", action="store_true")
     args = ap.parse_args()
     computes = 3
     lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True)
@@ -226,6 +238,9 @@ def main():
         lab.up()
         admin = lab.admin()
         ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+        if args.only_resync:
+            report_resync(lab, ext, args)
+            return
         projects = {"legacy": project(lab, "bleg", False, ext, computes),
                     "dvr": project(lab, "bdvr", True, ext, computes)}
         time.sleep(2)
@@ -243,14 +258,7 @@ def main():
                       f"max {max(t):.0f} ({len(t)}/{args.runs} runs)")
             else:
                 print(f"floatingip-associate ({mode}): no reply in any run")
-        made, cold, warm = resync(lab, ext, args.routers, args.fips)
-        print(f"resync of a node with {args.routers} routers and {args.fips} Floating IPs "
-              f"(API calls took {made:.1f} s):")
-        if cold:
-            print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops)")
-        if warm:
-            print(f"  agent restarted, all in place: {warm[2]} ms ({warm[0]} routers, "
-                  f"{warm[1]} kernel ops)")
+        report_resync(lab, ext, args)
     finally:
         lab.down()
 

@@ -323,21 +323,30 @@ static void desired_compute_node_(struct replica *r, const struct d_node *node, 
 	}
 	/* Remote ports on those networks: FDB and flood entries; every port's
 	 * addresses: neighbour entries for ARP suppression. */
+	json_t *by_net = json_object(), *arr;
+
+	json_object_foreach(ports, id, port) {
+		arr = json_object_get(by_net, str(port, "network_id"));
+		if (!arr) {
+			arr = json_array();
+			json_object_set_new(by_net, str(port, "network_id"), arr);
+		}
+		json_array_append(arr, port);
+	}
 	for (size_t k = 0; k < out->n_nets; k++) {
 		struct d_network *n = &out->nets[k];
 		uint32_t vteps[256];
-		size_t n_vteps = 0;
+		size_t n_vteps = 0, pi;
 
 		if (n->phys[0])
 			continue; /* a provider network: no overlay, no ARP suppression */
 
-		json_object_foreach(ports, id, port) {
+		json_array_foreach(json_object_get(by_net, n->id), pi, port) {
 			uint8_t mac[6];
 			json_t *ip;
 			size_t i;
 
-			if (!streq(str(port, "network_id"), n->id) ||
-			    desired_parse_mac(str(port, "mac_address"), mac) < 0)
+			if (desired_parse_mac(str(port, "mac_address"), mac) < 0)
 				continue;
 			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
 				struct d_neigh ne = {0};
@@ -378,6 +387,7 @@ static void desired_compute_node_(struct replica *r, const struct d_node *node, 
 			PUSH(out->fdb, out->n_fdb, cap_fdb, f);
 		}
 	}
+	json_decref(by_net);
 	/* DHCP's server identifier is the subnet's gateway address: while no
 	 * router port holds it, the bridge answers ARP for it with the DHCP
 	 * server's MAC, so that unicast renewals (RFC 2131 4.4.5) reach us. */

@@ -180,6 +180,7 @@ int main(int argc, char **argv)
 				 * shows (nftables or FDB entries changed by hand). */
 				if (now - last_resync >= AGENT_RESYNC_MS) {
 					a.dirty = true;
+					a.full_pass = true;
 					last_resync = now;
 				}
 			} else if (fd == client_watch_fd(a.client)) {

@@ -3,6 +3,7 @@
 #include "agent/routers.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include "base/ip4.h"
@@ -98,6 +99,23 @@ static void want_port(struct planner *pl, const struct observed *o, const struct
 	snprintf(op->master, sizeof(op->master), "%s", master);
 	op->up = up;
 	op->mtu = mtu;
+}
+
+static void fdb_key(char buf[static 96], const char *dev, const uint8_t mac[6], uint32_t dst,
+		    bool master)
+{
+	snprintf(buf, 96, "%s|%02x%02x%02x%02x%02x%02x|%08x|%d", dev, mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5], dst, master);
+}
+
+/* mac NULL: the key of "an entry for this address on this device". */
+static void neigh_key(char buf[static 96], const char *dev, uint32_t ip, const uint8_t *mac)
+{
+	if (mac)
+		snprintf(buf, 96, "%s|%08x|%02x%02x%02x%02x%02x%02x", dev, ip, mac[0], mac[1],
+			 mac[2], mac[3], mac[4], mac[5]);
+	else
+		snprintf(buf, 96, "%s|%08x", dev, ip);
 }
 
 void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t tunnel_ip,
@@ -244,21 +262,34 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 				want_port(&pl, o, t, r->legs[j].bridge, r->legs[j].mtu, true);
 		}
 	}
+	/* 4 and 5 compare thousands of entries: keyed sets, not nested scans. */
+	json_t *links = json_object(), *want = json_object(), *have = json_object();
+	char key[96];
+
+	for (size_t i = 0; i < o->n_links; i++)
+		json_object_set_new(links, o->links[i].name, json_integer((json_int_t) i));
+#define LINK(name)                                                                                 \
+	(json_object_get(links, (name))                                                            \
+		 ? &o->links[json_integer_value(json_object_get(links, (name)))]                   \
+		 : NULL)
 	/* 4. FDB entries of our VXLAN devices: self entries with a remote
 	 * address, and static entries in the bridge's FDB. */
+	for (size_t j = 0; j < d->n_fdb; j++) {
+		fdb_key(key, d->fdb[j].dev, d->fdb[j].mac, d->fdb[j].dst, d->fdb[j].master);
+		json_object_set_new(want, key, json_true());
+	}
 	for (size_t i = 0; i < o->n_fdb; i++) {
 		const struct k_fdb *f = &o->fdb[i];
 		const struct k_link *l = link_by_index(o, f->ifindex);
-		bool wanted = false;
 
-		if (!l || !startswith(l->name, "vxlan-") || (!f->dst && !f->master) ||
+		if (!l)
+			continue;
+		fdb_key(key, l->name, f->mac, f->dst, f->master);
+		json_object_set_new(have, key, json_true());
+		if (!startswith(l->name, "vxlan-") || (!f->dst && !f->master) ||
 		    made_fresh(out, l->name))
 			continue;
-		for (size_t j = 0; j < d->n_fdb && !wanted; j++)
-			wanted = streq(d->fdb[j].dev, l->name) && d->fdb[j].dst == f->dst &&
-				 d->fdb[j].master == f->master &&
-				 memcmp(d->fdb[j].mac, f->mac, 6) == 0;
-		if (!wanted && desired_net_by_vxlan(d, l->name)) {
+		if (!json_object_get(want, key) && desired_net_by_vxlan(d, l->name)) {
 			struct op *op = push(&pl, OP_FDB_DEL, l->name);
 
 			memcpy(op->mac, f->mac, 6);
@@ -267,18 +298,12 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		}
 	}
 	for (size_t j = 0; j < d->n_fdb; j++) {
-		const struct k_link *l = observed_link(o, d->fdb[j].dev);
-		bool have = false;
+		const struct k_link *l = LINK(d->fdb[j].dev);
 
 		if (!l && startswith(d->fdb[j].dev, "tap"))
 			continue; /* a VM port not plugged yet */
-		if (made_fresh(out, d->fdb[j].dev))
-			l = NULL;
-		for (size_t i = 0; l && i < o->n_fdb && !have; i++)
-			have = o->fdb[i].ifindex == l->ifindex && o->fdb[i].dst == d->fdb[j].dst &&
-			       o->fdb[i].master == d->fdb[j].master &&
-			       memcmp(o->fdb[i].mac, d->fdb[j].mac, 6) == 0;
-		if (!have) {
+		fdb_key(key, d->fdb[j].dev, d->fdb[j].mac, d->fdb[j].dst, d->fdb[j].master);
+		if (!l || made_fresh(out, d->fdb[j].dev) || !json_object_get(have, key)) {
 			struct op *op = push(&pl, OP_FDB_ADD, d->fdb[j].dev);
 
 			memcpy(op->mac, d->fdb[j].mac, 6);
@@ -286,40 +311,49 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			op->fdb_master = d->fdb[j].master;
 		}
 	}
-	/* 5. Neighbour entries on our bridges (ARP suppression). */
+	json_object_clear(want);
+	json_object_clear(have);
+	/* 5. Neighbour entries on our bridges (ARP suppression): wanted by
+	 * device and address; right when the MAC matches and it is permanent. */
+	for (size_t j = 0; j < d->n_neigh; j++) {
+		neigh_key(key, d->neigh[j].dev, d->neigh[j].ip, NULL);
+		json_object_set_new(want, key, json_true());
+	}
 	for (size_t i = 0; i < o->n_neigh; i++) {
 		const struct k_neigh *ne = &o->neigh[i];
 		const struct k_link *l = link_by_index(o, ne->ifindex);
-		bool wanted = false;
 
-		if (!l || !startswith(l->name, "brq") || !desired_net_by_bridge(d, l->name) ||
+		if (!l)
+			continue;
+		if (ne->permanent) {
+			neigh_key(key, l->name, ne->ip, ne->mac);
+			json_object_set_new(have, key, json_true());
+		}
+		if (!startswith(l->name, "brq") || !desired_net_by_bridge(d, l->name) ||
 		    made_fresh(out, l->name))
 			continue;
-		for (size_t j = 0; j < d->n_neigh && !wanted; j++)
-			wanted = streq(d->neigh[j].dev, l->name) && d->neigh[j].ip == ne->ip;
-		if (!wanted) {
+		neigh_key(key, l->name, ne->ip, NULL);
+		if (!json_object_get(want, key)) {
 			struct op *op = push(&pl, OP_NEIGH_DEL, l->name);
 
 			op->ip = ne->ip;
 		}
 	}
 	for (size_t j = 0; j < d->n_neigh; j++) {
-		const struct k_link *l = observed_link(o, d->neigh[j].dev);
-		bool have = false;
+		const struct k_link *l = LINK(d->neigh[j].dev);
 
-		if (made_fresh(out, d->neigh[j].dev))
-			l = NULL;
-		for (size_t i = 0; l && i < o->n_neigh && !have; i++)
-			have = o->neigh[i].ifindex == l->ifindex &&
-			       o->neigh[i].ip == d->neigh[j].ip && o->neigh[i].permanent &&
-			       memcmp(o->neigh[i].mac, d->neigh[j].mac, 6) == 0;
-		if (!have) {
+		neigh_key(key, d->neigh[j].dev, d->neigh[j].ip, d->neigh[j].mac);
+		if (!l || made_fresh(out, d->neigh[j].dev) || !json_object_get(have, key)) {
 			struct op *op = push(&pl, OP_NEIGH_SET, d->neigh[j].dev);
 
 			op->ip = d->neigh[j].ip;
 			memcpy(op->mac, d->neigh[j].mac, 6);
 		}
 	}
+#undef LINK
+	json_decref(links);
+	json_decref(want);
+	json_decref(have);
 }
 
 void plan_done(struct plan *p)

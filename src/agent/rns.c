@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/netfilter.h>
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <net/ethernet.h>
@@ -21,6 +22,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "nft/nfnl.h"
 #include "nft/nft.h"
 #include "nl/rtnl.h"
 
@@ -31,6 +33,8 @@ struct rns {
 	int fd;
 	struct rtnl *nl;
 	char *nft_applied; /* the table last applied here */
+	uint64_t synced;   /* hash of the desired state last reached, 0 none */
+	char found[64];	   /* the comment of the table found when we took it */
 };
 
 struct rns_set {
@@ -127,6 +131,20 @@ static int open_rtnl(void *data)
 	return rtnl_open(0, data);
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static int read_comment(void *out)
+{
+	return nfnl_table_comment(NFPROTO_IPV4, "lepton", out, 64);
+}
+
 static int ns_create(const char *name)
 {
 	char path[sizeof(NETNS_DIR) + 257];
@@ -210,6 +228,8 @@ static int ns_get(struct rns_set *s, const char *name, struct rns **ret)
 	e = in_ns(n.fd, ns_sysctls, NULL);
 	if (e >= 0)
 		e = in_ns(n.fd, open_rtnl, &n.nl);
+	if (e >= 0 && in_ns(n.fd, read_comment, n.found) < 0)
+		n.found[0] = '\0';
 	if (e < 0) {
 		rns_close(&n);
 		return e;
@@ -517,27 +537,60 @@ static const struct r_leg *leg_of(const struct d_router *d, const char *name)
 	return NULL;
 }
 
-static int sync_one(struct rns_set *s, const struct d_router *d, size_t *ops)
+/* The desired state of a namespace, hashed (structs are zeroed before
+ * they are filled, so padding is stable). */
+static uint64_t router_hash(const struct d_router *d)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	h = fnv(h, d->legs, d->n_legs * sizeof(*d->legs));
+	h = fnv(h, d->addrs, d->n_addrs * sizeof(*d->addrs));
+	h = fnv(h, d->routes, d->n_routes * sizeof(*d->routes));
+	h = fnv(h, d->rules, d->n_rules * sizeof(*d->rules));
+	h = fnv(h, d->neighs, d->n_neighs * sizeof(*d->neighs));
+	if (d->nft)
+		h = fnv(h, d->nft, strlen(d->nft));
+	return h ? h : 1;
+}
+
+static int sync_one(struct rns_set *s, const struct d_router *d, bool full, size_t *ops)
 {
 	struct r_observed o;
 	struct rplan plan;
 	struct rns *ns = NULL;
+	uint64_t want = router_hash(d);
 	int first = 0, r;
 
 	r = ns_get(s, d->ns, &ns);
 	if (r < 0)
 		return r;
+	if (!full && ns->synced == want)
+		return 0;
 	/* The namespace's table first: a Floating IP's DNAT is in place
 	 * before its address arrives, so that no packet to it is ever taken
 	 * for the router itself (conntrack would pin that flow un-NATed). */
-	if (d->nft && !streq_ptr(ns->nft_applied, d->nft)) {
+	char stamp[64];
+
+	if (d->nft)
+		snprintf(stamp, sizeof(stamp), "lepton:%016llx",
+			 (unsigned long long) fnv(1469598103934665603ull, d->nft, strlen(d->nft)));
+	if (d->nft && !ns->nft_applied && streq(ns->found, stamp)) {
+		/* Already there (an agent restart): nothing to write. */
+		ns->nft_applied = xstrdup(d->nft);
+	}
+	if (d->nft && !streq_ptr(ns->nft_applied, d->nft) &&
+	    startswith(d->nft, "table ip lepton {\n")) {
 		/* The whole table, replaced in one transaction: NAT bindings of
-		 * established flows live in conntrack and are kept. */
-		size_t len = strlen(d->nft) + 64;
+		 * established flows live in conntrack and are kept. The comment
+		 * stamps what was written. */
+		size_t len = strlen(d->nft) + 160;
 		char *script = xmalloc(len);
 		struct nft_run run = {script, NULL};
 
-		snprintf(script, len, "table ip lepton\ndelete table ip lepton\n%s", d->nft);
+		snprintf(script, len,
+			 "table ip lepton\ndelete table ip lepton\ntable ip lepton {\n\tcomment "
+			 "\"%s\"\n%s",
+			 stamp, d->nft + strlen("table ip lepton {\n"));
 		r = in_ns(ns->fd, run_nft, &run);
 		if (r < 0) {
 			log_error("%s: nftables: %s", d->ns, run.err ? run.err : strerror(-r));
@@ -604,6 +657,7 @@ static int sync_one(struct rns_set *s, const struct d_router *d, size_t *ops)
 	*ops += plan.n_ops;
 	rplan_done(&plan);
 	r_observed_done(&o);
+	ns->synced = first < 0 ? 0 : want;
 	return first;
 }
 
@@ -615,7 +669,8 @@ static bool ours(const char *name, const char *prefix)
 	       (startswith(name + n, "qrouter-") || startswith(name + n, "snat-"));
 }
 
-int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, size_t *ret_ops)
+int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, bool full,
+	     size_t *ret_ops)
 {
 	int first = 0, r;
 	DIR *dir;
@@ -623,7 +678,7 @@ int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want
 
 	*ret_ops = 0;
 	for (size_t i = 0; i < want->n; i++) {
-		r = sync_one(s, &want->r[i], ret_ops);
+		r = sync_one(s, &want->r[i], full, ret_ops);
 		if (r < 0 && !first)
 			first = r;
 	}

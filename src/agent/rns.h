@@ -20,7 +20,12 @@ void rns_set_free(struct rns_set *s);
  * sysctls), applies each namespace's plan and nftables table, deletes the
  * namespaces no longer wanted. Returns the number of ops applied, or the
  * first error (after carrying on with the rest). */
-int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, size_t *ret_ops);
+/* full: look at every namespace; otherwise a namespace whose desired state
+ * is the same as at its last successful pass is skipped (feed-driven passes
+ * then cost what changed, not what exists; the periodic pass repairs
+ * drift). */
+int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, bool full,
+	     size_t *ret_ops);
 
 /* One namespace's observed state (for tests and logs). */
 int rns_dump(const char *ns, struct r_observed *ret);

@@ -113,17 +113,16 @@ static void add_rule(struct d_router *d, uint32_t prio, uint32_t src, uint8_t le
 
 /* Static neighbours on a leg: every other port with an address in the
  * leg's subnet. */
-static void add_neighs(struct replica *r, struct d_router *d, const char *dev, json_t *subnet,
+static void add_neighs(json_t *by_net, struct d_router *d, const char *dev, json_t *subnet,
 		       const char *self_id)
 {
-	json_t *ports = replica_type(r, "port"), *p, *ip;
-	const char *id;
-	size_t i;
+	json_t *ports = json_object_get(by_net, str(subnet, "network_id")), *p, *ip;
+	size_t i, k;
 
-	json_object_foreach(ports, id, p) {
+	json_array_foreach(ports, k, p) {
 		uint8_t mac[6];
 
-		if (streq(id, self_id) || !streq(str(p, "network_id"), str(subnet, "network_id")) ||
+		if (streq(str(p, "id"), self_id) ||
 		    desired_parse_mac(str(p, "mac_address"), mac) < 0)
 			continue;
 		json_array_foreach(json_object_get(p, "fixed_ips"), i, ip) {
@@ -149,22 +148,23 @@ struct rmodel {
 	json_t *csnat;	/* centralized SNAT ports */
 	json_t *fips;	/* associated Floating IPs */
 	json_t *ext_net;
+	json_t *by_net; /* {network_id: [ports]}, borrowed */
 	uint32_t ext_ip, ext_gw;
 	struct ip4_cidr ext_cidr;
 	bool snat;
 };
 
-static bool load_model(struct replica *r, json_t *router, json_t *by_device, struct rmodel *m)
+static bool load_model(struct replica *r, json_t *router, json_t *by_device, json_t *by_net,
+		       struct rmodel *m)
 {
-	json_t *ports = json_object_get(by_device, str(router, "id")), *p;
-	json_t *fips = replica_type(r, "floatingip"), *f, *info, *sub;
-	const char *id;
+	json_t *ports = json_object_get(by_device, str(router, "id")), *p, *f, *info, *sub;
 	size_t i;
 
 	*m = (struct rmodel){.router = router,
 			     .ifaces = json_array(),
 			     .csnat = json_array(),
-			     .fips = json_array()};
+			     .fips = json_array(),
+			     .by_net = by_net};
 	json_array_foreach(ports, i, p) {
 		const char *owner = str(p, "device_owner");
 
@@ -183,8 +183,9 @@ static bool load_model(struct replica *r, json_t *router, json_t *by_device, str
 		    ip4_parse(str(sub, "gateway_ip"), &m->ext_gw) < 0)
 			m->gw = NULL;
 	}
-	json_object_foreach(fips, id, f) {
-		if (streq(str(f, "router_id"), str(router, "id")) && *str(f, "port_id") &&
+	json_array_foreach(ports, i, f) {
+		/* by_device also holds the router's Floating IPs */
+		if (json_object_get(f, "floating_ip_address") && *str(f, "port_id") &&
 		    *str(f, "fixed_ip_address"))
 			json_array_append(m->fips, f);
 	}
@@ -471,7 +472,8 @@ static char *fw_script(struct replica *r, json_t *ifaces, bool dvr)
 
 /* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
 static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *l2, json_t *ifaces,
-			 struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ], size_t max)
+			 json_t *by_net, struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ],
+			 size_t max)
 {
 	json_t *p;
 	size_t i, n = 0;
@@ -490,7 +492,7 @@ static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *
 		want_net(r, l2, net, "");
 		leg = add_leg(d, "qr-", str(p, "id"), net, mac);
 		add_addr(d, leg, ip, c.len, false);
-		add_neighs(r, d, leg, sub, str(p, "id"));
+		add_neighs(by_net, d, leg, sub, str(p, "id"));
 		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 		snprintf(names[n], D_IFNAMSIZ, "%s", leg);
 		n++;
@@ -528,7 +530,7 @@ static void legacy_router(struct replica *r, const struct r_node *node, struct d
 	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], qg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(r, d, l2, m->ifaces, cidrs, names, MAX_IFACES);
+	size_t n = iface_legs(r, d, l2, m->ifaces, m->by_net, cidrs, names, MAX_IFACES);
 	json_t *f;
 	size_t i;
 
@@ -557,7 +559,7 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], fg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(r, d, l2, m->ifaces, cidrs, names, MAX_IFACES);
+	size_t n = iface_legs(r, d, l2, m->ifaces, m->by_net, cidrs, names, MAX_IFACES);
 	json_t *local = json_array(), *f, *p;
 	bool policy = false;
 	size_t i, j;
@@ -634,7 +636,7 @@ static void snat_router(struct replica *r, const struct r_node *node, struct des
 		want_net(r, l2, net, "");
 		leg = add_leg(d, "sg-", str(p, "id"), net, mac);
 		add_addr(d, leg, ip, c.len, false);
-		add_neighs(r, d, leg, sub, str(p, "id"));
+		add_neighs(m->by_net, d, leg, sub, str(p, "id"));
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
 	desired_parse_mac(str(m->gw, "mac_address"), mac);
@@ -648,15 +650,23 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 		     struct d_routers *out)
 {
 	json_t *routers = replica_type(r, "router"), *ports = replica_type(r, "port");
-	json_t *by_device = json_object(), *local_nets = json_object(), *router, *p;
+	json_t *by_device = json_object(), *local_nets = json_object(), *by_net = json_object();
+	json_t *router, *p, *arr;
 	const char *id;
 
 	*out = (struct d_routers){0};
 	json_object_foreach(ports, id, p) {
 		const char *owner = str(p, "device_owner");
 
+		arr = json_object_get(by_net, str(p, "network_id"));
+		if (!arr) {
+			arr = json_array();
+			json_object_set_new(by_net, str(p, "network_id"), arr);
+		}
+		json_array_append(arr, p);
+
 		if (startswith(owner, "network:router_")) {
-			json_t *arr = json_object_get(by_device, str(p, "device_id"));
+			arr = json_object_get(by_device, str(p, "device_id"));
 
 			if (!arr) {
 				arr = json_array();
@@ -668,6 +678,17 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 			json_object_set_new(local_nets, str(p, "network_id"), json_true());
 		}
 	}
+	/* Floating IPs by router, with the router's ports. */
+	json_object_foreach(replica_type(r, "floatingip"), id, p) {
+		if (!*str(p, "router_id"))
+			continue;
+		arr = json_object_get(by_device, str(p, "router_id"));
+		if (!arr) {
+			arr = json_array();
+			json_object_set_new(by_device, str(p, "router_id"), arr);
+		}
+		json_array_append(arr, p);
+	}
 	json_object_foreach(routers, id, router) {
 		bool dvr = json_is_true(json_object_get(router, "distributed"));
 		bool here = streq(str(router, "lepton:l3_host"), node->host);
@@ -676,7 +697,7 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 		size_t i;
 
 		if (!json_is_true(json_object_get(router, "admin_state_up")) ||
-		    !load_model(r, router, by_device, &m))
+		    !load_model(r, router, by_device, by_net, &m))
 			continue;
 		if (!dvr) {
 			if (here)
@@ -696,6 +717,7 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 	}
 	json_decref(by_device);
 	json_decref(local_nets);
+	json_decref(by_net);
 }
 
 static void router_free(struct d_router *d)

@@ -59,13 +59,17 @@ static int int_or(json_t *doc, const char *key, int dflt)
 	return json_is_integer(v) ? (int) json_integer_value(v) : dflt;
 }
 
-static bool has_sg(json_t *port, const char *sg)
+/* Whether the port lists the group before position n (a repeated group
+ * adds its addresses once). */
+static bool listed_before(json_t *port, const char *sg, size_t n)
 {
 	json_t *e;
 	size_t i;
 
 	json_array_foreach(json_object_get(port, "security_groups"), i, e) {
-		if (streq(json_string_value(e), sg))
+		if (i >= n)
+			break;
+		if (streq_ptr(json_string_value(e), sg))
 			return true;
 	}
 	return false;
@@ -150,36 +154,52 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 			in->rules[in->n_rules++] = ru;
 		}
 	}
-	/* Members of each group: the addresses of every port in it. */
+	/* Members of each group: the addresses of every port in it (one walk
+	 * over the ports, not one per group). */
+	json_t *index = json_object();
+	size_t *caps;
+
 	json_object_foreach(groups, sgid, sg) {
-		struct nft_group_in g = {0};
-		size_t cap = 0;
-
-		snprintf(g.sg_id, sizeof(g.sg_id), "%s", sgid);
-		json_object_foreach(ports, pid, port) {
-			json_t *ip;
-			size_t i;
-
-			if (!has_sg(port, sgid))
-				continue;
-			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
-				uint32_t a;
-
-				if (ip4_parse(str(ip, "ip_address"), &a) < 0)
-					continue;
-				if (g.n_ips == cap) {
-					cap = cap ? cap * 2 : 8;
-					g.ips = xrealloc(g.ips, cap * sizeof(*g.ips));
-				}
-				g.ips[g.n_ips++] = a;
-			}
-		}
 		if (cap_groups == in->n_groups) {
 			cap_groups = cap_groups ? cap_groups * 2 : 8;
 			in->groups = xrealloc(in->groups, cap_groups * sizeof(*in->groups));
 		}
-		in->groups[in->n_groups++] = g;
+		in->groups[in->n_groups] = (struct nft_group_in){0};
+		snprintf(in->groups[in->n_groups].sg_id, sizeof(in->groups[0].sg_id), "%s", sgid);
+		json_object_set_new(index, sgid, json_integer((json_int_t) in->n_groups));
+		in->n_groups++;
 	}
+	caps = xcalloc(in->n_groups + 1, sizeof(*caps));
+	json_object_foreach(ports, pid, port) {
+		json_t *e;
+		size_t j;
+
+		json_array_foreach(json_object_get(port, "security_groups"), j, e) {
+			json_t *k = json_object_get(
+				index, json_string_value(e) ? json_string_value(e) : "");
+			struct nft_group_in *g;
+			json_t *ip;
+			size_t i;
+
+			if (!k || listed_before(port, json_string_value(e), j))
+				continue;
+			g = &in->groups[json_integer_value(k)];
+			json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
+				size_t *cap = &caps[json_integer_value(k)];
+				uint32_t a;
+
+				if (ip4_parse(str(ip, "ip_address"), &a) < 0)
+					continue;
+				if (g->n_ips == *cap) {
+					*cap = *cap ? *cap * 2 : 8;
+					g->ips = xrealloc(g->ips, *cap * sizeof(*g->ips));
+				}
+				g->ips[g->n_ips++] = a;
+			}
+		}
+	}
+	free(caps);
+	json_decref(index);
 }
 
 void secgroups_input_done(struct nft_input *in)

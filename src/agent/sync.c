@@ -211,7 +211,9 @@ void agent_sync(struct agent *a)
 		ops.dump(ops.userdata, &o);
 	}
 	/* Router namespaces, once the bridges their legs join exist. */
-	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, &r_ops);
+	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, !a->synced_once || a->full_pass,
+		     &r_ops);
+	a->full_pass = false;
 	if (r < 0) {
 		log_error("router namespaces: %s", strerror(-r));
 		a->dirty = true;

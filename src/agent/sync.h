@@ -49,6 +49,7 @@ struct agent {
 	bool registered;
 	bool dirty;
 	bool synced_once;
+	bool full_pass; /* the next pass looks at every router namespace */
 	int epfd;
 };
 

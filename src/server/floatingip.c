@@ -26,12 +26,12 @@ static const struct attr_def floatingip_attrs[] = {
 
 json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id)
 {
-	json_t *all = store_list(ctx->store, "floatingip"), *out = json_array(), *f;
+	json_t *all = store_list_shared(ctx->store, "floatingip"), *out = json_array(), *f;
 	size_t i;
 
 	json_array_foreach(all, i, f) {
 		if (streq(doc_str(f, "router_id"), router_id))
-			json_array_append(out, f);
+			json_array_append_new(out, json_deep_copy(f));
 	}
 	json_decref(all);
 	return out;
@@ -58,7 +58,7 @@ static void disassociate(json_t *fip)
 /* The router that connects the fixed IP's subnet to the external network. */
 static json_t *find_router(struct api_ctx *ctx, const char *ext_net, const char *subnet_id)
 {
-	json_t *routers = store_list(ctx->store, "router"), *r, *found = NULL;
+	json_t *routers = store_list_shared(ctx->store, "router"), *r, *found = NULL;
 	size_t i, j;
 
 	json_array_foreach(routers, i, r) {
@@ -71,7 +71,7 @@ static json_t *find_router(struct api_ctx *ctx, const char *ext_net, const char 
 		json_array_foreach(ifaces, j, iface) {
 			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
 				if (!found && streq(doc_str(ip, "subnet_id"), subnet_id))
-					found = json_incref(r);
+					found = json_deep_copy(r);
 			}
 		}
 		json_decref(ifaces);

@@ -45,15 +45,17 @@ static bool port_visible(struct api_ctx *ctx, json_t *doc)
 	return v;
 }
 
+/* Scans read the store's documents in place and copy only what they
+ * return: callers may change those. */
 json_t *ports_of_device(struct api_ctx *ctx, const char *device_id, const char *owner_prefix)
 {
-	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
+	json_t *all = store_list_shared(ctx->store, "port"), *out = json_array(), *p;
 	size_t i;
 
 	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "device_id"), device_id) &&
 		    startswith(doc_str(p, "device_owner"), owner_prefix))
-			json_array_append(out, p);
+			json_array_append_new(out, json_deep_copy(p));
 	}
 	json_decref(all);
 	return out;
@@ -61,12 +63,12 @@ json_t *ports_of_device(struct api_ctx *ctx, const char *device_id, const char *
 
 json_t *ports_on_network(struct api_ctx *ctx, const char *network_id)
 {
-	json_t *all = store_list(ctx->store, "port"), *out = json_array(), *p;
+	json_t *all = store_list_shared(ctx->store, "port"), *out = json_array(), *p;
 	size_t i;
 
 	json_array_foreach(all, i, p) {
 		if (streq(doc_str(p, "network_id"), network_id))
-			json_array_append(out, p);
+			json_array_append_new(out, json_deep_copy(p));
 	}
 	json_decref(all);
 	return out;

@@ -88,7 +88,7 @@ static json_t *router_hosts(struct api_ctx *ctx, const char *router_id)
 	json_t *p, *iface, *ip, *ip2;
 	size_t i, j, k, m;
 
-	ports = store_list(ctx->store, "port");
+	ports = store_list_shared(ctx->store, "port");
 	json_array_foreach(ports, i, p) {
 		const char *host = doc_str(p, "binding:host_id");
 
