@@ -124,7 +124,7 @@ def main():
         deadline = time.time() + 120
         resync = None
         while time.time() < deadline and resync is None:
-            found = re.findall(r"full resync pass: (\d+) ports, .* (\d+) ms", log.read_text())
+            found = re.findall(r"full resync pass: (\d+) ports, .*? (\d+) ms at revision", log.read_text())
             if len(found) > before:
                 resync = found[-1]
             time.sleep(0.2)

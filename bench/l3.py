@@ -207,9 +207,9 @@ def wait_pass(log, mark, limit=600):
             f.seek(mark)
             for line in f:
                 m = re.search(r"full resync pass: .*?(\d+) routers, (\d+) kernel ops, "
-                              r"(\d+) ms", line)
+                              r"(\d+) ms.*?(\(model.*\))", line)
                 if m:
-                    return tuple(int(x) for x in m.groups())
+                    return tuple(int(x) for x in m.groups()[:3]) + (m.group(4),)
         time.sleep(0.5)
     return None
 
@@ -219,10 +219,11 @@ def report_resync(lab, ext, args):
     print(f"resync of a node with {args.routers} routers and {args.fips} Floating IPs "
           f"(API calls took {made:.1f} s):")
     if cold:
-        print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops)")
+        print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops) "
+              f"{cold[3]}")
     if warm:
         print(f"  agent restarted, all in place: {warm[2]} ms ({warm[0]} routers, "
-              f"{warm[1]} kernel ops)")
+              f"{warm[1]} kernel ops) {warm[3]}")
 
 
 def main():

@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 				agent_feed(&a);
 			} else if (fd == kernel_events_fd(a.kernel)) {
 				if (kernel_events(a.kernel) > 0)
-					a.dirty = true;
+					a.dirty = a.full_pass = true;
 			} else if (dhcpd_owns(a.dhcpd, fd)) {
 				dhcpd_handle(a.dhcpd, fd, &a.desired);
 			}

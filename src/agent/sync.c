@@ -118,14 +118,20 @@ static int lookup_ifindex(void *userdata, const char *name)
 	return kernel_ifindex(userdata, name);
 }
 
-static void sync_nft(struct agent *a)
+/* Reading our tables back (to notice hand edits) lists every chain: with
+ * thousands of ports that costs more than the pass itself, so it is done on
+ * full passes only (start, periodic, link events), and a hash left stale by
+ * a feed-driven change is refreshed, not compared, by the next full pass
+ * (hand edits are then noticed one period later). */
+static void sync_nft(struct agent *a, bool check)
 {
 	struct nft_input in;
 	struct nft_state st;
 	char *script, *err = NULL;
-	uint64_t h = a->nft_applied ? nft_tables_hash(a->nft) : 0;
-	bool full = !a->nft_applied || h != a->nft_hash;
+	bool full = !a->nft_applied;
 
+	if (a->nft_applied && check && !a->nft_hash_stale)
+		full = nft_tables_hash(a->nft) != a->nft_hash;
 	port_index_sync(&a->ports, &a->desired);
 	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
 	nft_build(&in, &st);
@@ -143,11 +149,16 @@ static void sync_nft(struct agent *a)
 	}
 	if (full && a->nft_applied)
 		log_warn("nftables tables were changed by hand: restored");
-	free(script);
 	nft_state_done(&a->nft_last);
 	a->nft_last = st;
 	a->nft_applied = true;
-	a->nft_hash = nft_tables_hash(a->nft);
+	if (check || full) {
+		a->nft_hash = nft_tables_hash(a->nft);
+		a->nft_hash_stale = false;
+	} else if (*script) {
+		a->nft_hash_stale = true;
+	}
+	free(script);
 }
 
 static void report_status(struct agent *a, const struct observed *o)
@@ -186,12 +197,16 @@ void agent_sync(struct agent *a)
 	size_t n_ops;
 	int r;
 
+	bool full_pass = !a->synced_once || a->full_pass;
 	struct d_node node = {a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
 	size_t r_ops = 0;
 
+	uint64_t t_model, t_links, t_routers, t_nft, t_rest;
+
 	desired_done(&a->desired);
 	desired_compute_node(&a->replica, &node, &a->desired);
+	t_model = time_mono_ms();
 	r = ops.dump(ops.userdata, &o);
 	if (r < 0) {
 		log_error("kernel dump failed: %s", strerror(-r));
@@ -210,9 +225,9 @@ void agent_sync(struct agent *a)
 		observed_done(&o);
 		ops.dump(ops.userdata, &o);
 	}
+	t_links = time_mono_ms();
 	/* Router namespaces, once the bridges their legs join exist. */
-	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, !a->synced_once || a->full_pass,
-		     &r_ops);
+	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, full_pass, &r_ops);
 	a->full_pass = false;
 	if (r < 0) {
 		log_error("router namespaces: %s", strerror(-r));
@@ -220,17 +235,25 @@ void agent_sync(struct agent *a)
 	}
 	n_ops = plan.n_ops + r_ops;
 	plan_done(&plan);
-	sync_nft(a);
+	t_routers = time_mono_ms();
+	sync_nft(a, full_pass);
+	t_nft = time_mono_ms();
 	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
 	report_status(a, &o);
 	observed_done(&o);
+	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */
 	if (!a->synced_once || n_ops)
 		log_info("%s pass: %zu ports, %zu networks, %zu routers, %zu kernel ops, %llu ms "
-			 "at revision %lld",
+			 "at revision %lld (model %llu, links %llu, routers %llu, nftables %llu, "
+			 "dhcp+status %llu ms)",
 			 a->synced_once ? "sync" : "full resync", a->desired.n_ports,
 			 a->desired.n_nets, a->desired.routers->n, n_ops,
-			 (unsigned long long) (time_mono_ms() - t0),
-			 (long long) a->replica.revision);
+			 (unsigned long long) (t_rest - t0), (long long) a->replica.revision,
+			 (unsigned long long) (t_model - t0),
+			 (unsigned long long) (t_links - t_model),
+			 (unsigned long long) (t_routers - t_links),
+			 (unsigned long long) (t_nft - t_routers),
+			 (unsigned long long) (t_rest - t_nft));
 	a->synced_once = true;
 }
