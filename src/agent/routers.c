@@ -75,6 +75,8 @@ static const char *add_leg(struct d_router *d, const char *prefix, const char *i
 	struct r_leg *l = GROW1(d->legs, d->n_legs);
 
 	*l = (struct r_leg){0};
+	if (!streq(prefix, "fg-"))
+		snprintf(l->port_id, sizeof(l->port_id), "%s", id);
 	leg_name(l->name, prefix, id);
 	peer_name(l->peer, l->name);
 	desired_bridge_name(str(net, "id"), l->bridge);

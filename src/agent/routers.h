@@ -40,6 +40,7 @@ struct r_leg {
 	char name[D_IFNAMSIZ];	 /* inside the namespace */
 	char peer[D_IFNAMSIZ];	 /* on the node, in the bridge */
 	char bridge[D_IFNAMSIZ]; /* the network's bridge on the node */
+	char port_id[D_UUID];	 /* the router port it plugs ("" for fg-) */
 	uint8_t mac[6];
 	uint32_t mtu;
 };

@@ -161,30 +161,56 @@ static void sync_nft(struct agent *a, bool check)
 	free(script);
 }
 
+static void report(struct agent *a, const char *port_id, const char *want)
+{
+	json_t *doc = replica_get(&a->replica, "port", port_id);
+	const char *model = json_string_value(json_object_get(doc, "status"));
+	const char *last = json_string_value(json_object_get(a->reported, port_id));
+	char path[128];
+	json_t *body;
+	long status = 0;
+
+	if (!doc || streq_ptr(model, want) || streq_ptr(last, want))
+		return;
+	snprintf(path, sizeof(path), "/v2.0/lepton/ports/%s/status", port_id);
+	body = json_pack("{s:s, s:s}", "status", want, "host", a->cfg.host);
+	if (client_call(a->client, "PUT", path, body, &status, NULL) == 0 && status / 100 == 2) {
+		json_object_set_new(a->reported, port_id, json_string(want));
+		log_info("port %s %s", port_id, want);
+	}
+	json_decref(body);
+}
+
+static bool in_bridge(const struct observed *o, const char *dev, const char *bridge)
+{
+	const struct k_link *t = observed_link(o, dev);
+	const struct k_link *br = observed_link(o, bridge);
+
+	return t && br && t->master == br->ifindex && t->up;
+}
+
 static void report_status(struct agent *a, const struct observed *o)
 {
 	for (size_t i = 0; i < a->desired.n_ports; i++) {
 		const struct d_port *p = &a->desired.ports[i];
-		const struct k_link *t = observed_link(o, p->tap);
-		const struct k_link *br = observed_link(o, p->bridge);
-		const char *want = t && br && t->master == br->ifindex && t->up ? "ACTIVE" : "DOWN";
-		json_t *doc = replica_get(&a->replica, "port", p->id);
-		const char *model = json_string_value(json_object_get(doc, "status"));
-		const char *last = json_string_value(json_object_get(a->reported, p->id));
-		char path[128];
-		json_t *body;
-		long status = 0;
 
-		if (streq_ptr(model, want) || streq_ptr(last, want))
-			continue;
-		snprintf(path, sizeof(path), "/v2.0/lepton/ports/%s/status", p->id);
-		body = json_pack("{s:s, s:s}", "status", want, "host", a->cfg.host);
-		if (client_call(a->client, "PUT", path, body, &status, NULL) == 0 &&
-		    status / 100 == 2) {
-			json_object_set_new(a->reported, p->id, json_string(want));
-			log_info("port %s %s", p->id, want);
+		report(a, p->id, in_bridge(o, p->tap, p->bridge) ? "ACTIVE" : "DOWN");
+	}
+	/* Router ports bound to this node (legacy legs, SNAT legs): ACTIVE
+	 * once their leg is in its bridge. */
+	for (size_t i = 0; a->desired.routers && i < a->desired.routers->n; i++) {
+		const struct d_router *r = &a->desired.routers->r[i];
+
+		for (size_t j = 0; j < r->n_legs; j++) {
+			const struct r_leg *l = &r->legs[j];
+			json_t *doc = replica_get(&a->replica, "port", l->port_id);
+
+			if (!doc ||
+			    !streq_ptr(json_string_value(json_object_get(doc, "binding:host_id")),
+				       a->cfg.host))
+				continue;
+			report(a, l->port_id, in_bridge(o, l->peer, l->bridge) ? "ACTIVE" : "DOWN");
 		}
-		json_decref(body);
 	}
 }
 

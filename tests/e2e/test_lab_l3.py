@@ -144,6 +144,26 @@ def test_floating_ip_from_pool_gateway_from_private_space(cloud):
         assert p["gw_ip"].startswith("100.64.0.")
 
 
+def test_bound_router_ports_go_active(cloud):
+    """Router ports plugged on the network node (legacy interfaces and
+    gateway, centralized SNAT ports) are ACTIVE once their legs are in."""
+    lab, admin, ext, projects = cloud
+    want = {"legacy": ("network:router_interface", "network:router_gateway"),
+            "dvr": ("network:router_centralized_snat", "network:router_gateway")}
+    deadline = time.time() + 20
+    while True:
+        states = {}
+        for mode, p in projects.items():
+            for port in admin.get(f"/v2.0/ports?device_id={p['router']['id']}").json["ports"]:
+                if port["device_owner"] in want[mode]:
+                    assert port["binding:host_id"] == "network-1"
+                    states[port["id"]] = port["status"]
+        if set(states.values()) == {"ACTIVE"} or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(states) == 2 + 1 + 2 + 1 and set(states.values()) == {"ACTIVE"}, states
+
+
 @pytest.mark.parametrize("mode", ["legacy", "dvr"])
 def test_seven_traffic_cases(cloud, mode):
     lab, admin, ext, projects = cloud
