@@ -30,14 +30,13 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from lab import Lab, unique_name  # noqa: E402
+from lab import Lab, allow_ingress, unique_name  # noqa: E402
 
 INTERNET = "198.51.100.10"
 
 
 def mk(client, kind, body):
-    path = {"security_group_rule": "security-group-rules"}.get(kind, kind + "s")
-    r = client.post(f"/v2.0/{path}", {kind: body})
+    r = client.post(f"/v2.0/{kind}s", {kind: body})
     assert r.status == 201, r
     return r.json[kind]
 
@@ -83,13 +82,7 @@ def project(lab, proj, distributed, ext, computes):
                        {"subnet_id": s["id"]}).status == 200
     assert api.put(f"/v2.0/routers/{router['id']}", {"router": {
         "external_gateway_info": {"network_id": ext["id"]}}}).status == 200
-    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
-    if not sg:
-        mk(api, "port", {"network_id": subs[0]["network_id"], "name": "x"})
-        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
-    for proto in ("icmp", "tcp"):
-        mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
-                                        "direction": "ingress", "protocol": proto})
+    allow_ingress(api, subs[0]["network_id"])
     vms = []
     for i in range(1, computes + 1):
         row = {}

@@ -174,27 +174,23 @@ static size_t network_vteps(struct replica *r, uint32_t *out, size_t max)
 
 void desired_add_network(struct desired *out, json_t *net, const char *phys)
 {
-	size_t cap = out->n_nets; /* grows by one */
+	size_t before = out->n_nets, cap = out->n_nets; /* at least that is allocated */
+	struct d_network *n;
 
-	for (size_t i = 0; i < out->n_nets; i++)
-		if (streq(out->nets[i].id, json_string_value(json_object_get(net, "id"))))
-			return;
-	out->nets = xrealloc(out->nets, (out->n_nets + 1) * sizeof(*out->nets));
-	cap = out->n_nets + 1;
 	add_network(out, &cap, net);
-	snprintf(out->nets[out->n_nets - 1].phys, D_IFNAMSIZ, "%s", phys);
-	if (*phys && streq(str(net, "provider:network_type"), "vlan")) {
-		struct d_network *n = &out->nets[out->n_nets - 1];
+	if (out->n_nets == before || !*phys)
+		return; /* known already, or a VXLAN network */
+	n = &out->nets[out->n_nets - 1];
+	n->vxlan[0] = '\0';
+	n->vni = 0;
+	snprintf(n->phys, D_IFNAMSIZ, "%s", phys);
+	if (streq(str(net, "provider:network_type"), "vlan")) {
 		json_int_t vid =
 			json_integer_value(json_object_get(net, "provider:segmentation_id"));
 
 		n->vlan = vid > 0 && vid < 4095 ? (uint16_t) vid : 0;
 		snprintf(n->phys_base, D_IFNAMSIZ, "%s", phys);
 		snprintf(n->phys, D_IFNAMSIZ, "%.9s.%u", phys, n->vlan);
-	}
-	if (*phys) {
-		out->nets[out->n_nets - 1].vxlan[0] = '\0';
-		out->nets[out->n_nets - 1].vni = 0;
 	}
 }
 

@@ -101,6 +101,14 @@ static void want_port(struct planner *pl, const struct observed *o, const struct
 	op->mtu = mtu;
 }
 
+/* A link by name through an index {name: position}. */
+static const struct k_link *link_named(const struct observed *o, json_t *index, const char *name)
+{
+	json_t *at = json_object_get(index, name);
+
+	return at ? &o->links[json_integer_value(at)] : NULL;
+}
+
 static void fdb_key(char buf[static 96], const char *dev, const uint8_t mac[6], uint32_t dst,
 		    bool master)
 {
@@ -268,10 +276,6 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 
 	for (size_t i = 0; i < o->n_links; i++)
 		json_object_set_new(links, o->links[i].name, json_integer((json_int_t) i));
-#define LINK(name)                                                                                 \
-	(json_object_get(links, (name))                                                            \
-		 ? &o->links[json_integer_value(json_object_get(links, (name)))]                   \
-		 : NULL)
 	/* 4. FDB entries of our VXLAN devices: self entries with a remote
 	 * address, and static entries in the bridge's FDB. */
 	for (size_t j = 0; j < d->n_fdb; j++) {
@@ -298,7 +302,7 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		}
 	}
 	for (size_t j = 0; j < d->n_fdb; j++) {
-		const struct k_link *l = LINK(d->fdb[j].dev);
+		const struct k_link *l = link_named(o, links, d->fdb[j].dev);
 
 		if (!l && startswith(d->fdb[j].dev, "tap"))
 			continue; /* a VM port not plugged yet */
@@ -340,7 +344,7 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		}
 	}
 	for (size_t j = 0; j < d->n_neigh; j++) {
-		const struct k_link *l = LINK(d->neigh[j].dev);
+		const struct k_link *l = link_named(o, links, d->neigh[j].dev);
 
 		neigh_key(key, d->neigh[j].dev, d->neigh[j].ip, d->neigh[j].mac);
 		if (!l || made_fresh(out, d->neigh[j].dev) || !json_object_get(have, key)) {
@@ -350,7 +354,6 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			memcpy(op->mac, d->neigh[j].mac, 6);
 		}
 	}
-#undef LINK
 	json_decref(links);
 	json_decref(want);
 	json_decref(have);

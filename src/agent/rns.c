@@ -361,25 +361,6 @@ static int dump_with(struct rtnl *nl, struct r_observed *o)
 	return r;
 }
 
-int rns_dump(const char *ns, struct r_observed *ret)
-{
-	char path[sizeof(NETNS_DIR) + 257];
-	struct rtnl *nl = NULL;
-	int fd, r;
-
-	snprintf(path, sizeof(path), NETNS_DIR "/%s", ns);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = in_ns(fd, open_rtnl, &nl);
-	close(fd);
-	if (r < 0)
-		return r;
-	r = dump_with(nl, ret);
-	rtnl_close(nl);
-	return r;
-}
-
 /* Gratuitous ARP for a Floating IP that arrived on a leg. */
 struct garp {
 	char dev[IFNAMSIZ];
@@ -529,14 +510,6 @@ static int run_nft(void *data)
 	return r;
 }
 
-static const struct r_leg *leg_of(const struct d_router *d, const char *name)
-{
-	for (size_t i = 0; i < d->n_legs; i++)
-		if (streq(d->legs[i].name, name))
-			return &d->legs[i];
-	return NULL;
-}
-
 /* The desired state of a namespace, hashed (structs are zeroed before
  * they are filled, so padding is stable). */
 static uint64_t router_hash(const struct d_router *d)
@@ -614,18 +587,21 @@ static int sync_one(struct rns_set *s, const struct d_router *d, bool full, size
 		log_debug("%s:\n%s", d->ns, text);
 		free(text);
 	}
+	bool stale = false;
+
 	for (size_t i = 0; i < plan.n_ops; i++) {
 		const struct rop *op = &plan.ops[i];
+		bool leg_op = op->kind == ROP_LEG_ADD || op->kind == ROP_LEG_DEL;
 
-		if (op->kind == ROP_LEG_ADD || op->kind == ROP_LEG_DEL) {
-			/* Later ops need the namespace's ifindexes afresh. */
-			r = exec_op(s, ns, &o, op);
+		if (stale && !leg_op) {
+			/* Legs came or went: the rest needs the ifindexes afresh. */
 			r_observed_done(&o);
 			if (dump_with(ns->nl, &o) < 0)
 				o = (struct r_observed){0};
-		} else {
-			r = exec_op(s, ns, &o, op);
+			stale = false;
 		}
+		r = exec_op(s, ns, &o, op);
+		stale = stale || leg_op;
 		if (r == -EEXIST && (op->kind == ROP_ADDR_ADD || op->kind == ROP_RULE_ADD))
 			r = 0;
 		if ((r == -ENOENT || r == -ESRCH || r == -EADDRNOTAVAIL) &&
@@ -643,7 +619,7 @@ static int sync_one(struct rns_set *s, const struct d_router *d, bool full, size
 				first = r;
 		}
 		if (r >= 0 && op->kind == ROP_ADDR_ADD && op->addr.announce) {
-			const struct r_leg *leg = leg_of(d, op->addr.dev);
+			const struct r_leg *leg = routers_leg(d, op->addr.dev);
 			struct garp g = {.ip = op->addr.ip};
 
 			snprintf(g.dev, sizeof(g.dev), "%s", op->addr.dev);

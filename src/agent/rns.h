@@ -26,6 +26,3 @@ void rns_set_free(struct rns_set *s);
  * drift). */
 int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, bool full,
 	     size_t *ret_ops);
-
-/* One namespace's observed state (for tests and logs). */
-int rns_dump(const char *ns, struct r_observed *ret);

@@ -213,19 +213,13 @@ static const char *ext_phys(const struct r_node *node, json_t *net)
 	return json_string_value(json_object_get(node->physnets, pn));
 }
 
-static void want_net(struct replica *r, struct desired *l2, json_t *net, const char *phys)
-{
-	(void) r;
-	desired_add_network(l2, net, phys);
-}
-
-static void ext_leg(struct d_router *d, struct desired *l2, struct replica *r,
-		    const struct r_node *node, struct rmodel *m, const char *prefix, const char *id,
-		    const uint8_t mac[6], char name[static D_IFNAMSIZ])
+static void ext_leg(struct d_router *d, struct desired *l2, const struct r_node *node,
+		    struct rmodel *m, const char *prefix, const char *id, const uint8_t mac[6],
+		    char name[static D_IFNAMSIZ])
 {
 	const char *phys = ext_phys(node, m->ext_net);
 
-	want_net(r, l2, m->ext_net, phys ? phys : "");
+	desired_add_network(l2, m->ext_net, phys ? phys : "");
 	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, mac));
 }
 
@@ -491,7 +485,7 @@ static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *
 		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
 		    !port_ip(r, p, &sub, &c, &ip))
 			continue;
-		want_net(r, l2, net, "");
+		desired_add_network(l2, net, "");
 		leg = add_leg(d, "qr-", str(p, "id"), net, mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(by_net, d, leg, sub, str(p, "id"));
@@ -541,7 +535,7 @@ static void legacy_router(struct replica *r, const struct r_node *node, struct d
 		uint8_t mac[6];
 
 		desired_parse_mac(str(m->gw, "mac_address"), mac);
-		ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
+		ext_leg(d, l2, node, m, "qg-", str(m->gw, "id"), mac, qg);
 		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		json_array_foreach(m->fips, i, f) {
@@ -578,7 +572,7 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 		uint8_t mac[6];
 
 		node_mac(node->host, str(m->router, "id"), mac);
-		ext_leg(d, l2, r, node, m, "fg-", str(m->router, "id"), mac, fg);
+		ext_leg(d, l2, node, m, "fg-", str(m->router, "id"), mac, fg);
 		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
 		json_array_foreach(local, i, f) {
 			uint32_t a, fixed;
@@ -635,14 +629,14 @@ static void snat_router(struct replica *r, const struct r_node *node, struct des
 		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
 		    !port_ip(r, p, &sub, &c, &ip))
 			continue;
-		want_net(r, l2, net, "");
+		desired_add_network(l2, net, "");
 		leg = add_leg(d, "sg-", str(p, "id"), net, mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(m->by_net, d, leg, sub, str(p, "id"));
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
 	desired_parse_mac(str(m->gw, "mac_address"), mac);
-	ext_leg(d, l2, r, node, m, "qg-", str(m->gw, "id"), mac, qg);
+	ext_leg(d, l2, node, m, "qg-", str(m->gw, "id"), mac, qg);
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0, false, NULL);
@@ -769,7 +763,7 @@ static struct rop *push(struct rplan *p, enum rop_kind kind, const char *name)
 	return op;
 }
 
-static const struct r_leg *want_leg(const struct d_router *d, const char *name)
+const struct r_leg *routers_leg(const struct d_router *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_legs; i++)
 		if (streq(d->legs[i].name, name))
@@ -799,24 +793,32 @@ static bool same_neigh(const struct r_neigh *a, const struct r_neigh *b)
 	return streq(a->dev, b->dev) && a->ip == b->ip && memcmp(a->mac, b->mac, 6) == 0;
 }
 
-static bool is_fresh(const struct d_router *want, const bool *fresh, const char *dev)
+static const struct r_link *have_link(const struct r_observed *o, const char *name)
 {
-	for (size_t k = 0; k < want->n_legs && k < 256; k++)
-		if (fresh[k] && streq(want->legs[k].name, dev))
+	for (size_t i = 0; i < o->n_links; i++)
+		if (streq(o->links[i].name, name))
+			return &o->links[i];
+	return NULL;
+}
+
+/* Legs (re)made by this plan: whatever they held is gone with them. */
+static bool is_fresh(const struct rplan *p, const char *dev)
+{
+	for (size_t i = 0; i < p->n_ops; i++)
+		if (p->ops[i].kind == ROP_LEG_ADD && streq(p->ops[i].leg.name, dev))
 			return true;
 	return false;
 }
 
 void router_plan(const struct d_router *want, const struct r_observed *have, struct rplan *out)
 {
-	bool fresh[256] = {0}; /* legs (re)made by this plan, by index in want */
 	const struct r_link *lo = NULL;
 
 	*out = (struct rplan){0};
 	/* Legs: wrong MAC or MTU means made anew; unknown ones go. */
 	for (size_t i = 0; i < have->n_links; i++) {
 		const struct r_link *l = &have->links[i];
-		const struct r_leg *w = want_leg(want, l->name);
+		const struct r_leg *w = routers_leg(want, l->name);
 
 		if (streq(l->name, "lo")) {
 			lo = l;
@@ -829,19 +831,17 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 		push(out, ROP_LINK_UP, "lo");
 	for (size_t i = 0; i < want->n_legs; i++) {
 		const struct r_leg *w = &want->legs[i];
-		const struct r_link *l = NULL;
+		const struct r_link *l = have_link(have, w->name);
 
-		for (size_t j = 0; j < have->n_links; j++)
-			if (streq(have->links[j].name, w->name))
-				l = &have->links[j];
-		if (!l || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu) {
+		if (!l || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu)
 			push(out, ROP_LEG_ADD, w->name)->leg = *w;
-			if (i < ARRAY_SIZE(fresh))
-				fresh[i] = true;
-			l = NULL;
-		}
-		if (!l || !l->up)
-			push(out, ROP_LINK_UP, w->name);
+	}
+	/* Then up, once all legs exist (one fresh look at the namespace). */
+	for (size_t i = 0; i < want->n_legs; i++) {
+		const struct r_link *l = have_link(have, want->legs[i].name);
+
+		if (!l || !l->up || is_fresh(out, want->legs[i].name))
+			push(out, ROP_LINK_UP, want->legs[i].name);
 	}
 	/* Deletes of what is not wanted (on legs that stay). */
 	for (size_t i = 0; i < have->n_addrs; i++) {
@@ -849,8 +849,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 
 		for (size_t j = 0; j < want->n_addrs && !w; j++)
 			w = same_addr(&have->addrs[i], &want->addrs[j]);
-		if (!w && want_leg(want, have->addrs[i].dev) &&
-		    !is_fresh(want, fresh, have->addrs[i].dev))
+		if (!w && routers_leg(want, have->addrs[i].dev) &&
+		    !is_fresh(out, have->addrs[i].dev))
 			push(out, ROP_ADDR_DEL, have->addrs[i].dev)->addr = have->addrs[i];
 	}
 	for (size_t i = 0; i < have->n_rules; i++) {
@@ -866,7 +866,7 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 
 		for (size_t j = 0; j < want->n_routes && !w; j++)
 			w = same_route(&have->routes[i], &want->routes[j]);
-		if (!w && !is_fresh(want, fresh, have->routes[i].dev))
+		if (!w && !is_fresh(out, have->routes[i].dev))
 			push(out, ROP_ROUTE_DEL, have->routes[i].dev)->route = have->routes[i];
 	}
 	for (size_t i = 0; i < have->n_neighs; i++) {
@@ -874,8 +874,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 
 		for (size_t j = 0; j < want->n_neighs && !w; j++)
 			w = same_neigh(&have->neighs[i], &want->neighs[j]);
-		if (!w && want_leg(want, have->neighs[i].dev) &&
-		    !is_fresh(want, fresh, have->neighs[i].dev))
+		if (!w && routers_leg(want, have->neighs[i].dev) &&
+		    !is_fresh(out, have->neighs[i].dev))
 			push(out, ROP_NEIGH_DEL, have->neighs[i].dev)->neigh = have->neighs[i];
 	}
 	/* Adds: addresses (the connected routes come with them), neighbours,
@@ -883,8 +883,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 	for (size_t j = 0; j < want->n_addrs; j++) {
 		bool h = false;
 
-		for (size_t i = 0;
-		     i < have->n_addrs && !h && !is_fresh(want, fresh, want->addrs[j].dev); i++)
+		for (size_t i = 0; i < have->n_addrs && !h && !is_fresh(out, want->addrs[j].dev);
+		     i++)
 			h = same_addr(&have->addrs[i], &want->addrs[j]);
 		if (!h)
 			push(out, ROP_ADDR_ADD, want->addrs[j].dev)->addr = want->addrs[j];
@@ -892,8 +892,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 	for (size_t j = 0; j < want->n_neighs; j++) {
 		bool h = false;
 
-		for (size_t i = 0;
-		     i < have->n_neighs && !h && !is_fresh(want, fresh, want->neighs[j].dev); i++)
+		for (size_t i = 0; i < have->n_neighs && !h && !is_fresh(out, want->neighs[j].dev);
+		     i++)
 			h = same_neigh(&have->neighs[i], &want->neighs[j]);
 		if (!h)
 			push(out, ROP_NEIGH_SET, want->neighs[j].dev)->neigh = want->neighs[j];
@@ -901,8 +901,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 	for (size_t j = 0; j < want->n_routes; j++) {
 		bool h = false;
 
-		for (size_t i = 0;
-		     i < have->n_routes && !h && !is_fresh(want, fresh, want->routes[j].dev); i++)
+		for (size_t i = 0; i < have->n_routes && !h && !is_fresh(out, want->routes[j].dev);
+		     i++)
 			h = same_route(&have->routes[i], &want->routes[j]);
 		if (!h)
 			push(out, ROP_ROUTE_ADD, want->routes[j].dev)->route = want->routes[j];

@@ -109,6 +109,8 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 		     struct d_routers *out);
 void routers_done(struct d_routers *rs);
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
+/* A router's leg by its name inside the namespace, or NULL. */
+const struct r_leg *routers_leg(const struct d_router *d, const char *name);
 
 /* Observed contents of one router namespace. */
 struct r_link {

@@ -109,3 +109,21 @@ class Lab:
             os.unlink(path)
             return text
         return stop
+
+
+def allow_ingress(api, network_id, protocols=("icmp", "tcp")):
+    """Opens the project's default security group to the protocols from
+    anywhere (the group exists once the project has a port: one is made on
+    network_id if needed)."""
+    def default():
+        return api.get("/v2.0/security-groups?name=default").json["security_groups"]
+
+    sg = default()
+    if not sg:
+        r = api.post("/v2.0/ports", {"port": {"network_id": network_id, "name": "sg-trigger"}})
+        assert r.status == 201, r
+        sg = default()
+    for proto in protocols:
+        r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": sg[0]["id"], "direction": "ingress", "protocol": proto}})
+        assert r.status == 201, r

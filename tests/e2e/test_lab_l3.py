@@ -9,15 +9,14 @@ import time
 
 import pytest
 
-from lab import Lab, unique_name
+from lab import Lab, allow_ingress, unique_name
 
 NET1 = "100.127.0.13"  # network-1's tunnel address (after compute-1, -2)
 INTERNET = "198.51.100.10"
 
 
 def mk(client, kind, body, status=201):
-    path = {"security_group_rule": "security-group-rules"}.get(kind, kind + "s")
-    r = client.post(f"/v2.0/{path}", {kind: body})
+    r = client.post(f"/v2.0/{kind}s", {kind: body})
     assert r.status == status, r
     return r.json[kind]
 
@@ -100,13 +99,7 @@ def build_project(lab, proj, mode, ext):
     assert r.status == 200, r
     gw_ip = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     # ICMP and TCP from anywhere into the project's VMs.
-    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
-    if not sg:
-        mk(api, "port", {"network_id": nets[0]["id"], "name": "sg-trigger"})
-        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
-    for proto in ("icmp", "tcp"):
-        mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
-                                        "direction": "ingress", "protocol": proto})
+    allow_ingress(api, nets[0]["id"])
     vms = {}
     for name, node, k in (("a", 1, 0), ("b", 2, 0), ("c", 2, 1), ("d", 1, 1)):
         port = mk(api, "port", {"network_id": nets[k]["id"], "name": f"{proj}-{name}"})
@@ -454,14 +447,11 @@ def test_vlan_external_network(cloud):
     assert r.status == 200, r
     gw = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     assert gw.startswith("100.64.1.")
-    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
     ports = {}
     for name, node in (("pv-a", "compute-1"), ("pv-b", "compute-2")):
         ports[name] = mk(api, "port", {"network_id": net["id"], "name": name})
         lab.vm(node, ports[name]["id"], name)
-    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
-    mk(api, "security_group_rule", {"security_group_id": sg[0]["id"],
-                                    "direction": "ingress", "protocol": "tcp"})
+    allow_ingress(api, net["id"], ("tcp",))
     fip = mk(api, "floatingip", {"floating_network_id": vext["id"],
                                  "port_id": ports["pv-a"]["id"]})["floating_ip_address"]
     assert fip.startswith("192.0.2.")
