@@ -11,16 +11,19 @@
 #include <sys/socket.h>
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "agent/rns.h"
 #include "nl/rtnl.h"
 
 struct kernel {
 	struct rtnl *req;
 	struct rtnl *events;
+	struct rns_set *rns;
 	char tunnel_dev[IFNAMSIZ];
 	uint32_t tunnel_ip;
 };
 
-int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, struct kernel **ret)
+int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, const char *netns_prefix,
+	       struct kernel **ret)
 {
 	struct kernel *k = xcalloc(1, sizeof(*k));
 	int r;
@@ -30,6 +33,8 @@ int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, struct kernel **ret)
 	r = rtnl_open(0, &k->req);
 	if (r >= 0)
 		r = rtnl_open(RTMGRP_LINK, &k->events);
+	if (r >= 0)
+		k->rns = rns_set_new(k->req, netns_prefix);
 	if (r < 0) {
 		kernel_free(k);
 		return r;
@@ -42,6 +47,7 @@ void kernel_free(struct kernel *k)
 {
 	if (!k)
 		return;
+	rns_set_free(k->rns);
 	rtnl_close(k->req);
 	rtnl_close(k->events);
 	free(k);
@@ -87,6 +93,7 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 			     .master = l.master,
 			     .mtu = l.mtu,
 			     .up = l.up,
+			     .ours = l.group == RTNL_GROUP,
 			     .vni = l.vni,
 			     .local = l.local,
 			     .learning = l.learning};
@@ -145,17 +152,30 @@ static int kernel_dump(void *userdata, struct observed *ret)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_BRIDGE), on_fdb, &d);
 	if (r >= 0)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET), on_neigh, &d);
+	if (r >= 0)
+		r = rns_list(k->rns, &ret->ns, &ret->n_ns);
 	if (r < 0)
 		observed_done(ret);
 	return r;
+}
+
+static int kernel_dump_ns(void *userdata, const char *ns, struct r_observed *ret,
+			  char stamp[static 64])
+{
+	struct kernel *k = userdata;
+
+	return rns_dump(k->rns, ns, ret, stamp);
 }
 
 static int kernel_exec(void *userdata, const struct op *op)
 {
 	struct kernel *k = userdata;
 	char buf[RTNL_BUF_SIZE];
-	int idx = kernel_ifindex(k, op->name), master;
+	int idx, master;
 
+	if (op->ns[0])
+		return rns_exec(k->rns, op);
+	idx = kernel_ifindex(k, op->name);
 	switch (op->kind) {
 	case OP_BRIDGE_ADD:
 		return rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu));
@@ -203,13 +223,14 @@ static int kernel_exec(void *userdata, const struct op *op)
 			return idx;
 		return rtnl_request(
 			k->req, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
+	default:
+		return -EINVAL; /* namespace ops carry op->ns */
 	}
-	return -EINVAL;
 }
 
 struct kernel_ops kernel_ops(struct kernel *k)
 {
-	return (struct kernel_ops){k, kernel_dump, kernel_exec};
+	return (struct kernel_ops){k, kernel_dump, kernel_dump_ns, kernel_exec};
 }
 
 int kernel_events_fd(struct kernel *k)

@@ -1,5 +1,6 @@
-/* The node's kernel, through src/nl: struct kernel_ops for the reconciler
- * (dumps of our links, FDB and neighbour entries; the ops of a plan) and a
+/* The node's kernel, through src/nl, src/nft and rns.c: struct kernel_ops
+ * for the reconciler (dumps of the node's links, FDB and neighbour entries
+ * and of our router namespaces; the ops of a plan) and a
  * link-event subscription so that a tap appearing or vanishing wakes the
  * agent at once (no polling loop). */
 #pragma once
@@ -9,8 +10,9 @@
 struct kernel;
 
 /* tunnel_dev: the underlay device VXLAN devices send through; tunnel_ip: the
- * node's address on it. */
-int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, struct kernel **ret);
+ * node's address on it; netns_prefix: router namespace names start with it. */
+int kernel_new(const char *tunnel_dev, uint32_t tunnel_ip, const char *netns_prefix,
+	       struct kernel **ret);
 void kernel_free(struct kernel *k);
 /* The reconciler's view of it. */
 struct kernel_ops kernel_ops(struct kernel *k);

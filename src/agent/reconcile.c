@@ -16,7 +16,51 @@ void observed_done(struct observed *o)
 	free(o->links);
 	free(o->fdb);
 	free(o->neigh);
+	for (size_t i = 0; i < o->n_ns; i++)
+		r_observed_done(&o->ns[i].c);
+	free(o->ns);
 	*o = (struct observed){0};
+}
+
+struct ns_observed *observed_ns(const struct observed *o, const char *name)
+{
+	for (size_t i = 0; i < o->n_ns; i++)
+		if (streq(o->ns[i].name, name))
+			return &o->ns[i];
+	return NULL;
+}
+
+int observed_dump(const struct kernel_ops *ops, bool (*want_ns)(void *data, const char *name),
+		  void *data, struct observed *ret)
+{
+	int r = ops->dump(ops->userdata, ret);
+
+	for (size_t i = 0; r >= 0 && i < ret->n_ns; i++) {
+		struct ns_observed *n = &ret->ns[i];
+
+		if (!n->ours || !want_ns(data, n->name))
+			continue;
+		r = ops->dump_ns(ops->userdata, n->name, &n->c, n->stamp);
+		n->dumped = r >= 0;
+	}
+	if (r < 0)
+		observed_done(ret);
+	return r;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+void reconcile_nft_stamp(const char *nft, char stamp[static 64])
+{
+	snprintf(stamp, 64, "lepton:%016llx",
+		 (unsigned long long) fnv(1469598103934665603ull, nft, strlen(nft)));
 }
 
 const struct k_link *observed_link(const struct observed *o, const char *name)
@@ -35,11 +79,6 @@ static const struct k_link *link_by_index(const struct observed *o, int ifindex)
 	return NULL;
 }
 
-struct planner {
-	struct plan *p;
-	size_t cap;
-};
-
 /* Devices (re)created by this plan: their old FDB and neighbour entries are
  * gone with them. */
 static bool made_fresh(const struct plan *p, const char *name)
@@ -51,23 +90,25 @@ static bool made_fresh(const struct plan *p, const char *name)
 	return false;
 }
 
-static struct op *push(struct planner *pl, enum op_kind kind, const char *name)
+struct op *plan_push(struct plan *p, enum op_kind kind, const char *ns, const char *name)
 {
 	struct op *op;
 
-	if (pl->p->n_ops == pl->cap) {
-		pl->cap = pl->cap ? pl->cap * 2 : 32;
-		pl->p->ops = xrealloc(pl->p->ops, pl->cap * sizeof(*pl->p->ops));
+	if (p->n_ops == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 32;
+		p->ops = xrealloc(p->ops, p->cap * sizeof(*p->ops));
 	}
-	op = &pl->p->ops[pl->p->n_ops++];
-	*op = (struct op){.kind = kind};
+	op = &p->ops[p->n_ops++];
+	memset(op, 0, sizeof(*op));
+	op->kind = kind;
+	snprintf(op->ns, sizeof(op->ns), "%s", ns);
 	snprintf(op->name, sizeof(op->name), "%s", name);
 	return op;
 }
 
-static bool is_ours(const char *name)
+static struct op *push(struct plan *p, enum op_kind kind, const char *name)
 {
-	return startswith(name, "brq") || startswith(name, "vxlan-");
+	return plan_push(p, kind, "", name);
 }
 
 static const struct d_network *desired_net_by_bridge(const struct desired *d, const char *name)
@@ -86,8 +127,16 @@ static const struct d_network *desired_net_by_vxlan(const struct desired *d, con
 	return NULL;
 }
 
+/* A link with one of our names that is not ours. */
+static bool foreign(const struct observed *o, const char *name)
+{
+	const struct k_link *l = observed_link(o, name);
+
+	return l && !l->ours;
+}
+
 /* A device enslaved to `master` (by name) with the given state. */
-static void want_port(struct planner *pl, const struct observed *o, const struct k_link *l,
+static void want_port(struct plan *pl, const struct observed *o, const struct k_link *l,
 		      const char *master, uint32_t mtu, bool up)
 {
 	const struct k_link *m = link_by_index(o, l->master);
@@ -129,7 +178,7 @@ static void neigh_key(char buf[static 96], const char *dev, uint32_t ip, const u
 void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t tunnel_ip,
 		    struct plan *out)
 {
-	struct planner pl = {out, 0};
+	struct plan *pl = out;
 
 	*out = (struct plan){0};
 	/* 1. Deletes of what is ours and no longer wanted (VXLAN first), and of
@@ -142,9 +191,11 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		if (!startswith(l->name, "vxlan-"))
 			continue;
 		n = desired_net_by_vxlan(d, l->name);
+		if (!l->ours)
+			continue; /* not ours, whatever its name */
 		if (!n || !streq(l->kind, "vxlan") || l->vni != n->vni || l->local != tunnel_ip ||
 		    l->learning)
-			push(&pl, OP_LINK_DEL, l->name);
+			push(pl, OP_LINK_DEL, l->name);
 	}
 	/* VLAN devices we put in our bridges for provider networks no
 	 * longer wanted here. */
@@ -153,28 +204,29 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		const struct k_link *m = link_by_index(o, l->master);
 		bool wanted = false;
 
-		if (!streq(l->kind, "vlan") || !m || !startswith(m->name, "brq"))
+		if (!streq(l->kind, "vlan") || !l->ours || !m || !m->ours ||
+		    !startswith(m->name, "brq"))
 			continue;
 		for (size_t j = 0; j < d->n_nets && !wanted; j++)
 			wanted = streq(d->nets[j].phys, l->name);
 		if (!wanted)
-			push(&pl, OP_LINK_DEL, l->name);
+			push(pl, OP_LINK_DEL, l->name);
 	}
 	for (size_t i = 0; i < o->n_links; i++) {
 		const struct k_link *l = &o->links[i];
 
-		if (startswith(l->name, "brq") &&
+		if (startswith(l->name, "brq") && l->ours &&
 		    (!desired_net_by_bridge(d, l->name) || !streq(l->kind, "bridge")))
-			push(&pl, OP_LINK_DEL, l->name);
+			push(pl, OP_LINK_DEL, l->name);
 	}
 	/* Taps of ports that left this node: detach from our bridges. */
 	for (size_t i = 0; i < o->n_links; i++) {
 		const struct k_link *l = &o->links[i];
 		const struct k_link *m = link_by_index(o, l->master);
 
-		if (startswith(l->name, "tap") && m && is_ours(m->name) &&
+		if (startswith(l->name, "tap") && m && m->ours && startswith(m->name, "brq") &&
 		    !desired_port_by_tap(d, l->name)) {
-			struct op *op = push(&pl, OP_LINK_SET, l->name);
+			struct op *op = push(pl, OP_LINK_SET, l->name);
 
 			op->master[0] = '\0';
 			op->up = false;
@@ -190,13 +242,16 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			     vx->local == tunnel_ip && !vx->learning;
 		struct op *op;
 
+		if (foreign(o, n->bridge) || (!n->phys[0] && foreign(o, n->vxlan)))
+			continue; /* our name, not ours: left alone */
+
 		if (!br || !streq(br->kind, "bridge")) {
-			op = push(&pl, OP_BRIDGE_ADD, n->bridge);
+			op = push(pl, OP_BRIDGE_ADD, n->bridge);
 			op->mtu = n->mtu;
 			br = NULL;
 		}
 		if (!br || !br->up || br->mtu != n->mtu) {
-			op = push(&pl, OP_LINK_SET, n->bridge);
+			op = push(pl, OP_LINK_SET, n->bridge);
 			op->up = true;
 			op->mtu = n->mtu;
 			op->master[0] = '-'; /* "-": leave the master alone */
@@ -207,20 +262,20 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			const struct k_link *ph = observed_link(o, n->phys);
 
 			if (!ph && n->vlan && observed_link(o, n->phys_base)) {
-				op = push(&pl, OP_VLAN_ADD, n->phys);
+				op = push(pl, OP_VLAN_ADD, n->phys);
 				snprintf(op->link, sizeof(op->link), "%s", n->phys_base);
 				op->vni = n->vlan;
 				op->mtu = n->mtu;
-				op = push(&pl, OP_LINK_SET, n->phys);
+				op = push(pl, OP_LINK_SET, n->phys);
 				snprintf(op->master, sizeof(op->master), "%s", n->bridge);
 				op->up = true;
 				op->mtu = n->mtu;
 				continue;
 			}
 			if (ph && br)
-				want_port(&pl, o, ph, n->bridge, ph->mtu, true);
+				want_port(pl, o, ph, n->bridge, ph->mtu, true);
 			else if (ph) {
-				op = push(&pl, OP_LINK_SET, n->phys);
+				op = push(pl, OP_LINK_SET, n->phys);
 				snprintf(op->master, sizeof(op->master), "%s", n->bridge);
 				op->up = true;
 				op->mtu = ph->mtu;
@@ -228,22 +283,22 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			continue;
 		}
 		if (!vx_ok) {
-			op = push(&pl, OP_VXLAN_ADD, n->vxlan);
+			op = push(pl, OP_VXLAN_ADD, n->vxlan);
 			op->vni = n->vni;
 			op->mtu = n->mtu;
 			vx = NULL;
 		}
 		if (!vx || !br) {
-			op = push(&pl, OP_LINK_SET, n->vxlan);
+			op = push(pl, OP_LINK_SET, n->vxlan);
 			snprintf(op->master, sizeof(op->master), "%s", n->bridge);
 			op->up = true;
 			op->mtu = n->mtu;
 		} else {
-			want_port(&pl, o, vx, n->bridge, n->mtu, true);
+			want_port(pl, o, vx, n->bridge, n->mtu, true);
 		}
 		if (!vx || !br) {
 			/* Fresh port: learning off, ARP suppression on. */
-			op = push(&pl, OP_BRPORT_SET, n->vxlan);
+			op = push(pl, OP_BRPORT_SET, n->vxlan);
 			op->learning = false;
 			op->neigh_suppress = true;
 		}
@@ -254,9 +309,9 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		const struct k_link *t = observed_link(o, p->tap);
 		const struct d_network *n = desired_net_by_bridge(d, p->bridge);
 
-		if (!t || !n)
-			continue; /* not plugged yet */
-		want_port(&pl, o, t, p->bridge, n->mtu, p->admin_up);
+		if (!t || !n || foreign(o, p->bridge))
+			continue; /* not plugged yet, or not our bridge */
+		want_port(pl, o, t, p->bridge, n->mtu, p->admin_up);
 	}
 	/* Router legs' node ends: in their bridge, up (they are made by the
 	 * router namespaces' plans). */
@@ -266,8 +321,9 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 		for (size_t j = 0; j < r->n_legs; j++) {
 			const struct k_link *t = observed_link(o, r->legs[j].peer);
 
-			if (t && desired_net_by_bridge(d, r->legs[j].bridge))
-				want_port(&pl, o, t, r->legs[j].bridge, r->legs[j].mtu, true);
+			if (t && t->ours && desired_net_by_bridge(d, r->legs[j].bridge) &&
+			    !foreign(o, r->legs[j].bridge))
+				want_port(pl, o, t, r->legs[j].bridge, r->legs[j].mtu, true);
 		}
 	}
 	/* 4 and 5 compare thousands of entries: keyed sets, not nested scans. */
@@ -290,11 +346,11 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			continue;
 		fdb_key(key, l->name, f->mac, f->dst, f->master);
 		json_object_set_new(have, key, json_true());
-		if (!startswith(l->name, "vxlan-") || (!f->dst && !f->master) ||
+		if (!startswith(l->name, "vxlan-") || !l->ours || (!f->dst && !f->master) ||
 		    made_fresh(out, l->name))
 			continue;
 		if (!json_object_get(want, key) && desired_net_by_vxlan(d, l->name)) {
-			struct op *op = push(&pl, OP_FDB_DEL, l->name);
+			struct op *op = push(pl, OP_FDB_DEL, l->name);
 
 			memcpy(op->mac, f->mac, 6);
 			op->dst = f->dst;
@@ -306,9 +362,11 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 
 		if (!l && startswith(d->fdb[j].dev, "tap"))
 			continue; /* a VM port not plugged yet */
+		if (l && !l->ours && !startswith(d->fdb[j].dev, "tap"))
+			continue; /* a device of ours by name only */
 		fdb_key(key, d->fdb[j].dev, d->fdb[j].mac, d->fdb[j].dst, d->fdb[j].master);
 		if (!l || made_fresh(out, d->fdb[j].dev) || !json_object_get(have, key)) {
-			struct op *op = push(&pl, OP_FDB_ADD, d->fdb[j].dev);
+			struct op *op = push(pl, OP_FDB_ADD, d->fdb[j].dev);
 
 			memcpy(op->mac, d->fdb[j].mac, 6);
 			op->dst = d->fdb[j].dst;
@@ -333,12 +391,12 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			neigh_key(key, l->name, ne->ip, ne->mac);
 			json_object_set_new(have, key, json_true());
 		}
-		if (!startswith(l->name, "brq") || !desired_net_by_bridge(d, l->name) ||
+		if (!startswith(l->name, "brq") || !l->ours || !desired_net_by_bridge(d, l->name) ||
 		    made_fresh(out, l->name))
 			continue;
 		neigh_key(key, l->name, ne->ip, NULL);
 		if (!json_object_get(want, key)) {
-			struct op *op = push(&pl, OP_NEIGH_DEL, l->name);
+			struct op *op = push(pl, OP_NEIGH_DEL, l->name);
 
 			op->ip = ne->ip;
 		}
@@ -346,9 +404,11 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 	for (size_t j = 0; j < d->n_neigh; j++) {
 		const struct k_link *l = link_named(o, links, d->neigh[j].dev);
 
+		if (l && !l->ours)
+			continue;
 		neigh_key(key, d->neigh[j].dev, d->neigh[j].ip, d->neigh[j].mac);
 		if (!l || made_fresh(out, d->neigh[j].dev) || !json_object_get(have, key)) {
-			struct op *op = push(&pl, OP_NEIGH_SET, d->neigh[j].dev);
+			struct op *op = push(pl, OP_NEIGH_SET, d->neigh[j].dev);
 
 			op->ip = d->neigh[j].ip;
 			memcpy(op->mac, d->neigh[j].mac, 6);
@@ -357,6 +417,34 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 	json_decref(links);
 	json_decref(want);
 	json_decref(have);
+	/* 6. Router namespaces, once the bridges their legs join exist. */
+	for (size_t i = 0; d->routers && i < d->routers->n; i++) {
+		const struct d_router *r = &d->routers->r[i];
+		const struct ns_observed *h = observed_ns(o, r->ns);
+		static const struct r_observed none;
+		char stamp[64];
+
+		if (h && !h->ours)
+			continue; /* our name, not ours: left alone */
+		if (h && !h->dumped)
+			continue; /* unchanged since it was last right */
+		if (!h)
+			plan_push(pl, OP_NS_ADD, r->ns, "");
+		if (r->nft) {
+			reconcile_nft_stamp(r->nft, stamp);
+			if (!h || !streq(h->stamp, stamp)) {
+				struct op *op = plan_push(pl, OP_NFT_TABLE, r->ns, "");
+
+				op->nft = r->nft;
+				memcpy(op->stamp, stamp, sizeof(op->stamp));
+			}
+		}
+		reconcile_router(r, h ? &h->c : &none, pl);
+	}
+	/* 7. Namespaces of ours no longer wanted. */
+	for (size_t i = 0; i < o->n_ns; i++)
+		if (o->ns[i].ours && !(d->routers && routers_find(d->routers, o->ns[i].name)))
+			plan_push(pl, OP_NS_DEL, o->ns[i].name, "");
 }
 
 void plan_done(struct plan *p)
@@ -368,19 +456,43 @@ void plan_done(struct plan *p)
 char *plan_format(const struct plan *p)
 {
 	static const char *const names[] = {
-		[OP_BRIDGE_ADD] = "bridge-add", [OP_VXLAN_ADD] = "vxlan-add",
-		[OP_VLAN_ADD] = "vlan-add",	[OP_LINK_DEL] = "link-del",
-		[OP_LINK_SET] = "link-set",	[OP_BRPORT_SET] = "brport-set",
-		[OP_FDB_ADD] = "fdb-add",	[OP_FDB_DEL] = "fdb-del",
-		[OP_NEIGH_SET] = "neigh-set",	[OP_NEIGH_DEL] = "neigh-del",
+		[OP_BRIDGE_ADD] = "bridge-add",
+		[OP_VXLAN_ADD] = "vxlan-add",
+		[OP_VLAN_ADD] = "vlan-add",
+		[OP_LINK_DEL] = "link-del",
+		[OP_LINK_SET] = "link-set",
+		[OP_BRPORT_SET] = "brport-set",
+		[OP_FDB_ADD] = "fdb-add",
+		[OP_FDB_DEL] = "fdb-del",
+		[OP_NEIGH_SET] = "neigh-set",
+		[OP_NEIGH_DEL] = "neigh-del",
+		[OP_NS_ADD] = "ns-add",
+		[OP_NS_DEL] = "ns-del",
+		[OP_NFT_TABLE] = "nft-table",
+		[OP_LEG_ADD] = "leg-add",
+		[OP_ADDR_ADD] = "addr-add",
+		[OP_ADDR_DEL] = "addr-del",
+		[OP_ROUTE_ADD] = "route-add",
+		[OP_ROUTE_DEL] = "route-del",
+		[OP_RULE_ADD] = "rule-add",
+		[OP_RULE_DEL] = "rule-del",
+		[OP_GARP] = "garp",
 	};
 	struct strbuf sb = STRBUF_INIT;
 
 	for (size_t i = 0; i < p->n_ops; i++) {
 		const struct op *op = &p->ops[i];
-		char a[IP4_STRLEN];
+		char a[IP4_STRLEN], b[IP4_STRLEN];
 
-		strbuf_appendf(&sb, "%s %s", names[op->kind], op->name);
+		if (op->kind == OP_NS_ADD || op->kind == OP_NS_DEL) {
+			strbuf_appendf(&sb, "%s %s\n", names[op->kind], op->ns);
+			continue;
+		}
+		if (op->ns[0])
+			strbuf_appendf(&sb, "%s: ", op->ns);
+		strbuf_appendf(&sb, "%s", names[op->kind]);
+		if (op->name[0])
+			strbuf_appendf(&sb, " %s", op->name);
 		switch (op->kind) {
 		case OP_BRIDGE_ADD:
 			strbuf_appendf(&sb, " mtu %u", op->mtu);
@@ -392,6 +504,10 @@ char *plan_format(const struct plan *p)
 			strbuf_appendf(&sb, " link %s id %u mtu %u", op->link, op->vni, op->mtu);
 			break;
 		case OP_LINK_SET:
+			if (op->ns[0]) {
+				strbuf_append(&sb, " up");
+				break;
+			}
 			strbuf_appendf(&sb, " master %s %s mtu %u",
 				       *op->master ? op->master : "none", op->up ? "up" : "down",
 				       op->mtu);
@@ -422,6 +538,40 @@ char *plan_format(const struct plan *p)
 			strbuf_appendf(&sb, " %s", a);
 			break;
 		case OP_LINK_DEL:
+		case OP_NS_ADD:
+		case OP_NS_DEL:
+			break;
+		case OP_NFT_TABLE:
+			strbuf_appendf(&sb, " %s", op->stamp);
+			break;
+		case OP_LEG_ADD:
+			strbuf_appendf(&sb, " peer %s bridge %s mtu %u", op->leg.peer,
+				       op->leg.bridge, op->leg.mtu);
+			break;
+		case OP_ADDR_ADD:
+		case OP_ADDR_DEL:
+			ip4_format(op->addr.ip, a);
+			strbuf_appendf(&sb, " %s/%u", a, op->addr.prefixlen);
+			break;
+		case OP_ROUTE_ADD:
+		case OP_ROUTE_DEL:
+			ip4_format(op->route.dst, a);
+			ip4_format(op->route.gateway, b);
+			strbuf_appendf(&sb, " table %u %s/%u via %s%s", op->route.table, a,
+				       op->route.prefixlen, b, op->route.onlink ? " onlink" : "");
+			break;
+		case OP_RULE_ADD:
+		case OP_RULE_DEL:
+			ip4_format(op->rule.src, a);
+			strbuf_appendf(&sb, " pref %u from %s/%u table %u", op->rule.priority, a,
+				       op->rule.src_len, op->rule.table);
+			if (op->rule.suppress_prefixlen >= 0)
+				strbuf_appendf(&sb, " suppress_prefixlength %d",
+					       op->rule.suppress_prefixlen);
+			break;
+		case OP_GARP:
+			ip4_format(op->ip, a);
+			strbuf_appendf(&sb, " %s", a);
 			break;
 		}
 		strbuf_append(&sb, "\n");
@@ -429,22 +579,32 @@ char *plan_format(const struct plan *p)
 	return strbuf_steal(&sb);
 }
 
-int plan_apply(const struct plan *p, const struct kernel_ops *ops)
+static bool is_add(enum op_kind k)
+{
+	return k == OP_BRIDGE_ADD || k == OP_VXLAN_ADD || k == OP_VLAN_ADD || k == OP_FDB_ADD ||
+	       k == OP_NEIGH_SET || k == OP_ADDR_ADD || k == OP_RULE_ADD;
+}
+
+static bool is_del(enum op_kind k)
+{
+	return k == OP_LINK_DEL || k == OP_FDB_DEL || k == OP_NEIGH_DEL || k == OP_ADDR_DEL ||
+	       k == OP_ROUTE_DEL || k == OP_RULE_DEL || k == OP_NS_DEL;
+}
+
+int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_failed)
 {
 	int first = 0;
 
 	for (size_t i = 0; i < p->n_ops; i++) {
 		const struct op *op = &p->ops[i];
 		int r = ops->exec(ops->userdata, op);
-		bool is_add = op->kind == OP_BRIDGE_ADD || op->kind == OP_VXLAN_ADD ||
-			      op->kind == OP_VLAN_ADD || op->kind == OP_FDB_ADD ||
-			      op->kind == OP_NEIGH_SET;
-		bool is_del = op->kind == OP_LINK_DEL || op->kind == OP_FDB_DEL ||
-			      op->kind == OP_NEIGH_DEL;
 
-		if ((r == -EEXIST && is_add) || (r == -ENOENT && is_del) ||
-		    (r == -ENODEV && is_del))
+		if ((r == -EEXIST && is_add(op->kind)) ||
+		    ((r == -ENOENT || r == -ENODEV || r == -ESRCH || r == -EADDRNOTAVAIL) &&
+		     is_del(op->kind)))
 			r = 0;
+		if (ret_failed)
+			ret_failed[i] = r < 0;
 		if (r < 0 && !first)
 			first = r;
 	}

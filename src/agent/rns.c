@@ -32,22 +32,24 @@ struct rns {
 	char name[R_NSNAMSIZ];
 	int fd;
 	struct rtnl *nl;
-	char *nft_applied; /* the table last applied here */
-	uint64_t synced;   /* hash of the desired state last reached, 0 none */
-	char found[64];	   /* the comment of the table found when we took it */
+	bool ours;		 /* its loopback is in our link group */
+	struct r_observed links; /* name -> ifindex cache (links only) */
+	bool links_valid;
 };
 
 struct rns_set {
 	struct rtnl *node_nl;
+	char prefix[R_NSNAMSIZ];
 	struct rns *v;
 	size_t n;
 };
 
-struct rns_set *rns_set_new(struct rtnl *node_nl)
+struct rns_set *rns_set_new(struct rtnl *node_nl, const char *prefix)
 {
 	struct rns_set *s = xcalloc(1, sizeof(*s));
 
 	s->node_nl = node_nl;
+	snprintf(s->prefix, sizeof(s->prefix), "%s", prefix ? prefix : "");
 	return s;
 }
 
@@ -56,7 +58,7 @@ static void rns_close(struct rns *r)
 	if (r->fd >= 0)
 		close(r->fd);
 	rtnl_close(r->nl);
-	free(r->nft_applied);
+	r_observed_done(&r->links);
 }
 
 void rns_set_free(struct rns_set *s)
@@ -131,18 +133,13 @@ static int open_rtnl(void *data)
 	return rtnl_open(0, data);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
 static int read_comment(void *out)
 {
-	return nfnl_table_comment(NFPROTO_IPV4, "lepton", out, 64);
+	int r = nfnl_table_comment(NFPROTO_IPV4, "lepton", out, 64);
+
+	if (r < 0)
+		((char *) out)[0] = '\0';
+	return 0;
 }
 
 static int ns_create(const char *name)
@@ -192,13 +189,18 @@ static struct rns *find(struct rns_set *s, const char *name)
 	return NULL;
 }
 
-/* Our handle on a namespace, creating the namespace if needed. */
+static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only);
+
+/* Our handle on an existing namespace (NULL, 0 when there is none). Its
+ * marker is read when the handle is made; a namespace of ours gets its
+ * sysctls set every time we take it in hand. */
 static int ns_get(struct rns_set *s, const char *name, struct rns **ret)
 {
 	char path[sizeof(NETNS_DIR) + 257];
 	struct rns *r = find(s, name), n = {.fd = -1};
 	int e;
 
+	*ret = NULL;
 	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
 	if (r) {
 		struct stat a, b;
@@ -210,27 +212,24 @@ static int ns_get(struct rns_set *s, const char *name, struct rns **ret)
 			*ret = r;
 			return 0;
 		}
-		log_warn("namespace %s vanished: making it anew", name);
 		rns_close(r);
 		*r = s->v[--s->n];
 	}
 	n.fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (n.fd < 0) {
-		e = ns_create(name);
-		if (e < 0)
-			return e;
-		n.fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (n.fd < 0)
-			return -errno;
-		log_info("namespace %s created", name);
-	}
-	/* Every time we take a namespace in hand: its sysctls are ours. */
-	e = in_ns(n.fd, ns_sysctls, NULL);
+	if (n.fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	e = in_ns(n.fd, open_rtnl, &n.nl);
 	if (e >= 0)
-		e = in_ns(n.fd, open_rtnl, &n.nl);
-	if (e >= 0 && in_ns(n.fd, read_comment, n.found) < 0)
-		n.found[0] = '\0';
+		e = dump_with(n.nl, &n.links, true);
 	if (e < 0) {
+		rns_close(&n);
+		return e;
+	}
+	n.links_valid = true;
+	for (size_t i = 0; i < n.links.n_links; i++)
+		if (streq(n.links.links[i].name, "lo"))
+			n.ours = n.links.links[i].group == RTNL_GROUP;
+	if (n.ours && (e = in_ns(n.fd, ns_sysctls, NULL)) < 0) {
 		rns_close(&n);
 		return e;
 	}
@@ -266,7 +265,7 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 	if (rtnl_parse_link(nlh, &l) < 0)
 		return 0;
 	k = APPEND(o->links, o->n_links);
-	*k = (struct r_link){.ifindex = l.ifindex, .mtu = l.mtu, .up = l.up};
+	*k = (struct r_link){.ifindex = l.ifindex, .mtu = l.mtu, .up = l.up, .group = l.group};
 	snprintf(k->name, sizeof(k->name), "%s", l.name);
 	memcpy(k->mac, l.mac, 6);
 	return 0;
@@ -341,13 +340,15 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-static int dump_with(struct rtnl *nl, struct r_observed *o)
+static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only)
 {
 	char buf[RTNL_BUF_SIZE];
 	int r;
 
 	*o = (struct r_observed){0};
 	r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC), on_link, o);
+	if (r >= 0 && links_only)
+		return r;
 	if (r >= 0)
 		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETADDR, AF_INET), on_addr, o);
 	if (r >= 0)
@@ -405,11 +406,19 @@ static int send_garp(void *data)
 	return r;
 }
 
-static int ifindex_in(const struct r_observed *o, const char *name)
+/* A link's ifindex in the namespace, from the cache (refreshed after legs
+ * came or went). */
+static int ns_ifindex(struct rns *ns, const char *name)
 {
-	for (size_t i = 0; i < o->n_links; i++)
-		if (streq(o->links[i].name, name))
-			return o->links[i].ifindex;
+	if (!ns->links_valid) {
+		r_observed_done(&ns->links);
+		if (dump_with(ns->nl, &ns->links, true) < 0)
+			return -EIO;
+		ns->links_valid = true;
+	}
+	for (size_t i = 0; i < ns->links.n_links; i++)
+		if (streq(ns->links.links[i].name, name))
+			return ns->links.links[i].ifindex;
 	return -ENODEV;
 }
 
@@ -444,54 +453,6 @@ static int leg_add(struct rns_set *s, struct rns *ns, const struct r_leg *leg)
 	return r;
 }
 
-static int exec_op(struct rns_set *s, struct rns *ns, const struct r_observed *o,
-		   const struct rop *op)
-{
-	char buf[RTNL_BUF_SIZE];
-	int idx = op->kind == ROP_LEG_ADD ? 0 : ifindex_in(o, op->name);
-	struct rtnl_route rt;
-	struct rtnl_rule ru;
-
-	switch (op->kind) {
-	case ROP_LEG_DEL:
-		return idx < 0 ? 0 : rtnl_request(ns->nl, rtnl_link_del(buf, idx));
-	case ROP_LEG_ADD:
-		return leg_add(s, ns, &op->leg);
-	case ROP_LINK_UP:
-		return idx < 0 ? idx : rtnl_request(ns->nl, rtnl_link_set(buf, idx, -1, 1, 0));
-	case ROP_ADDR_ADD:
-	case ROP_ADDR_DEL:
-		if (idx < 0)
-			return idx;
-		return rtnl_request(ns->nl, rtnl_addr(buf, op->kind == ROP_ADDR_ADD, idx,
-						      op->addr.ip, op->addr.prefixlen));
-	case ROP_ROUTE_ADD:
-	case ROP_ROUTE_DEL:
-		rt = (struct rtnl_route){.table = op->route.table,
-					 .dst = op->route.dst,
-					 .prefixlen = op->route.prefixlen,
-					 .gateway = op->route.gateway,
-					 .oif = idx > 0 ? idx : 0,
-					 .onlink = op->route.onlink};
-		return rtnl_request(ns->nl, rtnl_route(buf, op->kind == ROP_ROUTE_ADD, &rt));
-	case ROP_RULE_ADD:
-	case ROP_RULE_DEL:
-		ru = (struct rtnl_rule){.priority = op->rule.priority,
-					.src = op->rule.src,
-					.src_len = op->rule.src_len,
-					.table = op->rule.table,
-					.suppress_prefixlen = op->rule.suppress_prefixlen};
-		return rtnl_request(ns->nl, rtnl_rule(buf, op->kind == ROP_RULE_ADD, &ru));
-	case ROP_NEIGH_SET:
-	case ROP_NEIGH_DEL:
-		if (idx < 0)
-			return idx;
-		return rtnl_request(ns->nl, rtnl_neigh(buf, op->kind == ROP_NEIGH_SET, idx,
-						       op->neigh.ip, op->neigh.mac));
-	}
-	return -EINVAL;
-}
-
 struct nft_run {
 	const char *script;
 	char *err;
@@ -510,134 +471,160 @@ static int run_nft(void *data)
 	return r;
 }
 
-/* The desired state of a namespace, hashed (structs are zeroed before
- * they are filled, so padding is stable). */
-static uint64_t router_hash(const struct d_router *d)
+static int set_lo_group(void *data)
 {
-	uint64_t h = 1469598103934665603ull;
+	struct rns *ns = data;
+	char buf[RTNL_BUF_SIZE];
+	int idx = ns_ifindex(ns, "lo");
 
-	h = fnv(h, d->legs, d->n_legs * sizeof(*d->legs));
-	h = fnv(h, d->addrs, d->n_addrs * sizeof(*d->addrs));
-	h = fnv(h, d->routes, d->n_routes * sizeof(*d->routes));
-	h = fnv(h, d->rules, d->n_rules * sizeof(*d->rules));
-	h = fnv(h, d->neighs, d->n_neighs * sizeof(*d->neighs));
-	if (d->nft)
-		h = fnv(h, d->nft, strlen(d->nft));
-	return h ? h : 1;
+	return idx < 0 ? idx : rtnl_request(ns->nl, rtnl_link_group(buf, idx, RTNL_GROUP));
 }
 
-static int sync_one(struct rns_set *s, const struct d_router *d, bool full, size_t *ops)
+static int ns_add(struct rns_set *s, const char *name)
 {
-	struct r_observed o;
-	struct rplan plan;
-	struct rns *ns = NULL;
-	uint64_t want = router_hash(d);
-	int first = 0, r;
+	struct rns *ns;
+	int r = ns_get(s, name, &ns);
 
-	r = ns_get(s, d->ns, &ns);
 	if (r < 0)
 		return r;
-	if (!full && ns->synced == want)
-		return 0;
-	/* The namespace's table first: a Floating IP's DNAT is in place
-	 * before its address arrives, so that no packet to it is ever taken
-	 * for the router itself (conntrack would pin that flow un-NATed). */
-	char stamp[64];
-
-	if (d->nft)
-		snprintf(stamp, sizeof(stamp), "lepton:%016llx",
-			 (unsigned long long) fnv(1469598103934665603ull, d->nft, strlen(d->nft)));
-	if (d->nft && !ns->nft_applied && streq(ns->found, stamp)) {
-		/* Already there (an agent restart): nothing to write. */
-		ns->nft_applied = xstrdup(d->nft);
-	}
-	if (d->nft && !streq_ptr(ns->nft_applied, d->nft) &&
-	    startswith(d->nft, "table ip lepton {\n")) {
-		/* The whole table, replaced in one transaction: NAT bindings of
-		 * established flows live in conntrack and are kept. The comment
-		 * stamps what was written. */
-		size_t len = strlen(d->nft) + 160;
-		char *script = xmalloc(len);
-		struct nft_run run = {script, NULL};
-
-		snprintf(script, len,
-			 "table ip lepton\ndelete table ip lepton\ntable ip lepton {\n\tcomment "
-			 "\"%s\"\n%s",
-			 stamp, d->nft + strlen("table ip lepton {\n"));
-		r = in_ns(ns->fd, run_nft, &run);
-		if (r < 0) {
-			log_error("%s: nftables: %s", d->ns, run.err ? run.err : strerror(-r));
-			if (!first)
-				first = r;
-		} else {
-			free(ns->nft_applied);
-			ns->nft_applied = xstrdup(d->nft);
-			(*ops)++;
-		}
-		free(run.err);
-		free(script);
-	}
-	r = dump_with(ns->nl, &o);
+	if (ns)
+		return ns->ours ? -EEXIST : -EPERM;
+	r = ns_create(name);
+	if (r >= 0)
+		r = ns_get(s, name, &ns);
+	if (r >= 0 && !ns)
+		r = -ENOENT;
 	if (r < 0)
 		return r;
-	router_plan(d, &o, &plan);
-	if (plan.n_ops) {
-		char *text = rplan_format(&plan);
-
-		log_debug("%s:\n%s", d->ns, text);
-		free(text);
-	}
-	bool stale = false;
-
-	for (size_t i = 0; i < plan.n_ops; i++) {
-		const struct rop *op = &plan.ops[i];
-		bool leg_op = op->kind == ROP_LEG_ADD || op->kind == ROP_LEG_DEL;
-
-		if (stale && !leg_op) {
-			/* Legs came or went: the rest needs the ifindexes afresh. */
-			r_observed_done(&o);
-			if (dump_with(ns->nl, &o) < 0)
-				o = (struct r_observed){0};
-			stale = false;
-		}
-		r = exec_op(s, ns, &o, op);
-		stale = stale || leg_op;
-		if (r == -EEXIST && (op->kind == ROP_ADDR_ADD || op->kind == ROP_RULE_ADD))
-			r = 0;
-		if ((r == -ENOENT || r == -ESRCH || r == -EADDRNOTAVAIL) &&
-		    (op->kind == ROP_ADDR_DEL || op->kind == ROP_ROUTE_DEL ||
-		     op->kind == ROP_RULE_DEL || op->kind == ROP_NEIGH_DEL))
-			r = 0;
-		if (r < 0) {
-			char *text;
-			struct rplan one = {(struct rop *) op, 1};
-
-			text = rplan_format(&one);
-			log_warn("%s: %s: %s", d->ns, strtok(text, "\n"), strerror(-r));
-			free(text);
-			if (!first)
-				first = r;
-		}
-		if (r >= 0 && op->kind == ROP_ADDR_ADD && op->addr.announce) {
-			const struct r_leg *leg = routers_leg(d, op->addr.dev);
-			struct garp g = {.ip = op->addr.ip};
-
-			snprintf(g.dev, sizeof(g.dev), "%s", op->addr.dev);
-			if (leg) {
-				memcpy(g.mac, leg->mac, 6);
-				if (in_ns(ns->fd, send_garp, &g) < 0)
-					log_warn("%s: gratuitous ARP failed", d->ns);
-			}
-		}
-	}
-	*ops += plan.n_ops;
-	rplan_done(&plan);
-	r_observed_done(&o);
-	ns->synced = first < 0 ? 0 : want;
-	return first;
+	/* The marker, then what every namespace of ours has. */
+	r = set_lo_group(ns);
+	if (r < 0)
+		return r;
+	ns->ours = true;
+	log_info("namespace %s created", name);
+	return in_ns(ns->fd, ns_sysctls, NULL);
 }
 
-static bool ours(const char *name, const char *prefix)
+static int ns_del(struct rns_set *s, const char *name)
+{
+	struct rns *ns;
+	int r = ns_get(s, name, &ns);
+
+	if (r < 0 || !ns)
+		return r < 0 ? r : -ENOENT;
+	if (!ns->ours)
+		return -EPERM; /* never a namespace we did not make */
+	rns_close(ns);
+	*ns = s->v[--s->n];
+	ns_delete(name);
+	log_info("namespace %s deleted", name);
+	return 0;
+}
+
+static int nft_table(struct rns *ns, const struct op *op)
+{
+	const char *head = "table ip lepton {\n";
+	size_t len;
+	char *script;
+	struct nft_run run = {NULL, NULL};
+	int r;
+
+	if (!startswith(op->nft, head))
+		return -EINVAL;
+	/* The whole table, replaced in one transaction: NAT bindings of
+	 * established flows live in conntrack and are kept. The comment
+	 * stamps what was written. */
+	len = strlen(op->nft) + 160;
+	script = xmalloc(len);
+	snprintf(script, len,
+		 "table ip lepton\ndelete table ip lepton\ntable ip lepton {\n\tcomment "
+		 "\"%s\"\n%s",
+		 op->stamp, op->nft + strlen(head));
+	run.script = script;
+	r = in_ns(ns->fd, run_nft, &run);
+	if (r < 0)
+		log_error("%s: nftables: %s", ns->name, run.err ? run.err : strerror(-r));
+	free(run.err);
+	free(script);
+	return r;
+}
+
+int rns_exec(struct rns_set *s, const struct op *op)
+{
+	char buf[RTNL_BUF_SIZE];
+	struct rns *ns;
+	struct rtnl_route rt;
+	struct rtnl_rule ru;
+	struct garp g;
+	int idx = 0, r;
+
+	if (op->kind == OP_NS_ADD)
+		return ns_add(s, op->ns);
+	if (op->kind == OP_NS_DEL)
+		return ns_del(s, op->ns);
+	r = ns_get(s, op->ns, &ns);
+	if (r < 0)
+		return r;
+	if (!ns)
+		return -ENOENT;
+	if (!ns->ours)
+		return -EPERM;
+	if (op->kind != OP_LEG_ADD && op->kind != OP_NFT_TABLE && op->kind != OP_RULE_ADD &&
+	    op->kind != OP_RULE_DEL && op->kind != OP_ROUTE_ADD && op->kind != OP_ROUTE_DEL) {
+		idx = ns_ifindex(ns, op->name);
+		if (idx < 0)
+			return idx;
+	}
+	switch (op->kind) {
+	case OP_NFT_TABLE:
+		return nft_table(ns, op);
+	case OP_LINK_DEL:
+		ns->links_valid = false;
+		return rtnl_request(ns->nl, rtnl_link_del(buf, idx));
+	case OP_LEG_ADD:
+		ns->links_valid = false;
+		return leg_add(s, ns, &op->leg);
+	case OP_LINK_SET:
+		return rtnl_request(ns->nl, rtnl_link_set(buf, idx, -1, op->up, 0));
+	case OP_ADDR_ADD:
+	case OP_ADDR_DEL:
+		return rtnl_request(ns->nl, rtnl_addr(buf, op->kind == OP_ADDR_ADD, idx,
+						      op->addr.ip, op->addr.prefixlen));
+	case OP_ROUTE_ADD:
+	case OP_ROUTE_DEL:
+		if (op->route.dev[0] && (idx = ns_ifindex(ns, op->route.dev)) < 0 &&
+		    op->kind == OP_ROUTE_ADD)
+			return idx;
+		rt = (struct rtnl_route){.table = op->route.table,
+					 .dst = op->route.dst,
+					 .prefixlen = op->route.prefixlen,
+					 .gateway = op->route.gateway,
+					 .oif = idx > 0 ? idx : 0,
+					 .onlink = op->route.onlink};
+		return rtnl_request(ns->nl, rtnl_route(buf, op->kind == OP_ROUTE_ADD, &rt));
+	case OP_RULE_ADD:
+	case OP_RULE_DEL:
+		ru = (struct rtnl_rule){.priority = op->rule.priority,
+					.src = op->rule.src,
+					.src_len = op->rule.src_len,
+					.table = op->rule.table,
+					.suppress_prefixlen = op->rule.suppress_prefixlen};
+		return rtnl_request(ns->nl, rtnl_rule(buf, op->kind == OP_RULE_ADD, &ru));
+	case OP_NEIGH_SET:
+	case OP_NEIGH_DEL:
+		return rtnl_request(
+			ns->nl, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
+	case OP_GARP:
+		g = (struct garp){.ip = op->ip};
+		snprintf(g.dev, sizeof(g.dev), "%s", op->name);
+		memcpy(g.mac, op->mac, 6);
+		return in_ns(ns->fd, send_garp, &g);
+	default:
+		return -EINVAL;
+	}
+}
+
+static bool ours_by_name(const char *name, const char *prefix)
 {
 	size_t n = strlen(prefix);
 
@@ -645,45 +632,63 @@ static bool ours(const char *name, const char *prefix)
 	       (startswith(name + n, "qrouter-") || startswith(name + n, "snat-"));
 }
 
-int rns_sync(struct rns_set *s, const char *prefix, const struct d_routers *want, bool full,
-	     size_t *ret_ops)
+int rns_list(struct rns_set *s, struct ns_observed **ret, size_t *ret_n)
 {
-	int first = 0, r;
-	DIR *dir;
+	struct ns_observed *v = NULL;
+	size_t n = 0;
+	DIR *dir = opendir(NETNS_DIR);
 	struct dirent *e;
 
-	*ret_ops = 0;
-	for (size_t i = 0; i < want->n; i++) {
-		r = sync_one(s, &want->r[i], full, ret_ops);
-		if (r < 0 && !first)
-			first = r;
-	}
-	/* Namespaces of ours that are no longer wanted. */
-	dir = opendir(NETNS_DIR);
 	while (dir && (e = readdir(dir))) {
 		struct rns *ns;
 
-		if (!ours(e->d_name, prefix) || routers_find(want, e->d_name))
+		if (!ours_by_name(e->d_name, s->prefix) || strlen(e->d_name) >= R_NSNAMSIZ ||
+		    ns_get(s, e->d_name, &ns) < 0 || !ns)
 			continue;
-		ns = find(s, e->d_name);
-		if (ns) {
-			rns_close(ns);
-			*ns = s->v[--s->n];
-		}
-		ns_delete(e->d_name);
-		log_info("namespace %s deleted", e->d_name);
-		(*ret_ops)++;
+		v = xrealloc(v, (n + 1) * sizeof(*v));
+		v[n] = (struct ns_observed){.ours = ns->ours};
+		memcpy(v[n].name, ns->name, sizeof(v[n].name));
+		n++;
 	}
 	if (dir)
 		closedir(dir);
 	/* Handles on namespaces that vanished behind our back. */
 	for (size_t i = 0; i < s->n;) {
-		if (!routers_find(want, s->v[i].name)) {
+		bool seen = false;
+
+		for (size_t j = 0; j < n && !seen; j++)
+			seen = streq(v[j].name, s->v[i].name);
+		if (!seen) {
 			rns_close(&s->v[i]);
 			s->v[i] = s->v[--s->n];
 		} else {
 			i++;
 		}
 	}
-	return first;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int rns_dump(struct rns_set *s, const char *name, struct r_observed *ret, char stamp[static 64])
+{
+	struct rns *ns;
+	int r = ns_get(s, name, &ns);
+
+	*ret = (struct r_observed){0};
+	stamp[0] = '\0';
+	if (r < 0 || !ns)
+		return r < 0 ? r : -ENOENT;
+	r = dump_with(ns->nl, ret, false);
+	if (r >= 0)
+		r = in_ns(ns->fd, read_comment, stamp);
+	if (r >= 0) {
+		/* The links just read are the freshest name -> ifindex map. */
+		r_observed_done(&ns->links);
+		ns->links.links = xmalloc((ret->n_links + 1) * sizeof(*ret->links));
+		memcpy(ns->links.links, ret->links, ret->n_links * sizeof(*ret->links));
+		ns->links.n_links = ret->n_links;
+		ns->links_valid = true;
+	}
+	return r;
 }

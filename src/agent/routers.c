@@ -581,7 +581,7 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 			    ip4_parse(str(f, "fixed_ip_address"), &fixed) < 0)
 				continue;
 			add_addr(d, fg, a, 32, true);
-			add_rule(d, R_PRIO_FIP + (uint32_t) i, fixed, 32, R_TABLE_FIP, -1);
+			add_rule(d, R_PRIO_FIP, fixed, 32, R_TABLE_FIP, -1);
 			policy = true;
 		}
 	}

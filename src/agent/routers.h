@@ -29,10 +29,11 @@
 #define R_NSNAMSIZ 128
 
 /* Routing tables and rule priorities of ours inside a router namespace. */
-#define R_TABLE_FIP	 16
-#define R_TABLE_SNAT	 100 /* + interface index */
-#define R_PRIO_MAIN	 50  /* main table without its default route */
-#define R_PRIO_FIP	 100 /* + n */
+#define R_TABLE_FIP  16
+#define R_TABLE_SNAT 100 /* + interface index */
+#define R_PRIO_MAIN  50	 /* main table without its default route */
+#define R_PRIO_FIP                                                                                 \
+	100 /* every Floating IP: one priority, so that one FIP changes only its own rule */
 #define R_PRIO_SNAT	 20000
 #define R_PRIO_OURS_LAST 29999
 
@@ -109,6 +110,9 @@ void routers_compute(struct replica *r, const struct r_node *node, struct desire
 		     struct d_routers *out);
 void routers_done(struct d_routers *rs);
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
+/* A hash of a namespace's whole desired state (its structs are zeroed
+ * before they are filled, so padding is stable). */
+uint64_t routers_hash(const struct d_router *d);
 /* A router's leg by its name inside the namespace, or NULL. */
 const struct r_leg *routers_leg(const struct d_router *d, const char *name);
 
@@ -118,6 +122,7 @@ struct r_link {
 	char name[D_IFNAMSIZ];
 	uint8_t mac[6];
 	uint32_t mtu;
+	uint32_t group; /* link group (the namespace's marker is lo's) */
 	bool up;
 };
 
@@ -136,37 +141,5 @@ struct r_observed {
 
 void r_observed_done(struct r_observed *o);
 
-enum rop_kind {
-	ROP_LEG_DEL,   /* name */
-	ROP_LEG_ADD,   /* leg: veth with its peer on the node, in its bridge */
-	ROP_LINK_UP,   /* name (lo too) */
-	ROP_ADDR_ADD,  /* addr */
-	ROP_ADDR_DEL,  /* addr */
-	ROP_ROUTE_ADD, /* route */
-	ROP_ROUTE_DEL, /* route */
-	ROP_RULE_ADD,  /* rule */
-	ROP_RULE_DEL,  /* rule */
-	ROP_NEIGH_SET, /* neigh */
-	ROP_NEIGH_DEL, /* neigh */
-};
-
-struct rop {
-	enum rop_kind kind;
-	char name[D_IFNAMSIZ];
-	struct r_leg leg;
-	struct r_addr addr;
-	struct r_route route;
-	struct r_rule rule;
-	struct r_neigh neigh;
-};
-
-struct rplan {
-	struct rop *ops;
-	size_t n_ops;
-};
-
-/* The plan for one namespace (pure): deletes of what is not wanted, then
- * adds, so that a namespace already right gets no op at all. */
-void router_plan(const struct d_router *want, const struct r_observed *have, struct rplan *out);
-void rplan_done(struct rplan *p);
-char *rplan_format(const struct rplan *p);
+/* The plan of one router namespace is part of the node's plan: see
+ * reconcile_router() in reconcile.h. */

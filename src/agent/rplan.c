@@ -1,6 +1,7 @@
 /* The plan of one router namespace (pure): what a namespace holds, turned
  * into what the model wants, with deletes first so that a namespace that is
  * already right gets no op at all. */
+#include "agent/reconcile.h"
 #include "agent/routers.h"
 
 #include <stdio.h>
@@ -9,8 +10,6 @@
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
-
-#define GROW1(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), &(arr)[(n)++])
 
 void r_observed_done(struct r_observed *o)
 {
@@ -24,13 +23,28 @@ void r_observed_done(struct r_observed *o)
 
 /* Plan. */
 
-static struct rop *push(struct rplan *p, enum rop_kind kind, const char *name)
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
-	struct rop *op = GROW1(p->ops, p->n_ops);
+	const uint8_t *b = p;
 
-	*op = (struct rop){.kind = kind};
-	snprintf(op->name, sizeof(op->name), "%s", name ? name : "");
-	return op;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+uint64_t routers_hash(const struct d_router *d)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	h = fnv(h, d->ns, strlen(d->ns));
+	h = fnv(h, d->legs, d->n_legs * sizeof(*d->legs));
+	h = fnv(h, d->addrs, d->n_addrs * sizeof(*d->addrs));
+	h = fnv(h, d->routes, d->n_routes * sizeof(*d->routes));
+	h = fnv(h, d->rules, d->n_rules * sizeof(*d->rules));
+	h = fnv(h, d->neighs, d->n_neighs * sizeof(*d->neighs));
+	if (d->nft)
+		h = fnv(h, d->nft, strlen(d->nft));
+	return h ? h : 1;
 }
 
 const struct r_leg *routers_leg(const struct d_router *d, const char *name)
@@ -71,20 +85,28 @@ static const struct r_link *have_link(const struct r_observed *o, const char *na
 	return NULL;
 }
 
-/* Legs (re)made by this plan: whatever they held is gone with them. */
-static bool is_fresh(const struct rplan *p, const char *dev)
+/* Legs (re)made by this plan in this namespace: whatever they held is gone
+ * with them. */
+static bool is_fresh(const struct plan *p, size_t from, const char *dev)
 {
-	for (size_t i = 0; i < p->n_ops; i++)
-		if (p->ops[i].kind == ROP_LEG_ADD && streq(p->ops[i].leg.name, dev))
+	for (size_t i = from; i < p->n_ops; i++)
+		if (p->ops[i].kind == OP_LEG_ADD && streq(p->ops[i].leg.name, dev))
 			return true;
 	return false;
 }
 
-void router_plan(const struct d_router *want, const struct r_observed *have, struct rplan *out)
+static struct op *push(struct plan *p, enum op_kind kind, const struct d_router *want,
+		       const char *name)
+{
+	return plan_push(p, kind, want->ns, name);
+}
+
+void reconcile_router(const struct d_router *want, const struct r_observed *have, struct plan *out)
 {
 	const struct r_link *lo = NULL;
+	size_t from = out->n_ops;
+	struct op *op;
 
-	*out = (struct rplan){0};
 	/* Legs: wrong MAC or MTU means made anew; unknown ones go. */
 	for (size_t i = 0; i < have->n_links; i++) {
 		const struct r_link *l = &have->links[i];
@@ -95,23 +117,29 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 			continue;
 		}
 		if (!w || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu)
-			push(out, ROP_LEG_DEL, l->name);
+			push(out, OP_LINK_DEL, want, l->name);
 	}
-	if (!lo || !lo->up)
-		push(out, ROP_LINK_UP, "lo");
+	if (!lo || !lo->up) {
+		op = push(out, OP_LINK_SET, want, "lo");
+		op->up = true;
+		op->master[0] = '-';
+	}
 	for (size_t i = 0; i < want->n_legs; i++) {
 		const struct r_leg *w = &want->legs[i];
 		const struct r_link *l = have_link(have, w->name);
 
 		if (!l || memcmp(w->mac, l->mac, 6) != 0 || w->mtu != l->mtu)
-			push(out, ROP_LEG_ADD, w->name)->leg = *w;
+			push(out, OP_LEG_ADD, want, w->name)->leg = *w;
 	}
-	/* Then up, once all legs exist (one fresh look at the namespace). */
+	/* Then up, once all legs exist. */
 	for (size_t i = 0; i < want->n_legs; i++) {
 		const struct r_link *l = have_link(have, want->legs[i].name);
 
-		if (!l || !l->up || is_fresh(out, want->legs[i].name))
-			push(out, ROP_LINK_UP, want->legs[i].name);
+		if (!l || !l->up || is_fresh(out, from, want->legs[i].name)) {
+			op = push(out, OP_LINK_SET, want, want->legs[i].name);
+			op->up = true;
+			op->master[0] = '-';
+		}
 	}
 	/* Deletes of what is not wanted (on legs that stay). */
 	for (size_t i = 0; i < have->n_addrs; i++) {
@@ -120,8 +148,8 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 		for (size_t j = 0; j < want->n_addrs && !w; j++)
 			w = same_addr(&have->addrs[i], &want->addrs[j]);
 		if (!w && routers_leg(want, have->addrs[i].dev) &&
-		    !is_fresh(out, have->addrs[i].dev))
-			push(out, ROP_ADDR_DEL, have->addrs[i].dev)->addr = have->addrs[i];
+		    !is_fresh(out, from, have->addrs[i].dev))
+			push(out, OP_ADDR_DEL, want, have->addrs[i].dev)->addr = have->addrs[i];
 	}
 	for (size_t i = 0; i < have->n_rules; i++) {
 		bool w = false;
@@ -129,15 +157,15 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 		for (size_t j = 0; j < want->n_rules && !w; j++)
 			w = same_rule(&have->rules[i], &want->rules[j]);
 		if (!w)
-			push(out, ROP_RULE_DEL, NULL)->rule = have->rules[i];
+			push(out, OP_RULE_DEL, want, "")->rule = have->rules[i];
 	}
 	for (size_t i = 0; i < have->n_routes; i++) {
 		bool w = false;
 
 		for (size_t j = 0; j < want->n_routes && !w; j++)
 			w = same_route(&have->routes[i], &want->routes[j]);
-		if (!w && !is_fresh(out, have->routes[i].dev))
-			push(out, ROP_ROUTE_DEL, have->routes[i].dev)->route = have->routes[i];
+		if (!w && !is_fresh(out, from, have->routes[i].dev))
+			push(out, OP_ROUTE_DEL, want, have->routes[i].dev)->route = have->routes[i];
 	}
 	for (size_t i = 0; i < have->n_neighs; i++) {
 		bool w = false;
@@ -145,37 +173,50 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 		for (size_t j = 0; j < want->n_neighs && !w; j++)
 			w = same_neigh(&have->neighs[i], &want->neighs[j]);
 		if (!w && routers_leg(want, have->neighs[i].dev) &&
-		    !is_fresh(out, have->neighs[i].dev))
-			push(out, ROP_NEIGH_DEL, have->neighs[i].dev)->neigh = have->neighs[i];
+		    !is_fresh(out, from, have->neighs[i].dev)) {
+			op = push(out, OP_NEIGH_DEL, want, have->neighs[i].dev);
+			op->ip = have->neighs[i].ip;
+		}
 	}
 	/* Adds: addresses (the connected routes come with them), neighbours,
-	 * routes, then the rules that use them. */
+	 * routes, then the rules that use them. An address to announce (a
+	 * Floating IP) is followed by its gratuitous ARP. */
 	for (size_t j = 0; j < want->n_addrs; j++) {
+		const struct r_addr *w = &want->addrs[j];
+		const struct r_leg *leg;
 		bool h = false;
 
-		for (size_t i = 0; i < have->n_addrs && !h && !is_fresh(out, want->addrs[j].dev);
-		     i++)
-			h = same_addr(&have->addrs[i], &want->addrs[j]);
-		if (!h)
-			push(out, ROP_ADDR_ADD, want->addrs[j].dev)->addr = want->addrs[j];
+		for (size_t i = 0; i < have->n_addrs && !h && !is_fresh(out, from, w->dev); i++)
+			h = same_addr(&have->addrs[i], w);
+		if (h)
+			continue;
+		push(out, OP_ADDR_ADD, want, w->dev)->addr = *w;
+		if (w->announce && (leg = routers_leg(want, w->dev))) {
+			op = push(out, OP_GARP, want, w->dev);
+			op->ip = w->ip;
+			memcpy(op->mac, leg->mac, 6);
+		}
 	}
 	for (size_t j = 0; j < want->n_neighs; j++) {
 		bool h = false;
 
-		for (size_t i = 0; i < have->n_neighs && !h && !is_fresh(out, want->neighs[j].dev);
-		     i++)
+		for (size_t i = 0;
+		     i < have->n_neighs && !h && !is_fresh(out, from, want->neighs[j].dev); i++)
 			h = same_neigh(&have->neighs[i], &want->neighs[j]);
-		if (!h)
-			push(out, ROP_NEIGH_SET, want->neighs[j].dev)->neigh = want->neighs[j];
+		if (!h) {
+			op = push(out, OP_NEIGH_SET, want, want->neighs[j].dev);
+			op->ip = want->neighs[j].ip;
+			memcpy(op->mac, want->neighs[j].mac, 6);
+		}
 	}
 	for (size_t j = 0; j < want->n_routes; j++) {
 		bool h = false;
 
-		for (size_t i = 0; i < have->n_routes && !h && !is_fresh(out, want->routes[j].dev);
-		     i++)
+		for (size_t i = 0;
+		     i < have->n_routes && !h && !is_fresh(out, from, want->routes[j].dev); i++)
 			h = same_route(&have->routes[i], &want->routes[j]);
 		if (!h)
-			push(out, ROP_ROUTE_ADD, want->routes[j].dev)->route = want->routes[j];
+			push(out, OP_ROUTE_ADD, want, want->routes[j].dev)->route = want->routes[j];
 	}
 	for (size_t j = 0; j < want->n_rules; j++) {
 		bool h = false;
@@ -183,71 +224,6 @@ void router_plan(const struct d_router *want, const struct r_observed *have, str
 		for (size_t i = 0; i < have->n_rules && !h; i++)
 			h = same_rule(&have->rules[i], &want->rules[j]);
 		if (!h)
-			push(out, ROP_RULE_ADD, NULL)->rule = want->rules[j];
+			push(out, OP_RULE_ADD, want, "")->rule = want->rules[j];
 	}
-}
-
-void rplan_done(struct rplan *p)
-{
-	free(p->ops);
-	*p = (struct rplan){0};
-}
-
-char *rplan_format(const struct rplan *p)
-{
-	static const char *const names[] = {
-		[ROP_LEG_DEL] = "leg-del",     [ROP_LEG_ADD] = "leg-add",
-		[ROP_LINK_UP] = "link-up",     [ROP_ADDR_ADD] = "addr-add",
-		[ROP_ADDR_DEL] = "addr-del",   [ROP_ROUTE_ADD] = "route-add",
-		[ROP_ROUTE_DEL] = "route-del", [ROP_RULE_ADD] = "rule-add",
-		[ROP_RULE_DEL] = "rule-del",   [ROP_NEIGH_SET] = "neigh-set",
-		[ROP_NEIGH_DEL] = "neigh-del",
-	};
-	struct strbuf sb = STRBUF_INIT;
-
-	for (size_t i = 0; i < p->n_ops; i++) {
-		const struct rop *op = &p->ops[i];
-		char a[IP4_STRLEN], b[IP4_STRLEN];
-
-		strbuf_appendf(&sb, "%s", names[op->kind]);
-		switch (op->kind) {
-		case ROP_LEG_ADD:
-			strbuf_appendf(&sb, " %s peer %s bridge %s mtu %u", op->leg.name,
-				       op->leg.peer, op->leg.bridge, op->leg.mtu);
-			break;
-		case ROP_LEG_DEL:
-		case ROP_LINK_UP:
-			strbuf_appendf(&sb, " %s", op->name);
-			break;
-		case ROP_ADDR_ADD:
-		case ROP_ADDR_DEL:
-			ip4_format(op->addr.ip, a);
-			strbuf_appendf(&sb, " %s/%u dev %s", a, op->addr.prefixlen, op->addr.dev);
-			break;
-		case ROP_ROUTE_ADD:
-		case ROP_ROUTE_DEL:
-			ip4_format(op->route.dst, a);
-			ip4_format(op->route.gateway, b);
-			strbuf_appendf(&sb, " table %u %s/%u via %s dev %s%s", op->route.table, a,
-				       op->route.prefixlen, b, op->route.dev,
-				       op->route.onlink ? " onlink" : "");
-			break;
-		case ROP_RULE_ADD:
-		case ROP_RULE_DEL:
-			ip4_format(op->rule.src, a);
-			strbuf_appendf(&sb, " pref %u from %s/%u table %u", op->rule.priority, a,
-				       op->rule.src_len, op->rule.table);
-			if (op->rule.suppress_prefixlen >= 0)
-				strbuf_appendf(&sb, " suppress_prefixlength %d",
-					       op->rule.suppress_prefixlen);
-			break;
-		case ROP_NEIGH_SET:
-		case ROP_NEIGH_DEL:
-			ip4_format(op->neigh.ip, a);
-			strbuf_appendf(&sb, " %s dev %s", a, op->neigh.dev);
-			break;
-		}
-		strbuf_append(&sb, "\n");
-	}
-	return strbuf_steal(&sb);
 }

@@ -7,7 +7,6 @@
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
 #include "agent/reconcile.h"
-#include "agent/rns.h"
 #include "agent/routers.h"
 #include "base/ip4.h"
 #include "base/log.h"
@@ -21,13 +20,14 @@ int agent_init(struct agent *a)
 
 	replica_init(&a->replica);
 	a->reported = json_object();
+	a->ns_synced = json_object();
 	r = client_new(a->cfg.server, a->cfg.token, &a->client);
 	if (r < 0)
 		return r;
-	r = kernel_new(a->cfg.tunnel_dev, a->cfg.tunnel_ip, &a->kernel);
+	r = kernel_new(a->cfg.tunnel_dev, a->cfg.tunnel_ip,
+		       a->cfg.netns_prefix ? a->cfg.netns_prefix : "", &a->kernel);
 	if (r < 0)
 		return r;
-	a->rns = rns_set_new(kernel_rtnl(a->kernel));
 	r = dhcpd_new(a->cfg.lease_secs, &a->dhcpd);
 	if (r < 0)
 		return r;
@@ -42,7 +42,6 @@ void agent_done(struct agent *a)
 {
 	client_free(a->client);
 	dhcpd_free(a->dhcpd);
-	rns_set_free(a->rns);
 	kernel_free(a->kernel);
 	nft_handle_free(a->nft);
 	nft_state_done(&a->nft_last);
@@ -50,6 +49,7 @@ void agent_done(struct agent *a)
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
 	json_decref(a->reported);
+	json_decref(a->ns_synced);
 	json_decref(a->cfg.physnets);
 }
 
@@ -214,54 +214,124 @@ static void report_status(struct agent *a, const struct observed *o)
 	}
 }
 
+/* Which router namespaces to read this pass: every one on a full pass;
+ * otherwise those whose desired state changed since they were last right
+ * (feed-driven passes then cost what changed, not what exists; the
+ * periodic full pass repairs drift). */
+static bool want_ns(void *data, const char *name)
+{
+	struct agent *a = data;
+	const struct d_router *d = routers_find(a->desired.routers, name);
+	char h[24];
+
+	if (!d)
+		return false; /* not wanted: deleted, whatever it holds */
+	if (a->full_pass || !a->synced_once)
+		return true;
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long) routers_hash(d));
+	return !streq_ptr(json_string_value(json_object_get(a->ns_synced, name)), h);
+}
+
+/* After a plan: the namespaces it brought to their desired state. */
+static void note_synced(struct agent *a, const struct observed *o, const struct plan *p,
+			const bool *failed)
+{
+	const struct d_routers *rs = a->desired.routers;
+	json_t *next = json_object();
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct ns_observed *h = observed_ns(o, rs->r[i].ns);
+		json_t *old = json_object_get(a->ns_synced, rs->r[i].ns);
+		bool ok = true;
+		char v[24];
+
+		for (size_t j = 0; j < p->n_ops && ok; j++)
+			ok = !(failed[j] && streq(p->ops[j].ns, rs->r[i].ns));
+		if (!ok || (h && !h->ours))
+			continue;
+		if (h && !h->dumped) {
+			if (old)
+				json_object_set(next, rs->r[i].ns, old);
+			continue;
+		}
+		snprintf(v, sizeof(v), "%016llx", (unsigned long long) routers_hash(&rs->r[i]));
+		json_object_set_new(next, rs->r[i].ns, json_string(v));
+	}
+	json_decref(a->ns_synced);
+	a->ns_synced = next;
+}
+
 void agent_sync(struct agent *a)
 {
 	struct kernel_ops ops = kernel_ops(a->kernel);
 	struct observed o = {0};
 	struct plan plan;
 	uint64_t t0 = time_mono_ms();
-	size_t n_ops;
+	size_t n_ops, n_ns_ops = 0;
+	bool *failed;
 	int r;
 
 	bool full_pass = !a->synced_once || a->full_pass;
 	struct d_node node = {a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
-	size_t r_ops = 0;
 
-	uint64_t t_model, t_links, t_routers, t_nft, t_rest;
+	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 
 	desired_done(&a->desired);
 	desired_compute_node(&a->replica, &node, &a->desired);
 	t_model = time_mono_ms();
-	r = ops.dump(ops.userdata, &o);
+	r = observed_dump(&ops, want_ns, a, &o);
 	if (r < 0) {
 		log_error("kernel dump failed: %s", strerror(-r));
 		a->dirty = true;
 		return;
 	}
+	t_dump = time_mono_ms();
 	reconcile_plan(&a->desired, &o, a->cfg.tunnel_ip, &plan);
+	failed = xcalloc(plan.n_ops + 1, sizeof(*failed));
 	if (plan.n_ops) {
 		char *text = plan_format(&plan);
 
 		log_debug("plan:\n%s", text);
 		free(text);
-		r = plan_apply(&plan, &ops);
-		if (r < 0)
+		r = plan_apply(&plan, &ops, failed);
+		if (r < 0) {
+			for (size_t i = 0; i < plan.n_ops; i++) {
+				struct plan one = {&plan.ops[i], 1, 1};
+				char *line;
+
+				if (!failed[i])
+					continue;
+				line = plan_format(&one);
+				log_warn("op failed: %s", strtok(line, "\n"));
+				free(line);
+			}
 			log_error("applying the plan: %s", strerror(-r));
-		observed_done(&o);
-		ops.dump(ops.userdata, &o);
+			a->dirty = true;
+		}
 	}
-	t_links = time_mono_ms();
-	/* Router namespaces, once the bridges their legs join exist. */
-	r = rns_sync(a->rns, node.ns_prefix, a->desired.routers, full_pass, &r_ops);
+	for (size_t i = 0; i < plan.n_ops; i++)
+		n_ns_ops += plan.ops[i].ns[0] != '\0';
+	note_synced(a, &o, &plan, failed);
+	free(failed);
 	a->full_pass = false;
-	if (r < 0) {
-		log_error("router namespaces: %s", strerror(-r));
-		a->dirty = true;
+	n_ops = plan.n_ops;
+	if (plan.n_ops) {
+		/* What the node holds now, for the status reports. */
+		struct observed after = {0};
+
+		if (ops.dump(ops.userdata, &after) >= 0) {
+			observed_done(&o);
+			o = after;
+		} else {
+			observed_done(&o);
+			plan_done(&plan);
+			a->dirty = true;
+			return; /* no status from a view we could not read */
+		}
 	}
-	n_ops = plan.n_ops + r_ops;
 	plan_done(&plan);
-	t_routers = time_mono_ms();
+	t_apply = time_mono_ms();
 	sync_nft(a, full_pass);
 	t_nft = time_mono_ms();
 	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
@@ -271,15 +341,15 @@ void agent_sync(struct agent *a)
 	/* The first pass after a start is the full resync; say how long it took. */
 	if (!a->synced_once || n_ops)
 		log_info("%s pass: %zu ports, %zu networks, %zu routers, %zu kernel ops, %llu ms "
-			 "at revision %lld (model %llu, links %llu, routers %llu, nftables %llu, "
-			 "dhcp+status %llu ms)",
+			 "at revision %lld (%zu ops in router namespaces; model %llu, dump %llu, "
+			 "plan+apply %llu, nftables %llu, dhcp+status %llu ms)",
 			 a->synced_once ? "sync" : "full resync", a->desired.n_ports,
 			 a->desired.n_nets, a->desired.routers->n, n_ops,
 			 (unsigned long long) (t_rest - t0), (long long) a->replica.revision,
-			 (unsigned long long) (t_model - t0),
-			 (unsigned long long) (t_links - t_model),
-			 (unsigned long long) (t_routers - t_links),
-			 (unsigned long long) (t_nft - t_routers),
+			 n_ns_ops, (unsigned long long) (t_model - t0),
+			 (unsigned long long) (t_dump - t_model),
+			 (unsigned long long) (t_apply - t_dump),
+			 (unsigned long long) (t_nft - t_apply),
 			 (unsigned long long) (t_rest - t_nft));
 	a->synced_once = true;
 }

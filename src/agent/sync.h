@@ -30,14 +30,12 @@ struct agent_config {
 
 struct kernel;
 struct dhcpd;
-struct rns_set;
 
 struct agent {
 	struct agent_config cfg;
 	struct client *client;
 	struct kernel *kernel;
 	struct dhcpd *dhcpd;
-	struct rns_set *rns;
 	struct nft_handle *nft;
 	struct replica replica;
 	struct desired desired;
@@ -50,7 +48,8 @@ struct agent {
 	bool registered;
 	bool dirty;
 	bool synced_once;
-	bool full_pass; /* the next pass looks at every router namespace */
+	bool full_pass;	   /* the next pass looks at every router namespace */
+	json_t *ns_synced; /* {namespace: hash of the desired state last reached} */
 	int epfd;
 };
 

@@ -45,6 +45,7 @@ struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu)
 
 	ifinfo(nlh, AF_UNSPEC, 0);
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
 	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
@@ -61,6 +62,7 @@ struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint3
 
 	ifinfo(nlh, AF_UNSPEC, 0);
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
 	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
@@ -84,6 +86,7 @@ struct nlmsghdr *rtnl_vlan_add(void *buf, const char *name, int link, uint16_t v
 
 	ifinfo(nlh, AF_UNSPEC, 0);
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_LINK, (uint32_t) link);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
@@ -109,6 +112,15 @@ struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint3
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MASTER, (uint32_t) master);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_link_group(void *buf, int ifindex, uint32_t group)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_ACK);
+
+	ifinfo(nlh, AF_UNSPEC, ifindex);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, group);
 	return nlh;
 }
 
@@ -185,6 +197,7 @@ struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, in
 
 	ifinfo(nlh, AF_UNSPEC, 0);
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, name);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
 	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
@@ -194,6 +207,7 @@ struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, in
 	pi = mnl_nlmsg_put_extra_header(nlh, sizeof(*pi));
 	pi->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_IFNAME, peer);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
 	if (peer_mac)
@@ -369,6 +383,8 @@ int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret)
 		l.mtu = v;
 	if (a.tb[IFLA_MASTER] && u32_attr(a.tb[IFLA_MASTER], &v))
 		l.master = (int) v;
+	if (a.tb[IFLA_GROUP] && u32_attr(a.tb[IFLA_GROUP], &v))
+		l.group = v;
 	if (a.tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(a.tb[IFLA_ADDRESS]) == 6)
 		memcpy(l.mac, mnl_attr_get_payload(a.tb[IFLA_ADDRESS]), 6);
 	if (a.tb[IFLA_LINKINFO])

@@ -15,7 +15,14 @@
 #define RTNL_IFNAMSIZ	16
 #define RTNL_VXLAN_PORT 4789
 
-/* Encoders. */
+/* Ownership: every link Lepton makes (bridges, VXLAN and VLAN devices,
+ * both ends of router legs) is created in this link group, and so is the
+ * loopback of every namespace it makes; dumps read the group back. Objects
+ * outside it are never changed or deleted, even when their names look like
+ * ours (Neutron's linuxbridge agent uses brq* and vxlan-* too). */
+#define RTNL_GROUP 76 /* 'L' */
+
+/* Encoders. Links made by them are in RTNL_GROUP. */
 struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu);
 /* learning off; link: the underlay device's ifindex. */
 struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
@@ -26,6 +33,9 @@ struct nlmsghdr *rtnl_vlan_add(void *buf, const char *name, int link, uint16_t v
  * alone, 0 down, 1 up; mtu: 0 leave alone. */
 struct nlmsghdr *rtnl_link_set(void *buf, int ifindex, int master, int up, uint32_t mtu);
 struct nlmsghdr *rtnl_link_del(void *buf, int ifindex);
+/* Puts an existing link in a link group (a namespace's loopback: the
+ * namespace's ownership marker). */
+struct nlmsghdr *rtnl_link_group(void *buf, int ifindex, uint32_t group);
 /* Bridge port flags of a port (IFLA_PROTINFO, AF_BRIDGE). */
 struct nlmsghdr *rtnl_brport_set(void *buf, int ifindex, bool learning, bool neigh_suppress);
 /* FDB entries. Self entries live on the VXLAN device (dst: the remote
@@ -77,6 +87,7 @@ struct rtnl_link {
 	char kind[16];
 	int master;
 	uint32_t mtu;
+	uint32_t group;
 	bool up;
 	uint8_t mac[6];
 	uint32_t vni, local; /* VXLAN */

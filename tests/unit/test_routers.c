@@ -1,6 +1,10 @@
 /* Router namespaces: desired contents from the model, and the plan. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "agent/desired.h"
+#include "agent/kernel_fake.h"
 #include "agent/reconcile.h"
 #include "agent/routers.h"
 #include "base/ip4.h"
@@ -253,41 +257,43 @@ TEST(router_plan_idempotent_and_minimal)
 	struct replica r;
 	struct desired c1;
 	struct r_observed o;
-	struct rplan p;
+	struct plan p = {0};
 	char *text;
 
 	load(&r, true);
 	c1 = node(&r, "compute-1", phys);
 	REQUIRE(c1.routers->n == 1);
 	/* Empty namespace: everything is made, legs first. */
-	router_plan(&c1.routers->r[0], &(struct r_observed){0}, &p);
+	reconcile_router(&c1.routers->r[0], &(struct r_observed){0}, &p);
 	REQUIRE(p.n_ops > 0);
-	CHECK(p.ops[0].kind == ROP_LINK_UP && p.ops[1].kind == ROP_LEG_ADD);
-	rplan_done(&p);
+	CHECK(p.ops[0].kind == OP_LINK_SET && p.ops[1].kind == OP_LEG_ADD);
+	plan_done(&p);
 	/* What is right gets no op at all (an agent restart touches nothing). */
 	o = as_observed(&c1.routers->r[0]);
-	router_plan(&c1.routers->r[0], &o, &p);
+	reconcile_router(&c1.routers->r[0], &o, &p);
 	CHECK(p.n_ops == 0);
-	rplan_done(&p);
-	/* A lost address and a stray rule: exactly those two ops. */
+	plan_done(&p);
+	/* A lost address (the Floating IP: announced again when it is back)
+	 * and a stray rule: exactly those ops. */
 	o.n_addrs--;
 	o.rules[o.n_rules++] =
 		(struct r_rule){.priority = 150, .table = 16, .suppress_prefixlen = -1};
-	router_plan(&c1.routers->r[0], &o, &p);
-	text = rplan_format(&p);
-	CHECK(p.n_ops == 2);
-	CHECK(strstr(text, "rule-del pref 150") && strstr(text, "addr-add"));
+	reconcile_router(&c1.routers->r[0], &o, &p);
+	text = plan_format(&p);
+	CHECK(p.n_ops == 3);
+	CHECK(strstr(text, "rule-del pref 150") && strstr(text, "addr-add fg-") &&
+	      strstr(text, "garp fg-"));
 	free(text);
-	rplan_done(&p);
+	plan_done(&p);
 	r_observed_done(&o);
 	/* A leg with a wrong MAC is made anew, with its addresses. */
 	o = as_observed(&c1.routers->r[0]);
 	o.links[1].mac[5] ^= 1;
-	router_plan(&c1.routers->r[0], &o, &p);
-	text = rplan_format(&p);
-	CHECK(strstr(text, "leg-del") && strstr(text, "leg-add") && !strstr(text, "addr-del"));
+	reconcile_router(&c1.routers->r[0], &o, &p);
+	text = plan_format(&p);
+	CHECK(strstr(text, "link-del") && strstr(text, "leg-add") && !strstr(text, "addr-del"));
 	free(text);
-	rplan_done(&p);
+	plan_done(&p);
 	r_observed_done(&o);
 	desired_done(&c1);
 	replica_done(&r);
@@ -373,6 +379,264 @@ TEST(vlan_external_network_on_the_node)
 	CHECK(!strstr(text, "vxlan-add vxlan-0"));
 	free(text);
 	plan_done(&p);
+	desired_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* The node pipeline against the fake kernel: L2 and L3 in one plan. */
+
+/* Compares a plan with tests/unit/golden/NAME (LEPTON_UPDATE_GOLDEN=1
+ * rewrites the file: review the diff before committing it). */
+static void check_golden(const char *name, const char *text)
+{
+	char path[256], *want = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "tests/unit/golden/%s", name);
+	if (getenv("LEPTON_UPDATE_GOLDEN")) {
+		f = fopen(path, "w");
+		REQUIRE(f);
+		fputs(text, f);
+		fclose(f);
+		return;
+	}
+	f = fopen(path, "r");
+	REQUIRE(f);
+	want = calloc(1, 1 << 16);
+	size = fread(want, 1, (1 << 16) - 1, f);
+	fclose(f);
+	want[size] = '\0';
+	if (strcmp(want, text) != 0)
+		fprintf(stderr, "golden %s differs; got:\n%s\n", name, text);
+	CHECK(strcmp(want, text) == 0);
+	free(want);
+}
+
+/* A node as the hypervisor left it: its external interface and the taps
+ * of its VMs (not ours: the planner must never delete them). */
+static void plug(struct kernel_fake *f, const struct desired *d)
+{
+	kernel_fake_link(f, "ext0", "veth", false)->up = true;
+	for (size_t i = 0; i < d->n_ports; i++)
+		kernel_fake_link(f, d->ports[i].tap, "veth", false);
+}
+
+/* From nothing to the golden plan; then the second pass is empty. */
+static void golden_node(struct replica *r, const char *host, const char *golden)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct desired d = node(r, host, phys);
+	struct kernel_fake f;
+	size_t failed = 1;
+	char *t;
+
+	kernel_fake_init(&f, 1);
+	plug(&f, &d);
+	t = kernel_fake_pass(&f, &d, NULL, NULL, &failed);
+	REQUIRE(t);
+	CHECK(failed == 0);
+	check_golden(golden, t);
+	free(t);
+	t = kernel_fake_pass(&f, &d, NULL, NULL, &failed);
+	CHECK_STREQ(t, "");
+	free(t);
+	kernel_fake_done(&f);
+	desired_done(&d);
+	json_decref(phys);
+}
+
+/* DESIGN.md's traffic cases, per router mode, as whole-node plans: case 1
+ * (bridge, VXLAN and FDB toward the other node), 2 and 3 (the router's legs
+ * on every node with a VM on its subnets), 4 and 5 (the Floating IP on its
+ * VM's node: fg- leg, DNAT/SNAT maps), 6 (centralized: SNAT namespace on
+ * the network node and the policy rule on the computes; legacy: all on the
+ * network node), 7 (DHCP: desired.c, per port on its own node; see
+ * desired_l2_and_dhcp). */
+TEST(pipeline_golden_dvr_centralized)
+{
+	struct replica r;
+
+	load(&r, true);
+	golden_node(&r, "compute-1", "dvr-compute-1.plan");
+	golden_node(&r, "compute-2", "dvr-compute-2.plan");
+	golden_node(&r, "network-1", "dvr-network-1.plan");
+	replica_done(&r);
+}
+
+TEST(pipeline_golden_legacy)
+{
+	struct replica r;
+
+	load(&r, false);
+	json_object_set_new(replica_get(&r, "port", "qr-port"), "binding:host_id",
+			    json_string("network-1"));
+	json_object_set_new(replica_get(&r, "port", "qr-port"), "device_owner",
+			    json_string("network:router_interface"));
+	golden_node(&r, "compute-1", "legacy-compute-1.plan");
+	golden_node(&r, "network-1", "legacy-network-1.plan");
+	replica_done(&r);
+}
+
+static void model_set(struct replica *r, const char *type, const char *doc)
+{
+	json_t *o = json_loads(doc, 0, NULL);
+
+	REQUIRE(o);
+	apply_line(r, json_pack("{s:s, s:I, s:s, s:O, s:o}", "op", "create", "revision",
+				(json_int_t) r->revision + 1, "type", type, "id",
+				json_object_get(o, "id"), "object", o));
+}
+
+/* One Floating IP associated: only its ops, on its node only; drift in a
+ * namespace is repaired with only what is missing. */
+TEST(pipeline_minimal_and_drift)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake f1, f2;
+	struct desired c1, c2;
+	struct replica r;
+	char *t;
+
+	load(&r, true);
+	model_set(&r, "port",
+		  "{\"id\":\"vm3\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
+		  "\"mac_address\":\"fa:16:3e:00:00:13\",\"binding:host_id\":\"compute-1\","
+		  "\"admin_state_up\":true,"
+		  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.7\"}]}");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	kernel_fake_init(&f1, 1);
+	kernel_fake_init(&f2, 2);
+	plug(&f1, &c1);
+	plug(&f2, &c2);
+	free(kernel_fake_pass(&f1, &c1, NULL, NULL, NULL));
+	free(kernel_fake_pass(&f2, &c2, NULL, NULL, NULL));
+	desired_done(&c1);
+	desired_done(&c2);
+	model_set(&r, "floatingip",
+		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
+		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	f1.n_garps = 0;
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	/* Its table (new map elements), its address and announcement, its
+	 * rule: nothing of the other Floating IP, legs or neighbours. */
+	REQUIRE(t && strncmp(t, "lab-qrouter-" R ": nft-table lepton:", 43) == 0);
+	CHECK_STREQ(strchr(t, '\n') + 1,
+		    "lab-qrouter-" R ": addr-add fg-r0123456789 203.0.113.7/32\n"
+		    "lab-qrouter-" R ": garp fg-r0123456789 203.0.113.7\n"
+		    "lab-qrouter-" R ": rule-add pref 100 from 10.0.0.7/32 table 16\n");
+	free(t);
+	CHECK(f1.n_garps == 1);
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	CHECK_STREQ(t, "");
+	free(t);
+	/* Drift: an address and a neighbour lost in the namespace. */
+	struct ns_observed *ns = observed_ns(&f1.o, "lab-qrouter-" R);
+	REQUIRE(ns && ns->c.n_addrs > 1 && ns->c.n_neighs > 0);
+	ns->c.addrs[0] = ns->c.addrs[--ns->c.n_addrs];
+	ns->c.n_neighs--;
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	CHECK(t && strstr(t, "addr-add") && strstr(t, "neigh-set"));
+	{
+		size_t lines = 0;
+
+		for (const char *p = t; p && *p; p++)
+			lines += *p == '\n';
+		CHECK(lines == 2 || lines == 3); /* + its gratuitous ARP for a FIP */
+	}
+	free(t);
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	CHECK_STREQ(t, "");
+	free(t);
+	desired_done(&c1);
+	desired_done(&c2);
+	kernel_fake_done(&f1);
+	kernel_fake_done(&f2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* Objects with our names but without our marker are never touched: a
+ * bridge and a VXLAN device as Neutron's linuxbridge agent names them, a
+ * namespace named like a router of ours. Ours that are no longer wanted
+ * go. */
+TEST(pipeline_ownership)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake f;
+	struct desired c1, empty = {0};
+	struct replica r;
+	char *t;
+
+	load(&r, true);
+	c1 = node(&r, "compute-1", phys);
+	kernel_fake_init(&f, 1);
+	plug(&f, &c1);
+	kernel_fake_link(&f, "brqforeign0000", "bridge", false);
+	kernel_fake_link(&f, "vxlan-4242", "vxlan", false);
+	kernel_fake_link(&f, "brqnet", "bridge", false); /* the name our network wants */
+	kernel_fake_ns(&f, "lab-qrouter-someone-elses", false);
+	t = kernel_fake_pass(&f, &c1, NULL, NULL, NULL);
+	REQUIRE(t);
+	CHECK(!strstr(t, "brqforeign0000") && !strstr(t, "vxlan-4242"));
+	CHECK(!strstr(t, "someone-elses"));
+	CHECK(!strstr(t, "bridge-add brqnet\n") && !strstr(t, "link-del brqnet\n"));
+	CHECK(!strstr(t, "master brqnet "));	   /* nothing enslaved to a bridge not ours */
+	CHECK(strstr(t, "ns-add lab-qrouter-" R)); /* the router itself is made */
+	free(t);
+	/* Everything goes: ours only. */
+	t = kernel_fake_pass(&f, &empty, NULL, NULL, NULL);
+	REQUIRE(t);
+	CHECK(strstr(t, "ns-del lab-qrouter-" R) && !strstr(t, "someone-elses"));
+	CHECK(!strstr(t, "brqforeign0000") && !strstr(t, "vxlan-4242") &&
+	      !strstr(t, "link-del brqnet\n"));
+	free(t);
+	CHECK(kernel_fake_find(&f, "brqforeign0000") && kernel_fake_find(&f, "vxlan-4242") &&
+	      kernel_fake_find(&f, "brqnet") && observed_ns(&f.o, "lab-qrouter-someone-elses"));
+	/* The executor refuses too, whatever a plan says. */
+	struct op del = {.kind = OP_NS_DEL};
+	strcpy(del.ns, "lab-qrouter-someone-elses");
+	CHECK(kernel_fake_ops(&f).exec(&f, &del) == -EPERM);
+	kernel_fake_done(&f);
+	desired_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* Only the namespaces the caller asks for are read and planned: a pass
+ * that skips a namespace leaves it as it is, even with drift. */
+static bool none_ns(void *data, const char *name)
+{
+	(void) data;
+	(void) name;
+	return false;
+}
+
+TEST(pipeline_skips_unchanged_namespaces)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake f;
+	struct desired c1;
+	struct replica r;
+	char *t;
+
+	load(&r, true);
+	c1 = node(&r, "compute-1", phys);
+	kernel_fake_init(&f, 1);
+	plug(&f, &c1);
+	free(kernel_fake_pass(&f, &c1, NULL, NULL, NULL));
+	observed_ns(&f.o, "lab-qrouter-" R)->c.n_rules = 0;
+	t = kernel_fake_pass(&f, &c1, none_ns, NULL, NULL);
+	CHECK_STREQ(t, "");
+	free(t);
+	t = kernel_fake_pass(&f, &c1, NULL, NULL, NULL);
+	CHECK(t && strstr(t, "rule-add") && !strstr(t, "ns-add"));
+	free(t);
+	kernel_fake_done(&f);
 	desired_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
