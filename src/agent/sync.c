@@ -2,6 +2,9 @@
 #include "agent/sync.h"
 
 #include <errno.h>
+#include <linux/netfilter.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include "agent/dhcpd.h"
@@ -13,6 +16,7 @@
 #include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "nft/nfnl.h"
 
 int agent_init(struct agent *a)
 {
@@ -122,27 +126,122 @@ static int lookup_ifindex(void *userdata, const char *name)
  * thousands of ports that costs more than the pass itself, so it is done on
  * full passes only (start, periodic, link events), and a hash left stale by
  * a feed-driven change is refreshed, not compared, by the next full pass
- * (hand edits are then noticed one period later). */
+ * (hand edits are then noticed one period later).
+ *
+ * An agent that restarts must not rewrite tables that are already right
+ * (a full replace of 2,000 ports' chains takes seconds). nf_tables cannot
+ * update a table's comment, so the stamp lives beside the kernel: after
+ * every apply, NFT_STATE_DIR/nft-<netns inode> holds the hash of the full
+ * script that describes the tables now, and the listing hash when it is
+ * fresh. A restarted agent whose desired script hashes the same, in the same
+ * network namespace, with both tables there, adopts them with no op; a hand
+ * edit made while it was down is found by the next full pass's listing
+ * check. The file is a cache: without it, the tables are replaced. */
+#define NFT_STATE_DIR "/run/lepton-agent"
+
+static uint64_t fnv_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static void stamp_path(char buf[static 128])
+{
+	struct stat st;
+
+	if (stat("/proc/thread-self/ns/net", &st) < 0)
+		st.st_ino = 0;
+	snprintf(buf, 128, NFT_STATE_DIR "/nft-%llu", (unsigned long long) st.st_ino);
+}
+
+static bool stamp_read(uint64_t *ret_script, uint64_t *ret_listing)
+{
+	char path[128];
+	unsigned long long a, b;
+	FILE *f;
+	int n;
+
+	stamp_path(path);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fscanf(f, "%llx %llx", &a, &b);
+	fclose(f);
+	if (n != 2)
+		return false;
+	*ret_script = a;
+	*ret_listing = b;
+	return true;
+}
+
+static void stamp_write(uint64_t script, uint64_t listing)
+{
+	char path[128], tmp[140];
+	FILE *f;
+
+	stamp_path(path);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (mkdir(NFT_STATE_DIR, 0700) < 0 && errno != EEXIST)
+		return;
+	f = fopen(tmp, "we");
+	if (!f)
+		return;
+	fprintf(f, "%016llx %016llx\n", (unsigned long long) script, (unsigned long long) listing);
+	if (fclose(f) == 0)
+		(void) rename(tmp, path);
+	else
+		(void) unlink(tmp);
+}
+
+static bool tables_exist(void)
+{
+	char c[64];
+
+	return nfnl_table_comment(NFPROTO_BRIDGE, "lepton", c, sizeof(c)) == 0 &&
+	       nfnl_table_comment(NFPROTO_INET, "lepton", c, sizeof(c)) == 0;
+}
+
 static void sync_nft(struct agent *a, bool check)
 {
 	struct nft_input in;
 	struct nft_state st;
-	char *script, *err = NULL;
+	char *script, *whole, *err = NULL;
 	bool full = !a->nft_applied;
+	uint64_t want, had_script, had_listing;
 
-	if (a->nft_applied && check && !a->nft_hash_stale)
-		full = nft_tables_hash(a->nft) != a->nft_hash;
 	port_index_sync(&a->ports, &a->desired);
 	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
 	nft_build(&in, &st);
 	secgroups_input_done(&in);
+	whole = nft_script_full(&st);
+	want = fnv_str(whole);
+	if (!a->nft_applied && stamp_read(&had_script, &had_listing) && had_script == want &&
+	    tables_exist()) {
+		/* A restart with everything in place: nothing to write. */
+		nft_state_done(&a->nft_last);
+		a->nft_last = st;
+		a->nft_applied = true;
+		a->nft_hash = had_listing;
+		a->nft_hash_stale = had_listing == 0;
+		a->nft_script_hash = want;
+		free(whole);
+		log_info("nftables: tables in place adopted");
+		return;
+	}
+	if (a->nft_applied && check && !a->nft_hash_stale)
+		full = nft_tables_hash(a->nft) != a->nft_hash;
 	/* The first pass, or our tables were changed behind our back: replace
 	 * them whole, atomically. Otherwise only what changed. */
-	script = full ? nft_script_full(&st) : nft_script_diff(&a->nft_last, &st);
+	script = full ? whole : nft_script_diff(&a->nft_last, &st);
 	if (*script && nft_apply(a->nft, script, &err) < 0) {
 		log_error("nftables: %s", err);
 		free(err);
-		free(script);
+		if (script != whole)
+			free(script);
+		free(whole);
 		nft_state_done(&st);
 		a->nft_applied = false; /* try a full replace next pass */
 		return;
@@ -158,7 +257,12 @@ static void sync_nft(struct agent *a, bool check)
 	} else if (*script) {
 		a->nft_hash_stale = true;
 	}
-	free(script);
+	if (*script || check || a->nft_script_hash != want)
+		stamp_write(want, a->nft_hash_stale ? 0 : a->nft_hash);
+	a->nft_script_hash = want;
+	if (script != whole)
+		free(script);
+	free(whole);
 }
 
 static void report(struct agent *a, const char *port_id, const char *want)

@@ -43,8 +43,9 @@ struct agent {
 	struct nft_state nft_last;
 	bool nft_applied;
 	uint64_t nft_hash;
-	bool nft_hash_stale; /* changed since nft_hash was read back */
-	json_t *reported;    /* {port_id: "ACTIVE"|"DOWN"} last reported */
+	bool nft_hash_stale;	  /* changed since nft_hash was read back */
+	uint64_t nft_script_hash; /* of the full script of the tables as applied */
+	json_t *reported;	  /* {port_id: "ACTIVE"|"DOWN"} last reported */
 	bool registered;
 	bool dirty;
 	bool synced_once;
