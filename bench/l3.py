@@ -144,11 +144,17 @@ def associate_latency(lab, p, runs):
     return times
 
 
-def resync(lab, ext, routers, fips):
+SG_PROJECT = "bsg"  # the projects of the first SG_ROUTERS routers are one project
+
+
+def resync(lab, ext, routers, fips, sg_ports=500):
     """A node (compute-3's agent stopped) gets routers x (fips/routers)
-    Floating IPs bound to it; measures the cold build and a warm restart."""
+    Floating IPs on as many ports bound to it; measures the cold build, a
+    warm restart, then one Floating IP associated and one security group
+    rule added to the group of sg_ports of those ports (feed-driven passes)."""
     admin = lab.admin()
     per = max(1, fips // routers)
+    sg_routers = max(1, sg_ports // per)
     pool = mk(admin, "subnet", {"network_id": ext["id"], "cidr": "100.66.0.0/20",
                                 "ip_version": 4, "gateway_ip": None, "enable_dhcp": False,
                                 "service_types": ["network:floatingip"]})
@@ -156,67 +162,106 @@ def resync(lab, ext, routers, fips):
                                "ip_version": 4, "gateway_ip": "100.65.0.1",
                                "enable_dhcp": False,
                                "service_types": ["network:router_gateway"]})
+    assert admin.put(f"/v2.0/quotas/{SG_PROJECT}", {"quota": {
+        k: -1 for k in ("network", "subnet", "router", "port", "floatingip")}}).status == 200
     state = lab.state()
     pid = int((state / "agent-compute-3.pid").read_text())
     subprocess.run(["kill", str(pid)], check=True)
     time.sleep(1)
     log = state / "agent-compute-3.log"
     t_create = time.monotonic()
+    last = None
     for i in range(routers):
-        c = lab.client(f"b{i}")
+        proj = SG_PROJECT if i < sg_routers else f"b{i}"
+        c = lab.client(proj)
         net = mk(c, "network", {"name": f"b{i}"})
         sub = mk(c, "subnet", {"network_id": net["id"], "cidr": f"10.{i // 250}.{i % 250}.0/24",
                                "ip_version": 4})
-        r = mk(admin.as_(f"b{i}", "admin"), "router", {"name": f"b{i}", "distributed": True,
-                                                         "snat_mode": "centralized"})
+        r = mk(admin.as_(proj, "admin"), "router", {"name": f"b{i}", "distributed": True,
+                                                      "snat_mode": "centralized"})
         assert c.put(f"/v2.0/routers/{r['id']}/add_router_interface",
                      {"subnet_id": sub["id"]}).status == 200
-        assert admin.as_(f"b{i}", "admin").put(f"/v2.0/routers/{r['id']}", {"router": {
+        assert admin.as_(proj, "admin").put(f"/v2.0/routers/{r['id']}", {"router": {
             "external_gateway_info": {
                 "network_id": ext["id"],
                 "external_fixed_ips": [{"subnet_id": gws["id"]}]}}}).status == 200
         for k in range(per):
             port = admin.post("/v2.0/ports", {"port": {
-                "network_id": net["id"], "project_id": f"b{i}", "device_owner": "compute:b",
+                "network_id": net["id"], "project_id": proj, "device_owner": "compute:b",
                 "binding:host_id": "compute-3"}}).json["port"]
             f = c.post("/v2.0/floatingips", {"floatingip": {
                 "floating_network_id": ext["id"], "subnet_id": pool["id"],
                 "port_id": port["id"]}})
             assert f.status == 201, f
+            last = (c, f.json["floatingip"], port)
     made = time.monotonic() - t_create
+    out = {"made": made}
     mark = log.stat().st_size
     lab.run("agent-restart", "--node", "compute-3")  # starts it (it was stopped)
-    cold = wait_pass(log, mark)
+    out["cold"] = wait_pass(log, mark)
     mark = log.stat().st_size
     lab.run("agent-restart", "--node", "compute-3")
-    warm = wait_pass(log, mark)
-    return made, cold, warm
+    out["warm"] = wait_pass(log, mark)
+    # One Floating IP: disassociated, then associated again (the figure).
+    c, fip, port = last
+    mark = log.stat().st_size
+    assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}}).status == 200
+    wait_pass(log, mark, "sync")
+    mark = log.stat().st_size
+    assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": port["id"]}}).status == 200
+    out["fip"] = wait_pass(log, mark, "sync")
+    # One rule added to the security group of sg_ports ports.
+    sc = lab.client(SG_PROJECT)
+    sg = sc.get("/v2.0/security-groups?name=default").json["security_groups"][0]
+    members = [p for p in admin.get(f"/v2.0/ports?project_id={SG_PROJECT}"
+                                    "&device_owner=compute:b").json["ports"]
+               if sg["id"] in p["security_groups"]]
+    out["sg_members"] = len(members)
+    mark = log.stat().st_size
+    assert sc.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
+        "protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080}}).status == 201
+    out["sg"] = wait_pass(log, mark, "sync")
+    return out
 
 
-def wait_pass(log, mark, limit=600):
+PASS_RE = (r"{kind} pass: (\d+) ports, .*?(\d+) routers, (\d+) kernel ops, (\d+) ms.*?"
+           r"\((\d+) nftables commands, .*?(model.*)\)")
+
+
+def wait_pass(log, mark, kind="full resync", limit=600):
+    """The first pass of that kind logged after mark: a dict of its figures."""
     deadline = time.time() + limit
+    pattern = re.compile(PASS_RE.format(kind=kind))
     while time.time() < deadline:
         with open(log) as f:
             f.seek(mark)
             for line in f:
-                m = re.search(r"full resync pass: .*?(\d+) routers, (\d+) kernel ops, "
-                              r"(\d+) ms.*?(\(model.*\))", line)
+                m = pattern.search(line)
                 if m:
-                    return tuple(int(x) for x in m.groups()[:3]) + (m.group(4),)
-        time.sleep(0.5)
+                    return {"ports": int(m.group(1)), "routers": int(m.group(2)),
+                            "ops": int(m.group(3)), "ms": int(m.group(4)),
+                            "nft": int(m.group(5)), "phases": m.group(6)}
+        time.sleep(0.2)
     return None
 
 
 def report_resync(lab, ext, args):
-    made, cold, warm = resync(lab, ext, args.routers, args.fips)
-    print(f"resync of a node with {args.routers} routers and {args.fips} Floating IPs "
-          f"(API calls took {made:.1f} s):")
-    if cold:
-        print(f"  built from nothing: {cold[2]} ms ({cold[0]} routers, {cold[1]} kernel ops) "
-              f"{cold[3]}")
-    if warm:
-        print(f"  agent restarted, all in place: {warm[2]} ms ({warm[0]} routers, "
-              f"{warm[1]} kernel ops) {warm[3]}")
+    out = resync(lab, ext, args.routers, args.fips)
+    print(f"resync of a node with {args.routers} routers, {args.fips} Floating IPs on "
+          f"{args.fips} ports (API calls took {out['made']:.1f} s):")
+
+    def line(what, p):
+        if not p:
+            print(f"  {what}: no pass seen")
+            return
+        print(f"  {what}: {p['ms']} ms, {p['ops']} kernel ops + {p['nft']} nftables commands "
+              f"({p['ports']} ports, {p['routers']} routers; {p['phases']})")
+    line("built from nothing", out["cold"])
+    line("agent restarted, all in place", out["warm"])
+    line("one Floating IP associated", out["fip"])
+    line(f"one rule added to a security group of {out['sg_members']} ports", out["sg"])
 
 
 def main():

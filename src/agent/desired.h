@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "agent/replica.h"
+#include "model/model.h"
 
 #define D_IFNAMSIZ   16
 #define D_UUID	     37
@@ -83,17 +84,18 @@ struct d_neigh {
 
 struct desired {
 	struct d_network *nets;
-	size_t n_nets;
+	size_t n_nets, cap_nets;
 	struct d_port *ports;
 	size_t n_ports;
 	struct d_fdb *fdb;
-	size_t n_fdb;
+	size_t n_fdb, cap_fdb;
 	struct d_neigh *neigh;
-	size_t n_neigh;
+	size_t n_neigh, cap_neigh;
 	/* On a network node: the ports whose DHCP it serves, centralized. */
 	struct d_port *central;
 	size_t n_central;
-	/* Router namespaces (routers.h), when computed with a node. */
+	/* Router namespaces (routers.h), when the composer (node.h) made
+	 * this desired state; owned by it. */
 	struct d_routers *routers;
 };
 
@@ -105,18 +107,23 @@ struct d_node {
 	json_t *physnets;      /* {physnet: interface} */
 };
 
-/* Fills *out (zeroed first). Never fails on model content: documents that
- * do not make sense are skipped. */
-/* network_node: a node in `network` mode, which serves centralized DHCP for
+/* L2 of a node in two steps, so that the composer (node.h) can put the
+ * networks that router legs need in between: desired_ports() fills *out
+ * (zeroed first) with the node's ports and their networks; desired_overlay()
+ * adds the FDB and neighbour entries of every network in *out. Never fail
+ * on model content: documents that do not make sense are skipped.
+ * network_node: a node in `network` mode, which serves centralized DHCP for
  * every network that asks for it (classic Neutron, for comparison). */
+void desired_ports(struct model *m, const struct d_node *node, struct desired *out);
+void desired_overlay(struct model *m, const struct d_node *node, struct desired *out);
+/* Both, without routers. */
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
 		     struct desired *out);
-/* The same, with the node's router namespaces (out->routers). */
-void desired_compute_node(struct replica *r, const struct d_node *node, struct desired *out);
+/* Frees what desired_ports() and desired_overlay() made (not routers). */
 void desired_done(struct desired *d);
 /* Adds a network (once); phys: the node's interface of the network's
  * physical network (flat or VLAN provider networks), "" for VXLAN. */
-void desired_add_network(struct desired *out, json_t *net, const char *phys);
+void desired_add_network(struct desired *out, const struct m_network *net, const char *phys);
 
 /* Names, exposed for the reconciler and tests. */
 void desired_bridge_name(const char *network_id, char buf[static D_IFNAMSIZ]);

@@ -4,33 +4,45 @@
 #include <errno.h>
 #include <string.h>
 #include "base/util.h"
+#include "base/xalloc.h"
+
+static struct model *model_new(void)
+{
+	struct model *m = xcalloc(1, sizeof(*m));
+
+	model_init(m);
+	return m;
+}
+
+static void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	model_done(m);
+	free(m);
+}
 
 void replica_init(struct replica *r)
 {
-	*r = (struct replica){.live = json_object()};
+	*r = (struct replica){.live = model_new()};
 }
 
 void replica_done(struct replica *r)
 {
-	json_decref(r->live);
-	json_decref(r->staging);
+	model_free(r->live);
+	model_free(r->staging);
 	*r = (struct replica){0};
 }
 
-static void put(json_t *model, const char *type, const char *id, json_t *doc)
+static int put(struct replica *r, struct model *m, const char *type, const char *id, json_t *obj)
 {
-	json_t *t = json_object_get(model, type);
+	int ret = model_put(m, type, id, obj);
 
-	if (!t) {
-		t = json_object();
-		json_object_set_new(model, type, t);
-	}
-	json_object_set(t, id, doc);
-}
-
-static void del(json_t *model, const char *type, const char *id)
-{
-	json_object_del(json_object_get(model, type), id);
+	if (ret == -ENOENT)
+		return 0; /* a type the agent does not use */
+	if (ret == -EINVAL)
+		r->n_refused++;
+	return ret < 0 ? ret : 1;
 }
 
 int replica_apply(struct replica *r, json_t *line)
@@ -41,6 +53,7 @@ int replica_apply(struct replica *r, json_t *line)
 	const char *id = json_string_value(json_object_get(line, "id"));
 	json_t *obj = json_object_get(line, "object");
 	int64_t rev;
+	int ret;
 
 	if (!op || !json_is_integer(jrev))
 		return -EBADMSG;
@@ -48,20 +61,20 @@ int replica_apply(struct replica *r, json_t *line)
 	if (streq(op, "ping"))
 		return 0;
 	if (streq(op, "snapshot_begin")) {
-		json_decref(r->staging);
-		r->staging = json_object();
+		model_free(r->staging);
+		r->staging = model_new();
 		return 0;
 	}
 	if (streq(op, "snapshot")) {
 		if (!r->staging || !type || !id || !json_is_object(obj))
 			return -EBADMSG;
-		put(r->staging, type, id, obj);
-		return 0;
+		ret = put(r, r->staging, type, id, obj);
+		return ret < 0 ? ret : 0;
 	}
 	if (streq(op, "snapshot_end")) {
 		if (!r->staging)
 			return -EBADMSG;
-		json_decref(r->live);
+		model_free(r->live);
 		r->live = r->staging;
 		r->staging = NULL;
 		r->revision = rev;
@@ -73,33 +86,18 @@ int replica_apply(struct replica *r, json_t *line)
 	if (!type || !id)
 		return -EBADMSG;
 	/* A snapshot interrupted by a reconnect that resumed with changes. */
-	json_decref(r->staging);
+	model_free(r->staging);
 	r->staging = NULL;
 	if (rev <= r->revision)
 		return 0; /* already applied */
-	if (streq(op, "delete"))
-		del(r->live, type, id);
-	else if (json_is_object(obj))
-		put(r->live, type, id, obj);
-	else
+	if (streq(op, "delete")) {
+		r->revision = rev;
+		return model_del(r->live, type, id);
+	}
+	if (!json_is_object(obj))
 		return -EBADMSG;
-	r->revision = rev;
-	return 1;
-}
-
-json_t *replica_type(struct replica *r, const char *type)
-{
-	static json_t *empty;
-	json_t *t = json_object_get(r->live, type);
-
-	if (t)
-		return t;
-	if (!empty)
-		empty = json_object();
-	return empty;
-}
-
-json_t *replica_get(struct replica *r, const char *type, const char *id)
-{
-	return json_object_get(json_object_get(r->live, type), id);
+	ret = put(r, r->live, type, id, obj);
+	if (ret >= 0 || ret == -EINVAL)
+		r->revision = rev; /* a refused document is still a change applied */
+	return ret;
 }

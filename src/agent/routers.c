@@ -3,19 +3,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "base/hmap.h"
 #include "base/ip4.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
 #define GROW1(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), &(arr)[(n)++])
-
-static const char *str(json_t *doc, const char *key)
-{
-	const char *s = json_string_value(json_object_get(doc, key));
-
-	return s ? s : "";
-}
 
 static void leg_name(char buf[static D_IFNAMSIZ], const char *prefix, const char *id)
 {
@@ -43,16 +37,16 @@ static void node_mac(const char *host, const char *router_id, uint8_t mac[static
 		mac[i] = (uint8_t) (h >> (8 * i));
 }
 
-/* The subnet, CIDR and address of a port's first IPv4 fixed IP. */
-static bool port_ip(struct replica *r, json_t *port, json_t **subnet, struct ip4_cidr *cidr,
-		    uint32_t *ip)
+/* The subnet, CIDR and address of a port's first fixed IP (IPv4). */
+static bool port_ip(struct model *m, const struct m_port *port, const struct m_subnet **subnet,
+		    struct ip4_cidr *cidr, uint32_t *ip)
 {
-	json_t *fip = json_array_get(json_object_get(port, "fixed_ips"), 0);
-	json_t *sub = replica_get(r, "subnet", str(fip, "subnet_id"));
+	const struct m_subnet *sub = port->n_ips ? model_subnet(m, port->ips[0].subnet_id) : NULL;
 
-	if (!sub || ip4_cidr_parse(str(sub, "cidr"), false, cidr) < 0 ||
-	    ip4_parse(str(fip, "ip_address"), ip) < 0)
+	if (!sub || !sub->is_v4 || !port->ips[0].is_v4)
 		return false;
+	*cidr = sub->cidr;
+	*ip = port->ips[0].ip;
 	if (subnet)
 		*subnet = sub;
 	return true;
@@ -69,8 +63,8 @@ static struct d_router *new_router(struct d_routers *out, const struct r_node *n
 	return d;
 }
 
-static const char *add_leg(struct d_router *d, const char *prefix, const char *id, json_t *net,
-			   const uint8_t mac[6])
+static const char *add_leg(struct d_router *d, const char *prefix, const char *id,
+			   const struct m_network *net, const uint8_t mac[6])
 {
 	struct r_leg *l = GROW1(d->legs, d->n_legs);
 
@@ -79,9 +73,9 @@ static const char *add_leg(struct d_router *d, const char *prefix, const char *i
 		snprintf(l->port_id, sizeof(l->port_id), "%s", id);
 	leg_name(l->name, prefix, id);
 	peer_name(l->peer, l->name);
-	desired_bridge_name(str(net, "id"), l->bridge);
+	desired_bridge_name(net->o.id, l->bridge);
 	memcpy(l->mac, mac, 6);
-	l->mtu = (uint32_t) json_integer_value(json_object_get(net, "mtu"));
+	l->mtu = net->mtu;
 	return l->name;
 }
 
@@ -115,102 +109,94 @@ static void add_rule(struct d_router *d, uint32_t prio, uint32_t src, uint8_t le
 
 /* Static neighbours on a leg: every other port with an address in the
  * leg's subnet. */
-static void add_neighs(json_t *by_net, struct d_router *d, const char *dev, json_t *subnet,
-		       const char *self_id)
+static void add_neighs(struct model *m, struct d_router *d, const char *dev,
+		       const struct m_subnet *subnet, const char *self_id)
 {
-	json_t *ports = json_object_get(by_net, str(subnet, "network_id")), *p, *ip;
-	size_t i, k;
+	const struct m_vec *ports = model_ports_on_network(m, subnet->network_id);
 
-	json_array_foreach(ports, k, p) {
-		uint8_t mac[6];
+	for (size_t k = 0; k < ports->len; k++) {
+		const struct m_port *p = ports->v[k];
 
-		if (streq(str(p, "id"), self_id) ||
-		    desired_parse_mac(str(p, "mac_address"), mac) < 0)
+		if (streq(p->o.id, self_id) || !p->has_mac)
 			continue;
-		json_array_foreach(json_object_get(p, "fixed_ips"), i, ip) {
+		for (size_t i = 0; i < p->n_ips; i++) {
 			struct r_neigh *n;
-			uint32_t a;
 
-			if (!streq(str(ip, "subnet_id"), str(subnet, "id")) ||
-			    ip4_parse(str(ip, "ip_address"), &a) < 0)
+			if (!p->ips[i].is_v4 || !streq(p->ips[i].subnet_id, subnet->o.id))
 				continue;
 			n = GROW1(d->neighs, d->n_neighs);
-			*n = (struct r_neigh){.ip = a};
+			*n = (struct r_neigh){.ip = p->ips[i].ip};
 			snprintf(n->dev, sizeof(n->dev), "%s", dev);
-			memcpy(n->mac, mac, 6);
+			memcpy(n->mac, p->mac, 6);
 		}
 	}
 }
 
 /* The model's view of one router. */
 struct rmodel {
-	json_t *router;
-	json_t *gw;	/* gateway port or NULL */
-	json_t *ifaces; /* interface ports */
-	json_t *csnat;	/* centralized SNAT ports */
-	json_t *fips;	/* associated Floating IPs */
-	json_t *ext_net;
-	json_t *by_net; /* {network_id: [ports]}, borrowed */
+	const struct m_router *router;
+	const struct m_port *gw; /* gateway port or NULL */
+	const struct m_port **ifaces;
+	size_t n_ifaces;
+	const struct m_port **csnat; /* centralized SNAT ports */
+	size_t n_csnat;
+	const struct m_floatingip **fips; /* associated Floating IPs */
+	size_t n_fips;
+	const struct m_network *ext_net;
 	uint32_t ext_ip, ext_gw;
 	struct ip4_cidr ext_cidr;
-	bool snat;
 };
 
-static bool load_model(struct replica *r, json_t *router, json_t *by_device, json_t *by_net,
-		       struct rmodel *m)
+static void load_model(struct model *mo, const struct m_router *router, struct rmodel *m)
 {
-	json_t *ports = json_object_get(by_device, str(router, "id")), *p, *f, *info, *sub;
-	size_t i;
+	const struct m_vec *ports = model_ports_of_device(mo, router->o.id);
+	const struct m_vec *fips = model_fips_of_router(mo, router->o.id);
+	const struct m_subnet *sub;
 
 	*m = (struct rmodel){.router = router,
-			     .ifaces = json_array(),
-			     .csnat = json_array(),
-			     .fips = json_array(),
-			     .by_net = by_net};
-	json_array_foreach(ports, i, p) {
-		const char *owner = str(p, "device_owner");
+			     .ifaces = xcalloc(ports->len + 1, sizeof(*m->ifaces)),
+			     .csnat = xcalloc(ports->len + 1, sizeof(*m->csnat)),
+			     .fips = xcalloc(fips->len + 1, sizeof(*m->fips))};
+	for (size_t i = 0; i < ports->len; i++) {
+		const struct m_port *p = ports->v[i];
 
-		if (streq(owner, "network:router_gateway"))
+		if (p->owner == M_OWNER_ROUTER_GW)
 			m->gw = p;
-		else if (startswith(owner, "network:router_interface"))
-			json_array_append(m->ifaces, p);
-		else if (streq(owner, "network:router_centralized_snat"))
-			json_array_append(m->csnat, p);
+		else if (p->owner == M_OWNER_ROUTER_IF)
+			m->ifaces[m->n_ifaces++] = p;
+		else if (p->owner == M_OWNER_CSNAT)
+			m->csnat[m->n_csnat++] = p;
 	}
-	info = json_object_get(router, "external_gateway_info");
-	m->snat = !json_is_false(json_object_get(info, "enable_snat"));
 	if (m->gw) {
-		m->ext_net = replica_get(r, "network", str(m->gw, "network_id"));
-		if (!m->ext_net || !port_ip(r, m->gw, &sub, &m->ext_cidr, &m->ext_ip) ||
-		    ip4_parse(str(sub, "gateway_ip"), &m->ext_gw) < 0)
+		m->ext_net = model_network(mo, m->gw->network_id);
+		if (!m->ext_net || !m->gw->has_mac ||
+		    !port_ip(mo, m->gw, &sub, &m->ext_cidr, &m->ext_ip) || !sub->gateway)
 			m->gw = NULL;
+		else
+			m->ext_gw = sub->gateway;
 	}
-	json_array_foreach(ports, i, f) {
-		/* by_device also holds the router's Floating IPs */
-		if (json_object_get(f, "floating_ip_address") && *str(f, "port_id") &&
-		    *str(f, "fixed_ip_address"))
-			json_array_append(m->fips, f);
+	for (size_t i = 0; i < fips->len; i++) {
+		const struct m_floatingip *f = fips->v[i];
+
+		if (f->is_associated)
+			m->fips[m->n_fips++] = f;
 	}
-	return true;
 }
 
 static void free_model(struct rmodel *m)
 {
-	json_decref(m->ifaces);
-	json_decref(m->csnat);
-	json_decref(m->fips);
+	free(m->ifaces);
+	free(m->csnat);
+	free(m->fips);
 }
 
 /* The node's interface on the external network's physical network, or
  * NULL: a node without it cannot carry the router's external legs. */
-static const char *ext_phys(const struct r_node *node, json_t *net)
+static const char *ext_phys(const struct r_node *node, const struct m_network *net)
 {
-	const char *pn = str(net, "provider:physical_network");
-
-	if (!streq(str(net, "provider:network_type"), "flat") &&
-	    !streq(str(net, "provider:network_type"), "vlan"))
+	if (net->type != M_NET_FLAT && net->type != M_NET_VLAN)
 		return NULL;
-	return json_string_value(json_object_get(node->physnets, pn));
+	return json_string_value(json_object_get(node->physnets, net->physnet));
 }
 
 static void ext_leg(struct d_router *d, struct desired *l2, const struct r_node *node,
@@ -225,23 +211,23 @@ static void ext_leg(struct d_router *d, struct desired *l2, const struct r_node 
 
 /* Table ip lepton of a namespace: Floating IPs (DNAT in, SNAT out) and
  * SNAT of the router's subnets to its gateway address. */
-static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr *subnets,
-			size_t n_subnets, uint32_t snat_ip, bool guard, char *extra)
+static char *nat_script(const char *ext_dev, const struct m_floatingip **fips, size_t n_fips,
+			const struct ip4_cidr *subnets, size_t n_subnets, uint32_t snat_ip,
+			bool guard, char *extra)
 {
 	struct strbuf sb = STRBUF_INIT;
-	json_t *f;
+	char a[IP4_STRLEN], b[IP4_STRLEN];
 	size_t i;
 
 	strbuf_append(&sb, "table ip lepton {\n");
-	if (json_array_size(fips)) {
+	if (n_fips) {
 		for (int dir = 0; dir < 2; dir++) {
 			strbuf_appendf(&sb, "\tmap %s { type ipv4_addr : ipv4_addr; elements = { ",
 				       dir ? "fip_out" : "fip_in");
-			json_array_foreach(fips, i, f) {
-				strbuf_appendf(
-					&sb, "%s%s : %s", i ? ", " : "",
-					str(f, dir ? "fixed_ip_address" : "floating_ip_address"),
-					str(f, dir ? "floating_ip_address" : "fixed_ip_address"));
+			for (i = 0; i < n_fips; i++) {
+				ip4_format(dir ? fips[i]->fixed_ip : fips[i]->floating_ip, a);
+				ip4_format(dir ? fips[i]->floating_ip : fips[i]->fixed_ip, b);
+				strbuf_appendf(&sb, "%s%s : %s", i ? ", " : "", a, b);
 			}
 			strbuf_append(&sb, " }; }\n");
 		}
@@ -251,12 +237,12 @@ static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr
 		 * association does: disassociating (or re-associating
 		 * elsewhere) ends established flows too, not only new ones. */
 		strbuf_append(&sb, "\tset fip_pairs { type ipv4_addr . ipv4_addr;");
-		if (json_array_size(fips)) {
+		if (n_fips) {
 			strbuf_append(&sb, " elements = { ");
-			json_array_foreach(fips, i, f) {
-				strbuf_appendf(&sb, "%s%s . %s", i ? ", " : "",
-					       str(f, "floating_ip_address"),
-					       str(f, "fixed_ip_address"));
+			for (i = 0; i < n_fips; i++) {
+				ip4_format(fips[i]->floating_ip, a);
+				ip4_format(fips[i]->fixed_ip, b);
+				strbuf_appendf(&sb, "%s%s . %s", i ? ", " : "", a, b);
 			}
 			strbuf_append(&sb, " };");
 		}
@@ -267,18 +253,18 @@ static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr
 	}
 	strbuf_append(&sb, "\tchain prerouting {\n"
 			   "\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
-	if (json_array_size(fips))
+	if (n_fips)
 		strbuf_append(&sb, "\t\tdnat to ip daddr map @fip_in\n");
 	strbuf_append(&sb, "\t}\n\tchain output {\n"
 			   "\t\ttype nat hook output priority -100; policy accept;\n");
-	if (json_array_size(fips))
+	if (n_fips)
 		strbuf_append(&sb, "\t\tdnat to ip daddr map @fip_in\n");
 	strbuf_append(&sb, "\t}\n\tchain postrouting {\n"
 			   "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
-	if (json_array_size(fips))
+	if (n_fips)
 		strbuf_appendf(&sb, "\t\toifname \"%s\" snat to ip saddr map @fip_out\n", ext_dev);
 	if (snat_ip && n_subnets) {
-		char a[IP4_STRLEN], c[IP4_CIDR_STRLEN];
+		char c[IP4_CIDR_STRLEN];
 
 		strbuf_appendf(&sb, "\t\toifname \"%s\" ip saddr { ", ext_dev);
 		for (i = 0; i < n_subnets; i++) {
@@ -305,102 +291,40 @@ static char *nat_script(const char *ext_dev, json_t *fips, const struct ip4_cidr
  * distributed router's instances see only part of a flow, replies may
  * cross another node's instance: there the rules judge the packets that
  * open a flow, and the rest passes; security groups stay stateful at the
- * ports.) */
-static bool fw_addr(const char *s, char out[static IP4_CIDR_STRLEN])
+ * ports.) Every field was validated by the model. */
+static void fw_rule(const struct m_firewall_rule *rule, struct strbuf *sb)
 {
-	struct ip4_cidr c;
-	uint32_t a;
+	static const char *const proto[] = {
+		[M_FW_ANY] = "", [M_FW_ICMP] = "icmp", [M_FW_TCP] = "tcp", [M_FW_UDP] = "udp"};
 
-	if (ip4_parse(s, &a) == 0) {
-		ip4_format(a, out);
-		return true;
-	}
-	if (ip4_cidr_parse(s, true, &c) < 0)
-		return false;
-	c.addr = ip4_cidr_network(&c);
-	ip4_cidr_format(&c, out);
-	return true;
-}
-
-static bool fw_port(json_t *v, char out[static 24])
-{
-	unsigned lo, hi;
-	char tail;
-	const char *s = json_string_value(v);
-
-	if (json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) < 65536) {
-		snprintf(out, 24, "%lld", (long long) json_integer_value(v));
-		return true;
-	}
-	if (!s)
-		return false;
-	if (sscanf(s, "%5u:%5u%c", &lo, &hi, &tail) == 2 && lo && lo <= hi && hi < 65536) {
-		snprintf(out, 24, "%u-%u", lo, hi);
-		return true;
-	}
-	if (sscanf(s, "%5u%c", &lo, &tail) == 1 && lo && lo < 65536) {
-		snprintf(out, 24, "%u", lo);
-		return true;
-	}
-	return false;
-}
-
-static void fw_rule(json_t *rule, struct strbuf *sb)
-{
-	const char *proto = str(rule, "protocol"), *action = str(rule, "action");
-	char a[IP4_CIDR_STRLEN], pt[24];
-	struct strbuf line = STRBUF_INIT;
-	bool l4 = streq(proto, "tcp") || streq(proto, "udp");
-
-	if (json_is_false(json_object_get(rule, "enabled")) ||
-	    json_integer_value(json_object_get(rule, "ip_version")) == 6)
+	if (!rule->usable)
 		return;
-	strbuf_append(&line, "\t\t");
-	if (*str(rule, "source_ip_address")) {
-		if (!fw_addr(str(rule, "source_ip_address"), a))
-			goto skip;
-		strbuf_appendf(&line, "ip saddr %s ", a);
-	}
-	if (*str(rule, "destination_ip_address")) {
-		if (!fw_addr(str(rule, "destination_ip_address"), a))
-			goto skip;
-		strbuf_appendf(&line, "ip daddr %s ", a);
-	}
-	if (streq(proto, "icmp"))
-		strbuf_append(&line, "ip protocol icmp ");
-	else if (l4)
-		strbuf_appendf(&line, "ip protocol %s ", proto);
-	else if (*proto && !streq(proto, "any"))
-		goto skip;
-	for (int i = 0; i < 2; i++) {
-		json_t *v = json_object_get(rule, i ? "destination_port" : "source_port");
-
-		if (!v || json_is_null(v))
-			continue;
-		if (!l4 || !fw_port(v, pt))
-			goto skip;
-		strbuf_appendf(&line, "%s %s %s ", proto, i ? "dport" : "sport", pt);
-	}
-	if (streq(action, "allow"))
-		strbuf_append(&line, "return\n");
-	else if (streq(action, "reject"))
-		strbuf_append(&line, streq(proto, "tcp") ? "reject with tcp reset\n" : "reject\n");
+	strbuf_append(sb, "\t\t");
+	if (*rule->src)
+		strbuf_appendf(sb, "ip saddr %s ", rule->src);
+	if (*rule->dst)
+		strbuf_appendf(sb, "ip daddr %s ", rule->dst);
+	if (rule->proto != M_FW_ANY)
+		strbuf_appendf(sb, "ip protocol %s ", proto[rule->proto]);
+	if (*rule->sport)
+		strbuf_appendf(sb, "%s sport %s ", proto[rule->proto], rule->sport);
+	if (*rule->dport)
+		strbuf_appendf(sb, "%s dport %s ", proto[rule->proto], rule->dport);
+	if (rule->action == M_FW_ALLOW)
+		strbuf_append(sb, "return\n");
+	else if (rule->action == M_FW_REJECT)
+		strbuf_append(sb, rule->proto == M_FW_TCP ? "reject with tcp reset\n" : "reject\n");
 	else
-		strbuf_append(&line, "drop\n");
-	strbuf_append(sb, strbuf_str(&line));
-skip:
-	strbuf_done(&line);
+		strbuf_append(sb, "drop\n");
 }
 
-static void fw_policy(struct replica *r, const char *chain, const char *policy_id,
-		      struct strbuf *sb)
+static void fw_policy(struct model *m, const char *chain, const char *policy_id, struct strbuf *sb)
 {
-	json_t *policy = replica_get(r, "firewall_policy", policy_id), *id;
-	size_t i;
+	const struct m_firewall_policy *policy = model_firewall_policy(m, policy_id);
 
 	strbuf_appendf(sb, "\tchain %s {\n", chain);
-	json_array_foreach(json_object_get(policy, "firewall_rules"), i, id) {
-		json_t *rule = replica_get(r, "firewall_rule", json_string_value(id));
+	for (size_t i = 0; policy && i < policy->n_rules; i++) {
+		const struct m_firewall_rule *rule = model_firewall_rule(m, policy->rules[i]);
 
 		if (rule)
 			fw_rule(rule, sb);
@@ -408,28 +332,27 @@ static void fw_policy(struct replica *r, const char *chain, const char *policy_i
 	strbuf_append(sb, "\t\tdrop\n\t}\n");
 }
 
-static char *fw_script(struct replica *r, json_t *ifaces, bool dvr)
+static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
 {
-	json_t *groups = replica_type(r, "firewall_group"), *g, *p, *pid;
 	struct strbuf chains = STRBUF_INIT, base = STRBUF_INIT;
-	const char *gid;
-	size_t i, j, n = 0;
+	size_t n = 0;
 
-	json_object_foreach(groups, gid, g) {
+	MODEL_FOREACH(m, M_FIREWALL_GROUP, const struct m_firewall_group, g)
+	{
 		bool used = false;
 		char leg[D_IFNAMSIZ];
 
-		if (!json_is_true(json_object_get(g, "admin_state_up")))
+		if (!g->admin_up)
 			continue;
-		json_array_foreach(json_object_get(g, "ports"), i, pid) {
-			json_array_foreach(ifaces, j, p) {
-				if (!streq(str(p, "id"), json_string_value(pid)))
+		for (size_t i = 0; i < g->n_ports; i++) {
+			for (size_t j = 0; j < rm->n_ifaces; j++) {
+				if (!streq(rm->ifaces[j]->o.id, g->ports[i]))
 					continue;
-				leg_name(leg, "qr-", str(p, "id"));
-				if (*str(g, "ingress_firewall_policy_id"))
+				leg_name(leg, "qr-", rm->ifaces[j]->o.id);
+				if (*g->ingress_policy)
 					strbuf_appendf(&base, "\t\tiifname \"%s\" jump fw_%zu_in\n",
 						       leg, n);
-				if (*str(g, "egress_firewall_policy_id"))
+				if (*g->egress_policy)
 					/* Not the hairpin to a SNAT port. */
 					strbuf_appendf(&base,
 						       "\t\toifname \"%s\" iifname != \"%s\" jump "
@@ -441,13 +364,13 @@ static char *fw_script(struct replica *r, json_t *ifaces, bool dvr)
 		if (!used)
 			continue;
 		char name[32];
-		if (*str(g, "ingress_firewall_policy_id")) {
+		if (*g->ingress_policy) {
 			snprintf(name, sizeof(name), "fw_%zu_in", n);
-			fw_policy(r, name, str(g, "ingress_firewall_policy_id"), &chains);
+			fw_policy(m, name, g->ingress_policy, &chains);
 		}
-		if (*str(g, "egress_firewall_policy_id")) {
+		if (*g->egress_policy) {
 			snprintf(name, sizeof(name), "fw_%zu_eg", n);
-			fw_policy(r, name, str(g, "egress_firewall_policy_id"), &chains);
+			fw_policy(m, name, g->egress_policy, &chains);
 		}
 		n++;
 	}
@@ -467,28 +390,27 @@ static char *fw_script(struct replica *r, json_t *ifaces, bool dvr)
 }
 
 /* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
-static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *l2, json_t *ifaces,
-			 json_t *by_net, struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ],
+static size_t iface_legs(struct model *m, struct d_router *d, struct desired *l2,
+			 const struct rmodel *rm, struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ],
 			 size_t max)
 {
-	json_t *p;
-	size_t i, n = 0;
+	size_t n = 0;
 
-	json_array_foreach(ifaces, i, p) {
-		json_t *net = replica_get(r, "network", str(p, "network_id")), *sub;
+	for (size_t i = 0; i < rm->n_ifaces; i++) {
+		const struct m_port *p = rm->ifaces[i];
+		const struct m_network *net = model_network(m, p->network_id);
+		const struct m_subnet *sub;
 		struct ip4_cidr c;
-		uint8_t mac[6];
 		uint32_t ip;
 		const char *leg;
 
-		if (n == max || !net || !streq(str(net, "provider:network_type"), "vxlan") ||
-		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
-		    !port_ip(r, p, &sub, &c, &ip))
+		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac ||
+		    !port_ip(m, p, &sub, &c, &ip))
 			continue;
 		desired_add_network(l2, net, "");
-		leg = add_leg(d, "qr-", str(p, "id"), net, mac);
+		leg = add_leg(d, "qr-", p->o.id, net, p->mac);
 		add_addr(d, leg, ip, c.len, false);
-		add_neighs(by_net, d, leg, sub, str(p, "id"));
+		add_neighs(m, d, leg, sub, p->o.id);
 		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 		snprintf(names[n], D_IFNAMSIZ, "%s", leg);
 		n++;
@@ -496,22 +418,15 @@ static size_t iface_legs(struct replica *r, struct d_router *d, struct desired *
 	return n;
 }
 
-static void extra_routes(struct d_router *d, json_t *router, const struct ip4_cidr *cidrs,
-			 char (*names)[D_IFNAMSIZ], size_t n)
+static void extra_routes(struct d_router *d, const struct m_router *router,
+			 const struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ], size_t n)
 {
-	json_t *e;
-	size_t i;
+	for (size_t i = 0; i < router->n_routes; i++) {
+		const struct m_route *rt = &router->routes[i];
 
-	json_array_foreach(json_object_get(router, "routes"), i, e) {
-		struct ip4_cidr dst;
-		uint32_t hop;
-
-		if (ip4_cidr_parse(str(e, "destination"), false, &dst) < 0 ||
-		    ip4_parse(str(e, "nexthop"), &hop) < 0)
-			continue;
 		for (size_t k = 0; k < n; k++)
-			if (ip4_cidr_contains(&cidrs[k], hop)) {
-				add_route(d, 254, ip4_cidr_network(&dst), dst.len, hop, names[k],
+			if (ip4_cidr_contains(&cidrs[k], rt->nexthop)) {
+				add_route(d, 254, rt->dst.addr, rt->dst.len, rt->nexthop, names[k],
 					  false);
 				break;
 			}
@@ -520,79 +435,66 @@ static void extra_routes(struct d_router *d, json_t *router, const struct ip4_ci
 
 #define MAX_IFACES 64
 
-static void legacy_router(struct replica *r, const struct r_node *node, struct desired *l2,
+static void legacy_router(struct model *mo, const struct r_node *node, struct desired *l2,
 			  struct rmodel *m, struct d_routers *out)
 {
-	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
+	struct d_router *d = new_router(out, node, "qrouter", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], qg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(r, d, l2, m->ifaces, m->by_net, cidrs, names, MAX_IFACES);
-	json_t *f;
-	size_t i;
+	size_t n = iface_legs(mo, d, l2, m, cidrs, names, MAX_IFACES);
 
 	extra_routes(d, m->router, cidrs, names, n);
 	if (m->gw) {
-		uint8_t mac[6];
-
-		desired_parse_mac(str(m->gw, "mac_address"), mac);
-		ext_leg(d, l2, node, m, "qg-", str(m->gw, "id"), mac, qg);
+		ext_leg(d, l2, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
 		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
-		json_array_foreach(m->fips, i, f) {
-			uint32_t a;
-
-			if (ip4_parse(str(f, "floating_ip_address"), &a) == 0)
-				add_addr(d, qg, a, 32, true);
-		}
+		for (size_t i = 0; i < m->n_fips; i++)
+			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
 	}
-	d->nft = nat_script(qg, m->gw ? m->fips : NULL, cidrs, n, m->gw && m->snat ? m->ext_ip : 0,
-			    true, fw_script(r, m->ifaces, false));
+	d->nft = nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
+			    m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
+			    fw_script(mo, m, false));
 }
 
-static void dvr_router(struct replica *r, const struct r_node *node, struct desired *l2,
+static void dvr_router(struct model *mo, const struct r_node *node, struct desired *l2,
 		       struct rmodel *m, struct d_routers *out)
 {
-	struct d_router *d = new_router(out, node, "qrouter", str(m->router, "id"));
+	struct d_router *d = new_router(out, node, "qrouter", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], fg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(r, d, l2, m->ifaces, m->by_net, cidrs, names, MAX_IFACES);
-	json_t *local = json_array(), *f, *p;
+	size_t n = iface_legs(mo, d, l2, m, cidrs, names, MAX_IFACES);
+	const struct m_floatingip **local = xcalloc(m->n_fips + 1, sizeof(*local));
+	size_t n_local = 0;
 	bool policy = false;
-	size_t i, j;
 
 	extra_routes(d, m->router, cidrs, names, n);
 	/* Floating IPs of this node's VMs. */
-	json_array_foreach(m->fips, i, f) {
-		json_t *port = replica_get(r, "port", str(f, "port_id"));
+	for (size_t i = 0; i < m->n_fips; i++) {
+		const struct m_port *port = model_port(mo, m->fips[i]->port_id);
 
-		if (port && streq(str(port, "binding:host_id"), node->host))
-			json_array_append(local, f);
+		if (port && streq(port->host, node->host))
+			local[n_local++] = m->fips[i];
 	}
-	if (m->gw && json_array_size(local)) {
+	if (m->gw && n_local) {
 		uint8_t mac[6];
 
-		node_mac(node->host, str(m->router, "id"), mac);
-		ext_leg(d, l2, node, m, "fg-", str(m->router, "id"), mac, fg);
+		node_mac(node->host, m->router->o.id, mac);
+		ext_leg(d, l2, node, m, "fg-", m->router->o.id, mac, fg);
 		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
-		json_array_foreach(local, i, f) {
-			uint32_t a, fixed;
-
-			if (ip4_parse(str(f, "floating_ip_address"), &a) < 0 ||
-			    ip4_parse(str(f, "fixed_ip_address"), &fixed) < 0)
-				continue;
-			add_addr(d, fg, a, 32, true);
-			add_rule(d, R_PRIO_FIP, fixed, 32, R_TABLE_FIP, -1);
+		for (size_t i = 0; i < n_local; i++) {
+			add_addr(d, fg, local[i]->floating_ip, 32, true);
+			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);
 			policy = true;
 		}
 	}
 	/* Centralized SNAT: the rest of each subnet goes to its SNAT port. */
-	json_array_foreach(m->csnat, i, p) {
+	for (size_t i = 0; i < m->n_csnat; i++) {
 		struct ip4_cidr c;
 		uint32_t ip;
 
-		if (!m->gw || !m->snat || !port_ip(r, p, NULL, &c, &ip))
+		if (!m->gw || !m->router->enable_snat || !port_ip(mo, m->csnat[i], NULL, &c, &ip))
 			continue;
-		for (j = 0; j < n; j++) {
+		for (size_t j = 0; j < n; j++) {
 			if (!ip4_cidr_contains(&cidrs[j], ip))
 				continue;
 			add_route(d, R_TABLE_SNAT + (uint32_t) j, 0, 0, ip, names[j], false);
@@ -604,116 +506,81 @@ static void dvr_router(struct replica *r, const struct r_node *node, struct desi
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft = nat_script(fg, *fg ? local : NULL, cidrs, 0, 0, true,
-			    fw_script(r, m->ifaces, true));
-	json_decref(local);
+	d->nft =
+		nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true, fw_script(mo, m, true));
+	free(local);
 }
 
-static void snat_router(struct replica *r, const struct r_node *node, struct desired *l2,
+static void snat_router(struct model *mo, const struct r_node *node, struct desired *l2,
 			struct rmodel *m, struct d_routers *out)
 {
-	struct d_router *d = new_router(out, node, "snat", str(m->router, "id"));
+	struct d_router *d = new_router(out, node, "snat", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char qg[D_IFNAMSIZ] = "";
-	uint8_t mac[6];
-	json_t *p;
-	size_t i, n = 0;
+	size_t n = 0;
 
-	json_array_foreach(m->csnat, i, p) {
-		json_t *net = replica_get(r, "network", str(p, "network_id")), *sub;
+	for (size_t i = 0; i < m->n_csnat; i++) {
+		const struct m_port *p = m->csnat[i];
+		const struct m_network *net = model_network(mo, p->network_id);
+		const struct m_subnet *sub;
 		struct ip4_cidr c;
 		uint32_t ip;
 		const char *leg;
 
-		if (n == MAX_IFACES || !net || !streq(str(p, "binding:host_id"), node->host) ||
-		    desired_parse_mac(str(p, "mac_address"), mac) < 0 ||
-		    !port_ip(r, p, &sub, &c, &ip))
+		if (n == MAX_IFACES || !net || !streq(p->host, node->host) || !p->has_mac ||
+		    !port_ip(mo, p, &sub, &c, &ip))
 			continue;
 		desired_add_network(l2, net, "");
-		leg = add_leg(d, "sg-", str(p, "id"), net, mac);
+		leg = add_leg(d, "sg-", p->o.id, net, p->mac);
 		add_addr(d, leg, ip, c.len, false);
-		add_neighs(m->by_net, d, leg, sub, str(p, "id"));
+		add_neighs(mo, d, leg, sub, p->o.id);
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
-	desired_parse_mac(str(m->gw, "mac_address"), mac);
-	ext_leg(d, l2, node, m, "qg-", str(m->gw, "id"), mac, qg);
+	ext_leg(d, l2, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
-	d->nft = nat_script(qg, NULL, cidrs, n, m->snat ? m->ext_ip : 0, false, NULL);
+	d->nft = nat_script(qg, NULL, 0, cidrs, n, m->router->enable_snat ? m->ext_ip : 0, false,
+			    NULL);
 }
 
-void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,
+void routers_compute(struct model *mo, const struct r_node *node, struct desired *l2,
 		     struct d_routers *out)
 {
-	json_t *routers = replica_type(r, "router"), *ports = replica_type(r, "port");
-	json_t *by_device = json_object(), *local_nets = json_object(), *by_net = json_object();
-	json_t *router, *p, *arr;
-	const char *id;
+	const struct m_vec *local = model_ports_on_host(mo, node->host);
+	struct hmap local_nets = HMAP_INIT;
 
 	*out = (struct d_routers){0};
-	json_object_foreach(ports, id, p) {
-		const char *owner = str(p, "device_owner");
+	for (size_t i = 0; i < local->len; i++) {
+		const struct m_port *p = local->v[i];
 
-		arr = json_object_get(by_net, str(p, "network_id"));
-		if (!arr) {
-			arr = json_array();
-			json_object_set_new(by_net, str(p, "network_id"), arr);
-		}
-		json_array_append(arr, p);
-
-		if (startswith(owner, "network:router_")) {
-			arr = json_object_get(by_device, str(p, "device_id"));
-
-			if (!arr) {
-				arr = json_array();
-				json_object_set_new(by_device, str(p, "device_id"), arr);
-			}
-			json_array_append(arr, p);
-		} else if (!startswith(owner, "network:") &&
-			   streq(str(p, "binding:host_id"), node->host)) {
-			json_object_set_new(local_nets, str(p, "network_id"), json_true());
-		}
+		if (p->owner == M_OWNER_VM && *p->network_id)
+			hmap_put(&local_nets, p->network_id, (void *) p);
 	}
-	/* Floating IPs by router, with the router's ports. */
-	json_object_foreach(replica_type(r, "floatingip"), id, p) {
-		if (!*str(p, "router_id"))
-			continue;
-		arr = json_object_get(by_device, str(p, "router_id"));
-		if (!arr) {
-			arr = json_array();
-			json_object_set_new(by_device, str(p, "router_id"), arr);
-		}
-		json_array_append(arr, p);
-	}
-	json_object_foreach(routers, id, router) {
-		bool dvr = json_is_true(json_object_get(router, "distributed"));
-		bool here = streq(str(router, "lepton:l3_host"), node->host);
+	MODEL_FOREACH(mo, M_ROUTER, const struct m_router, router)
+	{
+		bool here = streq(router->l3_host, node->host);
 		struct rmodel m;
-		json_t *ifc;
-		size_t i;
 
-		if (!json_is_true(json_object_get(router, "admin_state_up")) ||
-		    !load_model(r, router, by_device, by_net, &m))
+		if (!router->admin_up)
 			continue;
-		if (!dvr) {
-			if (here)
-				legacy_router(r, node, l2, &m, out);
+		if (!router->distributed && !here)
+			continue;
+		load_model(mo, router, &m);
+		if (!router->distributed) {
+			legacy_router(mo, node, l2, &m, out);
 		} else {
-			bool local = false;
+			bool is_local = false;
 
-			json_array_foreach(m.ifaces, i, ifc)
-				local = local ||
-					json_object_get(local_nets, str(ifc, "network_id"));
-			if (local)
-				dvr_router(r, node, l2, &m, out);
-			if (here && m.gw && streq(str(router, "snat_mode"), "centralized"))
-				snat_router(r, node, l2, &m, out);
+			for (size_t i = 0; i < m.n_ifaces && !is_local; i++)
+				is_local = hmap_get(&local_nets, m.ifaces[i]->network_id) != NULL;
+			if (is_local)
+				dvr_router(mo, node, l2, &m, out);
+			if (here && m.gw && router->snat_mode == M_SNAT_CENTRALIZED)
+				snat_router(mo, node, l2, &m, out);
 		}
 		free_model(&m);
 	}
-	json_decref(by_device);
-	json_decref(local_nets);
-	json_decref(by_net);
+	hmap_done(&local_nets);
 }
 
 static void router_free(struct d_router *d)

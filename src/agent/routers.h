@@ -106,7 +106,7 @@ struct r_node {
 /* Computes the node's router namespaces, and adds to *l2 the networks their
  * legs need (tenant networks; flat external networks on the node's physical
  * interface). */
-void routers_compute(struct replica *r, const struct r_node *node, struct desired *l2,
+void routers_compute(struct model *m, const struct r_node *node, struct desired *l2,
 		     struct d_routers *out);
 void routers_done(struct d_routers *rs);
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
+#include "agent/node.h"
 #include "agent/reconcile.h"
 #include "agent/routers.h"
 #include "base/ip4.h"
@@ -49,7 +50,7 @@ void agent_done(struct agent *a)
 	kernel_free(a->kernel);
 	nft_handle_free(a->nft);
 	nft_state_done(&a->nft_last);
-	desired_done(&a->desired);
+	node_done(&a->desired);
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
 	json_decref(a->reported);
@@ -111,6 +112,10 @@ void agent_feed(struct agent *a)
 
 		if (r > 0)
 			a->dirty = true;
+		else if (r == -EINVAL)
+			log_warn("feed: %s %s refused (its id is not valid)",
+				 json_string_value(json_object_get(line, "type")),
+				 json_string_value(json_object_get(line, "id")));
 		else if (r < 0)
 			log_warn("malformed feed line ignored");
 	}
@@ -204,13 +209,24 @@ static bool tables_exist(void)
 	       nfnl_table_comment(NFPROTO_INET, "lepton", c, sizeof(c)) == 0;
 }
 
-static void sync_nft(struct agent *a, bool check)
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Returns the number of nftables commands written (script lines). */
+static size_t sync_nft(struct agent *a, bool check)
 {
 	struct nft_input in;
 	struct nft_state st;
 	char *script, *whole, *err = NULL;
 	bool full = !a->nft_applied;
 	uint64_t want, had_script, had_listing;
+	size_t n;
 
 	port_index_sync(&a->ports, &a->desired);
 	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
@@ -229,7 +245,7 @@ static void sync_nft(struct agent *a, bool check)
 		a->nft_script_hash = want;
 		free(whole);
 		log_info("nftables: tables in place adopted");
-		return;
+		return 0;
 	}
 	if (a->nft_applied && check && !a->nft_hash_stale)
 		full = nft_tables_hash(a->nft) != a->nft_hash;
@@ -244,7 +260,7 @@ static void sync_nft(struct agent *a, bool check)
 		free(whole);
 		nft_state_done(&st);
 		a->nft_applied = false; /* try a full replace next pass */
-		return;
+		return 0;
 	}
 	if (full && a->nft_applied)
 		log_warn("nftables tables were changed by hand: restored");
@@ -260,15 +276,17 @@ static void sync_nft(struct agent *a, bool check)
 	if (*script || check || a->nft_script_hash != want)
 		stamp_write(want, a->nft_hash_stale ? 0 : a->nft_hash);
 	a->nft_script_hash = want;
+	n = count_lines(script);
 	if (script != whole)
 		free(script);
 	free(whole);
+	return n;
 }
 
 static void report(struct agent *a, const char *port_id, const char *want)
 {
-	json_t *doc = replica_get(&a->replica, "port", port_id);
-	const char *model = json_string_value(json_object_get(doc, "status"));
+	const struct m_port *doc = model_port(a->replica.live, port_id);
+	const char *model = doc ? doc->status : NULL;
 	const char *last = json_string_value(json_object_get(a->reported, port_id));
 	char path[128];
 	json_t *body;
@@ -307,11 +325,9 @@ static void report_status(struct agent *a, const struct observed *o)
 
 		for (size_t j = 0; j < r->n_legs; j++) {
 			const struct r_leg *l = &r->legs[j];
-			json_t *doc = replica_get(&a->replica, "port", l->port_id);
+			const struct m_port *doc = model_port(a->replica.live, l->port_id);
 
-			if (!doc ||
-			    !streq_ptr(json_string_value(json_object_get(doc, "binding:host_id")),
-				       a->cfg.host))
+			if (!doc || !streq(doc->host, a->cfg.host))
 				continue;
 			report(a, l->port_id, in_bridge(o, l->peer, l->bridge) ? "ACTIVE" : "DOWN");
 		}
@@ -371,7 +387,7 @@ void agent_sync(struct agent *a)
 	struct observed o = {0};
 	struct plan plan;
 	uint64_t t0 = time_mono_ms();
-	size_t n_ops, n_ns_ops = 0;
+	size_t n_ops, n_ns_ops = 0, n_nft;
 	bool *failed;
 	int r;
 
@@ -381,8 +397,8 @@ void agent_sync(struct agent *a)
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 
-	desired_done(&a->desired);
-	desired_compute_node(&a->replica, &node, &a->desired);
+	node_done(&a->desired);
+	node_compute(&a->replica, &node, &a->desired);
 	t_model = time_mono_ms();
 	r = observed_dump(&ops, want_ns, a, &o);
 	if (r < 0) {
@@ -436,20 +452,21 @@ void agent_sync(struct agent *a)
 	}
 	plan_done(&plan);
 	t_apply = time_mono_ms();
-	sync_nft(a, full_pass);
+	n_nft = sync_nft(a, full_pass);
 	t_nft = time_mono_ms();
 	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
 	report_status(a, &o);
 	observed_done(&o);
 	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */
-	if (!a->synced_once || n_ops)
+	if (!a->synced_once || n_ops || n_nft)
 		log_info("%s pass: %zu ports, %zu networks, %zu routers, %zu kernel ops, %llu ms "
-			 "at revision %lld (%zu ops in router namespaces; model %llu, dump %llu, "
+			 "at revision %lld (%zu nftables commands, %zu ops in router namespaces; "
+			 "model %llu, dump %llu, "
 			 "plan+apply %llu, nftables %llu, dhcp+status %llu ms)",
 			 a->synced_once ? "sync" : "full resync", a->desired.n_ports,
 			 a->desired.n_nets, a->desired.routers->n, n_ops,
-			 (unsigned long long) (t_rest - t0), (long long) a->replica.revision,
+			 (unsigned long long) (t_rest - t0), (long long) a->replica.revision, n_nft,
 			 n_ns_ops, (unsigned long long) (t_model - t0),
 			 (unsigned long long) (t_dump - t_model),
 			 (unsigned long long) (t_apply - t_dump),

@@ -25,18 +25,18 @@ TEST(replica_snapshot_then_changes)
 	CHECK(apply(&r, "{\"op\":\"snapshot\",\"revision\":5,\"type\":\"network\",\"id\":\"n1\","
 			"\"object\":{\"id\":\"n1\"}}") == 0);
 	/* Not live until the snapshot is complete. */
-	CHECK(!r.synced && replica_get(&r, "network", "n1") == NULL);
+	CHECK(!r.synced && model_network(r.live, "n1") == NULL);
 	CHECK(apply(&r, "{\"op\":\"snapshot_end\",\"revision\":5}") == 1);
-	CHECK(r.synced && r.revision == 5 && replica_get(&r, "network", "n1"));
+	CHECK(r.synced && r.revision == 5 && model_network(r.live, "n1"));
 	CHECK(apply(&r, "{\"op\":\"create\",\"revision\":6,\"type\":\"port\",\"id\":\"p1\","
 			"\"object\":{\"id\":\"p1\"}}") == 1);
 	/* A repeated change is ignored. */
 	CHECK(apply(&r, "{\"op\":\"delete\",\"revision\":6,\"type\":\"port\",\"id\":\"p1\","
 			"\"object\":{\"id\":\"p1\"}}") == 0);
-	CHECK(replica_get(&r, "port", "p1") != NULL);
+	CHECK(model_port(r.live, "p1") != NULL);
 	CHECK(apply(&r, "{\"op\":\"delete\",\"revision\":7,\"type\":\"port\",\"id\":\"p1\","
 			"\"object\":{\"id\":\"p1\"}}") == 1);
-	CHECK(replica_get(&r, "port", "p1") == NULL && r.revision == 7);
+	CHECK(model_port(r.live, "p1") == NULL && r.revision == 7);
 	CHECK(apply(&r, "{\"op\":\"ping\",\"revision\":7}") == 0);
 	CHECK(apply(&r, "{\"op\":\"bogus\",\"revision\":8}") == -EBADMSG);
 	CHECK(apply(&r, "{\"op\":\"create\",\"revision\":9}") == -EBADMSG);

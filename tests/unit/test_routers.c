@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent/desired.h"
+#include "agent/node.h"
 #include "agent/kernel_fake.h"
 #include "agent/reconcile.h"
 #include "agent/routers.h"
@@ -64,14 +65,19 @@ static void apply_line(struct replica *r, json_t *line)
 	json_decref(line);
 }
 
+/* The documents loaded last, kept to derive updates from. */
+static json_t *loaded;
+
 static void load(struct replica *r, bool distributed)
 {
-	json_t *docs = json_loads(model, 0, NULL), *e;
+	json_t *e;
 	size_t i;
 
+	json_decref(loaded);
+	loaded = json_loads(model, 0, NULL);
 	replica_init(r);
 	apply_line(r, json_pack("{s:s, s:i}", "op", "snapshot_begin", "revision", 1));
-	json_array_foreach(docs, i, e) {
+	json_array_foreach(loaded, i, e) {
 		json_t *doc = json_array_get(e, 1);
 		json_t *line;
 
@@ -82,8 +88,28 @@ static void load(struct replica *r, bool distributed)
 				 "object", doc);
 		apply_line(r, line);
 	}
-	json_decref(docs);
 	apply_line(r, json_pack("{s:s, s:i}", "op", "snapshot_end", "revision", 1));
+}
+
+/* An update from the feed: the document's key set to val (stolen). */
+static void update(struct replica *r, const char *type, const char *id, const char *key,
+		   json_t *val)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(loaded, i, e) {
+		json_t *doc = json_array_get(e, 1);
+
+		if (!streq(json_string_value(json_array_get(e, 0)), type) ||
+		    !streq(json_string_value(json_object_get(doc, "id")), id))
+			continue;
+		json_object_set(doc, key, val);
+		apply_line(r, json_pack("{s:s, s:I, s:s, s:s, s:O}", "op", "update", "revision",
+					(json_int_t) r->revision + 1, "type", type, "id", id,
+					"object", doc));
+	}
+	json_decref(val);
 }
 
 static struct desired node(struct replica *r, const char *host, json_t *physnets)
@@ -91,7 +117,7 @@ static struct desired node(struct replica *r, const char *host, json_t *physnets
 	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets};
 	struct desired d;
 
-	desired_compute_node(r, &n, &d);
+	node_compute(r, &n, &d);
 	return d;
 }
 
@@ -171,9 +197,9 @@ TEST(routers_dvr_centralized_snat)
 	CHECK(leg(q, "sg-") && leg(q, "qg-") && has_addr(q, "qg-", "100.64.0.10", 24));
 	CHECK(has_addr(q, "sg-", "10.0.0.2", 24));
 	CHECK(strstr(q->nft, "snat to 100.64.0.10") && !strstr(q->nft, "fip_in"));
-	desired_done(&c1);
-	desired_done(&c2);
-	desired_done(&n1);
+	node_done(&c1);
+	node_done(&c2);
+	node_done(&n1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -187,10 +213,8 @@ TEST(routers_legacy_on_network_node)
 
 	load(&r, false);
 	/* The legacy interface is bound to the network node by the server. */
-	json_object_set_new(replica_get(&r, "port", "qr-port"), "binding:host_id",
-			    json_string("network-1"));
-	json_object_set_new(replica_get(&r, "port", "qr-port"), "device_owner",
-			    json_string("network:router_interface"));
+	update(&r, "port", "qr-port", "binding:host_id", json_string("network-1"));
+	update(&r, "port", "qr-port", "device_owner", json_string("network:router_interface"));
 	c1 = node(&r, "compute-1", phys);
 	n1 = node(&r, "network-1", phys);
 	CHECK(c1.routers->n == 0);
@@ -213,14 +237,14 @@ TEST(routers_legacy_on_network_node)
 		found = found || (c1.fdb[i].mac[5] == 0x01 && c1.fdb[i].dst == 0x647f000d);
 	CHECK(found);
 	/* enable_snat false: no SNAT rule, Floating IPs still. */
-	json_object_set_new(json_object_get(replica_get(&r, "router", R), "external_gateway_info"),
-			    "enable_snat", json_false());
-	desired_done(&n1);
+	update(&r, "router", R, "external_gateway_info",
+	       json_pack("{s:s, s:b}", "network_id", "ext", "enable_snat", 0));
+	node_done(&n1);
 	n1 = node(&r, "network-1", phys);
 	CHECK(!strstr(n1.routers->r[0].nft, "snat to 100.64") &&
 	      strstr(n1.routers->r[0].nft, "fip_out"));
-	desired_done(&c1);
-	desired_done(&n1);
+	node_done(&c1);
+	node_done(&n1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -295,7 +319,7 @@ TEST(router_plan_idempotent_and_minimal)
 	free(text);
 	plan_done(&p);
 	r_observed_done(&o);
-	desired_done(&c1);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -347,7 +371,7 @@ TEST(router_firewall_rules_in_order)
 	CHECK(!strstr(nft, "fw_0_eg"));
 	/* Distributed: the rules judge what opens a flow on this instance. */
 	CHECK(strstr(nft, "ct state != new accept") != NULL);
-	desired_done(&c1);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -364,9 +388,8 @@ TEST(vlan_external_network_on_the_node)
 	char *text;
 
 	load(&r, true);
-	json_t *net = replica_get(&r, "network", "ext");
-	json_object_set_new(net, "provider:network_type", json_string("vlan"));
-	json_object_set_new(net, "provider:segmentation_id", json_integer(100));
+	update(&r, "network", "ext", "provider:network_type", json_string("vlan"));
+	update(&r, "network", "ext", "provider:segmentation_id", json_integer(100));
 	c1 = node(&r, "compute-1", phys);
 	ext = net_of(&c1, "ext");
 	REQUIRE(ext);
@@ -379,7 +402,7 @@ TEST(vlan_external_network_on_the_node)
 	CHECK(!strstr(text, "vxlan-add vxlan-0"));
 	free(text);
 	plan_done(&p);
-	desired_done(&c1);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -443,7 +466,7 @@ static void golden_node(struct replica *r, const char *host, const char *golden)
 	CHECK_STREQ(t, "");
 	free(t);
 	kernel_fake_done(&f);
-	desired_done(&d);
+	node_done(&d);
 	json_decref(phys);
 }
 
@@ -470,10 +493,8 @@ TEST(pipeline_golden_legacy)
 	struct replica r;
 
 	load(&r, false);
-	json_object_set_new(replica_get(&r, "port", "qr-port"), "binding:host_id",
-			    json_string("network-1"));
-	json_object_set_new(replica_get(&r, "port", "qr-port"), "device_owner",
-			    json_string("network:router_interface"));
+	update(&r, "port", "qr-port", "binding:host_id", json_string("network-1"));
+	update(&r, "port", "qr-port", "device_owner", json_string("network:router_interface"));
 	golden_node(&r, "compute-1", "legacy-compute-1.plan");
 	golden_node(&r, "network-1", "legacy-network-1.plan");
 	replica_done(&r);
@@ -513,8 +534,8 @@ TEST(pipeline_minimal_and_drift)
 	plug(&f2, &c2);
 	free(kernel_fake_pass(&f1, &c1, NULL, NULL, NULL));
 	free(kernel_fake_pass(&f2, &c2, NULL, NULL, NULL));
-	desired_done(&c1);
-	desired_done(&c2);
+	node_done(&c1);
+	node_done(&c2);
 	model_set(&r, "floatingip",
 		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
 		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
@@ -552,8 +573,8 @@ TEST(pipeline_minimal_and_drift)
 	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
 	CHECK_STREQ(t, "");
 	free(t);
-	desired_done(&c1);
-	desired_done(&c2);
+	node_done(&c1);
+	node_done(&c2);
 	kernel_fake_done(&f1);
 	kernel_fake_done(&f2);
 	replica_done(&r);
@@ -602,7 +623,7 @@ TEST(pipeline_ownership)
 	strcpy(del.ns, "lab-qrouter-someone-elses");
 	CHECK(kernel_fake_ops(&f).exec(&f, &del) == -EPERM);
 	kernel_fake_done(&f);
-	desired_done(&c1);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }
@@ -637,7 +658,7 @@ TEST(pipeline_skips_unchanged_namespaces)
 	CHECK(t && strstr(t, "rule-add") && !strstr(t, "ns-add"));
 	free(t);
 	kernel_fake_done(&f);
-	desired_done(&c1);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }

@@ -1,0 +1,14 @@
+/* The composer: a node's whole desired state from the model, L2 and L3
+ * together, above both (desired.h does not know routers; routers.h adds
+ * the networks its legs need to L2). Pure. */
+#pragma once
+
+#include "agent/desired.h"
+#include "agent/replica.h"
+
+/* Fills *out: the node's ports and networks (desired.h), its router
+ * namespaces (out->routers, routers.h), then the overlay entries of every
+ * network either needs. */
+void node_compute(struct replica *r, const struct d_node *node, struct desired *out);
+/* Frees *out and its routers. */
+void node_done(struct desired *d);

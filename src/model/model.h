@@ -1,0 +1,260 @@
+/* The model as the agent sees it: typed documents of every resource the
+ * agent uses, parsed and validated once when a feed line brings them, kept
+ * in feed order per type, found by id, with indexes (ports by network, host
+ * and device; Floating IPs by router; security group members; agents by
+ * host) rebuilt lazily after changes.
+ *
+ * Validation happens here, once: an id (which reaches kernel object names
+ * and nftables identifiers) must be 1..36 of [A-Za-z0-9._-], else the
+ * document is refused; a field that does not parse (a MAC, an address, a
+ * CIDR, a protocol, a port range) is marked invalid or left out, so that no
+ * model string ever reaches a kernel name or an nftables script unchecked.
+ * Documents whose fields make no sense are kept (the desired state skips
+ * what it cannot use), as the server is the one that refuses bad input. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "base/hmap.h"
+#include "base/ip4.h"
+
+#define M_ID   37 /* 36 characters (a UUID) and NUL */
+#define M_HOST 64
+#define M_NAME 64
+
+enum m_type {
+	M_NETWORK,
+	M_SUBNET,
+	M_PORT,
+	M_ROUTER,
+	M_FLOATINGIP,
+	M_SECURITY_GROUP,
+	M_AGENT,
+	M_FIREWALL_GROUP,
+	M_FIREWALL_POLICY,
+	M_FIREWALL_RULE,
+	M_NTYPES
+};
+
+/* The head of every document. */
+struct m_obj {
+	struct m_obj *prev, *next;
+	enum m_type type;
+	char id[M_ID];
+};
+
+struct m_vec {
+	void **v;
+	size_t len, cap;
+};
+
+enum m_net_type { M_NET_OTHER, M_NET_VXLAN, M_NET_VLAN, M_NET_FLAT };
+
+struct m_network {
+	struct m_obj o;
+	enum m_net_type type;
+	char physnet[M_NAME]; /* provider:physical_network, [A-Za-z0-9._-] or "" */
+	uint32_t segmentation_id;
+	uint32_t mtu;
+	bool central_dhcp; /* lepton:dhcp centralized */
+};
+
+struct m_route {
+	struct ip4_cidr dst; /* network address (host bits cleared) */
+	uint32_t nexthop;
+};
+
+struct m_subnet {
+	struct m_obj o;
+	char network_id[M_ID];
+	bool is_v4;	      /* the CIDR parsed as IPv4 */
+	struct ip4_cidr cidr; /* as written */
+	uint32_t gateway;     /* 0: none */
+	bool enable_dhcp;
+	uint32_t dns[8];
+	size_t n_dns;
+	struct m_route *host_routes;
+	size_t n_host_routes;
+};
+
+struct m_fixed_ip {
+	char subnet_id[M_ID];
+	bool is_v4;
+	uint32_t ip; /* when is_v4 */
+};
+
+struct m_pair {
+	struct ip4_cidr cidr; /* network address */
+	uint8_t mac[6];
+	bool has_mac;
+};
+
+enum m_owner {
+	M_OWNER_VM,	   /* not network:* (a hypervisor plugs it) */
+	M_OWNER_ROUTER_IF, /* network:router_interface[_distributed] */
+	M_OWNER_ROUTER_GW, /* network:router_gateway */
+	M_OWNER_CSNAT,	   /* network:router_centralized_snat */
+	M_OWNER_NETWORK	   /* any other network:* (dhcp, floatingip, ...) */
+};
+
+struct m_port {
+	struct m_obj o;
+	char network_id[M_ID];
+	char device_id[M_ID]; /* "" unless a valid id */
+	char host[M_HOST];    /* binding:host_id */
+	enum m_owner owner;
+	uint8_t mac[6];
+	bool has_mac;
+	bool admin_up;
+	bool port_security;
+	char status[16];
+	struct m_fixed_ip *ips;
+	size_t n_ips;
+	char (*sgs)[M_ID]; /* security groups, repeats removed */
+	size_t n_sgs;
+	struct m_pair *pairs; /* allowed address pairs (IPv4) */
+	size_t n_pairs;
+};
+
+enum m_snat_mode { M_SNAT_OTHER, M_SNAT_CENTRALIZED };
+
+struct m_router {
+	struct m_obj o;
+	bool admin_up;
+	bool distributed;
+	char l3_host[M_HOST];
+	enum m_snat_mode snat_mode;
+	bool enable_snat; /* external_gateway_info.enable_snat, true unless false */
+	struct m_route *routes;
+	size_t n_routes;
+};
+
+struct m_floatingip {
+	struct m_obj o;
+	char router_id[M_ID];
+	char port_id[M_ID];
+	uint32_t floating_ip;
+	uint32_t fixed_ip;
+	bool is_associated; /* a router, a port and both addresses */
+};
+
+struct m_sg_rule {
+	bool ingress;
+	bool ipv6;
+	char proto[16];		/* "" any, a known name, or a number 0..255 */
+	int pmin, pmax;		/* -1 none */
+	char remote_prefix[64]; /* a validated CIDR, or "" */
+	char remote_group[M_ID];
+};
+
+struct m_security_group {
+	struct m_obj o;
+	struct m_sg_rule *rules;
+	size_t n_rules;
+};
+
+struct m_agent {
+	struct m_obj o;
+	char host[M_HOST];
+	bool network_mode;  /* configurations.mode == network */
+	uint32_t tunnel_ip; /* 0: none */
+};
+
+struct m_firewall_group {
+	struct m_obj o;
+	bool admin_up;
+	char ingress_policy[M_ID];
+	char egress_policy[M_ID];
+	char (*ports)[M_ID];
+	size_t n_ports;
+};
+
+struct m_firewall_policy {
+	struct m_obj o;
+	char (*rules)[M_ID];
+	size_t n_rules;
+};
+
+enum m_fw_proto { M_FW_ANY, M_FW_ICMP, M_FW_TCP, M_FW_UDP };
+enum m_fw_action { M_FW_DENY, M_FW_ALLOW, M_FW_REJECT };
+
+struct m_firewall_rule {
+	struct m_obj o;
+	bool usable; /* enabled, IPv4 and every field understood */
+	enum m_fw_proto proto;
+	enum m_fw_action action;
+	char src[IP4_CIDR_STRLEN], dst[IP4_CIDR_STRLEN]; /* canonical, or "" */
+	char sport[24], dport[24];			 /* "N" or "N-M", or "" */
+};
+
+struct m_list {
+	struct m_obj *head, *tail;
+	size_t len;
+	struct hmap by_id;
+};
+
+struct m_index {
+	struct hmap ports_by_network; /* -> struct m_vec of m_port */
+	struct hmap ports_by_host;
+	struct hmap ports_by_device;
+	struct hmap fips_by_router;
+	struct hmap sg_members; /* security group id -> ports */
+	struct hmap agents_by_host;
+	struct m_vec network_agents; /* agents in network mode */
+};
+
+struct model {
+	struct m_list t[M_NTYPES];
+	uint64_t generation; /* bumped by every change */
+	uint64_t indexed;    /* the generation the index was built for */
+	struct m_index idx;
+};
+
+void model_init(struct model *m);
+void model_done(struct model *m);
+
+/* The type of a feed type name ("port", ...); -ENOENT for types the agent
+ * does not use. */
+int model_type(const char *name);
+/* Parses doc as a document of type with that id and puts it in place of
+ * the previous one (keeping its position). Returns 0, -ENOENT for a type
+ * the agent does not use (nothing stored), -EINVAL for an id that is not
+ * valid or a doc that is not an object (nothing changed). */
+int model_put(struct model *m, const char *type, const char *id, json_t *doc);
+/* Returns 1 when a document was removed, 0 if there was none. */
+int model_del(struct model *m, const char *type, const char *id);
+size_t model_count(const struct model *m);
+
+/* Whether s is usable as an id. */
+bool model_valid_id(const char *s);
+
+const void *model_get(const struct model *m, enum m_type type, const char *id);
+#define model_network(m, id) ((const struct m_network *) model_get(m, M_NETWORK, id))
+#define model_subnet(m, id)  ((const struct m_subnet *) model_get(m, M_SUBNET, id))
+#define model_port(m, id)    ((const struct m_port *) model_get(m, M_PORT, id))
+#define model_router(m, id)  ((const struct m_router *) model_get(m, M_ROUTER, id))
+#define model_firewall_policy(m, id)                                                               \
+	((const struct m_firewall_policy *) model_get(m, M_FIREWALL_POLICY, id))
+#define model_firewall_rule(m, id)                                                                 \
+	((const struct m_firewall_rule *) model_get(m, M_FIREWALL_RULE, id))
+
+/* Documents of a type in feed order:
+ *   MODEL_FOREACH(m, M_PORT, const struct m_port, p) { ... } */
+#define MODEL_FOREACH(m, type, T, var)                                                             \
+	for (T *var = (T *) (void *) (m)->t[(type)].head; var;                                     \
+	     var = (T *) (void *) ((const struct m_obj *) var)->next)
+
+/* Index lookups (the index is brought up to date first): never NULL. */
+const struct m_vec *model_ports_on_network(struct model *m, const char *network_id);
+const struct m_vec *model_ports_on_host(struct model *m, const char *host);
+const struct m_vec *model_ports_of_device(struct model *m, const char *device_id);
+const struct m_vec *model_fips_of_router(struct model *m, const char *router_id);
+const struct m_vec *model_sg_members(struct model *m, const char *sg_id);
+const struct m_vec *model_network_agents(struct model *m);
+/* The agent of a host, or NULL. */
+const struct m_agent *model_agent_on(struct model *m, const char *host);
+
+/* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
+int model_parse_mac(const char *s, uint8_t mac[static 6]);

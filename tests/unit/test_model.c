@@ -1,0 +1,150 @@
+/* The hash map and the agent's typed model: parsing, validation, order,
+ * indexes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "base/hmap.h"
+#include "base/util.h"
+#include "model/model.h"
+#include "test.h"
+
+TEST(hmap_put_get_del_many)
+{
+	enum { N = 5000 };
+	struct hmap m = HMAP_INIT;
+	static char keys[N][16];
+	size_t n = 0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		CHECK(hmap_put(&m, keys[i], keys[i]) == NULL);
+	}
+	CHECK(m.len == N);
+	/* Every other key removed: the rest are still found (backward shift
+	 * keeps probe runs whole). */
+	for (int i = 0; i < N; i += 2)
+		CHECK(hmap_del(&m, keys[i]) == keys[i]);
+	CHECK(hmap_del(&m, "k0") == NULL);
+	for (int i = 0; i < N; i++)
+		CHECK(hmap_get(&m, keys[i]) == (i % 2 ? keys[i] : NULL));
+	CHECK(m.len == N / 2);
+	/* Replacing returns the old value and keeps one entry. */
+	CHECK(hmap_put(&m, keys[1], keys[3]) == keys[1] && hmap_get(&m, "k1") == keys[3]);
+	{
+		const char *k;
+		void *v;
+
+		for (size_t pos = 0; hmap_next(&m, &pos, &k, &v);)
+			n++;
+	}
+	CHECK(n == N / 2);
+	hmap_done(&m);
+	CHECK(hmap_get(&m, "k1") == NULL && hmap_del(&m, "k1") == NULL);
+}
+
+static int put(struct model *m, const char *type, const char *id, const char *doc)
+{
+	json_t *j = json_loads(doc, 0, NULL);
+	int r = model_put(m, type, id, j);
+
+	json_decref(j);
+	return r;
+}
+
+TEST(model_validates_once)
+{
+	struct model m;
+	const struct m_port *p;
+	const struct m_security_group *g;
+	const struct m_firewall_rule *fr;
+
+	model_init(&m);
+	/* Ids reach kernel names and nftables: anything else is refused. */
+	CHECK(put(&m, "port", "p1; flush ruleset", "{}") == -EINVAL);
+	CHECK(put(&m, "port", "0123456789012345678901234567890123456", "{}") == -EINVAL);
+	CHECK(put(&m, "port", "p1", "[]") == -EINVAL);
+	CHECK(put(&m, "volume", "v1", "{}") == -ENOENT);
+	CHECK(model_count(&m) == 0);
+	CHECK(put(&m, "port", "p1",
+		  "{\"network_id\":\"n1\",\"device_owner\":\"compute:nova\",\"mac_address\":"
+		  "\"fa:16:3e:00:00:0g\",\"binding:host_id\":\"bad host\",\"fixed_ips\":["
+		  "{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.5\"},"
+		  "{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.300\"},"
+		  "{\"subnet_id\":\"s6\",\"ip_address\":\"2001:db8::5\"}],"
+		  "\"security_groups\":[\"g1\",\"g1\",\"g;drop\"],"
+		  "\"allowed_address_pairs\":[{\"ip_address\":\"10.1.0.0/16\"},"
+		  "{\"ip_address\":\"nope\"}]}") == 0);
+	p = model_port(&m, "p1");
+	REQUIRE(p);
+	CHECK(!p->has_mac && !*p->host && p->owner == M_OWNER_VM);
+	CHECK(p->n_ips == 2 && p->ips[0].is_v4 && p->ips[0].ip == 0x0a000005 && !p->ips[1].is_v4);
+	CHECK(p->n_sgs == 1 && streq(p->sgs[0], "g1"));
+	CHECK(p->n_pairs == 1 && p->pairs[0].cidr.len == 16 && !p->pairs[0].has_mac);
+	/* A security group rule that could smuggle text into nftables is
+	 * left out; the others stay. */
+	CHECK(put(&m, "security_group", "g1",
+		  "{\"security_group_rules\":["
+		  "{\"direction\":\"ingress\",\"protocol\":\"tcp\",\"port_range_min\":22,"
+		  "\"port_range_max\":22,\"remote_ip_prefix\":\"10.0.0.0/8\"},"
+		  "{\"direction\":\"ingress\",\"remote_ip_prefix\":\"10.0.0.0/8 accept\"},"
+		  "{\"direction\":\"ingress\",\"protocol\":\"tcp; drop\"},"
+		  "{\"direction\":\"ingress\",\"port_range_min\":70000},"
+		  "{\"direction\":\"egress\",\"ethertype\":\"IPv6\",\"protocol\":58,"
+		  "\"remote_ip_prefix\":\"2001:db8::/32\"},"
+		  "{\"direction\":\"ingress\",\"remote_group_id\":\"g1\"}]}") == 0);
+	g = (const struct m_security_group *) model_get(&m, M_SECURITY_GROUP, "g1");
+	REQUIRE(g && g->n_rules == 3);
+	CHECK(g->rules[0].ingress && streq(g->rules[0].proto, "tcp") && g->rules[0].pmin == 22);
+	CHECK(g->rules[1].ipv6 && streq(g->rules[1].proto, "58") &&
+	      streq(g->rules[1].remote_prefix, "2001:db8::/32"));
+	CHECK(streq(g->rules[2].remote_group, "g1") && g->rules[2].pmin == -1);
+	/* Firewall rules: canonical addresses and ports, or unusable. */
+	CHECK(put(&m, "firewall_rule", "r1",
+		  "{\"protocol\":\"tcp\",\"action\":\"allow\",\"source_ip_address\":"
+		  "\"10.0.0.7/24\",\"destination_port\":\"80:90\"}") == 0);
+	CHECK(put(&m, "firewall_rule", "r2",
+		  "{\"protocol\":\"icmp\",\"action\":\"deny\",\"destination_port\":\"80\"}") == 0);
+	fr = model_firewall_rule(&m, "r1");
+	CHECK(fr && fr->usable && streq(fr->src, "10.0.0.0/24") && streq(fr->dport, "80-90"));
+	fr = model_firewall_rule(&m, "r2");
+	CHECK(fr && !fr->usable);
+	model_done(&m);
+}
+
+TEST(model_order_and_indexes_follow_changes)
+{
+	struct model m;
+	const struct m_vec *v;
+
+	model_init(&m);
+	CHECK(put(&m, "port", "a", "{\"network_id\":\"n1\",\"binding:host_id\":\"h1\"}") == 0);
+	CHECK(put(&m, "port", "b", "{\"network_id\":\"n1\",\"binding:host_id\":\"h2\"}") == 0);
+	CHECK(put(&m, "port", "c",
+		  "{\"network_id\":\"n2\",\"binding:host_id\":\"h1\",\"device_id\":\"r1\","
+		  "\"device_owner\":\"network:router_interface_distributed\"}") == 0);
+	CHECK(put(&m, "floatingip", "f1",
+		  "{\"router_id\":\"r1\",\"port_id\":\"a\",\"floating_ip_address\":"
+		  "\"203.0.113.5\",\"fixed_ip_address\":\"10.0.0.5\"}") == 0);
+	CHECK(put(&m, "agent", "x", "{\"host\":\"h1\",\"configurations\":{}}") == 0);
+	CHECK(put(&m, "agent", "y",
+		  "{\"host\":\"h1\",\"configurations\":{\"tunnel_address\":\"100.127.0.1\","
+		  "\"mode\":\"network\"}}") == 0);
+	CHECK(model_ports_on_network(&m, "n1")->len == 2);
+	CHECK(model_ports_on_host(&m, "h1")->len == 2);
+	CHECK(model_ports_of_device(&m, "r1")->len == 1);
+	CHECK(model_fips_of_router(&m, "r1")->len == 1);
+	CHECK(model_agent_on(&m, "h1") && model_agent_on(&m, "h1")->tunnel_ip == 0x647f0001);
+	CHECK(model_network_agents(&m)->len == 1);
+	CHECK(model_ports_on_network(&m, "none")->len == 0);
+	/* Moving a port: the indexes follow; the document keeps its place. */
+	CHECK(put(&m, "port", "a", "{\"network_id\":\"n2\",\"binding:host_id\":\"h2\"}") == 0);
+	CHECK(model_ports_on_network(&m, "n1")->len == 1);
+	v = model_ports_on_host(&m, "h2");
+	CHECK(v->len == 2 && v->v[0] == model_port(&m, "a"));
+	CHECK(streq(m.t[M_PORT].head->id, "a") && streq(m.t[M_PORT].tail->id, "c"));
+	CHECK(model_del(&m, "port", "a") == 1 && model_del(&m, "port", "a") == 0);
+	CHECK(model_ports_on_host(&m, "h2")->len == 1 && streq(m.t[M_PORT].head->id, "b"));
+	CHECK(model_del(&m, "floatingip", "f1") == 1 && model_fips_of_router(&m, "r1")->len == 0);
+	CHECK(model_count(&m) == 4);
+	model_done(&m);
+}
