@@ -446,6 +446,49 @@ static void plug(struct kernel_fake *f, const struct desired *d)
 		kernel_fake_link(f, d->ports[i].tap, "veth", false);
 }
 
+static void model_set(struct replica *r, const char *type, const char *doc)
+{
+	json_t *o = json_loads(doc, 0, NULL);
+
+	REQUIRE(o);
+	apply_line(r, json_pack("{s:s, s:I, s:s, s:O, s:o}", "op", "create", "revision",
+				(json_int_t) r->revision + 1, "type", type, "id",
+				json_object_get(o, "id"), "object", o));
+}
+
+/* A second subnet on the router (cases 2 and 3 route between two): its
+ * interface, and a VM on it on compute-2. */
+static void second_subnet(struct replica *r, bool legacy)
+{
+	model_set(r, "network",
+		  "{\"id\":\"net2\",\"provider:network_type\":\"vxlan\","
+		  "\"provider:segmentation_id\":1002,\"mtu\":1450}");
+	model_set(r, "subnet",
+		  "{\"id\":\"s2\",\"network_id\":\"net2\",\"cidr\":\"10.0.1.0/24\","
+		  "\"gateway_ip\":\"10.0.1.1\",\"enable_dhcp\":true}");
+	model_set(
+		r, "port",
+		legacy ? "{\"id\":\"qr2-port\",\"network_id\":\"net2\",\"device_id\":\"" R "\","
+			 "\"device_owner\":\"network:router_interface\","
+			 "\"mac_address\":\"fa:16:3e:00:00:21\",\"binding:host_id\":\"network-1\","
+			 "\"fixed_ips\":[{\"subnet_id\":\"s2\",\"ip_address\":\"10.0.1.1\"}]}"
+		       : "{\"id\":\"qr2-port\",\"network_id\":\"net2\",\"device_id\":\"" R "\","
+			 "\"device_owner\":\"network:router_interface_distributed\","
+			 "\"mac_address\":\"fa:16:3e:00:00:21\",\"binding:host_id\":\"\","
+			 "\"fixed_ips\":[{\"subnet_id\":\"s2\",\"ip_address\":\"10.0.1.1\"}]}");
+	if (!legacy)
+		model_set(r, "port",
+			  "{\"id\":\"sg2-port\",\"network_id\":\"net2\",\"device_id\":\"" R "\","
+			  "\"device_owner\":\"network:router_centralized_snat\","
+			  "\"mac_address\":\"fa:16:3e:00:00:22\",\"binding:host_id\":\"network-1\","
+			  "\"fixed_ips\":[{\"subnet_id\":\"s2\",\"ip_address\":\"10.0.1.2\"}]}");
+	model_set(r, "port",
+		  "{\"id\":\"vm4\",\"network_id\":\"net2\",\"device_owner\":\"compute:x\","
+		  "\"mac_address\":\"fa:16:3e:00:00:14\",\"binding:host_id\":\"compute-2\","
+		  "\"admin_state_up\":true,"
+		  "\"fixed_ips\":[{\"subnet_id\":\"s2\",\"ip_address\":\"10.0.1.6\"}]}");
+}
+
 /* From nothing to the golden plan; then the second pass is empty. */
 static void golden_node(struct replica *r, const char *host, const char *golden)
 {
@@ -482,6 +525,7 @@ TEST(pipeline_golden_dvr_centralized)
 	struct replica r;
 
 	load(&r, true);
+	second_subnet(&r, false);
 	golden_node(&r, "compute-1", "dvr-compute-1.plan");
 	golden_node(&r, "compute-2", "dvr-compute-2.plan");
 	golden_node(&r, "network-1", "dvr-network-1.plan");
@@ -495,19 +539,11 @@ TEST(pipeline_golden_legacy)
 	load(&r, false);
 	update(&r, "port", "qr-port", "binding:host_id", json_string("network-1"));
 	update(&r, "port", "qr-port", "device_owner", json_string("network:router_interface"));
+	second_subnet(&r, true);
 	golden_node(&r, "compute-1", "legacy-compute-1.plan");
+	golden_node(&r, "compute-2", "legacy-compute-2.plan");
 	golden_node(&r, "network-1", "legacy-network-1.plan");
 	replica_done(&r);
-}
-
-static void model_set(struct replica *r, const char *type, const char *doc)
-{
-	json_t *o = json_loads(doc, 0, NULL);
-
-	REQUIRE(o);
-	apply_line(r, json_pack("{s:s, s:I, s:s, s:O, s:o}", "op", "create", "revision",
-				(json_int_t) r->revision + 1, "type", type, "id",
-				json_object_get(o, "id"), "object", o));
 }
 
 /* One Floating IP associated: only its ops, on its node only; drift in a
