@@ -44,8 +44,6 @@ struct agent {
 	bool nft_applied;
 	uint64_t nft_hash;
 	bool nft_hash_stale; /* changed since nft_hash was read back */
-	json_t *reported;    /* {port_id: "ACTIVE"|"DOWN"} last reported */
-	bool registered;
 	bool dirty;
 	bool synced_once;
 	bool full_pass;	   /* the next pass looks at every router namespace */
@@ -55,6 +53,7 @@ struct agent {
 
 int agent_init(struct agent *a);
 void agent_done(struct agent *a);
+/* Queues a heartbeat (delivered by the client's reporter thread). */
 void agent_heartbeat(struct agent *a);
 /* Applies queued feed lines; marks dirty when the model changed. */
 void agent_feed(struct agent *a);
