@@ -1,6 +1,7 @@
-/* The agent's state and its passes: registration and heartbeats, applying
- * feed lines to the replica, and the reconcile pass (kernel links and
- * entries, nftables, DHCP sockets, port status). */
+/* The agent's state and its passes: applying feed lines to the replica, and
+ * the reconcile pass (kernel links and entries, nftables, DHCP sockets, port
+ * status). Registration, heartbeats and status reports are queued for the
+ * client's reporter thread: no pass waits on the server. */
 #pragma once
 
 #include <jansson.h>
