@@ -359,31 +359,32 @@ static enum outbox_result deliver(struct client *c, const struct outbox_item *it
 }
 
 /* What the reporter says about one delivery: its outcome when it matters,
- * when the server stops answering (then every half minute while it does
- * not, with the queue depth), and when it answers again. `failures` is the
- * outbox's streak of failed deliveries before this one. */
+ * when the server stops taking reports (then every half minute while it
+ * does not, with the queue depth), and when it takes them again. `before`
+ * and `after` are the outbox's streak of failed deliveries before and after
+ * this one. */
 static void log_delivery(struct client *c, const struct outbox_item *it, enum outbox_result res,
-			 long status, unsigned failures, uint64_t now, uint64_t down_since,
-			 size_t depth)
+			 long status, unsigned before, unsigned after, uint64_t now,
+			 uint64_t down_since, size_t depth)
 {
-	if (res == OUTBOX_RETRY && failures == 0) {
-		if (status)
+	if (after && !before) {
+		if (res == OUTBOX_RETRY && status)
 			log_warn("server failing (HTTP %ld): %zu reports queued, retrying", status,
 				 depth);
-		else
+		else if (res == OUTBOX_RETRY)
 			log_warn("server unreachable: %zu reports queued, retrying", depth);
 		c->last_warn = now;
-	} else if (failures > 0 && now - c->last_warn >= 30000) {
-		log_warn("server not accepting reports for %llu s: %zu queued",
+	} else if (after && now - c->last_warn >= 30000) {
+		log_warn("server not taking reports for %llu s: %zu queued",
 			 (unsigned long long) (now - down_since) / 1000, depth);
 		c->last_warn = now;
-	} else if (res != OUTBOX_RETRY && failures > 0 && it->kind != OUTBOX_REGISTER) {
+	} else if (!after && before) {
 		log_info("server answering again after %llu ms: %zu reports queued",
 			 (unsigned long long) (now - down_since), depth);
 	}
 	if (it->kind == OUTBOX_REGISTER && res == OUTBOX_SENT)
 		log_info("registered as %s", c->host);
-	else if (it->kind == OUTBOX_REGISTER && res == OUTBOX_REFUSED && failures == 0)
+	else if (it->kind == OUTBOX_REGISTER && res == OUTBOX_REFUSED && !before)
 		log_error("registration refused: HTTP %ld; retrying", status);
 	else if (it->kind == OUTBOX_HEARTBEAT && res == OUTBOX_UNKNOWN_AGENT)
 		log_warn("the server does not know host %s: registering again", c->host);
@@ -422,7 +423,7 @@ static void *report_thread(void *userdata)
 		struct outbox_item it;
 		enum outbox_result res;
 		uint64_t wait, now, down_since;
-		unsigned failures;
+		unsigned before, after;
 		size_t depth;
 		long status;
 
@@ -438,13 +439,14 @@ static void *report_thread(void *userdata)
 		pthread_mutex_lock(&c->out_lock);
 		if (atomic_load(&c->stop))
 			break;
-		failures = c->outbox.failures;
+		before = c->outbox.failures;
 		now = time_mono_ms();
 		outbox_complete(&c->outbox, res, now);
+		after = c->outbox.failures;
 		down_since = c->outbox.down_since;
 		depth = outbox_depth(&c->outbox);
 		pthread_mutex_unlock(&c->out_lock);
-		log_delivery(c, &it, res, status, failures, now, down_since, depth);
+		log_delivery(c, &it, res, status, before, after, now, down_since, depth);
 		pthread_mutex_lock(&c->out_lock);
 	}
 	pthread_mutex_unlock(&c->out_lock);

@@ -130,6 +130,7 @@ bool outbox_next(struct outbox *ob, uint64_t now_ms, struct outbox_item *ret, ui
 		ob->out = (struct outbox_item){OUTBOX_STATUS, ob->out_port, ob->out_status};
 	}
 	ob->busy = true;
+	ob->sent_at = now_ms;
 	*ret = ob->out;
 	return true;
 }
@@ -139,7 +140,7 @@ static void backoff(struct outbox *ob, uint64_t now_ms)
 	uint64_t delay = OUTBOX_BACKOFF_MIN_MS;
 
 	if (ob->failures++ == 0)
-		ob->down_since = now_ms;
+		ob->down_since = ob->sent_at;
 	for (unsigned i = 1; i < ob->failures && delay < OUTBOX_BACKOFF_MAX_MS; i++)
 		delay *= 2;
 	ob->retry_at = now_ms + (delay < OUTBOX_BACKOFF_MAX_MS ? delay : OUTBOX_BACKOFF_MAX_MS);

@@ -54,7 +54,8 @@ struct outbox {
 	char *out_port, *out_status;
 	unsigned failures;   /* consecutive failed deliveries */
 	uint64_t retry_at;   /* no delivery before this time (ms) */
-	uint64_t down_since; /* time of the first failure of the streak */
+	uint64_t sent_at;    /* when the item out was taken */
+	uint64_t down_since; /* when the first failed delivery of the streak was taken */
 };
 
 void outbox_init(struct outbox *ob);

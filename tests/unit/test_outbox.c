@@ -290,3 +290,19 @@ TEST(outbox_registers_again_when_the_server_forgot_it)
 	CHECK(outbox_depth(&ob) == 0);
 	outbox_done(&ob);
 }
+
+TEST(outbox_dates_an_outage_from_the_first_failed_send)
+{
+	struct outbox ob;
+
+	registered(&ob);
+	outbox_heartbeat(&ob);
+	/* Taken at 500, timed out at 10500: the server was away from 500. */
+	CHECK(next_at(&ob, 500).kind == OUTBOX_HEARTBEAT);
+	outbox_complete(&ob, OUTBOX_RETRY, 10500);
+	CHECK(ob.down_since == 500 && ob.retry_at == 10500 + OUTBOX_BACKOFF_MIN_MS);
+	CHECK(next_at(&ob, 10600).kind == OUTBOX_HEARTBEAT);
+	outbox_complete(&ob, OUTBOX_RETRY, 20600);
+	CHECK(ob.down_since == 500 && ob.failures == 2);
+	outbox_done(&ob);
+}
