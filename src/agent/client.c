@@ -1,4 +1,4 @@
-/* libcurl client and feed watcher. */
+/* libcurl client: the feed watcher and the reporter threads. */
 #include "agent/client.h"
 
 #include <curl/curl.h>
@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+#include "agent/outbox.h"
+#include "base/log.h"
 #include "base/strbuf.h"
+#include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -30,6 +34,16 @@ struct client {
 	json_t *queue;	/* complete lines not yet taken */
 	int64_t resume; /* revision to resume from (watcher thread only) */
 	struct strbuf partial;
+
+	/* The reporter: registration, heartbeats, port status. */
+	pthread_t reporter;
+	bool reporter_started;
+	pthread_mutex_t out_lock;
+	pthread_cond_t out_cond; /* work queued, or stop */
+	struct outbox outbox;	 /* under out_lock */
+	char *host;
+	json_t *registration;
+	uint64_t last_warn; /* reporter thread only */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -41,6 +55,7 @@ static void curl_init_once(void)
 
 int client_new(const char *url, const char *token, struct client **ret)
 {
+	pthread_condattr_t attr;
 	struct client *c;
 
 	if (!url || !*url)
@@ -59,6 +74,12 @@ int client_new(const char *url, const char *token, struct client **ret)
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&c->lock, NULL);
 	c->queue = json_array();
+	pthread_mutex_init(&c->out_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->out_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	outbox_init(&c->outbox);
 	*ret = c;
 	return 0;
 }
@@ -67,10 +88,19 @@ void client_free(struct client *c)
 {
 	if (!c)
 		return;
-	if (c->thread_started) {
-		atomic_store(&c->stop, true);
+	pthread_mutex_lock(&c->out_lock);
+	atomic_store(&c->stop, true);
+	pthread_cond_broadcast(&c->out_cond);
+	pthread_mutex_unlock(&c->out_lock);
+	if (c->thread_started)
 		pthread_join(c->thread, NULL);
-	}
+	if (c->reporter_started)
+		pthread_join(c->reporter, NULL);
+	outbox_done(&c->outbox);
+	pthread_cond_destroy(&c->out_cond);
+	pthread_mutex_destroy(&c->out_lock);
+	json_decref(c->registration);
+	free(c->host);
 	if (c->efd >= 0)
 		close(c->efd);
 	json_decref(c->queue);
@@ -114,20 +144,27 @@ static CURL *easy(struct client *c, const char *path)
 	return e;
 }
 
-static size_t collect(char *data, size_t size, size_t n, void *userdata)
+/* Answers to reports are not read: their status says it all. */
+static size_t discard(char *data, size_t size, size_t n, void *userdata)
 {
-	struct strbuf *sb = userdata;
-
-	if (sb->len + size * n > MAX_LINE)
-		return 0;
-	strbuf_append_n(sb, data, size * n);
+	(void) data, (void) userdata;
 	return size * n;
 }
 
-int client_call(struct client *c, const char *method, const char *path, json_t *body,
-		long *ret_status, json_t **ret_body)
+static int on_progress(void *userdata, curl_off_t a, curl_off_t b, curl_off_t cc, curl_off_t d)
 {
-	struct strbuf out = STRBUF_INIT;
+	struct client *c = userdata;
+
+	(void) a, (void) b, (void) cc, (void) d;
+	return atomic_load(&c->stop) ? 1 : 0;
+}
+
+/* A blocking call with a short timeout, for the reporter thread. Its answer
+ * is not read, only its HTTP status (*ret_status). Returns 0, or -errno when
+ * the server could not be reached (or the client stops). */
+static int client_call(struct client *c, const char *method, const char *path, json_t *body,
+		       long *ret_status)
+{
 	struct curl_slist *h;
 	char *payload = NULL;
 	CURL *e = easy(c, path);
@@ -144,23 +181,20 @@ int client_call(struct client *c, const char *method, const char *path, json_t *
 		payload = json_dumps(body, JSON_COMPACT);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, payload);
 	}
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	/* Stopping the client ends a call waiting on a stalled server. */
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, c);
 	rc = curl_easy_perform(e);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(e);
 	curl_slist_free_all(h);
 	free(payload);
-	if (rc != CURLE_OK) {
-		strbuf_done(&out);
+	if (rc != CURLE_OK)
 		return -ECONNREFUSED;
-	}
-	if (ret_status)
-		*ret_status = status;
-	if (ret_body)
-		*ret_body = out.len ? json_loads(strbuf_str(&out), 0, NULL) : NULL;
-	strbuf_done(&out);
+	*ret_status = status;
 	return 0;
 }
 
@@ -203,14 +237,6 @@ static size_t on_stream(char *data, size_t size, size_t n, void *userdata)
 		(void) !write(c->efd, &one, sizeof(one));
 	}
 	return total;
-}
-
-static int on_progress(void *userdata, curl_off_t a, curl_off_t b, curl_off_t cc, curl_off_t d)
-{
-	struct client *c = userdata;
-
-	(void) a, (void) b, (void) cc, (void) d;
-	return atomic_load(&c->stop) ? 1 : 0;
 }
 
 static void *watch_thread(void *userdata)
@@ -287,4 +313,176 @@ json_t *client_watch_take(struct client *c)
 bool client_watch_connected(struct client *c)
 {
 	return atomic_load(&c->connected);
+}
+
+/* One item to the server; what became of it, and the HTTP status (0: no
+ * answer). */
+static enum outbox_result deliver(struct client *c, const struct outbox_item *it, long *ret_status)
+{
+	json_t *body = NULL;
+	const char *method = "POST", *path;
+	char buf[160];
+	long status = 0;
+	int r;
+
+	switch (it->kind) {
+	case OUTBOX_REGISTER:
+		path = "/v2.0/lepton/agents/register";
+		body = json_incref(c->registration);
+		break;
+	case OUTBOX_HEARTBEAT:
+		path = "/v2.0/lepton/agents/heartbeat";
+		body = json_pack("{s:s}", "host", c->host);
+		break;
+	case OUTBOX_STATUS:
+	default:
+		if ((size_t) snprintf(buf, sizeof(buf), "/v2.0/lepton/ports/%s/status",
+				      it->port_id) >= sizeof(buf)) {
+			*ret_status = 0;
+			return OUTBOX_REFUSED;
+		}
+		method = "PUT";
+		path = buf;
+		body = json_pack("{s:s, s:s}", "status", it->status, "host", c->host);
+		break;
+	}
+	r = client_call(c, method, path, body, &status);
+	json_decref(body);
+	*ret_status = r < 0 ? 0 : status;
+	if (r < 0 || status / 100 == 5 || status == 408 || status == 429 || status == 0)
+		return OUTBOX_RETRY;
+	if (status / 100 == 2)
+		return OUTBOX_SENT;
+	if (it->kind == OUTBOX_HEARTBEAT && status == 404)
+		return OUTBOX_UNKNOWN_AGENT;
+	return OUTBOX_REFUSED;
+}
+
+/* What the reporter says about one delivery: its outcome when it matters,
+ * when the server stops taking reports (then every half minute while it
+ * does not, with the queue depth), and when it takes them again. `before`
+ * and `after` are the outbox's streak of failed deliveries before and after
+ * this one. */
+static void log_delivery(struct client *c, const struct outbox_item *it, enum outbox_result res,
+			 long status, unsigned before, unsigned after, uint64_t now,
+			 uint64_t down_since, size_t depth)
+{
+	if (after && !before) {
+		if (res == OUTBOX_RETRY && status)
+			log_warn("server failing (HTTP %ld): %zu reports queued, retrying", status,
+				 depth);
+		else if (res == OUTBOX_RETRY)
+			log_warn("server unreachable: %zu reports queued, retrying", depth);
+		c->last_warn = now;
+	} else if (after && now - c->last_warn >= 30000) {
+		log_warn("server not taking reports for %llu s: %zu queued",
+			 (unsigned long long) (now - down_since) / 1000, depth);
+		c->last_warn = now;
+	} else if (!after && before) {
+		log_info("server answering again after %llu ms: %zu reports queued",
+			 (unsigned long long) (now - down_since), depth);
+	}
+	if (it->kind == OUTBOX_REGISTER && res == OUTBOX_SENT)
+		log_info("registered as %s", c->host);
+	else if (it->kind == OUTBOX_REGISTER && res == OUTBOX_REFUSED && !before)
+		log_error("registration refused: HTTP %ld; retrying", status);
+	else if (it->kind == OUTBOX_HEARTBEAT && res == OUTBOX_UNKNOWN_AGENT)
+		log_warn("the server does not know host %s: registering again", c->host);
+	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_SENT)
+		log_info("port %s %s", it->port_id, it->status);
+	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_REFUSED)
+		log_warn("port %s %s: refused with HTTP %ld, dropped", it->port_id, it->status,
+			 status);
+}
+
+/* Waits (out_lock held) for work, a due retry, or stop. */
+static void reporter_wait(struct client *c, uint64_t wait_ms)
+{
+	struct timespec ts;
+
+	if (wait_ms == UINT64_MAX) {
+		pthread_cond_wait(&c->out_cond, &c->out_lock);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t) (wait_ms / 1000);
+	ts.tv_nsec += (long) (wait_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	(void) pthread_cond_timedwait(&c->out_cond, &c->out_lock, &ts);
+}
+
+static void *report_thread(void *userdata)
+{
+	struct client *c = userdata;
+
+	pthread_mutex_lock(&c->out_lock);
+	while (!atomic_load(&c->stop)) {
+		struct outbox_item it;
+		enum outbox_result res;
+		uint64_t wait, now, down_since;
+		unsigned before, after;
+		size_t depth;
+		long status;
+
+		if (!outbox_next(&c->outbox, time_mono_ms(), &it, &wait)) {
+			reporter_wait(c, wait);
+			continue;
+		}
+		/* The item's strings stay put until the next outbox_next(),
+		 * which only this thread calls: the network is used, and the
+		 * outcome logged, without the lock. */
+		pthread_mutex_unlock(&c->out_lock);
+		res = deliver(c, &it, &status);
+		pthread_mutex_lock(&c->out_lock);
+		if (atomic_load(&c->stop))
+			break;
+		before = c->outbox.failures;
+		now = time_mono_ms();
+		outbox_complete(&c->outbox, res, now);
+		after = c->outbox.failures;
+		down_since = c->outbox.down_since;
+		depth = outbox_depth(&c->outbox);
+		pthread_mutex_unlock(&c->out_lock);
+		log_delivery(c, &it, res, status, before, after, now, down_since, depth);
+		pthread_mutex_lock(&c->out_lock);
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	return NULL;
+}
+
+int client_reports_start(struct client *c, const char *host, json_t *registration)
+{
+	int r;
+
+	if (c->reporter_started) {
+		json_decref(registration);
+		return -EALREADY;
+	}
+	c->host = xstrdup(host);
+	c->registration = registration;
+	outbox_register(&c->outbox);
+	r = -pthread_create(&c->reporter, NULL, report_thread, c);
+	if (r == 0)
+		c->reporter_started = true;
+	return r;
+}
+
+void client_heartbeat(struct client *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	outbox_heartbeat(&c->outbox);
+	pthread_cond_signal(&c->out_cond);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void client_report_port(struct client *c, const char *port_id, const char *status,
+			const char *model_status)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (outbox_report(&c->outbox, port_id, status, model_status, time_mono_ms()))
+		pthread_cond_signal(&c->out_cond);
+	pthread_mutex_unlock(&c->out_lock);
 }

@@ -1,7 +1,9 @@
 /* The agent's HTTP client to lepton-server (the agent's only user of
- * libcurl): one-shot JSON calls (register, heartbeat, port status) and the
- * change-feed stream, which runs on its own thread and hands complete lines
- * to the event loop through a queue and an eventfd.
+ * libcurl), with two threads so that the event loop never waits on the
+ * network: the change-feed stream, which hands complete lines to the event
+ * loop through a queue and an eventfd, and the reporter, which delivers
+ * registration, heartbeats and port status from a coalescing outbox
+ * (agent/outbox.h), retrying with backoff while the server is unreachable.
  *
  * The server URL is "http://HOST:PORT" or "unix:/path/to/socket" (agents in
  * node namespaces reach a server in another namespace through its socket). */
@@ -16,12 +18,6 @@ struct client;
 int client_new(const char *url, const char *token, struct client **ret);
 void client_free(struct client *c);
 
-/* A blocking call with a short timeout. *ret_status gets the HTTP status;
- * *ret_body (may be NULL) the parsed answer. Returns 0, or -errno when the
- * server could not be reached. */
-int client_call(struct client *c, const char *method, const char *path, json_t *body,
-		long *ret_status, json_t **ret_body);
-
 /* Starts following the feed from `since` (0: snapshot). Lines arrive in
  * order; after a broken stream the watcher reconnects from the revision of
  * the last complete change it delivered, so nothing is missed or repeated. */
@@ -32,3 +28,16 @@ int client_watch_fd(struct client *c);
 json_t *client_watch_take(struct client *c);
 /* Whether the stream is currently connected. */
 bool client_watch_connected(struct client *c);
+
+/* Starts the reporter thread for agent `host`: it registers first with
+ * `registration` (the register call's body; takes ownership), retried until
+ * the server accepts it, then delivers heartbeats and port status. */
+int client_reports_start(struct client *c, const char *host, json_t *registration);
+/* Queues a heartbeat (one queued stands for any number). Never blocks on
+ * the network. */
+void client_heartbeat(struct client *c);
+/* Queues `status` (ACTIVE or DOWN) for port `port_id`, replacing what is
+ * queued for it; `model_status` is the port's status in the agent's model
+ * (NULL if unknown). See outbox_report(). Never blocks on the network. */
+void client_report_port(struct client *c, const char *port_id, const char *status,
+			const char *model_status);

@@ -19,12 +19,21 @@
 #include "base/xalloc.h"
 #include "nft/nfnl.h"
 
+/* The register call's body. */
+static json_t *registration(struct agent *a)
+{
+	char tun[IP4_STRLEN];
+
+	ip4_format(a->cfg.tunnel_ip, tun);
+	return json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
+			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
+}
+
 int agent_init(struct agent *a)
 {
 	int r;
 
 	replica_init(&a->replica);
-	a->reported = json_object();
 	a->ns_synced = json_object();
 	r = client_new(a->cfg.server, a->cfg.token, &a->client);
 	if (r < 0)
@@ -39,7 +48,9 @@ int agent_init(struct agent *a)
 	r = nft_handle_new(&a->nft);
 	if (r < 0)
 		return r;
-	agent_heartbeat(a);
+	r = client_reports_start(a->client, a->cfg.host, registration(a));
+	if (r < 0)
+		return r;
 	return client_watch_start(a->client, 0);
 }
 
@@ -53,53 +64,13 @@ void agent_done(struct agent *a)
 	node_done(&a->desired);
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
-	json_decref(a->reported);
 	json_decref(a->ns_synced);
 	json_decref(a->cfg.physnets);
 }
 
-static void do_register(struct agent *a)
-{
-	char tun[IP4_STRLEN];
-	json_t *body, *answer = NULL;
-	long status = 0;
-
-	ip4_format(a->cfg.tunnel_ip, tun);
-	body = json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
-			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
-	if (client_call(a->client, "POST", "/v2.0/lepton/agents/register", body, &status, &answer) <
-	    0) {
-		log_warn("server %s unreachable; will retry", a->cfg.server);
-	} else if (status == 200 || status == 201) {
-		if (!a->registered)
-			log_info("registered as %s", a->cfg.host);
-		a->registered = true;
-	} else {
-		log_error("registration refused: HTTP %ld", status);
-	}
-	json_decref(body);
-	json_decref(answer);
-}
-
 void agent_heartbeat(struct agent *a)
 {
-	json_t *body, *answer = NULL;
-	long status = 0;
-
-	if (!a->registered) {
-		do_register(a);
-		return;
-	}
-	body = json_pack("{s:s}", "host", a->cfg.host);
-	if (client_call(a->client, "POST", "/v2.0/lepton/agents/heartbeat", body, &status,
-			&answer) == 0 &&
-	    status == 404) {
-		/* The server forgot us (a new store): register again. */
-		a->registered = false;
-		do_register(a);
-	}
-	json_decref(body);
-	json_decref(answer);
+	client_heartbeat(a->client);
 }
 
 void agent_feed(struct agent *a)
@@ -286,21 +257,9 @@ static size_t sync_nft(struct agent *a, bool check)
 static void report(struct agent *a, const char *port_id, const char *want)
 {
 	const struct m_port *doc = model_port(a->replica.live, port_id);
-	const char *model = doc ? doc->status : NULL;
-	const char *last = json_string_value(json_object_get(a->reported, port_id));
-	char path[128];
-	json_t *body;
-	long status = 0;
 
-	if (!doc || streq_ptr(model, want) || streq_ptr(last, want))
-		return;
-	snprintf(path, sizeof(path), "/v2.0/lepton/ports/%s/status", port_id);
-	body = json_pack("{s:s, s:s}", "status", want, "host", a->cfg.host);
-	if (client_call(a->client, "PUT", path, body, &status, NULL) == 0 && status / 100 == 2) {
-		json_object_set_new(a->reported, port_id, json_string(want));
-		log_info("port %s %s", port_id, want);
-	}
-	json_decref(body);
+	if (doc)
+		client_report_port(a->client, port_id, want, doc->status);
 }
 
 static bool in_bridge(const struct observed *o, const char *dev, const char *bridge)

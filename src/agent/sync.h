@@ -1,6 +1,7 @@
-/* The agent's state and its passes: registration and heartbeats, applying
- * feed lines to the replica, and the reconcile pass (kernel links and
- * entries, nftables, DHCP sockets, port status). */
+/* The agent's state and its passes: applying feed lines to the replica, and
+ * the reconcile pass (kernel links and entries, nftables, DHCP sockets, port
+ * status). Registration, heartbeats and status reports are queued for the
+ * client's reporter thread: no pass waits on the server. */
 #pragma once
 
 #include <jansson.h>
@@ -45,8 +46,6 @@ struct agent {
 	uint64_t nft_hash;
 	bool nft_hash_stale;	  /* changed since nft_hash was read back */
 	uint64_t nft_script_hash; /* of the full script of the tables as applied */
-	json_t *reported;	  /* {port_id: "ACTIVE"|"DOWN"} last reported */
-	bool registered;
 	bool dirty;
 	bool synced_once;
 	bool full_pass;	   /* the next pass looks at every router namespace */
@@ -56,6 +55,7 @@ struct agent {
 
 int agent_init(struct agent *a);
 void agent_done(struct agent *a);
+/* Queues a heartbeat (delivered by the client's reporter thread). */
 void agent_heartbeat(struct agent *a);
 /* Applies queued feed lines; marks dirty when the model changed. */
 void agent_feed(struct agent *a);
