@@ -311,6 +311,7 @@ const struct resource_def floatingip_def = {
 	.collection = "floatingips",
 	.title = "Floating IP",
 	.not_found = "FloatingIPNotFound",
+	.has_no_name = true,
 	.quota = "floatingip",
 	.attrs = floatingip_attrs,
 	.create = floatingip_create,

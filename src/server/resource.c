@@ -31,6 +31,8 @@ static const struct attr_def standard_attrs[] = {
 
 const struct attr_def *resource_attr(const struct resource_def *def, const char *name)
 {
+	if (def->has_no_name && streq(name, "name"))
+		return NULL;
 	for (const struct attr_def *a = standard_attrs; a->name; a++)
 		if (streq(a->name, name))
 			return a;
@@ -350,6 +352,8 @@ int resource_prepare(struct api_ctx *ctx, const struct resource_def *def, json_t
 
 	(void) ctx;
 	fill_defaults(standard_attrs, doc);
+	if (def->has_no_name)
+		json_object_del(doc, "name");
 	fill_defaults(def->attrs, doc);
 	if (!json_object_get(doc, "id")) {
 		uuid_generate(id);
@@ -408,6 +412,8 @@ json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_
 
 		if (a && (a->flags & AF_ADMIN_VIEW) && !ctx->is_admin)
 			continue;
+		if (!a && def->has_no_name && streq(key, "name"))
+			continue; /* stored by an older version */
 		for (size_t i = 0; i < fields_len && !wanted; i++)
 			wanted = streq(fields[i], key);
 		if (wanted)
@@ -461,31 +467,79 @@ static int begin(struct api_ctx *ctx)
 	return 0;
 }
 
-int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
-		    json_t **ret_body)
+/* Stores checked documents (with their project) in one transaction, each
+ * counted against its quota: all of them or none. Called with the store
+ * unlocked; leaves it locked (the caller renders, then unlocks). */
+static int insert_all(struct api_ctx *ctx, const struct resource_def *def, json_t *docs)
 {
-	json_t *doc = check_body(ctx, def, body, true);
+	json_t *doc;
+	size_t i;
 	int r;
 
-	if (!doc)
-		return -EINVAL;
-	r = fill_project(ctx, doc);
-	if (r < 0)
-		goto out;
 	store_lock(ctx->store);
 	r = begin(ctx);
-	if (r >= 0) {
+	if (r < 0)
+		return r;
+	json_array_foreach(docs, i, doc) {
 		if (def->quota)
 			r = quota_check(ctx, def->quota, def->type, doc_str(doc, "project_id"), 1);
 		if (r >= 0)
 			r = resource_insert(ctx, def, doc);
-		r = finish(ctx, r);
+		if (r < 0)
+			break;
 	}
-	if (r >= 0)
-		*ret_body = wrap(def->type, resource_view(ctx, def, doc, NULL, 0));
+	return finish(ctx, r);
+}
+
+/* POST {"<resource>": {...}} or, in bulk, {"<collection>": [{...}, ...]}:
+ * every item is checked first, then all are created in one transaction, all
+ * or nothing (Neutron's bulk create). */
+int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
+		    json_t **ret_body)
+{
+	json_t *items = json_object_get(body, def->collection), *docs = json_array(), *item;
+	bool is_bulk = json_is_array(items) && json_object_size(body) == 1;
+	size_t i;
+	int r = 0;
+
+	if (!is_bulk) {
+		items = json_pack("[O]", body);
+	} else if (json_array_size(items) == 0) {
+		r = api_bad_request(&ctx->err, "Resources required: a non-empty list '%s'.",
+				    def->collection);
+		goto out;
+	} else {
+		json_incref(items);
+	}
+	json_array_foreach(items, i, item) {
+		json_t *one = is_bulk ? json_pack("{s:O}", def->type, item) : json_incref(item);
+		json_t *doc = check_body(ctx, def, one, true);
+
+		json_decref(one);
+		if (!doc) {
+			r = -EINVAL;
+			goto out;
+		}
+		json_array_append_new(docs, doc);
+		r = fill_project(ctx, doc);
+		if (r < 0)
+			goto out;
+	}
+	r = insert_all(ctx, def, docs);
+	if (r >= 0) {
+		json_t *views = json_array(), *doc;
+
+		json_array_foreach(docs, i, doc)
+			json_array_append_new(views, resource_view(ctx, def, doc, NULL, 0));
+		*ret_body = is_bulk ? wrap(def->collection, views)
+				    : wrap(def->type, json_incref(json_array_get(views, 0)));
+		if (!is_bulk)
+			json_decref(views);
+	}
 	store_unlock(ctx->store);
 out:
-	json_decref(doc);
+	json_decref(items);
+	json_decref(docs);
 	return r < 0 ? r : 201;
 }
 

@@ -59,6 +59,7 @@ struct resource_def {
 	const char *json_key;	      /* the list's JSON key when not the collection's name */
 	const char *title;	      /* "Network": for messages */
 	const char *not_found;	      /* "NetworkNotFound" */
+	bool has_no_name;	      /* no standard `name` (floating IPs, as Neutron) */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
 	 * attributes with defaults and the standard attributes. The generic code
