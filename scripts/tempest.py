@@ -128,7 +128,7 @@ def start_keystone(work, procs):
     conf.write_text(f"""[DEFAULT]
 log_file = {kdir}/keystone.log
 [database]
-connection = sqlite:///{kdir}/keystone.db?timeout=120
+connection = sqlite:///{kdir}/keystone.db
 [identity]
 # bcrypt's minimum cost: Tempest makes a user per test class.
 password_hash_rounds = 4
@@ -159,7 +159,7 @@ enforce_scope = false
               "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
     p = procs.start(["uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
                      "--wsgi-file", shutil.which("keystone-wsgi-public"), "--master",
-                     "--processes", "2", "--threads", "1", "--die-on-term", "--lazy-apps",
+                     "--processes", "1", "--threads", "1", "--die-on-term", "--lazy-apps",
                      "--buffer-size", "65535"], kdir / "uwsgi.log", env=env)
     wait_http(f"{url}/v3", p, "keystone")
     return url
@@ -216,13 +216,6 @@ keystone_username = neutron
 keystone_password = {SERVICE_PASSWORD}
 keystone_project_name = service
 public_url = {url}
-quota_network = -1
-quota_subnet = -1
-quota_port = -1
-quota_router = -1
-quota_floatingip = -1
-quota_security_group = -1
-quota_security_group_rule = -1
 """)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     p = procs.start([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(ldir),
@@ -300,7 +293,7 @@ def write_tempest_conf(work, kurl, lurl):
     tdir = work / "tempest"
     # tempest init records workspaces in ~/.tempest: a HOME of our own keeps
     # the user's untouched and runs independent.
-    run(["tempest", "init", str(tdir)], tempest_env(work))
+    run(["tempest", "init", str(tdir)], tempest_env(work), cwd=work)
     (tdir / "etc" / "tempest.conf").write_text(f"""[DEFAULT]
 log_dir = {tdir}/logs
 log_file = tempest.log
@@ -431,9 +424,15 @@ def main():
     a = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="lepton-tempest-"))
     procs = Procs()
+    # SIGTERM (a CI timeout) ends the run through `finally`: every process we
+    # started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        # Our own copy: a rebuild during the run does not change the server.
+        server = work / "lepton-server"
+        shutil.copy2(a.server, server)
         kurl = start_keystone(work, procs)
-        lurl = start_lepton(work, procs, a.server, kurl)
+        lurl = start_lepton(work, procs, server, kurl)
         check_auth(kurl, lurl)
         tdir, exts = write_tempest_conf(work, kurl, lurl)
         print(f"keystone {kurl}, lepton-server {lurl}, {len(exts)} extensions", flush=True)

@@ -379,11 +379,16 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 			if (seen)
 				continue;
 			const struct attr_def *a = resource_attr(def, k);
+			json_t *computed = (a->flags & AF_FILTER) && def->filter_value
+						   ? def->filter_value(ctx, doc, k)
+						   : NULL;
+			json_t *val = computed ? computed : json_object_get(doc, k);
+
 			for (size_t m = j; m < qn && !any; m++) {
 				if (streq(q[m].key, k))
-					any = list_value_matches(a, json_object_get(doc, k),
-								 q[m].value) > 0;
+					any = list_value_matches(a, val, q[m].value) > 0;
 			}
+			json_decref(computed);
 			ok = any;
 		}
 		if (ok)
@@ -433,7 +438,8 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 		const char *first = json_string_value(json_object_get(items[start], "id"));
 		const char *last = json_string_value(json_object_get(items[end - 1], "id"));
 
-		if (end < n)
+		/* Neutron links the next page from every full page. */
+		if (end < n || end - start == (size_t) limit)
 			append_link(links, ctx, def, q, qn, "next", last, false);
 		if (start > 0)
 			append_link(links, ctx, def, q, qn, "previous", first, true);

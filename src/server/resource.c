@@ -98,6 +98,8 @@ json_t *resource_check_value(struct api_ctx *ctx, const struct attr_def *a, json
 	if (json_is_null(v)) {
 		if (a->flags & AF_NULLABLE)
 			return json_null();
+		if (a->flags & AF_NULL_EMPTY)
+			return json_array();
 		api_bad_request(&ctx->err, "Invalid input for %s. Reason: 'None' is not allowed.",
 				a->name);
 		return NULL;

@@ -30,6 +30,8 @@ enum {
 	AF_NULLABLE = 1 << 3,	/* JSON null is a valid value */
 	AF_ADMIN_SET = 1 << 4,	/* only admin may give it */
 	AF_ADMIN_VIEW = 1 << 5, /* only admin sees it */
+	AF_NULL_EMPTY = 1 << 6, /* JSON null means the empty list (routes) */
+	AF_FILTER = 1 << 7,	/* not stored nor shown: a filter def->filter_value computes */
 	AF_RW = AF_POST | AF_PUT,
 };
 
@@ -79,6 +81,9 @@ struct resource_def {
 	/* Runs in its own transaction before a list is read (e.g. to make a
 	 * project's default security group on first use). */
 	int (*before_list)(struct api_ctx *ctx);
+	/* The value an AF_FILTER attribute has for a document (new reference),
+	 * e.g. a subnet's `shared`, its network's. */
+	json_t *(*filter_value)(struct api_ctx *ctx, json_t *doc, const char *name);
 	/* Adds computed attributes to a view (e.g. an agent's liveness). */
 	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */

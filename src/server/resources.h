@@ -36,6 +36,9 @@ int segment_release(struct api_ctx *ctx, json_t *seg);
 /* The network's segments, primary first (new reference). */
 json_t *segments_of_network(struct api_ctx *ctx, const char *network_id);
 
+/* Deletes the floating IPs from an external network that is being deleted;
+ * 409 NetworkInUse if one is associated. */
+int floatingips_network_deleted(struct api_ctx *ctx, const char *network_id);
 /* Floating IPs: disassociates those on a port being deleted. */
 int floatingip_port_deleted(struct api_ctx *ctx, const char *port_id);
 /* Floating IPs associated through the router (new reference). */

@@ -22,13 +22,25 @@ static const struct attr_def subnet_attrs[] = {
 	{"subnetpool_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
 	{"ipv6_ra_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
 	{"ipv6_address_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
+	{"shared", AK_BOOL, AF_FILTER, NULL, 0},
 	{NULL, 0, 0, NULL, 0},
 };
+
+/* ?shared=: a subnet is shared when its network is. */
+static json_t *subnet_filter_value(struct api_ctx *ctx, json_t *doc, const char *name)
+{
+	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
+	json_t *v = json_boolean(streq(name, "shared") && doc_bool(net, "shared"));
+
+	json_decref(net);
+	return v;
+}
 
 static bool subnet_visible(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
-	bool v = net && network_is_shared_or_external(net);
+	/* Not those of another project's external network: only shared ones. */
+	bool v = net && doc_bool(net, "shared");
 
 	(void) ctx;
 	json_decref(net);
@@ -104,12 +116,15 @@ static int check_service_types(struct api_ctx *ctx, json_t *list)
 	json_array_foreach(list, i, e) {
 		const char *s = json_string_value(e);
 
-		if (!s || json_string_length(e) > 255 ||
-		    !(startswith(s, "network:") || startswith(s, "compute:")) ||
-		    strlen(s) < strlen("network:") + 1)
+		const char *colon = s ? strchr(s, ':') : NULL;
+
+		/* A device owner's form, "prefix:kind" (Neutron accepts owners of
+		 * its own making, e.g. "test:type_1", besides network: and
+		 * compute:). */
+		if (!s || json_string_length(e) > 255 || !colon || colon == s || !colon[1])
 			return api_fail(&ctx->err, 400, "InvalidSubnetServiceType",
-					"Subnet service type %s is not valid: it must start with "
-					"'network:' or 'compute:'.",
+					"Subnet service type %s is not valid: it must be a device "
+					"owner such as 'network:router_gateway' or 'compute:nova'.",
 					s ? s : "(not a string)");
 	}
 	return 0;
@@ -302,4 +317,5 @@ const struct resource_def subnet_def = {
 	.update = subnet_update,
 	.remove = subnet_remove,
 	.visible = subnet_visible,
+	.filter_value = subnet_filter_value,
 };
