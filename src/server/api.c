@@ -35,10 +35,22 @@ const struct resource_def *const all_resources[] = {
 };
 /* clang-format on */
 
+/* Whether a path names a collection: its own spelling, or Neutron's path
+ * spelling of it with '-' for '_' (floatingip-pools). */
+static bool collection_matches(const char *collection, const char *path)
+{
+	size_t i;
+
+	for (i = 0; collection[i] && path[i]; i++)
+		if (collection[i] != path[i] && !(collection[i] == '_' && path[i] == '-'))
+			return false;
+	return collection[i] == path[i];
+}
+
 const struct resource_def *resource_by_collection(const char *prefix, const char *collection)
 {
 	for (size_t i = 0; all_resources[i]; i++)
-		if (streq(all_resources[i]->collection, collection) &&
+		if (collection_matches(all_resources[i]->collection, collection) &&
 		    streq_ptr(all_resources[i]->path_prefix, prefix))
 			return all_resources[i];
 	return NULL;
@@ -59,6 +71,8 @@ static const struct {
 	 "Extension to add descriptions to standard attributes"},
 	{"standard-attr-revisions", "Resource revision numbers",
 	 "This extension will display the revision number of neutron resources."},
+	{"revision-if-match", "If-Match constraints based on revision_number",
+	 "Extension indicating that If-Match based on revision_number is supported."},
 	{"standard-attr-timestamp", "Resource timestamps",
 	 "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
 	 "standard attributes."},
@@ -482,6 +496,7 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 		.store = api->store,
 		.cfg = api->cfg,
 		.base_url = base,
+		.if_match = http_request_header(req, "If-Match"),
 	};
 	status = identify(api, &ctx, req, &id);
 	if (status == 0)

@@ -434,15 +434,29 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	out = json_object();
 	json_object_set_new(out, def->json_key ? def->json_key : def->collection, list);
 	links = json_array();
-	if (limit > 0 && end > start) {
-		const char *first = json_string_value(json_object_get(items[start], "id"));
-		const char *last = json_string_value(json_object_get(items[end - 1], "id"));
+	if (limit > 0) {
+		/* Neutron's links: onwards from every full page, back from every
+		 * page reached through a marker (an empty one goes back from the
+		 * marker itself). */
+		const char *first = end > start
+					    ? json_string_value(json_object_get(items[start], "id"))
+					    : marker;
+		const char *last =
+			end > start ? json_string_value(json_object_get(items[end - 1], "id"))
+				    : marker;
+		bool full = end - start == (size_t) limit;
 
-		/* Neutron links the next page from every full page. */
-		if (end < n || end - start == (size_t) limit)
-			append_link(links, ctx, def, q, qn, "next", last, false);
-		if (start > 0)
-			append_link(links, ctx, def, q, qn, "previous", first, true);
+		if (!reverse) {
+			if (full)
+				append_link(links, ctx, def, q, qn, "next", last, false);
+			if (marker)
+				append_link(links, ctx, def, q, qn, "previous", first, true);
+		} else {
+			if (marker)
+				append_link(links, ctx, def, q, qn, "next", last, false);
+			if (full)
+				append_link(links, ctx, def, q, qn, "previous", first, true);
+		}
 	}
 	if (json_array_size(links)) {
 		char key[96];

@@ -499,7 +499,8 @@ static int insert_all(struct api_ctx *ctx, const struct resource_def *def, json_
 int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
 		    json_t **ret_body)
 {
-	json_t *items = json_object_get(body, def->collection), *docs = json_array(), *item;
+	const char *list_key = def->json_key ? def->json_key : def->collection;
+	json_t *items = json_object_get(body, list_key), *docs = json_array(), *item;
 	bool is_bulk = json_is_array(items) && json_object_size(body) == 1;
 	size_t i;
 	int r = 0;
@@ -508,7 +509,7 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 		items = json_pack("[O]", body);
 	} else if (json_array_size(items) == 0) {
 		r = api_bad_request(&ctx->err, "Resources required: a non-empty list '%s'.",
-				    def->collection);
+				    list_key);
 		goto out;
 	} else {
 		json_incref(items);
@@ -533,7 +534,7 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 
 		json_array_foreach(docs, i, doc)
 			json_array_append_new(views, resource_view(ctx, def, doc, NULL, 0));
-		*ret_body = is_bulk ? wrap(def->collection, views)
+		*ret_body = is_bulk ? wrap(list_key, views)
 				    : wrap(def->type, json_incref(json_array_get(views, 0)));
 		if (!is_bulk)
 			json_decref(views);
@@ -543,6 +544,35 @@ out:
 	json_decref(items);
 	json_decref(docs);
 	return r < 0 ? r : 201;
+}
+
+/* If-Match: revision_number=N (a list of them, any may match): 412 when the
+ * document's revision is none of them; other If-Match forms are ignored. */
+static int check_if_match(struct api_ctx *ctx, json_t *doc)
+{
+	json_int_t rev = json_integer_value(json_object_get(doc, "revision_number"));
+	const char *p = ctx->if_match;
+	bool constrained = false;
+
+	while (p && (p = strstr(p, "revision_number=")) != NULL) {
+		char *end;
+		long long want;
+
+		p += strlen("revision_number=");
+		want = strtoll(p, &end, 10);
+		if (end == p)
+			return api_bad_request(&ctx->err, "Invalid If-Match header: %s",
+					       ctx->if_match);
+		if (want == rev)
+			return 0;
+		constrained = true;
+		p = end;
+	}
+	if (constrained)
+		return api_fail(&ctx->err, 412, "RevisionNumberConstraintFailed",
+				"Constrained to %s, but current revision is %lld", ctx->if_match,
+				(long long) rev);
+	return 0;
 }
 
 int resource_update(struct api_ctx *ctx, const struct resource_def *def, const char *id,
@@ -561,6 +591,9 @@ int resource_update(struct api_ctx *ctx, const struct resource_def *def, const c
 		r = api_forbidden(&ctx->err, "(rule:update_%s) is disallowed by policy", def->type);
 		goto out;
 	}
+	r = check_if_match(ctx, old);
+	if (r < 0)
+		goto out;
 	doc = json_deep_copy(old);
 	json_object_update(doc, changes);
 	r = begin(ctx);
@@ -594,6 +627,9 @@ int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const c
 		r = api_forbidden(&ctx->err, "(rule:delete_%s) is disallowed by policy", def->type);
 		goto out;
 	}
+	r = check_if_match(ctx, doc);
+	if (r < 0)
+		goto out;
 	r = begin(ctx);
 	if (r < 0)
 		goto out;

@@ -51,6 +51,7 @@ struct api_ctx {
 	bool is_admin;
 	bool is_agent;	      /* authenticated with the agents' credential */
 	const char *base_url; /* "http://host:port" for links */
+	const char *if_match; /* If-Match: "revision_number=N" constrains PUT and DELETE */
 	struct api_error err;
 };
 

@@ -424,7 +424,11 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 			goto out;
 		}
 		json_object_set_new(doc, "protocol", json_string(name));
-		if (number == 58 && !ipv6) {
+		/* IPv6's own protocols, as Neutron lists them. */
+		bool v6_only = number == 41 || number == 43 || number == 44 || number == 58 ||
+			       number == 59 || number == 60;
+
+		if (v6_only && !ipv6) {
 			r = api_bad_request(&ctx->err,
 					    "Protocol %s is not supported for ethertype "
 					    "IPv4.",

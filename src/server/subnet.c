@@ -118,10 +118,10 @@ static int check_service_types(struct api_ctx *ctx, json_t *list)
 
 		const char *colon = s ? strchr(s, ':') : NULL;
 
-		/* A device owner's form, "prefix:kind" (Neutron accepts owners of
-		 * its own making, e.g. "test:type_1", besides network: and
-		 * compute:). */
-		if (!s || json_string_length(e) > 255 || !colon || colon == s || !colon[1])
+		/* A device owner's form, "prefix:kind" or "prefix:" (Neutron
+		 * accepts owners of its own making, e.g. "test:type_1", besides
+		 * network: and compute:). */
+		if (!s || json_string_length(e) > 255 || !colon || colon == s)
 			return api_fail(&ctx->err, 400, "InvalidSubnetServiceType",
 					"Subnet service type %s is not valid: it must be a device "
 					"owner such as 'network:router_gateway' or 'compute:nova'.",

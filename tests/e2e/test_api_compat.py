@@ -138,3 +138,21 @@ def test_next_link_on_every_full_page(server):
     assert [link["rel"] for link in r.json["networks_links"]] == ["next"]
     nxt = r.json["networks_links"][0]["href"].split("/v2.0", 1)[1]
     assert api.get("/v2.0" + nxt).json["networks"] == []
+
+
+def test_revision_if_match(server):
+    api = Client(server.url, "p1")
+    net = mk(api, "network", {"name": "a"})
+    rev = net["revision_number"]
+    stale = {"If-Match": f"revision_number={rev - 1}"}
+    r = api.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "b"}}, headers=stale)
+    assert r.status == 412, r
+    assert api.delete(f"/v2.0/networks/{net['id']}", headers=stale).status == 412
+    assert api.get(f"/v2.0/networks/{net['id']}").json["network"]["name"] == "a"
+    r = api.put(f"/v2.0/networks/{net['id']}", {"network": {"name": "b"}},
+                headers={"If-Match": f"revision_number={rev}"})
+    assert r.status == 200 and r.json["network"]["revision_number"] == rev + 1, r
+    assert api.delete(f"/v2.0/networks/{net['id']}",
+                      headers={"If-Match": f"revision_number={rev + 1}"}).status == 204
+    exts = [e["alias"] for e in api.get("/v2.0/extensions").json["extensions"]]
+    assert "revision-if-match" in exts
