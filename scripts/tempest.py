@@ -381,8 +381,8 @@ def report(results, known, skips):
     per = collections.OrderedDict()
     for tid in sorted(results):
         st = results[tid][0]
-        # setUpClass failures are reported as "setUpClass (module.Class)"
-        m = re.match(r"^setUpClass \((.*)\)$", tid)
+        # class fixtures are reported as "setUpClass (module.Class)"
+        m = re.match(r"^(?:setUpClass|tearDownClass) \((.*)\)$", tid)
         mod = module_of(m.group(1) + ".x") if m else module_of(tid)
         c = per.setdefault(mod, collections.Counter())
         c[{"success": "passed", "fail": "failed", "skip": "skipped"}.get(st, st)] += 1

@@ -20,6 +20,7 @@
 const struct resource_def *const all_resources[] = {
 	&network_def,
 	&subnet_def,
+	&subnetpool_def,
 	&port_def,
 	&segment_def,
 	&router_def,
@@ -85,6 +86,10 @@ static const struct {
 	{"sorting", "Sorting support", "Extension that indicates that sorting is enabled."},
 	{"filter-validation", "Filter parameters validation",
 	 "Provides validation on filter parameters."},
+	{"subnet_allocation", "Subnet Allocation",
+	 "Enables allocation of subnets from a subnet pool"},
+	{"subnetpool-prefix-ops", "Subnet Pool Prefix Operations",
+	 "Provides support for adjusting the prefix list of subnet pools"},
 	{"subnet-service-types", "Subnet service types",
 	 "Provides ability to set the subnet service_types field"},
 	{"segment", "Segment", "Segments extension."},

@@ -5,6 +5,7 @@
 
 extern const struct resource_def network_def;
 extern const struct resource_def subnet_def;
+extern const struct resource_def subnetpool_def;
 extern const struct resource_def port_def;
 extern const struct resource_def segment_def;
 extern const struct resource_def router_def;
@@ -28,6 +29,11 @@ bool network_is_shared_or_external(json_t *net);
 /* Adds or removes a subnet id in the network's "subnets" list and saves it. */
 int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char *subnet_id,
 			bool add);
+
+/* Subnet pools: gives a subnet with a subnetpool_id its cidr (the one it
+ * asks for, checked, or the first free block of its prefixlen or the pool's
+ * default), within the pool's bounds and quota; drops "prefixlen". */
+int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet);
 
 /* Segments: checks a segment document's type, physical network and id and
  * allocates the id; releases it. */

@@ -11,7 +11,8 @@
 static const struct attr_def subnet_attrs[] = {
 	{"network_id", AK_UUID, AF_POST | AF_REQUIRED, NULL, 0},
 	{"ip_version", AK_INT, AF_POST | AF_REQUIRED, NULL, 0},
-	{"cidr", AK_STRING, AF_POST | AF_REQUIRED, NULL, 64},
+	{"cidr", AK_STRING, AF_POST, NULL, 64},	 /* required without a subnet pool */
+	{"prefixlen", AK_ANY, AF_POST, NULL, 0}, /* with a subnet pool; never stored */
 	{"gateway_ip", AK_STRING, AF_RW | AF_NULLABLE, NULL, 64},
 	{"allocation_pools", AK_LIST, AF_RW, NULL, 0},
 	{"dns_nameservers", AK_LIST, AF_RW, "[]", 0},
@@ -192,8 +193,17 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		return api_bad_request(
 			&ctx->err, "Invalid input for ip_version. Reason: %lld is not in [4, 6].",
 			(long long) version);
-	if (!json_is_null(json_object_get(doc, "subnetpool_id")))
-		return api_bad_request(&ctx->err, "Subnet pools are not supported by this server.");
+	if (!json_is_null(json_object_get(doc, "subnetpool_id"))) {
+		r = subnetpool_allocate(ctx, doc);
+		if (r < 0)
+			return r;
+	} else if (json_object_get(doc, "prefixlen")) {
+		return api_bad_request(&ctx->err, "prefixlen applies to subnets from a subnet "
+						  "pool only.");
+	} else if (!json_object_get(doc, "cidr")) {
+		return api_bad_request(&ctx->err, "Bad subnets request: a cidr must be specified "
+						  "in the absence of a subnet pool.");
+	}
 	if (!json_is_null(json_object_get(doc, "ipv6_ra_mode")) ||
 	    !json_is_null(json_object_get(doc, "ipv6_address_mode")))
 		return api_bad_request(&ctx->err, "ipv6_ra_mode and ipv6_address_mode apply to "
@@ -219,6 +229,13 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		if (!streq(doc_str(s, "network_id"), net_id) ||
 		    ip4_cidr_parse(doc_str(s, "cidr"), false, &other) < 0)
 			continue;
+		if (!json_equal(json_object_get(s, "subnetpool_id"),
+				json_object_get(doc, "subnetpool_id"))) {
+			r = api_fail(&ctx->err, 400, "NetworkSubnetPoolAffinityError",
+				     "Subnets hosted on the same network must be allocated from "
+				     "the same subnet pool.");
+			break;
+		}
 		if (ip4_cidr_overlaps(&plan.cidr, &other)) {
 			r = api_invalid_input(
 				&ctx->err,
