@@ -69,8 +69,20 @@ bool resource_is_visible(struct api_ctx *ctx, const struct resource_def *def, js
 
 json_t *resource_get_visible(struct api_ctx *ctx, const struct resource_def *def, const char *id)
 {
-	json_t *doc = uuid_is_valid(id) ? store_get(ctx->store, def->type, id) : NULL;
+	json_t *doc = NULL;
 
+	if (def->load_all && def->id_key && uuid_is_valid(id)) {
+		json_t *all = def->load_all(ctx), *d;
+		size_t i;
+
+		json_array_foreach(all, i, d) {
+			if (streq(doc_str(d, def->id_key), id))
+				doc = json_incref(d);
+		}
+		json_decref(all);
+	} else if (uuid_is_valid(id)) {
+		doc = store_get(ctx->store, def->type, id);
+	}
 	if (doc && resource_is_visible(ctx, def, doc))
 		return doc;
 	json_decref(doc);

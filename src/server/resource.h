@@ -56,13 +56,14 @@ struct api_ctx {
 };
 
 struct resource_def {
-	const char *type;	      /* "network": JSON key, feed type */
-	const char *collection;	      /* "networks" */
-	const char *path_prefix;      /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
-	const char *json_key;	      /* the list's JSON key when not the collection's name */
-	const char *title;	      /* "Network": for messages */
-	const char *not_found;	      /* "NetworkNotFound" */
-	bool has_no_name;	      /* no standard `name` (floating IPs, as Neutron) */
+	const char *type;	 /* "network": JSON key, feed type */
+	const char *collection;	 /* "networks" */
+	const char *path_prefix; /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
+	const char *json_key;	 /* the list's JSON key when not the collection's name */
+	const char *title;	 /* "Network": for messages */
+	const char *not_found;	 /* "NetworkNotFound" */
+	bool has_no_name;	 /* no standard `name` (floating IPs, as Neutron) */
+	const char *id_key;	 /* computed collections: the key GET /{collection}/{id} reads */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
 	 * attributes with defaults and the standard attributes. The generic code

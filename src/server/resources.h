@@ -11,6 +11,7 @@ extern const struct resource_def segment_def;
 extern const struct resource_def router_def;
 extern const struct resource_def floatingip_def;
 extern const struct resource_def floatingip_pool_def;
+extern const struct resource_def network_ip_availability_def;
 extern const struct resource_def agent_def;
 extern const struct resource_def security_group_def;
 extern const struct resource_def security_group_rule_def;

@@ -55,8 +55,9 @@ static int parse_prefixes(struct api_ctx *ctx, json_t *list, struct ip4_cidr *ci
 
 	if (!json_is_array(list) || json_array_size(list) == 0 ||
 	    json_array_size(list) > MAX_PREFIXES)
-		return api_bad_request(&ctx->err, "Invalid input for prefixes. Reason: a list of "
-						  "1 to %d CIDRs is required.",
+		return api_bad_request(&ctx->err,
+				       "Invalid input for prefixes. Reason: a list of "
+				       "1 to %d CIDRs is required.",
 				       MAX_PREFIXES);
 	json_array_foreach(list, i, e) {
 		const char *s = json_string_value(e);
@@ -128,8 +129,9 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 					(cidrs[i].addr >> 8) & 255, cidrs[i].addr & 255,
 					cidrs[i].len, maxl);
 	if (!json_is_null(quota) && (!json_is_integer(quota) || json_integer_value(quota) < 0))
-		return api_bad_request(&ctx->err, "Invalid input for default_quota. Reason: it must "
-						  "be a non-negative integer.");
+		return api_bad_request(&ctx->err,
+				       "Invalid input for default_quota. Reason: it must "
+				       "be a non-negative integer.");
 	json_object_set_new(doc, "prefixes", prefixes_json(cidrs, n));
 	json_object_set_new(doc, "min_prefixlen", json_integer(minl));
 	json_object_set_new(doc, "max_prefixlen", json_integer(maxl));
@@ -193,12 +195,13 @@ static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 		bool covered = false;
 
 		for (int j = 0; j < nn && !covered; j++)
-			covered = now[j].len <= was[i].len && ip4_cidr_contains(&now[j], was[i].addr);
+			covered =
+				now[j].len <= was[i].len && ip4_cidr_contains(&now[j], was[i].addr);
 		if (!covered)
-			return api_bad_request(&ctx->err,
-					       "Illegal update to prefixes: the prefixes of a subnet "
-					       "pool may be added to or widened, not removed or "
-					       "narrowed.");
+			return api_bad_request(
+				&ctx->err, "Illegal update to prefixes: the prefixes of a subnet "
+					   "pool may be added to or widened, not removed or "
+					   "narrowed.");
 	}
 	return 0;
 }
@@ -310,8 +313,9 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 	subnets = subnets_of_pool(ctx, pool_id);
 	if (given) {
 		if (ip4_cidr_parse(json_string_value(given), false, &c) < 0) {
-			r = api_bad_request(&ctx->err, "Invalid input for cidr. Reason: '%s' is not "
-						       "a valid IPv4 CIDR.",
+			r = api_bad_request(&ctx->err,
+					    "Invalid input for cidr. Reason: '%s' is not "
+					    "a valid IPv4 CIDR.",
 					    json_string_value(given));
 			goto out;
 		}
@@ -329,16 +333,18 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 	}
 	if (len < json_integer_value(json_object_get(pool, "min_prefixlen")) ||
 	    len > json_integer_value(json_object_get(pool, "max_prefixlen"))) {
-		r = api_fail(&ctx->err, 400, "IllegalSubnetPoolPrefixLength",
-			     "Illegal prefix length /%d: subnet pool %s allows /%lld to /%lld.",
-			     len, pool_id,
-			     (long long) json_integer_value(json_object_get(pool, "min_prefixlen")),
-			     (long long) json_integer_value(json_object_get(pool, "max_prefixlen")));
+		r = api_fail(
+			&ctx->err, 400, "IllegalSubnetPoolPrefixLength",
+			"Illegal prefix length /%d: subnet pool %s allows /%lld to /%lld.", len,
+			pool_id,
+			(long long) json_integer_value(json_object_get(pool, "min_prefixlen")),
+			(long long) json_integer_value(json_object_get(pool, "max_prefixlen")));
 		goto out;
 	}
 	if (given) {
 		for (int i = 0; i < n && !inside; i++)
-			inside = prefixes[i].len <= c.len && ip4_cidr_contains(&prefixes[i], c.addr);
+			inside =
+				prefixes[i].len <= c.len && ip4_cidr_contains(&prefixes[i], c.addr);
 		if (!inside || pool_overlaps(subnets, &c, NULL)) {
 			r = api_fail(&ctx->err, 400, "SubnetAllocationError",
 				     "Failed to allocate subnet: %s is %s.",
@@ -394,7 +400,8 @@ static int pool_action(struct api_ctx *ctx, json_t *doc, const char *action, jso
 		bool gone = false;
 
 		for (int j = 0; j < ng && !add && !gone; j++)
-			gone = given[j].len <= have[i].len && ip4_cidr_contains(&given[j], have[i].addr);
+			gone = given[j].len <= have[i].len &&
+			       ip4_cidr_contains(&given[j], have[i].addr);
 		if (gone && pool_overlaps(subnets, &have[i], NULL)) {
 			r = api_conflict(&ctx->err, "IllegalSubnetPoolUpdate",
 					 "Illegal update to subnet pool prefixes: a subnet of the "

@@ -156,3 +156,28 @@ def test_revision_if_match(server):
                       headers={"If-Match": f"revision_number={rev + 1}"}).status == 204
     exts = [e["alias"] for e in api.get("/v2.0/extensions").json["extensions"]]
     assert "revision-if-match" in exts
+
+
+def test_network_ip_availability(server):
+    admin = Client(server.url, "admin", "admin")
+    api = Client(server.url, "p1")
+    net = mk(api, "network", {"name": "n"})
+    url = f"/v2.0/network-ip-availabilities/{net['id']}"
+    r = admin.get(url)
+    assert r.status == 200, r
+    assert (r.json["network_ip_availability"]["total_ips"],
+            r.json["network_ip_availability"]["used_ips"]) == (0, 0)
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/28", "ip_version": 4})
+    for _ in range(3):
+        mk(api, "port", {"network_id": net["id"]})
+    avail = admin.get(url).json["network_ip_availability"]
+    assert (avail["total_ips"], avail["used_ips"]) == (13, 3), avail
+    assert avail["subnet_ip_availability"] == [{
+        "subnet_id": sub["id"], "subnet_name": "", "cidr": "10.0.0.0/28", "ip_version": 4,
+        "total_ips": 13, "used_ips": 3}]
+    listed = admin.get("/v2.0/network-ip-availabilities").json["network_ip_availabilities"]
+    assert [a["network_id"] for a in listed] == [net["id"]]
+    assert admin.get("/v2.0/network-ip-availabilities/"
+                     "6f1e3a52-1c4e-4b0e-9a37-1b2c3d4e5f60").status == 404
+    assert api.get("/v2.0/network-ip-availabilities?network_id=" + net["id"]).status == 200
+    assert Client(server.url, "p2").get(url).status == 404
