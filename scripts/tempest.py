@@ -332,6 +332,7 @@ api_extensions = {",".join(exts)}
 ipv6 = false
 ipv6_subnet_attributes = false
 [neutron_plugin_options]
+available_type_drivers = vxlan
 """)
     return tdir, exts
 

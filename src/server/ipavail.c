@@ -23,8 +23,8 @@ static json_int_t pool_size(json_t *subnet)
 	json_array_foreach(json_object_get(subnet, "allocation_pools"), i, p) {
 		uint32_t a, b;
 
-		if (ip4_parse(doc_str(p, "start"), &a) == 0 && ip4_parse(doc_str(p, "end"), &b) == 0 &&
-		    b >= a)
+		if (ip4_parse(doc_str(p, "start"), &a) == 0 &&
+		    ip4_parse(doc_str(p, "end"), &b) == 0 && b >= a)
 			total += (json_int_t) b - a + 1;
 	}
 	return total;
@@ -73,8 +73,8 @@ static json_t *ipavail_load(struct api_ctx *ctx)
 			out, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "network_id",
 				       doc_str(net, "id"), "network_name", doc_str(net, "name"),
 				       "project_id", doc_str(net, "project_id"), "tenant_id",
-				       doc_str(net, "project_id"), "total_ips", total, "used_ips", used,
-				       "subnet_ip_availability", per));
+				       doc_str(net, "project_id"), "total_ips", total, "used_ips",
+				       used, "subnet_ip_availability", per));
 	}
 	json_decref(nets);
 	json_decref(subnets);

@@ -237,9 +237,10 @@ static void append_link(json_t *links, struct api_ctx *ctx, const struct resourc
 		strbuf_appendf(&sb, "%c%s=%s", first ? '?' : '&', k, v);
 		first = false;
 	}
-	strbuf_appendf(&sb, "%cmarker=%s", first ? '?' : '&', marker);
+	if (marker)
+		strbuf_appendf(&sb, "%cmarker=%s", first ? '?' : '&', marker);
 	if (reverse)
-		strbuf_append(&sb, "&page_reverse=True");
+		strbuf_appendf(&sb, "%cpage_reverse=True", first && !marker ? '?' : '&');
 	json_array_append_new(links, json_pack("{s:s, s:s}", "href", strbuf_str(&sb), "rel", rel));
 	strbuf_done(&sb);
 }
@@ -436,14 +437,13 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	links = json_array();
 	if (limit > 0) {
 		/* Neutron's links: onwards from every full page, back from every
-		 * page reached through a marker (an empty one goes back from the
-		 * marker itself). */
-		const char *first = end > start
-					    ? json_string_value(json_object_get(items[start], "id"))
-					    : marker;
+		 * page reached through a marker (from an empty one: the far end,
+		 * no marker). */
+		const char *first =
+			end > start ? json_string_value(json_object_get(items[start], "id")) : NULL;
 		const char *last =
 			end > start ? json_string_value(json_object_get(items[end - 1], "id"))
-				    : marker;
+				    : NULL;
 		bool full = end - start == (size_t) limit;
 
 		if (!reverse) {

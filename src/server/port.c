@@ -14,7 +14,8 @@
 static const struct attr_def port_attrs[] = {
 	{"network_id", AK_UUID, AF_POST | AF_REQUIRED, NULL, 0},
 	{"admin_state_up", AK_BOOL, AF_RW, "true", 0},
-	{"mac_address", AK_STRING, AF_RW, NULL, 32}, /* updates: admin only */
+	{"mac_address", AK_STRING, AF_RW | AF_NULLABLE, NULL,
+	 32}, /* updates: admin; null: a new one */
 	{"fixed_ips", AK_LIST, AF_RW, NULL, 0},
 	{"device_id", AK_STRING, AF_RW, "\"\"", 255},
 	{"device_owner", AK_STRING, AF_RW, "\"\"", 255},
@@ -604,6 +605,8 @@ static int port_create(struct api_ctx *ctx, json_t *doc)
 					     ? "allowed_address_pairs"
 					     : "port_security_enabled");
 	}
+	if (json_is_null(json_object_get(doc, "mac_address")))
+		json_object_del(doc, "mac_address");
 	if (!json_object_get(doc, "port_security_enabled"))
 		json_object_set(doc, "port_security_enabled",
 				json_object_get(net, "port_security_enabled")
@@ -678,6 +681,9 @@ static int port_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 		    store_alloc_release(ctx->store, kind, mac) < 0)
 			return api_fail(&ctx->err, 500, "InternalServerError",
 					"store write failed");
+		/* null regenerates (port-mac-address-regenerate). */
+		if (json_is_null(json_object_get(doc, "mac_address")))
+			json_object_del(doc, "mac_address");
 		r = allocate_mac(ctx, doc);
 	}
 	if (r >= 0 && json_object_get(changes, "security_groups"))

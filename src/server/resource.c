@@ -527,7 +527,11 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 		json_incref(items);
 	}
 	json_array_foreach(items, i, item) {
-		json_t *one = is_bulk ? json_pack("{s:O}", def->type, item) : json_incref(item);
+		/* Bulk items come bare or wrapped in their resource's key. */
+		bool wrapped = json_is_object(item) && json_object_size(item) == 1 &&
+			       json_is_object(json_object_get(item, def->type));
+		json_t *one = !is_bulk || wrapped ? json_incref(is_bulk ? item : body)
+						  : json_pack("{s:O}", def->type, item);
 		json_t *doc = check_body(ctx, def, one, true);
 
 		json_decref(one);

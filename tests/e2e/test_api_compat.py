@@ -112,7 +112,7 @@ def test_external_network_subnets_fips_and_routes(server):
     assert fip["port_id"] == port["id"]
     r = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {}})
     assert r.status == 200 and r.json["floatingip"]["port_id"] is None, r
-    # Another project's port: the admin is told 400, its owner's view is 404.
+    # Another project's port: 400 (as Neutron), for the admin and the owner.
     p2 = mk(Client(server.url, "p2"), "network", {"name": "n2"})
     mk(Client(server.url, "p2"), "subnet", {"network_id": p2["id"], "cidr": "10.9.0.0/24",
                                             "ip_version": 4})
@@ -120,6 +120,9 @@ def test_external_network_subnets_fips_and_routes(server):
     r = admin.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": port2["id"]}})
     assert r.status == 400, r
     r = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": port2["id"]}})
+    assert r.status == 400, r
+    r = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": "6f1e3a52-1c4e-4b0e-9a37-1b2c3d4e5f60"}})
     assert r.status == 404, r
 
     # Deleting the external network takes its unassociated Floating IPs.
@@ -137,7 +140,17 @@ def test_next_link_on_every_full_page(server):
     assert [n["name"] for n in r.json["networks"]] == ["a", "b"]
     assert [link["rel"] for link in r.json["networks_links"]] == ["next"]
     nxt = r.json["networks_links"][0]["href"].split("/v2.0", 1)[1]
-    assert api.get("/v2.0" + nxt).json["networks"] == []
+    r = api.get("/v2.0" + nxt)
+    assert r.json["networks"] == [] and [x["rel"] for x in r.json["networks_links"]] == [
+        "previous"]
+    # Back from the empty page: the far end first.
+    prev = r.json["networks_links"][0]["href"].split("/v2.0", 1)[1]
+    assert "marker" not in prev and "page_reverse=True" in prev
+    assert [n["name"] for n in api.get("/v2.0" + prev).json["networks"]] == ["a", "b"]
+    # Bulk items may come wrapped in their resource's key.
+    r = api.post("/v2.0/security-groups", {"security_groups": [
+        {"security_group": {"name": "x"}}, {"name": "y"}]})
+    assert r.status == 201 and [g["name"] for g in r.json["security_groups"]] == ["x", "y"]
 
 
 def test_revision_if_match(server):
@@ -181,3 +194,13 @@ def test_network_ip_availability(server):
                      "6f1e3a52-1c4e-4b0e-9a37-1b2c3d4e5f60").status == 404
     assert api.get("/v2.0/network-ip-availabilities?network_id=" + net["id"]).status == 200
     assert Client(server.url, "p2").get(url).status == 404
+
+
+def test_mac_address_regenerate(server):
+    admin = Client(server.url, "admin", "admin")
+    net = mk(admin, "network", {"name": "n"})
+    port = mk(admin, "port", {"network_id": net["id"], "mac_address": None})
+    r = admin.put(f"/v2.0/ports/{port['id']}", {"port": {"mac_address": None}})
+    assert r.status == 200, r
+    new = r.json["port"]["mac_address"]
+    assert new != port["mac_address"] and new.startswith("fa:16:3e:")
