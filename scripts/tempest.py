@@ -71,7 +71,12 @@ def read_list(name):
 
 
 def bare_id(tid):
-    """tempest.api...test_x[id-...,smoke] -> tempest.api...test_x"""
+    """tempest.api...test_x[id-...,smoke] -> tempest.api...test_x;
+    "setUpClass (pkg.mod.Class)" -> pkg.mod.Class.setUpClass (one word, as
+    the lists want)."""
+    m = re.match(r"^(setUpClass|tearDownClass) \((.*)\)$", tid)
+    if m:
+        return f"{m.group(2)}.{m.group(1)}"
     return re.sub(r"\[.*\]$", "", tid)
 
 
@@ -382,9 +387,7 @@ def report(results, known, skips):
     per = collections.OrderedDict()
     for tid in sorted(results):
         st = results[tid][0]
-        # class fixtures are reported as "setUpClass (module.Class)"
-        m = re.match(r"^(?:setUpClass|tearDownClass) \((.*)\)$", tid)
-        mod = module_of(m.group(1) + ".x") if m else module_of(tid)
+        mod = module_of(bare_id(tid))
         c = per.setdefault(mod, collections.Counter())
         c[{"success": "passed", "fail": "failed", "skip": "skipped"}.get(st, st)] += 1
     total = collections.Counter()
@@ -450,7 +453,7 @@ def main():
         total, new_fail, new_skip, fixed = report(results, known, skips)
         ok = not new_fail and not new_skip
         print(f"\ntempest: {'OK' if ok else 'FAIL'} {total['passed']} passed, "
-              f"{total['failed']} failed ({len(total and new_fail)} unexpected), "
+              f"{total['failed']} failed ({len(new_fail)} unexpected), "
               f"{total['skipped']} skipped ({len(new_skip)} unexpected), "
               f"{len(fixed)} known failures now pass, {elapsed:.0f} s")
         return 0 if ok else 1

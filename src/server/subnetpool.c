@@ -133,9 +133,10 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 				       "Invalid input for default_quota. Reason: it must "
 				       "be a non-negative integer.");
 	json_object_set_new(doc, "prefixes", prefixes_json(cidrs, n));
-	json_object_set_new(doc, "min_prefixlen", json_integer(minl));
-	json_object_set_new(doc, "max_prefixlen", json_integer(maxl));
-	json_object_set_new(doc, "default_prefixlen", json_integer(defl));
+	/* Neutron answers the prefix lengths as strings. */
+	json_object_set_new(doc, "min_prefixlen", json_sprintf("%d", minl));
+	json_object_set_new(doc, "max_prefixlen", json_sprintf("%d", maxl));
+	json_object_set_new(doc, "default_prefixlen", json_sprintf("%d", defl));
 	json_object_set_new(doc, "ip_version", json_integer(4));
 	return 0;
 }
@@ -329,16 +330,14 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 			goto out;
 		}
 		if (len < 0)
-			len = (int) json_integer_value(json_object_get(pool, "default_prefixlen"));
+			len = prefixlen_of(json_object_get(pool, "default_prefixlen"));
 	}
-	if (len < json_integer_value(json_object_get(pool, "min_prefixlen")) ||
-	    len > json_integer_value(json_object_get(pool, "max_prefixlen"))) {
-		r = api_fail(
-			&ctx->err, 400, "IllegalSubnetPoolPrefixLength",
-			"Illegal prefix length /%d: subnet pool %s allows /%lld to /%lld.", len,
-			pool_id,
-			(long long) json_integer_value(json_object_get(pool, "min_prefixlen")),
-			(long long) json_integer_value(json_object_get(pool, "max_prefixlen")));
+	if (len < prefixlen_of(json_object_get(pool, "min_prefixlen")) ||
+	    len > prefixlen_of(json_object_get(pool, "max_prefixlen"))) {
+		r = api_fail(&ctx->err, 400, "IllegalSubnetPoolPrefixLength",
+			     "Illegal prefix length /%d: subnet pool %s allows /%d to /%d.", len,
+			     pool_id, prefixlen_of(json_object_get(pool, "min_prefixlen")),
+			     prefixlen_of(json_object_get(pool, "max_prefixlen")));
 		goto out;
 	}
 	if (given) {

@@ -10,8 +10,9 @@ def test_subnetpool_lifecycle_and_allocation(server):
         "max_prefixlen": 30}})
     assert r.status == 201, r
     pool = r.json["subnetpool"]
+    # Neutron answers the prefix lengths as strings.
     assert (pool["min_prefixlen"], pool["max_prefixlen"], pool["default_prefixlen"]) == (
-        28, 30, 28)
+        "28", "30", "28")
     assert pool["prefixes"] == ["10.11.12.0/24"] and pool["ip_version"] == 4
     assert pool["shared"] is False and pool["is_default"] is False
     assert pool["project_id"] == "p1" and pool["revision_number"] == 0
