@@ -7,6 +7,7 @@
 #include <string.h>
 #include "base/strbuf.h"
 #include "base/xalloc.h"
+#include "server/keystone.h"
 #include "server/list.h"
 #include "server/quota.h"
 #include "server/resources.h"
@@ -19,11 +20,13 @@
 const struct resource_def *const all_resources[] = {
 	&network_def,
 	&subnet_def,
+	&subnetpool_def,
 	&port_def,
 	&segment_def,
 	&router_def,
 	&floatingip_def,
 	&floatingip_pool_def,
+	&network_ip_availability_def,
 	&agent_def,
 	&security_group_def,
 	&security_group_rule_def,
@@ -34,10 +37,22 @@ const struct resource_def *const all_resources[] = {
 };
 /* clang-format on */
 
+/* Whether a path names a collection: its own spelling, or Neutron's path
+ * spelling of it with '-' for '_' (floatingip-pools). */
+static bool collection_matches(const char *collection, const char *path)
+{
+	size_t i;
+
+	for (i = 0; collection[i] && path[i]; i++)
+		if (collection[i] != path[i] && !(collection[i] == '_' && path[i] == '-'))
+			return false;
+	return collection[i] == path[i];
+}
+
 const struct resource_def *resource_by_collection(const char *prefix, const char *collection)
 {
 	for (size_t i = 0; all_resources[i]; i++)
-		if (streq(all_resources[i]->collection, collection) &&
+		if (collection_matches(all_resources[i]->collection, collection) &&
 		    streq_ptr(all_resources[i]->path_prefix, prefix))
 			return all_resources[i];
 	return NULL;
@@ -58,6 +73,8 @@ static const struct {
 	 "Extension to add descriptions to standard attributes"},
 	{"standard-attr-revisions", "Resource revision numbers",
 	 "This extension will display the revision number of neutron resources."},
+	{"revision-if-match", "If-Match constraints based on revision_number",
+	 "Extension indicating that If-Match based on revision_number is supported."},
 	{"standard-attr-timestamp", "Resource timestamps",
 	 "Adds created_at and updated_at fields to all Neutron resources that have Neutron "
 	 "standard attributes."},
@@ -70,6 +87,16 @@ static const struct {
 	{"sorting", "Sorting support", "Extension that indicates that sorting is enabled."},
 	{"filter-validation", "Filter parameters validation",
 	 "Provides validation on filter parameters."},
+	{"network-ip-availability", "Network IP Availability",
+	 "Provides IP availability data for each network and subnet."},
+	{"port-mac-address-regenerate", "Neutron Port MAC address regenerate",
+	 "Network port MAC address regenerate"},
+	{"tag-ports-during-bulk-creation", "Tag Ports During Bulk Creation",
+	 "Allow to tag ports during bulk creation"},
+	{"subnet_allocation", "Subnet Allocation",
+	 "Enables allocation of subnets from a subnet pool"},
+	{"subnetpool-prefix-ops", "Subnet Pool Prefix Operations",
+	 "Provides support for adjusting the prefix list of subnet pools"},
 	{"subnet-service-types", "Subnet service types",
 	 "Provides ability to set the subnet service_types field"},
 	{"segment", "Segment", "Segments extension."},
@@ -401,19 +428,77 @@ not_found:
 	return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
 }
 
-void api_handle(void *userdata, const struct http_request *req, struct http_response *resp)
+/* Fills ctx's identity from the request. keystone: the X-Auth-Token, checked
+ * against Keystone (X-Project-Id and X-Roles are ignored, as behind
+ * keystonemiddleware); noauth: X-Project-Id (or X-Tenant-Id) and X-Roles.
+ * Either way the agents' credential marks an agent. 0, or a negative errno
+ * with ctx->err set. */
+static int identify(struct api *api, struct api_ctx *ctx, const struct http_request *req,
+		    struct keystone_identity *id)
 {
-	struct api *api = userdata;
-	const char *project = http_request_header(req, "X-Project-Id");
-	const char *host = http_request_header(req, "Host");
-	_cleanup_free_ char *base = NULL;
-	json_t *body = NULL;
-	int status;
+	const char *token = http_request_header(req, "X-Auth-Token");
+	const char *project;
+	int r;
 
+	if (token && api->cfg->agent_token && streq(token, api->cfg->agent_token))
+		ctx->is_agent = true;
+	if (api->keystone) {
+		if (ctx->is_agent || streq(req->path, "/"))
+			return 0;
+		r = keystone_validate(api->keystone, token, id);
+		if (r == -EACCES) {
+			api_fail(&ctx->err, 401, "NotAuthenticated",
+				 "Authentication required: the X-Auth-Token is missing, invalid "
+				 "or expired.");
+			return r;
+		}
+		if (r < 0) {
+			api_fail(&ctx->err, 503, "ServiceUnavailable",
+				 "The identity service cannot validate the token now.");
+			return r;
+		}
+		ctx->project_id = *id->project_id ? id->project_id : NULL;
+		ctx->is_admin = id->is_admin;
+		if (!ctx->project_id && !ctx->is_admin) {
+			api_fail(&ctx->err, 401, "NotAuthenticated",
+				 "The token is not scoped to a project.");
+			return -EACCES;
+		}
+		return 0;
+	}
+	project = http_request_header(req, "X-Project-Id");
 	if (!project || !*project)
 		project = http_request_header(req, "X-Tenant-Id");
 	if (project && !*project)
 		project = NULL;
+	ctx->project_id = project;
+	ctx->is_admin = has_admin_role(http_request_header(req, "X-Roles"));
+	if (project && strlen(project) > 255) {
+		api_bad_request(&ctx->err, "X-Project-Id is too long.");
+		return -EINVAL;
+	}
+	if (!project && !ctx->is_admin && !ctx->is_agent && api->cfg->noauth_default_project) {
+		/* Neutron's noauth: an anonymous caller is an admin. */
+		ctx->project_id = api->cfg->noauth_default_project;
+		ctx->is_admin = true;
+	}
+	if (!ctx->project_id && !ctx->is_admin && !ctx->is_agent && !streq(req->path, "/")) {
+		api_fail(&ctx->err, 401, "NotAuthenticated",
+			 "Authentication required: send X-Project-Id (noauth).");
+		return -EACCES;
+	}
+	return 0;
+}
+
+void api_handle(void *userdata, const struct http_request *req, struct http_response *resp)
+{
+	struct api *api = userdata;
+	const char *host = http_request_header(req, "Host");
+	_cleanup_free_ char *base = NULL;
+	struct keystone_identity id;
+	json_t *body = NULL;
+	int status;
+
 	if (api->cfg->public_url)
 		base = xstrdup(api->cfg->public_url);
 	else
@@ -422,23 +507,12 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 	struct api_ctx ctx = {
 		.store = api->store,
 		.cfg = api->cfg,
-		.project_id = project,
-		.is_admin = has_admin_role(http_request_header(req, "X-Roles")),
 		.base_url = base,
+		.if_match = http_request_header(req, "If-Match"),
 	};
-	const char *token = http_request_header(req, "X-Auth-Token");
-	if (token && api->cfg->agent_token && streq(token, api->cfg->agent_token))
-		ctx.is_agent = true;
-	if (project && strlen(project) > 255) {
-		api_bad_request(&ctx.err, "X-Project-Id is too long.");
-		status = -EINVAL;
-	} else if (!ctx.project_id && !ctx.is_admin && !ctx.is_agent && !streq(req->path, "/")) {
-		api_fail(&ctx.err, 401, "NotAuthenticated",
-			 "Authentication required: send X-Project-Id (noauth).");
-		status = -EACCES;
-	} else {
+	status = identify(api, &ctx, req, &id);
+	if (status == 0)
 		status = route(api, &ctx, req, resp, &body);
-	}
 	if (resp->read)
 		return;
 	if (status < 0) {

@@ -7,9 +7,12 @@
 #include "server/http.h"
 #include "server/store.h"
 
+struct keystone;
+
 struct api {
 	struct store *store;
 	const struct server_config *cfg;
+	struct keystone *keystone; /* auth_strategy = keystone; NULL: noauth */
 };
 
 /* The http_handler_fn of lepton-server; userdata is a struct api. */

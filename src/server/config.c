@@ -49,6 +49,9 @@ void config_defaults(struct server_config *cfg)
 		.agent_down_time = 75,
 		.quota_default = {100, 100, 500, 10, 50, 10, 100},
 		.router_distributed = true,
+		.keystone_username = xstrdup("neutron"),
+		.keystone_project_name = xstrdup("service"),
+		.keystone_cache_secs = 300,
 	};
 }
 
@@ -107,7 +110,30 @@ int config_set(struct server_config *c, const char *key, const char *v)
 			return -EINVAL;
 	} else if (strcmp(key, "agent_token") == 0)
 		set_str(&c->agent_token, v);
-	else if (strcmp(key, "agent_down_time") == 0) {
+	else if (strcmp(key, "auth_strategy") == 0) {
+		if (strcmp(v, "keystone") == 0)
+			c->auth_keystone = true;
+		else if (strcmp(v, "noauth") == 0)
+			c->auth_keystone = false;
+		else
+			return -EINVAL;
+	} else if (strcmp(key, "noauth_default_project") == 0) {
+		if (strlen(v) > 255)
+			return -EINVAL;
+		set_str(&c->noauth_default_project, v);
+	} else if (strcmp(key, "keystone_url") == 0)
+		set_str(&c->keystone_url, v);
+	else if (strcmp(key, "keystone_username") == 0)
+		set_str(&c->keystone_username, v);
+	else if (strcmp(key, "keystone_password") == 0)
+		set_str(&c->keystone_password, v);
+	else if (strcmp(key, "keystone_project_name") == 0)
+		set_str(&c->keystone_project_name, v);
+	else if (strcmp(key, "keystone_cache_secs") == 0) {
+		if (parse_u64(v, 0, 86400, &n) < 0)
+			return -EINVAL;
+		c->keystone_cache_secs = (unsigned) n;
+	} else if (strcmp(key, "agent_down_time") == 0) {
 		if (parse_u64(v, 1, 86400, &n) < 0)
 			return -EINVAL;
 		c->agent_down_time = (unsigned) n;
@@ -230,4 +256,9 @@ void config_done(struct server_config *cfg)
 	free(cfg->data_dir);
 	free(cfg->public_url);
 	free(cfg->agent_token);
+	free(cfg->noauth_default_project);
+	free(cfg->keystone_url);
+	free(cfg->keystone_username);
+	free(cfg->keystone_password);
+	free(cfg->keystone_project_name);
 }

@@ -36,6 +36,12 @@ struct server_config {
 	bool router_distributed;	  /* default of routers' `distributed` */
 	char *agent_token;		  /* the agents' credential (X-Auth-Token); NULL: none */
 	unsigned agent_down_time;	  /* seconds without heartbeat before an agent is dead */
+	/* auth_strategy: noauth (X-Project-Id, X-Roles) or keystone (X-Auth-Token
+	 * validated against keystone_url with the service user's credentials). */
+	bool auth_keystone;
+	char *noauth_default_project; /* noauth without X-Project-Id: admin here; NULL: 401 */
+	char *keystone_url, *keystone_username, *keystone_password, *keystone_project_name;
+	unsigned keystone_cache_secs; /* how long a validated token is trusted */
 };
 
 void config_defaults(struct server_config *cfg);

@@ -96,11 +96,19 @@ static int associate(struct api_ctx *ctx, json_t *fip, const char *port_id, json
 				       "is not a valid IP address.",
 				       fixed ? fixed : "value");
 	port = store_get(ctx->store, "port", port_id);
-	if (!port ||
-	    !(ctx->is_admin || streq(doc_str(port, "project_id"), doc_str(fip, "project_id")))) {
+	/* Another project's port answers 400, as in Neutron (which looks the
+	 * port up with an elevated context). */
+	if (!port) {
 		json_decref(port);
 		return api_fail(&ctx->err, 404, "PortNotFound", "Port %s could not be found.",
 				port_id);
+	}
+	if (!streq(doc_str(port, "project_id"), doc_str(fip, "project_id"))) {
+		r = api_bad_request(&ctx->err,
+				    "Cannot create floating IP and bind it to Port %s, since that "
+				    "port is owned by a different tenant.",
+				    port_id);
+		goto out;
 	}
 	if (startswith(doc_str(port, "device_owner"), "network:")) {
 		r = api_bad_request(&ctx->err,
@@ -263,7 +271,11 @@ static int floatingip_update(struct api_ctx *ctx, json_t *old, json_t *doc, json
 	json_t *port_id = json_object_get(changes, "port_id");
 	json_t *fixed = json_object_get(changes, "fixed_ip_address");
 
-	(void) old;
+	/* An empty update disassociates, as it always did in Neutron. */
+	if (json_object_size(changes) == 0) {
+		disassociate(doc);
+		return 0;
+	}
 	if (!json_object_get(changes, "port_id")) {
 		if (fixed)
 			return api_bad_request(&ctx->err, "fixed_ip_address requires port_id.");
@@ -285,6 +297,32 @@ static int floatingip_remove(struct api_ctx *ctx, json_t *doc)
 	if (port)
 		r = port_destroy(ctx, port);
 	json_decref(port);
+	return r;
+}
+
+int floatingips_network_deleted(struct api_ctx *ctx, const char *network_id)
+{
+	json_t *all = store_list(ctx->store, "floatingip"), *f;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(all, i, f) {
+		if (!streq(doc_str(f, "floating_network_id"), network_id))
+			continue;
+		if (json_is_string(json_object_get(f, "port_id"))) {
+			r = api_conflict(&ctx->err, "NetworkInUse",
+					 "Unable to complete operation on network %s. Floating IP "
+					 "%s is associated with a port.",
+					 network_id, doc_str(f, "id"));
+			break;
+		}
+		r = floatingip_remove(ctx, f);
+		if (r >= 0 && store_delete(ctx->store, "floatingip", doc_str(f, "id")) < 0)
+			r = api_fail(&ctx->err, 500, "InternalServerError", "store delete failed");
+		if (r < 0)
+			break;
+	}
+	json_decref(all);
 	return r;
 }
 
@@ -311,6 +349,7 @@ const struct resource_def floatingip_def = {
 	.collection = "floatingips",
 	.title = "Floating IP",
 	.not_found = "FloatingIPNotFound",
+	.has_no_name = true,
 	.quota = "floatingip",
 	.attrs = floatingip_attrs,
 	.create = floatingip_create,

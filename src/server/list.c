@@ -237,9 +237,10 @@ static void append_link(json_t *links, struct api_ctx *ctx, const struct resourc
 		strbuf_appendf(&sb, "%c%s=%s", first ? '?' : '&', k, v);
 		first = false;
 	}
-	strbuf_appendf(&sb, "%cmarker=%s", first ? '?' : '&', marker);
+	if (marker)
+		strbuf_appendf(&sb, "%cmarker=%s", first ? '?' : '&', marker);
 	if (reverse)
-		strbuf_append(&sb, "&page_reverse=True");
+		strbuf_appendf(&sb, "%cpage_reverse=True", first && !marker ? '?' : '&');
 	json_array_append_new(links, json_pack("{s:s, s:s}", "href", strbuf_str(&sb), "rel", rel));
 	strbuf_done(&sb);
 }
@@ -379,11 +380,16 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 			if (seen)
 				continue;
 			const struct attr_def *a = resource_attr(def, k);
+			json_t *computed = (a->flags & AF_FILTER) && def->filter_value
+						   ? def->filter_value(ctx, doc, k)
+						   : NULL;
+			json_t *val = computed ? computed : json_object_get(doc, k);
+
 			for (size_t m = j; m < qn && !any; m++) {
 				if (streq(q[m].key, k))
-					any = list_value_matches(a, json_object_get(doc, k),
-								 q[m].value) > 0;
+					any = list_value_matches(a, val, q[m].value) > 0;
 			}
+			json_decref(computed);
 			ok = any;
 		}
 		if (ok)
@@ -429,14 +435,28 @@ int list_run(struct api_ctx *ctx, const struct resource_def *def, const struct h
 	out = json_object();
 	json_object_set_new(out, def->json_key ? def->json_key : def->collection, list);
 	links = json_array();
-	if (limit > 0 && end > start) {
-		const char *first = json_string_value(json_object_get(items[start], "id"));
-		const char *last = json_string_value(json_object_get(items[end - 1], "id"));
+	if (limit > 0) {
+		/* Neutron's links: onwards from every full page, back from every
+		 * page reached through a marker (from an empty one: the far end,
+		 * no marker). */
+		const char *first =
+			end > start ? json_string_value(json_object_get(items[start], "id")) : NULL;
+		const char *last =
+			end > start ? json_string_value(json_object_get(items[end - 1], "id"))
+				    : NULL;
+		bool full = end - start == (size_t) limit;
 
-		if (end < n)
-			append_link(links, ctx, def, q, qn, "next", last, false);
-		if (start > 0)
-			append_link(links, ctx, def, q, qn, "previous", first, true);
+		if (!reverse) {
+			if (full)
+				append_link(links, ctx, def, q, qn, "next", last, false);
+			if (marker)
+				append_link(links, ctx, def, q, qn, "previous", first, true);
+		} else {
+			if (marker)
+				append_link(links, ctx, def, q, qn, "next", last, false);
+			if (full)
+				append_link(links, ctx, def, q, qn, "previous", first, true);
+		}
 	}
 	if (json_array_size(links)) {
 		char key[96];

@@ -9,6 +9,7 @@
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/keystone.h"
 #include "server/store.h"
 
 static void usage(FILE *f)
@@ -106,11 +107,24 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct api api = {.store = store, .cfg = &cfg};
+	if (cfg.auth_keystone) {
+		if (!cfg.keystone_url || !cfg.keystone_password) {
+			log_error("auth_strategy = keystone needs keystone_url and "
+				  "keystone_password");
+			store_free(store);
+			config_done(&cfg);
+			return 2;
+		}
+		api.keystone =
+			keystone_new(cfg.keystone_url, cfg.keystone_username, cfg.keystone_password,
+				     cfg.keystone_project_name, cfg.keystone_cache_secs);
+	}
 	r = http_start(cfg.listen, cfg.unix_path, cfg.max_body_size, cfg.threads_max, api_handle,
 		       &api, &http);
 	if (r < 0) {
 		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
 			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
+		keystone_free(api.keystone);
 		store_free(store);
 		config_done(&cfg);
 		return 1;
@@ -124,6 +138,7 @@ int main(int argc, char **argv)
 	store_shutdown(store);
 	http_stop(http);
 	store_free(store);
+	keystone_free(api.keystone);
 	config_done(&cfg);
 	return 0;
 }

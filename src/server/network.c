@@ -130,9 +130,13 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 static int network_remove(struct api_ctx *ctx, json_t *doc)
 {
 	const char *id = doc_str(doc, "id");
-	json_t *ports = ports_on_network(ctx, id), *p, *subnets;
+	json_t *ports, *p, *subnets;
 	size_t i;
-	int r = 0;
+	int r = floatingips_network_deleted(ctx, id);
+
+	if (r < 0)
+		return r;
+	ports = ports_on_network(ctx, id);
 
 	json_array_foreach(ports, i, p) {
 		if (!port_is_network_owned(p)) {

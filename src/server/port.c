@@ -14,7 +14,8 @@
 static const struct attr_def port_attrs[] = {
 	{"network_id", AK_UUID, AF_POST | AF_REQUIRED, NULL, 0},
 	{"admin_state_up", AK_BOOL, AF_RW, "true", 0},
-	{"mac_address", AK_STRING, AF_POST, NULL, 32},
+	{"mac_address", AK_STRING, AF_RW | AF_NULLABLE, NULL,
+	 32}, /* updates: admin; null: a new one */
 	{"fixed_ips", AK_LIST, AF_RW, NULL, 0},
 	{"device_id", AK_STRING, AF_RW, "\"\"", 255},
 	{"device_owner", AK_STRING, AF_RW, "\"\"", 255},
@@ -519,9 +520,16 @@ static int check_security_groups(struct api_ctx *ctx, json_t *port)
 		}
 		json_array_foreach(out, j, u)
 			dup = dup || json_equal(u, c);
-		if (!dup)
-			json_array_append(out, c);
-		json_decref(c);
+		if (dup) {
+			api_bad_request(&ctx->err,
+					"Invalid input for security_groups. Reason: Duplicate "
+					"items in the list: '%s'.",
+					json_string_value(c));
+			json_decref(c);
+			json_decref(out);
+			return -EINVAL;
+		}
+		json_array_append_new(out, c);
 	}
 	json_object_set_new(port, "security_groups", out);
 	return 0;
@@ -585,6 +593,20 @@ static int port_create(struct api_ctx *ctx, json_t *doc)
 				     "(rule:create_port and rule:create_port:network) is "
 				     "disallowed by policy");
 	}
+	/* Neutron's policy: on another project's (shared) network, only the
+	 * network's owner may turn port security off or add address pairs. */
+	if (!net_owner && (json_is_false(json_object_get(doc, "port_security_enabled")) ||
+			   json_array_size(json_object_get(doc, "allowed_address_pairs")))) {
+		json_decref(net);
+		return api_forbidden(&ctx->err,
+				     "(rule:create_port and "
+				     "rule:create_port:%s) is disallowed by policy",
+				     json_array_size(json_object_get(doc, "allowed_address_pairs"))
+					     ? "allowed_address_pairs"
+					     : "port_security_enabled");
+	}
+	if (json_is_null(json_object_get(doc, "mac_address")))
+		json_object_del(doc, "mac_address");
 	if (!json_object_get(doc, "port_security_enabled"))
 		json_object_set(doc, "port_security_enabled",
 				json_object_get(net, "port_security_enabled")
@@ -629,7 +651,42 @@ static int port_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	json_t *fixed = json_object_get(changes, "fixed_ips");
 	int r = 0;
 
-	if (json_object_get(changes, "security_groups"))
+	if (json_object_get(changes, "port_security_enabled") ||
+	    json_object_get(changes, "allowed_address_pairs")) {
+		json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
+		bool net_owner = net && resource_is_owner(ctx, net);
+
+		json_decref(net);
+		if (!net_owner)
+			return api_forbidden(&ctx->err,
+					     "(rule:update_port and "
+					     "rule:update_port:%s) is disallowed by policy",
+					     json_object_get(changes, "allowed_address_pairs")
+						     ? "allowed_address_pairs"
+						     : "port_security_enabled");
+	}
+	if (json_object_get(changes, "mac_address") &&
+	    !json_equal(json_object_get(changes, "mac_address"),
+			json_object_get(old, "mac_address"))) {
+		char kind[64];
+		int64_t mac;
+
+		if (!ctx->is_admin)
+			return api_forbidden(&ctx->err,
+					     "(rule:update_port and "
+					     "rule:update_port:mac_address) is disallowed "
+					     "by policy");
+		mac_kind(doc_str(old, "network_id"), kind);
+		if (mac_parse(doc_str(old, "mac_address"), &mac) == 0 &&
+		    store_alloc_release(ctx->store, kind, mac) < 0)
+			return api_fail(&ctx->err, 500, "InternalServerError",
+					"store write failed");
+		/* null regenerates (port-mac-address-regenerate). */
+		if (json_is_null(json_object_get(doc, "mac_address")))
+			json_object_del(doc, "mac_address");
+		r = allocate_mac(ctx, doc);
+	}
+	if (r >= 0 && json_object_get(changes, "security_groups"))
 		r = check_security_groups(ctx, doc);
 	if (r >= 0 && json_object_get(changes, "binding:vnic_type"))
 		r = check_vnic_type(ctx, doc);

@@ -31,6 +31,8 @@ static const struct attr_def standard_attrs[] = {
 
 const struct attr_def *resource_attr(const struct resource_def *def, const char *name)
 {
+	if (def->has_no_name && streq(name, "name"))
+		return NULL;
 	for (const struct attr_def *a = standard_attrs; a->name; a++)
 		if (streq(a->name, name))
 			return a;
@@ -67,8 +69,20 @@ bool resource_is_visible(struct api_ctx *ctx, const struct resource_def *def, js
 
 json_t *resource_get_visible(struct api_ctx *ctx, const struct resource_def *def, const char *id)
 {
-	json_t *doc = uuid_is_valid(id) ? store_get(ctx->store, def->type, id) : NULL;
+	json_t *doc = NULL;
 
+	if (def->load_all && def->id_key && uuid_is_valid(id)) {
+		json_t *all = def->load_all(ctx), *d;
+		size_t i;
+
+		json_array_foreach(all, i, d) {
+			if (streq(doc_str(d, def->id_key), id))
+				doc = json_incref(d);
+		}
+		json_decref(all);
+	} else if (uuid_is_valid(id)) {
+		doc = store_get(ctx->store, def->type, id);
+	}
 	if (doc && resource_is_visible(ctx, def, doc))
 		return doc;
 	json_decref(doc);
@@ -96,6 +110,8 @@ json_t *resource_check_value(struct api_ctx *ctx, const struct attr_def *a, json
 	if (json_is_null(v)) {
 		if (a->flags & AF_NULLABLE)
 			return json_null();
+		if (a->flags & AF_NULL_EMPTY)
+			return json_array();
 		api_bad_request(&ctx->err, "Invalid input for %s. Reason: 'None' is not allowed.",
 				a->name);
 		return NULL;
@@ -350,6 +366,8 @@ int resource_prepare(struct api_ctx *ctx, const struct resource_def *def, json_t
 
 	(void) ctx;
 	fill_defaults(standard_attrs, doc);
+	if (def->has_no_name)
+		json_object_del(doc, "name");
 	fill_defaults(def->attrs, doc);
 	if (!json_object_get(doc, "id")) {
 		uuid_generate(id);
@@ -408,6 +426,8 @@ json_t *resource_view(struct api_ctx *ctx, const struct resource_def *def, json_
 
 		if (a && (a->flags & AF_ADMIN_VIEW) && !ctx->is_admin)
 			continue;
+		if (!a && def->has_no_name && streq(key, "name"))
+			continue; /* stored by an older version */
 		for (size_t i = 0; i < fields_len && !wanted; i++)
 			wanted = streq(fields[i], key);
 		if (wanted)
@@ -461,32 +481,114 @@ static int begin(struct api_ctx *ctx)
 	return 0;
 }
 
-int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
-		    json_t **ret_body)
+/* Stores checked documents (with their project) in one transaction, each
+ * counted against its quota: all of them or none. Called with the store
+ * unlocked; leaves it locked (the caller renders, then unlocks). */
+static int insert_all(struct api_ctx *ctx, const struct resource_def *def, json_t *docs)
 {
-	json_t *doc = check_body(ctx, def, body, true);
+	json_t *doc;
+	size_t i;
 	int r;
 
-	if (!doc)
-		return -EINVAL;
-	r = fill_project(ctx, doc);
-	if (r < 0)
-		goto out;
 	store_lock(ctx->store);
 	r = begin(ctx);
-	if (r >= 0) {
+	if (r < 0)
+		return r;
+	json_array_foreach(docs, i, doc) {
 		if (def->quota)
 			r = quota_check(ctx, def->quota, def->type, doc_str(doc, "project_id"), 1);
 		if (r >= 0)
 			r = resource_insert(ctx, def, doc);
-		r = finish(ctx, r);
+		if (r < 0)
+			break;
 	}
-	if (r >= 0)
-		*ret_body = wrap(def->type, resource_view(ctx, def, doc, NULL, 0));
+	return finish(ctx, r);
+}
+
+/* POST {"<resource>": {...}} or, in bulk, {"<collection>": [{...}, ...]}:
+ * every item is checked first, then all are created in one transaction, all
+ * or nothing (Neutron's bulk create). */
+int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t *body,
+		    json_t **ret_body)
+{
+	const char *list_key = def->json_key ? def->json_key : def->collection;
+	json_t *items = json_object_get(body, list_key), *docs = json_array(), *item;
+	bool is_bulk = json_is_array(items) && json_object_size(body) == 1;
+	size_t i;
+	int r = 0;
+
+	if (!is_bulk) {
+		items = json_pack("[O]", body);
+	} else if (json_array_size(items) == 0) {
+		r = api_bad_request(&ctx->err, "Resources required: a non-empty list '%s'.",
+				    list_key);
+		goto out;
+	} else {
+		json_incref(items);
+	}
+	json_array_foreach(items, i, item) {
+		/* Bulk items come bare or wrapped in their resource's key. */
+		bool wrapped = json_is_object(item) && json_object_size(item) == 1 &&
+			       json_is_object(json_object_get(item, def->type));
+		json_t *one = !is_bulk || wrapped ? json_incref(is_bulk ? item : body)
+						  : json_pack("{s:O}", def->type, item);
+		json_t *doc = check_body(ctx, def, one, true);
+
+		json_decref(one);
+		if (!doc) {
+			r = -EINVAL;
+			goto out;
+		}
+		json_array_append_new(docs, doc);
+		r = fill_project(ctx, doc);
+		if (r < 0)
+			goto out;
+	}
+	r = insert_all(ctx, def, docs);
+	if (r >= 0) {
+		json_t *views = json_array(), *doc;
+
+		json_array_foreach(docs, i, doc)
+			json_array_append_new(views, resource_view(ctx, def, doc, NULL, 0));
+		*ret_body = is_bulk ? wrap(list_key, views)
+				    : wrap(def->type, json_incref(json_array_get(views, 0)));
+		if (!is_bulk)
+			json_decref(views);
+	}
 	store_unlock(ctx->store);
 out:
-	json_decref(doc);
+	json_decref(items);
+	json_decref(docs);
 	return r < 0 ? r : 201;
+}
+
+/* If-Match: revision_number=N (a list of them, any may match): 412 when the
+ * document's revision is none of them; other If-Match forms are ignored. */
+static int check_if_match(struct api_ctx *ctx, json_t *doc)
+{
+	json_int_t rev = json_integer_value(json_object_get(doc, "revision_number"));
+	const char *p = ctx->if_match;
+	bool constrained = false;
+
+	while (p && (p = strstr(p, "revision_number=")) != NULL) {
+		char *end;
+		long long want;
+
+		p += strlen("revision_number=");
+		want = strtoll(p, &end, 10);
+		if (end == p)
+			return api_bad_request(&ctx->err, "Invalid If-Match header: %s",
+					       ctx->if_match);
+		if (want == rev)
+			return 0;
+		constrained = true;
+		p = end;
+	}
+	if (constrained)
+		return api_fail(&ctx->err, 412, "RevisionNumberConstraintFailed",
+				"Constrained to %s, but current revision is %lld", ctx->if_match,
+				(long long) rev);
+	return 0;
 }
 
 int resource_update(struct api_ctx *ctx, const struct resource_def *def, const char *id,
@@ -505,6 +607,9 @@ int resource_update(struct api_ctx *ctx, const struct resource_def *def, const c
 		r = api_forbidden(&ctx->err, "(rule:update_%s) is disallowed by policy", def->type);
 		goto out;
 	}
+	r = check_if_match(ctx, old);
+	if (r < 0)
+		goto out;
 	doc = json_deep_copy(old);
 	json_object_update(doc, changes);
 	r = begin(ctx);
@@ -538,6 +643,9 @@ int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const c
 		r = api_forbidden(&ctx->err, "(rule:delete_%s) is disallowed by policy", def->type);
 		goto out;
 	}
+	r = check_if_match(ctx, doc);
+	if (r < 0)
+		goto out;
 	r = begin(ctx);
 	if (r < 0)
 		goto out;

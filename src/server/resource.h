@@ -30,6 +30,8 @@ enum {
 	AF_NULLABLE = 1 << 3,	/* JSON null is a valid value */
 	AF_ADMIN_SET = 1 << 4,	/* only admin may give it */
 	AF_ADMIN_VIEW = 1 << 5, /* only admin sees it */
+	AF_NULL_EMPTY = 1 << 6, /* JSON null means the empty list (routes) */
+	AF_FILTER = 1 << 7,	/* not stored nor shown: a filter def->filter_value computes */
 	AF_RW = AF_POST | AF_PUT,
 };
 
@@ -49,16 +51,19 @@ struct api_ctx {
 	bool is_admin;
 	bool is_agent;	      /* authenticated with the agents' credential */
 	const char *base_url; /* "http://host:port" for links */
+	const char *if_match; /* If-Match: "revision_number=N" constrains PUT and DELETE */
 	struct api_error err;
 };
 
 struct resource_def {
-	const char *type;	      /* "network": JSON key, feed type */
-	const char *collection;	      /* "networks" */
-	const char *path_prefix;      /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
-	const char *json_key;	      /* the list's JSON key when not the collection's name */
-	const char *title;	      /* "Network": for messages */
-	const char *not_found;	      /* "NetworkNotFound" */
+	const char *type;	 /* "network": JSON key, feed type */
+	const char *collection;	 /* "networks" */
+	const char *path_prefix; /* NULL, or "fwaas": served at /v2.0/fwaas/{collection} */
+	const char *json_key;	 /* the list's JSON key when not the collection's name */
+	const char *title;	 /* "Network": for messages */
+	const char *not_found;	 /* "NetworkNotFound" */
+	bool has_no_name;	 /* no standard `name` (floating IPs, as Neutron) */
+	const char *id_key;	 /* computed collections: the key GET /{collection}/{id} reads */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
 	 * attributes with defaults and the standard attributes. The generic code
@@ -78,6 +83,9 @@ struct resource_def {
 	/* Runs in its own transaction before a list is read (e.g. to make a
 	 * project's default security group on first use). */
 	int (*before_list)(struct api_ctx *ctx);
+	/* The value an AF_FILTER attribute has for a document (new reference),
+	 * e.g. a subnet's `shared`, its network's. */
+	json_t *(*filter_value)(struct api_ctx *ctx, json_t *doc, const char *name);
 	/* Adds computed attributes to a view (e.g. an agent's liveness). */
 	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */

@@ -5,11 +5,13 @@
 
 extern const struct resource_def network_def;
 extern const struct resource_def subnet_def;
+extern const struct resource_def subnetpool_def;
 extern const struct resource_def port_def;
 extern const struct resource_def segment_def;
 extern const struct resource_def router_def;
 extern const struct resource_def floatingip_def;
 extern const struct resource_def floatingip_pool_def;
+extern const struct resource_def network_ip_availability_def;
 extern const struct resource_def agent_def;
 extern const struct resource_def security_group_def;
 extern const struct resource_def security_group_rule_def;
@@ -29,6 +31,11 @@ bool network_is_shared_or_external(json_t *net);
 int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char *subnet_id,
 			bool add);
 
+/* Subnet pools: gives a subnet with a subnetpool_id its cidr (the one it
+ * asks for, checked, or the first free block of its prefixlen or the pool's
+ * default), within the pool's bounds and quota; drops "prefixlen". */
+int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet);
+
 /* Segments: checks a segment document's type, physical network and id and
  * allocates the id; releases it. */
 int segment_allocate(struct api_ctx *ctx, json_t *seg);
@@ -36,6 +43,9 @@ int segment_release(struct api_ctx *ctx, json_t *seg);
 /* The network's segments, primary first (new reference). */
 json_t *segments_of_network(struct api_ctx *ctx, const char *network_id);
 
+/* Deletes the floating IPs from an external network that is being deleted;
+ * 409 NetworkInUse if one is associated. */
+int floatingips_network_deleted(struct api_ctx *ctx, const char *network_id);
 /* Floating IPs: disassociates those on a port being deleted. */
 int floatingip_port_deleted(struct api_ctx *ctx, const char *port_id);
 /* Floating IPs associated through the router (new reference). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "base/ip4.h"
+#include "base/uuid.h"
 #include "base/xalloc.h"
 #include "server/ipam.h"
 #include "server/resources.h"
@@ -23,7 +24,7 @@ static const struct attr_def router_attrs[] = {
 	{"distributed", AK_BOOL, AF_RW | AF_ADMIN_SET | AF_ADMIN_VIEW, NULL, 0},
 	{"snat_mode", AK_STRING, AF_RW | AF_ADMIN_SET | AF_ADMIN_VIEW, NULL, 32},
 	{"ha", AK_BOOL, AF_ADMIN_VIEW, "false", 0},
-	{"routes", AK_LIST, AF_RW, "[]", 0},
+	{"routes", AK_LIST, AF_RW | AF_NULL_EMPTY, "[]", 0},
 	{"availability_zone_hints", AK_LIST, 0, "[]", 0},
 	{"availability_zones", AK_LIST, 0, "[]", 0},
 	{"flavor_id", AK_UUID, AF_NULLABLE, "null", 0},
@@ -769,6 +770,10 @@ static int add_interface(struct api_ctx *ctx, json_t *router, json_t *body, json
 						  "must be specified.");
 	if (!json_is_string(jsub ? jsub : jport))
 		return api_bad_request(&ctx->err, "Bad router request: id must be a string.");
+	if (!uuid_is_valid(json_string_value(jsub ? jsub : jport)))
+		return api_bad_request(
+			&ctx->err, "Invalid input for %s. Reason: '%s' is not a valid UUID.",
+			jsub ? "subnet_id" : "port_id", json_string_value(jsub ? jsub : jport));
 	if (jsub) {
 		subnet = resource_get_visible(ctx, &subnet_def, json_string_value(jsub));
 		if (!subnet)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "base/ip4.h"
 #include "base/xalloc.h"
+#include "server/quota.h"
 #include "server/resources.h"
 
 #define DEFAULT_NAME "default"
@@ -29,7 +30,8 @@ static const struct attr_def rule_attrs[] = {
 	{"port_range_min", AK_INT, AF_POST | AF_NULLABLE, "null", 0},
 	{"port_range_max", AK_INT, AF_POST | AF_NULLABLE, "null", 0},
 	{"remote_ip_prefix", AK_STRING, AF_POST | AF_NULLABLE, "null", 64},
-	{"remote_group_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
+	/* Not checked as a UUID: an unknown group is a 404 whatever its spelling. */
+	{"remote_group_id", AK_STRING, AF_POST | AF_NULLABLE, "null", 255},
 	{"remote_address_group_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
 	{"normalized_cidr", AK_STRING, AF_NULLABLE, "null", 0},
 	{NULL, 0, 0, NULL, 0},
@@ -164,6 +166,10 @@ static int sg_create(struct api_ctx *ctx, json_t *doc)
 				    "Default security group already exists.");
 	r = secgroup_ensure_default(ctx, doc_str(doc, "project_id"), NULL);
 	json_object_set_new(doc, "security_group_rules", json_array());
+	/* Its two default rules count against the rule quota (as Neutron). */
+	if (r >= 0)
+		r = quota_check(ctx, "security_group_rule", "security_group_rule",
+				doc_str(doc, "project_id"), 2);
 	if (r >= 0)
 		r = add_rule(ctx, doc, "egress", "IPv4", NULL);
 	if (r >= 0)
@@ -177,6 +183,9 @@ static int sg_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *chan
 	if (streq(doc_str(old, "name"), DEFAULT_NAME) && !streq(doc_str(doc, "name"), DEFAULT_NAME))
 		return api_conflict(&ctx->err, "SecurityGroupCannotUpdateDefault",
 				    "Updating default security group not allowed.");
+	if (!streq(doc_str(old, "name"), DEFAULT_NAME) && streq(doc_str(doc, "name"), DEFAULT_NAME))
+		return api_conflict(&ctx->err, "SecurityGroupDefaultAlreadyExists",
+				    "Default security group already exists.");
 	return 0;
 }
 
@@ -415,7 +424,11 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 			goto out;
 		}
 		json_object_set_new(doc, "protocol", json_string(name));
-		if (number == 58 && !ipv6) {
+		/* IPv6's own protocols, as Neutron lists them. */
+		bool v6_only = number == 41 || number == 43 || number == 44 || number == 58 ||
+			       number == 59 || number == 60;
+
+		if (v6_only && !ipv6) {
 			r = api_bad_request(&ctx->err,
 					    "Protocol %s is not supported for ethertype "
 					    "IPv4.",
@@ -426,26 +439,31 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 	if (!json_is_null(pmin) || !json_is_null(pmax)) {
 		bool ports = number == 6 || number == 17 || number == 132 || number == 33;
 		bool icmp = number == 1 || number == 58;
-		json_int_t lo = json_is_null(pmin) ? -1 : json_integer_value(pmin);
-		json_int_t hi = json_is_null(pmax) ? -1 : json_integer_value(pmax);
+		bool has_lo = !json_is_null(pmin), has_hi = !json_is_null(pmax);
+		json_int_t lo = has_lo ? json_integer_value(pmin) : 0;
+		json_int_t hi = has_hi ? json_integer_value(pmax) : 0;
 
+		/* Neutron's order: each value, then the protocol's rules. */
+		if ((has_lo && (lo < 0 || lo > 65535)) || (has_hi && (hi < 0 || hi > 65535))) {
+			r = api_fail(&ctx->err, 400, "SecurityGroupInvalidPortValue",
+				     "Invalid value for port %lld.",
+				     (long long) (has_lo && (lo < 0 || lo > 65535) ? lo : hi));
+			goto out;
+		}
 		if (ports) {
-			if (lo < 0) {
-				r = api_fail(&ctx->err, 400, "SecurityGroupMissingIcmpType",
-					     "port_range_max requires port_range_min.");
+			if ((has_lo && lo == 0) || (has_hi && hi == 0)) {
+				r = api_fail(&ctx->err, 400, "SecurityGroupInvalidPortValue",
+					     "Invalid value for port 0.");
 				goto out;
 			}
-			if (hi < 0)
-				hi = lo;
-			if (lo < 1 || hi > 65535 || lo > hi) {
+			if (!has_lo || !has_hi || lo > hi) {
 				r = api_fail(&ctx->err, 400, "SecurityGroupInvalidPortRange",
 					     "For TCP/UDP protocols, port_range_min must be <= "
-					     "port_range_max and both within 1 and 65535.");
+					     "port_range_max");
 				goto out;
 			}
-			json_object_set_new(doc, "port_range_max", json_integer(hi));
 		} else if (icmp) {
-			if (lo < 0 && hi >= 0) {
+			if (!has_lo) {
 				r = api_fail(&ctx->err, 400, "SecurityGroupMissingIcmpType",
 					     "ICMP code (port-range-max) %lld is provided but ICMP "
 					     "type (port-range-min) is missing.",
@@ -453,8 +471,14 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 				goto out;
 			}
 			if (lo > 255 || hi > 255) {
-				r = api_fail(&ctx->err, 400, "SecurityGroupInvalidIcmpValue",
-					     "Invalid value for ICMP: it must be 0 to 255.");
+				bool type = lo > 255;
+
+				r = api_fail(
+					&ctx->err, 400, "SecurityGroupInvalidIcmpValue",
+					"Invalid value for ICMP %s (%s) %lld. It must be 0 to 255.",
+					type ? "type" : "code",
+					type ? "port_range_min" : "port_range_max",
+					(long long) (type ? lo : hi));
 				goto out;
 			}
 		} else {

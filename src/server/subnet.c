@@ -11,7 +11,8 @@
 static const struct attr_def subnet_attrs[] = {
 	{"network_id", AK_UUID, AF_POST | AF_REQUIRED, NULL, 0},
 	{"ip_version", AK_INT, AF_POST | AF_REQUIRED, NULL, 0},
-	{"cidr", AK_STRING, AF_POST | AF_REQUIRED, NULL, 64},
+	{"cidr", AK_STRING, AF_POST, NULL, 64},	 /* required without a subnet pool */
+	{"prefixlen", AK_ANY, AF_POST, NULL, 0}, /* with a subnet pool; never stored */
 	{"gateway_ip", AK_STRING, AF_RW | AF_NULLABLE, NULL, 64},
 	{"allocation_pools", AK_LIST, AF_RW, NULL, 0},
 	{"dns_nameservers", AK_LIST, AF_RW, "[]", 0},
@@ -22,13 +23,25 @@ static const struct attr_def subnet_attrs[] = {
 	{"subnetpool_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
 	{"ipv6_ra_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
 	{"ipv6_address_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
+	{"shared", AK_BOOL, AF_FILTER, NULL, 0},
 	{NULL, 0, 0, NULL, 0},
 };
+
+/* ?shared=: a subnet is shared when its network is. */
+static json_t *subnet_filter_value(struct api_ctx *ctx, json_t *doc, const char *name)
+{
+	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
+	json_t *v = json_boolean(streq(name, "shared") && doc_bool(net, "shared"));
+
+	json_decref(net);
+	return v;
+}
 
 static bool subnet_visible(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
-	bool v = net && network_is_shared_or_external(net);
+	/* Not those of another project's external network: only shared ones. */
+	bool v = net && doc_bool(net, "shared");
 
 	(void) ctx;
 	json_decref(net);
@@ -104,12 +117,15 @@ static int check_service_types(struct api_ctx *ctx, json_t *list)
 	json_array_foreach(list, i, e) {
 		const char *s = json_string_value(e);
 
-		if (!s || json_string_length(e) > 255 ||
-		    !(startswith(s, "network:") || startswith(s, "compute:")) ||
-		    strlen(s) < strlen("network:") + 1)
+		const char *colon = s ? strchr(s, ':') : NULL;
+
+		/* A device owner's form, "prefix:kind" or "prefix:" (Neutron
+		 * accepts owners of its own making, e.g. "test:type_1", besides
+		 * network: and compute:). */
+		if (!s || json_string_length(e) > 255 || !colon || colon == s)
 			return api_fail(&ctx->err, 400, "InvalidSubnetServiceType",
-					"Subnet service type %s is not valid: it must start with "
-					"'network:' or 'compute:'.",
+					"Subnet service type %s is not valid: it must be a device "
+					"owner such as 'network:router_gateway' or 'compute:nova'.",
 					s ? s : "(not a string)");
 	}
 	return 0;
@@ -177,8 +193,17 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		return api_bad_request(
 			&ctx->err, "Invalid input for ip_version. Reason: %lld is not in [4, 6].",
 			(long long) version);
-	if (!json_is_null(json_object_get(doc, "subnetpool_id")))
-		return api_bad_request(&ctx->err, "Subnet pools are not supported by this server.");
+	if (!json_is_null(json_object_get(doc, "subnetpool_id"))) {
+		r = subnetpool_allocate(ctx, doc);
+		if (r < 0)
+			return r;
+	} else if (json_object_get(doc, "prefixlen")) {
+		return api_bad_request(&ctx->err, "prefixlen applies to subnets from a subnet "
+						  "pool only.");
+	} else if (!json_object_get(doc, "cidr")) {
+		return api_bad_request(&ctx->err, "Bad subnets request: a cidr must be specified "
+						  "in the absence of a subnet pool.");
+	}
 	if (!json_is_null(json_object_get(doc, "ipv6_ra_mode")) ||
 	    !json_is_null(json_object_get(doc, "ipv6_address_mode")))
 		return api_bad_request(&ctx->err, "ipv6_ra_mode and ipv6_address_mode apply to "
@@ -204,6 +229,13 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		if (!streq(doc_str(s, "network_id"), net_id) ||
 		    ip4_cidr_parse(doc_str(s, "cidr"), false, &other) < 0)
 			continue;
+		if (!json_equal(json_object_get(s, "subnetpool_id"),
+				json_object_get(doc, "subnetpool_id"))) {
+			r = api_fail(&ctx->err, 400, "NetworkSubnetPoolAffinityError",
+				     "Subnets hosted on the same network must be allocated from "
+				     "the same subnet pool.");
+			break;
+		}
 		if (ip4_cidr_overlaps(&plan.cidr, &other)) {
 			r = api_invalid_input(
 				&ctx->err,
@@ -302,4 +334,5 @@ const struct resource_def subnet_def = {
 	.update = subnet_update,
 	.remove = subnet_remove,
 	.visible = subnet_visible,
+	.filter_value = subnet_filter_value,
 };

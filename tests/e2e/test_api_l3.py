@@ -127,13 +127,13 @@ def test_fip_association_rules(cloud):
     assert api.delete(f"/v2.0/ports/{port['id']}").status == 204
     f3 = api.get(f"/v2.0/floatingips/{f3['id']}").json["floatingip"]
     assert f3["port_id"] is None and f3["fixed_ip_address"] is None
-    # Another project's port cannot be used.
+    # Another project's port cannot be used: 400, as Neutron answers.
     other = Client(cloud["url"], "tenant-b")
     onet = mk(other, "network", {"name": "o"})
     mk(other, "subnet", {"network_id": onet["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
     oport = mk(other, "port", {"network_id": onet["id"]})
     r = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": oport["id"]}})
-    assert r.status == 404, r
+    assert r.status == 400, r
 
 
 def test_router_rules(cloud):

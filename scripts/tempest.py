@@ -1,0 +1,489 @@
+#!/usr/bin/python3
+"""Tempest against lepton-server (see scripts/tempest.sh, which installs the
+packages and runs this).
+
+Starts a throw-away Keystone (SQLite, fernet tokens, uwsgi on 127.0.0.1)
+and lepton-server with `auth_strategy = keystone` on 127.0.0.1, registers the
+network endpoint, writes tempest.conf (only neutron available; the
+api_extensions the server lists under /v2.0/extensions), runs the network API
+suites, prints passed/failed/skipped per module and judges the run against
+tests/tempest/known-failures.txt and tests/tempest/expected-skips.txt.
+Every process it starts is stopped by PID, the work directory removed
+(unless --keep). The last line is the verdict: "tempest: OK ..." or
+"tempest: FAIL ..." (exit status 0 / 1)."""
+import argparse
+import collections
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LISTS = ROOT / "tests" / "tempest"
+REGEX = r"^(tempest\.api\.network|neutron_tempest_plugin\.api)\."
+PASSWORD = "lepton-tempest-secret"
+SERVICE_PASSWORD = "lepton-service-secret"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, proc, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not answer at {url}")
+
+
+def read_list(name):
+    """Test ids (first word of each line) -> reason (the rest)."""
+    out = {}
+    path = LISTS / name
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        tid, _, reason = line.partition(" ")
+        out[tid] = reason.strip()
+    return out
+
+
+def bare_id(tid):
+    """tempest.api...test_x[id-...,smoke] -> tempest.api...test_x;
+    "setUpClass (pkg.mod.Class)" -> pkg.mod.Class.setUpClass (one word, as
+    the lists want)."""
+    m = re.match(r"^(setUpClass|tearDownClass) \((.*)\)$", tid)
+    if m:
+        return f"{m.group(2)}.{m.group(1)}"
+    return re.sub(r"\[.*\]$", "", tid)
+
+
+def module_of(tid):
+    parts = bare_id(tid).split(".")
+    # package.module.Class.test: the module is everything before the class
+    for i, p in enumerate(parts):
+        if p[:1].isupper():
+            return ".".join(parts[:i])
+    return ".".join(parts[:-1])
+
+
+class Procs:
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, log, env=None, cwd=None):
+        f = open(log, "ab")
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                             start_new_session=True)
+        self.procs.append((p, f))
+        return p
+
+    def stop_all(self):
+        for p, f in reversed(self.procs):
+            if p.poll() is None:
+                # uwsgi's workers are children of its master: the master's
+                # process group (its own session) holds only them.
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+            f.close()
+        self.procs = []
+
+
+def run(args, env=None, **kw):
+    r = subprocess.run(args, env=env, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def start_keystone(work, procs):
+    kdir = work / "keystone"
+    kdir.mkdir()
+    port = free_port()
+    conf = kdir / "keystone.conf"
+    conf.write_text(f"""[DEFAULT]
+log_file = {kdir}/keystone.log
+[database]
+connection = sqlite:///{kdir}/keystone.db
+[identity]
+# bcrypt's minimum cost: Tempest makes a user per test class.
+password_hash_rounds = 4
+[token]
+provider = fernet
+expiration = 7200
+[fernet_tokens]
+key_repository = {kdir}/fernet-keys
+[fernet_receipts]
+key_repository = {kdir}/fernet-keys
+[credential]
+key_repository = {kdir}/credential-keys
+[oslo_policy]
+enforce_new_defaults = false
+enforce_scope = false
+""")
+    env = dict(os.environ, OS_KEYSTONE_CONFIG_FILES=str(conf))
+    user = os.environ.get("USER") or "root"
+    km = ["keystone-manage", "--config-file", str(conf)]
+    run(km + ["db_sync"], env)
+    grp = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    uid = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip() or user
+    run(km + ["fernet_setup", "--keystone-user", uid, "--keystone-group", grp], env)
+    run(km + ["credential_setup", "--keystone-user", uid, "--keystone-group", grp], env)
+    url = f"http://127.0.0.1:{port}"
+    run(km + ["bootstrap", "--bootstrap-password", PASSWORD,
+              "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3",
+              "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
+    p = procs.start(["uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
+                     "--wsgi-file", shutil.which("keystone-wsgi-public"), "--master",
+                     "--processes", "1", "--threads", "1", "--die-on-term", "--lazy-apps",
+                     "--buffer-size", "65535"], kdir / "uwsgi.log", env=env)
+    wait_http(f"{url}/v3", p, "keystone")
+    return url
+
+
+def http_json(method, url, token=None, body=None, extra=None):
+    """One JSON request: (status, headers, document or None)."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers.update(extra or {})
+    if token:
+        headers["X-Auth-Token"] = token
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            raw = r.read()
+            return r.status, r.headers, json.loads(raw) if raw.strip() else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        raise RuntimeError(f"{method} {url}: {e.code} {raw[:500]!r}") from None
+
+
+def keystone_setup(kurl, lurl):
+    """The service project, the neutron service user (admin there), the
+    network service and its endpoints, through Keystone's API."""
+    token = admin_token(kurl)
+    k = f"{kurl}/v3"
+    project = http_json("POST", f"{k}/projects", token, {"project": {
+        "name": "service", "domain_id": "default"}})[2]["project"]
+    user = http_json("POST", f"{k}/users", token, {"user": {
+        "name": "neutron", "domain_id": "default", "password": SERVICE_PASSWORD,
+        "default_project_id": project["id"]}})[2]["user"]
+    roles = http_json("GET", f"{k}/roles?name=admin", token)[2]["roles"]
+    http_json("PUT", f"{k}/projects/{project['id']}/users/{user['id']}/roles/{roles[0]['id']}",
+              token)
+    service = http_json("POST", f"{k}/services", token, {"service": {
+        "name": "neutron", "type": "network"}})[2]["service"]
+    for iface in ("public", "internal", "admin"):
+        http_json("POST", f"{k}/endpoints", token, {"endpoint": {
+            "service_id": service["id"], "interface": iface, "region_id": "RegionOne",
+            "url": lurl}})
+
+
+def start_lepton(work, procs, server, kurl):
+    ldir = work / "lepton"
+    ldir.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    keystone_setup(kurl, url)
+    conf = ldir / "lepton.conf"
+    conf.write_text(f"""auth_strategy = keystone
+keystone_url = {kurl}
+keystone_username = neutron
+keystone_password = {SERVICE_PASSWORD}
+keystone_project_name = service
+public_url = {url}
+""")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    p = procs.start([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(ldir),
+                     "--config", str(conf)], ldir / "server.log", env=env)
+    wait_http(url + "/", p, "lepton-server")
+    return url
+
+
+def admin_token(kurl):
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}}
+    req = urllib.request.Request(f"{kurl}/v3/auth/tokens", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.headers["X-Subject-Token"]
+
+
+def lepton_get(url, token, path):
+    req = urllib.request.Request(url + path, headers={"X-Auth-Token": token})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def lepton_post(url, token, path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+                                 headers={"X-Auth-Token": token,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def tempest_env(work):
+    return dict(os.environ, HOME=str(work))
+
+
+def check_auth(kurl, lurl):
+    """lepton-server behind Keystone: no token, a made-up token and a token
+    for an unknown project answer 401; a real token 200, whatever
+    X-Project-Id and X-Roles claim."""
+    def status(headers):
+        req = urllib.request.Request(lurl + "/v2.0/networks", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    token = admin_token(kurl)
+    got = {
+        "none": status({"X-Project-Id": "p1", "X-Roles": "admin"})[0],
+        "bogus": status({"X-Auth-Token": "gAAAAAB-not-a-token"})[0],
+        "valid": status({"X-Auth-Token": token, "X-Project-Id": "p1"})[0],
+    }
+    want = {"none": 401, "bogus": 401, "valid": 200}
+    if got != want:
+        raise RuntimeError(f"Keystone auth: got {got}, want {want}")
+    # The cache answers the second time; the token's project is the project.
+    net = lepton_post(lurl, token, "/v2.0/networks", {"network": {"name": "auth-check"}})
+    me = http_json("GET", f"{kurl}/v3/auth/tokens", token, None,
+                   {"X-Subject-Token": token})[2]["token"]
+    if net["network"]["project_id"] != me["project"]["id"]:
+        raise RuntimeError(f"network made in {net['network']['project_id']}, "
+                           f"token's project {me['project']['id']}")
+    http_json("DELETE", f"{lurl}/v2.0/networks/{net['network']['id']}", token)
+
+
+def write_tempest_conf(work, kurl, lurl):
+    token = admin_token(kurl)
+    exts = [e["alias"] for e in lepton_get(lurl, token, "/v2.0/extensions")["extensions"]]
+    net = lepton_post(lurl, token, "/v2.0/networks", {"network": {
+        "name": "public", "router:external": True}})["network"]
+    lepton_post(lurl, token, "/v2.0/subnets", {"subnet": {
+        "network_id": net["id"], "cidr": "172.24.4.0/24", "ip_version": 4, "name": "public"}})
+    tdir = work / "tempest"
+    # tempest init records workspaces in ~/.tempest: a HOME of our own keeps
+    # the user's untouched and runs independent.
+    run(["tempest", "init", str(tdir)], tempest_env(work), cwd=work)
+    (tdir / "etc" / "tempest.conf").write_text(f"""[DEFAULT]
+log_dir = {tdir}/logs
+log_file = tempest.log
+[oslo_concurrency]
+lock_path = {tdir}/lock
+[auth]
+use_dynamic_credentials = true
+create_isolated_networks = false
+admin_username = admin
+admin_password = {PASSWORD}
+admin_project_name = admin
+admin_domain_name = Default
+[identity]
+uri_v3 = {kurl}/v3
+auth_version = v3
+region = RegionOne
+disable_ssl_certificate_validation = true
+[identity-feature-enabled]
+api_v2 = false
+[service_available]
+neutron = true
+nova = false
+glance = false
+cinder = false
+swift = false
+horizon = false
+[validation]
+run_validation = false
+[network]
+public_network_id = {net["id"]}
+floating_network_name = public
+project_network_cidr = 10.100.0.0/16
+project_network_mask_bits = 28
+[network-feature-enabled]
+api_extensions = {",".join(exts)}
+ipv6 = false
+ipv6_subnet_attributes = false
+[neutron_plugin_options]
+available_type_drivers = vxlan
+""")
+    return tdir, exts
+
+
+def run_tempest(tdir, regex, concurrency):
+    t0 = time.time()
+    r = subprocess.run(["tempest", "run", "--regex", regex, "--concurrency", str(concurrency)],
+                       cwd=tdir, capture_output=True, text=True, env=tempest_env(tdir.parent))
+    (tdir / "run.log").write_text(r.stdout + r.stderr)
+    elapsed = time.time() - t0
+    sub = subprocess.run(["stestr", "last", "--subunit"], cwd=tdir, capture_output=True,
+                         env=tempest_env(tdir.parent))
+    return sub.stdout, elapsed
+
+
+def parse_subunit(data):
+    """test id -> (status, reason) from a subunit v2 stream."""
+    import subunit
+    import testtools
+    import io
+
+    results = {}
+
+    class Collect(testtools.StreamResult):
+        def __init__(self):
+            super().__init__()
+            self.attach = collections.defaultdict(str)
+
+        def status(self, test_id=None, test_status=None, file_name=None, file_bytes=None,
+                   **kw):
+            if test_id is None:
+                return
+            if file_bytes and file_name in ("reason", "traceback"):
+                self.attach[test_id] += file_bytes.decode("utf-8", "replace")
+            if test_status in ("success", "fail", "skip", "xfail", "uxsuccess"):
+                results[test_id] = (test_status, self.attach.pop(test_id, ""))
+
+    stream = subunit.ByteStreamToStreamResult(io.BytesIO(data), non_subunit_name="stdout")
+    c = Collect()
+    c.startTestRun()
+    stream.run(c)
+    c.stopTestRun()
+    return results
+
+
+def report(results, known, skips):
+    per = collections.OrderedDict()
+    for tid in sorted(results):
+        st = results[tid][0]
+        mod = module_of(bare_id(tid))
+        c = per.setdefault(mod, collections.Counter())
+        c[{"success": "passed", "fail": "failed", "skip": "skipped"}.get(st, st)] += 1
+    total = collections.Counter()
+    print(f"{'module':70} {'passed':>6} {'failed':>6} {'skipped':>7}")
+    for mod, c in per.items():
+        print(f"{mod:70} {c['passed']:6} {c['failed']:6} {c['skipped']:7}")
+        total.update(c)
+    print(f"{'TOTAL':70} {total['passed']:6} {total['failed']:6} {total['skipped']:7}")
+
+    new_fail, new_skip, fixed = [], [], []
+    for tid, (st, reason) in sorted(results.items()):
+        b = bare_id(tid)
+        if st == "fail" and b not in known:
+            first = [ln for ln in reason.splitlines() if ln.strip()][-1:] or [""]
+            new_fail.append(f"{b}  {first[0][:200]}")
+        elif st == "skip" and b not in skips:
+            new_skip.append(f"{b}  {reason.strip()[:200]}")
+        elif st == "success" and b in known:
+            fixed.append(b)
+    for title, items in (("FAILED, not in known-failures.txt", new_fail),
+                         ("SKIPPED, not in expected-skips.txt", new_skip),
+                         ("PASSED, remove from known-failures.txt", fixed)):
+        if items:
+            print(f"\n{title} ({len(items)}):")
+            for i in items:
+                print("  " + i)
+    return total, new_fail, new_skip, fixed
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", default=str(ROOT / "build" / "lepton-server"))
+    ap.add_argument("--regex", default=REGEX)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--write-lists", action="store_true",
+                    help="rewrite known-failures.txt and expected-skips.txt from this run")
+    a = ap.parse_args()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="lepton-tempest-"))
+    procs = Procs()
+    # SIGTERM (a CI timeout) ends the run through `finally`: every process we
+    # started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        # Our own copy: a rebuild during the run does not change the server.
+        server = work / "lepton-server"
+        shutil.copy2(a.server, server)
+        kurl = start_keystone(work, procs)
+        lurl = start_lepton(work, procs, server, kurl)
+        check_auth(kurl, lurl)
+        tdir, exts = write_tempest_conf(work, kurl, lurl)
+        print(f"keystone {kurl}, lepton-server {lurl}, {len(exts)} extensions", flush=True)
+        data, elapsed = run_tempest(tdir, a.regex, a.concurrency)
+        results = parse_subunit(data)
+        if not results:
+            print((tdir / "run.log").read_text()[-3000:])
+            print("tempest: FAIL no test ran")
+            return 1
+        known, skips = read_list("known-failures.txt"), read_list("expected-skips.txt")
+        if a.write_lists:
+            write_lists(results, known, skips)
+            known, skips = read_list("known-failures.txt"), read_list("expected-skips.txt")
+        total, new_fail, new_skip, fixed = report(results, known, skips)
+        ok = not new_fail and not new_skip
+        print(f"\ntempest: {'OK' if ok else 'FAIL'} {total['passed']} passed, "
+              f"{total['failed']} failed ({len(new_fail)} unexpected), "
+              f"{total['skipped']} skipped ({len(new_skip)} unexpected), "
+              f"{len(fixed)} known failures now pass, {elapsed:.0f} s")
+        return 0 if ok else 1
+    finally:
+        procs.stop_all()
+        if a.keep:
+            print(f"work directory kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def write_lists(results, known, skips):
+    """Seeds the lists from a run: failures keep their old reason or get the
+    last line of their traceback, skips their skip reason."""
+    kf, es = [], []
+    for tid, (st, reason) in sorted(results.items()):
+        b = bare_id(tid)
+        lines = [ln.strip() for ln in reason.splitlines() if ln.strip()]
+        if st == "fail":
+            kf.append(f"{b} {known.get(b) or (lines[-1][:160] if lines else 'failed')}")
+        elif st == "skip":
+            es.append(f"{b} {skips.get(b) or (' '.join(lines)[:160] or 'skipped')}")
+    hdr = ("# Tempest tests that fail against lepton-server today: test id, then why.\n"
+           "# scripts/tempest.sh fails on a failure not listed here and reports listed\n"
+           "# ones that pass (remove them). This list only shrinks.\n")
+    (LISTS / "known-failures.txt").write_text(hdr + "\n".join(kf) + "\n")
+    hdr = ("# Tempest tests expected to skip: test id, then the reason. A skip not\n"
+           "# listed here fails scripts/tempest.sh.\n")
+    (LISTS / "expected-skips.txt").write_text(hdr + "\n".join(es) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
