@@ -35,7 +35,7 @@ int agent_init(struct agent *a)
 	if (r < 0)
 		return r;
 	agent_heartbeat(a);
-	return client_watch_start(a->client, 0);
+	return client_watch_start(a->client, a->cfg.host, 0);
 }
 
 void agent_done(struct agent *a)

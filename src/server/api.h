@@ -5,11 +5,13 @@
 
 #include "server/config.h"
 #include "server/http.h"
+#include "server/nodeview.h"
 #include "server/store.h"
 
 struct api {
 	struct store *store;
 	const struct server_config *cfg;
+	struct nodeview *view; /* per-node feeds (watch?host=) */
 };
 
 /* The http_handler_fn of lepton-server; userdata is a struct api. */

@@ -105,12 +105,13 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
-	struct api api = {.store = store, .cfg = &cfg};
+	struct api api = {.store = store, .cfg = &cfg, .view = nodeview_new()};
 	r = http_start(cfg.listen, cfg.unix_path, cfg.max_body_size, cfg.threads_max, api_handle,
 		       &api, &http);
 	if (r < 0) {
 		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
 			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
+		nodeview_free(api.view);
 		store_free(store);
 		config_done(&cfg);
 		return 1;
@@ -123,6 +124,7 @@ int main(int argc, char **argv)
 	log_info("signal %d: shutting down", sig);
 	store_shutdown(store);
 	http_stop(http);
+	nodeview_free(api.view);
 	store_free(store);
 	config_done(&cfg);
 	return 0;
