@@ -414,3 +414,300 @@ def test_replay_matches_api_state(server, api, admin):
         assert feed_ports[pid]["name"] == p["name"]
         assert feed_ports[pid]["fixed_ips"] == p["fixed_ips"]
         assert feed_ports[pid]["revision_number"] == p["revision_number"]
+
+
+# ---------------------------------------------------------------------------
+# The per-node feed: watch?host=NODE carries only what that node needs.
+
+def node_watch(server, host, follow=False, timeout=10):
+    u = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn.request("GET", f"/v2.0/lepton/watch?since=0&host={host}"
+                 + ("" if follow else "&follow=false"),
+                 headers={"X-Project-Id": "admin-project", "X-Roles": "admin"})
+    return conn
+
+
+def node_snapshot(server, host):
+    """{(type, id): object} of a node's snapshot (follow=false)."""
+    conn = node_watch(server, host)
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    lines = [json.loads(x) for x in resp.read().splitlines() if x.strip()]
+    conn.close()
+    assert lines[0]["op"] == "snapshot_begin" and lines[-1]["op"] == "snapshot_end", lines
+    assert all(ev["op"] == "snapshot" for ev in lines[1:-1]), lines
+    return {(ev["type"], ev["id"]): ev["object"] for ev in lines[1:-1]}
+
+
+def full_snapshot(server):
+    return {(ev["type"], ev["id"]): ev["object"] for ev in read_feed(server, 0)
+            if ev["op"] == "snapshot"}
+
+
+class NodeFollower(Follower):
+    def __init__(self, url, host, timeout=10):
+        threading.Thread.__init__(self, daemon=True)
+        self.w = Watch(url, f"0&host={host}", follow=True, timeout=timeout)
+        assert self.w.status == 200
+        self.q = queue.Queue()
+        self.state = {}
+        self.rev = 0
+
+    def apply(self, seen):
+        """Applies lines to self.state as a replica would; checks revisions."""
+        for ev in seen:
+            if ev["op"] in ("ping", "snapshot_begin"):
+                continue
+            if ev["op"] == "snapshot_end":
+                self.rev = ev["revision"]
+                continue
+            if ev["op"] == "snapshot":
+                self.state[(ev["type"], ev["id"])] = ev["object"]
+                continue
+            assert ev["revision"] > self.rev, (self.rev, ev)
+            self.rev = ev["revision"]
+            assert ev["object"]["id"] == ev["id"], ev
+            if ev["op"] == "delete":
+                assert (ev["type"], ev["id"]) in self.state, ev  # only what it holds
+                del self.state[(ev["type"], ev["id"])]
+            else:
+                assert ev["op"] in ("create", "update"), ev
+                assert (ev["op"] == "create") == ((ev["type"], ev["id"]) not in self.state), ev
+                self.state[(ev["type"], ev["id"])] = ev["object"]
+
+    def until(self, pred, seconds=10):
+        """Reads and applies lines until pred(line); returns the lines."""
+        _, seen = self.wait_for(pred, seconds)
+        self.apply(seen)
+        return seen
+
+    def until_all(self, ops_ids, seconds=10):
+        """Reads until every (op, id) was seen, in any order."""
+        want, seen = set(ops_ids), []
+        while want:
+            got = self.until(lambda e: (e["op"], e.get("id")) in want, seconds)
+            want.discard((got[-1]["op"], got[-1]["id"]))
+            seen += got
+        return seen
+
+
+def register(admin, host, tunnel, mode="compute"):
+    r = admin.post("/v2.0/lepton/agents/register", {"agent": {
+        "host": host, "mode": mode, "tunnel_address": tunnel,
+        "physical_networks": {"public": "ext0"}}})
+    assert r.status in (200, 201), r
+    return r.json["agent"]
+
+
+def tenant_net(admin, project, cidr):
+    c = admin.as_(project)
+    net = api_create(c, "network", {"name": f"net-{project}"})
+    sub = api_create(c, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 4})
+    return net, sub
+
+
+def bound_port(admin, net, host, project, **kw):
+    return api_create(admin, "port", {"network_id": net["id"], "binding:host_id": host,
+                                      "project_id": project, **kw})
+
+
+def rebind(admin, port, host):
+    r = admin.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": host}})
+    assert r.status == 200, r
+    return r.json["port"]
+
+
+def keys(objs, kind):
+    return {k[1] for k in objs if k[0] == kind}
+
+
+def test_node_feed_bad_host(admin):
+    for bad in ("", "a%2Fb", "x" * 65, "a%20b"):
+        assert_error(admin.get(f"/v2.0/lepton/watch?since=0&follow=false&host={bad}"), 400)
+    tenant = Client(admin.url, "p1", "member")
+    assert_error(tenant.get("/v2.0/lepton/watch?since=0&follow=false&host=compute-1"), 403)
+
+
+def test_node_snapshot_holds_its_share(server, admin):
+    a1 = register(admin, "compute-1", "192.0.2.1")
+    a2 = register(admin, "compute-2", "192.0.2.2")
+    a3 = register(admin, "compute-3", "192.0.2.3")
+    net_a, sub_a = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_b, sub_b = tenant_net(admin, "pb", "10.2.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    pa2 = bound_port(admin, net_a, "compute-2", "pa")
+    pb1 = bound_port(admin, net_b, "compute-3", "pb")
+    unbound = api_create(admin, "port", {"network_id": net_a["id"], "project_id": "pa"})
+    snap = node_snapshot(server, "compute-1")
+    everything = full_snapshot(server)
+    assert set(snap) < set(everything)
+    for k, obj in snap.items():
+        assert everything[k] == obj, k  # the same documents
+    # Its ports, every port of its networks (FDB, ARP), their subnets.
+    assert keys(snap, "network") == {net_a["id"]}
+    assert keys(snap, "subnet") == {sub_a["id"]}
+    assert keys(snap, "port") == {pa1["id"], pa2["id"], unbound["id"]}
+    assert keys(snap, "security_group") == set(pa1["security_groups"])
+    # Its own agent and the hosts of remote ports on its networks.
+    assert keys(snap, "agent") == {a1["id"], a2["id"]}
+    # Nothing of the other tenant's network on compute-3.
+    for other in (net_b["id"], sub_b["id"], pb1["id"], a3["id"], *pb1["security_groups"]):
+        assert other not in {k[1] for k in snap}
+    # compute-3 sees only its own.
+    snap3 = node_snapshot(server, "compute-3")
+    assert keys(snap3, "network") == {net_b["id"]} and keys(snap3, "port") == {pb1["id"]}
+    assert keys(snap3, "agent") == {a3["id"]}
+    # A node with nothing gets its own registration only; an unknown one nothing.
+    assert node_snapshot(server, "compute-9") == {}
+
+
+def test_node_feed_port_rebound(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    net_a, _ = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_c, sub_c = tenant_net(admin, "pc", "10.3.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        assert net_c["id"] not in keys(f.state, "network")
+        # A port on net C bound elsewhere: nothing reaches compute-1.
+        pc = bound_port(admin, net_c, "compute-2", "pc")
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker1"}})
+        seen = f.until(lambda e: e.get("id") == pa1["id"] and e["op"] == "update")
+        assert [(e["op"], e["type"]) for e in seen] == [("update", "port")], seen
+        # Bound here: the port, its network, subnet and group enter the view.
+        rebind(admin, pc, "compute-1")
+        seen = f.until_all({("create", pc["id"]), ("create", sub_c["id"]),
+                            ("create", net_c["id"])})
+        got = {(e["op"], e["type"], e["id"]) for e in seen}
+        assert ("create", "network", net_c["id"]) in got, seen
+        assert ("create", "subnet", sub_c["id"]) in got, seen
+        assert ("create", "port", pc["id"]) in got, seen
+        for sg in pc["security_groups"]:
+            assert ("security_group", sg) in f.state
+        # The network (made long before) arrives whole, at a new revision.
+        ev = next(e for e in seen if e["id"] == net_c["id"])
+        assert ev["object"]["name"] == "net-pc" and ev["object"]["mtu"] == net_c["mtu"]
+        # Bound elsewhere again: all of them leave compute-1's view.
+        rebind(admin, pc, "compute-2")
+        seen = f.until_all({("delete", pc["id"]), ("delete", sub_c["id"]),
+                            ("delete", net_c["id"])})
+        gone = {(e["type"], e["id"]) for e in seen if e["op"] == "delete"}
+        assert {("port", pc["id"]), ("subnet", sub_c["id"]),
+                ("network", net_c["id"])} <= gone, seen
+        assert {k for k in f.state if k[1] in (pc["id"], sub_c["id"], net_c["id"])} == set()
+        # What compute-1 holds is its snapshot now.
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker2"}})
+        f.until(lambda e: e.get("id") == pa1["id"] and e["object"]["name"] == "marker2")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
+
+
+def test_node_feed_router_interface(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    net_a, sub_a = tenant_net(admin, "pa", "10.1.0.0/24")
+    c = admin.as_("pa")
+    net_d = api_create(c, "network", {"name": "d"})
+    sub_d = api_create(c, "subnet", {"network_id": net_d["id"], "cidr": "10.4.0.0/24",
+                                     "ip_version": 4})
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    # Not in pa1's default group (whose members compute-1 gets anyway).
+    pd2 = bound_port(admin, net_d, "compute-2", "pa", security_groups=[])
+    router = api_create(c, "router", {"name": "r"})
+    r = c.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub_a["id"]})
+    assert r.status == 200, r
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        # A distributed router with an interface on a local network.
+        assert router["id"] in keys(f.state, "router")
+        assert r.json["port_id"] in keys(f.state, "port")
+        assert net_d["id"] not in keys(f.state, "network")
+        # An interface on net D: its network, subnet and ports (east-west
+        # is bridged over VXLAN in D) enter compute-1's view.
+        r = c.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                  {"subnet_id": sub_d["id"]})
+        assert r.status == 200, r
+        iface_d = r.json["port_id"]
+        seen = f.until_all({("create", pd2["id"]), ("create", iface_d),
+                            ("create", net_d["id"]), ("create", sub_d["id"])})
+        got = {(e["op"], e["type"], e["id"]) for e in seen}
+        assert {("create", "network", net_d["id"]), ("create", "subnet", sub_d["id"]),
+                ("create", "port", pd2["id"]), ("create", "port", iface_d)} <= got, seen
+        # compute-2 (a port on D and none on A) gets the router too, and net A.
+        snap2 = node_snapshot(server, "compute-2")
+        assert router["id"] in keys(snap2, "router")
+        assert {net_a["id"], net_d["id"]} <= keys(snap2, "network")
+        # Removed: D leaves compute-1's view again, the router stays.
+        r = c.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                  {"subnet_id": sub_d["id"]})
+        assert r.status == 200, r
+        seen = f.until_all({("delete", pd2["id"]), ("delete", iface_d),
+                            ("delete", net_d["id"]), ("delete", sub_d["id"])})
+        gone = {(e["type"], e["id"]) for e in seen if e["op"] == "delete"}
+        assert {("network", net_d["id"]), ("subnet", sub_d["id"]), ("port", pd2["id"]),
+                ("port", iface_d)} <= gone, seen
+        assert router["id"] in keys(f.state, "router")
+        assert net_d["id"] not in keys(node_snapshot(server, "compute-1"), "network")
+        # The router leaves with its last local interface.
+        r = c.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                  {"subnet_id": sub_a["id"]})
+        assert r.status == 200, r
+        f.until(lambda e: e["op"] == "delete" and e.get("id") == router["id"])
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker"}})
+        f.until(lambda e: e.get("id") == pa1["id"] and e["object"]["name"] == "marker")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
+
+
+def sg_create(c, name):
+    r = c.post("/v2.0/security-groups", {"security_group": {"name": name}})
+    assert r.status == 201, r
+    return r.json["security_group"]
+
+
+def test_node_feed_remote_group_member(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    c = admin.as_("pa")
+    web, db = sg_create(c, "web"), sg_create(c, "db")
+    r = c.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp",
+        "remote_group_id": db["id"]}})
+    assert r.status == 201, r
+    net_a, _ = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_e, sub_e = tenant_net(admin, "pe", "10.5.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa", security_groups=[web["id"]])
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        assert {web["id"], db["id"]} <= keys(f.state, "security_group")
+        # A member of db appears on another node, on a network compute-1
+        # does not have: the port comes (its addresses fill the group), its
+        # network does not.
+        member = bound_port(admin, net_e, "compute-2", "pa", security_groups=[db["id"]])
+        seen = f.until(lambda e: e.get("id") == member["id"])
+        assert seen[-1]["op"] == "create" and seen[-1]["object"]["fixed_ips"]
+        assert net_e["id"] not in keys(f.state, "network")
+        assert sub_e["id"] not in keys(f.state, "subnet")
+        # It leaves the group: it leaves the view.
+        r = admin.put(f"/v2.0/ports/{member['id']}", {"port": {"security_groups": []}})
+        assert r.status == 200, r
+        seen = f.until(lambda e: e.get("id") == member["id"])
+        assert seen[-1]["op"] == "delete", seen
+        # The local port drops web: web, db go (nothing references them).
+        r = admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"security_groups": []}})
+        assert r.status == 200, r
+        seen = f.until(lambda e: e["op"] == "delete" and e.get("id") == db["id"])
+        assert web["id"] not in keys(f.state, "security_group")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
