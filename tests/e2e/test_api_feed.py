@@ -7,6 +7,8 @@ import threading
 import time
 import urllib.parse
 
+import pytest
+
 from conftest import Client, api_create, assert_error
 
 CHANGE_OPS = ("create", "update", "delete")
@@ -482,6 +484,18 @@ class NodeFollower(Follower):
         self.apply(seen)
         return seen
 
+    def settle(self, want, seconds=10):
+        """Applies lines until the state is `want` (no more changes come)."""
+        deadline = time.time() + seconds
+        while self.state != want and time.time() < deadline:
+            try:
+                ev = self.q.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                break
+            assert ev is not None and not isinstance(ev, Exception), ev
+            self.apply([ev])
+        return self.state == want
+
     def until_all(self, ops_ids, seconds=10):
         """Reads until every (op, id) was seen, in any order."""
         want, seen = set(ops_ids), []
@@ -711,3 +725,194 @@ def test_node_feed_remote_group_member(server, admin):
         assert f.state == node_snapshot(server, "compute-1")
     finally:
         f.stop()
+
+
+def expected_view(everything, host):
+    """The relevance rule (nodeview.c), written again from the documents of
+    the whole feed: {(type, id)} node `host` needs."""
+    by = {}
+    for (kind, i), o in everything.items():
+        by.setdefault(kind, {})[i] = o
+    ports, routers = by.get("port", {}), by.get("router", {})
+    out = set()
+    agents = [a for a in by.get("agent", {}).values() if a["host"] == host]
+    out |= {("agent", a["id"]) for a in agents}
+    network_node = any(a["configurations"]["mode"] == "network" for a in agents)
+    phys = agents[0]["configurations"].get("physical_networks", {}) if agents else {}
+    lp = {i for i, p in ports.items() if p["binding:host_id"] == host}
+    ln = {ports[i]["network_id"] for i in lp
+          if not ports[i]["device_owner"].startswith("network:")}
+    rt = {i for i, r in routers.items() if r.get("lepton:l3_host") == host}
+    rt |= {p["device_id"] for p in ports.values() if p["network_id"] in ln
+           and p["device_owner"].startswith("network:router_interface")
+           and routers.get(p["device_id"], {}).get("distributed")}
+    rp = {i for i, p in ports.items() if p["device_id"] in rt
+          and p["device_owner"].startswith("network:router_")}
+    net = ln | {ports[i]["network_id"] for i in rp}
+    if network_node:
+        net |= {i for i, n in by.get("network", {}).items()
+                if n.get("lepton:dhcp") == "centralized"}
+    out |= {("router", i) for i in rt if i in routers}
+    out |= {("port", i) for i in lp | rp}
+    out |= {("subnet", ip["subnet_id"]) for i in lp | rp for ip in ports[i]["fixed_ips"]
+            if ip["subnet_id"] in by.get("subnet", {})}
+    for f in by.get("floatingip", {}).values():
+        if f.get("router_id") in rt and (not routers[f["router_id"]].get("distributed")
+                                         or f.get("port_id") in lp):
+            out.add(("floatingip", f["id"]))
+    hosts = set()
+    for n in net:
+        doc = by.get("network", {}).get(n)
+        if not doc:
+            continue
+        out.add(("network", n))
+        if doc["provider:network_type"] != "vxlan" and \
+                doc.get("provider:physical_network") in phys:
+            continue
+        out |= {("subnet", i) for i, s in by.get("subnet", {}).items() if s["network_id"] == n}
+        for i, p in ports.items():
+            if p["network_id"] == n:
+                out.add(("port", i))
+                if p["binding:host_id"]:
+                    hosts.add(p["binding:host_id"])
+    groups = by.get("security_group", {})
+    sg = {g for i in lp for g in ports[i]["security_groups"] if g in groups}
+    rg = {r["remote_group_id"] for g in sg for r in groups[g]["security_group_rules"]
+          if r.get("remote_group_id")}
+    out |= {("security_group", g) for g in sg | (rg & set(groups))}
+    out |= {("port", i) for i, p in ports.items() if set(p["security_groups"]) & rg}
+    out |= {("agent", a["id"]) for a in by.get("agent", {}).values()
+            if a["host"] in hosts or a["configurations"]["mode"] == "network"}
+    ifaces = {i for i in rp if ports[i]["device_owner"].startswith("network:router_interface")}
+    for g in by.get("firewall_group", {}).values():
+        if set(g.get("ports", [])) & ifaces:
+            out.add(("firewall_group", g["id"]))
+            for d in ("ingress_firewall_policy_id", "egress_firewall_policy_id"):
+                pol = by.get("firewall_policy", {}).get(g.get(d))
+                if pol:
+                    out.add(("firewall_policy", pol["id"]))
+                    out |= {("firewall_rule", r) for r in pol["firewall_rules"]
+                            if r in by.get("firewall_rule", {})}
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_node_feed_converges_under_random_changes(make_server, seed):
+    """Random changes in any order: each node's stream, applied like a
+    replica, equals the node's snapshot, which is the rule applied to the
+    whole model, and stays so after a restart (indexes built afresh)."""
+    import random
+    rnd = random.Random(seed)
+    s = make_server().start()
+    admin = Client(s.url, "admin-project", "admin")
+    hosts = ["h1", "h2", "h3"]
+    for i, h in enumerate(hosts):
+        register(admin, h, f"192.0.2.{i + 1}")
+    register(admin, "net-1", "192.0.2.9", mode="network")
+    c = admin.as_("pa")
+    public = api_create(admin, "network", {"name": "public", "router:external": True,
+                                           "provider:network_type": "flat",
+                                           "provider:physical_network": "public"})
+    api_create(admin, "subnet", {"network_id": public["id"], "cidr": "100.64.0.0/24",
+                                 "ip_version": 4})
+    nets, subs = [], []
+    for i in range(3):
+        n, sb = tenant_net(admin, "pa", f"10.{i}.0.0/24")
+        nets.append(n)
+        subs.append(sb)
+    xn, _ = tenant_net(admin, "pb", "10.9.0.0/24")
+    nets.append(xn)
+    # Centralized DHCP: the network node needs it, and its ports, wherever.
+    cn = api_create(admin, "network", {"name": "central", "project_id": "pa",
+                                       "lepton:dhcp": "centralized"})
+    subs.append(api_create(admin, "subnet", {"network_id": cn["id"], "project_id": "pa",
+                                             "cidr": "10.8.0.0/24", "ip_version": 4}))
+    nets.append(cn)
+    web, db = sg_create(c, "web"), sg_create(c, "db")
+    dvr = api_create(c, "router", {"name": "dvr"})
+    legacy = api_create(admin, "router", {"name": "legacy", "project_id": "pa",
+                                          "distributed": False})
+    for r in (dvr, legacy):
+        assert admin.put(f"/v2.0/routers/{r['id']}", {"router": {"external_gateway_info": {
+            "network_id": public["id"]}}}).status == 200
+    followers = {h: NodeFollower(s.url, h) for h in hosts + ["net-1"]}
+    for f in followers.values():
+        f.start()
+        f.until(lambda e: e["op"] == "snapshot_end")
+    ports, ifaces, rule = [], {}, None
+    try:
+        for step in range(70):
+            op = rnd.choice(["port", "port", "rebind", "rebind", "sgs", "delete", "iface",
+                             "rule", "fip"])
+            if op == "port" or not ports:
+                n = rnd.choice(nets)
+                proj = "pb" if n is xn else "pa"
+                groups = rnd.choice([None, [], [web["id"]], [db["id"]]]) if proj == "pa" else None
+                body = {"network_id": n["id"], "project_id": proj,
+                        "binding:host_id": rnd.choice(hosts + [""])}
+                if groups is not None:
+                    body["security_groups"] = groups
+                ports.append(api_create(admin, "port", body))
+            elif op == "rebind":
+                p = rnd.choice(ports)
+                rebind(admin, p, rnd.choice(hosts + ["", "net-1"]))
+            elif op == "sgs":
+                p = rnd.choice(ports)
+                if p["project_id"] == "pa":
+                    r = admin.put(f"/v2.0/ports/{p['id']}", {"port": {"security_groups": rnd.choice(
+                        [[], [web["id"]], [db["id"]], [web["id"], db["id"]]])}})
+                    assert r.status == 200, r
+            elif op == "delete":
+                p = ports.pop(rnd.randrange(len(ports)))
+                assert admin.delete(f"/v2.0/ports/{p['id']}").status == 204
+            elif op == "iface":
+                sb = rnd.choice(subs)
+                router = rnd.choice([dvr, legacy])
+                key = (router["id"], sb["id"])
+                if key in ifaces:
+                    r = admin.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                                  {"subnet_id": sb["id"]})
+                    del ifaces[key]
+                elif not any(k[1] == sb["id"] for k in ifaces):
+                    r = admin.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                                  {"subnet_id": sb["id"]})
+                    ifaces[key] = True
+                else:
+                    continue
+                assert r.status == 200, r
+            elif op == "rule":
+                if rule:
+                    assert admin.delete(f"/v2.0/security-group-rules/{rule}").status == 204
+                    rule = None
+                else:
+                    r = c.post("/v2.0/security-group-rules", {"security_group_rule": {
+                        "security_group_id": web["id"], "direction": "ingress",
+                        "remote_group_id": db["id"]}})
+                    assert r.status == 201, r
+                    rule = r.json["security_group_rule"]["id"]
+            elif op == "fip":
+                cand = [p for p in ports if p["project_id"] == "pa"
+                        and any((k[1] == p["fixed_ips"][0]["subnet_id"]) for k in ifaces)]
+                if cand:
+                    p = rnd.choice(cand)
+                    r = admin.post("/v2.0/floatingips", {"floatingip": {
+                        "floating_network_id": public["id"], "port_id": p["id"],
+                        "project_id": "pa"}})
+                    assert r.status in (201, 400, 409), r
+        everything = full_snapshot(s)
+        for h, f in followers.items():
+            snap = node_snapshot(s, h)
+            assert f.settle(snap), h
+            assert set(snap) == expected_view(everything, h), h
+            assert set(snap) < set(everything)
+        views = {h: node_snapshot(s, h) for h in followers}
+        assert ("network", cn["id"]) in views["net-1"]
+        assert all(len(v) > 5 for v in views.values())
+    finally:
+        for f in followers.values():
+            f.stop()
+    # After a restart the indexes are built from scratch: the same views.
+    s.stop()
+    s.start()
+    for h, v in views.items():
+        assert node_snapshot(s, h) == v, h
