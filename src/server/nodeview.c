@@ -38,21 +38,37 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 
+/* The journal keeps what each change touched for so many changes. */
+#define JOURNAL_MAX 20000
+
 struct nodeview {
 	json_t *idx;	 /* {"<index>\x1f<value>": {id: true}} */
 	json_t *entries; /* {"<type>\x1f<id>": ["<index>\x1f<value>", ...]} */
 	int64_t rev;	 /* the store revision the indexes reflect */
 	bool built;
+	/* [[revision, [key, ...]], ...], oldest first: for each change, the
+	 * document ("D\x1f<type>\x1f<id>") and the index entries it left or
+	 * joined. Changes at or below journal_floor are not in it. */
+	json_t *journal;
+	int64_t journal_floor;
 };
 
 const char *const nodeview_types[] = {
-	"agent",	 "network",	"subnet", "security_group", "firewall_rule",
-	"firewall_policy", "firewall_group", "router", "port",	     "floatingip",
+	"agent",
+	"network",
+	"subnet",
+	"security_group",
+	"firewall_rule",
+	"firewall_policy",
+	"firewall_group",
+	"router",
+	"port",
+	"floatingip",
 	NULL,
 };
 
 /* The types with indexes. */
-static const char *const indexed[] = {"port",	"subnet", "floatingip", "router",
+static const char *const indexed[] = {"port",	 "subnet", "floatingip",    "router",
 				      "network", "agent",  "firewall_group"};
 
 static const char *str(json_t *doc, const char *key)
@@ -68,6 +84,7 @@ struct nodeview *nodeview_new(void)
 
 	v->idx = json_object();
 	v->entries = json_object();
+	v->journal = json_array();
 	return v;
 }
 
@@ -77,6 +94,7 @@ void nodeview_free(struct nodeview *v)
 		return;
 	json_decref(v->idx);
 	json_decref(v->entries);
+	json_decref(v->journal);
 	free(v);
 }
 
@@ -103,12 +121,14 @@ static void entry(struct nodeview *v, json_t *list, const char *index, const cha
 	json_array_append_new(list, json_string(k));
 }
 
-static void unindex(struct nodeview *v, const char *key, const char *id)
+/* Drops the document's index entries, adding them to `moved`. */
+static void unindex(struct nodeview *v, const char *key, const char *id, json_t *moved)
 {
 	json_t *list = json_object_get(v->entries, key), *e;
 	size_t i;
 
 	json_array_foreach(list, i, e) {
+		json_array_append(moved, e);
 		json_t *set = json_object_get(v->idx, json_string_value(e));
 
 		json_object_del(set, id);
@@ -118,7 +138,8 @@ static void unindex(struct nodeview *v, const char *key, const char *id)
 	json_object_del(v->entries, key);
 }
 
-static void index_doc(struct nodeview *v, const char *type, const char *id, json_t *doc)
+/* Indexes the document; returns its entries (borrowed). */
+static json_t *index_doc(struct nodeview *v, const char *type, const char *id, json_t *doc)
 {
 	json_t *list = json_array(), *e;
 	char key[512];
@@ -152,6 +173,7 @@ static void index_doc(struct nodeview *v, const char *type, const char *id, json
 	}
 	key2(key, sizeof(key), type, id);
 	json_object_set_new(v->entries, key, list);
+	return list;
 }
 
 static bool is_indexed(const char *type)
@@ -175,6 +197,9 @@ static void rebuild(struct nodeview *v, struct store *s)
 		json_decref(docs);
 	}
 	v->built = true;
+	/* Views computed before cannot be checked against the journal. */
+	json_array_clear(v->journal);
+	v->journal_floor = store_revision(s);
 }
 
 /* Brings the indexes to the committed revision: re-indexes each document
@@ -195,37 +220,85 @@ static void sync_indexes(struct nodeview *v, struct store *s)
 	}
 	touched = store_feed_touched(s, v->rev);
 	json_array_foreach(touched, i, t) {
-		const char *type = json_string_value(json_array_get(t, 0));
-		const char *id = json_string_value(json_array_get(t, 1));
+		json_int_t rev = json_integer_value(json_array_get(t, 0));
+		const char *type = json_string_value(json_array_get(t, 1));
+		const char *id = json_string_value(json_array_get(t, 2));
 		char key[512];
-		json_t *doc;
+		json_t *doc, *keys;
 
-		if (!type || !id || !is_indexed(type))
+		if (!type || !id)
 			continue;
-		key2(key, sizeof(key), type, id);
-		unindex(v, key, id);
-		doc = store_get_shared(s, type, id);
-		if (doc)
-			index_doc(v, type, id, doc);
+		keys = json_array();
+		snprintf(key, sizeof(key), "D\x1f%s\x1f%s", type, id);
+		json_array_append_new(keys, json_string(key));
+		if (is_indexed(type)) {
+			key2(key, sizeof(key), type, id);
+			unindex(v, key, id, keys);
+			doc = store_get_shared(s, type, id);
+			if (doc)
+				json_array_extend(keys, index_doc(v, type, id, doc));
+		}
+		json_array_append_new(v->journal, json_pack("[I, o]", rev, keys));
 	}
 	json_decref(touched);
 	v->rev = head;
+	if (json_array_size(v->journal) > JOURNAL_MAX) {
+		size_t drop = json_array_size(v->journal) / 2;
+		json_t *kept = json_array();
+
+		v->journal_floor =
+			json_integer_value(json_array_get(json_array_get(v->journal, drop - 1), 0));
+		for (i = drop; i < json_array_size(v->journal); i++)
+			json_array_append(kept, json_array_get(v->journal, i));
+		json_decref(v->journal);
+		v->journal = kept;
+	}
 }
 
-/* The ids under one index value ({id: true}, borrowed; NULL when none). */
-static json_t *lookup(struct nodeview *v, const char *index, const char *value)
+bool nodeview_may_differ(struct nodeview *v, struct store *s, int64_t rev, json_t *deps)
 {
-	char k[512];
+	sync_indexes(v, s);
+	if (rev < v->journal_floor)
+		return true;
+	for (size_t i = json_array_size(v->journal); i-- > 0;) {
+		json_t *j = json_array_get(v->journal, i), *k;
+		size_t n;
 
-	key2(k, sizeof(k), index, value);
-	return json_object_get(v->idx, k);
+		if (json_integer_value(json_array_get(j, 0)) <= rev)
+			break;
+		json_array_foreach(json_array_get(j, 1), n, k)
+			if (json_object_get(deps, json_string_value(k)))
+				return true;
+	}
+	return false;
 }
 
 struct view {
 	struct nodeview *v;
 	struct store *s;
-	json_t *out; /* {type: {id: doc}} */
+	json_t *out;  /* {type: {id: doc}} */
+	json_t *deps; /* keys of what was read (see the journal) */
 };
+
+/* A document, borrowed, noting that the view read it. */
+static json_t *get(struct view *w, const char *type, const char *id)
+{
+	char key[512];
+
+	snprintf(key, sizeof(key), "D\x1f%s\x1f%s", type, id);
+	json_object_set_new(w->deps, key, json_true());
+	return store_get_shared(w->s, type, id);
+}
+
+/* The ids under one index value, noting that the view read them. */
+static json_t *find(struct view *w, const char *index, const char *value)
+{
+	char k[512];
+
+	key2(k, sizeof(k), index, value);
+	json_object_set_new(w->deps, k, json_true());
+	return json_object_get(w->v->idx, k);
+}
 
 /* Adds the document to the view; returns it (borrowed), or NULL when the
  * store has no such document. */
@@ -239,7 +312,7 @@ static json_t *add(struct view *w, const char *type, const char *id)
 	doc = json_object_get(t, id);
 	if (doc)
 		return doc;
-	doc = store_get_shared(w->s, type, id);
+	doc = get(w, type, id);
 	if (!doc)
 		return NULL;
 	if (!t) {
@@ -273,9 +346,9 @@ static bool is_vm_port(json_t *port)
 	return !startswith(str(port, "device_owner"), "network:");
 }
 
-json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
+json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, json_t **ret_deps)
 {
-	struct view w = {v, s, json_object()};
+	struct view w = {v, s, json_object(), json_object()};
 	json_t *lp = json_object(), *ln = json_object(), *rt = json_object();
 	json_t *net_set = json_object(), *hosts = json_object(), *rg = json_object();
 	json_t *phys = NULL, *doc, *x, *e;
@@ -285,7 +358,7 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 
 	sync_indexes(v, s);
 	/* A: the node's own registration. */
-	json_object_foreach(lookup(v, "ah", host), id, x) {
+	json_object_foreach(find(&w, "ah", host), id, x) {
 		json_t *conf = json_object_get(add(&w, "agent", id), "configurations");
 
 		network_node = network_node || streq(str(conf, "mode"), "network");
@@ -293,7 +366,7 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 			phys = json_object_get(conf, "physical_networks");
 	}
 	/* LP, LN. */
-	json_object_foreach(lookup(v, "ph", host), id, x) {
+	json_object_foreach(find(&w, "ph", host), id, x) {
 		doc = add(&w, "port", id);
 		if (!doc)
 			continue;
@@ -303,19 +376,19 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 			json_object_set_new(ln, str(doc, "network_id"), json_true());
 	}
 	/* RT: routers hosted here, distributed routers on a local network. */
-	json_object_foreach(lookup(v, "rl", host), id, x)
+	json_object_foreach(find(&w, "rl", host), id, x)
 		json_object_set_new(rt, id, json_true());
 	json_object_foreach(ln, nid, x) {
 		const char *pid;
 		json_t *y;
 
 		json_object_set_new(net_set, nid, json_true());
-		json_object_foreach(lookup(v, "pn", nid), pid, y) {
-			json_t *p = store_get_shared(s, "port", pid), *router;
+		json_object_foreach(find(&w, "pn", nid), pid, y) {
+			json_t *p = get(&w, "port", pid), *router;
 
 			if (!startswith(str(p, "device_owner"), "network:router_interface"))
 				continue;
-			router = store_get_shared(s, "router", str(p, "device_id"));
+			router = get(&w, "router", str(p, "device_id"));
 			if (json_is_true(json_object_get(router, "distributed")))
 				json_object_set_new(rt, str(p, "device_id"), json_true());
 		}
@@ -328,7 +401,7 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 
 		if (!router)
 			continue;
-		json_object_foreach(lookup(v, "pd", id), k, y) {
+		json_object_foreach(find(&w, "pd", id), k, y) {
 			json_t *p = add(&w, "port", k);
 
 			if (!p)
@@ -342,13 +415,14 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 				continue;
 			const char *gid;
 			json_t *z;
-			json_object_foreach(lookup(v, "gp", k), gid, z) {
+			json_object_foreach(find(&w, "gp", k), gid, z) {
 				json_t *g = add(&w, "firewall_group", gid);
 
 				for (int dir = 0; dir < 2 && g; dir++) {
-					json_t *pol = add(&w, "firewall_policy",
-							  str(g, dir ? "egress_firewall_policy_id"
-								     : "ingress_firewall_policy_id"));
+					json_t *pol =
+						add(&w, "firewall_policy",
+						    str(g, dir ? "egress_firewall_policy_id"
+							       : "ingress_firewall_policy_id"));
 
 					json_array_foreach(json_object_get(pol, "firewall_rules"),
 							   i, e)
@@ -356,8 +430,8 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 				}
 			}
 		}
-		json_object_foreach(lookup(v, "fr", id), k, y) {
-			json_t *f = store_get_shared(s, "floatingip", k);
+		json_object_foreach(find(&w, "fr", id), k, y) {
+			json_t *f = get(&w, "floatingip", k);
 
 			if (!dvr || json_object_get(lp, str(f, "port_id")))
 				add(&w, "floatingip", k);
@@ -365,7 +439,7 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 	}
 	/* NET: a network node serves centralized DHCP everywhere. */
 	if (network_node)
-		json_object_foreach(lookup(v, "nc", "centralized"), id, x)
+		json_object_foreach(find(&w, "nc", "centralized"), id, x)
 			json_object_set_new(net_set, id, json_true());
 	/* OVL: every port and subnet, and the agents of their hosts. */
 	json_object_foreach(net_set, nid, x) {
@@ -377,8 +451,8 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 		if (!streq(str(net, "provider:network_type"), "vxlan") &&
 		    json_object_get(phys, str(net, "provider:physical_network")))
 			continue; /* a provider network mapped here: no overlay */
-		add_all(&w, "subnet", lookup(v, "sn", nid));
-		json_object_foreach(lookup(v, "pn", nid), k, y) {
+		add_all(&w, "subnet", find(&w, "sn", nid));
+		json_object_foreach(find(&w, "pn", nid), k, y) {
 			json_t *p = add(&w, "port", k);
 
 			if (*str(p, "binding:host_id"))
@@ -387,9 +461,7 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 	}
 	/* SG, RG and the members of RG. */
 	json_object_foreach(lp, id, x) {
-		json_array_foreach(json_object_get(store_get_shared(s, "port", id),
-						   "security_groups"),
-				   i, e) {
+		json_array_foreach(json_object_get(get(&w, "port", id), "security_groups"), i, e) {
 			json_t *sg = add(&w, "security_group", json_string_value(e)), *rule;
 			size_t j;
 
@@ -401,17 +473,18 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host)
 	}
 	json_object_foreach(rg, id, x) {
 		add(&w, "security_group", id);
-		add_all(&w, "port", lookup(v, "ps", id));
+		add_all(&w, "port", find(&w, "ps", id));
 	}
 	/* Agents: of the hosts above, and every network node. */
 	json_object_foreach(hosts, id, x)
-		add_all(&w, "agent", lookup(v, "ah", id));
-	add_all(&w, "agent", lookup(v, "am", "network"));
+		add_all(&w, "agent", find(&w, "ah", id));
+	add_all(&w, "agent", find(&w, "am", "network"));
 	json_decref(lp);
 	json_decref(ln);
 	json_decref(rt);
 	json_decref(net_set);
 	json_decref(hosts);
 	json_decref(rg);
+	*ret_deps = w.deps;
 	return w.out;
 }

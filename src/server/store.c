@@ -710,13 +710,15 @@ json_t *store_feed_touched(struct store *s, int64_t rev)
 	sqlite3_stmt *st;
 	json_t *arr = json_array();
 
-	if (prepare(s, &st, "SELECT type, id FROM changes WHERE rev > ? AND rev <= ? ORDER BY rev",
+	if (prepare(s, &st,
+		    "SELECT rev, type, id FROM changes WHERE rev > ? AND rev <= ? ORDER BY rev",
 		    "ii", rev, s->revision) < 0)
 		return arr;
 	while (sqlite3_step(st) == SQLITE_ROW)
-		json_array_append_new(arr, json_pack("[s, s]",
-						     (const char *) sqlite3_column_text(st, 0),
-						     (const char *) sqlite3_column_text(st, 1)));
+		json_array_append_new(arr, json_pack("[I, s, s]",
+						     (json_int_t) sqlite3_column_int64(st, 0),
+						     (const char *) sqlite3_column_text(st, 1),
+						     (const char *) sqlite3_column_text(st, 2)));
 	release(s, st);
 	return arr;
 }

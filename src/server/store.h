@@ -68,8 +68,8 @@ int64_t store_feed_floor(struct store *s);
 /* New reference to an array of at most `limit` changes after `rev`, each
  * {"op","revision","type","id","object"}. */
 json_t *store_feed_after(struct store *s, int64_t rev, int limit);
-/* New reference to an array of [type, id] of the changes after `rev` up to the
- * committed revision (in order, repeats included; no documents read). */
+/* New reference to an array of [revision, type, id] of the changes after `rev`
+ * up to the committed revision (in order; no documents read). */
 json_t *store_feed_touched(struct store *s, int64_t rev);
 /* New reference to an array of every document, as {"type","id","object"}. */
 json_t *store_snapshot(struct store *s);

@@ -13,6 +13,7 @@ struct watch_stream {
 	struct nodeview *view;
 	char *host;   /* NULL: the whole feed */
 	json_t *sent; /* with a host: {type: {id: doc}} the node holds */
+	json_t *deps; /* with a host: what computing `sent` read */
 	int64_t rev;  /* last store revision the stream reflects */
 	int64_t pos;  /* with a host: revision of the last line sent */
 	bool need_snapshot;
@@ -86,7 +87,7 @@ static void emit_doc(struct watch_stream *w, const char *op, int64_t rev, const 
 static void node_snapshot(struct watch_stream *w)
 {
 	int64_t rev = store_revision(w->store);
-	json_t *now = nodeview_compute(w->view, w->store, w->host), *doc;
+	json_t *deps, *now = nodeview_compute(w->view, w->store, w->host, &deps), *doc;
 	const char *id;
 
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision", (json_int_t) rev));
@@ -96,17 +97,20 @@ static void node_snapshot(struct watch_stream *w)
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_end", "revision", (json_int_t) rev));
 	json_decref(w->sent);
 	w->sent = now;
+	json_decref(w->deps);
+	w->deps = deps;
 	w->rev = w->pos = rev;
 	w->need_snapshot = false;
 }
 
-/* What the node needs now against what it holds: documents that entered its
+/* What the node needs now against what it holds (recomputed whole, so that
+ * it is right whatever the order of the changes): documents that entered its
  * view, changed (a write replaces the store's object, so a changed document
  * is a different object), or left it. Returns the number of lines. */
 static size_t node_changes(struct watch_stream *w)
 {
 	int64_t head = store_revision(w->store), base;
-	json_t *now = nodeview_compute(w->view, w->store, w->host);
+	json_t *deps, *now = nodeview_compute(w->view, w->store, w->host, &deps);
 	json_t *lines = json_array(), *doc, *l;
 	const char *id;
 	size_t n, i, t;
@@ -144,6 +148,8 @@ static size_t node_changes(struct watch_stream *w)
 	json_decref(lines);
 	json_decref(w->sent);
 	w->sent = now;
+	json_decref(w->deps);
+	w->deps = deps;
 	w->rev = head;
 	return n;
 }
@@ -155,8 +161,13 @@ static void fill_node(struct watch_stream *w)
 		node_snapshot(w);
 		return;
 	}
-	if (store_revision(w->store) > w->rev && node_changes(w))
-		return;
+	if (store_revision(w->store) > w->rev) {
+		/* Most changes touch nothing this node's view read: skip. */
+		if (!nodeview_may_differ(w->view, w->store, w->rev, w->deps))
+			w->rev = store_revision(w->store);
+		else if (node_changes(w))
+			return;
+	}
 	if (!w->follow) {
 		w->done = true;
 		return;
@@ -234,6 +245,7 @@ void watch_free(void *stream)
 		return;
 	strbuf_done(&w->out);
 	json_decref(w->sent);
+	json_decref(w->deps);
 	free(w->host);
 	free(w);
 }
