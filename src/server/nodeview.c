@@ -341,6 +341,26 @@ static void add_subnets_of(struct view *w, json_t *port)
 		add(w, "subnet", str(ip, "subnet_id"));
 }
 
+/* The firewall groups on a router interface port, their policies and the
+ * policies' rules. */
+static void add_firewall(struct view *w, const char *port_id)
+{
+	json_t *g, *pol, *e, *x;
+	const char *gid;
+	size_t i;
+
+	json_object_foreach(find(w, "gp", port_id), gid, x) {
+		g = add(w, "firewall_group", gid);
+		for (int dir = 0; dir < 2 && g; dir++) {
+			pol = add(w, "firewall_policy",
+				  str(g, dir ? "egress_firewall_policy_id"
+					     : "ingress_firewall_policy_id"));
+			json_array_foreach(json_object_get(pol, "firewall_rules"), i, e)
+				add(w, "firewall_rule", json_string_value(e));
+		}
+	}
+}
+
 static bool is_vm_port(json_t *port)
 {
 	return !startswith(str(port, "device_owner"), "network:");
@@ -409,26 +429,8 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, 
 			add_subnets_of(&w, p);
 			if (*str(p, "network_id"))
 				json_object_set_new(net_set, str(p, "network_id"), json_true());
-			/* Firewall groups on its interfaces, their policies and
-			 * rules. */
-			if (!startswith(str(p, "device_owner"), "network:router_interface"))
-				continue;
-			const char *gid;
-			json_t *z;
-			json_object_foreach(find(&w, "gp", k), gid, z) {
-				json_t *g = add(&w, "firewall_group", gid);
-
-				for (int dir = 0; dir < 2 && g; dir++) {
-					json_t *pol =
-						add(&w, "firewall_policy",
-						    str(g, dir ? "egress_firewall_policy_id"
-							       : "ingress_firewall_policy_id"));
-
-					json_array_foreach(json_object_get(pol, "firewall_rules"),
-							   i, e)
-						add(&w, "firewall_rule", json_string_value(e));
-				}
-			}
+			if (startswith(str(p, "device_owner"), "network:router_interface"))
+				add_firewall(&w, k);
 		}
 		json_object_foreach(find(&w, "fr", id), k, y) {
 			json_t *f = get(&w, "floatingip", k);
