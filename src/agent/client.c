@@ -31,8 +31,9 @@ struct client {
 	atomic_bool connected;
 	int efd;
 	pthread_mutex_t lock;
-	json_t *queue;	/* complete lines not yet taken */
-	int64_t resume; /* revision to resume from (watcher thread only) */
+	json_t *queue;	 /* complete lines not yet taken */
+	int64_t resume;	 /* revision to resume from (watcher thread only) */
+	char *feed_host; /* whose feed to follow */
 	struct strbuf partial;
 
 	/* The reporter: registration, heartbeats, port status. */
@@ -109,6 +110,7 @@ void client_free(struct client *c)
 	free(c->base);
 	free(c->unix_path);
 	free(c->token);
+	free(c->feed_host);
 	free(c);
 }
 
@@ -244,12 +246,12 @@ static void *watch_thread(void *userdata)
 	struct client *c = userdata;
 
 	while (!atomic_load(&c->stop)) {
-		char path[96];
+		char path[192];
 		struct curl_slist *h = headers(c);
 		CURL *e;
 
-		snprintf(path, sizeof(path), "/v2.0/lepton/watch?since=%lld",
-			 (long long) c->resume);
+		snprintf(path, sizeof(path), "/v2.0/lepton/watch?since=%lld&host=%s",
+			 (long long) c->resume, c->feed_host);
 		e = easy(c, path);
 		if (!e) {
 			curl_slist_free_all(h);
@@ -279,13 +281,14 @@ static void *watch_thread(void *userdata)
 	return NULL;
 }
 
-int client_watch_start(struct client *c, int64_t since)
+int client_watch_start(struct client *c, const char *host, int64_t since)
 {
 	int r;
 
 	if (c->thread_started)
 		return -EALREADY;
 	c->resume = since;
+	c->feed_host = xstrdup(host);
 	r = -pthread_create(&c->thread, NULL, watch_thread, c);
 	if (r == 0)
 		c->thread_started = true;

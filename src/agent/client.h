@@ -18,10 +18,12 @@ struct client;
 int client_new(const char *url, const char *token, struct client **ret);
 void client_free(struct client *c);
 
-/* Starts following the feed from `since` (0: snapshot). Lines arrive in
- * order; after a broken stream the watcher reconnects from the revision of
- * the last complete change it delivered, so nothing is missed or repeated. */
-int client_watch_start(struct client *c, int64_t since);
+/* Starts following host's feed (watch?host=: only what the node needs) from
+ * `since` (0: snapshot). Lines arrive in order; after a broken stream the
+ * watcher reconnects from the revision of the last complete change it
+ * delivered (the server answers a node's feed with a fresh snapshot), so
+ * nothing is missed. */
+int client_watch_start(struct client *c, const char *host, int64_t since);
 /* An fd that becomes readable when lines are queued. */
 int client_watch_fd(struct client *c);
 /* Takes the queued lines (new reference to an array; empty when none). */

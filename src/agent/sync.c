@@ -51,7 +51,7 @@ int agent_init(struct agent *a)
 	r = client_reports_start(a->client, a->cfg.host, registration(a));
 	if (r < 0)
 		return r;
-	return client_watch_start(a->client, 0);
+	return client_watch_start(a->client, a->cfg.host, 0);
 }
 
 void agent_done(struct agent *a)

@@ -131,7 +131,7 @@ static json_t *agent_by_host(struct api_ctx *ctx, const char *host)
 	return found;
 }
 
-static bool valid_name(const char *s, size_t max)
+bool agent_name_valid(const char *s, size_t max)
 {
 	size_t n = s ? strlen(s) : 0;
 
@@ -161,7 +161,7 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 			return NULL;
 		}
 	}
-	if (!valid_name(host, 64)) {
+	if (!agent_name_valid(host, 64)) {
 		api_bad_request(&ctx->err, "Invalid input for host: 1 to 64 of [A-Za-z0-9._-].");
 		return NULL;
 	}
@@ -179,7 +179,7 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 		return NULL;
 	}
 	json_object_foreach(phys, k, v) {
-		if (!valid_name(k, 64) || !valid_name(json_string_value(v), 15)) {
+		if (!agent_name_valid(k, 64) || !agent_name_valid(json_string_value(v), 15)) {
 			api_bad_request(&ctx->err, "Invalid input for physical_networks: '%s'.", k);
 			return NULL;
 		}

@@ -237,11 +237,14 @@ static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_
 			struct http_response *resp)
 {
 	const char *since = query_get(req, "since"), *follow = query_get(req, "follow");
+	const char *host = query_get(req, "host");
 	long long rev = 0;
 	char *end;
 
 	if (!ctx->is_admin && !ctx->is_agent)
 		return api_forbidden(&ctx->err, "The change feed is for agents and admins.");
+	if (host && !agent_name_valid(host, 64))
+		return api_bad_request(&ctx->err, "host must be 1 to 64 of [A-Za-z0-9._-].");
 	if (since) {
 		rev = strtoll(since, &end, 10);
 		if (!*since || *end || rev < 0)
@@ -249,7 +252,7 @@ static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_
 	}
 	resp->status = 200;
 	resp->content_type = "application/x-ndjson";
-	resp->stream = watch_new(api->store, rev,
+	resp->stream = watch_new(api->store, api->view, host, rev,
 				 !(follow && (streq(follow, "false") || streq(follow, "False") ||
 					      streq(follow, "0"))),
 				 api->cfg->watch_ping_secs);

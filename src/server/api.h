@@ -5,6 +5,7 @@
 
 #include "server/config.h"
 #include "server/http.h"
+#include "server/nodeview.h"
 #include "server/store.h"
 
 struct keystone;
@@ -13,6 +14,7 @@ struct api {
 	struct store *store;
 	const struct server_config *cfg;
 	struct keystone *keystone; /* auth_strategy = keystone; NULL: noauth */
+	struct nodeview *view;	   /* per-node feeds (watch?host=) */
 };
 
 /* The http_handler_fn of lepton-server; userdata is a struct api. */

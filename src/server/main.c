@@ -106,11 +106,12 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
-	struct api api = {.store = store, .cfg = &cfg};
+	struct api api = {.store = store, .cfg = &cfg, .view = nodeview_new()};
 	if (cfg.auth_keystone) {
 		if (!cfg.keystone_url || !cfg.keystone_password) {
 			log_error("auth_strategy = keystone needs keystone_url and "
 				  "keystone_password");
+			nodeview_free(api.view);
 			store_free(store);
 			config_done(&cfg);
 			return 2;
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
 			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
 		keystone_free(api.keystone);
+		nodeview_free(api.view);
 		store_free(store);
 		config_done(&cfg);
 		return 1;
@@ -137,6 +139,7 @@ int main(int argc, char **argv)
 	log_info("signal %d: shutting down", sig);
 	store_shutdown(store);
 	http_stop(http);
+	nodeview_free(api.view);
 	store_free(store);
 	keystone_free(api.keystone);
 	config_done(&cfg);

@@ -53,6 +53,8 @@ json_t *floatingips_of_router(struct api_ctx *ctx, const char *router_id);
 /* Ports whose device_id is the router and that are its interfaces. */
 json_t *router_interface_ports(struct api_ctx *ctx, const char *router_id);
 
+/* Whether s is a host or interface name: 1 to max of [A-Za-z0-9._-]. */
+bool agent_name_valid(const char *s, size_t max);
 /* Whether the agent on host heartbeats; the live network-mode hosts. */
 bool agent_alive(struct api_ctx *ctx, const char *host);
 json_t *agents_network_hosts(struct api_ctx *ctx);

@@ -418,6 +418,11 @@ json_t *store_get(struct store *s, const char *type, const char *id)
 	return doc ? json_deep_copy(doc) : NULL;
 }
 
+json_t *store_get_shared(struct store *s, const char *type, const char *id)
+{
+	return json_object_get(json_object_get(s->cache, type), id);
+}
+
 json_t *store_list(struct store *s, const char *type)
 {
 	json_t *arr = json_array(), *doc;
@@ -696,6 +701,24 @@ json_t *store_feed_after(struct store *s, int64_t rev, int limit)
 				       (const char *) sqlite3_column_text(st, 3), "object",
 				       doc ? doc : json_null()));
 	}
+	release(s, st);
+	return arr;
+}
+
+json_t *store_feed_touched(struct store *s, int64_t rev)
+{
+	sqlite3_stmt *st;
+	json_t *arr = json_array();
+
+	if (prepare(s, &st,
+		    "SELECT rev, type, id FROM changes WHERE rev > ? AND rev <= ? ORDER BY rev",
+		    "ii", rev, s->revision) < 0)
+		return arr;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(arr, json_pack("[I, s, s]",
+						     (json_int_t) sqlite3_column_int64(st, 0),
+						     (const char *) sqlite3_column_text(st, 1),
+						     (const char *) sqlite3_column_text(st, 2)));
 	release(s, st);
 	return arr;
 }

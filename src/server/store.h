@@ -35,6 +35,11 @@ json_t *store_list(struct store *s, const char *type);
 /* Like store_list, but the documents are shared with the store: read-only,
  * and valid only while the lock is held. */
 json_t *store_list_shared(struct store *s, const char *type);
+/* The document, borrowed from the store: read-only, valid only while the lock
+ * is held and the document is not written. NULL when absent. A write replaces
+ * the document with a new object, so a reference kept (json_incref) from an
+ * earlier read compares unequal by address once the document changed. */
+json_t *store_get_shared(struct store *s, const char *type, const char *id);
 /* How many documents of the type belong to the project. */
 int64_t store_count_project(struct store *s, const char *type, const char *project_id);
 /* Writes the document (borrowed) and records a "create" or "update" change. */
@@ -63,6 +68,9 @@ int64_t store_feed_floor(struct store *s);
 /* New reference to an array of at most `limit` changes after `rev`, each
  * {"op","revision","type","id","object"}. */
 json_t *store_feed_after(struct store *s, int64_t rev, int limit);
+/* New reference to an array of [revision, type, id] of the changes after `rev`
+ * up to the committed revision (in order; no documents read). */
+json_t *store_feed_touched(struct store *s, int64_t rev);
 /* New reference to an array of every document, as {"type","id","object"}. */
 json_t *store_snapshot(struct store *s);
 /* With the lock held: waits until the revision passes `after`, the timeout

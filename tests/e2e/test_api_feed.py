@@ -7,6 +7,8 @@ import threading
 import time
 import urllib.parse
 
+import pytest
+
 from conftest import Client, api_create, assert_error
 
 CHANGE_OPS = ("create", "update", "delete")
@@ -414,3 +416,503 @@ def test_replay_matches_api_state(server, api, admin):
         assert feed_ports[pid]["name"] == p["name"]
         assert feed_ports[pid]["fixed_ips"] == p["fixed_ips"]
         assert feed_ports[pid]["revision_number"] == p["revision_number"]
+
+
+# ---------------------------------------------------------------------------
+# The per-node feed: watch?host=NODE carries only what that node needs.
+
+def node_watch(server, host, follow=False, timeout=10):
+    u = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    conn.request("GET", f"/v2.0/lepton/watch?since=0&host={host}"
+                 + ("" if follow else "&follow=false"),
+                 headers={"X-Project-Id": "admin-project", "X-Roles": "admin"})
+    return conn
+
+
+def node_snapshot(server, host):
+    """{(type, id): object} of a node's snapshot (follow=false)."""
+    conn = node_watch(server, host)
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    lines = [json.loads(x) for x in resp.read().splitlines() if x.strip()]
+    conn.close()
+    assert lines[0]["op"] == "snapshot_begin" and lines[-1]["op"] == "snapshot_end", lines
+    assert all(ev["op"] == "snapshot" for ev in lines[1:-1]), lines
+    return {(ev["type"], ev["id"]): ev["object"] for ev in lines[1:-1]}
+
+
+def full_snapshot(server):
+    return {(ev["type"], ev["id"]): ev["object"] for ev in read_feed(server, 0)
+            if ev["op"] == "snapshot"}
+
+
+class NodeFollower(Follower):
+    def __init__(self, url, host, timeout=10):
+        threading.Thread.__init__(self, daemon=True)
+        self.w = Watch(url, f"0&host={host}", follow=True, timeout=timeout)
+        assert self.w.status == 200
+        self.q = queue.Queue()
+        self.state = {}
+        self.rev = 0
+
+    def apply(self, seen):
+        """Applies lines to self.state as a replica would; checks revisions."""
+        for ev in seen:
+            if ev["op"] in ("ping", "snapshot_begin"):
+                continue
+            if ev["op"] == "snapshot_end":
+                self.rev = ev["revision"]
+                continue
+            if ev["op"] == "snapshot":
+                self.state[(ev["type"], ev["id"])] = ev["object"]
+                continue
+            assert ev["revision"] > self.rev, (self.rev, ev)
+            self.rev = ev["revision"]
+            assert ev["object"]["id"] == ev["id"], ev
+            if ev["op"] == "delete":
+                assert (ev["type"], ev["id"]) in self.state, ev  # only what it holds
+                del self.state[(ev["type"], ev["id"])]
+            else:
+                assert ev["op"] in ("create", "update"), ev
+                assert (ev["op"] == "create") == ((ev["type"], ev["id"]) not in self.state), ev
+                self.state[(ev["type"], ev["id"])] = ev["object"]
+
+    def until(self, pred, seconds=10):
+        """Reads and applies lines until pred(line); returns the lines."""
+        _, seen = self.wait_for(pred, seconds)
+        self.apply(seen)
+        return seen
+
+    def settle(self, want, seconds=10):
+        """Applies lines until the state is `want` (no more changes come)."""
+        deadline = time.time() + seconds
+        while self.state != want and time.time() < deadline:
+            try:
+                ev = self.q.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                break
+            assert ev is not None and not isinstance(ev, Exception), ev
+            self.apply([ev])
+        return self.state == want
+
+    def until_all(self, ops_ids, seconds=10):
+        """Reads until every (op, id) was seen, in any order."""
+        want, seen = set(ops_ids), []
+        while want:
+            got = self.until(lambda e: (e["op"], e.get("id")) in want, seconds)
+            want.discard((got[-1]["op"], got[-1]["id"]))
+            seen += got
+        return seen
+
+
+def register(admin, host, tunnel, mode="compute"):
+    r = admin.post("/v2.0/lepton/agents/register", {"agent": {
+        "host": host, "mode": mode, "tunnel_address": tunnel,
+        "physical_networks": {"public": "ext0"}}})
+    assert r.status in (200, 201), r
+    return r.json["agent"]
+
+
+def tenant_net(admin, project, cidr):
+    c = admin.as_(project)
+    net = api_create(c, "network", {"name": f"net-{project}"})
+    sub = api_create(c, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 4})
+    return net, sub
+
+
+def bound_port(admin, net, host, project, **kw):
+    return api_create(admin, "port", {"network_id": net["id"], "binding:host_id": host,
+                                      "project_id": project, **kw})
+
+
+def rebind(admin, port, host):
+    r = admin.put(f"/v2.0/ports/{port['id']}", {"port": {"binding:host_id": host}})
+    assert r.status == 200, r
+    return r.json["port"]
+
+
+def keys(objs, kind):
+    return {k[1] for k in objs if k[0] == kind}
+
+
+def test_node_feed_bad_host(admin):
+    for bad in ("", "a%2Fb", "x" * 65, "a%20b"):
+        assert_error(admin.get(f"/v2.0/lepton/watch?since=0&follow=false&host={bad}"), 400)
+    tenant = Client(admin.url, "p1", "member")
+    assert_error(tenant.get("/v2.0/lepton/watch?since=0&follow=false&host=compute-1"), 403)
+
+
+def test_node_snapshot_holds_its_share(server, admin):
+    a1 = register(admin, "compute-1", "192.0.2.1")
+    a2 = register(admin, "compute-2", "192.0.2.2")
+    a3 = register(admin, "compute-3", "192.0.2.3")
+    net_a, sub_a = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_b, sub_b = tenant_net(admin, "pb", "10.2.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    pa2 = bound_port(admin, net_a, "compute-2", "pa")
+    pb1 = bound_port(admin, net_b, "compute-3", "pb")
+    unbound = api_create(admin, "port", {"network_id": net_a["id"], "project_id": "pa"})
+    snap = node_snapshot(server, "compute-1")
+    everything = full_snapshot(server)
+    assert set(snap) < set(everything)
+    for k, obj in snap.items():
+        assert everything[k] == obj, k  # the same documents
+    # Its ports, every port of its networks (FDB, ARP), their subnets.
+    assert keys(snap, "network") == {net_a["id"]}
+    assert keys(snap, "subnet") == {sub_a["id"]}
+    assert keys(snap, "port") == {pa1["id"], pa2["id"], unbound["id"]}
+    assert keys(snap, "security_group") == set(pa1["security_groups"])
+    # Its own agent and the hosts of remote ports on its networks.
+    assert keys(snap, "agent") == {a1["id"], a2["id"]}
+    # Nothing of the other tenant's network on compute-3.
+    for other in (net_b["id"], sub_b["id"], pb1["id"], a3["id"], *pb1["security_groups"]):
+        assert other not in {k[1] for k in snap}
+    # compute-3 sees only its own.
+    snap3 = node_snapshot(server, "compute-3")
+    assert keys(snap3, "network") == {net_b["id"]} and keys(snap3, "port") == {pb1["id"]}
+    assert keys(snap3, "agent") == {a3["id"]}
+    # A node with nothing gets its own registration only; an unknown one nothing.
+    assert node_snapshot(server, "compute-9") == {}
+
+
+def test_node_feed_port_rebound(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    net_a, _ = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_c, sub_c = tenant_net(admin, "pc", "10.3.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        assert net_c["id"] not in keys(f.state, "network")
+        # A port on net C bound elsewhere: nothing reaches compute-1.
+        pc = bound_port(admin, net_c, "compute-2", "pc")
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker1"}})
+        seen = f.until(lambda e: e.get("id") == pa1["id"] and e["op"] == "update")
+        assert [(e["op"], e["type"]) for e in seen] == [("update", "port")], seen
+        # Bound here: the port, its network, subnet and group enter the view.
+        rebind(admin, pc, "compute-1")
+        seen = f.until_all({("create", pc["id"]), ("create", sub_c["id"]),
+                            ("create", net_c["id"])})
+        got = {(e["op"], e["type"], e["id"]) for e in seen}
+        assert ("create", "network", net_c["id"]) in got, seen
+        assert ("create", "subnet", sub_c["id"]) in got, seen
+        assert ("create", "port", pc["id"]) in got, seen
+        for sg in pc["security_groups"]:
+            assert ("security_group", sg) in f.state
+        # The network (made long before) arrives whole, at a new revision.
+        ev = next(e for e in seen if e["id"] == net_c["id"])
+        assert ev["object"]["name"] == "net-pc" and ev["object"]["mtu"] == net_c["mtu"]
+        # Bound elsewhere again: all of them leave compute-1's view.
+        rebind(admin, pc, "compute-2")
+        seen = f.until_all({("delete", pc["id"]), ("delete", sub_c["id"]),
+                            ("delete", net_c["id"])})
+        gone = {(e["type"], e["id"]) for e in seen if e["op"] == "delete"}
+        assert {("port", pc["id"]), ("subnet", sub_c["id"]),
+                ("network", net_c["id"])} <= gone, seen
+        assert {k for k in f.state if k[1] in (pc["id"], sub_c["id"], net_c["id"])} == set()
+        # What compute-1 holds is its snapshot now.
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker2"}})
+        f.until(lambda e: e.get("id") == pa1["id"] and e["object"]["name"] == "marker2")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
+
+
+def test_node_feed_router_interface(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    net_a, sub_a = tenant_net(admin, "pa", "10.1.0.0/24")
+    c = admin.as_("pa")
+    net_d = api_create(c, "network", {"name": "d"})
+    sub_d = api_create(c, "subnet", {"network_id": net_d["id"], "cidr": "10.4.0.0/24",
+                                     "ip_version": 4})
+    pa1 = bound_port(admin, net_a, "compute-1", "pa")
+    # Not in pa1's default group (whose members compute-1 gets anyway).
+    pd2 = bound_port(admin, net_d, "compute-2", "pa", security_groups=[])
+    router = api_create(c, "router", {"name": "r"})
+    r = c.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub_a["id"]})
+    assert r.status == 200, r
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        # A distributed router with an interface on a local network.
+        assert router["id"] in keys(f.state, "router")
+        assert r.json["port_id"] in keys(f.state, "port")
+        assert net_d["id"] not in keys(f.state, "network")
+        # An interface on net D: its network, subnet and ports (east-west
+        # is bridged over VXLAN in D) enter compute-1's view.
+        r = c.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                  {"subnet_id": sub_d["id"]})
+        assert r.status == 200, r
+        iface_d = r.json["port_id"]
+        seen = f.until_all({("create", pd2["id"]), ("create", iface_d),
+                            ("create", net_d["id"]), ("create", sub_d["id"])})
+        got = {(e["op"], e["type"], e["id"]) for e in seen}
+        assert {("create", "network", net_d["id"]), ("create", "subnet", sub_d["id"]),
+                ("create", "port", pd2["id"]), ("create", "port", iface_d)} <= got, seen
+        # compute-2 (a port on D and none on A) gets the router too, and net A.
+        snap2 = node_snapshot(server, "compute-2")
+        assert router["id"] in keys(snap2, "router")
+        assert {net_a["id"], net_d["id"]} <= keys(snap2, "network")
+        # Removed: D leaves compute-1's view again, the router stays.
+        r = c.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                  {"subnet_id": sub_d["id"]})
+        assert r.status == 200, r
+        seen = f.until_all({("delete", pd2["id"]), ("delete", iface_d),
+                            ("delete", net_d["id"]), ("delete", sub_d["id"])})
+        gone = {(e["type"], e["id"]) for e in seen if e["op"] == "delete"}
+        assert {("network", net_d["id"]), ("subnet", sub_d["id"]), ("port", pd2["id"]),
+                ("port", iface_d)} <= gone, seen
+        assert router["id"] in keys(f.state, "router")
+        assert net_d["id"] not in keys(node_snapshot(server, "compute-1"), "network")
+        # The router leaves with its last local interface.
+        r = c.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                  {"subnet_id": sub_a["id"]})
+        assert r.status == 200, r
+        f.until(lambda e: e["op"] == "delete" and e.get("id") == router["id"])
+        admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"name": "marker"}})
+        f.until(lambda e: e.get("id") == pa1["id"] and e["object"]["name"] == "marker")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
+
+
+def sg_create(c, name):
+    r = c.post("/v2.0/security-groups", {"security_group": {"name": name}})
+    assert r.status == 201, r
+    return r.json["security_group"]
+
+
+def test_node_feed_remote_group_member(server, admin):
+    register(admin, "compute-1", "192.0.2.1")
+    register(admin, "compute-2", "192.0.2.2")
+    c = admin.as_("pa")
+    web, db = sg_create(c, "web"), sg_create(c, "db")
+    r = c.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": web["id"], "direction": "ingress", "protocol": "tcp",
+        "remote_group_id": db["id"]}})
+    assert r.status == 201, r
+    net_a, _ = tenant_net(admin, "pa", "10.1.0.0/24")
+    net_e, sub_e = tenant_net(admin, "pe", "10.5.0.0/24")
+    pa1 = bound_port(admin, net_a, "compute-1", "pa", security_groups=[web["id"]])
+    f = NodeFollower(server.url, "compute-1")
+    f.start()
+    try:
+        f.until(lambda e: e["op"] == "snapshot_end")
+        assert {web["id"], db["id"]} <= keys(f.state, "security_group")
+        # A member of db appears on another node, on a network compute-1
+        # does not have: the port comes (its addresses fill the group), its
+        # network does not.
+        member = bound_port(admin, net_e, "compute-2", "pa", security_groups=[db["id"]])
+        seen = f.until(lambda e: e.get("id") == member["id"])
+        assert seen[-1]["op"] == "create" and seen[-1]["object"]["fixed_ips"]
+        assert net_e["id"] not in keys(f.state, "network")
+        assert sub_e["id"] not in keys(f.state, "subnet")
+        # It leaves the group: it leaves the view.
+        r = admin.put(f"/v2.0/ports/{member['id']}", {"port": {"security_groups": []}})
+        assert r.status == 200, r
+        seen = f.until(lambda e: e.get("id") == member["id"])
+        assert seen[-1]["op"] == "delete", seen
+        # The local port drops web: web, db go (nothing references them).
+        r = admin.put(f"/v2.0/ports/{pa1['id']}", {"port": {"security_groups": []}})
+        assert r.status == 200, r
+        seen = f.until(lambda e: e["op"] == "delete" and e.get("id") == db["id"])
+        assert web["id"] not in keys(f.state, "security_group")
+        assert f.state == node_snapshot(server, "compute-1")
+    finally:
+        f.stop()
+
+
+def expected_view(everything, host):
+    """The relevance rule (nodeview.c), written again from the documents of
+    the whole feed: {(type, id)} node `host` needs."""
+    by = {}
+    for (kind, i), o in everything.items():
+        by.setdefault(kind, {})[i] = o
+    ports, routers = by.get("port", {}), by.get("router", {})
+    out = set()
+    agents = [a for a in by.get("agent", {}).values() if a["host"] == host]
+    out |= {("agent", a["id"]) for a in agents}
+    network_node = any(a["configurations"]["mode"] == "network" for a in agents)
+    phys = agents[0]["configurations"].get("physical_networks", {}) if agents else {}
+    lp = {i for i, p in ports.items() if p["binding:host_id"] == host}
+    ln = {ports[i]["network_id"] for i in lp
+          if not ports[i]["device_owner"].startswith("network:")}
+    rt = {i for i, r in routers.items() if r.get("lepton:l3_host") == host}
+    rt |= {p["device_id"] for p in ports.values() if p["network_id"] in ln
+           and p["device_owner"].startswith("network:router_interface")
+           and routers.get(p["device_id"], {}).get("distributed")}
+    rp = {i for i, p in ports.items() if p["device_id"] in rt
+          and p["device_owner"].startswith("network:router_")}
+    net = ln | {ports[i]["network_id"] for i in rp}
+    if network_node:
+        net |= {i for i, n in by.get("network", {}).items()
+                if n.get("lepton:dhcp") == "centralized"}
+    out |= {("router", i) for i in rt if i in routers}
+    out |= {("port", i) for i in lp | rp}
+    out |= {("subnet", ip["subnet_id"]) for i in lp | rp for ip in ports[i]["fixed_ips"]
+            if ip["subnet_id"] in by.get("subnet", {})}
+    for f in by.get("floatingip", {}).values():
+        if f.get("router_id") in rt and (not routers[f["router_id"]].get("distributed")
+                                         or f.get("port_id") in lp):
+            out.add(("floatingip", f["id"]))
+    hosts = set()
+    for n in net:
+        doc = by.get("network", {}).get(n)
+        if not doc:
+            continue
+        out.add(("network", n))
+        if doc["provider:network_type"] != "vxlan" and \
+                doc.get("provider:physical_network") in phys:
+            continue
+        out |= {("subnet", i) for i, s in by.get("subnet", {}).items() if s["network_id"] == n}
+        for i, p in ports.items():
+            if p["network_id"] == n:
+                out.add(("port", i))
+                if p["binding:host_id"]:
+                    hosts.add(p["binding:host_id"])
+    groups = by.get("security_group", {})
+    sg = {g for i in lp for g in ports[i]["security_groups"] if g in groups}
+    rg = {r["remote_group_id"] for g in sg for r in groups[g]["security_group_rules"]
+          if r.get("remote_group_id")}
+    out |= {("security_group", g) for g in sg | (rg & set(groups))}
+    out |= {("port", i) for i, p in ports.items() if set(p["security_groups"]) & rg}
+    out |= {("agent", a["id"]) for a in by.get("agent", {}).values()
+            if a["host"] in hosts or a["configurations"]["mode"] == "network"}
+    ifaces = {i for i in rp if ports[i]["device_owner"].startswith("network:router_interface")}
+    for g in by.get("firewall_group", {}).values():
+        if set(g.get("ports", [])) & ifaces:
+            out.add(("firewall_group", g["id"]))
+            for d in ("ingress_firewall_policy_id", "egress_firewall_policy_id"):
+                pol = by.get("firewall_policy", {}).get(g.get(d))
+                if pol:
+                    out.add(("firewall_policy", pol["id"]))
+                    out |= {("firewall_rule", r) for r in pol["firewall_rules"]
+                            if r in by.get("firewall_rule", {})}
+    return out
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_node_feed_converges_under_random_changes(make_server, seed):
+    """Random changes in any order: each node's stream, applied like a
+    replica, equals the node's snapshot, which is the rule applied to the
+    whole model, and stays so after a restart (indexes built afresh)."""
+    import random
+    rnd = random.Random(seed)
+    s = make_server().start()
+    admin = Client(s.url, "admin-project", "admin")
+    hosts = ["h1", "h2", "h3"]
+    for i, h in enumerate(hosts):
+        register(admin, h, f"192.0.2.{i + 1}")
+    register(admin, "net-1", "192.0.2.9", mode="network")
+    c = admin.as_("pa")
+    public = api_create(admin, "network", {"name": "public", "router:external": True,
+                                           "provider:network_type": "flat",
+                                           "provider:physical_network": "public"})
+    api_create(admin, "subnet", {"network_id": public["id"], "cidr": "100.64.0.0/24",
+                                 "ip_version": 4})
+    nets, subs = [], []
+    for i in range(3):
+        n, sb = tenant_net(admin, "pa", f"10.{i}.0.0/24")
+        nets.append(n)
+        subs.append(sb)
+    xn, _ = tenant_net(admin, "pb", "10.9.0.0/24")
+    nets.append(xn)
+    # Centralized DHCP: the network node needs it, and its ports, wherever.
+    cn = api_create(admin, "network", {"name": "central", "project_id": "pa",
+                                       "lepton:dhcp": "centralized"})
+    subs.append(api_create(admin, "subnet", {"network_id": cn["id"], "project_id": "pa",
+                                             "cidr": "10.8.0.0/24", "ip_version": 4}))
+    nets.append(cn)
+    web, db = sg_create(c, "web"), sg_create(c, "db")
+    dvr = api_create(c, "router", {"name": "dvr"})
+    legacy = api_create(admin, "router", {"name": "legacy", "project_id": "pa",
+                                          "distributed": False})
+    for r in (dvr, legacy):
+        assert admin.put(f"/v2.0/routers/{r['id']}", {"router": {"external_gateway_info": {
+            "network_id": public["id"]}}}).status == 200
+    followers = {h: NodeFollower(s.url, h) for h in hosts + ["net-1"]}
+    for f in followers.values():
+        f.start()
+        f.until(lambda e: e["op"] == "snapshot_end")
+    ports, ifaces, rule = [], {}, None
+    try:
+        for step in range(70):
+            op = rnd.choice(["port", "port", "rebind", "rebind", "sgs", "delete", "iface",
+                             "rule", "fip"])
+            if op == "port" or not ports:
+                n = rnd.choice(nets)
+                proj = "pb" if n is xn else "pa"
+                groups = rnd.choice([None, [], [web["id"]], [db["id"]]]) if proj == "pa" else None
+                body = {"network_id": n["id"], "project_id": proj,
+                        "binding:host_id": rnd.choice(hosts + [""])}
+                if groups is not None:
+                    body["security_groups"] = groups
+                ports.append(api_create(admin, "port", body))
+            elif op == "rebind":
+                p = rnd.choice(ports)
+                rebind(admin, p, rnd.choice(hosts + ["", "net-1"]))
+            elif op == "sgs":
+                p = rnd.choice(ports)
+                if p["project_id"] == "pa":
+                    r = admin.put(f"/v2.0/ports/{p['id']}", {"port": {"security_groups": rnd.choice(
+                        [[], [web["id"]], [db["id"]], [web["id"], db["id"]]])}})
+                    assert r.status == 200, r
+            elif op == "delete":
+                p = ports.pop(rnd.randrange(len(ports)))
+                assert admin.delete(f"/v2.0/ports/{p['id']}").status == 204
+            elif op == "iface":
+                sb = rnd.choice(subs)
+                router = rnd.choice([dvr, legacy])
+                key = (router["id"], sb["id"])
+                if key in ifaces:
+                    r = admin.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                                  {"subnet_id": sb["id"]})
+                    del ifaces[key]
+                elif not any(k[1] == sb["id"] for k in ifaces):
+                    r = admin.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                                  {"subnet_id": sb["id"]})
+                    ifaces[key] = True
+                else:
+                    continue
+                assert r.status == 200, r
+            elif op == "rule":
+                if rule:
+                    assert admin.delete(f"/v2.0/security-group-rules/{rule}").status == 204
+                    rule = None
+                else:
+                    r = c.post("/v2.0/security-group-rules", {"security_group_rule": {
+                        "security_group_id": web["id"], "direction": "ingress",
+                        "remote_group_id": db["id"]}})
+                    assert r.status == 201, r
+                    rule = r.json["security_group_rule"]["id"]
+            elif op == "fip":
+                cand = [p for p in ports if p["project_id"] == "pa"
+                        and any((k[1] == p["fixed_ips"][0]["subnet_id"]) for k in ifaces)]
+                if cand:
+                    p = rnd.choice(cand)
+                    r = admin.post("/v2.0/floatingips", {"floatingip": {
+                        "floating_network_id": public["id"], "port_id": p["id"],
+                        "project_id": "pa"}})
+                    assert r.status in (201, 400, 409), r
+        everything = full_snapshot(s)
+        for h, f in followers.items():
+            snap = node_snapshot(s, h)
+            assert f.settle(snap), h
+            assert set(snap) == expected_view(everything, h), h
+            assert set(snap) < set(everything)
+        views = {h: node_snapshot(s, h) for h in followers}
+        assert ("network", cn["id"]) in views["net-1"]
+        assert all(len(v) > 5 for v in views.values())
+    finally:
+        for f in followers.values():
+            f.stop()
+    # After a restart the indexes are built from scratch: the same views.
+    s.stop()
+    s.start()
+    for h, v in views.items():
+        assert node_snapshot(s, h) == v, h
