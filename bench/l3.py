@@ -16,7 +16,8 @@ Prints, each measured in the same run:
     from nothing (agent started on an empty node), and after a restart
     (everything in place).
 
-Run as root: python3 bench/l3.py [--runs 20] [--routers 200] [--fips 2000]
+Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000] (Debian's
+/usr/bin/python3, standard library only; or `make bench-l3 BENCH_ARGS=...`)
 """
 import argparse
 import json
@@ -29,8 +30,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from lab import Lab, allow_ingress, unique_name  # noqa: E402
+sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
+from leptonlab import Lab, allow_ingress, unique_name  # noqa: E402
 
 INTERNET = "198.51.100.10"
 
@@ -156,11 +157,9 @@ def resync(lab, ext, routers, fips):
                                "ip_version": 4, "gateway_ip": "100.65.0.1",
                                "enable_dhcp": False,
                                "service_types": ["network:router_gateway"]})
-    state = lab.state()
-    pid = int((state / "agent-compute-3.pid").read_text())
-    subprocess.run(["kill", str(pid)], check=True)
+    lab.stop_agent("compute-3")
     time.sleep(1)
-    log = state / "agent-compute-3.log"
+    log = lab.agent_log("compute-3")
     t_create = time.monotonic()
     for i in range(routers):
         c = lab.client(f"b{i}")
@@ -185,10 +184,10 @@ def resync(lab, ext, routers, fips):
             assert f.status == 201, f
     made = time.monotonic() - t_create
     mark = log.stat().st_size
-    lab.run("agent-restart", "--node", "compute-3")  # starts it (it was stopped)
+    lab.agent_restart("compute-3")  # starts it (it was stopped)
     cold = wait_pass(log, mark)
     mark = log.stat().st_size
-    lab.run("agent-restart", "--node", "compute-3")
+    lab.agent_restart("compute-3")
     warm = wait_pass(log, mark)
     return made, cold, warm
 
