@@ -96,6 +96,10 @@ def cmd_up(opts, words):
     if opts.get("--topology"):
         with open(opts["--topology"]) as f:
             topo = Topology.from_json(f.read())
+        if topo.vms:
+            print("lepton-lab: up plugs no VMs (lepton-lab vm): leaving out "
+                  + " ".join(v.name for v in topo.vms), file=sys.stderr)
+            topo.vms = []
     else:
         topo = Topology.standard(computes_of(opts, 2), bool(opts.get("--network-node")),
                                  bool(opts.get("--public")))

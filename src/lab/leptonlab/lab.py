@@ -303,6 +303,8 @@ class Lab:
             self.topology.validate()
         except TopologyError as e:
             raise LabError(str(e)) from None
+        if self.topology.vms:
+            raise LabError("VMs are plugged once the lab is up (Lab.vm, lepton-lab vm)")
         if self.ns("ul") in netns_list():
             raise LabError(f"lab {self.name} is already up (lepton-lab down --lab {self.name})")
         for prog in ("lepton-server", "lepton-agent"):
