@@ -37,8 +37,9 @@ S := build/san
 PROGRAMS := lepton-server $(if $(CLI_SRC),lepton) $(if $(filter src/agent/main.c,$(AGENT_SRC)),lepton-agent)
 all: $(addprefix $(B)/,$(PROGRAMS)) $(B)/lepton-lab
 
-# lepton-lab is a script: build/ links to it, so it finds the programs there.
-$(B)/lepton-lab: src/lab/lepton-lab src/lab/udhcpc-script
+# lepton-lab is a Python command over the module src/lab/leptonlab (standard
+# library only): build/ links to it, so it finds the programs there.
+$(B)/lepton-lab: src/lab/lepton-lab src/lab/udhcpc-script $(wildcard src/lab/leptonlab/*.py)
 	@mkdir -p $(B)
 	@ln -sf ../src/lab/lepton-lab $@
 
@@ -84,7 +85,13 @@ check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS)) $(S)/fuzz/replay-dhcp
 	LEPTON_BUILD=$(CURDIR)/$(B) LEPTON_SAN_BUILD=$(CURDIR)/$(S) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
-# Benchmarks (bench/): `sh bench/api.sh` builds and runs the API benchmark.
+# Benchmarks (bench/): `sh bench/api.sh` builds and runs the API benchmark;
+# `make bench-l3` and `make bench-dataplane` (as root, BENCH_ARGS="--runs 5")
+# run the lab benchmarks with Debian's python3.
+.PHONY: bench-l3 bench-dataplane
+bench-l3 bench-dataplane: bench-%: all
+	/usr/bin/python3 bench/$*.py $(BENCH_ARGS)
+
 $(B)/bench-api: $(call objs,$(B),bench/api.c)
 	$(LINK) -o $@ $^ $(LDLIBS)
 

@@ -9,7 +9,8 @@ Prints, each measured in the same run:
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
 
-Run as root: python3 bench/dataplane.py [--runs 20] [--ports 1000]
+Run as root: bench/dataplane.py [--runs 20] [--ports 1000] (Debian's
+/usr/bin/python3, standard library only; or `make bench-dataplane BENCH_ARGS=...`)
 """
 import argparse
 import json
@@ -22,8 +23,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from lab import Lab, unique_name  # noqa: E402
+sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
+from leptonlab import Lab, unique_name  # noqa: E402
 
 
 def sh(*args, check=True):
@@ -118,9 +119,9 @@ def main():
         for pid in ids:
             admin.put(f"/v2.0/ports/{pid}", {"port": {"binding:host_id": "compute-1",
                                                       "device_owner": "compute:bench"}})
-        log = lab.state() / "agent-compute-1.log"
+        log = lab.agent_log("compute-1")
         before = log.read_text().count("full resync pass")
-        lab.run("agent-restart", "--node", "compute-1")
+        lab.agent_restart("compute-1")
         deadline = time.time() + 120
         resync = None
         while time.time() < deadline and resync is None:

@@ -16,7 +16,8 @@ Prints, each measured in the same run:
     from nothing (agent started on an empty node), and after a restart
     (everything in place).
 
-Run as root: python3 bench/l3.py [--runs 20] [--routers 200] [--fips 2000]
+Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000] (Debian's
+/usr/bin/python3, standard library only; or `make bench-l3 BENCH_ARGS=...`)
 """
 import argparse
 import json
@@ -29,8 +30,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from lab import Lab, allow_ingress, unique_name  # noqa: E402
+sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
+from leptonlab import Lab, allow_ingress, unique_name  # noqa: E402
 
 INTERNET = "198.51.100.10"
 
@@ -164,11 +165,9 @@ def resync(lab, ext, routers, fips, sg_ports=500):
                                "service_types": ["network:router_gateway"]})
     assert admin.put(f"/v2.0/quotas/{SG_PROJECT}", {"quota": {
         k: -1 for k in ("network", "subnet", "router", "port", "floatingip")}}).status == 200
-    state = lab.state()
-    pid = int((state / "agent-compute-3.pid").read_text())
-    subprocess.run(["kill", str(pid)], check=True)
+    lab.stop_agent("compute-3")
     time.sleep(1)
-    log = state / "agent-compute-3.log"
+    log = lab.agent_log("compute-3")
     t_create = time.monotonic()
     last = None
     for i in range(routers):
@@ -197,10 +196,10 @@ def resync(lab, ext, routers, fips, sg_ports=500):
     made = time.monotonic() - t_create
     out = {"made": made}
     mark = log.stat().st_size
-    lab.run("agent-restart", "--node", "compute-3")  # starts it (it was stopped)
+    lab.agent_restart("compute-3")  # starts it (it was stopped)
     out["cold"] = wait_pass(log, mark)
     mark = log.stat().st_size
-    lab.run("agent-restart", "--node", "compute-3")
+    lab.agent_restart("compute-3")
     out["warm"] = wait_pass(log, mark)
     # One Floating IP: disassociated, then associated again (the figure).
     c, fip, port = last

@@ -1,12 +1,11 @@
 """Fixtures for end-to-end tests: a real lepton-server on a real socket with a
 fresh SQLite data dir, and a small HTTP client speaking Neutron's headers."""
-import json
 import os
 import pathlib
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -17,6 +16,11 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 BUILD = pathlib.Path(os.environ.get("LEPTON_BUILD", ROOT / "build"))
 SAN_BUILD = pathlib.Path(os.environ.get("LEPTON_SAN_BUILD", ROOT / "build" / "san"))
+
+# The lab library (src/lab/leptonlab) and its API client, shared with bench/.
+sys.path.insert(0, str(ROOT / "src" / "lab"))
+from leptonlab.api import Client, Response  # noqa: E402,F401
+from leptonlab.lab import free_port  # noqa: E402,F401
 
 
 def server_binary():
@@ -29,12 +33,6 @@ def server_binary():
 def cli_binary():
     san = SAN_BUILD / "lepton"
     return san if san.exists() else BUILD / "lepton"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -83,59 +81,6 @@ class Server:
         if self.proc:
             self.logf.close()
         self.proc = None
-
-
-class Response:
-    def __init__(self, status, body, headers):
-        self.status = status
-        self.text = body
-        self.headers = headers
-        try:
-            self.json = json.loads(body) if body else None
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return f"<{self.status} {self.text[:300]}>"
-
-
-class Client:
-    """HTTP client with noauth identity headers: project and roles."""
-
-    def __init__(self, url, project="p1", roles=""):
-        self.url = url
-        self.project = project
-        self.roles = roles
-
-    def as_(self, project=None, roles=""):
-        return Client(self.url, project, roles)
-
-    def request(self, method, path, body=None, raw=None, headers=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        h = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.project:
-            h["X-Project-Id"] = self.project
-        if self.roles:
-            h["X-Roles"] = self.roles
-        h.update(headers or {})
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                return Response(r.status, r.read().decode(), dict(r.headers))
-        except urllib.error.HTTPError as e:
-            return Response(e.code, e.read().decode(), dict(e.headers))
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, body=None, **kw):
-        return self.request("POST", path, body, **kw)
-
-    def put(self, path, body=None, **kw):
-        return self.request("PUT", path, body, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
 
 
 @pytest.fixture

@@ -221,8 +221,8 @@ def test_agent_restart_loses_nothing(cloud):
     send = lab.popen("pa1", ["sh", "-c", "for i in $(seq 100); do head -c 100000 /dev/zero;"
                              f" sleep 0.05; done | nc -q 1 -w 20 {ip2} 6000"])
     time.sleep(1)
-    lab.run("agent-restart", "--node", "compute-1")
-    lab.run("agent-restart", "--node", "compute-2")
+    lab.agent_restart("compute-1")
+    lab.agent_restart("compute-2")
     out, _ = pinger.communicate(timeout=60)
     send.wait(timeout=60)
     got, _ = recv.communicate(timeout=60)
@@ -256,7 +256,7 @@ def test_agents_follow_a_restarted_server(cloud):
     lab, admin, projects = cloud
     pa = projects["pa"]
     ip1 = pa["vms"]["pa1"]["fixed_ips"][0]["ip_address"]
-    lab.run("server-restart")
+    lab.server_restart()
     # The agents reconnect from their revision: a change made after the
     # restart reaches them, and a new VM on compute-3 gets DHCP and talks.
     port = mk(pa["api"], "port", {"network_id": pa["net"]["id"], "name": "pa5"})

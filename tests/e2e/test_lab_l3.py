@@ -341,7 +341,7 @@ def test_agent_restart_keeps_north_south_flowing(cloud):
                        stdout=subprocess.PIPE, text=True)
     time.sleep(0.5)
     for node in ("compute-1", "compute-2", "network-1"):
-        lab.run("agent-restart", "--node", node)
+        lab.agent_restart(node)
         time.sleep(1)
     out, _ = pinger.communicate(timeout=60)
     m = re.search(r"(\d+) packets transmitted, (\d+) received", out)

@@ -40,7 +40,7 @@ def test_foreign_objects_with_our_names_survive(lab):
         # Ours, made by hand with the marker, wanted by nobody: must go.
         lab.sh(node, "ip link add brqstale00001 group 76 type bridge")
         # A restart is a full pass from nothing known; then a periodic pass.
-        lab.run("agent-restart", "--node", node)
+        lab.agent_restart(node)
         deadline = time.time() + 30
         while time.time() < deadline and "brqstale00001" in links(lab, node):
             time.sleep(0.5)

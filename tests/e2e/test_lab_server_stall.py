@@ -8,7 +8,8 @@ import subprocess
 import time
 import uuid
 
-from lab import LAB_BIN, Lab, unique_name
+from lab import Lab, unique_name
+from leptonlab.lab import UDHCPC_SCRIPT
 
 STOP_SECS = 30
 
@@ -29,7 +30,7 @@ def proc_state(pid):
 
 
 def read_pid(lab, name):
-    pid = int((lab.state() / f"{name}.pid").read_text())
+    pid = lab.pid(name)
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         cmd = f.read().split(b"\0")
     return pid, cmd
@@ -53,7 +54,7 @@ def plug_vm(lab, node, port, name):
     port is bound beforehand): a namespace with the port's MAC on a veth
     whose other end is the port's tap, and a real DHCP client."""
     vmns, tap = lab.ns(name), "tap" + port["id"][:11]
-    script = LAB_BIN.resolve().parent / "udhcpc-script"
+    script = UDHCPC_SCRIPT
     for cmd in (["ip", "netns", "add", vmns],
                 ["ip", "-n", vmns, "link", "set", "lo", "up"],
                 ["ip", "-n", lab.ns(node), "link", "add", tap, "type", "veth", "peer", "name",
@@ -102,9 +103,9 @@ def test_agents_carry_on_while_the_server_is_stopped():
             time.sleep(0.2)
 
         pid, cmd = read_pid(lab, "server")
-        assert cmd[0].endswith(b"lepton-server") and str(lab.state()).encode() in b" ".join(
+        assert cmd[0].endswith(b"lepton-server") and str(lab.state_dir).encode() in b" ".join(
             cmd), cmd
-        agent_log = lab.state() / "agent-compute-1.log"
+        agent_log = lab.state_dir / "agent-compute-1.log"
         log_mark = agent_log.stat().st_size
         os.kill(pid, signal.SIGSTOP)
         server = pid
@@ -134,7 +135,7 @@ def test_agents_carry_on_while_the_server_is_stopped():
             assert time.monotonic() - t_term < 5, "the agent did not stop on SIGTERM"
             time.sleep(0.02)
         t_shutdown = time.monotonic() - t_term
-        lab.run("agent-restart", "--node", "compute-2")
+        lab.agent_restart("compute-2")
 
         assert proc_state(pid) == "T" and time.monotonic() - t_stop < STOP_SECS, \
             "the checks outlasted the stop"

@@ -1,0 +1,253 @@
+"""A lab's topology as data: nodes in racks, external segments, upstream
+routers (each with an "internet" host behind it), and the VMs plugged so far.
+
+Pure: nothing here touches the kernel. Addresses and interface names are
+derived from the order of the lists, so a topology always gives the same
+wiring:
+
+- node i (1-based, in list order) has the underlay address 100.127.<r>.<10+i>
+  where r is its rack's index (first rack 0), its leg n<10+i> on the rack's
+  switch (bridge ul, ul1, ul2... in the underlay namespace; with more than one
+  rack that namespace routes between them, each switch holding 100.127.<r>.1)
+  and x<10+i> on the external switch;
+- a segment is the external network of that name on the physical network
+  `public` (every node's ext0): flat, or a VLAN on the same wire; its first
+  gateway address belongs to the upstream router that serves it, and its
+  Floating IP pool is on-link there.
+"""
+import dataclasses
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+LAB_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
+HOST_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+ROLES = ("compute", "network")
+PHYSNET = "public"        # the physical network of every segment
+NODE_EXT_DEV = "ext0"     # the node's interface on it
+UNDERLAY = "100.127.0.0/16"
+# Namespaces the lab itself names: no node, VM or internet host may take them.
+RESERVED = ("ul", "ext")
+
+
+class TopologyError(ValueError):
+    """A topology that cannot be built (names, addresses, references)."""
+
+
+@dataclass
+class Node:
+    name: str
+    role: str = "compute"   # compute | network (the agent's --mode)
+    rack: str = "rack-1"
+
+
+@dataclass
+class Segment:
+    name: str                  # the external network's name in the API
+    gateways: str              # router gateways' CIDR; the upstream has its first address
+    pool: str                  # the Floating IP pool's CIDR (on-link at the upstream)
+    vlan: Optional[int] = None  # None: flat
+
+
+@dataclass
+class Upstream:
+    name: str = "upstream"
+    segments: List[str] = field(default_factory=lambda: ["public", "public-vlan"])
+    internet: str = "internet"             # the host behind it
+    internet_cidr: str = "198.51.100.0/24"  # the upstream has .1, the host .10
+
+
+@dataclass
+class VM:
+    name: str
+    node: str
+    port: str = ""       # the Neutron port's id
+    network: str = ""    # its network's id
+    mac: str = ""
+    address: str = ""    # CIDR, as DHCP gave it (or as it kept it through a move)
+
+    @property
+    def tap(self):
+        return "tap" + self.port[:11]
+
+
+def default_segments():
+    return [Segment("public", "100.64.0.0/24", "203.0.113.0/24"),
+            Segment("public-vlan", "100.64.1.0/24", "192.0.2.0/24", vlan=100)]
+
+
+@dataclass
+class Topology:
+    nodes: List[Node]
+    segments: List[Segment] = field(default_factory=default_segments)
+    upstreams: List[Upstream] = field(default_factory=lambda: [Upstream()])
+    public: bool = False   # create the external networks in the API at `up`
+    vms: List[VM] = field(default_factory=list)
+
+    @classmethod
+    def standard(cls, computes=2, network_node=False, public=False):
+        """The classic lab: compute-1..N (and network-1) in one rack, the
+        segments public (flat) and public-vlan (VLAN 100), one upstream."""
+        if not isinstance(computes, int) or not 1 <= computes <= 99:
+            raise TopologyError("--computes takes 1 to 99")
+        nodes = [Node(f"compute-{i}") for i in range(1, computes + 1)]
+        if network_node:
+            nodes.append(Node("network-1", role="network"))
+        return cls(nodes=nodes, public=public)
+
+    # -- derived wiring ----------------------------------------------------
+    def node(self, name):
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+    def vm(self, name):
+        for v in self.vms:
+            if v.name == name:
+                return v
+        return None
+
+    def segment(self, name):
+        for s in self.segments:
+            if s.name == name:
+                return s
+        return None
+
+    def racks(self):
+        """Rack names in order of first appearance."""
+        out = []
+        for n in self.nodes:
+            if n.rack not in out:
+                out.append(n.rack)
+        return out
+
+    def rack_switch(self, rack):
+        k = self.racks().index(rack)
+        return "ul" if k == 0 else f"ul{k}"
+
+    def rack_net(self, rack):
+        k = self.racks().index(rack)
+        return ipaddress.ip_network(f"100.127.{k}.0/24")
+
+    def index(self, node):
+        """10 + the node's 1-based position: its legs' and address's number."""
+        return 10 + 1 + [n.name for n in self.nodes].index(node)
+
+    def tunnel_ip(self, node):
+        rack = self.node(node).rack
+        return str(self.rack_net(rack).network_address + self.index(node))
+
+    def rack_gateway(self, rack):
+        return str(self.rack_net(rack).network_address + 1)
+
+    def upstream_of(self, segment):
+        for u in self.upstreams:
+            if segment in u.segments:
+                return u
+        return None
+
+    def hosts(self):
+        """Every namespace host name of the topology (nodes, outside, VMs)."""
+        out = list(RESERVED) + [n.name for n in self.nodes]
+        for u in self.upstreams:
+            out += [u.name, u.internet]
+        return out + [v.name for v in self.vms]
+
+    # -- checks ----------------------------------------------------------------
+    def validate(self):
+        if not self.nodes:
+            raise TopologyError("a topology needs at least one node")
+        if len(self.nodes) > 200:
+            raise TopologyError("at most 200 nodes")
+        if len(self.racks()) > 100:
+            raise TopologyError("at most 100 racks")
+        for n in self.nodes:
+            if not HOST_NAME.match(n.name):
+                raise TopologyError(f"node names are 1-31 of [a-z0-9-]: {n.name!r}")
+            if n.role not in ROLES:
+                raise TopologyError(f"node {n.name}: role is compute or network, not {n.role!r}")
+            if not HOST_NAME.match(n.rack):
+                raise TopologyError(f"rack names are 1-31 of [a-z0-9-]: {n.rack!r}")
+        for s in self.segments:
+            if not HOST_NAME.match(s.name):
+                raise TopologyError(f"segment names are 1-31 of [a-z0-9-]: {s.name!r}")
+            for what in ("gateways", "pool"):
+                try:
+                    net = ipaddress.IPv4Network(getattr(s, what))
+                except ValueError as e:
+                    raise TopologyError(f"segment {s.name}: {what}: {e}") from None
+                if net.prefixlen > 29:
+                    raise TopologyError(f"segment {s.name}: {what} {net} is too small")
+                if net.overlaps(ipaddress.ip_network(UNDERLAY)):
+                    raise TopologyError(f"segment {s.name}: {what} {net} overlaps the underlay")
+            if s.vlan is not None and not (isinstance(s.vlan, int) and 1 <= s.vlan <= 4094):
+                raise TopologyError(f"segment {s.name}: VLAN ids are 1 to 4094")
+            if self.upstream_of(s.name) is None:
+                raise TopologyError(f"segment {s.name}: no upstream router serves it")
+        vlans = [s.vlan for s in self.segments]
+        if len(set(vlans)) != len(vlans):
+            raise TopologyError("two segments on the same VLAN (or two flat ones)")
+        nets = [ipaddress.IPv4Network(c) for s in self.segments for c in (s.gateways, s.pool)]
+        for u in self.upstreams:
+            for what in (u.name, u.internet):
+                if not HOST_NAME.match(what):
+                    raise TopologyError(f"host names are 1-31 of [a-z0-9-]: {what!r}")
+            for s in u.segments:
+                if self.segment(s) is None:
+                    raise TopologyError(f"upstream {u.name}: no segment {s}")
+            try:
+                net = ipaddress.IPv4Network(u.internet_cidr)
+            except ValueError as e:
+                raise TopologyError(f"upstream {u.name}: internet_cidr: {e}") from None
+            if net.prefixlen > 28:
+                raise TopologyError(f"upstream {u.name}: internet_cidr {net} is too small")
+            nets.append(net)
+        for i, a in enumerate(nets):
+            for b in nets[i + 1:]:
+                if a.overlaps(b):
+                    raise TopologyError(f"the address ranges {a} and {b} overlap")
+        served = [s for u in self.upstreams for s in u.segments]
+        if len(set(served)) != len(served):
+            raise TopologyError("a segment is served by two upstream routers")
+        for v in self.vms:
+            if not HOST_NAME.match(v.name):
+                raise TopologyError(f"VM names are 1-31 of [a-z0-9-]: {v.name!r}")
+            if self.node(v.node) is None:
+                raise TopologyError(f"VM {v.name}: no node {v.node}")
+        hosts = self.hosts()
+        for h in hosts:
+            if hosts.count(h) > 1:
+                raise TopologyError(f"the name {h} is used twice")
+        return self
+
+    # -- data --------------------------------------------------------------------
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        try:
+            return cls(nodes=[Node(**n) for n in d["nodes"]],
+                       segments=[Segment(**s) for s in d.get("segments", [])]
+                       if "segments" in d else default_segments(),
+                       upstreams=[Upstream(**u) for u in d["upstreams"]]
+                       if "upstreams" in d else [Upstream()],
+                       public=bool(d.get("public", False)),
+                       vms=[VM(**v) for v in d.get("vms", [])])
+        except (KeyError, TypeError) as e:
+            raise TopologyError(f"not a topology: {e}") from None
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_json(cls, text):
+        try:
+            return cls.from_dict(json.loads(text))
+        except ValueError as e:
+            if isinstance(e, TopologyError):
+                raise
+            raise TopologyError(f"not JSON: {e}") from None
