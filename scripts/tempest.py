@@ -332,10 +332,12 @@ public_network_id = {net["id"]}
 floating_network_name = public
 project_network_cidr = 10.100.0.0/16
 project_network_mask_bits = 28
+project_network_v6_cidr = 2001:db8::/48
+project_network_v6_mask_bits = 64
 [network-feature-enabled]
 api_extensions = {",".join(exts)}
-ipv6 = false
-ipv6_subnet_attributes = false
+ipv6 = true
+ipv6_subnet_attributes = true
 [neutron_plugin_options]
 available_type_drivers = vxlan
 """)

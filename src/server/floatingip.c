@@ -118,6 +118,9 @@ static int associate(struct api_ctx *ctx, json_t *fip, const char *port_id, json
 		goto out;
 	}
 	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
+		/* Floating IPs map IPv4 addresses only. */
+		if (strchr(doc_str(ip, "ip_address"), ':'))
+			continue;
 		nv4++;
 		if (!fixed || streq(doc_str(ip, "ip_address"), fixed))
 			chosen = chosen ? chosen : ip;
@@ -193,6 +196,24 @@ out:
 	return r;
 }
 
+/* A floating IP's port keeps only its IPv4 address (on an external network
+ * with IPv6 subnets too). */
+static int keep_ipv4_only(struct api_ctx *ctx, json_t *port)
+{
+	json_t *v4 = json_array(), *ip;
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(json_object_get(port, "fixed_ips"), i, ip) {
+		if (!strchr(doc_str(ip, "ip_address"), ':'))
+			json_array_append(v4, ip);
+	}
+	if (json_array_size(v4) != json_array_size(json_object_get(port, "fixed_ips")))
+		r = port_set_fixed_ips(ctx, port, v4);
+	json_decref(v4);
+	return r;
+}
+
 static int floatingip_create(struct api_ctx *ctx, json_t *doc)
 {
 	const char *net_id = doc_str(doc, "floating_network_id");
@@ -238,6 +259,11 @@ static int floatingip_create(struct api_ctx *ctx, json_t *doc)
 				     "Unable to find any IP address on external network %s.",
 				     net_id);
 		}
+		json_decref(port);
+		return r;
+	}
+	r = keep_ipv4_only(ctx, port);
+	if (r < 0) {
 		json_decref(port);
 		return r;
 	}

@@ -2,7 +2,7 @@
  * per subnet, the addresses its allocation pools hold (total_ips) and those
  * ports use (used_ips), computed from the store on every read. */
 #include <string.h>
-#include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "server/resources.h"
 
 static const struct attr_def ipavail_attrs[] = {
@@ -20,12 +20,18 @@ static json_int_t pool_size(json_t *subnet)
 	json_t *p;
 	size_t i;
 
+	/* IPv6 pools can hold more than JSON's integers: the sum saturates. */
 	json_array_foreach(json_object_get(subnet, "allocation_pools"), i, p) {
-		uint32_t a, b;
+		struct ipaddr a, b;
+		ipaddr_int n;
 
-		if (ip4_parse(doc_str(p, "start"), &a) == 0 &&
-		    ip4_parse(doc_str(p, "end"), &b) == 0 && b >= a)
-			total += (json_int_t) b - a + 1;
+		if (ipaddr_parse(doc_str(p, "start"), &a) < 0 ||
+		    ipaddr_parse(doc_str(p, "end"), &b) < 0 || b.v < a.v)
+			continue;
+		n = b.v - a.v + 1;
+		if (n > (ipaddr_int) (INT64_MAX - total))
+			return INT64_MAX;
+		total += (json_int_t) n;
 	}
 	return total;
 }

@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/random.h"
 #include "base/xalloc.h"
 #include "server/ipam.h"
@@ -212,12 +212,117 @@ static bool array_contains(json_t *arr, json_t *v)
 	return false;
 }
 
-static json_t *fixed_ip(const char *subnet_id, uint32_t ip)
+static json_t *fixed_ip(const char *subnet_id, const struct ipaddr *ip)
 {
-	char a[IP4_STRLEN];
+	char a[IPADDR_STRLEN];
 
-	ip4_format(ip, a);
+	ipaddr_format(ip, a);
 	return json_pack("{s:s, s:s}", "subnet_id", subnet_id, "ip_address", a);
+}
+
+bool port_is_router_interface(json_t *port)
+{
+	const char *owner = doc_str(port, "device_owner");
+
+	return startswith(owner, "network:router_interface") ||
+	       streq(owner, "network:ha_router_replicated_interface") ||
+	       streq(owner, "network:router_centralized_snat");
+}
+
+static bool has_subnet(json_t *fixed_ips, const char *subnet_id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(fixed_ips, i, e) {
+		if (streq(doc_str(e, "subnet_id"), subnet_id))
+			return true;
+	}
+	return false;
+}
+
+/* The port's EUI-64 address in an IPv6 subnet. */
+static int port_eui64(json_t *port, json_t *subnet, struct ipaddr *ret)
+{
+	struct ipnet cidr;
+	uint8_t mac[6];
+	int64_t m;
+
+	if (mac_parse(doc_str(port, "mac_address"), &m) < 0 ||
+	    ipnet_parse(doc_str(subnet, "cidr"), false, &cidr) < 0 || cidr.addr.version != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t) (m >> (40 - 8 * i));
+	*ret = ipam_eui64(&cidr, mac);
+	return 0;
+}
+
+/* Takes the port's EUI-64 address on an automatic-address subnet. */
+static int take_eui64(struct api_ctx *ctx, json_t *port, json_t *subnet, json_t *out)
+{
+	const char *subnet_id = doc_str(subnet, "id");
+	struct ipaddr a;
+	int r;
+
+	if (port_eui64(port, subnet, &a) < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
+	r = ipam_allocate(ctx, subnet_id, &a, doc_str(port, "id"));
+	if (r == -EEXIST) {
+		char txt[IPADDR_STRLEN];
+
+		ipaddr_format(&a, txt);
+		return api_conflict(&ctx->err, "IpAddressAlreadyAllocated",
+				    "IP address %s already allocated in subnet %s", txt, subnet_id);
+	}
+	if (r < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
+	json_array_append_new(out, fixed_ip(subnet_id, &a));
+	return 0;
+}
+
+/* The EUI-64 addresses a port (not a router's) has on every automatic-
+ * address subnet of its network that it has no address on yet. */
+static int take_auto_addresses(struct api_ctx *ctx, json_t *port, json_t *subnets, json_t *out)
+{
+	json_t *s;
+	size_t i;
+	int r;
+
+	if (port_is_router_interface(port))
+		return 0;
+	json_array_foreach(subnets, i, s) {
+		if (!subnet_is_auto_address(s) || !serves_owner(s, doc_str(port, "device_owner")) ||
+		    has_subnet(out, doc_str(s, "id")))
+			continue;
+		r = take_eui64(ctx, port, s, out);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int ports_add_auto_address(struct api_ctx *ctx, json_t *subnet)
+{
+	json_t *ports = ports_on_network(ctx, doc_str(subnet, "network_id")), *p;
+	json_t *one = json_pack("[O]", subnet);
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(ports, i, p) {
+		json_t *ips = json_object_get(p, "fixed_ips");
+
+		if (!json_is_array(ips))
+			continue;
+		r = take_auto_addresses(ctx, p, one, ips);
+		if (r < 0)
+			break;
+		r = resource_save(ctx, &port_def, p);
+		if (r < 0)
+			break;
+	}
+	json_decref(one);
+	json_decref(ports);
+	return r;
 }
 
 /* Takes one requested address: {subnet_id?, ip_address?}. */
@@ -228,13 +333,15 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 	const char *owner = doc_str(port, "device_owner");
 	json_t *jsub = json_object_get(req, "subnet_id"), *jip = json_object_get(req, "ip_address");
 	json_t *subnet = NULL, *s;
-	struct ip4_cidr cidr;
-	uint32_t ip = 0;
+	struct ipam_plan plan;
+	struct ipnet cidr;
+	struct ipaddr ip = {0, 4};
+	bool router = port_is_router_interface(port);
 	size_t i;
 	int r;
 
 	if (jip) {
-		if (!json_is_string(jip) || ip4_parse(json_string_value(jip), &ip) < 0)
+		if (!json_is_string(jip) || ipaddr_parse(json_string_value(jip), &ip) < 0)
 			return api_bad_request(&ctx->err,
 					       "Invalid input for fixed_ips. Reason: '%s' "
 					       "is not a valid IP address.",
@@ -252,8 +359,8 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 				net_id, json_string_value(jsub));
 	} else {
 		json_array_foreach(subnets, i, s) {
-			if (ip4_cidr_parse(doc_str(s, "cidr"), false, &cidr) == 0 &&
-			    ip4_cidr_contains(&cidr, ip)) {
+			if (ipnet_parse(doc_str(s, "cidr"), false, &cidr) == 0 &&
+			    ipnet_contains(&cidr, &ip)) {
 				subnet = s;
 				break;
 			}
@@ -272,6 +379,11 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 					 "Invalid input for operation: subnet %s does not serve "
 					 "device owner '%s' (service_types).",
 					 subnet_id, owner);
+	if (ipam_plan_from_subnet(subnet, &plan) < 0)
+		return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
+	/* On an automatic-address subnet a port's address is its EUI-64. */
+	if (!jip && subnet_is_auto_address(subnet) && !router)
+		return has_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
 	if (!jip) {
 		r = ipam_allocate_any(ctx, subnet, port_id, &ip);
 		if (r == -ENOSPC)
@@ -280,30 +392,38 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 					    subnet_id);
 		if (r < 0)
 			return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
-		json_array_append_new(out, fixed_ip(subnet_id, ip));
+		json_array_append_new(out, fixed_ip(subnet_id, &ip));
 		return 0;
 	}
-	ip4_cidr_parse(doc_str(subnet, "cidr"), false, &cidr);
-	if (!ip4_cidr_contains(&cidr, ip) || ip4_cidr_is_reserved(&cidr, ip))
+	if (!ipam_addr_allocatable(&plan, &ip, router))
 		return api_fail(&ctx->err, 400, "InvalidIpForSubnet",
 				"IP address %s is not a valid IP for the specified subnet.",
 				json_string_value(jip));
-	if (streq(doc_str(subnet, "gateway_ip"), json_string_value(jip)) &&
-	    !streq(owner, "network:router_interface") &&
-	    !streq(owner, "network:router_interface_distributed") &&
-	    !streq(owner, "network:ha_router_replicated_interface"))
+	if (subnet_is_auto_address(subnet) && !router) {
+		struct ipaddr eui;
+
+		/* Only the port's own EUI-64 address may be asked for. */
+		if (port_eui64(port, subnet, &eui) < 0 || eui.v != ip.v)
+			return api_bad_request(&ctx->err,
+					       "IPv6 address %s cannot be directly assigned to a "
+					       "port on subnet %s as the subnet is configured for "
+					       "automatic addresses.",
+					       json_string_value(jip), subnet_id);
+		return has_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
+	}
+	if (plan.has_gateway && plan.gateway == ip.v && !router)
 		return api_conflict(&ctx->err, "IpAddressAlreadyAllocated",
 				    "IP address %s already allocated in subnet %s: it is the "
 				    "subnet's gateway.",
 				    json_string_value(jip), subnet_id);
-	r = ipam_allocate(ctx, subnet_id, ip, port_id);
+	r = ipam_allocate(ctx, subnet_id, &ip, port_id);
 	if (r == -EEXIST)
 		return api_conflict(&ctx->err, "IpAddressAlreadyAllocated",
 				    "IP address %s already allocated in subnet %s",
 				    json_string_value(jip), subnet_id);
 	if (r < 0)
 		return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
-	json_array_append_new(out, fixed_ip(subnet_id, ip));
+	json_array_append_new(out, fixed_ip(subnet_id, &ip));
 	return 0;
 }
 
@@ -347,18 +467,68 @@ static int release_ips(struct api_ctx *ctx, json_t *fixed)
 	size_t i;
 
 	json_array_foreach(fixed, i, e) {
-		uint32_t ip;
+		struct ipaddr ip;
 
-		if (ip4_parse(doc_str(e, "ip_address"), &ip) == 0 &&
-		    ipam_release(ctx, doc_str(e, "subnet_id"), ip) < 0)
+		if (ipaddr_parse(doc_str(e, "ip_address"), &ip) == 0 &&
+		    ipam_release(ctx, doc_str(e, "subnet_id"), &ip) < 0)
 			return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
 	}
 	return 0;
 }
 
-/* Allocates the port's fixed IPs. `requested` NULL: the default (one address
- * from the first subnet with room that serves the device owner). `old`: the
- * current addresses on update; those requested again are kept. */
+/* One address from the first subnet of a class (IPv4, or IPv6 with
+ * DHCPv6-stateful or no mode) with room that serves the port's owner;
+ * *served tells whether one serves it. */
+static int allocate_default(struct api_ctx *ctx, json_t *port, json_t *subnets, int version,
+			    json_t *out, bool *served)
+{
+	bool class_served = false;
+	json_t *e;
+	size_t i;
+	int r;
+
+	json_array_foreach(subnets, i, e) {
+		struct ipaddr ip;
+
+		if (json_integer_value(json_object_get(e, "ip_version")) != version ||
+		    subnet_is_auto_address(e) || !serves_owner(e, doc_str(port, "device_owner")))
+			continue;
+		class_served = *served = true;
+		r = ipam_allocate_any(ctx, e, doc_str(port, "id"), &ip);
+		if (r == -ENOSPC)
+			continue;
+		if (r < 0)
+			return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
+		json_array_append_new(out, fixed_ip(doc_str(e, "id"), &ip));
+		return 0;
+	}
+	if (class_served)
+		return api_conflict(&ctx->err, "IpAddressGenerationFailure",
+				    "No more IP addresses available on network %s.",
+				    doc_str(port, "network_id"));
+	return 0;
+}
+
+/* An old address on the subnet not yet in `out`, to keep for a request that
+ * names the subnet only. */
+static json_t *old_on_subnet(json_t *old, json_t *out, const char *subnet_id)
+{
+	json_t *o;
+	size_t j;
+
+	json_array_foreach(old, j, o) {
+		if (streq(doc_str(o, "subnet_id"), subnet_id) && !array_contains(out, o))
+			return o;
+	}
+	return NULL;
+}
+
+/* Allocates the port's fixed IPs. `requested` NULL: the default (as Neutron:
+ * one IPv4 address, one from a stateful IPv6 subnet, each from the first
+ * subnet with room that serves the device owner). `old`: the current
+ * addresses on update; those requested again (by address, or by subnet
+ * alone) are kept, and so are automatic (EUI-64) ones. Every port but a
+ * router's has its EUI-64 address on each automatic-address subnet. */
 static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *requested, json_t *old)
 {
 	const char *net_id = doc_str(port, "network_id");
@@ -368,31 +538,18 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 	int r = 0;
 
 	if (!requested) {
-		bool any = false, served = false;
+		bool served = false, auto_served = false;
 
-		json_array_foreach(subnets, i, e) {
-			uint32_t ip;
-
-			if (!serves_owner(e, doc_str(port, "device_owner")))
-				continue;
-			served = true;
-			r = ipam_allocate_any(ctx, e, doc_str(port, "id"), &ip);
-			if (r == -ENOSPC) {
-				r = 0;
-				continue;
-			}
-			if (r < 0) {
-				r = api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
-				goto out;
-			}
-			json_array_append_new(out, fixed_ip(doc_str(e, "id"), ip));
-			any = true;
-			break;
-		}
-		if (!any && served)
-			r = api_conflict(&ctx->err, "IpAddressGenerationFailure",
-					 "No more IP addresses available on network %s.", net_id);
-		else if (!any && json_array_size(subnets))
+		r = allocate_default(ctx, port, subnets, 4, out, &served);
+		if (r >= 0)
+			r = allocate_default(ctx, port, subnets, 6, out, &served);
+		json_array_foreach(subnets, i, e)
+			auto_served =
+				auto_served || (subnet_is_auto_address(e) &&
+						serves_owner(e, doc_str(port, "device_owner")));
+		if (r >= 0)
+			r = take_auto_addresses(ctx, port, subnets, out);
+		if (r >= 0 && !served && !auto_served && json_array_size(subnets))
 			r = api_invalid_input(
 				&ctx->err,
 				"Invalid input for operation: no subnet of network %s "
@@ -415,11 +572,32 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 		}
 		if (kept)
 			json_array_append(out, o);
+	}
+	json_array_foreach(requested, i, e) {
+		bool kept = false;
+
+		json_array_foreach(out, j, o) {
+			kept = kept || (json_object_get(e, "ip_address") &&
+					streq(doc_str(e, "ip_address"), doc_str(o, "ip_address")));
+		}
+		if (kept)
+			continue;
+		o = json_object_get(e, "ip_address")
+			    ? NULL
+			    : old_on_subnet(old, out, doc_str(e, "subnet_id"));
+		if (o)
+			json_array_append(out, o);
 		else
 			json_array_append(todo, e);
 	}
 	json_array_foreach(old, j, o) {
-		if (!array_contains(out, o))
+		json_t *sub = find_subnet(subnets, doc_str(o, "subnet_id"));
+
+		if (array_contains(out, o))
+			continue;
+		if (sub && subnet_is_auto_address(sub) && !port_is_router_interface(port))
+			json_array_append(out, o);
+		else
 			json_array_append(release, o);
 	}
 	r = release_ips(ctx, release);
@@ -428,6 +606,8 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 			break;
 		r = allocate_one(ctx, port, subnets, e, out);
 	}
+	if (r >= 0)
+		r = take_auto_addresses(ctx, port, subnets, out);
 out:
 	if (r >= 0)
 		json_object_set(port, "fixed_ips", out);
@@ -450,10 +630,10 @@ static int check_address_pairs(struct api_ctx *ctx, json_t *pairs)
 	json_array_foreach(pairs, i, e) {
 		const char *ip = json_string_value(json_object_get(e, "ip_address"));
 		json_t *mac = json_object_get(e, "mac_address");
-		struct ip4_cidr c;
+		struct ipnet c;
 		int64_t m;
 
-		if (!json_is_object(e) || !ip || ip4_cidr_parse(ip, true, &c) < 0 ||
+		if (!json_is_object(e) || !ip || ipnet_parse(ip, true, &c) < 0 ||
 		    json_object_size(e) > (mac ? 2u : 1u))
 			return api_bad_request(
 				&ctx->err, "Invalid input for allowed_address_pairs. Reason: each "
@@ -780,6 +960,15 @@ int port_destroy(struct api_ctx *ctx, json_t *port)
 	if (r >= 0 && store_delete(ctx->store, "port", doc_str(port, "id")) < 0)
 		r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
 	return r;
+}
+
+int port_set_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *requested)
+{
+	json_t *old = json_incref(json_object_get(port, "fixed_ips"));
+	int r = allocate_fixed_ips(ctx, port, requested, old);
+
+	json_decref(old);
+	return r < 0 ? r : resource_save(ctx, &port_def, port);
 }
 
 int port_remove_subnet_ips(struct api_ctx *ctx, json_t *port, const char *subnet_id)

@@ -87,6 +87,16 @@ int port_destroy(struct api_ctx *ctx, json_t *port);
 /* Drops the port's addresses in subnet_id and saves it. */
 int port_remove_subnet_ips(struct api_ctx *ctx, json_t *port, const char *subnet_id);
 
+/* IPv6 addressing: whether a subnet gives ports EUI-64 addresses (SLAAC or
+ * DHCPv6-stateless); a new such subnet gives one to every port on its network
+ * but router interfaces (inside the transaction). */
+bool subnet_is_auto_address(json_t *subnet);
+int ports_add_auto_address(struct api_ctx *ctx, json_t *subnet);
+bool port_is_router_interface(json_t *port);
+/* Gives a port the requested fixed IPs (kept, allocated, released) and saves
+ * it, inside the transaction. */
+int port_set_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *requested);
+
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */
 int fwaas_port_deleted(struct api_ctx *ctx, const char *port_id);

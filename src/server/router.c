@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/uuid.h"
 #include "base/xalloc.h"
 #include "server/ipam.h"
@@ -47,25 +47,6 @@ static json_t *gateway_port(struct api_ctx *ctx, const char *router_id)
 
 	json_decref(ports);
 	return found;
-}
-
-/* Free addresses left in a subnet's allocation pools. */
-static int64_t subnet_free(struct api_ctx *ctx, json_t *subnet)
-{
-	struct ipam_plan plan;
-	char kind[64];
-	int64_t free_count = 0;
-
-	if (ipam_plan_from_subnet(subnet, &plan) < 0)
-		return 0;
-	ipam_kind(doc_str(subnet, "id"), kind);
-	for (size_t i = 0; i < plan.npools; i++) {
-		int64_t size = (int64_t) plan.pools[i].end - plan.pools[i].start + 1;
-
-		free_count += size - store_alloc_count(ctx->store, kind, plan.pools[i].start,
-						       plan.pools[i].end);
-	}
-	return free_count;
 }
 
 static bool serves(json_t *subnet, const char *owner)
@@ -139,6 +120,14 @@ static bool segment_reachable(json_t *agents, json_t *hosts, json_t *segment)
 	return true;
 }
 
+/* An IPv4 subnet of the network that serves router gateways (IPv6 ones are
+ * added beside: ipv6_gateway_subnet). */
+static bool is_gateway_v4_subnet(json_t *subnet, const char *net_id)
+{
+	return streq(doc_str(subnet, "network_id"), net_id) && serves(subnet, OWNER_GATEWAY) &&
+	       json_integer_value(json_object_get(subnet, "ip_version")) != 6;
+}
+
 /* Picks the subnet for a router's gateway port on an external network.
  *
  * The rule (seed case 2, one abstracted external network): among the
@@ -157,11 +146,11 @@ static json_t *pick_gateway_subnet(struct api_ctx *ctx, const char *router_id, c
 	bool any_segment = false;
 
 	json_array_foreach(subnets, i, s) {
-		if (!streq(doc_str(s, "network_id"), net_id) || !serves(s, OWNER_GATEWAY))
+		if (!is_gateway_v4_subnet(s, net_id))
 			continue;
 		if (json_is_string(json_object_get(s, "segment_id")))
 			any_segment = true;
-		else if (!fallback && subnet_free(ctx, s) > 0)
+		else if (!fallback && ipam_free_count(ctx, s) > 0)
 			fallback = s;
 	}
 	if (!any_segment) {
@@ -188,11 +177,10 @@ static json_t *pick_gateway_subnet(struct api_ctx *ctx, const char *router_id, c
 			json_array_foreach(subnets, i, s) {
 				int64_t f;
 
-				if (!streq(doc_str(s, "network_id"), net_id) ||
-				    !serves(s, OWNER_GATEWAY) ||
+				if (!is_gateway_v4_subnet(s, net_id) ||
 				    !streq(doc_str(s, "segment_id"), doc_str(seg, "id")))
 					continue;
-				f = subnet_free(ctx, s);
+				f = ipam_free_count(ctx, s);
 				seg_free += f;
 				if (f > 0 && !first)
 					first = s;
@@ -294,6 +282,25 @@ static int remove_gateway(struct api_ctx *ctx, json_t *router)
 	return r;
 }
 
+/* A gateway has an address on the external network's first IPv6 subnet
+ * with room too (automatic-address subnets give theirs by themselves). */
+static void ipv6_gateway_subnet(struct api_ctx *ctx, const char *net_id, json_t *fixed_ips)
+{
+	json_t *subnets = store_list(ctx->store, "subnet"), *s;
+	size_t i;
+
+	json_array_foreach(subnets, i, s) {
+		if (streq(doc_str(s, "network_id"), net_id) && serves(s, OWNER_GATEWAY) &&
+		    json_integer_value(json_object_get(s, "ip_version")) == 6 &&
+		    !subnet_is_auto_address(s) && ipam_free_count(ctx, s) > 0) {
+			json_array_append_new(fixed_ips,
+					      json_pack("{s:s}", "subnet_id", doc_str(s, "id")));
+			break;
+		}
+	}
+	json_decref(subnets);
+}
+
 static int add_gateway(struct api_ctx *ctx, json_t *router, json_t *net, json_t *info)
 {
 	const char *router_id = doc_str(router, "id");
@@ -316,6 +323,7 @@ static int add_gateway(struct api_ctx *ctx, json_t *router, json_t *net, json_t 
 		json_object_set_new(port, "fixed_ips",
 				    json_pack("[{s:s}]", "subnet_id", doc_str(subnet, "id")));
 		json_decref(subnet);
+		ipv6_gateway_subnet(ctx, doc_str(net, "id"), json_object_get(port, "fixed_ips"));
 	}
 	r = port_create_internal(ctx, port);
 	if (r >= 0) {
@@ -344,13 +352,13 @@ static int check_routes(struct api_ctx *ctx, json_t *router)
 	json_array_foreach(routes, i, e) {
 		const char *dest = json_string_value(json_object_get(e, "destination"));
 		const char *hop = json_string_value(json_object_get(e, "nexthop"));
-		struct ip4_cidr d;
-		uint32_t nh;
+		struct ipnet d;
+		struct ipaddr nh;
 		bool on_link = false;
 
 		if (!json_is_object(e) || json_object_size(e) != 2 || !dest || !hop ||
-		    ip4_cidr_parse(dest, false, &d) < 0 || !ip4_cidr_is_canonical(&d) ||
-		    ip4_parse(hop, &nh) < 0) {
+		    ipnet_parse(dest, false, &d) < 0 || !ipnet_is_canonical(&d) ||
+		    ipaddr_parse(hop, &nh) < 0 || d.addr.version != nh.version) {
 			r = api_bad_request(&ctx->err,
 					    "Invalid input for routes. Reason: each route "
 					    "is {\"destination\": CIDR, \"nexthop\": IP}.");
@@ -360,10 +368,10 @@ static int check_routes(struct api_ctx *ctx, json_t *router)
 			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
 				json_t *sub =
 					store_get(ctx->store, "subnet", doc_str(ip, "subnet_id"));
-				struct ip4_cidr c;
+				struct ipnet c;
 
-				if (sub && ip4_cidr_parse(doc_str(sub, "cidr"), false, &c) == 0 &&
-				    ip4_cidr_contains(&c, nh))
+				if (sub && ipnet_parse(doc_str(sub, "cidr"), false, &c) == 0 &&
+				    ipnet_contains(&c, &nh))
 					on_link = true;
 				json_decref(sub);
 			}
@@ -705,7 +713,7 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 {
 	json_t *net = store_get(ctx->store, "network", doc_str(subnet, "network_id"));
 	json_t *ifaces, *iface, *ip;
-	struct ip4_cidr c;
+	struct ipnet c;
 	size_t i, j;
 	int r = 0;
 
@@ -717,7 +725,7 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 				       doc_str(subnet, "id"));
 	}
 	json_decref(net);
-	if (ip4_cidr_parse(doc_str(subnet, "cidr"), false, &c) < 0)
+	if (ipnet_parse(doc_str(subnet, "cidr"), false, &c) < 0)
 		return api_bad_request(&ctx->err, "Bad router request: invalid subnet.");
 	ifaces = router_interface_ports(ctx, doc_str(router, "id"));
 	json_array_foreach(ifaces, i, iface) {
@@ -725,7 +733,7 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 			continue;
 		json_array_foreach(json_object_get(iface, "fixed_ips"), j, ip) {
 			json_t *other = store_get(ctx->store, "subnet", doc_str(ip, "subnet_id"));
-			struct ip4_cidr oc;
+			struct ipnet oc;
 
 			if (other && streq(doc_str(other, "id"), doc_str(subnet, "id")))
 				r = api_bad_request(
@@ -733,8 +741,8 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 					"Bad router request: Router already has a port on "
 					"subnet %s.",
 					doc_str(subnet, "id"));
-			else if (other && ip4_cidr_parse(doc_str(other, "cidr"), false, &oc) == 0 &&
-				 ip4_cidr_overlaps(&c, &oc))
+			else if (other && ipnet_parse(doc_str(other, "cidr"), false, &oc) == 0 &&
+				 ipnet_overlaps(&c, &oc))
 				r = api_bad_request(
 					&ctx->err,
 					"Bad router request: Cidr %s of subnet %s overlaps "
@@ -755,6 +763,28 @@ static int check_interface_subnet(struct api_ctx *ctx, json_t *router, json_t *s
 static const char *interface_owner(json_t *router)
 {
 	return doc_bool(router, "distributed") ? OWNER_INTERFACE_DVR : OWNER_INTERFACE;
+}
+
+/* The router's interface on the subnet's network that has IPv6 addresses,
+ * when the subnet is IPv6 (new reference), else NULL. */
+static json_t *ipv6_interface_on_network(struct api_ctx *ctx, json_t *router, json_t *subnet)
+{
+	json_t *ifaces, *iface, *ip, *found = NULL;
+	size_t i, j;
+
+	if (json_integer_value(json_object_get(subnet, "ip_version")) != 6)
+		return NULL;
+	ifaces = router_interface_ports(ctx, doc_str(router, "id"));
+	json_array_foreach(ifaces, i, iface) {
+		if (found || !streq(doc_str(iface, "network_id"), doc_str(subnet, "network_id")))
+			continue;
+		json_array_foreach(json_object_get(iface, "fixed_ips"), j, ip) {
+			if (strchr(doc_str(ip, "ip_address"), ':') && !found)
+				found = json_deep_copy(iface);
+		}
+	}
+	json_decref(ifaces);
+	return found;
 }
 
 static int add_interface(struct api_ctx *ctx, json_t *router, json_t *body, json_t **ret_body)
@@ -787,6 +817,23 @@ static int add_interface(struct api_ctx *ctx, json_t *router, json_t *body, json
 		r = check_interface_subnet(ctx, router, subnet, NULL);
 		if (r < 0)
 			goto out;
+		/* IPv6: one interface per network carries all its IPv6 subnets. */
+		port = ipv6_interface_on_network(ctx, router, subnet);
+		if (port) {
+			json_t *want = json_deep_copy(json_object_get(port, "fixed_ips"));
+
+			json_array_append_new(want, json_pack("{s:s, s:s}", "subnet_id",
+							      doc_str(subnet, "id"), "ip_address",
+							      doc_str(subnet, "gateway_ip")));
+			r = port_set_fixed_ips(ctx, port, want);
+			json_decref(want);
+			if (r >= 0) {
+				*ret_body = interface_info(router, port);
+				json_object_set(*ret_body, "subnet_id",
+						json_object_get(subnet, "id"));
+			}
+			goto out;
+		}
 		port = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:[]}", "network_id",
 				 doc_str(subnet, "network_id"), "device_owner",
 				 interface_owner(router), "device_id", doc_str(router, "id"),
@@ -902,7 +949,14 @@ static int remove_interface(struct api_ctx *ctx, json_t *router, json_t *body, j
 		json_decref(port);
 	}
 	json_decref(fips);
-	if (r >= 0) {
+	if (r >= 0 && jsub && json_array_size(json_object_get(found, "fixed_ips")) > 1) {
+		/* An IPv6 interface with other subnets keeps them. */
+		r = port_remove_subnet_ips(ctx, found, json_string_value(jsub));
+		if (r >= 0) {
+			*ret_body = interface_info(router, found);
+			json_object_set(*ret_body, "subnet_id", jsub);
+		}
+	} else if (r >= 0) {
 		*ret_body = interface_info(router, found);
 		r = port_destroy(ctx, found);
 		if (r < 0) {

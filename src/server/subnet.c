@@ -1,9 +1,10 @@
-/* Subnets: IPv4 address plans on a network (CIDR, gateway, allocation pools,
- * DNS servers, host routes, service types), overlap checks within a network,
- * and the rules for deleting a subnet that still has addresses in use. */
+/* Subnets: IPv4 and IPv6 address plans on a network (CIDR, gateway,
+ * allocation pools, DNS servers, host routes, service types, IPv6 RA and
+ * address modes), overlap checks within a network, and the rules for deleting
+ * a subnet that still has addresses in use. */
 #include <errno.h>
 #include <string.h>
-#include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/xalloc.h"
 #include "server/ipam.h"
 #include "server/resources.h"
@@ -48,11 +49,11 @@ static bool subnet_visible(struct api_ctx *ctx, json_t *doc)
 	return v;
 }
 
-static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max)
+static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max, unsigned version)
 {
 	json_t *e, *f;
 	size_t i, j;
-	uint32_t a;
+	struct ipaddr a;
 
 	if (json_array_size(list) > max)
 		return api_fail(&ctx->err, 400, "DNSNameServersExhausted",
@@ -60,11 +61,16 @@ static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max)
 				"nameservers exceeds the limit %u.",
 				max);
 	json_array_foreach(list, i, e) {
-		if (!json_is_string(e) || ip4_parse(json_string_value(e), &a) < 0)
+		if (!json_is_string(e) || ipaddr_parse(json_string_value(e), &a) < 0)
 			return api_bad_request(&ctx->err,
 					       "Invalid input for dns_nameservers. Reason: "
 					       "'%s' is not a valid nameserver.",
 					       json_is_string(e) ? json_string_value(e) : "value");
+		if (a.version != version)
+			return api_invalid_input(&ctx->err,
+						 "Invalid input for operation: dns_nameserver '%s' "
+						 "does not match the ip_version '%u'.",
+						 json_string_value(e), version);
 		json_array_foreach(list, j, f) {
 			if (j < i && json_equal(e, f))
 				return api_bad_request(&ctx->err,
@@ -76,7 +82,7 @@ static int check_ip_list(struct api_ctx *ctx, json_t *list, unsigned max)
 	return 0;
 }
 
-static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max)
+static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max, unsigned version)
 {
 	json_t *e, *f;
 	size_t i, j;
@@ -87,17 +93,23 @@ static int check_host_routes(struct api_ctx *ctx, json_t *list, unsigned max)
 				"routes exceeds the limit %u.",
 				max);
 	json_array_foreach(list, i, e) {
-		struct ip4_cidr d;
-		uint32_t nh;
+		struct ipnet d;
+		struct ipaddr nh;
 		const char *dest = json_string_value(json_object_get(e, "destination"));
 		const char *hop = json_string_value(json_object_get(e, "nexthop"));
 
 		if (!json_is_object(e) || json_object_size(e) != 2 || !dest || !hop ||
-		    ip4_cidr_parse(dest, false, &d) < 0 || !ip4_cidr_is_canonical(&d) ||
-		    ip4_parse(hop, &nh) < 0)
+		    ipnet_parse(dest, false, &d) < 0 || !ipnet_is_canonical(&d) ||
+		    ipaddr_parse(hop, &nh) < 0)
 			return api_bad_request(
 				&ctx->err, "Invalid input for host_routes. Reason: each route is "
 					   "{\"destination\": CIDR, \"nexthop\": IP}.");
+		if (d.addr.version != version || nh.version != version)
+			return api_invalid_input(
+				&ctx->err,
+				"Invalid input for operation: host route %s via %s "
+				"does not match the ip_version '%u'.",
+				dest, hop, version);
 		json_array_foreach(list, j, f) {
 			if (j < i && json_equal(e, f))
 				return api_bad_request(&ctx->err,
@@ -137,17 +149,24 @@ static int check_plan(struct api_ctx *ctx, json_t *doc, json_t *gw_given, json_t
 {
 	int r;
 
+	unsigned version = (unsigned) json_integer_value(json_object_get(doc, "ip_version"));
+
 	r = ipam_parse_cidr(doc_str(doc, "cidr"), &plan->cidr, &ctx->err);
+	if (r >= 0 && plan->cidr.addr.version != version)
+		r = api_invalid_input(&ctx->err,
+				      "Invalid input for operation: cidr '%s' does not match the "
+				      "ip_version '%u'.",
+				      doc_str(doc, "cidr"), version);
 	if (r >= 0)
 		r = ipam_parse_gateway(plan, gw_given, &ctx->err);
 	if (r >= 0)
 		r = ipam_parse_pools(plan, pools_given, &ctx->err);
 	if (r >= 0)
 		r = check_ip_list(ctx, json_object_get(doc, "dns_nameservers"),
-				  ctx->cfg->max_dns_nameservers);
+				  ctx->cfg->max_dns_nameservers, version);
 	if (r >= 0)
 		r = check_host_routes(ctx, json_object_get(doc, "host_routes"),
-				      ctx->cfg->max_host_routes);
+				      ctx->cfg->max_host_routes, version);
 	if (r >= 0)
 		r = check_service_types(ctx, json_object_get(doc, "service_types"));
 	return r;
@@ -155,15 +174,102 @@ static int check_plan(struct api_ctx *ctx, json_t *doc, json_t *gw_given, json_t
 
 static void store_plan(json_t *doc, const struct ipam_plan *plan)
 {
-	char gw[IP4_STRLEN];
+	char gw[IPADDR_STRLEN];
+	struct ipnet canon = {{ipnet_first(&plan->cidr), plan->cidr.addr.version}, plan->cidr.len};
+	char cidr[IPNET_STRLEN];
 
+	/* IPv6 in RFC 5952's form, whatever form was given. */
+	ipnet_format(&canon, cidr);
+	json_object_set_new(doc, "cidr", json_string(cidr));
 	if (plan->has_gateway) {
-		ip4_format(plan->gateway, gw);
+		struct ipaddr a = {plan->gateway, plan->cidr.addr.version};
+
+		ipaddr_format(&a, gw);
 		json_object_set_new(doc, "gateway_ip", json_string(gw));
 	} else {
 		json_object_set_new(doc, "gateway_ip", json_null());
 	}
 	json_object_set_new(doc, "allocation_pools", ipam_pools_json(plan));
+}
+
+static bool is_ipv6_mode(const char *m)
+{
+	return streq(m, "slaac") || streq(m, "dhcpv6-stateful") || streq(m, "dhcpv6-stateless");
+}
+
+bool subnet_is_auto_address(json_t *subnet)
+{
+	const char *ra = doc_str(subnet, "ipv6_ra_mode");
+	const char *addr = doc_str(subnet, "ipv6_address_mode");
+
+	return json_integer_value(json_object_get(subnet, "ip_version")) == 6 &&
+	       (streq(addr, "slaac") || streq(addr, "dhcpv6-stateless") || streq(ra, "slaac") ||
+		streq(ra, "dhcpv6-stateless"));
+}
+
+/* Neutron's rules for ipv6_ra_mode and ipv6_address_mode on a new subnet. */
+static int check_ipv6_modes(struct api_ctx *ctx, json_t *doc, json_int_t version)
+{
+	static const char *const keys[] = {"ipv6_ra_mode", "ipv6_address_mode"};
+	json_t *ra = json_object_get(doc, "ipv6_ra_mode");
+	json_t *addr = json_object_get(doc, "ipv6_address_mode");
+	bool set = !json_is_null(ra) || !json_is_null(addr);
+
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(doc, keys[i]);
+
+		if (json_is_null(v))
+			continue;
+		if (!is_ipv6_mode(json_string_value(v)))
+			return api_bad_request(&ctx->err,
+					       "Invalid input for %s. Reason: '%s' is not in "
+					       "['dhcpv6-stateful', 'dhcpv6-stateless', 'slaac'].",
+					       keys[i], json_string_value(v));
+		if (version == 4)
+			return api_invalid_input(
+				&ctx->err,
+				"Invalid input for operation: %s is not valid when "
+				"ip_version is 4.",
+				keys[i]);
+	}
+	if (set && !doc_bool(doc, "enable_dhcp"))
+		return api_invalid_input(&ctx->err,
+					 "Invalid input for operation: ipv6_ra_mode or "
+					 "ipv6_address_mode cannot be set when enable_dhcp is set "
+					 "to False.");
+	if (!json_is_null(ra) && !json_is_null(addr) && !json_equal(ra, addr))
+		return api_invalid_input(&ctx->err,
+					 "Invalid input for operation: ipv6_ra_mode set to '%s' "
+					 "with ipv6_address_mode set to '%s' is not valid. If both "
+					 "attributes are set, they must be the same value.",
+					 json_string_value(ra), json_string_value(addr));
+	return 0;
+}
+
+/* Prefix rules: EUI-64 needs a /64 (RFC 4862 5.5.3); DHCP needs room. */
+static int check_dhcp_prefix(struct api_ctx *ctx, json_t *doc, const struct ipnet *c)
+{
+	if (subnet_is_auto_address(doc) && c->len != 64)
+		return api_invalid_input(&ctx->err,
+					 "Invalid input for operation: Invalid CIDR %s for IPv6 "
+					 "address mode. OpenStack uses the EUI-64 address format, "
+					 "which requires the prefix to be /64.",
+					 doc_str(doc, "cidr"));
+	if (!doc_bool(doc, "enable_dhcp") || c->addr.version != 6)
+		return 0;
+	if (c->len > 126)
+		return api_invalid_input(&ctx->err, "Invalid input for operation: Subnet has a "
+						    "prefix length that is incompatible with DHCP "
+						    "service enabled.");
+	if (c->addr.v >> 120 == 0xff)
+		return api_invalid_input(&ctx->err, "Invalid input for operation: Multicast IP "
+						    "subnet is not supported if enable_dhcp is "
+						    "True.");
+	if (c->len == 128 && c->addr.v == 1)
+		return api_invalid_input(&ctx->err, "Invalid input for operation: Loopback IP "
+						    "subnet is not supported if enable_dhcp is "
+						    "True.");
+	return 0;
 }
 
 static int subnet_create(struct api_ctx *ctx, json_t *doc)
@@ -185,11 +291,7 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 						"by policy");
 	}
 	json_decref(net);
-	if (version == 6)
-		return api_bad_request(&ctx->err,
-				       "Invalid input for ip_version. Reason: IPv6 subnets are not "
-				       "supported by this server; use ip_version 4.");
-	if (version != 4)
+	if (version != 4 && version != 6)
 		return api_bad_request(
 			&ctx->err, "Invalid input for ip_version. Reason: %lld is not in [4, 6].",
 			(long long) version);
@@ -204,12 +306,13 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		return api_bad_request(&ctx->err, "Bad subnets request: a cidr must be specified "
 						  "in the absence of a subnet pool.");
 	}
-	if (!json_is_null(json_object_get(doc, "ipv6_ra_mode")) ||
-	    !json_is_null(json_object_get(doc, "ipv6_address_mode")))
-		return api_bad_request(&ctx->err, "ipv6_ra_mode and ipv6_address_mode apply to "
-						  "IPv6 subnets only.");
+	r = check_ipv6_modes(ctx, doc, version);
+	if (r < 0)
+		return r;
 	r = check_plan(ctx, doc, json_object_get(doc, "gateway_ip"),
 		       json_object_get(doc, "allocation_pools"), &plan);
+	if (r >= 0)
+		r = check_dhcp_prefix(ctx, doc, &plan.cidr);
 	if (r < 0)
 		return r;
 	if (!json_is_null(json_object_get(doc, "segment_id"))) {
@@ -224,19 +327,21 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 	}
 	subnets = store_list(ctx->store, "subnet");
 	json_array_foreach(subnets, i, s) {
-		struct ip4_cidr other;
+		struct ipnet other;
 
 		if (!streq(doc_str(s, "network_id"), net_id) ||
-		    ip4_cidr_parse(doc_str(s, "cidr"), false, &other) < 0)
+		    ipnet_parse(doc_str(s, "cidr"), false, &other) < 0)
 			continue;
-		if (!json_equal(json_object_get(s, "subnetpool_id"),
+		/* Neutron: one pool per IP version on a network. */
+		if (json_integer_value(json_object_get(s, "ip_version")) == version &&
+		    !json_equal(json_object_get(s, "subnetpool_id"),
 				json_object_get(doc, "subnetpool_id"))) {
 			r = api_fail(&ctx->err, 400, "NetworkSubnetPoolAffinityError",
 				     "Subnets hosted on the same network must be allocated from "
 				     "the same subnet pool.");
 			break;
 		}
-		if (ip4_cidr_overlaps(&plan.cidr, &other)) {
+		if (ipnet_overlaps(&plan.cidr, &other)) {
 			r = api_invalid_input(
 				&ctx->err,
 				"Invalid input for operation: Requested subnet with "
@@ -249,7 +354,10 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 	if (r < 0)
 		return r;
 	store_plan(doc, &plan);
-	return network_link_subnet(ctx, net_id, doc_str(doc, "id"), true);
+	r = network_link_subnet(ctx, net_id, doc_str(doc, "id"), true);
+	if (r >= 0 && subnet_is_auto_address(doc))
+		r = ports_add_auto_address(ctx, doc);
+	return r;
 }
 
 static int subnet_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
@@ -267,6 +375,11 @@ static int subnet_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *
 	} else if (!pools) {
 		pools = json_object_get(old, "allocation_pools");
 	}
+	if (json_is_false(json_object_get(changes, "enable_dhcp")) &&
+	    (!json_is_null(json_object_get(old, "ipv6_ra_mode")) ||
+	     !json_is_null(json_object_get(old, "ipv6_address_mode"))))
+		return api_invalid_input(&ctx->err, "Invalid input for operation: Cannot disable "
+						    "enable_dhcp with ipv6 attributes set.");
 	if (json_object_get(changes, "segment_id") &&
 	    !json_equal(json_object_get(changes, "segment_id"), json_object_get(old, "segment_id")))
 		return api_bad_request(&ctx->err, "segment_id of a subnet cannot be changed.");
@@ -274,11 +387,9 @@ static int subnet_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *
 	if (r < 0)
 		return r;
 	if (plan.has_gateway && json_object_get(changes, "gateway_ip")) {
-		char kind[64];
-		_cleanup_free_ char *owner = NULL;
+		struct ipaddr g = {plan.gateway, plan.cidr.addr.version};
+		_cleanup_free_ char *owner = ipam_owner(ctx, doc_str(doc, "id"), &g);
 
-		ipam_kind(doc_str(doc, "id"), kind);
-		owner = store_alloc_owner(ctx->store, kind, plan.gateway);
 		if (owner)
 			return api_conflict(&ctx->err, "GatewayIpInUse",
 					    "Gateway IP %s is in use by port %s, cannot be the "
@@ -289,10 +400,18 @@ static int subnet_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *
 	return 0;
 }
 
+/* Network-owned ports lose their address on a deleted subnet; so do all but
+ * router interfaces on an automatic-address (SLAAC) subnet, as in Neutron. */
+static bool loses_address(json_t *port, bool is_auto)
+{
+	return port_is_network_owned(port) || (is_auto && !port_is_router_interface(port));
+}
+
 static int subnet_remove(struct api_ctx *ctx, json_t *doc)
 {
 	const char *id = doc_str(doc, "id"), *net_id = doc_str(doc, "network_id");
 	json_t *ports = ports_on_network(ctx, net_id), *p, *ip;
+	bool is_auto = subnet_is_auto_address(doc);
 	char kind[64];
 	size_t i, j;
 	int r = 0;
@@ -302,7 +421,7 @@ static int subnet_remove(struct api_ctx *ctx, json_t *doc)
 
 		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip)
 			uses = uses || streq(doc_str(ip, "subnet_id"), id);
-		if (uses && !port_is_network_owned(p)) {
+		if (uses && !loses_address(p, is_auto)) {
 			r = api_conflict(&ctx->err, "SubnetInUse",
 					 "Unable to complete operation on subnet %s: One or more "
 					 "ports have an IP allocation from this subnet.",
@@ -311,7 +430,7 @@ static int subnet_remove(struct api_ctx *ctx, json_t *doc)
 		}
 	}
 	json_array_foreach(ports, i, p) {
-		if (r >= 0 && port_is_network_owned(p))
+		if (r >= 0 && loses_address(p, is_auto))
 			r = port_remove_subnet_ips(ctx, p, id);
 	}
 	json_decref(ports);

@@ -1,4 +1,4 @@
-/* Subnet pools (Neutron's subnet_allocation): IPv4 prefixes a project's
+/* Subnet pools (Neutron's subnet_allocation): IPv4 or IPv6 prefixes a project's
  * subnets are carved from, by CIDR or by prefix length, with bounds on the
  * prefix length, an optional per-project quota of addresses, and pools an
  * admin shares with every project. Prefixes may grow (add or widen), never
@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/xalloc.h"
 #include "server/resources.h"
 
@@ -26,7 +26,7 @@ static const struct attr_def subnetpool_attrs[] = {
 };
 
 /* An integer given as a number or a string of digits (Neutron converts
- * both); -1 if absent or null, -2 if not an integer 0..32. */
+ * both); -1 if absent or null, -2 if not an integer 0..128. */
 static int prefixlen_of(json_t *v)
 {
 	long long n;
@@ -43,12 +43,13 @@ static int prefixlen_of(json_t *v)
 	} else {
 		return -2;
 	}
-	return n >= 0 && n <= 32 ? (int) n : -2;
+	return n >= 0 && n <= 128 ? (int) n : -2;
 }
 
 /* Parses and canonicalises a prefixes list into cidrs (at most
- * MAX_PREFIXES); the count, or a negative errno with ctx->err set. */
-static int parse_prefixes(struct api_ctx *ctx, json_t *list, struct ip4_cidr *cidrs)
+ * MAX_PREFIXES, all of one IP version); the count, or a negative errno with
+ * ctx->err set. */
+static int parse_prefixes(struct api_ctx *ctx, json_t *list, struct ipnet *cidrs)
 {
 	json_t *e;
 	size_t i;
@@ -62,32 +63,36 @@ static int parse_prefixes(struct api_ctx *ctx, json_t *list, struct ip4_cidr *ci
 	json_array_foreach(list, i, e) {
 		const char *s = json_string_value(e);
 
-		if (!s || ip4_cidr_parse(s, false, &cidrs[i]) < 0)
+		if (!s || ipnet_parse(s, false, &cidrs[i]) < 0)
 			return api_bad_request(&ctx->err,
 					       "Invalid input for prefixes. Reason: '%s' is not a "
-					       "valid IPv4 CIDR.",
+					       "valid CIDR.",
 					       s ? s : "value");
-		cidrs[i].addr = ip4_cidr_network(&cidrs[i]);
+		cidrs[i].addr.v = ipnet_first(&cidrs[i]);
+		if (cidrs[i].addr.version != cidrs[0].addr.version)
+			return api_bad_request(&ctx->err,
+					       "Illegal subnetpool prefixes: Cannot mix "
+					       "IPv4 and IPv6 prefixes in a subnet pool.");
 	}
 	return (int) json_array_size(list);
 }
 
 /* The prefixes as canonical strings, wider ones swallowing those inside them. */
-static json_t *prefixes_json(const struct ip4_cidr *cidrs, int n)
+static json_t *prefixes_json(const struct ipnet *cidrs, int n)
 {
 	json_t *out = json_array();
 
 	for (int i = 0; i < n; i++) {
 		bool inside = false;
-		char buf[IP4_CIDR_STRLEN];
+		char buf[IPNET_STRLEN];
 
 		for (int j = 0; j < n && !inside; j++)
-			inside = j != i && ip4_cidr_overlaps(&cidrs[i], &cidrs[j]) &&
+			inside = j != i && ipnet_overlaps(&cidrs[i], &cidrs[j]) &&
 				 (cidrs[j].len < cidrs[i].len ||
 				  (cidrs[j].len == cidrs[i].len && j < i));
 		if (inside)
 			continue;
-		ip4_cidr_format(&cidrs[i], buf);
+		ipnet_format(&cidrs[i], buf);
 		json_array_append_new(out, json_string(buf));
 	}
 	return out;
@@ -97,8 +102,9 @@ static json_t *prefixes_json(const struct ip4_cidr *cidrs, int n)
  * stores them normalised. */
 static int check_pool(struct api_ctx *ctx, json_t *doc)
 {
-	struct ip4_cidr cidrs[MAX_PREFIXES];
+	struct ipnet cidrs[MAX_PREFIXES];
 	int n = parse_prefixes(ctx, json_object_get(doc, "prefixes"), cidrs);
+	int bits, version;
 	int minl = prefixlen_of(json_object_get(doc, "min_prefixlen"));
 	int maxl = prefixlen_of(json_object_get(doc, "max_prefixlen"));
 	int defl = prefixlen_of(json_object_get(doc, "default_prefixlen"));
@@ -106,13 +112,18 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 
 	if (n < 0)
 		return n;
-	if (minl == -2 || maxl == -2 || defl == -2)
-		return api_bad_request(&ctx->err, "Invalid input for a prefix length: it must be "
-						  "an integer from 0 to 32.");
+	version = cidrs[0].addr.version;
+	bits = (int) ipaddr_bits(cidrs[0].addr.version);
+	if (minl == -2 || maxl == -2 || defl == -2 || minl > bits || maxl > bits || defl > bits)
+		return api_bad_request(&ctx->err,
+				       "Invalid input for a prefix length: it must be an integer "
+				       "from 0 to %d.",
+				       bits);
+	/* Neutron's defaults: /8 for IPv4, /64 for IPv6. */
 	if (minl < 0)
-		minl = 8;
+		minl = version == 6 ? 64 : 8;
 	if (maxl < 0)
-		maxl = 32;
+		maxl = bits;
 	if (defl < 0)
 		defl = minl;
 	if (minl > maxl || defl < minl || defl > maxl)
@@ -120,14 +131,16 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 				"Illegal prefix bounds: min_prefixlen=%d, default_prefixlen=%d, "
 				"max_prefixlen=%d.",
 				minl, defl, maxl);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		char buf[IPNET_STRLEN];
+
+		ipnet_format(&cidrs[i], buf);
 		if (cidrs[i].len > maxl)
 			return api_fail(&ctx->err, 400, "IllegalSubnetPoolPrefixBounds",
-					"Illegal prefix bounds: prefix %u.%u.%u.%u/%u is longer "
-					"than max_prefixlen %d.",
-					cidrs[i].addr >> 24, (cidrs[i].addr >> 16) & 255,
-					(cidrs[i].addr >> 8) & 255, cidrs[i].addr & 255,
-					cidrs[i].len, maxl);
+					"Illegal prefix bounds: prefix %s is longer than "
+					"max_prefixlen %d.",
+					buf, maxl);
+	}
 	if (!json_is_null(quota) && (!json_is_integer(quota) || json_integer_value(quota) < 0))
 		return api_bad_request(&ctx->err,
 				       "Invalid input for default_quota. Reason: it must "
@@ -137,7 +150,7 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 	json_object_set_new(doc, "min_prefixlen", json_sprintf("%d", minl));
 	json_object_set_new(doc, "max_prefixlen", json_sprintf("%d", maxl));
 	json_object_set_new(doc, "default_prefixlen", json_sprintf("%d", defl));
-	json_object_set_new(doc, "ip_version", json_integer(4));
+	json_object_set_new(doc, "ip_version", json_integer(version));
 	return 0;
 }
 
@@ -179,7 +192,7 @@ static json_t *subnets_of_pool(struct api_ctx *ctx, const char *pool_id)
 
 static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *changes)
 {
-	struct ip4_cidr was[MAX_PREFIXES], now[MAX_PREFIXES];
+	struct ipnet was[MAX_PREFIXES], now[MAX_PREFIXES];
 	int nw, nn, r;
 
 	r = check_address_scope(ctx, changes);
@@ -192,12 +205,14 @@ static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	nn = parse_prefixes(ctx, json_object_get(doc, "prefixes"), now);
 	if (nw < 0 || nn < 0)
 		return nw < 0 ? nw : nn;
+	if (nw && nn && was[0].addr.version != now[0].addr.version)
+		return api_bad_request(&ctx->err, "Illegal update to prefixes: the IP version of "
+						  "a subnet pool cannot change.");
 	for (int i = 0; i < nw; i++) {
 		bool covered = false;
 
 		for (int j = 0; j < nn && !covered; j++)
-			covered =
-				now[j].len <= was[i].len && ip4_cidr_contains(&now[j], was[i].addr);
+			covered = ipnet_covers(&now[j], &was[i]);
 		if (!covered)
 			return api_bad_request(
 				&ctx->err, "Illegal update to prefixes: the prefixes of a subnet "
@@ -229,25 +244,34 @@ static bool pool_visible(struct api_ctx *ctx, json_t *doc)
 
 /* Whether c overlaps a subnet already carved from the pool; *ret_end (may
  * be NULL) gets the last address of the one it overlaps. */
-static bool pool_overlaps(json_t *subnets, const struct ip4_cidr *c, uint32_t *ret_end)
+static bool pool_overlaps(json_t *subnets, const struct ipnet *c, ipaddr_int *ret_end)
 {
 	json_t *s;
 	size_t i;
 
 	json_array_foreach(subnets, i, s) {
-		struct ip4_cidr other;
+		struct ipnet other;
 
-		if (ip4_cidr_parse(doc_str(s, "cidr"), false, &other) == 0 &&
-		    ip4_cidr_overlaps(c, &other)) {
+		if (ipnet_parse(doc_str(s, "cidr"), false, &other) == 0 &&
+		    ipnet_overlaps(c, &other)) {
 			if (ret_end)
-				*ret_end = ip4_cidr_broadcast(&other);
+				*ret_end = ipnet_last(&other);
 			return true;
 		}
 	}
 	return false;
 }
 
-/* Addresses the project holds in the pool's subnets. */
+/* The quota units of a prefix: addresses for IPv4, /64s for IPv6 (as
+ * Neutron counts them). */
+static uint64_t quota_units(uint8_t version, int len)
+{
+	int unit = version == 6 ? 64 : 32;
+
+	return len >= unit ? 1 : len <= unit - 63 ? UINT64_MAX / 2 : 1ull << (unit - len);
+}
+
+/* Quota units the project holds in the pool's subnets. */
 static uint64_t project_usage(json_t *subnets, const char *project_id)
 {
 	uint64_t used = 0;
@@ -255,11 +279,11 @@ static uint64_t project_usage(json_t *subnets, const char *project_id)
 	size_t i;
 
 	json_array_foreach(subnets, i, s) {
-		struct ip4_cidr c;
+		struct ipnet c;
 
 		if (streq(doc_str(s, "project_id"), project_id) &&
-		    ip4_cidr_parse(doc_str(s, "cidr"), false, &c) == 0)
-			used += 1ull << (32 - c.len);
+		    ipnet_parse(doc_str(s, "cidr"), false, &c) == 0)
+			used += quota_units(c.addr.version, c.len);
 	}
 	return used;
 }
@@ -267,28 +291,30 @@ static uint64_t project_usage(json_t *subnets, const char *project_id)
 /* The first free block of length len inside the pool's prefixes: each
  * taken block is jumped over, so the cost follows the subnets, not the
  * pool's size. */
-static bool first_free(const struct ip4_cidr *prefixes, int n, json_t *subnets, int len,
-		       struct ip4_cidr *ret)
+static bool first_free(const struct ipnet *prefixes, int n, json_t *subnets, int len,
+		       struct ipnet *ret)
 {
 	for (int i = 0; i < n; i++) {
-		uint64_t step = 1ull << (32 - len);
-		uint64_t end = (uint64_t) ip4_cidr_broadcast(&prefixes[i]);
-		uint64_t a = prefixes[i].addr;
+		uint8_t version = prefixes[i].addr.version;
+		ipaddr_int step = (ipaddr_int) 1 << (ipaddr_bits(version) - (unsigned) len);
+		ipaddr_int end = ipnet_last(&prefixes[i]), a = prefixes[i].addr.v;
 
-		if (prefixes[i].len > len)
+		if (prefixes[i].len > len || len == 0)
 			continue;
-		while (a + step - 1 <= end) {
-			struct ip4_cidr c = {(uint32_t) a, (uint8_t) len};
-			uint32_t taken_end;
+		while (a <= end && end - a >= step - 1) {
+			struct ipnet c = {{a, version}, (uint8_t) len};
+			ipaddr_int taken_end;
 
 			if (!pool_overlaps(subnets, &c, &taken_end)) {
 				*ret = c;
 				return true;
 			}
 			/* The next aligned block after the taken one. */
-			a = (((uint64_t) taken_end + 1) + step - 1) / step * step;
-			if (a <= c.addr)
-				a = (uint64_t) c.addr + step;
+			if (taken_end >= end)
+				break;
+			a = (taken_end + 1 + step - 1) / step * step;
+			if (a <= c.addr.v)
+				a = c.addr.v + step;
 		}
 	}
 	return false;
@@ -299,8 +325,9 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 	const char *pool_id = doc_str(subnet, "subnetpool_id");
 	json_t *pool = resource_get_visible(ctx, &subnetpool_def, pool_id), *subnets = NULL;
 	json_t *given = json_object_get(subnet, "cidr");
-	struct ip4_cidr prefixes[MAX_PREFIXES], c;
-	char buf[IP4_CIDR_STRLEN];
+	struct ipnet prefixes[MAX_PREFIXES], c;
+	char buf[IPNET_STRLEN];
+	json_int_t version = json_integer_value(json_object_get(subnet, "ip_version"));
 	int n, len, r = 0;
 	bool inside = false;
 
@@ -311,22 +338,31 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 		r = n;
 		goto out;
 	}
+	if (version != prefixes[0].addr.version) {
+		r = api_bad_request(&ctx->err,
+				    "Cannot allocate IPv%lld subnet from IPv%u subnet pool.",
+				    (long long) version, prefixes[0].addr.version);
+		goto out;
+	}
 	subnets = subnets_of_pool(ctx, pool_id);
 	if (given) {
-		if (ip4_cidr_parse(json_string_value(given), false, &c) < 0) {
+		if (ipnet_parse(json_string_value(given), false, &c) < 0 ||
+		    c.addr.version != version) {
 			r = api_bad_request(&ctx->err,
 					    "Invalid input for cidr. Reason: '%s' is not "
-					    "a valid IPv4 CIDR.",
-					    json_string_value(given));
+					    "a valid IPv%lld CIDR.",
+					    json_string_value(given), (long long) version);
 			goto out;
 		}
-		c.addr = ip4_cidr_network(&c);
+		c.addr.v = ipnet_first(&c);
 		len = c.len;
 	} else {
 		len = prefixlen_of(json_object_get(subnet, "prefixlen"));
-		if (len == -2) {
-			r = api_bad_request(&ctx->err, "Invalid input for prefixlen. Reason: it "
-						       "must be an integer from 0 to 32.");
+		if (len == -2 || len > (int) ipaddr_bits(prefixes[0].addr.version)) {
+			r = api_bad_request(&ctx->err,
+					    "Invalid input for prefixlen. Reason: it must be an "
+					    "integer from 0 to %u.",
+					    ipaddr_bits(prefixes[0].addr.version));
 			goto out;
 		}
 		if (len < 0)
@@ -342,8 +378,7 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 	}
 	if (given) {
 		for (int i = 0; i < n && !inside; i++)
-			inside =
-				prefixes[i].len <= c.len && ip4_cidr_contains(&prefixes[i], c.addr);
+			inside = ipnet_covers(&prefixes[i], &c);
 		if (!inside || pool_overlaps(subnets, &c, NULL)) {
 			r = api_fail(&ctx->err, 400, "SubnetAllocationError",
 				     "Failed to allocate subnet: %s is %s.",
@@ -359,13 +394,14 @@ int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)
 		goto out;
 	}
 	if (json_is_integer(json_object_get(pool, "default_quota")) &&
-	    project_usage(subnets, doc_str(subnet, "project_id")) + (1ull << (32 - len)) >
+	    project_usage(subnets, doc_str(subnet, "project_id")) +
+			    quota_units(c.addr.version, len) >
 		    (uint64_t) json_integer_value(json_object_get(pool, "default_quota"))) {
 		r = api_conflict(&ctx->err, "SubnetPoolQuotaExceeded",
 				 "Per-tenant subnet pool prefix quota exceeded.");
 		goto out;
 	}
-	ip4_cidr_format(&c, buf);
+	ipnet_format(&c, buf);
 	json_object_set_new(subnet, "cidr", json_string(buf));
 out:
 	json_object_del(subnet, "prefixlen");
@@ -381,7 +417,7 @@ out:
 static int pool_action(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,
 		       json_t **ret_body)
 {
-	struct ip4_cidr have[MAX_PREFIXES], given[MAX_PREFIXES], keep[2 * MAX_PREFIXES];
+	struct ipnet have[MAX_PREFIXES], given[MAX_PREFIXES], keep[2 * MAX_PREFIXES];
 	bool add = streq(action, "add_prefixes");
 	json_t *subnets;
 	int nh, ng, nk = 0, r = 0;
@@ -394,13 +430,15 @@ static int pool_action(struct api_ctx *ctx, json_t *doc, const char *action, jso
 	nh = ng < 0 ? ng : parse_prefixes(ctx, json_object_get(doc, "prefixes"), have);
 	if (ng < 0 || nh < 0)
 		return ng < 0 ? ng : nh;
+	if (given[0].addr.version != have[0].addr.version)
+		return api_bad_request(&ctx->err, "Illegal subnetpool prefixes: Cannot mix IPv4 "
+						  "and IPv6 prefixes in a subnet pool.");
 	subnets = add ? NULL : subnets_of_pool(ctx, doc_str(doc, "id"));
 	for (int i = 0; i < nh; i++) {
 		bool gone = false;
 
 		for (int j = 0; j < ng && !add && !gone; j++)
-			gone = given[j].len <= have[i].len &&
-			       ip4_cidr_contains(&given[j], have[i].addr);
+			gone = ipnet_covers(&given[j], &have[i]);
 		if (gone && pool_overlaps(subnets, &have[i], NULL)) {
 			r = api_conflict(&ctx->err, "IllegalSubnetPoolUpdate",
 					 "Illegal update to subnet pool prefixes: a subnet of the "

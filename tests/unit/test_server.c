@@ -19,7 +19,7 @@ static struct ipam_plan plan_of(const char *cidr)
 TEST(ipam_cidr_refuses_bad_and_noncanonical)
 {
 	struct api_error err = {0};
-	struct ip4_cidr c;
+	struct ipnet c;
 
 	CHECK(ipam_parse_cidr("10.0.0.0/24", &c, &err) == 0 && c.len == 24);
 	CHECK(ipam_parse_cidr("10.0.0.5/24", &c, &err) < 0 && err.status == 400);
@@ -29,7 +29,15 @@ TEST(ipam_cidr_refuses_bad_and_noncanonical)
 	api_error_done(&err);
 	CHECK(ipam_parse_cidr("0.0.0.0/0", &c, &err) < 0);
 	api_error_done(&err);
-	CHECK(ipam_parse_cidr("fe80::/64", &c, &err) < 0);
+	/* IPv6: canonical, not "::". */
+	CHECK(ipam_parse_cidr("2001:db8::/64", &c, &err) == 0 && c.len == 64 &&
+	      c.addr.version == 6);
+	CHECK(ipam_parse_cidr("2001:db8::1/64", &c, &err) < 0 && err.status == 400);
+	CHECK(strstr(err.message, "2001:db8::/64") != NULL);
+	api_error_done(&err);
+	CHECK(ipam_parse_cidr("::/64", &c, &err) < 0 && err.status == 400);
+	api_error_done(&err);
+	CHECK(ipam_parse_cidr("2001:db8::/129", &c, &err) < 0);
 	api_error_done(&err);
 	CHECK(ipam_parse_cidr(NULL, &c, &err) < 0);
 	api_error_done(&err);
@@ -108,6 +116,76 @@ TEST(ipam_pool_validation)
 	CHECK(pools_error("10.0.0.0/24", "10.0.0.255", "[]", &st) < 0 && st == 400);
 	CHECK(pools_error("10.0.0.0/24", "10.0.1.1", "[]", &st) < 0 && st == 400);
 	CHECK(pools_error("10.0.0.0/24", "bogus", "[]", &st) < 0 && st == 400);
+}
+
+TEST(ipam_ipv6_plan_and_eui64)
+{
+	struct ipam_plan p = plan_of("2001:db8:0:1::/64");
+	struct api_error err = {0};
+	struct ipaddr a;
+	uint8_t mac[6] = {0xfa, 0x16, 0x3e, 0x12, 0x34, 0x56};
+	char buf[IPADDR_STRLEN];
+	json_t *j;
+	int st;
+
+	/* Gateway ::1, one pool from ::2 to the last address (no broadcast). */
+	REQUIRE(ipam_parse_gateway(&p, NULL, &err) == 0);
+	REQUIRE(ipam_parse_pools(&p, NULL, &err) == 0);
+	j = ipam_pools_json(&p);
+	CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "start")),
+		    "2001:db8:0:1::2");
+	CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "end")),
+		    "2001:db8:0:1:ffff:ffff:ffff:ffff");
+	json_decref(j);
+	a = ipam_eui64(&p.cidr, mac);
+	ipaddr_format(&a, buf);
+	CHECK_STREQ(buf, "2001:db8:0:1:f816:3eff:fe12:3456");
+	/* The subnet-router anycast address is a router's only. */
+	REQUIRE(ipaddr_parse("2001:db8:0:1::", &a) == 0);
+	CHECK(!ipam_addr_allocatable(&p, &a, false) && ipam_addr_allocatable(&p, &a, true));
+	REQUIRE(ipaddr_parse("2001:db8:0:2::5", &a) == 0);
+	CHECK(!ipam_addr_allocatable(&p, &a, false));
+	REQUIRE(ipaddr_parse("10.0.0.5", &a) == 0);
+	CHECK(!ipam_addr_allocatable(&p, &a, false));
+	/* Pools and gateways of the other family are refused. */
+	CHECK(pools_error("2001:db8::/64", NULL, "[{\"start\":\"10.0.0.1\",\"end\":\"10.0.0.2\"}]",
+			  &st) < 0 &&
+	      st == 400);
+	CHECK(pools_error("2001:db8::/64", "10.0.0.1", NULL, &st) < 0 && st == 400);
+	CHECK(pools_error("2001:db8::/64", "2001:db8::", NULL, &st) == 0);
+	CHECK(pools_error("2001:db8::/64", NULL,
+			  "[{\"start\":\"2001:db8::\",\"end\":\"2001:db8::9\"}]", &st) < 0 &&
+	      st == 400);
+}
+
+TEST(ipaddr_parse_format_and_math)
+{
+	struct ipaddr a;
+	struct ipnet n, m;
+	char buf[IPNET_STRLEN];
+
+	CHECK(ipaddr_parse("2001:0db8:0000::0001", &a) == 0 && a.version == 6);
+	ipaddr_format(&a, buf);
+	CHECK_STREQ(buf, "2001:db8::1");
+	CHECK(ipaddr_parse("10.0.0.01", &a) < 0);
+	CHECK(ipaddr_parse("2001:db8::1%eth0", &a) < 0);
+	CHECK(ipaddr_parse("2001:db8:::1", &a) < 0);
+	CHECK(ipaddr_parse(NULL, &a) < 0);
+	CHECK(ipnet_parse("2001:db8::1/48", false, &n) == 0 && !ipnet_is_canonical(&n));
+	ipnet_format(&n, buf);
+	CHECK_STREQ(buf, "2001:db8::/48");
+	CHECK(ipnet_parse("2001:db8::/129", false, &n) < 0);
+	CHECK(ipnet_parse("2001:db8::/01", false, &n) < 0);
+	CHECK(ipnet_parse("2001:db8::1", false, &n) < 0);
+	CHECK(ipnet_parse("2001:db8::1", true, &n) == 0 && n.len == 128);
+	REQUIRE(ipnet_parse("2001:db8::/32", false, &n) == 0);
+	REQUIRE(ipnet_parse("2001:db8:5::/48", false, &m) == 0);
+	CHECK(ipnet_covers(&n, &m) && !ipnet_covers(&m, &n) && ipnet_overlaps(&m, &n));
+	REQUIRE(ipnet_parse("10.0.0.0/8", false, &m) == 0);
+	CHECK(!ipnet_overlaps(&m, &n) && !ipnet_covers(&n, &m));
+	CHECK(ipnet_last(&m) == 0x0affffff);
+	REQUIRE(ipnet_parse("::/0", false, &n) == 0);
+	CHECK(ipnet_last(&n) == ~(ipaddr_int) 0 && ipnet_first(&n) == 0);
 }
 
 TEST(list_value_matching)
