@@ -33,6 +33,7 @@ const struct resource_def *const all_resources[] = {
 	&firewall_rule_def,
 	&firewall_policy_def,
 	&firewall_group_def,
+	&rbac_policy_def,
 	NULL,
 };
 /* clang-format on */
@@ -127,6 +128,8 @@ static const struct {
 	{"lepton-dhcp-mode", "Lepton DHCP mode",
 	 "Adds lepton:dhcp (distributed or centralized) to networks."},
 	{"fwaas_v2", "FWaaS v2", "Provides support for firewall-as-a-service version 2"},
+	{"rbac-policies", "RBAC Policies",
+	 "Allows creation and modification of policies that control tenant access to resources."},
 };
 
 struct reply {

@@ -15,6 +15,7 @@ const char *const quota_names[QUOTA_MAX] = {
 	"floatingip",
 	"security_group",
 	"security_group_rule",
+	"rbac_policy",
 };
 
 static char *default_data_dir(void)
@@ -47,7 +48,7 @@ void config_defaults(struct server_config *cfg)
 		.max_address_pairs = 10,
 		.threads_max = 256,
 		.agent_down_time = 75,
-		.quota_default = {100, 100, 500, 10, 50, 10, 100},
+		.quota_default = {100, 100, 500, 10, 50, 10, 100, 10},
 		.router_distributed = true,
 		.keystone_username = xstrdup("neutron"),
 		.keystone_project_name = xstrdup("service"),

@@ -14,6 +14,7 @@ enum quota_resource {
 	QUOTA_FLOATINGIP,
 	QUOTA_SECURITY_GROUP,
 	QUOTA_SECURITY_GROUP_RULE,
+	QUOTA_RBAC_POLICY,
 	QUOTA_MAX,
 };
 extern const char *const quota_names[QUOTA_MAX];

@@ -26,7 +26,7 @@ static const struct attr_def network_attrs[] = {
 	{"availability_zones", AK_LIST, 0, "[]", 0},
 	{"ipv4_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
 	{"ipv6_address_scope", AK_STRING, AF_NULLABLE, "null", 0},
-	{"is_default", AK_BOOL, 0, "false", 0},
+	{"is_default", AK_BOOL, AF_RW | AF_ADMIN_SET, "false", 0},
 	/* Lepton: DHCP answered on each VM's node (distributed) or by network
 	 * nodes (centralized, classic Neutron, for comparison). */
 	{"lepton:dhcp", AK_STRING, AF_RW | AF_ADMIN_SET, "\"distributed\"", 16},
@@ -40,8 +40,7 @@ bool network_is_shared_or_external(json_t *net)
 
 static bool network_visible(struct api_ctx *ctx, json_t *doc)
 {
-	(void) ctx;
-	return network_is_shared_or_external(doc);
+	return rbac_network_allows(ctx, doc, false) || rbac_network_allows(ctx, doc, true);
 }
 
 /* Every network gets its primary segment from its provider attributes
@@ -94,6 +93,11 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 						 (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0)));
 	}
 	json_decref(seg);
+	/* shared and router:external are wildcard RBAC policies. */
+	if (r >= 0 && doc_bool(doc, "shared"))
+		r = rbac_network_wildcard(ctx, doc, false, true);
+	if (r >= 0 && doc_bool(doc, "router:external"))
+		r = rbac_network_wildcard(ctx, doc, true, true);
 	return r;
 }
 
@@ -106,6 +110,10 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 
 	(void) changes;
 	r = check_dhcp_mode(ctx, doc);
+	if (r >= 0 && doc_bool(old, "router:external") != doc_bool(doc, "router:external"))
+		r = rbac_network_wildcard(ctx, doc, true, doc_bool(doc, "router:external"));
+	if (r >= 0 && doc_bool(old, "shared") != doc_bool(doc, "shared"))
+		r = rbac_network_wildcard(ctx, doc, false, doc_bool(doc, "shared"));
 	if (r < 0)
 		return r;
 	/* A shared network stays shared while other projects use it. */
@@ -134,6 +142,8 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 	size_t i;
 	int r = floatingips_network_deleted(ctx, id);
 
+	if (r >= 0)
+		r = rbac_network_deleted(ctx, id);
 	if (r < 0)
 		return r;
 	ports = ports_on_network(ctx, id);

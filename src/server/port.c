@@ -767,7 +767,7 @@ static int port_create(struct api_ctx *ctx, json_t *doc)
 	if (!net)
 		return -ENOENT;
 	net_owner = resource_is_owner(ctx, net);
-	if (!net_owner && !doc_bool(net, "shared")) {
+	if (!net_owner && !rbac_network_allows(ctx, net, false)) {
 		json_decref(net);
 		return api_forbidden(&ctx->err,
 				     "(rule:create_port and rule:create_port:network) is "
@@ -1000,4 +1000,5 @@ const struct resource_def port_def = {
 	.update = port_update,
 	.remove = port_remove,
 	.visible = port_visible,
+	.may_delete = port_visible,
 };

@@ -639,7 +639,7 @@ int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const c
 	doc = resource_get_visible(ctx, def, id);
 	if (!doc)
 		goto out;
-	if (!resource_is_owner(ctx, doc)) {
+	if (!resource_is_owner(ctx, doc) && !(def->may_delete && def->may_delete(ctx, doc))) {
 		r = api_forbidden(&ctx->err, "(rule:delete_%s) is disallowed by policy", def->type);
 		goto out;
 	}

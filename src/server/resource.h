@@ -75,6 +75,8 @@ struct resource_def {
 	int (*remove)(struct api_ctx *ctx, json_t *doc);
 	/* Visibility beyond admin and owner (e.g. shared networks). */
 	bool (*visible)(struct api_ctx *ctx, json_t *doc);
+	/* Who besides the owner may delete it (a port: its network's owner). */
+	bool (*may_delete)(struct api_ctx *ctx, json_t *doc);
 	/* The quota this resource counts against ("network"...), or NULL. */
 	const char *quota;
 	/* Collections computed rather than stored (read-only), e.g. floating IP

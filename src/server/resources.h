@@ -18,6 +18,7 @@ extern const struct resource_def security_group_rule_def;
 extern const struct resource_def firewall_rule_def;
 extern const struct resource_def firewall_policy_def;
 extern const struct resource_def firewall_group_def;
+extern const struct resource_def rbac_policy_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -96,6 +97,15 @@ bool port_is_router_interface(json_t *port);
 /* Gives a port the requested fixed IPs (kept, allocated, released) and saves
  * it, inside the transaction. */
 int port_set_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *requested);
+
+/* RBAC: whether the caller may use the network as shared (a port on it) or
+ * as external (a gateway, a floating IP); the network's wildcard policy,
+ * made or dropped by the server when `shared` or `router:external` is set
+ * (inside the transaction). */
+bool rbac_network_allows(struct api_ctx *ctx, json_t *net, bool external);
+int rbac_network_wildcard(struct api_ctx *ctx, json_t *net, bool external, bool add);
+/* Drops the policies of a network being deleted. */
+int rbac_network_deleted(struct api_ctx *ctx, const char *network_id);
 
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */

@@ -42,9 +42,8 @@ static bool subnet_visible(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
 	/* Not those of another project's external network: only shared ones. */
-	bool v = net && doc_bool(net, "shared");
+	bool v = net && rbac_network_allows(ctx, net, false);
 
-	(void) ctx;
 	json_decref(net);
 	return v;
 }
