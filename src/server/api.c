@@ -130,6 +130,8 @@ static const struct {
 	{"fwaas_v2", "FWaaS v2", "Provides support for firewall-as-a-service version 2"},
 	{"rbac-policies", "RBAC Policies",
 	 "Allows creation and modification of policies that control tenant access to resources."},
+	{"rbac-security-groups", "RBAC Security Groups", "Add security_group type to network RBAC"},
+	{"rbac-subnetpool", "RBAC Subnet Pool", "Add subnetpool type to network RBAC"},
 };
 
 struct reply {

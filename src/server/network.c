@@ -143,7 +143,7 @@ static int network_remove(struct api_ctx *ctx, json_t *doc)
 	int r = floatingips_network_deleted(ctx, id);
 
 	if (r >= 0)
-		r = rbac_network_deleted(ctx, id);
+		r = rbac_object_deleted(ctx, id);
 	if (r < 0)
 		return r;
 	ports = ports_on_network(ctx, id);

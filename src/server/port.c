@@ -688,7 +688,8 @@ static int check_security_groups(struct api_ctx *ctx, json_t *port)
 		/* The group must exist and belong to the port's project. */
 		json_t *sg = store_get(ctx->store, "security_group", json_string_value(c));
 		bool ok = sg && (ctx->is_admin ||
-				 streq(doc_str(sg, "project_id"), doc_str(port, "project_id")));
+				 streq(doc_str(sg, "project_id"), doc_str(port, "project_id")) ||
+				 rbac_shares_with(ctx, sg, doc_str(port, "project_id")));
 
 		json_decref(sg);
 		if (!ok) {

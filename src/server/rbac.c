@@ -1,11 +1,13 @@
-/* RBAC policies (rbac-policies): a network shared with chosen projects
- * (access_as_shared) or usable by them as an external network
- * (access_as_external), '*' meaning every project. A network's `shared` is
- * its wildcard access_as_shared policy, its `router:external` whether it has
- * any access_as_external policy; setting either on the network makes or
- * drops the wildcard policy. A policy is seen and changed by its owner (the
- * targets do not see it) and cannot go while a project it admits still uses
- * the network (ports; routers and floating IPs for an external one). */
+/* RBAC policies (rbac-policies, rbac-security-groups, rbac-subnetpool): a
+ * network, security group or subnet pool shared with chosen projects
+ * (access_as_shared), or a network usable by them as an external network
+ * (access_as_external); '*' means every project. A network's `shared` is its
+ * wildcard access_as_shared policy, its `router:external` whether it has any
+ * access_as_external policy; setting either on the network makes or drops the
+ * wildcard policy. A policy is seen and changed by its owner (the targets do
+ * not see it) and cannot go while a project it admits still uses the object
+ * (ports on the network or with the group, subnets from the pool; routers
+ * and floating IPs on an external network). */
 #include <errno.h>
 #include <string.h>
 #include "base/uuid.h"
@@ -40,6 +42,19 @@ static bool has_policy(struct api_ctx *ctx, const char *object_id, const char *a
 	}
 	json_decref(all);
 	return found;
+}
+
+bool rbac_shares(struct api_ctx *ctx, json_t *obj)
+{
+	return ctx->project_id &&
+	       (has_policy(ctx, doc_str(obj, "id"), SHARED, "*", NULL) ||
+		has_policy(ctx, doc_str(obj, "id"), SHARED, ctx->project_id, NULL));
+}
+
+bool rbac_shares_with(struct api_ctx *ctx, json_t *obj, const char *project_id)
+{
+	return has_policy(ctx, doc_str(obj, "id"), SHARED, "*", NULL) ||
+	       has_policy(ctx, doc_str(obj, "id"), SHARED, project_id, NULL);
 }
 
 bool rbac_network_allows(struct api_ctx *ctx, json_t *net, bool external)
@@ -80,8 +95,8 @@ int rbac_network_wildcard(struct api_ctx *ctx, json_t *net, bool external, bool 
 	}
 	if (has_policy(ctx, id, action, "*", NULL))
 		return 0;
-	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "object_type", "network", "object_id",
-			id, "action", action, "target_tenant", "*", "project_id",
+	doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "object_type", "network", "object_id", id,
+			"action", action, "target_tenant", "*", "project_id",
 			doc_str(net, "project_id"), "tenant_id", doc_str(net, "project_id"));
 	r = resource_prepare(ctx, &rbac_policy_def, doc);
 	if (r >= 0)
@@ -90,14 +105,14 @@ int rbac_network_wildcard(struct api_ctx *ctx, json_t *net, bool external, bool 
 	return r;
 }
 
-int rbac_network_deleted(struct api_ctx *ctx, const char *network_id)
+int rbac_object_deleted(struct api_ctx *ctx, const char *object_id)
 {
 	json_t *all = store_list(ctx->store, "rbac_policy"), *p;
 	size_t i;
 	int r = 0;
 
 	json_array_foreach(all, i, p) {
-		if (r >= 0 && streq(doc_str(p, "object_id"), network_id) &&
+		if (r >= 0 && streq(doc_str(p, "object_id"), object_id) &&
 		    store_delete(ctx->store, "rbac_policy", doc_str(p, "id")) < 0)
 			r = api_fail(&ctx->err, 500, "InternalServerError", "store write failed");
 	}
@@ -109,9 +124,10 @@ int rbac_network_deleted(struct api_ctx *ctx, const char *network_id)
  * than the owner's (shared); routers with their gateway on it and floating
  * IPs from it (external). Whether one of them would lose its access if the
  * policy `gone` went (`kept`: a project it still targets, or NULL). */
-static bool in_use_without(struct api_ctx *ctx, json_t *net, json_t *gone, const char *kept)
+static bool in_use_without(struct api_ctx *ctx, json_t *obj, json_t *gone, const char *kept)
 {
-	const char *id = doc_str(net, "id"), *owner = doc_str(net, "project_id");
+	const char *id = doc_str(obj, "id"), *owner = doc_str(obj, "project_id");
+	const char *type = doc_str(gone, "object_type");
 	const char *action = doc_str(gone, "action"), *pid = doc_str(gone, "id");
 	bool external = streq(action, EXTERNAL), wild = streq(doc_str(gone, "target_tenant"), "*");
 	json_t *users = json_array(), *all, *o, *u;
@@ -121,7 +137,8 @@ static bool in_use_without(struct api_ctx *ctx, json_t *net, json_t *gone, const
 	if (external) {
 		all = store_list_shared(ctx->store, "router");
 		json_array_foreach(all, i, o) {
-			if (streq(doc_str(json_object_get(o, "external_gateway_info"), "network_id"),
+			if (streq(doc_str(json_object_get(o, "external_gateway_info"),
+					  "network_id"),
 				  id))
 				json_array_append_new(users, json_string(doc_str(o, "project_id")));
 		}
@@ -132,16 +149,32 @@ static bool in_use_without(struct api_ctx *ctx, json_t *net, json_t *gone, const
 				json_array_append_new(users, json_string(doc_str(o, "project_id")));
 		}
 		json_decref(all);
-	} else {
+	} else if (streq(type, "network")) {
 		all = ports_on_network(ctx, id);
 		json_array_foreach(all, i, o)
 			json_array_append_new(users, json_string(doc_str(o, "project_id")));
+		json_decref(all);
+	} else {
+		bool sg = streq(type, "security_group");
+
+		all = store_list_shared(ctx->store, sg ? "port" : "subnet");
+		json_array_foreach(all, i, o) {
+			json_t *e;
+			size_t j;
+			bool uses = !sg && streq(doc_str(o, "subnetpool_id"), id);
+
+			json_array_foreach(json_object_get(o, "security_groups"), j, e)
+				uses = uses || (sg && streq(json_string_value(e), id));
+			if (uses)
+				json_array_append_new(users, json_string(doc_str(o, "project_id")));
+		}
 		json_decref(all);
 	}
 	json_array_foreach(users, i, u) {
 		const char *p = json_string_value(u);
 
-		if (!*p || streq(p, owner) || (!wild && !streq(p, doc_str(gone, "target_tenant"))) ||
+		if (!*p || streq(p, owner) ||
+		    (!wild && !streq(p, doc_str(gone, "target_tenant"))) ||
 		    (kept && (streq(kept, "*") || streq(kept, p))))
 			continue;
 		if (!has_policy(ctx, id, action, "*", pid) && !has_policy(ctx, id, action, p, pid))
@@ -153,8 +186,7 @@ static bool in_use_without(struct api_ctx *ctx, json_t *net, json_t *gone, const
 
 /* The network's `shared` and `router:external` after the policies changed
  * (`extra`: one not stored yet; `skip_id`: one going). */
-static int sync_network(struct api_ctx *ctx, const char *net_id, json_t *extra,
-			const char *skip_id)
+static int sync_network(struct api_ctx *ctx, const char *net_id, json_t *extra, const char *skip_id)
 {
 	json_t *net = store_get(ctx->store, "network", net_id);
 	bool shared, external;
@@ -189,28 +221,19 @@ static int check_target(struct api_ctx *ctx, json_t *doc)
 		return api_forbidden(&ctx->err, "(rule:create_rbac_policy and "
 						"rule:create_rbac_policy:target_tenant) is "
 						"disallowed by policy");
-	if (has_policy(ctx, doc_str(doc, "object_id"), doc_str(doc, "action"),
-		       json_string_value(t), doc_str(doc, "id")))
+	if (has_policy(ctx, doc_str(doc, "object_id"), doc_str(doc, "action"), json_string_value(t),
+		       doc_str(doc, "id")))
 		return api_conflict(&ctx->err, "DuplicateRbacPolicy",
 				    "An RBAC policy already exists with those values.");
 	return 0;
 }
 
-/* The policy's network, which the caller must own (new reference). */
-static json_t *owned_network(struct api_ctx *ctx, json_t *doc)
+/* The policy's object (new reference), or NULL. */
+static json_t *object_of(struct api_ctx *ctx, json_t *doc)
 {
 	const char *id = doc_str(doc, "object_id");
-	json_t *net = uuid_is_valid(id) ? store_get(ctx->store, "network", id) : NULL;
 
-	if (!net || !resource_is_owner(ctx, net)) {
-		json_decref(net);
-		api_bad_request(&ctx->err,
-				"Bad rbac_policy request: network %s does not exist or is not "
-				"yours to share.",
-				id);
-		return NULL;
-	}
-	return net;
+	return uuid_is_valid(id) ? store_get(ctx->store, doc_str(doc, "object_type"), id) : NULL;
 }
 
 static int rbac_create(struct api_ctx *ctx, json_t *doc)
@@ -219,23 +242,30 @@ static int rbac_create(struct api_ctx *ctx, json_t *doc)
 	json_t *net;
 	int r;
 
-	if (!streq(type, "network"))
+	if (!streq(type, "network") && !streq(type, "security_group") && !streq(type, "subnetpool"))
 		return api_bad_request(&ctx->err,
 				       "Invalid input for object_type. Reason: '%s' is not in "
-				       "['network'].",
+				       "['network', 'security_group', 'subnetpool'].",
 				       type);
-	if (!streq(action, SHARED) && !streq(action, EXTERNAL))
+	if (!streq(action, SHARED) && !(streq(action, EXTERNAL) && streq(type, "network")))
 		return api_bad_request(&ctx->err,
-				       "Invalid input for action. Reason: '%s' is not in "
-				       "['access_as_external', 'access_as_shared'].",
-				       action);
+				       "Invalid input for action. Reason: '%s' is not valid for "
+				       "object type %s.",
+				       action, type);
 	r = check_target(ctx, doc);
 	if (r < 0)
 		return r;
-	net = owned_network(ctx, doc);
-	if (!net)
-		return -EINVAL;
+	net = object_of(ctx, doc);
+	if (!net || !resource_is_owner(ctx, net)) {
+		json_decref(net);
+		return api_bad_request(&ctx->err,
+				       "Bad rbac_policy request: %s %s does not exist or is not "
+				       "yours to share.",
+				       type, doc_str(doc, "object_id"));
+	}
 	json_decref(net);
+	if (!streq(type, "network"))
+		return 0;
 	return sync_network(ctx, doc_str(doc, "object_id"), doc, NULL);
 }
 
@@ -248,21 +278,21 @@ static int rbac_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	r = check_target(ctx, doc);
 	if (r < 0)
 		return r;
-	net = store_get(ctx->store, "network", doc_str(doc, "object_id"));
+	net = object_of(ctx, doc);
 	if (net && in_use_without(ctx, net, old, doc_str(doc, "target_tenant")))
 		r = api_conflict(&ctx->err, "RbacPolicyInUse",
 				 "RBAC policy on object %s cannot be changed because other "
 				 "objects depend on it.",
 				 doc_str(doc, "object_id"));
 	json_decref(net);
-	if (r < 0)
+	if (r < 0 || !streq(doc_str(doc, "object_type"), "network"))
 		return r;
 	return sync_network(ctx, doc_str(doc, "object_id"), doc, doc_str(doc, "id"));
 }
 
 static int rbac_remove(struct api_ctx *ctx, json_t *doc)
 {
-	json_t *net = store_get(ctx->store, "network", doc_str(doc, "object_id"));
+	json_t *net = object_of(ctx, doc);
 	int r = 0;
 
 	if (net && (in_use_without(ctx, net, doc, NULL) ||
@@ -273,7 +303,7 @@ static int rbac_remove(struct api_ctx *ctx, json_t *doc)
 				 "objects depend on it.",
 				 doc_str(doc, "object_id"));
 	json_decref(net);
-	if (r < 0)
+	if (r < 0 || !streq(doc_str(doc, "object_type"), "network"))
 		return r;
 	return sync_network(ctx, doc_str(doc, "object_id"), NULL, doc_str(doc, "id"));
 }

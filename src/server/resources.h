@@ -104,8 +104,12 @@ int port_set_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *requested);
  * (inside the transaction). */
 bool rbac_network_allows(struct api_ctx *ctx, json_t *net, bool external);
 int rbac_network_wildcard(struct api_ctx *ctx, json_t *net, bool external, bool add);
-/* Drops the policies of a network being deleted. */
-int rbac_network_deleted(struct api_ctx *ctx, const char *network_id);
+/* Whether a security group or subnet pool is shared with the caller / with
+ * a project (a wildcard policy or one for it). */
+bool rbac_shares(struct api_ctx *ctx, json_t *obj);
+bool rbac_shares_with(struct api_ctx *ctx, json_t *obj, const char *project_id);
+/* Drops the policies of an object being deleted. */
+int rbac_object_deleted(struct api_ctx *ctx, const char *object_id);
 
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */

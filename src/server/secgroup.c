@@ -253,7 +253,12 @@ static int sg_remove(struct api_ctx *ctx, json_t *doc)
 			r = drop_rule(ctx, p, !own);
 	}
 	json_decref(rules);
-	return r;
+	return r < 0 ? r : rbac_object_deleted(ctx, id);
+}
+
+static bool sg_visible(struct api_ctx *ctx, json_t *doc)
+{
+	return rbac_shares(ctx, doc);
 }
 
 const struct resource_def security_group_def = {
@@ -268,6 +273,7 @@ const struct resource_def security_group_def = {
 	.update = sg_update,
 	.remove = sg_remove,
 	.before_list = sg_before_list,
+	.visible = sg_visible,
 };
 
 /* "A.B.C.D/N" or an IPv6 prefix, normalised to its network address. */

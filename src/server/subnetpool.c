@@ -233,13 +233,12 @@ static int pool_remove(struct api_ctx *ctx, json_t *doc)
 				    "Subnet pool %s cannot be deleted: subnets are allocated from "
 				    "it.",
 				    doc_str(doc, "id"));
-	return 0;
+	return rbac_object_deleted(ctx, doc_str(doc, "id"));
 }
 
 static bool pool_visible(struct api_ctx *ctx, json_t *doc)
 {
-	(void) ctx;
-	return doc_bool(doc, "shared");
+	return doc_bool(doc, "shared") || rbac_shares(ctx, doc);
 }
 
 /* Whether c overlaps a subnet already carved from the pool; *ret_end (may

@@ -167,3 +167,57 @@ def test_policy_fields(server, fields):
     q = "&".join(f"fields={f}" for f in fields)
     got = p1.get(f"/v2.0/rbac-policies?{q}").json["rbac_policies"]
     assert [set(p) for p in got] == [set(fields)]
+
+
+def test_security_group_and_subnet_pool_shared(server):
+    p1, p2 = Client(server.url, "p1"), Client(server.url, "p2")
+    admin = Client(server.url, "admin-project", "admin")
+    sg = admin.post("/v2.0/security-groups", {"security_group": {"name": "shared-sg"}})
+    assert sg.status == 201, sg
+    sg = sg.json["security_group"]
+    net = api_create(p2, "network", {"name": "n"})
+    api_create(p2, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    assert p2.get(f"/v2.0/security-groups/{sg['id']}").status == 404
+    assert_error(p2.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                  "security_groups": [sg["id"]]}}), 404)
+    r = admin.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "security_group", "object_id": sg["id"],
+        "action": "access_as_shared", "target_tenant": "p2"}})
+    assert r.status == 201, r
+    pol = r.json["rbac_policy"]
+    assert p2.get(f"/v2.0/security-groups/{sg['id']}").status == 200
+    assert p1.get(f"/v2.0/security-groups/{sg['id']}").status == 404
+    port = api_create(p2, "port", {"network_id": net["id"], "security_groups": [sg["id"]]})
+    assert port["security_groups"] == [sg["id"]]
+    assert_error(admin.delete(f"/v2.0/rbac-policies/{pol['id']}"), 409, "RbacPolicyInUse")
+    # Only the owner shares; external is for networks only.
+    assert_error(p2.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "security_group", "object_id": sg["id"],
+        "action": "access_as_shared", "target_tenant": "p1"}}), 400)
+    assert_error(admin.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "security_group", "object_id": sg["id"],
+        "action": "access_as_external", "target_tenant": "p1"}}), 400)
+    assert p2.delete(f"/v2.0/ports/{port['id']}").status == 204
+    assert admin.delete(f"/v2.0/rbac-policies/{pol['id']}").status == 204
+    assert p2.get(f"/v2.0/security-groups/{sg['id']}").status == 404
+
+    pool = api_create(admin, "subnetpool", {"name": "sp", "prefixes": ["10.50.0.0/16"],
+                                            "default_prefixlen": 24})
+    body = {"network_id": net["id"], "ip_version": 4, "subnetpool_id": pool["id"]}
+    assert_error(p2.post("/v2.0/subnets", {"subnet": body}), 404)
+    pol = admin.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "subnetpool", "object_id": pool["id"],
+        "action": "access_as_shared", "target_tenant": "p2"}}).json["rbac_policy"]
+    assert p2.get(f"/v2.0/subnetpools/{pool['id']}").status == 200
+    net2 = api_create(p2, "network", {"name": "n2"})
+    sub = api_create(p2, "subnet", dict(body, network_id=net2["id"]))
+    assert sub["cidr"] == "10.50.0.0/24"
+    assert_error(admin.delete(f"/v2.0/rbac-policies/{pol['id']}"), 409, "RbacPolicyInUse")
+    assert p2.delete(f"/v2.0/subnets/{sub['id']}").status == 204
+    assert admin.delete(f"/v2.0/rbac-policies/{pol['id']}").status == 204
+    # Deleting the object takes its policies.
+    admin.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "security_group", "object_id": sg["id"],
+        "action": "access_as_shared", "target_tenant": "p2"}})
+    assert admin.delete(f"/v2.0/security-groups/{sg['id']}").status == 204
+    assert policies(admin) == []
