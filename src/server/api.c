@@ -34,6 +34,7 @@ const struct resource_def *const all_resources[] = {
 	&firewall_policy_def,
 	&firewall_group_def,
 	&rbac_policy_def,
+	&address_scope_def,
 	NULL,
 };
 /* clang-format on */
@@ -132,6 +133,8 @@ static const struct {
 	 "Allows creation and modification of policies that control tenant access to resources."},
 	{"rbac-security-groups", "RBAC Security Groups", "Add security_group type to network RBAC"},
 	{"rbac-subnetpool", "RBAC Subnet Pool", "Add subnetpool type to network RBAC"},
+	{"address-scope", "Address scope", "Address scopes extension."},
+	{"rbac-address-scope", "RBAC Address Scope", "Add address_scope type to RBAC"},
 };
 
 struct reply {

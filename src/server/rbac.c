@@ -1,13 +1,14 @@
-/* RBAC policies (rbac-policies, rbac-security-groups, rbac-subnetpool): a
- * network, security group or subnet pool shared with chosen projects
+/* RBAC policies (rbac-policies, rbac-security-groups, rbac-subnetpool,
+ * rbac-address-scope): a network, security group, subnet pool or address
+ * scope shared with chosen projects
  * (access_as_shared), or a network usable by them as an external network
  * (access_as_external); '*' means every project. A network's `shared` is its
  * wildcard access_as_shared policy, its `router:external` whether it has any
  * access_as_external policy; setting either on the network makes or drops the
  * wildcard policy. A policy is seen and changed by its owner (the targets do
  * not see it) and cannot go while a project it admits still uses the object
- * (ports on the network or with the group, subnets from the pool; routers
- * and floating IPs on an external network). */
+ * (ports on the network or with the group, subnets from the pool, pools in
+ * the address scope; routers and floating IPs on an external network). */
 #include <errno.h>
 #include <string.h>
 #include "base/uuid.h"
@@ -155,13 +156,15 @@ static bool in_use_without(struct api_ctx *ctx, json_t *obj, json_t *gone, const
 			json_array_append_new(users, json_string(doc_str(o, "project_id")));
 		json_decref(all);
 	} else {
-		bool sg = streq(type, "security_group");
+		bool sg = streq(type, "security_group"), scope = streq(type, "address_scope");
 
-		all = store_list_shared(ctx->store, sg ? "port" : "subnet");
+		all = store_list_shared(ctx->store, sg ? "port" : scope ? "subnetpool" : "subnet");
 		json_array_foreach(all, i, o) {
 			json_t *e;
 			size_t j;
-			bool uses = !sg && streq(doc_str(o, "subnetpool_id"), id);
+			bool uses =
+				!sg &&
+				streq(doc_str(o, scope ? "address_scope_id" : "subnetpool_id"), id);
 
 			json_array_foreach(json_object_get(o, "security_groups"), j, e)
 				uses = uses || (sg && streq(json_string_value(e), id));
@@ -236,16 +239,41 @@ static json_t *object_of(struct api_ctx *ctx, json_t *doc)
 	return uuid_is_valid(id) ? store_get(ctx->store, doc_str(doc, "object_type"), id) : NULL;
 }
 
+/* A subnet pool in an address scope is shared only with projects that may
+ * use the scope. */
+static int check_pool_scope(struct api_ctx *ctx, json_t *obj, json_t *doc)
+{
+	json_t *scope;
+	const char *target = doc_str(doc, "target_tenant");
+	bool ok;
+
+	if (!streq(doc_str(doc, "object_type"), "subnetpool") ||
+	    !json_is_string(json_object_get(obj, "address_scope_id")))
+		return 0;
+	scope = store_get(ctx->store, "address_scope", doc_str(obj, "address_scope_id"));
+	ok = !scope || (streq(target, "*") ? doc_bool(scope, "shared")
+					   : address_scope_usable_by(ctx, scope, target));
+	json_decref(scope);
+	if (!ok)
+		return api_bad_request(&ctx->err,
+				       "Bad rbac_policy request: the subnet pool's address scope "
+				       "is not shared with %s.",
+				       target);
+	return 0;
+}
+
 static int rbac_create(struct api_ctx *ctx, json_t *doc)
 {
 	const char *type = doc_str(doc, "object_type"), *action = doc_str(doc, "action");
 	json_t *net;
 	int r;
 
-	if (!streq(type, "network") && !streq(type, "security_group") && !streq(type, "subnetpool"))
+	if (!streq(type, "network") && !streq(type, "security_group") &&
+	    !streq(type, "subnetpool") && !streq(type, "address_scope"))
 		return api_bad_request(&ctx->err,
 				       "Invalid input for object_type. Reason: '%s' is not in "
-				       "['network', 'security_group', 'subnetpool'].",
+				       "['address_scope', 'network', 'security_group', "
+				       "'subnetpool'].",
 				       type);
 	if (!streq(action, SHARED) && !(streq(action, EXTERNAL) && streq(type, "network")))
 		return api_bad_request(&ctx->err,
@@ -263,9 +291,10 @@ static int rbac_create(struct api_ctx *ctx, json_t *doc)
 				       "yours to share.",
 				       type, doc_str(doc, "object_id"));
 	}
+	r = check_pool_scope(ctx, net, doc);
 	json_decref(net);
-	if (!streq(type, "network"))
-		return 0;
+	if (r < 0 || !streq(type, "network"))
+		return r;
 	return sync_network(ctx, doc_str(doc, "object_id"), doc, NULL);
 }
 

@@ -19,6 +19,7 @@ extern const struct resource_def firewall_rule_def;
 extern const struct resource_def firewall_policy_def;
 extern const struct resource_def firewall_group_def;
 extern const struct resource_def rbac_policy_def;
+extern const struct resource_def address_scope_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -110,6 +111,12 @@ bool rbac_shares(struct api_ctx *ctx, json_t *obj);
 bool rbac_shares_with(struct api_ctx *ctx, json_t *obj, const char *project_id);
 /* Drops the policies of an object being deleted. */
 int rbac_object_deleted(struct api_ctx *ctx, const char *object_id);
+
+/* Address scopes: checks a subnet pool's address_scope_id (visible, usable
+ * by the pool's project, same IP version, prefixes unique in the scope);
+ * whether a project may use a scope. */
+int address_scope_check_pool(struct api_ctx *ctx, json_t *pool);
+bool address_scope_usable_by(struct api_ctx *ctx, json_t *scope, const char *project_id);
 
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */

@@ -154,16 +154,6 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
-static int check_address_scope(struct api_ctx *ctx, json_t *doc)
-{
-	json_t *scope = json_object_get(doc, "address_scope_id");
-
-	if (scope && !json_is_null(scope))
-		return api_fail(&ctx->err, 404, "AddressScopeNotFound",
-				"Address scope %s could not be found.", json_string_value(scope));
-	return 0;
-}
-
 static int pool_create(struct api_ctx *ctx, json_t *doc)
 {
 	int r;
@@ -172,8 +162,8 @@ static int pool_create(struct api_ctx *ctx, json_t *doc)
 		return api_forbidden(&ctx->err, "(rule:create_subnetpool and "
 						"rule:create_subnetpool:shared) is disallowed by "
 						"policy");
-	r = check_address_scope(ctx, doc);
-	return r < 0 ? r : check_pool(ctx, doc);
+	r = check_pool(ctx, doc);
+	return r < 0 ? r : address_scope_check_pool(ctx, doc);
 }
 
 /* Subnets allocated from the pool (new reference). */
@@ -195,9 +185,10 @@ static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	struct ipnet was[MAX_PREFIXES], now[MAX_PREFIXES];
 	int nw, nn, r;
 
-	r = check_address_scope(ctx, changes);
-	if (r >= 0)
-		r = check_pool(ctx, doc);
+	r = check_pool(ctx, doc);
+	if (r >= 0 &&
+	    (json_object_get(changes, "address_scope_id") || json_object_get(changes, "prefixes")))
+		r = address_scope_check_pool(ctx, doc);
 	if (r < 0)
 		return r;
 	/* Prefixes grow only: every old prefix stays covered. */

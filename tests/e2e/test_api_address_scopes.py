@@ -1,0 +1,86 @@
+"""Address scopes (address-scope, rbac-address-scope): create, share (admin,
+never unshare), pools joining a scope of their IP version with prefixes
+unique in it, RBAC sharing, no delete while pools are in a scope."""
+import uuid
+
+from conftest import Client, assert_error
+
+
+def scope(client, status=201, **kw):
+    r = client.post("/v2.0/address-scopes", {"address_scope": dict({"name": "s"}, **kw)})
+    assert r.status == status, r
+    return r.json["address_scope"] if status == 201 else r
+
+
+def pool(client, status=201, **kw):
+    r = client.post("/v2.0/subnetpools", {"subnetpool": dict(
+        {"name": "p", "prefixes": ["10.10.0.0/16"]}, **kw)})
+    assert r.status == status, r
+    return r.json["subnetpool"] if status == 201 else r
+
+
+def test_scope_lifecycle_and_sharing(server):
+    p1, p2 = Client(server.url, "p1"), Client(server.url, "p2")
+    admin = Client(server.url, "admin-project", "admin")
+    s = scope(p1, ip_version=4)
+    assert (s["ip_version"], s["shared"], s["project_id"]) == (4, False, "p1")
+    assert p2.get(f"/v2.0/address-scopes/{s['id']}").status == 404
+    r = p1.put(f"/v2.0/address-scopes/{s['id']}", {"address_scope": {"name": "renamed"}})
+    assert r.status == 200 and r.json["address_scope"]["name"] == "renamed", r
+    # Refusals: sharing by a tenant, bad versions, unsharing.
+    assert_error(scope(p1, 403, ip_version=4, shared=True), 403)
+    assert_error(p1.put(f"/v2.0/address-scopes/{s['id']}", {"address_scope": {
+        "shared": False}}), 403)
+    for v in (5, "x", None):
+        assert_error(scope(p1, 400, ip_version=v), 400)
+    shared = scope(admin, ip_version=6, shared=True)
+    assert p2.get(f"/v2.0/address-scopes/{shared['id']}").json["address_scope"]["shared"]
+    assert_error(admin.put(f"/v2.0/address-scopes/{shared['id']}", {"address_scope": {
+        "shared": False}}), 400)
+    assert len(p1.get("/v2.0/address-scopes").json["address_scopes"]) == 2
+    # RBAC shares one scope with one project.
+    mine = scope(admin, ip_version=4)
+    r = admin.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "address_scope", "object_id": mine["id"],
+        "action": "access_as_shared", "target_tenant": "p2"}})
+    assert r.status == 201, r
+    assert p2.get(f"/v2.0/address-scopes/{mine['id']}").status == 200
+    assert p1.get(f"/v2.0/address-scopes/{mine['id']}").status == 404
+    sp = pool(p2, address_scope_id=mine["id"])
+    assert_error(admin.delete(f"/v2.0/rbac-policies/{r.json['rbac_policy']['id']}"), 409)
+    # A pool in a scope p1 cannot use is not shared with p1.
+    assert_error(p2.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "subnetpool", "object_id": sp["id"],
+        "action": "access_as_shared", "target_tenant": "p1"}}), 400)
+    assert_error(admin.delete(f"/v2.0/address-scopes/{mine['id']}"), 409, "AddressScopeInUse")
+    assert p2.delete(f"/v2.0/subnetpools/{sp['id']}").status == 204
+    assert admin.delete(f"/v2.0/address-scopes/{mine['id']}").status == 204
+    assert admin.get("/v2.0/rbac-policies").json["rbac_policies"] == []
+
+
+def test_pools_in_a_scope(server):
+    p1 = Client(server.url, "p1")
+    admin = Client(server.url, "admin-project", "admin")
+    s4 = scope(p1, ip_version=4)
+    s6 = scope(p1, ip_version=6)
+    a = pool(p1, address_scope_id=s4["id"])
+    assert a["address_scope_id"] == s4["id"]
+    # Overlapping prefixes in one scope: 409; another version: 400; unknown,
+    # malformed or another project's scope: 404 / 400.
+    assert_error(pool(p1, 409, prefixes=["10.10.5.0/24"], address_scope_id=s4["id"]), 409)
+    assert_error(pool(p1, 400, address_scope_id=s6["id"]), 400)
+    assert_error(pool(p1, 404, address_scope_id=str(uuid.uuid4())), 404)
+    assert_error(pool(p1, 400, address_scope_id="foo-addr-scope"), 400)
+    theirs = scope(admin, ip_version=4)
+    assert_error(pool(p1, 404, prefixes=["10.20.0.0/16"], address_scope_id=theirs["id"]), 404)
+    b = pool(p1, prefixes=["10.20.0.0/16"])
+    assert_error(p1.put(f"/v2.0/subnetpools/{b['id']}", {"subnetpool": {
+        "address_scope_id": s6["id"]}}), 400)
+    r = p1.put(f"/v2.0/subnetpools/{b['id']}", {"subnetpool": {"address_scope_id": s4["id"]}})
+    assert r.status == 200 and r.json["subnetpool"]["address_scope_id"] == s4["id"], r
+    # Widening into another pool's prefix of the scope is refused.
+    assert_error(p1.put(f"/v2.0/subnetpools/{b['id']}", {"subnetpool": {
+        "prefixes": ["10.0.0.0/8"]}}), 409)
+    r = p1.put(f"/v2.0/subnetpools/{b['id']}", {"subnetpool": {"address_scope_id": None}})
+    assert r.status == 200 and r.json["subnetpool"]["address_scope_id"] is None, r
+    assert len(p1.get("/v2.0/subnetpools").json["subnetpools"]) == 2
