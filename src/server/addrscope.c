@@ -93,13 +93,13 @@ int address_scope_check_pool(struct api_ctx *ctx, json_t *pool)
 	if (json_integer_value(json_object_get(scope, "ip_version")) !=
 	    json_integer_value(json_object_get(pool, "ip_version"))) {
 		json_decref(scope);
-		return api_bad_request(&ctx->err,
-				       "Illegal subnetpool association: subnetpool %s cannot be "
-				       "associated with address scope %s because subnetpool "
-				       "ip_version is not %lld.",
-				       doc_str(pool, "id"), json_string_value(id),
-				       (long long) json_integer_value(
-					       json_object_get(scope, "ip_version")));
+		return api_bad_request(
+			&ctx->err,
+			"Illegal subnetpool association: subnetpool %s cannot be "
+			"associated with address scope %s because subnetpool "
+			"ip_version is not %lld.",
+			doc_str(pool, "id"), json_string_value(id),
+			(long long) json_integer_value(json_object_get(scope, "ip_version")));
 	}
 	json_decref(scope);
 	/* Prefixes are unique within a scope. */

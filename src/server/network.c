@@ -14,7 +14,7 @@ static const struct attr_def network_attrs[] = {
 	{"status", AK_STRING, 0, "\"ACTIVE\"", 0},
 	{"shared", AK_BOOL, AF_RW | AF_ADMIN_SET, "false", 0},
 	{"router:external", AK_BOOL, AF_RW | AF_ADMIN_SET, "false", 0},
-	{"mtu", AK_INT, 0, NULL, 0},
+	{"mtu", AK_INT, AF_RW, NULL, 0}, /* net-mtu-writable: 68 up to the maximum */
 	{"subnets", AK_LIST, 0, "[]", 0},
 	{"port_security_enabled", AK_BOOL, AF_RW, "true", 0},
 	{"provider:network_type", AK_STRING, AF_POST | AF_ADMIN_SET | AF_ADMIN_VIEW, NULL, 32},
@@ -57,6 +57,35 @@ static int check_dhcp_mode(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
+/* An MTU from IPv4's minimum (RFC 791) up to what the segment carries;
+ * IPv6 subnets need 1280 (RFC 8200 section 5). */
+static int check_mtu(struct api_ctx *ctx, json_t *doc, int max)
+{
+	json_int_t mtu = json_integer_value(json_object_get(doc, "mtu"));
+	json_t *subnets, *s;
+	size_t i;
+	bool v6 = false;
+
+	if (mtu < 68 || mtu > max)
+		return api_bad_request(&ctx->err,
+				       "Invalid input for mtu. Reason: %lld is not in [68, %d], "
+				       "the maximum the network's segment carries.",
+				       (long long) mtu, max);
+	if (mtu >= 1280)
+		return 0;
+	subnets = store_list_shared(ctx->store, "subnet");
+	json_array_foreach(subnets, i, s)
+		v6 = v6 || (streq(doc_str(s, "network_id"), doc_str(doc, "id")) &&
+			    json_integer_value(json_object_get(s, "ip_version")) == 6);
+	json_decref(subnets);
+	if (v6)
+		return api_conflict(&ctx->err, "NetworkMTUSubnetConflict",
+				    "MTU of %s is not compatible with subnet: IPv6 needs at "
+				    "least 1280.",
+				    doc_str(doc, "id"));
+	return 0;
+}
+
 static int network_create(struct api_ctx *ctx, json_t *doc)
 {
 	json_t *jtype = json_object_get(doc, "provider:network_type");
@@ -88,9 +117,11 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 				json_object_get(seg, "physical_network"));
 		json_object_set(doc, "provider:segmentation_id",
 				json_object_get(seg, "segmentation_id"));
-		json_object_set_new(doc, "mtu",
-				    json_integer(ctx->cfg->global_mtu -
-						 (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0)));
+		int max = (int) ctx->cfg->global_mtu - (streq(type, "vxlan") ? VXLAN_OVERHEAD : 0);
+
+		if (!json_object_get(doc, "mtu"))
+			json_object_set_new(doc, "mtu", json_integer(max));
+		r = check_mtu(ctx, doc, max);
 	}
 	json_decref(seg);
 	/* shared and router:external are wildcard RBAC policies. */
@@ -108,8 +139,13 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 	size_t i;
 	int r = 0;
 
-	(void) changes;
 	r = check_dhcp_mode(ctx, doc);
+	if (r >= 0 && json_object_get(changes, "mtu"))
+		r = check_mtu(ctx, doc,
+			      (int) ctx->cfg->global_mtu -
+				      (streq(doc_str(doc, "provider:network_type"), "vxlan")
+					       ? VXLAN_OVERHEAD
+					       : 0));
 	if (r >= 0 && doc_bool(old, "router:external") != doc_bool(doc, "router:external"))
 		r = rbac_network_wildcard(ctx, doc, true, doc_bool(doc, "router:external"));
 	if (r >= 0 && doc_bool(old, "shared") != doc_bool(doc, "shared"))

@@ -968,15 +968,54 @@ static int remove_interface(struct api_ctx *ctx, json_t *router, json_t *body, j
 	return r;
 }
 
+/* extraroute-atomic: PUT add_extraroutes / remove_extraroutes with
+ * {"router": {"routes": [...]}} adds the routes not there yet / drops those
+ * given, in one change. */
+static int extraroutes(struct api_ctx *ctx, json_t *router, bool add, json_t *body)
+{
+	json_t *given = json_object_get(json_object_get(body, "router"), "routes");
+	json_t *now = json_object_get(router, "routes"), *out = json_array(), *e, *g;
+	size_t i, j;
+
+	if (!json_is_object(body) || json_object_size(body) != 1 || !json_is_array(given) ||
+	    json_object_size(json_object_get(body, "router")) != 1) {
+		json_decref(out);
+		return api_bad_request(&ctx->err, "Bad router request: the body is {\"router\": "
+						  "{\"routes\": [...]}}.");
+	}
+	json_array_foreach(now, i, e) {
+		bool drop = false;
+
+		json_array_foreach(given, j, g)
+			drop = drop || (!add && json_equal(e, g));
+		if (!drop)
+			json_array_append(out, e);
+	}
+	json_array_foreach(given, j, g) {
+		bool have = false;
+
+		json_array_foreach(out, i, e)
+			have = have || json_equal(e, g);
+		if (add && !have)
+			json_array_append(out, g);
+	}
+	json_object_set_new(router, "routes", out);
+	return check_routes(ctx, router);
+}
+
 static int router_action(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,
 			 json_t **ret_body)
 {
 	int r;
 
+	bool routes = streq(action, "add_extraroutes") || streq(action, "remove_extraroutes");
+
 	if (streq(action, "add_router_interface"))
 		r = add_interface(ctx, doc, body, ret_body);
 	else if (streq(action, "remove_router_interface"))
 		r = remove_interface(ctx, doc, body, ret_body);
+	else if (routes)
+		r = extraroutes(ctx, doc, streq(action, "add_extraroutes"), body);
 	else
 		return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
 	if (r < 0)
@@ -984,7 +1023,12 @@ static int router_action(struct api_ctx *ctx, json_t *doc, const char *action, j
 	schedule(ctx, doc);
 	r = bind_ports(ctx, doc);
 	/* Interfaces change the router: bump its revision for watchers. */
-	return r < 0 ? r : resource_save(ctx, &router_def, doc);
+	if (r >= 0)
+		r = resource_save(ctx, &router_def, doc);
+	if (r >= 0 && routes)
+		*ret_body =
+			json_pack("{s:o}", "router", resource_view(ctx, &router_def, doc, NULL, 0));
+	return r;
 }
 
 const struct resource_def router_def = {

@@ -289,6 +289,13 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 						"rule:create_subnet:network_owner) is disallowed "
 						"by policy");
 	}
+	if (version == 6 && json_integer_value(json_object_get(net, "mtu")) < 1280) {
+		json_decref(net);
+		return api_conflict(&ctx->err, "NetworkMTUSubnetConflict",
+				    "MTU of %s is not compatible with subnet: IPv6 needs at least "
+				    "1280.",
+				    net_id);
+	}
 	json_decref(net);
 	if (version != 4 && version != 6)
 		return api_bad_request(

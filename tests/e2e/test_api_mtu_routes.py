@@ -1,0 +1,57 @@
+"""net-mtu-writable (an MTU from 68 up to what the segment carries, 1280 at
+least with IPv6 subnets) and extraroute-atomic (add_extraroutes and
+remove_extraroutes change a router's routes in one step)."""
+import pytest
+
+from conftest import api_create, assert_error
+
+
+def test_network_mtu_writable(api):
+    net = api_create(api, "network", {"name": "n", "mtu": 68})
+    assert net["mtu"] == 68
+    assert api.get(f"/v2.0/networks/{net['id']}").json["network"]["mtu"] == 68
+    r = api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1280}})
+    assert r.status == 200 and r.json["network"]["mtu"] == 1280, r
+    api_create(api, "subnet", {"network_id": net["id"], "cidr": "2001:db8::/64",
+                               "ip_version": 6})
+    # Below 1280 with an IPv6 subnet; above the segment's 1450; below 68.
+    for mtu, status in ((1279, 409), (1451, 400), (67, 400), ("big", 400)):
+        assert_error(api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": mtu}}),
+                     status)
+    assert api.get(f"/v2.0/networks/{net['id']}").json["network"]["mtu"] == 1280
+    small = api_create(api, "network", {"name": "small", "mtu": 1000})
+    assert_error(api.post("/v2.0/subnets", {"subnet": {
+        "network_id": small["id"], "cidr": "2001:db8:1::/64", "ip_version": 6}}), 409)
+    assert_error(api.post("/v2.0/networks", {"network": {"name": "big", "mtu": 9000}}), 400)
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_extraroutes_atomic(api, version):
+    net = api_create(api, "network", {"name": "n"})
+    cidr = "10.0.0.0/24" if version == 4 else "2001:db8::/64"
+    sub = api_create(api, "subnet", {"network_id": net["id"], "cidr": cidr,
+                                     "ip_version": version})
+    router = api_create(api, "router", {"name": "r"})
+    rid = router["id"]
+    assert api.put(f"/v2.0/routers/{rid}/add_router_interface",
+                   {"subnet_id": sub["id"]}).status == 200
+    if version == 4:
+        hops, dst = ["10.0.0.2", "10.0.0.3", "10.0.0.4"], "10.9.%d.0/24"
+    else:
+        hops, dst = ["2001:db8::2", "2001:db8::3", "2001:db8::4"], "2001:db8:%d::/64"
+    route = [{"destination": dst % (i + 2), "nexthop": hops[i]} for i in range(3)]
+
+    def act(name, routes):
+        return api.put(f"/v2.0/routers/{rid}/{name}", {"router": {"routes": routes}})
+
+    r = act("add_extraroutes", route[:1])
+    assert r.status == 200 and r.json["router"]["routes"] == route[:1], r
+    r = act("add_extraroutes", route[:2])
+    assert r.status == 200 and r.json["router"]["routes"] == route[:2], r
+    r = act("remove_extraroutes", route[1:])
+    assert r.status == 200 and r.json["router"]["routes"] == route[:1], r
+    # A next hop off the router's subnets, a bad body: 400, nothing changed.
+    off = {"destination": dst % 9, "nexthop": "192.0.2.1" if version == 4 else "2001:db9::1"}
+    assert_error(act("add_extraroutes", [off]), 400)
+    assert_error(api.put(f"/v2.0/routers/{rid}/add_extraroutes", {"routes": route}), 400)
+    assert api.get(f"/v2.0/routers/{rid}").json["router"]["routes"] == route[:1]
