@@ -67,7 +67,8 @@ static bool scalar_matches(json_t *v, const char *query)
 	return false;
 }
 
-/* "key=value" against a dict element of a list (fixed_ips=ip_address=X). */
+/* "key=value" against a dict element of a list (fixed_ips=ip_address=X,
+ * or a part of the address: fixed_ips=ip_address_substr=X). */
 static bool dict_matches(json_t *obj, const char *query)
 {
 	const char *eq = strchr(query, '=');
@@ -81,6 +82,9 @@ static bool dict_matches(json_t *obj, const char *query)
 		return false;
 	memcpy(key, query, klen);
 	key[klen] = '\0';
+	/* ip-substring-filtering: fixed_ips=ip_address_substr=10.0.0 */
+	if (streq(key, "ip_address_substr"))
+		return strstr(json_string_value(json_object_get(obj, "ip_address")) ?: "", eq + 1);
 	return scalar_matches(json_object_get(obj, key), eq + 1);
 }
 

@@ -55,3 +55,26 @@ def test_extraroutes_atomic(api, version):
     assert_error(act("add_extraroutes", [off]), 400)
     assert_error(api.put(f"/v2.0/routers/{rid}/add_extraroutes", {"routes": route}), 400)
     assert api.get(f"/v2.0/routers/{rid}").json["router"]["routes"] == route[:1]
+
+
+def test_port_filters_ip_substring_and_security_groups(api):
+    net = api_create(api, "network", {"name": "n"})
+    sub = api_create(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24",
+                                     "ip_version": 4})
+    sg = api.post("/v2.0/security-groups", {"security_group": {"name": "g"}}).json[
+        "security_group"]
+    a = api_create(api, "port", {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": sub["id"], "ip_address": "10.0.0.19"}], "security_groups": [sg["id"]]})
+    b = api_create(api, "port", {"network_id": net["id"], "fixed_ips": [
+        {"subnet_id": sub["id"], "ip_address": "10.0.0.20"}]})
+
+    def listed(q):
+        r = api.get(f"/v2.0/ports?{q}")
+        assert r.status == 200, r
+        return sorted(p["id"] for p in r.json["ports"])
+
+    assert listed("fixed_ips=ip_address_substr=10.0.0.1") == [a["id"]]
+    assert listed("fixed_ips=ip_address_substr=0.0.") == sorted([a["id"], b["id"]])
+    assert listed("fixed_ips=ip_address_substr=10.0.0.3") == []
+    assert listed(f"security_groups={sg['id']}") == [a["id"]]
+    assert_error(api.get("/v2.0/ports?bogus_filter=1"), 400)
