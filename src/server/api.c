@@ -35,6 +35,7 @@ const struct resource_def *const all_resources[] = {
 	&firewall_group_def,
 	&rbac_policy_def,
 	&address_scope_def,
+	&address_group_def,
 	NULL,
 };
 /* clang-format on */
@@ -143,6 +144,8 @@ static const struct {
 	{"rbac-subnetpool", "RBAC Subnet Pool", "Add subnetpool type to network RBAC"},
 	{"address-scope", "Address scope", "Address scopes extension."},
 	{"rbac-address-scope", "RBAC Address Scope", "Add address_scope type to RBAC"},
+	{"address-group", "Address group", "Support address group"},
+	{"rbac-address-group", "RBAC Address Group", "Add address_group type to RBAC"},
 };
 
 struct reply {

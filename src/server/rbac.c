@@ -1,6 +1,6 @@
 /* RBAC policies (rbac-policies, rbac-security-groups, rbac-subnetpool,
- * rbac-address-scope): a network, security group, subnet pool or address
- * scope shared with chosen projects
+ * rbac-address-scope, rbac-address-group): a network, security group, subnet
+ * pool, address scope or address group shared with chosen projects
  * (access_as_shared), or a network usable by them as an external network
  * (access_as_external); '*' means every project. A network's `shared` is its
  * wildcard access_as_shared policy, its `router:external` whether it has any
@@ -121,10 +121,20 @@ int rbac_object_deleted(struct api_ctx *ctx, const char *object_id)
 	return r;
 }
 
-/* The projects using a network through the action: ports of other projects
- * than the owner's (shared); routers with their gateway on it and floating
- * IPs from it (external). Whether one of them would lose its access if the
- * policy `gone` went (`kept`: a project it still targets, or NULL). */
+/* Documents that use a shared object by naming it. */
+static const struct {
+	const char *type, *store_type, *key;
+} referrers[] = {
+	{"subnetpool", "subnet", "subnetpool_id"},
+	{"address_scope", "subnetpool", "address_scope_id"},
+	{"address_group", "security_group_rule", "remote_address_group_id"},
+};
+
+/* The projects using an object through the action: ports on a network or
+ * with a security group, the referrers above; routers with their gateway on
+ * an external network and floating IPs from it. Whether one of them (other
+ * than the owner) would lose its access if the policy `gone` went (`kept`: a
+ * project it still targets, or NULL). */
 static bool in_use_without(struct api_ctx *ctx, json_t *obj, json_t *gone, const char *kept)
 {
 	const char *id = doc_str(obj, "id"), *owner = doc_str(obj, "project_id");
@@ -155,23 +165,31 @@ static bool in_use_without(struct api_ctx *ctx, json_t *obj, json_t *gone, const
 		json_array_foreach(all, i, o)
 			json_array_append_new(users, json_string(doc_str(o, "project_id")));
 		json_decref(all);
-	} else {
-		bool sg = streq(type, "security_group"), scope = streq(type, "address_scope");
-
-		all = store_list_shared(ctx->store, sg ? "port" : scope ? "subnetpool" : "subnet");
+	} else if (streq(type, "security_group")) {
+		all = store_list_shared(ctx->store, "port");
 		json_array_foreach(all, i, o) {
 			json_t *e;
 			size_t j;
-			bool uses =
-				!sg &&
-				streq(doc_str(o, scope ? "address_scope_id" : "subnetpool_id"), id);
 
-			json_array_foreach(json_object_get(o, "security_groups"), j, e)
-				uses = uses || (sg && streq(json_string_value(e), id));
-			if (uses)
-				json_array_append_new(users, json_string(doc_str(o, "project_id")));
+			json_array_foreach(json_object_get(o, "security_groups"), j, e) {
+				if (streq(json_string_value(e), id))
+					json_array_append_new(
+						users, json_string(doc_str(o, "project_id")));
+			}
 		}
 		json_decref(all);
+	} else {
+		for (size_t k = 0; k < ARRAY_SIZE(referrers); k++) {
+			if (!streq(referrers[k].type, type))
+				continue;
+			all = store_list_shared(ctx->store, referrers[k].store_type);
+			json_array_foreach(all, i, o) {
+				if (streq(doc_str(o, referrers[k].key), id))
+					json_array_append_new(
+						users, json_string(doc_str(o, "project_id")));
+			}
+			json_decref(all);
+		}
 	}
 	json_array_foreach(users, i, u) {
 		const char *p = json_string_value(u);
@@ -269,11 +287,12 @@ static int rbac_create(struct api_ctx *ctx, json_t *doc)
 	int r;
 
 	if (!streq(type, "network") && !streq(type, "security_group") &&
-	    !streq(type, "subnetpool") && !streq(type, "address_scope"))
+	    !streq(type, "subnetpool") && !streq(type, "address_scope") &&
+	    !streq(type, "address_group"))
 		return api_bad_request(&ctx->err,
 				       "Invalid input for object_type. Reason: '%s' is not in "
-				       "['address_scope', 'network', 'security_group', "
-				       "'subnetpool'].",
+				       "['address_group', 'address_scope', 'network', "
+				       "'security_group', 'subnetpool'].",
 				       type);
 	if (!streq(action, SHARED) && !(streq(action, EXTERNAL) && streq(type, "network")))
 		return api_bad_request(&ctx->err,

@@ -84,3 +84,45 @@ def test_pools_in_a_scope(server):
     r = p1.put(f"/v2.0/subnetpools/{b['id']}", {"subnetpool": {"address_scope_id": None}})
     assert r.status == 200 and r.json["subnetpool"]["address_scope_id"] is None, r
     assert len(p1.get("/v2.0/subnetpools").json["subnetpools"]) == 2
+
+
+def test_address_groups(server):
+    p1, p2 = Client(server.url, "p1"), Client(server.url, "p2")
+    admin = Client(server.url, "admin-project", "admin")
+    r = p1.post("/v2.0/address-groups", {"address_group": {
+        "name": "ag", "addresses": ["10.10.10.3/32", "192.168.0.10/24", "2001:db8::f00/64"]}})
+    assert r.status == 201, r
+    ag = r.json["address_group"]
+    assert sorted(ag["addresses"]) == ["10.10.10.3/32", "192.168.0.0/24", "2001:db8::/64"]
+    url = f"/v2.0/address-groups/{ag['id']}"
+    for bad in (["10.20.30.40"], ["this is bad IP address"], "10.0.0.0/8"):
+        assert_error(p1.post("/v2.0/address-groups", {"address_group": {
+            "name": "x", "addresses": bad}}), 400)
+    r = p1.put(url + "/add_addresses", {"addresses": ["10.20.30.40/32", "10.10.10.3/32"]})
+    assert r.status == 200 and len(r.json["address_group"]["addresses"]) == 4, r
+    assert_error(p1.put(url + "/add_addresses", {"addresses": ["bad"]}), 400)
+    assert_error(p1.put(url + "/remove_addresses", {"addresses": ["10.200.200.200"]}), 404)
+    assert_error(p1.put(url + "/remove_addresses", {"addresses": ["bad"]}), 400)
+    r = p1.put(url + "/remove_addresses", {"addresses": ["10.10.10.3"]})
+    assert r.status == 200 and sorted(r.json["address_group"]["addresses"]) == [
+        "10.20.30.40/32", "192.168.0.0/24", "2001:db8::/64"], r
+    assert sorted(p1.get(url).json["address_group"]["addresses"]) == [
+        "10.20.30.40/32", "192.168.0.0/24", "2001:db8::/64"]
+    # Addresses change only through the two actions.
+    assert_error(p1.put(url, {"address_group": {"addresses": []}}), 400)
+    r = p1.put(url, {"address_group": {"description": "d"}})
+    assert r.status == 200 and r.json["address_group"]["description"] == "d", r
+    # Shared through RBAC; security-group rules may not name it yet.
+    assert p2.get(url).status == 404
+    pol = p1.post("/v2.0/rbac-policies", {"rbac_policy": {
+        "object_type": "address_group", "object_id": ag["id"],
+        "action": "access_as_shared", "target_tenant": "p2"}})
+    assert pol.status == 201, pol
+    assert p2.get(url).status == 200
+    sg = admin.post("/v2.0/security-groups", {"security_group": {"name": "g"}}).json[
+        "security_group"]
+    assert_error(admin.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "ingress",
+        "remote_address_group_id": ag["id"]}}), 400)
+    assert p1.delete(url).status == 204
+    assert p1.get("/v2.0/rbac-policies").json["rbac_policies"] == []
