@@ -106,6 +106,8 @@ static const struct {
 	 "Enables allocation of subnets from a subnet pool"},
 	{"subnetpool-prefix-ops", "Subnet Pool Prefix Operations",
 	 "Provides support for adjusting the prefix list of subnet pools"},
+	{"default-subnetpools", "Default Subnetpools",
+	 "Provides ability to mark and use a subnetpool as the default."},
 	{"subnet-service-types", "Subnet service types",
 	 "Provides ability to set the subnet service_types field"},
 	{"segment", "Segment", "Segments extension."},

@@ -38,6 +38,9 @@ int network_link_subnet(struct api_ctx *ctx, const char *network_id, const char 
  * asks for, checked, or the first free block of its prefixlen or the pool's
  * default), within the pool's bounds and quota; drops "prefixlen". */
 int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet);
+/* default-subnetpools: a subnet with use_default_subnetpool gets the
+ * default pool of its IP version (400 when there is none); drops the key. */
+int subnetpool_use_default(struct api_ctx *ctx, json_t *subnet);
 
 /* Segments: checks a segment document's type, physical network and id and
  * allocates the id; releases it. */

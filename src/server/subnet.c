@@ -22,6 +22,7 @@ static const struct attr_def subnet_attrs[] = {
 	{"service_types", AK_LIST, AF_RW, "[]", 0},
 	{"segment_id", AK_UUID, AF_RW | AF_NULLABLE, "null", 0},
 	{"subnetpool_id", AK_UUID, AF_POST | AF_NULLABLE, "null", 0},
+	{"use_default_subnetpool", AK_BOOL, AF_POST, NULL, 0}, /* never stored */
 	{"ipv6_ra_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
 	{"ipv6_address_mode", AK_STRING, AF_POST | AF_NULLABLE, "null", 0},
 	{"shared", AK_BOOL, AF_FILTER, NULL, 0},
@@ -301,6 +302,9 @@ static int subnet_create(struct api_ctx *ctx, json_t *doc)
 		return api_bad_request(
 			&ctx->err, "Invalid input for ip_version. Reason: %lld is not in [4, 6].",
 			(long long) version);
+	r = subnetpool_use_default(ctx, doc);
+	if (r < 0)
+		return r;
 	if (!json_is_null(json_object_get(doc, "subnetpool_id"))) {
 		r = subnetpool_allocate(ctx, doc);
 		if (r < 0)

@@ -154,6 +154,39 @@ static int check_pool(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
+/* The default pool of an IP version other than skip_id (new reference). */
+static json_t *default_pool(struct api_ctx *ctx, json_int_t version, const char *skip_id)
+{
+	json_t *all = store_list_shared(ctx->store, "subnetpool"), *p, *found = NULL;
+	size_t i;
+
+	json_array_foreach(all, i, p) {
+		if (!found && doc_bool(p, "is_default") &&
+		    !streq(doc_str(p, "id"), skip_id ?: "") &&
+		    json_integer_value(json_object_get(p, "ip_version")) == version)
+			found = json_deep_copy(p);
+	}
+	json_decref(all);
+	return found;
+}
+
+/* default-subnetpools: one default pool per IP version. */
+static int check_default(struct api_ctx *ctx, json_t *doc)
+{
+	json_t *other;
+
+	if (!doc_bool(doc, "is_default"))
+		return 0;
+	other = default_pool(ctx, json_integer_value(json_object_get(doc, "ip_version")),
+			     doc_str(doc, "id"));
+	json_decref(other);
+	if (other)
+		return api_bad_request(&ctx->err, "Invalid input for operation: A default "
+						  "subnetpool for this IP family has already been "
+						  "set. Only one default may exist per IP family.");
+	return 0;
+}
+
 static int pool_create(struct api_ctx *ctx, json_t *doc)
 {
 	int r;
@@ -163,6 +196,8 @@ static int pool_create(struct api_ctx *ctx, json_t *doc)
 						"rule:create_subnetpool:shared) is disallowed by "
 						"policy");
 	r = check_pool(ctx, doc);
+	if (r >= 0)
+		r = check_default(ctx, doc);
 	return r < 0 ? r : address_scope_check_pool(ctx, doc);
 }
 
@@ -186,6 +221,8 @@ static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 	int nw, nn, r;
 
 	r = check_pool(ctx, doc);
+	if (r >= 0)
+		r = check_default(ctx, doc);
 	if (r >= 0 &&
 	    (json_object_get(changes, "address_scope_id") || json_object_get(changes, "prefixes")))
 		r = address_scope_check_pool(ctx, doc);
@@ -308,6 +345,30 @@ static bool first_free(const struct ipnet *prefixes, int n, json_t *subnets, int
 		}
 	}
 	return false;
+}
+
+int subnetpool_use_default(struct api_ctx *ctx, json_t *subnet)
+{
+	json_t *use = json_object_get(subnet, "use_default_subnetpool"), *pool;
+	json_int_t version = json_integer_value(json_object_get(subnet, "ip_version"));
+	int r = 0;
+
+	if (!json_is_true(use)) {
+		json_object_del(subnet, "use_default_subnetpool");
+		return 0;
+	}
+	if (!json_is_null(json_object_get(subnet, "subnetpool_id")))
+		return api_bad_request(&ctx->err, "subnetpool_id and use_default_subnetpool cannot "
+						  "both be specified.");
+	pool = default_pool(ctx, version, NULL);
+	if (pool)
+		json_object_set(subnet, "subnetpool_id", json_object_get(pool, "id"));
+	else
+		r = api_bad_request(&ctx->err, "No default subnetpool found for IPv%lld.",
+				    (long long) version);
+	json_decref(pool);
+	json_object_del(subnet, "use_default_subnetpool");
+	return r;
 }
 
 int subnetpool_allocate(struct api_ctx *ctx, json_t *subnet)

@@ -126,3 +126,24 @@ def test_address_groups(server):
         "remote_address_group_id": ag["id"]}}), 400)
     assert p1.delete(url).status == 204
     assert p1.get("/v2.0/rbac-policies").json["rbac_policies"] == []
+
+
+def test_default_subnet_pools(server):
+    p1 = Client(server.url, "p1")
+    admin = Client(server.url, "admin-project", "admin")
+    net = p1.post("/v2.0/networks", {"network": {"name": "n"}}).json["network"]
+    body = {"network_id": net["id"], "ip_version": 4, "use_default_subnetpool": True}
+    assert_error(p1.post("/v2.0/subnets", {"subnet": body}), 400)
+    assert_error(pool(p1, 403, is_default=True), 403)
+    assert pool(p1)["is_default"] is False
+    d = pool(admin, prefixes=["10.60.0.0/16"], default_prefixlen=26, is_default=True,
+             shared=True)
+    assert_error(pool(admin, 400, prefixes=["10.70.0.0/16"], is_default=True), 400)
+    r = p1.post("/v2.0/subnets", {"subnet": body})
+    assert r.status == 201, r
+    s = r.json["subnet"]
+    assert s["subnetpool_id"] == d["id"] and s["cidr"] == "10.60.0.0/26"
+    assert "use_default_subnetpool" not in s
+    assert_error(p1.post("/v2.0/subnets", {"subnet": dict(body, ip_version=6)}), 400)
+    assert_error(p1.post("/v2.0/subnets", {"subnet": dict(body, subnetpool_id=d["id"])}), 400)
+    assert len(p1.get("/v2.0/subnets").json["subnets"]) == 1
