@@ -111,6 +111,8 @@ static const struct {
 	{"subnet-service-types", "Subnet service types",
 	 "Provides ability to set the subnet service_types field"},
 	{"segment", "Segment", "Segments extension."},
+	{"standard-attr-segment", "Standard Attribute Segment Extension",
+	 "Add standard attributes to Segment resource"},
 	{"router", "Neutron L3 Router",
 	 "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to "
 	 "external networks via a NAT gateway."},

@@ -78,3 +78,20 @@ def test_port_filters_ip_substring_and_security_groups(api):
     assert listed("fixed_ips=ip_address_substr=10.0.0.3") == []
     assert listed(f"security_groups={sg['id']}") == [a["id"]]
     assert_error(api.get("/v2.0/ports?bogus_filter=1"), 400)
+
+
+def test_segments_carry_standard_attributes(api, admin):
+    net = api_create(api, "network", {"name": "n"})
+    segs = admin.get(f"/v2.0/segments?network_id={net['id']}").json["segments"]
+    assert len(segs) == 1
+    seg = segs[0]
+    assert seg["created_at"] and seg["updated_at"] and seg["revision_number"] == 0
+    r = admin.put(f"/v2.0/segments/{seg['id']}", {"segment": {"name": "renamed",
+                                                              "description": "d"}})
+    assert r.status == 200, r
+    got = r.json["segment"]
+    assert (got["name"], got["description"], got["created_at"]) == (
+        "renamed", "d", seg["created_at"])
+    assert got["revision_number"] == 1
+    assert_error(admin.put(f"/v2.0/segments/{seg['id']}", {"segment": {
+        "segmentation_id": 5}}), 400)
