@@ -85,6 +85,7 @@ static const struct {
 	 "standard attributes."},
 	{"standard-attr-tag", "Tag support for resources with standard attribute",
 	 "Enables to set tag on resources with standard attribute."},
+	{"tag", "Tag support", "Enables to set tag on resources."},
 	{"project-id", "project_id field enabled",
 	 "Extension that indicates that project_id field is enabled."},
 	{"pagination", "Pagination support",
