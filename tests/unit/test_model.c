@@ -111,6 +111,45 @@ TEST(model_validates_once)
 	model_done(&m);
 }
 
+/* The server's IPv6 documents (SLAAC subnets, dual-stack ports, IPv6 pairs
+ * and routes) are accepted; the agent keeps only what it handles (IPv4). */
+TEST(model_accepts_ipv6_documents)
+{
+	struct model m;
+	const struct m_subnet *s;
+	const struct m_port *p;
+	const struct m_router *r;
+
+	model_init(&m);
+	CHECK(put(&m, "subnet", "s6",
+		  "{\"network_id\":\"n1\",\"ip_version\":6,\"cidr\":\"2001:db8:1::/64\","
+		  "\"gateway_ip\":\"2001:db8:1::1\",\"enable_dhcp\":true,"
+		  "\"ipv6_ra_mode\":\"slaac\",\"ipv6_address_mode\":\"slaac\","
+		  "\"dns_nameservers\":[\"2001:db8::53\"],\"host_routes\":[{\"destination\":"
+		  "\"2001:db8:9::/48\",\"nexthop\":\"2001:db8:1::9\"}]}") == 0);
+	s = model_subnet(&m, "s6");
+	REQUIRE(s);
+	CHECK(!s->is_v4 && s->n_dns == 0 && s->n_host_routes == 0);
+	CHECK(put(&m, "port", "p1",
+		  "{\"network_id\":\"n1\",\"device_owner\":\"compute:nova\",\"mac_address\":"
+		  "\"fa:16:3e:12:34:56\",\"fixed_ips\":["
+		  "{\"subnet_id\":\"s4\",\"ip_address\":\"10.0.0.5\"},"
+		  "{\"subnet_id\":\"s6\",\"ip_address\":\"2001:db8:1:0:f816:3eff:fe12:3456\"}],"
+		  "\"allowed_address_pairs\":[{\"ip_address\":\"2001:db8:1::/64\"},"
+		  "{\"ip_address\":\"10.1.0.0/16\"}]}") == 0);
+	p = model_port(&m, "p1");
+	REQUIRE(p);
+	CHECK(p->n_ips == 2 && p->ips[0].is_v4 && !p->ips[1].is_v4 && p->n_pairs == 1);
+	CHECK(put(&m, "router", "r1",
+		  "{\"routes\":[{\"destination\":\"2001:db8:77::/48\",\"nexthop\":"
+		  "\"2001:db8:1::99\"},{\"destination\":\"10.9.0.0/16\",\"nexthop\":"
+		  "\"10.0.0.9\"}]}") == 0);
+	r = model_router(&m, "r1");
+	REQUIRE(r);
+	CHECK(r->n_routes == 1);
+	model_done(&m);
+}
+
 TEST(model_order_and_indexes_follow_changes)
 {
 	struct model m;
