@@ -164,7 +164,7 @@ enforce_scope = false
               "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
     p = procs.start(["uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
                      "--wsgi-file", shutil.which("keystone-wsgi-public"), "--master",
-                     "--processes", "2", "--threads", "2", "--die-on-term", "--lazy-apps",
+                     "--processes", "2", "--threads", "1", "--die-on-term", "--lazy-apps",
                      "--buffer-size", "65535"], kdir / "uwsgi.log", env=env)
     wait_http(f"{url}/v3", p, "keystone")
     return url
