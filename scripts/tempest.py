@@ -3,7 +3,9 @@
 packages and runs this).
 
 Starts a throw-away Keystone (SQLite, fernet tokens, uwsgi on 127.0.0.1)
-and lepton-server with `auth_strategy = keystone` on 127.0.0.1, registers the
+and lepton-server with `auth_strategy = keystone` on 127.0.0.1 with a network
+node and a compute node (real lepton-agents, each in a namespace of its own),
+registers the
 network endpoint, writes tempest.conf (only neutron available; the
 api_extensions the server lists under /v2.0/extensions), runs the network API
 suites, prints passed/failed/skipped per module and judges the run against
@@ -164,7 +166,7 @@ enforce_scope = false
               "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
     p = procs.start(["uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
                      "--wsgi-file", shutil.which("keystone-wsgi-public"), "--master",
-                     "--processes", "2", "--threads", "1", "--die-on-term", "--lazy-apps",
+                     "--processes", "1", "--threads", "1", "--die-on-term", "--lazy-apps",
                      "--buffer-size", "65535"], kdir / "uwsgi.log", env=env)
     wait_http(f"{url}/v3", p, "keystone")
     return url
@@ -208,25 +210,84 @@ def keystone_setup(kurl, lurl):
             "url": lurl}})
 
 
-def start_lepton(work, procs, server, kurl):
+def start_lepton(work, procs, server, kurl, agent_token):
     ldir = work / "lepton"
     ldir.mkdir()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     keystone_setup(kurl, url)
     conf = ldir / "lepton.conf"
+    # Legacy routers (Neutron's default) run on the network node, whose
+    # agent wires their interfaces.
     conf.write_text(f"""auth_strategy = keystone
 keystone_url = {kurl}
 keystone_username = neutron
 keystone_password = {SERVICE_PASSWORD}
 keystone_project_name = service
 public_url = {url}
+agent_token = {agent_token}
+router_distributed = false
 """)
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     p = procs.start([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(ldir),
-                     "--config", str(conf)], ldir / "server.log", env=env)
+                     "--unix", str(ldir / "server.sock"), "--config", str(conf)],
+                    ldir / "server.log", env=env)
     wait_http(url + "/", p, "lepton-server")
     return url
+
+
+class Node:
+    """A node for the run: its own network namespace (an underlay address on
+    a veth inside it, nothing in the host's namespace) and a real lepton-agent
+    in it (mode network or compute), reaching the server over its UNIX
+    socket. The agent's router namespaces carry the node's name as prefix;
+    stop() removes them all."""
+
+    def __init__(self, work, procs, agent, token, mode, index):
+        self.ns = f"lp-tempest-{os.getpid()}-{index}"
+        self.work, self.procs, self.agent, self.token = work, procs, agent, token
+        self.mode, self.host = mode, f"tempest-{mode}-{index}"
+        self.tunnel_ip = f"100.127.250.{index}"
+        self.log = work / f"agent-{self.host}.log"
+
+    def ip(self, *args):
+        run(["ip", "-n", self.ns, *args])
+
+    def start(self, kurl, lurl):
+        if os.geteuid() != 0:
+            raise RuntimeError("the network node needs root (namespaces); or --no-agent")
+        run(["ip", "netns", "add", self.ns])
+        self.ip("link", "set", "lo", "up")
+        # The underlay: a veth pair whose both ends stay in the namespace.
+        self.ip("link", "add", "ul0", "type", "veth", "peer", "name", "ul1")
+        self.ip("addr", "add", f"{self.tunnel_ip}/24", "dev", "ul0")
+        self.ip("link", "set", "ul1", "up")
+        self.ip("link", "set", "ul0", "up")
+        sock = self.work / "lepton" / "server.sock"
+        p = self.procs.start(["nsenter", f"--net=/run/netns/{self.ns}", str(self.agent),
+                              "--host", self.host, "--server", f"unix:{sock}",
+                              "--token", self.token, "--tunnel-ip", self.tunnel_ip,
+                              "--tunnel-dev", "ul0", "--mode", self.mode,
+                              "--netns-prefix", f"{self.ns}-"], self.log)
+        token = None
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if p.poll() is not None:
+                break
+            token = token or admin_token(kurl)
+            agents = lepton_get(lurl, token, f"/v2.0/agents?host={self.host}")["agents"]
+            if agents and agents[0].get("alive"):
+                return
+            time.sleep(0.5)
+        raise RuntimeError("lepton-agent did not register: " + self.log.read_text()[-2000:])
+
+    def stop(self):
+        """After the agent stopped: every namespace of the node goes."""
+        if not pathlib.Path("/run/netns").is_dir():
+            return
+        for name in sorted(os.listdir("/run/netns")):
+            if name == self.ns or name.startswith(self.ns + "-"):
+                subprocess.run(["ip", "netns", "delete", name], capture_output=True)
 
 
 def admin_token(kurl):
@@ -422,6 +483,9 @@ def report(results, known, skips):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", default=str(ROOT / "build" / "lepton-server"))
+    ap.add_argument("--agent", default=str(ROOT / "build" / "lepton-agent"))
+    ap.add_argument("--no-agent", dest="agent_node", action="store_false",
+                    help="run no nodes (the agent tests then fail)")
     ap.add_argument("--regex", default=REGEX)
     # Debian's tempest sleeps 10 s before every subnet delete: workers
     # mostly wait, so more of them than cores shortens the run.
@@ -432,15 +496,22 @@ def main():
     a = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="lepton-tempest-"))
     procs = Procs()
+    nodes = []
     # SIGTERM (a CI timeout) ends the run through `finally`: every process we
     # started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         # Our own copy: a rebuild during the run does not change the server.
-        server = work / "lepton-server"
+        server, agent = work / "lepton-server", work / "lepton-agent"
         shutil.copy2(a.server, server)
+        shutil.copy2(a.agent, agent)
         kurl = start_keystone(work, procs)
-        lurl = start_lepton(work, procs, server, kurl)
+        token = os.urandom(16).hex()
+        lurl = start_lepton(work, procs, server, kurl, token)
+        # A network node (legacy routers) and a compute node.
+        for i, mode in enumerate(("network", "compute") if a.agent_node else ()):
+            nodes.append(Node(work, procs, agent, token, mode, i + 1))
+            nodes[-1].start(kurl, lurl)
         check_auth(kurl, lurl)
         tdir, exts = write_tempest_conf(work, kurl, lurl)
         print(f"keystone {kurl}, lepton-server {lurl}, {len(exts)} extensions", flush=True)
@@ -463,6 +534,8 @@ def main():
         return 0 if ok else 1
     finally:
         procs.stop_all()
+        for n in nodes:
+            n.stop()
         if a.keep:
             print(f"work directory kept: {work}")
         else:
