@@ -36,6 +36,7 @@ const struct resource_def *const all_resources[] = {
 	&rbac_policy_def,
 	&address_scope_def,
 	&address_group_def,
+	&service_provider_def,
 	NULL,
 };
 /* clang-format on */
@@ -151,6 +152,8 @@ static const struct {
 	{"rbac-address-scope", "RBAC Address Scope", "Add address_scope type to RBAC"},
 	{"address-group", "Address group", "Support address group"},
 	{"rbac-address-group", "RBAC Address Group", "Add address_group type to RBAC"},
+	{"service-type", "Neutron Service Type Management",
+	 "API for retrieving service providers for Neutron advanced services"},
 };
 
 struct reply {

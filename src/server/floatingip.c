@@ -405,6 +405,9 @@ static json_t *pools_load(struct api_ctx *ctx)
 
 		json_array_foreach(types, j, t)
 			ok = ok || streq(json_string_value(t), OWNER_FIP);
+		/* Floating IPs are IPv4. */
+		if (json_integer_value(json_object_get(s, "ip_version")) == 6)
+			ok = false;
 		if (net && doc_bool(net, "router:external") && ok)
 			json_array_append_new(
 				out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "subnet_id",

@@ -21,6 +21,7 @@ extern const struct resource_def firewall_group_def;
 extern const struct resource_def rbac_policy_def;
 extern const struct resource_def address_scope_def;
 extern const struct resource_def address_group_def;
+extern const struct resource_def service_provider_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];

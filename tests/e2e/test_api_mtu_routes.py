@@ -95,3 +95,24 @@ def test_segments_carry_standard_attributes(api, admin):
     assert got["revision_number"] == 1
     assert_error(admin.put(f"/v2.0/segments/{seg['id']}", {"segment": {
         "segmentation_id": 5}}), 400)
+
+
+def test_service_providers(api):
+    r = api.get("/v2.0/service-providers")
+    assert r.status == 200, r
+    assert sorted((p["service_type"], p["name"], p["default"])
+                  for p in r.json["service_providers"]) == [
+        ("FIREWALL_V2", "lepton", True), ("L3_ROUTER_NAT", "lepton", True)]
+    r = api.get("/v2.0/service-providers?service_type=L3_ROUTER_NAT")
+    assert [p["service_type"] for p in r.json["service_providers"]] == ["L3_ROUTER_NAT"]
+    assert_error(api.post("/v2.0/service-providers", {"service_provider": {}}), 405)
+
+
+def test_floatingip_pools_are_ipv4(api, admin):
+    ext = api_create(admin, "network", {"name": "ext", "router:external": True})
+    v4 = api_create(admin, "subnet", {"network_id": ext["id"], "cidr": "172.16.0.0/24",
+                                      "ip_version": 4})
+    api_create(admin, "subnet", {"network_id": ext["id"], "cidr": "2001:db8:e::/64",
+                                 "ip_version": 6})
+    pools = api.get("/v2.0/floatingip_pools").json["floatingip_pools"]
+    assert [p["subnet_id"] for p in pools] == [v4["id"]]
