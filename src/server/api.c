@@ -98,6 +98,8 @@ static const struct {
 	 "Provides IP address substring filtering when listing ports"},
 	{"port-security-groups-filtering", "Port filtering on security groups",
 	 "Provides security groups filtering when listing ports"},
+	{"empty-string-filtering", "Empty String Filtering Extension",
+	 "Allow filtering by attributes with empty string value"},
 	{"network-ip-availability", "Network IP Availability",
 	 "Provides IP availability data for each network and subnet."},
 	{"port-mac-address-regenerate", "Neutron Port MAC address regenerate",

@@ -116,3 +116,14 @@ def test_floatingip_pools_are_ipv4(api, admin):
                                  "ip_version": 6})
     pools = api.get("/v2.0/floatingip_pools").json["floatingip_pools"]
     assert [p["subnet_id"] for p in pools] == [v4["id"]]
+
+
+def test_empty_string_filtering(api):
+    named = api_create(api, "network", {"name": "n", "description": "d"})
+    unnamed = api_create(api, "network", {})
+    got = api.get("/v2.0/networks?name=").json["networks"]
+    assert [n["id"] for n in got] == [unnamed["id"]]
+    got = api.get("/v2.0/networks?description=&name=n").json["networks"]
+    assert got == []
+    got = api.get("/v2.0/networks?description=d").json["networks"]
+    assert [n["id"] for n in got] == [named["id"]]
