@@ -45,17 +45,15 @@ static bool has_policy(struct api_ctx *ctx, const char *object_id, const char *a
 	return found;
 }
 
-bool rbac_shares(struct api_ctx *ctx, json_t *obj)
-{
-	return ctx->project_id &&
-	       (has_policy(ctx, doc_str(obj, "id"), SHARED, "*", NULL) ||
-		has_policy(ctx, doc_str(obj, "id"), SHARED, ctx->project_id, NULL));
-}
-
 bool rbac_shares_with(struct api_ctx *ctx, json_t *obj, const char *project_id)
 {
 	return has_policy(ctx, doc_str(obj, "id"), SHARED, "*", NULL) ||
 	       has_policy(ctx, doc_str(obj, "id"), SHARED, project_id, NULL);
+}
+
+bool rbac_shares(struct api_ctx *ctx, json_t *obj)
+{
+	return ctx->project_id && rbac_shares_with(ctx, obj, ctx->project_id);
 }
 
 bool rbac_network_allows(struct api_ctx *ctx, json_t *net, bool external)
