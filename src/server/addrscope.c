@@ -74,7 +74,7 @@ static int scope_remove(struct api_ctx *ctx, json_t *doc)
 	return rbac_object_deleted(ctx, doc_str(doc, "id"));
 }
 
-int address_scope_check_pool(struct api_ctx *ctx, json_t *pool)
+int address_scope_check_pool(struct api_ctx *ctx, json_t *pool, bool prefixes_changed)
 {
 	json_t *id = json_object_get(pool, "address_scope_id"), *scope, *others, *o, *e, *f;
 	size_t i, j, k;
@@ -100,6 +100,14 @@ int address_scope_check_pool(struct api_ctx *ctx, json_t *pool)
 			"ip_version is not %lld.",
 			doc_str(pool, "id"), json_string_value(id),
 			(long long) json_integer_value(json_object_get(scope, "ip_version")));
+	}
+	/* Only the scope's owner (or an admin) changes the prefixes it holds. */
+	if (prefixes_changed && !resource_is_owner(ctx, scope)) {
+		json_decref(scope);
+		return api_bad_request(&ctx->err,
+				       "Illegal update to prefixes: the subnet pool is in address "
+				       "scope %s of another project.",
+				       json_string_value(id));
 	}
 	json_decref(scope);
 	/* Prefixes are unique within a scope. */

@@ -118,9 +118,10 @@ bool rbac_shares_with(struct api_ctx *ctx, json_t *obj, const char *project_id);
 int rbac_object_deleted(struct api_ctx *ctx, const char *object_id);
 
 /* Address scopes: checks a subnet pool's address_scope_id (visible, usable
- * by the pool's project, same IP version, prefixes unique in the scope);
+ * by the pool's project, same IP version, prefixes unique in the scope and
+ * changed by the scope's owner only);
  * whether a project may use a scope. */
-int address_scope_check_pool(struct api_ctx *ctx, json_t *pool);
+int address_scope_check_pool(struct api_ctx *ctx, json_t *pool, bool prefixes_changed);
 bool address_scope_usable_by(struct api_ctx *ctx, json_t *scope, const char *project_id);
 
 /* Firewall groups: drops a port being deleted from the group filtering it

@@ -128,6 +128,19 @@ static bool is_gateway_v4_subnet(json_t *subnet, const char *net_id)
 	       json_integer_value(json_object_get(subnet, "ip_version")) != 6;
 }
 
+static bool has_v4_subnet(struct api_ctx *ctx, const char *net_id)
+{
+	json_t *subnets = store_list_shared(ctx->store, "subnet"), *s;
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(subnets, i, s)
+		found = found || (streq(doc_str(s, "network_id"), net_id) &&
+				  json_integer_value(json_object_get(s, "ip_version")) == 4);
+	json_decref(subnets);
+	return found;
+}
+
 /* Picks the subnet for a router's gateway port on an external network.
  *
  * The rule (seed case 2, one abstracted external network): among the
@@ -313,6 +326,10 @@ static int add_gateway(struct api_ctx *ctx, json_t *router, json_t *net, json_t 
 	json_object_set_new(port, "security_groups", json_array());
 	if (fixed && json_array_size(fixed)) {
 		json_object_set(port, "fixed_ips", fixed);
+	} else if (!has_v4_subnet(ctx, doc_str(net, "id"))) {
+		/* As Neutron: no IPv4 subnet, no IPv4 address for the gateway. */
+		json_object_set_new(port, "fixed_ips", json_array());
+		ipv6_gateway_subnet(ctx, doc_str(net, "id"), json_object_get(port, "fixed_ips"));
 	} else {
 		json_t *subnet = pick_gateway_subnet(ctx, router_id, doc_str(net, "id"));
 

@@ -198,7 +198,7 @@ static int pool_create(struct api_ctx *ctx, json_t *doc)
 	r = check_pool(ctx, doc);
 	if (r >= 0)
 		r = check_default(ctx, doc);
-	return r < 0 ? r : address_scope_check_pool(ctx, doc);
+	return r < 0 ? r : address_scope_check_pool(ctx, doc, false);
 }
 
 /* Subnets allocated from the pool (new reference). */
@@ -225,7 +225,9 @@ static int pool_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 		r = check_default(ctx, doc);
 	if (r >= 0 &&
 	    (json_object_get(changes, "address_scope_id") || json_object_get(changes, "prefixes")))
-		r = address_scope_check_pool(ctx, doc);
+		r = address_scope_check_pool(ctx, doc,
+					     !json_equal(json_object_get(old, "prefixes"),
+							 json_object_get(doc, "prefixes")));
 	if (r < 0)
 		return r;
 	/* Prefixes grow only: every old prefix stays covered. */

@@ -147,3 +147,19 @@ def test_default_subnet_pools(server):
     assert_error(p1.post("/v2.0/subnets", {"subnet": dict(body, ip_version=6)}), 400)
     assert_error(p1.post("/v2.0/subnets", {"subnet": dict(body, subnetpool_id=d["id"])}), 400)
     assert len(p1.get("/v2.0/subnets").json["subnets"]) == 1
+
+
+def test_prefixes_in_another_projects_scope(server):
+    p1 = Client(server.url, "p1")
+    admin = Client(server.url, "admin-project", "admin")
+    s = scope(admin, ip_version=4, shared=True)
+    sp = pool(p1, prefixes=["20.0.0.0/18", "30.0.0.0/18"])
+    r = admin.put(f"/v2.0/subnetpools/{sp['id']}", {"subnetpool": {"address_scope_id": s["id"]}})
+    assert r.status == 200, r
+    wider = ["20.0.0.0/18", "30.0.0.0/18", "40.0.0.0/18"]
+    assert_error(p1.put(f"/v2.0/subnetpools/{sp['id']}", {"subnetpool": {"prefixes": wider}}),
+                 400)
+    r = p1.put(f"/v2.0/subnetpools/{sp['id']}", {"subnetpool": {"name": "renamed"}})
+    assert r.status == 200, r
+    r = admin.put(f"/v2.0/subnetpools/{sp['id']}", {"subnetpool": {"prefixes": wider}})
+    assert r.status == 200 and r.json["subnetpool"]["prefixes"] == wider, r

@@ -221,3 +221,20 @@ def test_security_group_and_subnet_pool_shared(server):
         "action": "access_as_shared", "target_tenant": "p2"}})
     assert admin.delete(f"/v2.0/security-groups/{sg['id']}").status == 204
     assert policies(admin) == []
+
+
+def test_gateway_on_external_network_without_subnets(server):
+    p2 = Client(server.url, "p2")
+    admin = Client(server.url, "admin-project", "admin")
+    net = api_create(admin, "network", {"name": "bare"})
+    policy(admin, net["id"], "p2", "access_as_external")
+    r = p2.post("/v2.0/routers", {"router": {"name": "r", "external_gateway_info": {
+        "network_id": net["id"]}}})
+    assert r.status == 201, r
+    assert r.json["router"]["external_gateway_info"]["external_fixed_ips"] == []
+    # With a subnet that serves floating IPs only, the gateway has none: 400.
+    api_create(admin, "subnet", {"network_id": net["id"], "cidr": "203.0.113.0/24",
+                                 "ip_version": 4, "service_types": ["network:floatingip"]})
+    assert_error(p2.post("/v2.0/routers", {"router": {"name": "r2", "external_gateway_info": {
+        "network_id": net["id"]}}}), 400)
+    assert len(p2.get("/v2.0/routers").json["routers"]) == 1
