@@ -297,9 +297,6 @@ static int rbac_create(struct api_ctx *ctx, json_t *doc)
 				       "Invalid input for action. Reason: '%s' is not valid for "
 				       "object type %s.",
 				       action, type);
-	r = check_target(ctx, doc);
-	if (r < 0)
-		return r;
 	net = object_of(ctx, doc);
 	if (!net || !resource_is_owner(ctx, net)) {
 		json_decref(net);
@@ -308,7 +305,9 @@ static int rbac_create(struct api_ctx *ctx, json_t *doc)
 				       "yours to share.",
 				       type, doc_str(doc, "object_id"));
 	}
-	r = check_pool_scope(ctx, net, doc);
+	r = check_target(ctx, doc);
+	if (r >= 0)
+		r = check_pool_scope(ctx, net, doc);
 	json_decref(net);
 	if (r < 0 || !streq(type, "network"))
 		return r;

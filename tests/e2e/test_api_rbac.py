@@ -81,6 +81,10 @@ def test_bad_policies_refused(server):
     assert policies(admin) == []
     pol = policy(p1, net["id"], "p2")
     assert_error(policy(p1, net["id"], "p2", status=409), 409, "DuplicateRbacPolicy")
+    # The target sees the network but may not share it further (not even
+    # with the same values: it is not the owner's duplicate but a 400).
+    assert_error(policy(p2, net["id"], "p2", status=400), 400)
+    assert_error(policy(p2, net["id"], "p3", status=400), 400)
     assert_error(p1.put(f"/v2.0/rbac-policies/{pol['id']}", {"rbac_policy": {
         "target_tenant": "*"}}), 403)
     assert_error(p1.put(f"/v2.0/rbac-policies/{pol['id']}", {"rbac_policy": {
