@@ -37,6 +37,8 @@ const struct resource_def *const all_resources[] = {
 	&address_scope_def,
 	&address_group_def,
 	&service_provider_def,
+	&flavor_def,
+	&service_profile_def,
 	NULL,
 };
 /* clang-format on */
@@ -156,6 +158,8 @@ static const struct {
 	{"rbac-address-group", "RBAC Address Group", "Add address_group type to RBAC"},
 	{"service-type", "Neutron Service Type Management",
 	 "API for retrieving service providers for Neutron advanced services"},
+	{"flavors", "Neutron Service Flavors",
+	 "Flavor specification for Neutron advanced services."},
 };
 
 struct reply {

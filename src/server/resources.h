@@ -22,6 +22,8 @@ extern const struct resource_def rbac_policy_def;
 extern const struct resource_def address_scope_def;
 extern const struct resource_def address_group_def;
 extern const struct resource_def service_provider_def;
+extern const struct resource_def flavor_def;
+extern const struct resource_def service_profile_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];

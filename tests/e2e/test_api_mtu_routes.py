@@ -127,3 +127,35 @@ def test_empty_string_filtering(api):
     assert got == []
     got = api.get("/v2.0/networks?description=d").json["networks"]
     assert [n["id"] for n in got] == [named["id"]]
+
+
+def test_flavors_and_service_profiles(api, admin):
+    r = admin.post("/v2.0/service_profiles", {"service_profile": {
+        "description": "sp", "driver": "", "metainfo": '{"data": "value"}'}})
+    assert r.status == 201, r
+    sp = r.json["service_profile"]
+    assert sp["enabled"] is True and sp["metainfo"] == '{"data": "value"}' and "name" not in sp
+    r = admin.post("/v2.0/flavors", {"flavor": {"name": "gold", "service_type": "L3_ROUTER_NAT",
+                                                "service_profiles": [sp["id"]]}})
+    assert r.status == 201, r
+    fl = r.json["flavor"]
+    assert fl["enabled"] is True and fl["service_profiles"] == [sp["id"]]
+    # Everyone reads; only admins write; bad types, drivers and profiles.
+    assert api.get(f"/v2.0/flavors/{fl['id']}").status == 200
+    assert_error(api.post("/v2.0/flavors", {"flavor": {"name": "x",
+                                                       "service_type": "FLAVORS"}}), 403)
+    assert_error(api.put(f"/v2.0/flavors/{fl['id']}", {"flavor": {"enabled": False}}), 403)
+    assert_error(admin.post("/v2.0/flavors", {"flavor": {"name": "x",
+                                                         "service_type": "LOADBALANCERV2"}}), 400)
+    assert_error(admin.post("/v2.0/service_profiles", {"service_profile": {
+        "driver": "neutron.foo.Driver"}}), 404)
+    assert_error(admin.post("/v2.0/flavors", {"flavor": {
+        "name": "x", "service_type": "FLAVORS",
+        "service_profiles": ["9d2b6d51-7b5a-4e1f-9d2f-6a1d3c7b8e90"]}}), 404)
+    assert_error(admin.delete(f"/v2.0/service_profiles/{sp['id']}"), 409)
+    r = admin.put(f"/v2.0/flavors/{fl['id']}", {"flavor": {"enabled": False,
+                                                          "service_profiles": []}})
+    assert r.status == 200 and r.json["flavor"]["enabled"] is False, r
+    assert admin.delete(f"/v2.0/service_profiles/{sp['id']}").status == 204
+    assert admin.delete(f"/v2.0/flavors/{fl['id']}").status == 204
+    assert api.get("/v2.0/flavors").json["flavors"] == []
