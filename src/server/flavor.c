@@ -47,7 +47,8 @@ static int check_profiles(struct api_ctx *ctx, json_t *doc)
 		if (!p)
 			return api_fail(&ctx->err, 404, "ServiceProfileNotFound",
 					"Service Profile %s could not be found.",
-					json_is_string(e) ? json_string_value(e) : "(not a string)");
+					json_is_string(e) ? json_string_value(e)
+							  : "(not a string)");
 	}
 	return 0;
 }
