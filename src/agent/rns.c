@@ -533,12 +533,15 @@ static int nft_table(struct rns *ns, const struct op *op)
 		return -EINVAL;
 	/* The whole table, replaced in one transaction: NAT bindings of
 	 * established flows live in conntrack and are kept. The comment
-	 * stamps what was written. */
-	len = strlen(op->nft) + 160;
+	 * stamps what was written. The netdev and arp tables of distributed
+	 * SNAT, when the script has them, follow it: replaced (or removed)
+	 * in the same transaction. */
+	len = strlen(op->nft) + 256;
 	script = xmalloc(len);
 	snprintf(script, len,
-		 "table ip lepton\ndelete table ip lepton\ntable ip lepton {\n\tcomment "
-		 "\"%s\"\n%s",
+		 "table ip lepton\ndelete table ip lepton\ntable netdev lepton\ndelete table "
+		 "netdev lepton\ntable arp lepton\ndelete table arp lepton\ntable ip lepton {\n"
+		 "\tcomment \"%s\"\n%s",
 		 op->stamp, op->nft + strlen(head));
 	run.script = script;
 	r = in_ns(ns->fd, run_nft, &run);

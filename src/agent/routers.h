@@ -34,6 +34,7 @@
 #define R_PRIO_MAIN  50	 /* main table without its default route */
 #define R_PRIO_FIP                                                                                 \
 	100 /* every Floating IP: one priority, so that one FIP changes only its own rule */
+#define R_PRIO_DSNAT	 200 /* distributed SNAT: the router's subnets, after the Floating IPs */
 #define R_PRIO_SNAT	 20000
 #define R_PRIO_OURS_LAST 29999
 
