@@ -11,6 +11,7 @@
 #include "server/list.h"
 #include "server/quota.h"
 #include "server/resources.h"
+#include "server/snat.h"
 #include "server/watch.h"
 
 #define MAX_PATH_PARTS 8
@@ -348,6 +349,16 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		if (!streq(m, "GET"))
 			goto not_allowed;
 		return handle_watch(api, ctx, req, resp);
+	}
+	if (streq(parts[1], "lepton") && n >= 3 && streq(parts[2], "snat_blocks")) {
+		if (streq(m, "POST")) {
+			r = parse_body(ctx, req, &body);
+			if (r < 0)
+				return r;
+		}
+		r = snat_api(ctx, m, parts + 3, n - 3, req, body, ret_body);
+		json_decref(body);
+		return r;
 	}
 	if (streq(parts[1], "lepton") && n >= 3) {
 		if (streq(m, "POST") || streq(m, "PUT")) {
