@@ -28,9 +28,11 @@ static void usage(FILE *f)
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
-	      "                    [--debug]\n"
+	      "                    [--heartbeat-interval MS] [--debug]\n"
 	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
-	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n",
+	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
+	      "  --heartbeat-interval  milliseconds between heartbeats (200..60000, default\n"
+	      "             5000): the server's agent_down_time must exceed it\n",
 	      f);
 }
 
@@ -47,6 +49,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"netns-prefix", required_argument, NULL, 'N'},
 		{"debug", no_argument, NULL, 'D'},
 		{"lease-time", required_argument, NULL, 'l'},
+		{"heartbeat-interval", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -55,6 +58,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	cfg->mode = "compute";
 	cfg->physnets = json_object();
 	cfg->lease_secs = 86400;
+	cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
 	cfg->token = getenv("LEPTON_AGENT_TOKEN");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -98,6 +102,18 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		case 'N':
 			cfg->netns_prefix = optarg;
 			break;
+		case 'B': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+
+			if (*end || ms < 200 || ms > 60000) {
+				fprintf(stderr,
+					"lepton-agent: --heartbeat-interval takes 200..60000\n");
+				return -EINVAL;
+			}
+			cfg->heartbeat_ms = (uint32_t) ms;
+			break;
+		}
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -172,7 +188,7 @@ int main(int argc, char **argv)
 				uint64_t now = time_mono_ms(), v;
 
 				(void) !read(tfd, &v, sizeof(v));
-				if (now - last_heartbeat >= AGENT_HEARTBEAT_MS) {
+				if (now - last_heartbeat >= a.cfg.heartbeat_ms) {
 					agent_heartbeat(&a);
 					last_heartbeat = now;
 				}

@@ -27,6 +27,7 @@ struct agent_config {
 	json_t *physnets;	  /* {physnet: iface} */
 	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
+	uint32_t heartbeat_ms; /* between heartbeats (AGENT_HEARTBEAT_MS) */
 };
 
 struct kernel;
