@@ -167,6 +167,11 @@ static int kernel_dump_ns(void *userdata, const char *ns, struct r_observed *ret
 	return rns_dump(k->rns, ns, ret, stamp);
 }
 
+int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret)
+{
+	return rns_flows(k->rns, ns, ret);
+}
+
 static int kernel_exec(void *userdata, const struct op *op)
 {
 	struct kernel *k = userdata;

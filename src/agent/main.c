@@ -16,6 +16,7 @@
 #include "agent/client.h"
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
+#include "agent/routers.h"
 #include "agent/replica.h"
 #include "agent/sync.h"
 #include "base/ip4.h"
@@ -133,6 +134,35 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	return 0;
 }
 
+/* Distributed SNAT: a router namespace running short of ports asks for one
+ * more block; not again for the same router while the blocks it had then
+ * are all it has, for SNAT_ASK_AGAIN_MS (the block comes by the feed). */
+#define SNAT_CHECK_MS	  1000
+#define SNAT_ASK_AGAIN_MS 5000
+
+static void snat_check(struct agent *a, json_t *asked, uint64_t now)
+{
+	for (size_t i = 0; a->desired.routers && i < a->desired.routers->n; i++) {
+		const struct d_router *r = &a->desired.routers->r[i];
+		json_t *prev = json_object_get(asked, r->id);
+		uint64_t flows;
+
+		if (!r->snat_ports || kernel_ns_flows(a->kernel, r->ns, &flows) < 0 ||
+		    !routers_snat_short(r, flows))
+			continue;
+		if (prev && json_integer_value(json_array_get(prev, 0)) == r->snat_ports &&
+		    now - (uint64_t) json_integer_value(json_array_get(prev, 1)) <
+			    SNAT_ASK_AGAIN_MS)
+			continue;
+		log_info("router %s: %llu flows on %u SNAT ports, asking for one more block", r->id,
+			 (unsigned long long) flows, r->snat_ports);
+		client_snat_block(a->client, r->id);
+		json_object_set_new(
+			asked, r->id,
+			json_pack("[I, I]", (json_int_t) r->snat_ports, (json_int_t) now));
+	}
+}
+
 static int epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
@@ -144,7 +174,8 @@ int main(int argc, char **argv)
 {
 	struct agent a = {0};
 	struct itimerspec tick = {{0, 200 * 1000000}, {0, 200 * 1000000}};
-	uint64_t last_heartbeat = 0, last_resync = 0;
+	uint64_t last_heartbeat = 0, last_resync = 0, last_snat = 0;
+	json_t *snat_asked = json_object();
 	sigset_t sigs;
 	int sfd, tfd, r;
 
@@ -192,6 +223,10 @@ int main(int argc, char **argv)
 					agent_heartbeat(&a);
 					last_heartbeat = now;
 				}
+				if (now - last_snat >= SNAT_CHECK_MS) {
+					snat_check(&a, snat_asked, now);
+					last_snat = now;
+				}
 				/* A periodic pass repairs drift that no event
 				 * shows (nftables or FDB entries changed by hand). */
 				if (now - last_resync >= AGENT_RESYNC_MS) {
@@ -215,6 +250,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping");
 	agent_done(&a);
+	json_decref(snat_asked);
 	close(sfd);
 	close(tfd);
 	return 0;

@@ -14,6 +14,7 @@
 #include <net/if_arp.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -519,6 +520,38 @@ static int ns_del(struct rns_set *s, const char *name)
 	ns_delete(name);
 	log_info("namespace %s deleted", name);
 	return 0;
+}
+
+static int read_flows(void *ret)
+{
+	char buf[32] = "";
+	int fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*(uint64_t *) ret = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+int rns_flows(struct rns_set *s, const char *name, uint64_t *ret)
+{
+	struct rns *ns;
+	uint64_t n = 0;
+	int r = ns_get(s, name, &ns);
+
+	if (r < 0)
+		return r;
+	if (!ns || !ns->ours)
+		return -ENOENT;
+	r = in_ns(ns->fd, read_flows, &n);
+	if (r >= 0)
+		*ret = n;
+	return r;
 }
 
 static int nft_table(struct rns *ns, const struct op *op)

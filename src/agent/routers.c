@@ -330,14 +330,23 @@ static void dsnat_script(const struct d_router *d, const char *fg, const uint8_t
 			       "snat to %s:%u-%u\n",
 			       fg, from, a, r[0].lo, r[0].hi);
 	} else if (n_subnets && n_r > 1) {
-		/* Blocks apart: new flows spread over them. */
+		/* Blocks apart: new flows spread over them by their sizes. */
+		uint32_t total = 0;
+
+		for (size_t i = 0; i < n_r; i++)
+			total += (uint32_t) (r[i].hi - r[i].lo + 1);
 		strbuf_appendf(&post,
 			       "\t\toifname \"%s\" ip saddr { %s } meta l4proto { tcp, udp, icmp } "
-			       "numgen random mod %zu vmap { ",
-			       fg, from, n_r);
+			       "numgen random mod %u vmap { ",
+			       fg, from, total);
+		total = 0;
 		for (size_t i = 0; i < n_r; i++) {
+			uint32_t size = (uint32_t) (r[i].hi - r[i].lo + 1);
+
 			ip4_format(r[i].ip, a);
-			strbuf_appendf(&post, "%s%zu : jump snat_%zu", i ? ", " : "", i, i);
+			strbuf_appendf(&post, "%s%u-%u : jump snat_%zu", i ? ", " : "", total,
+				       total + size - 1, i);
+			total += size;
 			strbuf_appendf(
 				&chains,
 				"\tchain snat_%zu {\n\t\tmeta l4proto { tcp, udp, icmp } snat to "
@@ -708,6 +717,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 			add_rule(d, R_PRIO_DSNAT, cidrs[j].addr, cidrs[j].len, R_TABLE_FIP, -1);
 			policy = true;
 		}
+		for (size_t i = 0; i < n_mine; i++)
+			d->snat_ports += (uint32_t) (mine[i]->port_max - mine[i]->port_min + 1);
 		dsnat_script(d, fg, mac, cidrs, n_mine ? n : 0, mine, n_mine, others, n_others,
 			     is_owner ? m->ext_ip : 0, &ds);
 	}
@@ -826,6 +837,11 @@ void routers_done(struct d_routers *rs)
 		router_free(&rs->r[i]);
 	free(rs->r);
 	*rs = (struct d_routers){0};
+}
+
+bool routers_snat_short(const struct d_router *d, uint64_t flows)
+{
+	return d->snat_ports && flows * 4 >= (uint64_t) d->snat_ports * 3;
 }
 
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns)

@@ -18,6 +18,7 @@ from lab import Lab, unique_name
 INTERNET = "198.51.100.10"
 PORT = 8080     # answers "address port" of the peer
 STREAM = 8081   # sends 100 bytes every 20 ms
+HOLD = 8082     # answers "address port" and keeps the connection open
 
 
 def mk(client, kind, body, status=201):
@@ -37,6 +38,14 @@ def stream(c, a):
             c.sendall(b"x" * 100); time.sleep(0.02)
     except OSError:
         c.close()
+def hold(c, a):
+    c.sendall(f"{a[0]} {a[1]}\n".encode())
+    try:
+        while c.recv(100):
+            pass
+    except OSError:
+        pass
+    c.close()
 def serve(port, fn):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port)); s.listen(64)
@@ -44,10 +53,11 @@ def serve(port, fn):
         c, a = s.accept(); threading.Thread(target=fn, args=(c, a), daemon=True).start()
 threading.Thread(target=serve, args=(%d, who), daemon=True).start()
 threading.Thread(target=serve, args=(%d, stream), daemon=True).start()
+threading.Thread(target=serve, args=(%d, hold), daemon=True).start()
 print("ready", flush=True)
 while True:
     time.sleep(60)
-""" % (PORT, STREAM)
+""" % (PORT, STREAM, HOLD)
 
 # A TCP stream client: the longest gap between two reads, or how it ended.
 CLIENT = r"""
@@ -65,6 +75,23 @@ try:
 except OSError as e:
     print(f"error {e!r} gap {gap:.3f}", flush=True); sys.exit(1)
 print(f"gap {gap:.3f} bytes {n}", flush=True)
+"""
+
+# N connections held open, one every 50 ms: per connection the time it
+# took and the (address, port) the internet host saw.
+MANY = r"""
+import json, socket, sys, time
+n, out, socks = int(sys.argv[3]), [], []
+for i in range(n):
+    t = time.monotonic()
+    try:
+        s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=15)
+        line = s.makefile().readline().split()
+        out.append([time.monotonic() - t, line[0], int(line[1])]); socks.append(s)
+    except OSError as e:
+        out.append([time.monotonic() - t, repr(e), 0])
+    time.sleep(0.05)
+print(json.dumps(out), flush=True)
 """
 
 # A datagram to a closed port: the ICMP port unreachable must come back.
@@ -149,6 +176,45 @@ def wait(seconds, ok, interval=0.2):
     return ok()
 
 
+def project(lab, proj, n, router_body):
+    """One network behind a distributed router with a gateway on `public`,
+    a VM on each of compute-1..n, the internet host's servers; returns once
+    every node has its block, the router its owner, and every VM reaches
+    the internet through the gateway address."""
+    admin = lab.admin()
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    api = lab.client(proj)
+    net = mk(api, "network", {"name": f"{proj}-net"})
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24", "ip_version": 4})
+    router = mk(admin.as_(proj, "admin"), "router", {"name": f"{proj}-r", **router_body})
+    assert router["snat_mode"] == "distributed"
+    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+    assert r.status == 200, r
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    gw = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    vms = {}
+    for i in range(1, n + 1):
+        port = mk(api, "port", {"network_id": net["id"], "name": f"{proj}-vm{i}"})
+        lab.vm(f"compute-{i}", port["id"], f"{proj}-vm{i}")
+        vms[f"compute-{i}"] = {"vm": f"{proj}-vm{i}", "ip": port["fixed_ips"][0]["ip_address"]}
+    rid = router["id"]
+    assert wait(30, lambda: {b["host"] for b in blocks(admin, rid)
+                             if b["status"] == "ACTIVE"} == set(vms)), blocks(admin, rid)
+    assert wait(30, lambda: owner_of(admin, rid) in vms)
+    for v in vms.values():
+        assert wait(30, lambda: who_am_i(lab, v["vm"])[0] == gw, 1), v
+    return {"lab": lab, "admin": admin, "router": rid, "gw": gw, "vms": vms}
+
+
+def started(lab):
+    """The internet host's servers (who, stream, hold)."""
+    srv = lab.popen("internet", ["python3", "-c", SERVERS], stdout=subprocess.PIPE, text=True)
+    assert srv.stdout.readline().strip() == "ready"
+    return srv
+
+
 @pytest.fixture(scope="module")
 def cloud():
     # Failover within seconds needs liveness within one: heartbeats every
@@ -159,41 +225,12 @@ def cloud():
     srv = None
     try:
         lab.up()
-        admin = lab.admin()
-        ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
-        api = lab.client("pds")
-        net = mk(api, "network", {"name": "ds-net"})
-        sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24",
-                                 "ip_version": 4})
-        router = mk(admin.as_("pds", "admin"), "router", {
-            "name": "ds-r", "distributed": True, "snat_mode": "distributed"})
-        r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
-                    {"subnet_id": sub["id"]})
-        assert r.status == 200, r
-        r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
-            "external_gateway_info": {"network_id": ext["id"]}}})
-        assert r.status == 200, r
-        gw = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-        vms = {}
-        for i in (1, 2, 3):
-            port = mk(api, "port", {"network_id": net["id"], "name": f"ds-vm{i}"})
-            lab.vm(f"compute-{i}", port["id"], f"ds-vm{i}")
-            vms[f"compute-{i}"] = {"vm": f"ds-vm{i}", "ip": port["fixed_ips"][0]["ip_address"]}
-        srv = lab.popen("internet", ["python3", "-c", SERVERS], stdout=subprocess.PIPE,
-                        text=True)
-        assert srv.stdout.readline().strip() == "ready"
+        srv = started(lab)
         # Endpoints with thin streams retransmit at a steady RTO (no
         # exponential backoff): the stall measured is the failover's.
         lab.exec("internet", ["sysctl", "-qw", "net.ipv4.tcp_thin_linear_timeouts=1"],
                  check=True)
-        rid = router["id"]
-        assert wait(30, lambda: {b["host"] for b in blocks(admin, rid)
-                                 if b["status"] == "ACTIVE"} ==
-                    {"compute-1", "compute-2", "compute-3"}), blocks(admin, rid)
-        assert wait(30, lambda: owner_of(admin, rid) in vms)
-        for node, v in vms.items():
-            assert wait(30, lambda: who_am_i(lab, v["vm"])[0] == gw, 1), node
-        yield {"lab": lab, "admin": admin, "router": rid, "gw": gw, "vms": vms}
+        yield project(lab, "pds", 3, {"distributed": True, "snat_mode": "distributed"})
     finally:
         if srv:
             lab.stop(srv)
@@ -311,3 +348,43 @@ def test_owner_dies_another_takes_over_streams_go_on(cloud):
     finally:
         for p in clients.values():
             lab.stop(p)
+
+
+@pytest.fixture(scope="module")
+def small_blocks():
+    """Blocks of 64 ports; VMs on two computes; snat_mode left to its
+    default (distributed, for a distributed router)."""
+    lab = Lab(unique_name("dx"), computes=2, network_node=False, public=True,
+              server_config={"snat_block_size": 64})
+    srv = None
+    try:
+        lab.up()
+        srv = started(lab)
+        yield project(lab, "pdx", 2, {"distributed": True})
+    finally:
+        if srv:
+            lab.stop(srv)
+        lab.down()
+
+
+def test_a_node_short_of_ports_gets_more_blocks(small_blocks):
+    """200 connections held open from one VM to one internet port, on
+    blocks of 64 ports: the node asks for more blocks as it runs short and
+    every connection is made, each from a port of that node's blocks (the
+    owner forwards the new blocks too)."""
+    c = small_blocks
+    lab, admin, rid, gw = c["lab"], c["admin"], c["router"], c["gw"]
+    node = [n for n in c["vms"] if n != owner_of(admin, rid)][0]
+    n = 200
+    out = lab.exec(c["vms"][node]["vm"], ["python3", "-c", MANY, INTERNET, str(HOLD), str(n)],
+                   timeout=120).stdout
+    conns = json.loads(out)
+    ranges = [(b["port_min"], b["port_max"]) for b in blocks(admin, rid) if b["host"] == node]
+    slow = [round(t, 2) for t, _, _ in conns if t > 0.9]
+    print(f"\n{node}: {len(ranges)} blocks of 64 ports after {n} connections; "
+          f"connections that took > 0.9 s (a SYN sent again): {len(slow)} {slow[:10]}")
+    failed = [x for x in conns if x[1] != gw]
+    assert not failed, failed
+    assert all(any(lo <= p <= hi for lo, hi in ranges) for _, _, p in conns), (ranges, conns)
+    assert len({p for _, _, p in conns}) == n
+    assert len(ranges) >= -(-n // 64), ranges

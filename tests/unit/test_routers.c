@@ -773,6 +773,8 @@ TEST(pipeline_golden_dvr_distributed_snat)
 	CHECK(strstr(q->nft, "th dport 2048-3071") && strstr(q->nft, "th dport 3072-4095"));
 	CHECK(!strstr(q->nft, "th dport 1024-2047"));
 	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.10\n") != NULL);
+	/* One more block is asked for at 3/4 of its 1024 ports in use. */
+	CHECK(q->snat_ports == 1024 && !routers_snat_short(q, 767) && routers_snat_short(q, 768));
 	REQUIRE((q = qrouter(&c2)) != NULL);
 	check_golden("dsnat-compute-2.nft", q->nft);
 	/* Not the owner: an fg- leg without any address, SNAT in its block,
@@ -816,9 +818,9 @@ TEST(pipeline_dsnat_minimal)
 	free(t);
 	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
 	CHECK(t && strncmp(t, nft_op, strlen(nft_op)) == 0 && strchr(t, '\n')[1] == '\0');
-	/* Two ranges apart: new flows spread over both. */
-	CHECK(strstr(qrouter(&c2)->nft, "numgen random mod 2 vmap { 0 : jump snat_0, 1 : jump "
-					"snat_1 }") &&
+	/* Two ranges apart: new flows spread over both, by their sizes. */
+	CHECK(strstr(qrouter(&c2)->nft, "numgen random mod 2048 vmap { 0-1023 : jump snat_0, "
+					"1024-2047 : jump snat_1 }") &&
 	      strstr(qrouter(&c2)->nft, "snat to 100.64.0.10:2048-3071") &&
 	      strstr(qrouter(&c2)->nft, "snat to 100.64.0.10:5120-6143"));
 	free(t);
