@@ -390,6 +390,26 @@ static void note_expiry(struct pass *p, int64_t when)
 		p->next_expiry = when;
 }
 
+/* Says once that a node found no block (until it gets one): the sweeper
+ * retries often. Used under the store's lock. */
+static void warn_exhausted(const char *router_id, const char *host, bool exhausted)
+{
+	static json_t *warned; /* {"router\x1fhost": true} */
+	char key[320];
+
+	snprintf(key, sizeof(key), "%s\x1f%s", router_id, host);
+	if (!warned)
+		warned = json_object();
+	if (!exhausted) {
+		json_object_del(warned, key);
+	} else if (!json_object_get(warned, key)) {
+		log_warn("router %s: no SNAT block left for %s: its gateway addresses and "
+			 "gateway subnet are full",
+			 router_id, host);
+		json_object_set_new(warned, key, json_true());
+	}
+}
+
 /* Brings one router's blocks and owner to what the model says. `nodes`:
  * {host: true}, the router's nodes. */
 static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes)
@@ -439,9 +459,10 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 			continue;
 		r = block_allocate(ctx, router, host, NULL);
 		if (r == -ENOSPC) {
-			log_warn("router %s: no SNAT block left for %s (gateway subnet full)",
-				 router_id, host);
+			warn_exhausted(router_id, host, true);
 			r = 0;
+		} else if (r >= 0) {
+			warn_exhausted(router_id, host, false);
 		}
 		if (r < 0)
 			goto out;

@@ -16,10 +16,10 @@ enum map {
 static struct {
 	struct store *store; /* the store indexed; another one: rebuild */
 	bool built;
-	int64_t rev;	  /* committed changes up to here are indexed */
+	int64_t rev;	       /* committed changes up to here are indexed */
 	json_t *maps[MAP_MAX]; /* {key: {value: count}} */
-	json_t *entries;  /* {"type\x1fid": [[map, key, value], ...]} */
-	json_t *dirty;	  /* {"type\x1fid": true}: indexed from uncommitted state */
+	json_t *entries;       /* {"type\x1fid": [[map, key, value], ...]} */
+	json_t *dirty;	       /* {"type\x1fid": true}: indexed from uncommitted state */
 } idx;
 
 static const char *str(json_t *doc, const char *key)

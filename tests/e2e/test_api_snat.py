@@ -5,6 +5,7 @@ SNAT owner and its failover, the per-node feed, concurrency, bad input.
 
 Agents are simulated the way lepton-agent talks to the server: register and
 heartbeat with the agents' credential (src/agent/client.c)."""
+import calendar
 import http.client
 import json
 import queue
@@ -190,6 +191,11 @@ def test_first_block_on_bind(srv, agents, admin):
     # A node whose agent never registered gets none (it could not use it).
     vm(admin, net, "c9")
     assert {x["host"] for x in blocks(admin)} == {"c1"}
+    # Its agent registers: the sweeper gives it one within a second.
+    agents.add("c9")
+    t = time.monotonic()
+    assert wait_for(lambda: blocks(admin, "?host=c9"), 2)
+    assert time.monotonic() - t <= 1.0
     # The agents' credential may read too.
     assert Client(srv.url, None).get(BLOCKS, headers=TOKEN).status == 200
 
@@ -256,7 +262,7 @@ def test_grace_then_active_then_expiry(srv, agents, admin):
     assert admin.delete(f"/v2.0/ports/{p['id']}").status == 204
     (g,) = blocks(admin)
     assert g["id"] == b["id"] and g["status"] == "GRACE"
-    exp = time.mktime(time.strptime(g["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    exp = calendar.timegm(time.strptime(g["expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
     assert t0 - 1 <= exp - GRACE <= time.time() + 1
     assert router_of(admin, router["id"])["lepton:snat_owner"] == ""
     # A VM comes back within the grace: the same block, ACTIVE again.
