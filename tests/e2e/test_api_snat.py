@@ -350,6 +350,7 @@ class NodeStream(threading.Thread):
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200
         self.q = queue.Queue()
+        self.state = {}
         self.start()
 
     def run(self):
@@ -360,6 +361,14 @@ class NodeStream(threading.Thread):
         except (OSError, ValueError, AttributeError):
             pass  # closed by close()
 
+    def apply(self, e):
+        """Applies a line to self.state as a replica would."""
+        if e["op"] in ("snapshot", "create", "update"):
+            self.state[(e["type"], e["id"])] = e["object"]
+        elif e["op"] == "delete":
+            assert (e["type"], e["id"]) in self.state, e
+            del self.state[(e["type"], e["id"])]
+
     def until(self, pred, timeout=5):
         seen, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -367,6 +376,7 @@ class NodeStream(threading.Thread):
                 e = self.q.get(timeout=0.1)
             except queue.Empty:
                 continue
+            self.apply(e)
             seen.append(e)
             if pred(e):
                 return seen
@@ -376,7 +386,9 @@ class NodeStream(threading.Thread):
         out, deadline = [], time.monotonic() + secs
         while time.monotonic() < deadline:
             try:
-                out.append(self.q.get(timeout=0.05))
+                e = self.q.get(timeout=0.05)
+                self.apply(e)
+                out.append(e)
             except queue.Empty:
                 pass
         return out
@@ -416,10 +428,20 @@ def test_node_feed_carries_all_blocks_to_nodes_of_the_router(srv, agents, admin)
         assert seen[-1]["op"] == "create" and seen[-1]["type"] == "snat_block"
         assert seen[-1]["object"]["host"] == "c2"
         assert not [e for e in s3.drain(0.5) if e.get("type") == "snat_block"]
-        # GRACE is an update; the freed block a delete.
+        # The freed block is a delete; GRACE an update; a new owner an
+        # update of the router.
         assert admin.delete(f"{BLOCKS}/{new}").status == 204
         seen = s1.until(lambda e: e.get("id") == new)
         assert seen[-1]["op"] == "delete"
+        agents.stop("c1")
+        seen = s1.until(lambda e: e.get("type") == "router" and e["op"] == "update"
+                        and e["object"]["lepton:snat_owner"] == "c2", DOWN + 3)
+        seen += s1.drain(0.5)  # in a batch, blocks come after routers
+        assert [e for e in seen if e.get("type") == "snat_block" and e["op"] == "update"
+                and e["object"]["host"] == "c1" and e["object"]["status"] == "GRACE"]
+        # What the stream built equals the node's snapshot now.
+        assert s1.state == node_view(srv, "c1")
+        assert not [k for k in s3.drain(0.2) if k.get("type") == "snat_block"]
     finally:
         s1.close()
         s3.close()
