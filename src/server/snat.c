@@ -316,11 +316,7 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	json_array_foreach(subnets, i, s) {
 		if (first && s != first &&
 		    streq(doc_str(s, "network_id"), doc_str(first, "network_id")) &&
-		    json_equal(json_object_get(s, "segment_id") ? json_object_get(s, "segment_id")
-								: json_null(),
-			       json_object_get(first, "segment_id")
-				       ? json_object_get(first, "segment_id")
-				       : json_null()) &&
+		    streq(doc_str(s, "segment_id"), doc_str(first, "segment_id")) &&
 		    subnet_serves_gateways(s))
 			json_array_append(order, s);
 	}
@@ -415,7 +411,8 @@ static void warn_exhausted(const char *router_id, const char *host, bool exhaust
 static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes)
 {
 	struct api_ctx *ctx = p->ctx;
-	json_t *shared = store_get_shared(ctx->store, "router", router_id);
+	/* Our reference keeps it readable when the store replaces it. */
+	json_t *shared = json_incref(store_get_shared(ctx->store, "router", router_id));
 	json_t *blocks = router_blocks(ctx->store, router_id), *router = NULL, *b, *x;
 	json_t *live = json_object(), *served = json_object();
 	bool has_snat = shared && router_has_snat(shared);
@@ -452,11 +449,13 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 	}
 	if (!shared)
 		goto out;
-	/* Written below (a new address, the owner): a copy of our own. */
-	router = json_deep_copy(shared);
+	/* The router is written below (a new address, the owner) through a
+	 * copy of our own, made when needed. */
 	json_object_foreach(live, host, x) {
 		if (json_object_get(served, host))
 			continue;
+		if (!router)
+			router = json_deep_copy(shared);
 		r = block_allocate(ctx, router, host, NULL);
 		if (r == -ENOSPC) {
 			warn_exhausted(router_id, host, true);
@@ -467,18 +466,21 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 		if (r < 0)
 			goto out;
 	}
-	owner = doc_str(router, OWNER_KEY);
+	owner = doc_str(router ? router : shared, OWNER_KEY);
 	if (!json_object_get(live, owner)) {
 		const char *best = choose_owner(ctx, live);
 
-		if (!streq(best, owner) || !json_object_get(router, OWNER_KEY)) {
+		if (!streq(best, owner) || !json_object_get(router ? router : shared, OWNER_KEY)) {
 			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
+			if (!router)
+				router = json_deep_copy(shared);
 			json_object_set_new(router, OWNER_KEY, json_string(best));
 			r = resource_save(ctx, &router_def, router);
 		}
 	}
 out:
 	json_decref(router);
+	json_decref(shared);
 	json_decref(blocks);
 	json_decref(live);
 	json_decref(served);
