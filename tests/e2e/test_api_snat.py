@@ -9,13 +9,14 @@ import calendar
 import http.client
 import json
 import queue
+import subprocess
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import Client, api_create, assert_error
+from conftest import Client, api_create, assert_error, cli_binary
 
 TOKEN = {"X-Auth-Token": "s3cret"}
 DOWN = 2          # agent_down_time
@@ -610,3 +611,27 @@ def test_bad_config_refused(make_server, setting):
     s = make_server(config=setting + "\n")
     with pytest.raises(RuntimeError, match="server exited"):
         s.start()
+
+
+def test_cli_lists_shows_and_frees_blocks(srv, agents, admin):
+    agents.add("c1")
+    router, sub, net = cloud(admin)
+    vm(admin, net, "c1")
+    (b,) = blocks(admin)
+
+    def cli(*args, roles="admin"):
+        cmd = [str(cli_binary()), "--os-url", srv.url, "--os-project-id", "p1"]
+        if roles:
+            cmd += ["--os-roles", roles]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+
+    p = cli("snat-block-list", "--host", "c1", "-f", "value", "-c", "host", "-c", "port_min",
+            "-c", "status")
+    assert p.returncode == 0 and p.stdout.strip() == "c1 1024 ACTIVE", p
+    assert cli("snat-block-list", "--host", "c2", "-f", "value").stdout.strip() == ""
+    p = cli("snat-block-show", b["id"], "-f", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["ip_address"] == b["ip_address"], p
+    p = cli("snat-block-list", roles=None)
+    assert p.returncode == 1 and "disallowed" in p.stderr, p
+    assert cli("snat-block-delete", b["id"]).returncode == 0
+    assert admin.get(f"{BLOCKS}/{b['id']}").status == 404
