@@ -378,6 +378,7 @@ struct pass {
 	struct api_ctx *ctx;
 	int64_t now;	     /* wall clock, seconds */
 	int64_t next_expiry; /* the earliest GRACE expiry seen; 0: none */
+	json_t *written;     /* {router_id: true} the transaction wrote before */
 };
 
 static void note_expiry(struct pass *p, int64_t when)
@@ -470,12 +471,20 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 	if (!json_object_get(live, owner)) {
 		const char *best = choose_owner(ctx, live);
 
-		if (!streq(best, owner) || !json_object_get(router ? router : shared, OWNER_KEY)) {
+		if (!streq(best, owner)) {
 			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
 			if (!router)
 				router = json_deep_copy(shared);
 			json_object_set_new(router, OWNER_KEY, json_string(best));
-			r = resource_save(ctx, &router_def, router);
+			/* A router the request itself updated keeps the revision
+			 * it answered with: the owner is the server's, as a
+			 * status is. */
+			if (json_object_get(p->written, router_id))
+				r = store_put(ctx->store, "router", router_id, router, false) < 0
+					    ? store_failed(ctx)
+					    : 0;
+			else
+				r = resource_save(ctx, &router_def, router);
 		}
 	}
 out:
@@ -520,7 +529,7 @@ int snat_before_commit(struct api_ctx *ctx)
 {
 	json_t *touched = store_txn_touched(ctx->store), *routers = json_object();
 	json_t *subnets = json_object(), *t, *x, *y;
-	struct pass p = {ctx, (int64_t) time(NULL), 0};
+	struct pass p = {ctx, (int64_t) time(NULL), 0, json_object()};
 	const char *sid, *rid;
 	size_t i;
 	int r = 0;
@@ -531,6 +540,7 @@ int snat_before_commit(struct api_ctx *ctx)
 
 		if (streq(type, "router")) {
 			json_object_set_new(routers, id, json_true());
+			json_object_set_new(p.written, id, json_true());
 		} else if (streq(type, "port")) {
 			mark_port(json_array_get(t, 2), routers, subnets);
 			mark_port(store_get_shared(ctx->store, "port", id), routers, subnets);
@@ -547,6 +557,7 @@ int snat_before_commit(struct api_ctx *ctx)
 	json_decref(touched);
 	json_decref(routers);
 	json_decref(subnets);
+	json_decref(p.written);
 	return r;
 }
 
@@ -554,7 +565,7 @@ int snat_before_commit(struct api_ctx *ctx)
 static int sweep(struct api_ctx *ctx, int64_t *ret_next_expiry)
 {
 	json_t *routers = json_object(), *all, *d;
-	struct pass p = {ctx, (int64_t) time(NULL), 0};
+	struct pass p = {ctx, (int64_t) time(NULL), 0, NULL};
 	const char *rid;
 	size_t i;
 	int r;

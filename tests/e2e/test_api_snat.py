@@ -567,10 +567,15 @@ def test_router_changes_follow(srv, agents, admin):
     assert admin.put(f"/v2.0/routers/{rid}", {"router": {
         "external_gateway_info": None}}).status == 200
     assert blocks(admin) == [] and router_of(admin, rid)["lepton:snat_owner"] == ""
-    # Set again: a block on the new address.
-    admin.put(f"/v2.0/routers/{rid}", {"router": {"external_gateway_info": {
+    # Set again: a block on the new address, and an owner chosen in the same
+    # request, which keeps the revision it answered with.
+    r = admin.put(f"/v2.0/routers/{rid}", {"router": {"external_gateway_info": {
         "network_id": ext_id}}})
-    ip = router_of(admin, rid)["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    assert r.status == 200, r
+    now = router_of(admin, rid)
+    assert now["lepton:snat_owner"] == "c1"
+    assert now["revision_number"] == r.json["router"]["revision_number"]
+    ip = now["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     assert [(x["ip_address"], x["status"]) for x in blocks(admin)] == [(ip, "ACTIVE")]
     # The router deleted (interface first): its blocks go with it.
     c.put(f"/v2.0/routers/{rid}/remove_router_interface", {"subnet_id": sub["id"]})
