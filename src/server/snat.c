@@ -469,7 +469,7 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 	}
 	owner = doc_str(router ? router : shared, OWNER_KEY);
 	if (!json_object_get(live, owner)) {
-		const char *best = choose_owner(ctx, live);
+		const char *best = json_object_size(live) ? choose_owner(ctx, live) : "";
 
 		if (!streq(best, owner)) {
 			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
