@@ -115,6 +115,9 @@ static const struct {
 	 "Add port_details attribute to Floating IP resource"},
 	{"lepton-snat-mode", "Lepton SNAT mode",
 	 "Adds snat_mode (distributed or centralized) to distributed routers."},
+	{"lepton-snat-blocks", "Lepton distributed SNAT blocks",
+	 "Port blocks of router gateway addresses per node (/v2.0/lepton/snat_blocks) and "
+	 "lepton:snat_owner on routers."},
 	{"quotas", "Quota management support",
 	 "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support",

@@ -16,6 +16,7 @@
 #include "server/ipam.h"
 #include "server/list.h"
 #include "server/resources.h"
+#include "server/snatindex.h"
 
 #define OWNER_KEY	"lepton:snat_owner"
 #define SWEEP_EVERY_MS	250
@@ -137,53 +138,34 @@ static bool router_has_address(json_t *router, const char *ip)
 /* The nodes of each router of `routers` ({id: true}): {router: {host: true}}
  * for the hosts of VM ports (compute:*) on the subnets of its interfaces.
  * New reference. */
-static json_t *router_nodes(struct api_ctx *ctx, json_t *routers)
+static json_t *router_nodes(json_t *routers)
 {
-	json_t *ports = store_list_shared(ctx->store, "port"), *by_subnet = json_object();
-	json_t *out = json_object(), *p, *ip;
-	size_t i, j;
+	json_t *out = json_object(), *x, *y, *z;
+	const char *rid, *sid, *host;
 
-	json_array_foreach(ports, i, p) {
-		const char *rid = doc_str(p, "device_id");
+	json_object_foreach(routers, rid, x) {
+		json_t *hosts = json_object();
 
-		if (!startswith(doc_str(p, "device_owner"), "network:router_interface") ||
-		    !json_object_get(routers, rid))
-			continue;
-		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip) {
-			const char *sid = doc_str(ip, "subnet_id");
-			json_t *set = json_object_get(by_subnet, sid);
-
-			if (!set) {
-				set = json_object();
-				json_object_set_new(by_subnet, sid, set);
-			}
-			json_object_set_new(set, rid, json_true());
-		}
-	}
-	json_array_foreach(ports, i, p) {
-		const char *host = doc_str(p, "binding:host_id");
-
-		if (!json_object_size(by_subnet) || !*host ||
-		    !startswith(doc_str(p, "device_owner"), "compute:"))
-			continue;
-		json_array_foreach(json_object_get(p, "fixed_ips"), j, ip) {
-			const char *rid;
-			json_t *x;
-
-			json_object_foreach(json_object_get(by_subnet, doc_str(ip, "subnet_id")),
-					    rid, x) {
-				json_t *hosts = json_object_get(out, rid);
-
-				if (!hosts) {
-					hosts = json_object();
-					json_object_set_new(out, rid, hosts);
-				}
+		json_object_foreach(snatindex_router_subnets(rid), sid, y)
+			json_object_foreach(snatindex_subnet_hosts(sid), host, z)
 				json_object_set_new(hosts, host, json_true());
-			}
-		}
+		json_object_set_new(out, rid, hosts);
 	}
-	json_decref(ports);
-	json_decref(by_subnet);
+	return out;
+}
+
+/* The documents of a router's blocks (new reference to an array). */
+static json_t *router_blocks(struct store *s, const char *router_id)
+{
+	json_t *out = json_array(), *x;
+	const char *id;
+
+	json_object_foreach(snatindex_router_blocks(router_id), id, x) {
+		json_t *b = store_get_shared(s, "snat_block", id);
+
+		if (b)
+			json_array_append(out, b);
+	}
 	return out;
 }
 
@@ -229,6 +211,7 @@ static int block_free(struct api_ctx *ctx, json_t *block)
 				json_integer_value(json_object_get(block, "port_min"))) < 0 ||
 	    store_delete(ctx->store, "snat_block", doc_str(block, "id")) < 0)
 		return store_failed(ctx);
+	snatindex_update(ctx->store, "snat_block", doc_str(block, "id"));
 	return 0;
 }
 
@@ -246,6 +229,7 @@ static int block_set_status(struct api_ctx *ctx, json_t *block, const char *stat
 		json_object_set_new(doc, "expires_at", json_null());
 	}
 	r = resource_save(ctx, &snat_block_def, doc);
+	snatindex_update(ctx->store, "snat_block", doc_str(doc, "id"));
 	json_decref(doc);
 	return r;
 }
@@ -256,15 +240,14 @@ static int block_take(struct api_ctx *ctx, json_t *router, const char *host, con
 		      json_t **ret)
 {
 	const char *router_id = doc_str(router, "id");
-	json_t *blocks = store_list_shared(ctx->store, "snat_block"), *b, *doc;
+	json_t *blocks = router_blocks(ctx->store, router_id), *b, *doc;
 	struct snat_range *used = xcalloc(json_array_size(blocks) + 1, sizeof(*used)), pick;
 	char kind[64], id[UUID_STRLEN], now[TIME_ISO_STRLEN];
 	size_t n = 0, i;
 	int r;
 
 	json_array_foreach(blocks, i, b) {
-		if (streq(doc_str(b, "router_id"), router_id) &&
-		    streq(doc_str(b, "ip_address"), ip))
+		if (streq(doc_str(b, "ip_address"), ip))
 			used[n++] = (struct snat_range){
 				(unsigned) json_integer_value(json_object_get(b, "port_min")),
 				(unsigned) json_integer_value(json_object_get(b, "port_max"))};
@@ -291,6 +274,7 @@ static int block_take(struct api_ctx *ctx, json_t *router, const char *host, con
 		json_decref(doc);
 		return store_failed(ctx);
 	}
+	snatindex_update(ctx->store, "snat_block", id);
 	if (ret)
 		*ret = doc;
 	else
@@ -332,11 +316,7 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	json_array_foreach(subnets, i, s) {
 		if (first && s != first &&
 		    streq(doc_str(s, "network_id"), doc_str(first, "network_id")) &&
-		    json_equal(json_object_get(s, "segment_id") ? json_object_get(s, "segment_id")
-								: json_null(),
-			       json_object_get(first, "segment_id")
-				       ? json_object_get(first, "segment_id")
-				       : json_null()) &&
+		    streq(doc_str(s, "segment_id"), doc_str(first, "segment_id")) &&
 		    subnet_serves_gateways(s))
 			json_array_append(order, s);
 	}
@@ -398,6 +378,7 @@ struct pass {
 	struct api_ctx *ctx;
 	int64_t now;	     /* wall clock, seconds */
 	int64_t next_expiry; /* the earliest GRACE expiry seen; 0: none */
+	json_t *written;     /* {router_id: true} the transaction wrote before */
 };
 
 static void note_expiry(struct pass *p, int64_t when)
@@ -406,14 +387,36 @@ static void note_expiry(struct pass *p, int64_t when)
 		p->next_expiry = when;
 }
 
+/* Says once that a node found no block (until it gets one): the sweeper
+ * retries often. Used under the store's lock. */
+static void warn_exhausted(const char *router_id, const char *host, bool exhausted)
+{
+	static json_t *warned; /* {"router\x1fhost": true} */
+	char key[320];
+
+	snprintf(key, sizeof(key), "%s\x1f%s", router_id, host);
+	if (!warned)
+		warned = json_object();
+	if (!exhausted) {
+		json_object_del(warned, key);
+	} else if (!json_object_get(warned, key)) {
+		log_warn("router %s: no SNAT block left for %s: its gateway addresses and "
+			 "gateway subnet are full",
+			 router_id, host);
+		json_object_set_new(warned, key, json_true());
+	}
+}
+
 /* Brings one router's blocks and owner to what the model says. `nodes`:
- * {host: true}, the router's nodes; `blocks`: its blocks. */
-static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes, json_t *blocks)
+ * {host: true}, the router's nodes. */
+static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes)
 {
 	struct api_ctx *ctx = p->ctx;
-	json_t *router = store_get(ctx->store, "router", router_id), *b, *x;
+	/* Our reference keeps it readable when the store replaces it. */
+	json_t *shared = json_incref(store_get_shared(ctx->store, "router", router_id));
+	json_t *blocks = router_blocks(ctx->store, router_id), *router = NULL, *b, *x;
 	json_t *live = json_object(), *served = json_object();
-	bool has_snat = router && router_has_snat(router);
+	bool has_snat = shared && router_has_snat(shared);
 	const char *host, *owner;
 	size_t i;
 	int r = 0;
@@ -427,7 +430,7 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 		int64_t expires = 0;
 
 		host = doc_str(b, "host");
-		if (!router || !router_has_address(router, doc_str(b, "ip_address"))) {
+		if (!shared || !router_has_address(shared, doc_str(b, "ip_address"))) {
 			r = block_free(ctx, b);
 		} else if (json_object_get(live, host)) {
 			json_object_set_new(served, host, json_true());
@@ -445,30 +448,49 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 		if (r < 0)
 			goto out;
 	}
+	if (!shared)
+		goto out;
+	/* The router is written below (a new address, the owner) through a
+	 * copy of our own, made when needed. */
 	json_object_foreach(live, host, x) {
 		if (json_object_get(served, host))
 			continue;
+		if (!router)
+			router = json_deep_copy(shared);
 		r = block_allocate(ctx, router, host, NULL);
 		if (r == -ENOSPC) {
-			log_warn("router %s: no SNAT block left for %s (gateway subnet full)",
-				 router_id, host);
+			warn_exhausted(router_id, host, true);
 			r = 0;
+		} else if (r >= 0) {
+			warn_exhausted(router_id, host, false);
 		}
 		if (r < 0)
 			goto out;
 	}
-	owner = router ? doc_str(router, OWNER_KEY) : "";
-	if (router && !json_object_get(live, owner)) {
-		const char *best = choose_owner(ctx, live);
+	owner = doc_str(router ? router : shared, OWNER_KEY);
+	if (!json_object_get(live, owner)) {
+		const char *best = json_object_size(live) ? choose_owner(ctx, live) : "";
 
-		if (!streq(best, owner) || !json_object_get(router, OWNER_KEY)) {
+		if (!streq(best, owner)) {
 			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
+			if (!router)
+				router = json_deep_copy(shared);
 			json_object_set_new(router, OWNER_KEY, json_string(best));
-			r = resource_save(ctx, &router_def, router);
+			/* A router the request itself updated keeps the revision
+			 * it answered with: the owner is the server's, as a
+			 * status is. */
+			if (json_object_get(p->written, router_id))
+				r = store_put(ctx->store, "router", router_id, router, false) < 0
+					    ? store_failed(ctx)
+					    : 0;
+			else
+				r = resource_save(ctx, &router_def, router);
 		}
 	}
 out:
 	json_decref(router);
+	json_decref(shared);
+	json_decref(blocks);
 	json_decref(live);
 	json_decref(served);
 	return r;
@@ -477,33 +499,15 @@ out:
 /* Reconciles each router of `routers` ({id: true}). */
 static int reconcile_routers(struct pass *p, json_t *routers)
 {
-	json_t *nodes = router_nodes(p->ctx, routers);
-	json_t *all = store_list_shared(p->ctx->store, "snat_block"), *b, *x;
-	json_t *by_router = json_object();
+	json_t *nodes = router_nodes(routers), *x;
 	const char *id;
-	size_t i;
 	int r = 0;
 
-	json_array_foreach(all, i, b) {
-		const char *rid = doc_str(b, "router_id");
-		json_t *list = json_object_get(by_router, rid);
-
-		if (!json_object_get(routers, rid))
-			continue;
-		if (!list) {
-			list = json_array();
-			json_object_set_new(by_router, rid, list);
-		}
-		json_array_append(list, b);
-	}
 	json_object_foreach(routers, id, x) {
-		r = reconcile_router(p, id, json_object_get(nodes, id),
-				     json_object_get(by_router, id));
+		r = reconcile_router(p, id, json_object_get(nodes, id));
 		if (r < 0)
 			break;
 	}
-	json_decref(all);
-	json_decref(by_router);
 	json_decref(nodes);
 	return r;
 }
@@ -524,8 +528,9 @@ static void mark_port(json_t *doc, json_t *routers, json_t *subnets)
 int snat_before_commit(struct api_ctx *ctx)
 {
 	json_t *touched = store_txn_touched(ctx->store), *routers = json_object();
-	json_t *subnets = json_object(), *t;
-	struct pass p = {ctx, (int64_t) time(NULL), 0};
+	json_t *subnets = json_object(), *t, *x, *y;
+	struct pass p = {ctx, (int64_t) time(NULL), 0, json_object()};
+	const char *sid, *rid;
 	size_t i;
 	int r = 0;
 
@@ -535,32 +540,24 @@ int snat_before_commit(struct api_ctx *ctx)
 
 		if (streq(type, "router")) {
 			json_object_set_new(routers, id, json_true());
+			json_object_set_new(p.written, id, json_true());
 		} else if (streq(type, "port")) {
 			mark_port(json_array_get(t, 2), routers, subnets);
 			mark_port(store_get_shared(ctx->store, "port", id), routers, subnets);
 		}
 	}
-	if (json_object_size(subnets)) {
+	if (json_object_size(routers) || json_object_size(subnets)) {
+		snatindex_refresh(ctx->store);
 		/* The routers with an interface on those subnets. */
-		json_t *ports = store_list_shared(ctx->store, "port"), *port, *ip;
-		size_t j;
-
-		json_array_foreach(ports, i, port) {
-			if (!startswith(doc_str(port, "device_owner"), "network:router_interface"))
-				continue;
-			json_array_foreach(json_object_get(port, "fixed_ips"), j, ip) {
-				if (json_object_get(subnets, doc_str(ip, "subnet_id")))
-					json_object_set_new(routers, doc_str(port, "device_id"),
-							    json_true());
-			}
-		}
-		json_decref(ports);
-	}
-	if (json_object_size(routers))
+		json_object_foreach(subnets, sid, x)
+			json_object_foreach(snatindex_subnet_routers(sid), rid, y)
+				json_object_set_new(routers, rid, json_true());
 		r = reconcile_routers(&p, routers);
+	}
 	json_decref(touched);
 	json_decref(routers);
 	json_decref(subnets);
+	json_decref(p.written);
 	return r;
 }
 
@@ -568,7 +565,8 @@ int snat_before_commit(struct api_ctx *ctx)
 static int sweep(struct api_ctx *ctx, int64_t *ret_next_expiry)
 {
 	json_t *routers = json_object(), *all, *d;
-	struct pass p = {ctx, (int64_t) time(NULL), 0};
+	struct pass p = {ctx, (int64_t) time(NULL), 0, NULL};
+	const char *rid;
 	size_t i;
 	int r;
 
@@ -578,10 +576,9 @@ static int sweep(struct api_ctx *ctx, int64_t *ret_next_expiry)
 			json_object_set_new(routers, doc_str(d, "id"), json_true());
 	}
 	json_decref(all);
-	all = store_list_shared(ctx->store, "snat_block");
-	json_array_foreach(all, i, d)
-		json_object_set_new(routers, doc_str(d, "router_id"), json_true());
-	json_decref(all);
+	snatindex_refresh(ctx->store);
+	json_object_foreach(snatindex_blocks_by_router(), rid, d)
+		json_object_set_new(routers, rid, json_true());
 	r = json_object_size(routers) ? reconcile_routers(&p, routers) : 0;
 	json_decref(routers);
 	*ret_next_expiry = p.next_expiry;
@@ -667,8 +664,9 @@ static int post_block(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 				 router_id);
 		goto out;
 	}
+	snatindex_refresh(ctx->store);
 	one = json_pack("{s:b}", router_id, 1);
-	nodes = router_nodes(ctx, one);
+	nodes = router_nodes(one);
 	json_decref(one);
 	if (!json_object_get(json_object_get(nodes, router_id), host)) {
 		r = api_conflict(&ctx->err, "SnatHostNotOnRouter",

@@ -5,16 +5,18 @@ SNAT owner and its failover, the per-node feed, concurrency, bad input.
 
 Agents are simulated the way lepton-agent talks to the server: register and
 heartbeat with the agents' credential (src/agent/client.c)."""
+import calendar
 import http.client
 import json
 import queue
+import subprocess
 import threading
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import Client, api_create, assert_error
+from conftest import Client, api_create, assert_error, cli_binary
 
 TOKEN = {"X-Auth-Token": "s3cret"}
 DOWN = 2          # agent_down_time
@@ -190,6 +192,11 @@ def test_first_block_on_bind(srv, agents, admin):
     # A node whose agent never registered gets none (it could not use it).
     vm(admin, net, "c9")
     assert {x["host"] for x in blocks(admin)} == {"c1"}
+    # Its agent registers: the sweeper gives it one within a second.
+    agents.add("c9")
+    t = time.monotonic()
+    assert wait_for(lambda: blocks(admin, "?host=c9"), 2)
+    assert time.monotonic() - t <= 1.0
     # The agents' credential may read too.
     assert Client(srv.url, None).get(BLOCKS, headers=TOKEN).status == 200
 
@@ -256,7 +263,7 @@ def test_grace_then_active_then_expiry(srv, agents, admin):
     assert admin.delete(f"/v2.0/ports/{p['id']}").status == 204
     (g,) = blocks(admin)
     assert g["id"] == b["id"] and g["status"] == "GRACE"
-    exp = time.mktime(time.strptime(g["expires_at"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    exp = calendar.timegm(time.strptime(g["expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
     assert t0 - 1 <= exp - GRACE <= time.time() + 1
     assert router_of(admin, router["id"])["lepton:snat_owner"] == ""
     # A VM comes back within the grace: the same block, ACTIVE again.
@@ -344,6 +351,7 @@ class NodeStream(threading.Thread):
         self.resp = self.conn.getresponse()
         assert self.resp.status == 200
         self.q = queue.Queue()
+        self.state = {}
         self.start()
 
     def run(self):
@@ -354,6 +362,14 @@ class NodeStream(threading.Thread):
         except (OSError, ValueError, AttributeError):
             pass  # closed by close()
 
+    def apply(self, e):
+        """Applies a line to self.state as a replica would."""
+        if e["op"] in ("snapshot", "create", "update"):
+            self.state[(e["type"], e["id"])] = e["object"]
+        elif e["op"] == "delete":
+            assert (e["type"], e["id"]) in self.state, e
+            del self.state[(e["type"], e["id"])]
+
     def until(self, pred, timeout=5):
         seen, deadline = [], time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -361,6 +377,7 @@ class NodeStream(threading.Thread):
                 e = self.q.get(timeout=0.1)
             except queue.Empty:
                 continue
+            self.apply(e)
             seen.append(e)
             if pred(e):
                 return seen
@@ -370,7 +387,9 @@ class NodeStream(threading.Thread):
         out, deadline = [], time.monotonic() + secs
         while time.monotonic() < deadline:
             try:
-                out.append(self.q.get(timeout=0.05))
+                e = self.q.get(timeout=0.05)
+                self.apply(e)
+                out.append(e)
             except queue.Empty:
                 pass
         return out
@@ -410,10 +429,20 @@ def test_node_feed_carries_all_blocks_to_nodes_of_the_router(srv, agents, admin)
         assert seen[-1]["op"] == "create" and seen[-1]["type"] == "snat_block"
         assert seen[-1]["object"]["host"] == "c2"
         assert not [e for e in s3.drain(0.5) if e.get("type") == "snat_block"]
-        # GRACE is an update; the freed block a delete.
+        # The freed block is a delete; GRACE an update; a new owner an
+        # update of the router.
         assert admin.delete(f"{BLOCKS}/{new}").status == 204
         seen = s1.until(lambda e: e.get("id") == new)
         assert seen[-1]["op"] == "delete"
+        agents.stop("c1")
+        seen = s1.until(lambda e: e.get("type") == "router" and e["op"] == "update"
+                        and e["object"]["lepton:snat_owner"] == "c2", DOWN + 3)
+        seen += s1.drain(0.5)  # in a batch, blocks come after routers
+        assert [e for e in seen if e.get("type") == "snat_block" and e["op"] == "update"
+                and e["object"]["host"] == "c1" and e["object"]["status"] == "GRACE"]
+        # What the stream built equals the node's snapshot now.
+        assert s1.state == node_view(srv, "c1")
+        assert not [k for k in s3.drain(0.2) if k.get("type") == "snat_block"]
     finally:
         s1.close()
         s3.close()
@@ -538,10 +567,15 @@ def test_router_changes_follow(srv, agents, admin):
     assert admin.put(f"/v2.0/routers/{rid}", {"router": {
         "external_gateway_info": None}}).status == 200
     assert blocks(admin) == [] and router_of(admin, rid)["lepton:snat_owner"] == ""
-    # Set again: a block on the new address.
-    admin.put(f"/v2.0/routers/{rid}", {"router": {"external_gateway_info": {
+    # Set again: a block on the new address, and an owner chosen in the same
+    # request, which keeps the revision it answered with.
+    r = admin.put(f"/v2.0/routers/{rid}", {"router": {"external_gateway_info": {
         "network_id": ext_id}}})
-    ip = router_of(admin, rid)["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    assert r.status == 200, r
+    now = router_of(admin, rid)
+    assert now["lepton:snat_owner"] == "c1"
+    assert now["revision_number"] == r.json["router"]["revision_number"]
+    ip = now["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     assert [(x["ip_address"], x["status"]) for x in blocks(admin)] == [(ip, "ACTIVE")]
     # The router deleted (interface first): its blocks go with it.
     c.put(f"/v2.0/routers/{rid}/remove_router_interface", {"subnet_id": sub["id"]})
@@ -582,3 +616,27 @@ def test_bad_config_refused(make_server, setting):
     s = make_server(config=setting + "\n")
     with pytest.raises(RuntimeError, match="server exited"):
         s.start()
+
+
+def test_cli_lists_shows_and_frees_blocks(srv, agents, admin):
+    agents.add("c1")
+    router, sub, net = cloud(admin)
+    vm(admin, net, "c1")
+    (b,) = blocks(admin)
+
+    def cli(*args, roles="admin"):
+        cmd = [str(cli_binary()), "--os-url", srv.url, "--os-project-id", "p1"]
+        if roles:
+            cmd += ["--os-roles", roles]
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+
+    p = cli("snat-block-list", "--host", "c1", "-f", "value", "-c", "host", "-c", "port_min",
+            "-c", "status")
+    assert p.returncode == 0 and p.stdout.strip() == "c1 1024 ACTIVE", p
+    assert cli("snat-block-list", "--host", "c2", "-f", "value").stdout.strip() == ""
+    p = cli("snat-block-show", b["id"], "-f", "json")
+    assert p.returncode == 0 and json.loads(p.stdout)["ip_address"] == b["ip_address"], p
+    p = cli("snat-block-list", roles=None)
+    assert p.returncode == 1 and "disallowed" in p.stderr, p
+    assert cli("snat-block-delete", b["id"]).returncode == 0
+    assert admin.get(f"{BLOCKS}/{b['id']}").status == 404

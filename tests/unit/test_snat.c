@@ -1,9 +1,13 @@
-/* Distributed SNAT's pure parts: block arithmetic, its config keys, and the
- * timestamps of GRACE expiry. */
+/* Distributed SNAT: block arithmetic, its config keys, the timestamps of
+ * GRACE expiry (pure), and its index over a real store. */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "base/timeutil.h"
 #include "server/config.h"
 #include "server/snat.h"
+#include "server/snatindex.h"
+#include "server/store.h"
 #include "test.h"
 
 TEST(snat_block_geometry)
@@ -88,4 +92,75 @@ TEST(time_iso_roundtrip)
 	CHECK(time_iso_parse("yesterday", &t) == -EINVAL);
 	CHECK(time_iso_parse(NULL, &t) == -EINVAL);
 	CHECK(time_iso_parse("", &t) == -EINVAL);
+}
+
+/* The index follows the store's cache through commits and rollbacks. */
+static void put(struct store *s, const char *type, const char *id, const char *json)
+{
+	json_t *doc = json_loads(json, 0, NULL);
+
+	REQUIRE(doc);
+	json_object_set_new(doc, "id", json_string(id));
+	REQUIRE(store_put(s, type, id, doc, !store_get_shared(s, type, id)) == 0);
+	json_decref(doc);
+}
+
+TEST(snatindex_follows_commits_and_rollbacks)
+{
+	char dir[] = "/tmp/lepton-unit-snat-XXXXXX", path[64];
+	struct store *s = NULL;
+
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(store_open(dir, false, 1000, &s) == 0);
+	store_lock(s);
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "if1",
+	    "{\"device_owner\": \"network:router_interface_distributed\", \"device_id\": \"r1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "port", "vm1",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "port", "dhcp",
+	    "{\"device_owner\": \"network:dhcp\", \"binding:host_id\": \"h1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	/* Uncommitted writes are seen. */
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_routers("s1"), "r1"));
+	CHECK(json_object_get(snatindex_router_subnets("r1"), "s1"));
+	CHECK(json_object_size(snatindex_subnet_hosts("s1")) == 1);
+	REQUIRE(store_commit(s) == 0);
+	/* A transaction moves the VM, then rolls back: the index follows. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "vm1",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h2\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "snat_block", "b1", "{\"router_id\": \"r1\"}");
+	snatindex_update(s, "snat_block", "b1");
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_hosts("s1"), "h2"));
+	CHECK(!json_object_get(snatindex_subnet_hosts("s1"), "h1"));
+	CHECK(json_object_get(snatindex_router_blocks("r1"), "b1"));
+	store_rollback(s);
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_hosts("s1"), "h1"));
+	CHECK(!json_object_get(snatindex_subnet_hosts("s1"), "h2"));
+	CHECK(!snatindex_router_blocks("r1"));
+	/* Committed changes arrive through the feed; deletes drop entries. */
+	REQUIRE(store_begin(s) == 0);
+	REQUIRE(store_delete(s, "port", "if1") == 0);
+	put(s, "snat_block", "b2", "{\"router_id\": \"r1\"}");
+	REQUIRE(store_commit(s) == 0);
+	snatindex_refresh(s);
+	CHECK(!snatindex_subnet_routers("s1") && !snatindex_router_subnets("r1"));
+	CHECK(json_object_get(snatindex_router_blocks("r1"), "b2"));
+	CHECK(json_object_get(snatindex_blocks_by_router(), "r1"));
+	store_unlock(s);
+	store_free(s);
+	snprintf(path, sizeof(path), "%s/lepton.db", dir);
+	(void) unlink(path);
+	snprintf(path, sizeof(path), "%s/lepton.db-wal", dir);
+	(void) unlink(path);
+	snprintf(path, sizeof(path), "%s/lepton.db-shm", dir);
+	(void) unlink(path);
+	(void) rmdir(dir);
 }
