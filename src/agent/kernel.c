@@ -139,7 +139,7 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-static int kernel_dump(void *userdata, struct observed *ret)
+static int kernel_dump(void *userdata, bool namespaces_only, struct observed *ret)
 {
 	struct kernel *k = userdata;
 	struct dump_state d = {ret, 0, 0, 0};
@@ -147,10 +147,12 @@ static int kernel_dump(void *userdata, struct observed *ret)
 	int r;
 
 	*ret = (struct observed){0};
-	r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC), on_link, &d);
-	if (r >= 0)
+	r = namespaces_only ? 0
+			    : rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC),
+					on_link, &d);
+	if (r >= 0 && !namespaces_only)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_BRIDGE), on_fdb, &d);
-	if (r >= 0)
+	if (r >= 0 && !namespaces_only)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET), on_neigh, &d);
 	if (r >= 0)
 		r = rns_list(k->rns, &ret->ns, &ret->n_ns);

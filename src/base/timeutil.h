@@ -9,3 +9,5 @@
 void time_now_iso(char buf[static TIME_ISO_STRLEN]);
 /* Monotonic clock in milliseconds. */
 uint64_t time_mono_ms(void);
+/* Monotonic clock in microseconds. */
+uint64_t time_mono_us(void);

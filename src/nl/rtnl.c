@@ -295,6 +295,8 @@ struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family)
 
 	if (type == RTM_GETLINK) {
 		ifinfo(nlh, family, 0);
+		/* Counters are most of a link's message, and nobody reads them. */
+		mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 	} else {
 		struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
 
