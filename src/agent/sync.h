@@ -47,6 +47,8 @@ struct agent {
 	uint64_t nft_hash;
 	bool nft_hash_stale;	  /* changed since nft_hash was read back */
 	uint64_t nft_script_hash; /* of the full script of the tables as applied */
+	uint64_t nft_inputs;	  /* stamp of what that script was made from */
+	uint64_t node_stamp;	  /* node level of the last pass that went through */
 	bool dirty;
 	bool synced_once;
 	bool full_pass;	   /* the next pass looks at every router namespace */

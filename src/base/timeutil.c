@@ -46,3 +46,11 @@ int time_iso_parse(const char *s, int64_t *ret)
 	*ret = (int64_t) timegm(&tm);
 	return 0;
 }
+
+uint64_t time_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}

@@ -13,3 +13,5 @@ uint64_t time_mono_ms(void);
 void time_iso_from_unix(int64_t secs, char buf[static TIME_ISO_STRLEN]);
 /* Parses "YYYY-MM-DDTHH:MM:SSZ" (UTC); -EINVAL when malformed. */
 int time_iso_parse(const char *s, int64_t *ret);
+/* Monotonic clock in microseconds. */
+uint64_t time_mono_us(void);

@@ -586,7 +586,20 @@ static void index_clear(struct m_index *x)
 
 void model_init(struct model *m)
 {
+	static uint64_t serial;
+
 	*m = (struct model){0};
+	m->serial = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t model_stamp(const struct model *m, unsigned types)
+{
+	uint64_t h = 1469598103934665603ull ^ m->serial;
+
+	for (int t = 0; t < M_NTYPES; t++)
+		if (types & (1u << t))
+			h = (h ^ m->changed[t]) * 1099511628211ull;
+	return h;
 }
 
 void model_done(struct model *m)
@@ -641,7 +654,7 @@ int model_put(struct model *m, const char *type, const char *id, json_t *doc)
 		l->tail = o;
 		l->len++;
 	}
-	m->generation++;
+	m->changed[t] = ++m->generation;
 	return 0;
 }
 
@@ -667,7 +680,7 @@ int model_del(struct model *m, const char *type, const char *id)
 		l->tail = o->prev;
 	l->len--;
 	obj_free(o);
-	m->generation++;
+	m->changed[t] = ++m->generation;
 	return 1;
 }
 

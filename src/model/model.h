@@ -225,12 +225,17 @@ struct m_index {
 
 struct model {
 	struct m_list t[M_NTYPES];
-	uint64_t generation; /* bumped by every change */
-	uint64_t indexed;    /* the generation the index was built for */
+	uint64_t serial;	    /* distinct for every model made in the process */
+	uint64_t generation;	    /* bumped by every change */
+	uint64_t changed[M_NTYPES]; /* the generation of each type's last change */
+	uint64_t indexed;	    /* the generation the index was built for */
 	struct m_index idx;
 };
 
 void model_init(struct model *m);
+/* A stamp of the documents of the given types (a mask of 1 << M_x): it
+ * changes whenever one of them changes, or the model is another one. */
+uint64_t model_stamp(const struct model *m, unsigned types);
 void model_done(struct model *m);
 
 /* The type of a feed type name ("port", ...); -ENOENT for types the agent

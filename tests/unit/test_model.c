@@ -211,3 +211,26 @@ TEST(model_snat_blocks)
 	CHECK(rt->snat_mode == M_SNAT_OTHER && !*rt->snat_owner);
 	model_done(&m);
 }
+
+TEST(model_stamp_follows_the_types_asked_for)
+{
+	const unsigned sg_types = 1u << M_PORT | 1u << M_SECURITY_GROUP;
+	struct model m, other;
+	uint64_t s0, s1;
+
+	model_init(&m);
+	model_init(&other);
+	/* Two empty models are still two models. */
+	CHECK(model_stamp(&m, sg_types) != model_stamp(&other, sg_types));
+	s0 = model_stamp(&m, sg_types);
+	REQUIRE(put(&m, "floatingip", "f1",
+		    "{\"floating_ip_address\":\"203.0.113.5\",\"router_id\":\"r\"}") == 0);
+	CHECK(model_stamp(&m, sg_types) == s0);
+	REQUIRE(put(&m, "security_group", "g1", "{\"security_group_rules\":[]}") == 0);
+	s1 = model_stamp(&m, sg_types);
+	CHECK(s1 != s0);
+	CHECK(model_del(&m, "floatingip", "f1") == 1 && model_stamp(&m, sg_types) == s1);
+	CHECK(model_del(&m, "security_group", "g1") == 1 && model_stamp(&m, sg_types) != s1);
+	model_done(&m);
+	model_done(&other);
+}

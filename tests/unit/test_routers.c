@@ -575,6 +575,23 @@ static void computes_done(struct desired *c1, struct desired *c2, struct kernel_
 
 /* One Floating IP associated: only its ops, on its node only; drift in a
  * namespace is repaired with only what is missing. */
+/* A third VM on compute-1, and then its Floating IP. */
+static void add_vm3(struct replica *r)
+{
+	model_set(r, "port",
+		  "{\"id\":\"vm3\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
+		  "\"mac_address\":\"fa:16:3e:00:00:13\",\"binding:host_id\":\"compute-1\","
+		  "\"admin_state_up\":true,"
+		  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.7\"}]}");
+}
+
+static void add_fip3(struct replica *r)
+{
+	model_set(r, "floatingip",
+		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
+		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
+}
+
 TEST(pipeline_minimal_and_drift)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
@@ -584,15 +601,9 @@ TEST(pipeline_minimal_and_drift)
 	char *t;
 
 	load(&r, true);
-	model_set(&r, "port",
-		  "{\"id\":\"vm3\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
-		  "\"mac_address\":\"fa:16:3e:00:00:13\",\"binding:host_id\":\"compute-1\","
-		  "\"admin_state_up\":true,"
-		  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.7\"}]}");
+	add_vm3(&r);
 	computes_up(&r, phys, &f1, &f2);
-	model_set(&r, "floatingip",
-		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
-		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
+	add_fip3(&r);
 	c1 = node(&r, "compute-1", phys);
 	c2 = node(&r, "compute-2", phys);
 	f1.n_garps = 0;
@@ -856,4 +867,50 @@ TEST(pipeline_dsnat_minimal)
 	free(t);
 	CHECK(f2.n_garps == 1);
 	computes_done(&c1, &c2, &f1, &f2, &r, phys);
+}
+
+/* A Floating IP on a router whose fg- leg exists leaves the node level's
+ * stamp as it was: the pass that only looks at router namespaces plans
+ * exactly what the full pass plans. A port changes the stamp. */
+TEST(pipeline_routers_only_pass)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake full, only;
+	struct desired c1;
+	struct replica r;
+	uint64_t before;
+	char *a, *b;
+
+	load(&r, true);
+	add_vm3(&r);
+	c1 = node(&r, "compute-1", phys);
+	before = node_level_stamp(r.live, &c1);
+	kernel_fake_init(&full, 1);
+	kernel_fake_init(&only, 1);
+	plug(&full, &c1);
+	plug(&only, &c1);
+	free(kernel_fake_pass(&full, &c1, NULL, NULL, NULL));
+	free(kernel_fake_pass(&only, &c1, NULL, NULL, NULL));
+	node_done(&c1);
+	add_fip3(&r);
+	c1 = node(&r, "compute-1", phys);
+	CHECK(node_level_stamp(r.live, &c1) == before);
+	a = kernel_fake_pass(&full, &c1, NULL, NULL, NULL);
+	b = kernel_fake_pass_routers(&only, &c1);
+	REQUIRE(a && b && strstr(a, "addr-add fg-r0123456789 203.0.113.7/32"));
+	CHECK_STREQ(a, b);
+	free(a);
+	free(b);
+	b = kernel_fake_pass_routers(&only, &c1);
+	CHECK_STREQ(b, "");
+	free(b);
+	node_done(&c1);
+	update(&r, "port", "vm1", "admin_state_up", json_false());
+	c1 = node(&r, "compute-1", phys);
+	CHECK(node_level_stamp(r.live, &c1) != before);
+	node_done(&c1);
+	kernel_fake_done(&full);
+	kernel_fake_done(&only);
+	replica_done(&r);
+	json_decref(phys);
 }

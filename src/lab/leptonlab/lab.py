@@ -370,7 +370,9 @@ class Lab:
             "--host", node, "--server", f"unix:{self.state_dir / 'server.sock'}",
             "--token", self.token, "--tunnel-ip", t.tunnel_ip(node), "--tunnel-dev", "ul0",
             "--physnet", f"{PHYSNET}:{NODE_EXT_DEV}", "--netns-prefix", f"{self.ns(node)}-",
-            "--mode", t.node(node).role, *self.agent_args], self.agent_log(node))
+            "--mode", t.node(node).role, *self.agent_args]
+            + (["--debug"] if os.environ.get("LEPTON_AGENT_DEBUG") else []),
+            self.agent_log(node))
 
     def _agent_alive(self, node):
         r = self.admin().get(f"/v2.0/agents?host={node}")
