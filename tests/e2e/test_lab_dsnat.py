@@ -226,10 +226,6 @@ def cloud():
     try:
         lab.up()
         srv = started(lab)
-        # Endpoints with thin streams retransmit at a steady RTO (no
-        # exponential backoff): the stall measured is the failover's.
-        lab.exec("internet", ["sysctl", "-qw", "net.ipv4.tcp_thin_linear_timeouts=1"],
-                 check=True)
         yield project(lab, "pds", 3, {"distributed": True, "snat_mode": "distributed"})
     finally:
         if srv:
