@@ -77,8 +77,8 @@ except OSError as e:
 print(f"gap {gap:.3f} bytes {n}", flush=True)
 """
 
-# N connections held open, one every 50 ms: per connection the time it
-# took and the (address, port) the internet host saw.
+# N connections held open, one every PACE seconds: per connection the
+# time it took and the (address, port) the internet host saw.
 MANY = r"""
 import json, socket, sys, time
 n, out, socks = int(sys.argv[3]), [], []
@@ -90,7 +90,7 @@ for i in range(n):
         out.append([time.monotonic() - t, line[0], int(line[1])]); socks.append(s)
     except OSError as e:
         out.append([time.monotonic() - t, repr(e), 0])
-    time.sleep(0.05)
+    time.sleep(float(sys.argv[4]))
 print(json.dumps(out), flush=True)
 """
 
@@ -308,6 +308,25 @@ def test_return_traffic_enters_at_the_owner_and_is_forwarded(cloud):
         lab.stop(p)
 
 
+def test_three_nodes_500_connections_each(cloud):
+    """3 nodes x 500 concurrent TCP connections to one internet port: all
+    made, 1,500 distinct source ports of the one address, each node's in
+    its blocks."""
+    lab, admin, rid, gw = cloud["lab"], cloud["admin"], cloud["router"], cloud["gw"]
+    procs = {n: lab.popen(v["vm"], ["python3", "-c", MANY, INTERNET, str(HOLD), "500", "0.005"],
+                          stdout=subprocess.PIPE, text=True)
+             for n, v in cloud["vms"].items()}
+    conns = {n: json.loads(p.communicate(timeout=180)[0]) for n, p in procs.items()}
+    seen = set()
+    for n, cs in conns.items():
+        ranges = [(b["port_min"], b["port_max"]) for b in blocks(admin, rid) if b["host"] == n]
+        assert all(c[1] == gw for c in cs), [c for c in cs if c[1] != gw][:5]
+        assert all(any(lo <= c[2] <= hi for lo, hi in ranges) for c in cs), n
+        seen |= {c[2] for c in cs}
+        print(f"\n{n}: 500 connections, slowest {max(c[0] for c in cs):.3f} s")
+    assert len(seen) == 1500
+
+
 def test_agents_restarted_under_snat_traffic(cloud):
     """Every agent restarted, one after the other, while each VM pings the
     internet host every 20 ms and holds a TCP stream through SNAT: nothing
@@ -403,7 +422,8 @@ def test_a_node_short_of_ports_gets_more_blocks(small_blocks):
     lab, admin, rid, gw = c["lab"], c["admin"], c["router"], c["gw"]
     node = [n for n in c["vms"] if n != owner_of(admin, rid)][0]
     n = 200
-    out = lab.exec(c["vms"][node]["vm"], ["python3", "-c", MANY, INTERNET, str(HOLD), str(n)],
+    out = lab.exec(c["vms"][node]["vm"], ["python3", "-c", MANY, INTERNET, str(HOLD), str(n),
+                                            "0.05"],
                    timeout=120).stdout
     conns = json.loads(out)
     ranges = [(b["port_min"], b["port_max"]) for b in blocks(admin, rid) if b["host"] == node]
