@@ -237,8 +237,10 @@ int main(int argc, char **argv)
 			} else if (fd == client_watch_fd(a.client)) {
 				agent_feed(&a);
 			} else if (fd == kernel_events_fd(a.kernel)) {
-				if (kernel_events(a.kernel) > 0)
+				if (kernel_events(a.kernel) > 0) {
 					a.dirty = a.full_pass = true;
+					log_debug("link event: a full pass");
+				}
 			} else if (dhcpd_owns(a.dhcpd, fd)) {
 				dhcpd_handle(a.dhcpd, fd, &a.desired);
 			}

@@ -43,20 +43,27 @@ struct ns_observed *observed_ns(const struct observed *o, const char *name)
 static int dump(const struct kernel_ops *ops, bool namespaces_only,
 		bool (*want_ns)(void *data, const char *name), void *data, struct observed *ret)
 {
+	uint64_t t0 = time_mono_us(), t1;
 	int r = ops->dump(ops->userdata, namespaces_only, ret);
+	size_t n = 0;
 
+	t1 = time_mono_us();
 	for (size_t i = 0; r >= 0 && i < ret->n_ns; i++) {
-		struct ns_observed *n = &ret->ns[i];
+		struct ns_observed *ns = &ret->ns[i];
 
-		if (!n->ours || !want_ns(data, n->name))
+		if (!ns->ours || !want_ns(data, ns->name))
 			continue;
-		r = ops->dump_ns(ops->userdata, n->name, &n->c, n->stamp);
-		n->dumped = r >= 0;
+		r = ops->dump_ns(ops->userdata, ns->name, &ns->c, ns->stamp);
+		ns->dumped = r >= 0;
+		n++;
 	}
 	if (r < 0)
 		observed_done(ret);
 	else
 		observed_index(ret);
+	log_debug("dump: %s %llu us, %zu of %zu namespaces %llu us",
+		  namespaces_only ? "namespace list" : "node", (unsigned long long) (t1 - t0), n,
+		  ret->n_ns, (unsigned long long) (time_mono_us() - t1));
 	return r;
 }
 
