@@ -465,3 +465,32 @@ def test_floating_ips_and_enable_snat_beside_distributed_snat(small_blocks):
     assert wait(30, lambda: who_am_i(lab, vm2["vm"])[0] == gw, 0.5)
     assert api.delete(f"/v2.0/floatingips/{fip['id']}").status == 204
     assert wait(15, lambda: who_am_i(lab, vm1["vm"])[0] == gw, 0.5)
+
+
+def test_a_node_that_is_not_the_owner_dies(cloud):
+    """After the failover above: the other node that is not the owner dies
+    (links cut, agent stopped) while the owner's VM streams; the stream
+    does not notice, the dead node's blocks go to GRACE, the owner stays."""
+    lab, admin, rid = cloud["lab"], cloud["admin"], cloud["router"]
+    owner = owner_of(admin, rid)
+    alive = [n for n in cloud["vms"] if n != owner and lab.alive(f"agent-{n}")]
+    assert len(alive) == 1, alive
+    victim = alive[0]
+    p = lab.popen(cloud["vms"][owner]["vm"], ["python3", "-c", CLIENT, INTERNET, str(STREAM),
+                                              "6"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "connected"
+        time.sleep(1)
+        i = lab.topology.index(victim)
+        lab.sh("ext", f"ip link set x{i} down")
+        lab.sh("ul", f"ip link set n{i} down")
+        lab.stop_agent(victim)
+        assert wait(10, lambda: all(b["status"] == "GRACE" for b in blocks(admin, rid)
+                                    if b["host"] == victim))
+        out, _ = p.communicate(timeout=30)
+        m = re.match(r"gap ([\d.]+) bytes", out.strip())
+        print(f"\n{victim} (not the owner) cut and stopped: the owner's stream {out.strip()}")
+        assert m and float(m.group(1)) < 0.5, out
+        assert owner_of(admin, rid) == owner
+    finally:
+        lab.stop(p)
