@@ -18,6 +18,7 @@
 #include "agent/node.h"
 #include "agent/replica.h"
 #include "agent/secgroups.h"
+#include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "nft/ruleset.h"
@@ -245,6 +246,7 @@ int main(int argc, char **argv)
 			"usage: bench-agent [ROUTERS (1-60000) [PORTS_PER_ROUTER (1-240)]]\n");
 		return 2;
 	}
+	log_set_level(LOG_LVL_WARN);
 	kernel_fake_init(&b.k, 0x647f000b);
 	t0 = time_mono_us();
 	load(&b.r, routers, per);
