@@ -136,3 +136,8 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# `build/bench-agent [ROUTERS [PORTS_PER_ROUTER]]`: the agent's pass on a big
+# node without the kernel (in-memory kernel, nftables built, not applied).
+$(B)/bench-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_LIB) $(AGENT_DEPS) bench/agent.c)
+	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)

@@ -337,6 +337,11 @@ static enum outbox_result deliver(struct client *c, const struct outbox_item *it
 		path = "/v2.0/lepton/agents/heartbeat";
 		body = json_pack("{s:s}", "host", c->host);
 		break;
+	case OUTBOX_SNAT_BLOCK:
+		path = "/v2.0/lepton/snat_blocks";
+		body = json_pack("{s:{s:s, s:s}}", "snat_block", "router_id", it->router_id, "host",
+				 c->host);
+		break;
 	case OUTBOX_STATUS:
 	default:
 		if ((size_t) snprintf(buf, sizeof(buf), "/v2.0/lepton/ports/%s/status",
@@ -393,6 +398,10 @@ static void log_delivery(struct client *c, const struct outbox_item *it, enum ou
 		log_warn("the server does not know host %s: registering again", c->host);
 	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_SENT)
 		log_info("port %s %s", it->port_id, it->status);
+	else if (it->kind == OUTBOX_SNAT_BLOCK && res == OUTBOX_SENT)
+		log_info("router %s: one more SNAT block", it->router_id);
+	else if (it->kind == OUTBOX_SNAT_BLOCK && res == OUTBOX_REFUSED)
+		log_warn("router %s: no more SNAT block (HTTP %ld)", it->router_id, status);
 	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_REFUSED)
 		log_warn("port %s %s: refused with HTTP %ld, dropped", it->port_id, it->status,
 			 status);
@@ -478,6 +487,14 @@ void client_heartbeat(struct client *c)
 	pthread_mutex_lock(&c->out_lock);
 	outbox_heartbeat(&c->outbox);
 	pthread_cond_signal(&c->out_cond);
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void client_snat_block(struct client *c, const char *router_id)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (outbox_snat_block(&c->outbox, router_id))
+		pthread_cond_signal(&c->out_cond);
 	pthread_mutex_unlock(&c->out_lock);
 }
 

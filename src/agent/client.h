@@ -38,6 +38,10 @@ int client_reports_start(struct client *c, const char *host, json_t *registratio
 /* Queues a heartbeat (one queued stands for any number). Never blocks on
  * the network. */
 void client_heartbeat(struct client *c);
+/* Queues a request for one more SNAT block of router_id for this host
+ * (POST /v2.0/lepton/snat_blocks; one queued stands for any number). Never
+ * blocks on the network. */
+void client_snat_block(struct client *c, const char *router_id);
 /* Queues `status` (ACTIVE or DOWN) for port `port_id`, replacing what is
  * queued for it; `model_status` is the port's status in the agent's model
  * (NULL if unknown). See outbox_report(). Never blocks on the network. */

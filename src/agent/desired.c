@@ -313,6 +313,22 @@ void desired_overlay(struct model *m, const struct d_node *node, struct desired 
 	}
 	hmap_done(&known);
 	free(keys);
+	desired_index(out);
+}
+
+void desired_index(struct desired *d)
+{
+	hmap_done(&d->by_tap);
+	hmap_done(&d->by_dev);
+	for (size_t i = 0; i < d->n_ports; i++)
+		hmap_put(&d->by_tap, d->ports[i].tap, &d->ports[i]);
+	for (size_t i = 0; i < d->n_nets; i++) {
+		hmap_put(&d->by_dev, d->nets[i].bridge, &d->nets[i]);
+		if (d->nets[i].vxlan[0])
+			hmap_put(&d->by_dev, d->nets[i].vxlan, &d->nets[i]);
+	}
+	d->indexed_ports = d->n_ports;
+	d->indexed_nets = d->n_nets;
 }
 
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
@@ -331,6 +347,8 @@ void desired_done(struct desired *d)
 	free(d->fdb);
 	free(d->neigh);
 	free(d->central);
+	hmap_done(&d->by_tap);
+	hmap_done(&d->by_dev);
 	*d = (struct desired){0};
 }
 
@@ -344,9 +362,27 @@ const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t 
 
 const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap)
 {
+	if (d->indexed_ports == d->n_ports && d->n_ports) {
+		const struct d_port *p = hmap_get(&d->by_tap, tap);
+
+		return p && streq(p->tap, tap) ? p : NULL;
+	}
 	for (size_t i = 0; i < d->n_ports; i++)
 		if (streq(d->ports[i].tap, tap))
 			return &d->ports[i];
+	return NULL;
+}
+
+const struct d_network *desired_net_by_dev(const struct desired *d, const char *name, bool vxlan)
+{
+	if (d->indexed_nets == d->n_nets && d->n_nets) {
+		const struct d_network *n = hmap_get(&d->by_dev, name);
+
+		return n && streq(vxlan ? n->vxlan : n->bridge, name) ? n : NULL;
+	}
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (streq(vxlan ? d->nets[i].vxlan : d->nets[i].bridge, name))
+			return &d->nets[i];
 	return NULL;
 }
 

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "base/hmap.h"
 #include "agent/replica.h"
 #include "model/model.h"
 
@@ -97,6 +98,11 @@ struct desired {
 	/* Router namespaces (routers.h), when the composer (node.h) made
 	 * this desired state; owned by it. */
 	struct d_routers *routers;
+	/* Ports by tap, networks by bridge and VXLAN device names, made by
+	 * desired_index() (desired_overlay() calls it); counts at that time,
+	 * so that lookups scan when the arrays grew since. */
+	struct hmap by_tap, by_dev;
+	size_t indexed_ports, indexed_nets;
 };
 
 struct d_node {
@@ -119,6 +125,9 @@ void desired_overlay(struct model *m, const struct d_node *node, struct desired 
 /* Both, without routers. */
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
 		     struct desired *out);
+void desired_index(struct desired *d);
+/* A network by its bridge's (vxlan false) or VXLAN device's name. */
+const struct d_network *desired_net_by_dev(const struct desired *d, const char *name, bool vxlan);
 /* Frees what desired_ports() and desired_overlay() made (not routers). */
 void desired_done(struct desired *d);
 /* Adds a network (once); phys: the node's interface of the network's

@@ -130,7 +130,10 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	struct dump_state *d = data;
 	struct rtnl_neigh n;
 
-	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET || !n.dst)
+	/* Multicast entries are the kernel's own (IGMP reports of a bridge
+	 * that is up): neither ours nor ARP. */
+	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET || !n.dst ||
+	    (n.dst & 0xf0000000u) == 0xe0000000u || n.dst == 0xffffffffu)
 		return 0;
 	GROW(d->o->neigh, d->o->n_neigh, d->cap_neigh);
 	d->o->neigh[d->o->n_neigh++] = (struct k_neigh){
@@ -139,7 +142,7 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
-static int kernel_dump(void *userdata, struct observed *ret)
+static int kernel_dump(void *userdata, bool namespaces_only, struct observed *ret)
 {
 	struct kernel *k = userdata;
 	struct dump_state d = {ret, 0, 0, 0};
@@ -147,10 +150,12 @@ static int kernel_dump(void *userdata, struct observed *ret)
 	int r;
 
 	*ret = (struct observed){0};
-	r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC), on_link, &d);
-	if (r >= 0)
+	r = namespaces_only ? 0
+			    : rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC),
+					on_link, &d);
+	if (r >= 0 && !namespaces_only)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_BRIDGE), on_fdb, &d);
-	if (r >= 0)
+	if (r >= 0 && !namespaces_only)
 		r = rtnl_dump(k->req, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET), on_neigh, &d);
 	if (r >= 0)
 		r = rns_list(k->rns, &ret->ns, &ret->n_ns);
@@ -167,6 +172,11 @@ static int kernel_dump_ns(void *userdata, const char *ns, struct r_observed *ret
 	return rns_dump(k->rns, ns, ret, stamp);
 }
 
+int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret)
+{
+	return rns_flows(k->rns, ns, ret);
+}
+
 static int kernel_exec(void *userdata, const struct op *op)
 {
 	struct kernel *k = userdata;
@@ -177,8 +187,20 @@ static int kernel_exec(void *userdata, const struct op *op)
 		return rns_exec(k->rns, op);
 	idx = kernel_ifindex(k, op->name);
 	switch (op->kind) {
-	case OP_BRIDGE_ADD:
-		return rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu));
+	case OP_BRIDGE_ADD: {
+		/* An address of its own (from its name, locally administered):
+		 * taking its first port's would flush the ARP suppression
+		 * entries set before that port came. */
+		uint64_t h = 1469598103934665603ull;
+		uint8_t mac[6];
+
+		for (const char *c = op->name; *c; c++)
+			h = (h ^ (uint8_t) *c) * 1099511628211ull;
+		for (int i = 0; i < 6; i++)
+			mac[i] = (uint8_t) (h >> (8 * i));
+		mac[0] = (uint8_t) ((mac[0] & 0xfc) | 0x02);
+		return rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu, mac));
+	}
 	case OP_VXLAN_ADD: {
 		int link = kernel_ifindex(k, k->tunnel_dev);
 

@@ -24,3 +24,5 @@ int kernel_events(struct kernel *k);
 struct rtnl *kernel_rtnl(struct kernel *k);
 /* The ifindex of a device by name, or -ENODEV. */
 int kernel_ifindex(struct kernel *k, const char *name);
+/* Connections tracked in one of our router namespaces (rns_flows). */
+int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret);

@@ -366,17 +366,19 @@ static int fake_exec(void *userdata, const struct op *op)
 			memcpy((dst), (src), sizeof(*(dst)) * (n));                                \
 	} while (0)
 
-static int fake_dump(void *userdata, struct observed *ret)
+static int fake_dump(void *userdata, bool namespaces_only, struct observed *ret)
 {
 	struct kernel_fake *f = userdata;
 
 	*ret = (struct observed){0};
-	DUP(ret->links, f->o.links, f->o.n_links);
-	ret->n_links = f->o.n_links;
-	DUP(ret->fdb, f->o.fdb, f->o.n_fdb);
-	ret->n_fdb = f->o.n_fdb;
-	DUP(ret->neigh, f->o.neigh, f->o.n_neigh);
-	ret->n_neigh = f->o.n_neigh;
+	if (!namespaces_only) {
+		DUP(ret->links, f->o.links, f->o.n_links);
+		ret->n_links = f->o.n_links;
+		DUP(ret->fdb, f->o.fdb, f->o.n_fdb);
+		ret->n_fdb = f->o.n_fdb;
+		DUP(ret->neigh, f->o.neigh, f->o.n_neigh);
+		ret->n_neigh = f->o.n_neigh;
+	}
 	ret->ns = xcalloc(f->o.n_ns + 1, sizeof(*ret->ns));
 	for (size_t i = 0; i < f->o.n_ns; i++) {
 		memcpy(ret->ns[i].name, f->o.ns[i].name, sizeof(ret->ns[i].name));
@@ -444,6 +446,26 @@ char *kernel_fake_pass(struct kernel_fake *f, const struct desired *d,
 		n += failed[i];
 	if (ret_failed)
 		*ret_failed = n;
+	free(failed);
+	plan_done(&p);
+	observed_done(&o);
+	return text;
+}
+
+char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d)
+{
+	struct kernel_ops ops = kernel_fake_ops(f);
+	struct observed o;
+	struct plan p = {0};
+	bool *failed;
+	char *text;
+
+	if (observed_dump_namespaces(&ops, all, NULL, &o) < 0)
+		return NULL;
+	reconcile_routers(d, &o, &p);
+	text = plan_format(&p);
+	failed = xcalloc(p.n_ops + 1, sizeof(*failed));
+	plan_apply(&p, &ops, failed);
 	free(failed);
 	plan_done(&p);
 	observed_done(&o);

@@ -16,6 +16,7 @@
 #include "agent/client.h"
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
+#include "agent/routers.h"
 #include "agent/replica.h"
 #include "agent/sync.h"
 #include "base/ip4.h"
@@ -28,9 +29,11 @@ static void usage(FILE *f)
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
-	      "                    [--debug]\n"
+	      "                    [--heartbeat-interval MS] [--debug]\n"
 	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
-	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n",
+	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
+	      "  --heartbeat-interval  milliseconds between heartbeats (200..60000, default\n"
+	      "             5000): the server's agent_down_time must exceed it\n",
 	      f);
 }
 
@@ -47,6 +50,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"netns-prefix", required_argument, NULL, 'N'},
 		{"debug", no_argument, NULL, 'D'},
 		{"lease-time", required_argument, NULL, 'l'},
+		{"heartbeat-interval", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -55,6 +59,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	cfg->mode = "compute";
 	cfg->physnets = json_object();
 	cfg->lease_secs = 86400;
+	cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
 	cfg->token = getenv("LEPTON_AGENT_TOKEN");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -98,6 +103,18 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		case 'N':
 			cfg->netns_prefix = optarg;
 			break;
+		case 'B': {
+			char *end;
+			unsigned long ms = strtoul(optarg, &end, 10);
+
+			if (*end || ms < 200 || ms > 60000) {
+				fprintf(stderr,
+					"lepton-agent: --heartbeat-interval takes 200..60000\n");
+				return -EINVAL;
+			}
+			cfg->heartbeat_ms = (uint32_t) ms;
+			break;
+		}
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -117,6 +134,35 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	return 0;
 }
 
+/* Distributed SNAT: a router namespace running short of ports asks for one
+ * more block; not again for the same router while the blocks it had then
+ * are all it has, for SNAT_ASK_AGAIN_MS (the block comes by the feed). */
+#define SNAT_CHECK_MS	  1000
+#define SNAT_ASK_AGAIN_MS 5000
+
+static void snat_check(struct agent *a, json_t *asked, uint64_t now)
+{
+	for (size_t i = 0; a->desired.routers && i < a->desired.routers->n; i++) {
+		const struct d_router *r = &a->desired.routers->r[i];
+		json_t *prev = json_object_get(asked, r->id);
+		uint64_t flows;
+
+		if (!r->snat_ports || kernel_ns_flows(a->kernel, r->ns, &flows) < 0 ||
+		    !routers_snat_short(r, flows))
+			continue;
+		if (prev && json_integer_value(json_array_get(prev, 0)) == r->snat_ports &&
+		    now - (uint64_t) json_integer_value(json_array_get(prev, 1)) <
+			    SNAT_ASK_AGAIN_MS)
+			continue;
+		log_info("router %s: %llu flows on %u SNAT ports, asking for one more block", r->id,
+			 (unsigned long long) flows, r->snat_ports);
+		client_snat_block(a->client, r->id);
+		json_object_set_new(
+			asked, r->id,
+			json_pack("[I, I]", (json_int_t) r->snat_ports, (json_int_t) now));
+	}
+}
+
 static int epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
@@ -128,7 +174,8 @@ int main(int argc, char **argv)
 {
 	struct agent a = {0};
 	struct itimerspec tick = {{0, 200 * 1000000}, {0, 200 * 1000000}};
-	uint64_t last_heartbeat = 0, last_resync = 0;
+	uint64_t last_heartbeat = 0, last_resync = 0, last_snat = 0;
+	json_t *snat_asked = json_object();
 	sigset_t sigs;
 	int sfd, tfd, r;
 
@@ -172,9 +219,13 @@ int main(int argc, char **argv)
 				uint64_t now = time_mono_ms(), v;
 
 				(void) !read(tfd, &v, sizeof(v));
-				if (now - last_heartbeat >= AGENT_HEARTBEAT_MS) {
+				if (now - last_heartbeat >= a.cfg.heartbeat_ms) {
 					agent_heartbeat(&a);
 					last_heartbeat = now;
+				}
+				if (now - last_snat >= SNAT_CHECK_MS) {
+					snat_check(&a, snat_asked, now);
+					last_snat = now;
 				}
 				/* A periodic pass repairs drift that no event
 				 * shows (nftables or FDB entries changed by hand). */
@@ -186,8 +237,10 @@ int main(int argc, char **argv)
 			} else if (fd == client_watch_fd(a.client)) {
 				agent_feed(&a);
 			} else if (fd == kernel_events_fd(a.kernel)) {
-				if (kernel_events(a.kernel) > 0)
+				if (kernel_events(a.kernel) > 0) {
 					a.dirty = a.full_pass = true;
+					log_debug("link event: a full pass");
+				}
 			} else if (dhcpd_owns(a.dhcpd, fd)) {
 				dhcpd_handle(a.dhcpd, fd, &a.desired);
 			}
@@ -199,6 +252,7 @@ int main(int argc, char **argv)
 	}
 	log_info("stopping");
 	agent_done(&a);
+	json_decref(snat_asked);
 	close(sfd);
 	close(tfd);
 	return 0;

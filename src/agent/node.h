@@ -12,3 +12,8 @@
 void node_compute(struct replica *r, const struct d_node *node, struct desired *out);
 /* Frees *out and its routers. */
 void node_done(struct desired *d);
+/* A stamp of what the node level of a plan (links, FDB, neighbours, router
+ * legs' node ends) is made from: the documents it reads (networks, subnets,
+ * ports, agents) and the router legs. Equal stamps: the node level needs no
+ * new look unless the kernel changed (a link event, or the periodic pass). */
+uint64_t node_level_stamp(const struct model *m, const struct desired *d);

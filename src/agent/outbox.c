@@ -11,6 +11,7 @@ void outbox_init(struct outbox *ob)
 	ob->pending = json_object();
 	ob->order = json_array();
 	ob->acked = json_object();
+	ob->blocks = json_array();
 }
 
 void outbox_done(struct outbox *ob)
@@ -18,6 +19,7 @@ void outbox_done(struct outbox *ob)
 	json_decref(ob->pending);
 	json_decref(ob->order);
 	json_decref(ob->acked);
+	json_decref(ob->blocks);
 	free(ob->out_port);
 	free(ob->out_status);
 	*ob = (struct outbox){0};
@@ -98,10 +100,33 @@ bool outbox_report(struct outbox *ob, const char *port_id, const char *status,
 	return true;
 }
 
+static bool wants_block(const struct outbox *ob, const char *router_id)
+{
+	size_t i;
+	json_t *v;
+
+	if (ob->busy && ob->out.kind == OUTBOX_SNAT_BLOCK && streq(ob->out_port, router_id))
+		return true;
+	json_array_foreach(ob->blocks, i, v) {
+		if (streq(json_string_value(v), router_id))
+			return true;
+	}
+	return false;
+}
+
+bool outbox_snat_block(struct outbox *ob, const char *router_id)
+{
+	if (wants_block(ob, router_id))
+		return false;
+	json_array_append_new(ob->blocks, json_string(router_id));
+	return true;
+}
+
 static bool has_work(const struct outbox *ob)
 {
 	return ob->need_register ||
-	       (ob->registered && (ob->need_heartbeat || json_array_size(ob->order)));
+	       (ob->registered &&
+		(ob->need_heartbeat || json_array_size(ob->order) || json_array_size(ob->blocks)));
 }
 
 bool outbox_next(struct outbox *ob, uint64_t now_ms, struct outbox_item *ret, uint64_t *ret_wait_ms)
@@ -120,6 +145,14 @@ bool outbox_next(struct outbox *ob, uint64_t now_ms, struct outbox_item *ret, ui
 	} else if (ob->need_heartbeat) {
 		ob->out.kind = OUTBOX_HEARTBEAT;
 		ob->need_heartbeat = false; /* a new one may be asked for meanwhile */
+	} else if (json_array_size(ob->blocks)) {
+		/* Before port status: flows are waiting for ports. The
+		 * router's id is kept in out_port while it is out. */
+		free(ob->out_port);
+		ob->out_port = xstrdup(json_string_value(json_array_get(ob->blocks, 0)));
+		json_array_remove(ob->blocks, 0);
+		ob->out.kind = OUTBOX_SNAT_BLOCK;
+		ob->out.router_id = ob->out_port;
 	} else {
 		const char *id = json_string_value(json_array_get(ob->order, 0));
 
@@ -127,7 +160,8 @@ bool outbox_next(struct outbox *ob, uint64_t now_ms, struct outbox_item *ret, ui
 		free(ob->out_status);
 		ob->out_port = xstrdup(id);
 		ob->out_status = xstrdup(json_string_value(json_object_get(ob->pending, id)));
-		ob->out = (struct outbox_item){OUTBOX_STATUS, ob->out_port, ob->out_status};
+		ob->out = (struct outbox_item){
+			.kind = OUTBOX_STATUS, .port_id = ob->out_port, .status = ob->out_status};
 	}
 	ob->busy = true;
 	ob->sent_at = now_ms;
@@ -204,6 +238,12 @@ void outbox_complete(struct outbox *ob, enum outbox_result result, uint64_t now_
 	case OUTBOX_STATUS:
 		complete_status(ob, result, now_ms);
 		break;
+	case OUTBOX_SNAT_BLOCK:
+		/* Again, first in line, unless it was answered (a block, or
+		 * 409: none left; the agent asks again if it still needs). */
+		if (result == OUTBOX_RETRY && !wants_block(ob, ob->out_port))
+			json_array_insert_new(ob->blocks, 0, json_string(ob->out_port));
+		break;
 	}
 	ob->out = (struct outbox_item){0};
 	if (failed) {
@@ -216,8 +256,10 @@ void outbox_complete(struct outbox *ob, enum outbox_result result, uint64_t now_
 
 size_t outbox_depth(const struct outbox *ob)
 {
-	return json_object_size(ob->pending) + ob->need_heartbeat + ob->need_register +
-	       (ob->busy && ob->out.kind == OUTBOX_HEARTBEAT);
+	return json_object_size(ob->pending) + json_array_size(ob->blocks) + ob->need_heartbeat +
+	       ob->need_register +
+	       (ob->busy &&
+		(ob->out.kind == OUTBOX_HEARTBEAT || ob->out.kind == OUTBOX_SNAT_BLOCK));
 }
 
 size_t outbox_ports_queued(const struct outbox *ob)

@@ -27,6 +27,7 @@ enum outbox_kind {
 	OUTBOX_REGISTER,
 	OUTBOX_HEARTBEAT,
 	OUTBOX_STATUS,
+	OUTBOX_SNAT_BLOCK, /* one more SNAT port block for a router (distributed SNAT) */
 };
 
 enum outbox_result {
@@ -40,12 +41,14 @@ struct outbox_item {
 	enum outbox_kind kind;
 	const char *port_id; /* OUTBOX_STATUS: valid until the next outbox_next() */
 	const char *status;
+	const char *router_id; /* OUTBOX_SNAT_BLOCK: valid until the next outbox_next() */
 };
 
 struct outbox {
 	json_t *pending; /* {port_id: status} not yet acknowledged */
 	json_t *order;	 /* [port_id] of pending, oldest first */
 	json_t *acked;	 /* {port_id: [status, ms]} acknowledged, model not caught up */
+	json_t *blocks;	 /* [router_id] wanting one more SNAT block, oldest first */
 	bool need_register;
 	bool registered;
 	bool need_heartbeat;
@@ -73,6 +76,12 @@ void outbox_heartbeat(struct outbox *ob);
  * report for the port is now queued or out. */
 bool outbox_report(struct outbox *ob, const char *port_id, const char *status,
 		   const char *model_status, uint64_t now_ms);
+
+/* This node runs short of SNAT ports on router_id: one request for one
+ * more block is queued (one queued or out stands for any number; the
+ * server's answer, a block in the feed or 409, settles it). Returns
+ * whether a new request was queued. */
+bool outbox_snat_block(struct outbox *ob, const char *router_id);
 
 /* The next item to send at `now_ms` into *ret (true), or false when there
  * is nothing to send now: *ret_wait_ms is then how long until a retry is

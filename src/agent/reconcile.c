@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include "base/ip4.h"
+#include "base/log.h"
 #include "base/strbuf.h"
+#include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -19,7 +21,15 @@ void observed_done(struct observed *o)
 	for (size_t i = 0; i < o->n_ns; i++)
 		r_observed_done(&o->ns[i].c);
 	free(o->ns);
+	hmap_done(&o->by_name);
 	*o = (struct observed){0};
+}
+
+void observed_index(struct observed *o)
+{
+	hmap_done(&o->by_name);
+	for (size_t i = 0; i < o->n_links; i++)
+		hmap_put(&o->by_name, o->links[i].name, &o->links[i]);
 }
 
 struct ns_observed *observed_ns(const struct observed *o, const char *name)
@@ -30,22 +40,44 @@ struct ns_observed *observed_ns(const struct observed *o, const char *name)
 	return NULL;
 }
 
-int observed_dump(const struct kernel_ops *ops, bool (*want_ns)(void *data, const char *name),
-		  void *data, struct observed *ret)
+static int dump(const struct kernel_ops *ops, bool namespaces_only,
+		bool (*want_ns)(void *data, const char *name), void *data, struct observed *ret)
 {
-	int r = ops->dump(ops->userdata, ret);
+	uint64_t t0 = time_mono_us(), t1;
+	int r = ops->dump(ops->userdata, namespaces_only, ret);
+	size_t n = 0;
 
+	t1 = time_mono_us();
 	for (size_t i = 0; r >= 0 && i < ret->n_ns; i++) {
-		struct ns_observed *n = &ret->ns[i];
+		struct ns_observed *ns = &ret->ns[i];
 
-		if (!n->ours || !want_ns(data, n->name))
+		if (!ns->ours || !want_ns(data, ns->name))
 			continue;
-		r = ops->dump_ns(ops->userdata, n->name, &n->c, n->stamp);
-		n->dumped = r >= 0;
+		r = ops->dump_ns(ops->userdata, ns->name, &ns->c, ns->stamp);
+		ns->dumped = r >= 0;
+		n++;
 	}
 	if (r < 0)
 		observed_done(ret);
+	else
+		observed_index(ret);
+	log_debug("dump: %s %llu us, %zu of %zu namespaces %llu us",
+		  namespaces_only ? "namespace list" : "node", (unsigned long long) (t1 - t0), n,
+		  ret->n_ns, (unsigned long long) (time_mono_us() - t1));
 	return r;
+}
+
+int observed_dump(const struct kernel_ops *ops, bool (*want_ns)(void *data, const char *name),
+		  void *data, struct observed *ret)
+{
+	return dump(ops, false, want_ns, data, ret);
+}
+
+int observed_dump_namespaces(const struct kernel_ops *ops,
+			     bool (*want_ns)(void *data, const char *name), void *data,
+			     struct observed *ret)
+{
+	return dump(ops, true, want_ns, data, ret);
 }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
@@ -65,6 +97,14 @@ void reconcile_nft_stamp(const char *nft, char stamp[static 64])
 
 const struct k_link *observed_link(const struct observed *o, const char *name)
 {
+	if (o->n_links && o->by_name.len == o->n_links) {
+		const struct k_link *l = hmap_get(&o->by_name, name);
+
+		if (!l)
+			return NULL;
+		if (l >= o->links && l < o->links + o->n_links && streq(l->name, name))
+			return l;
+	}
 	for (size_t i = 0; i < o->n_links; i++)
 		if (streq(o->links[i].name, name))
 			return &o->links[i];
@@ -113,18 +153,12 @@ static struct op *push(struct plan *p, enum op_kind kind, const char *name)
 
 static const struct d_network *desired_net_by_bridge(const struct desired *d, const char *name)
 {
-	for (size_t i = 0; i < d->n_nets; i++)
-		if (streq(d->nets[i].bridge, name))
-			return &d->nets[i];
-	return NULL;
+	return desired_net_by_dev(d, name, false);
 }
 
 static const struct d_network *desired_net_by_vxlan(const struct desired *d, const char *name)
 {
-	for (size_t i = 0; i < d->n_nets; i++)
-		if (streq(d->nets[i].vxlan, name))
-			return &d->nets[i];
-	return NULL;
+	return desired_net_by_dev(d, name, true);
 }
 
 /* A link with one of our names that is not ours. */
@@ -417,7 +451,13 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 	json_decref(links);
 	json_decref(want);
 	json_decref(have);
-	/* 6. Router namespaces, once the bridges their legs join exist. */
+	/* 6 and 7: router namespaces, once the bridges their legs join exist. */
+	reconcile_routers(d, o, pl);
+}
+
+void reconcile_routers(const struct desired *d, const struct observed *o, struct plan *pl)
+{
+	/* 6. Router namespaces. */
 	for (size_t i = 0; d->routers && i < d->routers->n; i++) {
 		const struct d_router *r = &d->routers->r[i];
 		const struct ns_observed *h = observed_ns(o, r->ns);
@@ -453,31 +493,32 @@ void plan_done(struct plan *p)
 	*p = (struct plan){0};
 }
 
+static const char *const op_names[] = {
+	[OP_BRIDGE_ADD] = "bridge-add",
+	[OP_VXLAN_ADD] = "vxlan-add",
+	[OP_VLAN_ADD] = "vlan-add",
+	[OP_LINK_DEL] = "link-del",
+	[OP_LINK_SET] = "link-set",
+	[OP_BRPORT_SET] = "brport-set",
+	[OP_FDB_ADD] = "fdb-add",
+	[OP_FDB_DEL] = "fdb-del",
+	[OP_NEIGH_SET] = "neigh-set",
+	[OP_NEIGH_DEL] = "neigh-del",
+	[OP_NS_ADD] = "ns-add",
+	[OP_NS_DEL] = "ns-del",
+	[OP_NFT_TABLE] = "nft-table",
+	[OP_LEG_ADD] = "leg-add",
+	[OP_ADDR_ADD] = "addr-add",
+	[OP_ADDR_DEL] = "addr-del",
+	[OP_ROUTE_ADD] = "route-add",
+	[OP_ROUTE_DEL] = "route-del",
+	[OP_RULE_ADD] = "rule-add",
+	[OP_RULE_DEL] = "rule-del",
+	[OP_GARP] = "garp",
+};
+
 char *plan_format(const struct plan *p)
 {
-	static const char *const names[] = {
-		[OP_BRIDGE_ADD] = "bridge-add",
-		[OP_VXLAN_ADD] = "vxlan-add",
-		[OP_VLAN_ADD] = "vlan-add",
-		[OP_LINK_DEL] = "link-del",
-		[OP_LINK_SET] = "link-set",
-		[OP_BRPORT_SET] = "brport-set",
-		[OP_FDB_ADD] = "fdb-add",
-		[OP_FDB_DEL] = "fdb-del",
-		[OP_NEIGH_SET] = "neigh-set",
-		[OP_NEIGH_DEL] = "neigh-del",
-		[OP_NS_ADD] = "ns-add",
-		[OP_NS_DEL] = "ns-del",
-		[OP_NFT_TABLE] = "nft-table",
-		[OP_LEG_ADD] = "leg-add",
-		[OP_ADDR_ADD] = "addr-add",
-		[OP_ADDR_DEL] = "addr-del",
-		[OP_ROUTE_ADD] = "route-add",
-		[OP_ROUTE_DEL] = "route-del",
-		[OP_RULE_ADD] = "rule-add",
-		[OP_RULE_DEL] = "rule-del",
-		[OP_GARP] = "garp",
-	};
 	struct strbuf sb = STRBUF_INIT;
 
 	for (size_t i = 0; i < p->n_ops; i++) {
@@ -485,12 +526,12 @@ char *plan_format(const struct plan *p)
 		char a[IP4_STRLEN], b[IP4_STRLEN];
 
 		if (op->kind == OP_NS_ADD || op->kind == OP_NS_DEL) {
-			strbuf_appendf(&sb, "%s %s\n", names[op->kind], op->ns);
+			strbuf_appendf(&sb, "%s %s\n", op_names[op->kind], op->ns);
 			continue;
 		}
 		if (op->ns[0])
 			strbuf_appendf(&sb, "%s: ", op->ns);
-		strbuf_appendf(&sb, "%s", names[op->kind]);
+		strbuf_appendf(&sb, "%s", op_names[op->kind]);
 		if (op->name[0])
 			strbuf_appendf(&sb, " %s", op->name);
 		switch (op->kind) {
@@ -591,14 +632,21 @@ static bool is_del(enum op_kind k)
 	       k == OP_ROUTE_DEL || k == OP_RULE_DEL || k == OP_NS_DEL;
 }
 
+/* Plans at least this big say where their time went, by op kind. */
+#define PLAN_TIMING_MIN 100
+
 int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_failed)
 {
+	uint64_t us[ARRAY_SIZE(op_names)] = {0}, n[ARRAY_SIZE(op_names)] = {0};
 	int first = 0;
 
 	for (size_t i = 0; i < p->n_ops; i++) {
 		const struct op *op = &p->ops[i];
+		uint64_t t0 = time_mono_us();
 		int r = ops->exec(ops->userdata, op);
 
+		us[op->kind] += time_mono_us() - t0;
+		n[op->kind]++;
 		if ((r == -EEXIST && is_add(op->kind)) ||
 		    ((r == -ENOENT || r == -ENODEV || r == -ESRCH || r == -EADDRNOTAVAIL) &&
 		     is_del(op->kind)))
@@ -607,6 +655,17 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_fai
 			ret_failed[i] = r < 0;
 		if (r < 0 && !first)
 			first = r;
+	}
+	if (p->n_ops >= PLAN_TIMING_MIN) {
+		struct strbuf sb = STRBUF_INIT;
+
+		for (size_t k = 0; k < ARRAY_SIZE(op_names); k++)
+			if (n[k])
+				strbuf_appendf(&sb, "%s%s %llu in %llu ms", sb.len ? ", " : "",
+					       op_names[k], (unsigned long long) n[k],
+					       (unsigned long long) (us[k] / 1000));
+		log_info("plan of %zu ops applied: %s", p->n_ops, strbuf_str(&sb));
+		strbuf_done(&sb);
 	}
 	return first;
 }

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "base/hmap.h"
 #include "agent/desired.h"
 #include "agent/routers.h"
 
@@ -72,9 +73,13 @@ struct observed {
 	size_t n_neigh;
 	struct ns_observed *ns;
 	size_t n_ns;
+	struct hmap by_name; /* links by name (observed_index): lookups in O(1) */
 };
 
 void observed_done(struct observed *o);
+/* Indexes the links by name (observed_dump does it). observed_link()
+ * falls back to a scan when the links changed since. */
+void observed_index(struct observed *o);
 const struct k_link *observed_link(const struct observed *o, const char *name);
 struct ns_observed *observed_ns(const struct observed *o, const char *name);
 
@@ -140,6 +145,10 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 /* Appends the ops that bring one router namespace from have to want
  * (pure): deletes of what is not wanted, then adds, so that a namespace
  * already right gets no op at all. */
+/* Only the router namespaces' part of reconcile_plan (steps 6 and 7),
+ * appended to *out: for a pass where nothing at the node level can have
+ * changed. */
+void reconcile_routers(const struct desired *d, const struct observed *o, struct plan *out);
 void reconcile_router(const struct d_router *want, const struct r_observed *have, struct plan *out);
 void plan_done(struct plan *p);
 /* One line per op, for logs and golden tests. Caller frees. */
@@ -150,10 +159,10 @@ void reconcile_nft_stamp(const char *nft, char stamp[static 64]);
 
 struct kernel_ops {
 	void *userdata;
-	/* The node's links, FDB and neighbour entries, and the router
-	 * namespaces whose names start with the node's prefix (names and
-	 * markers only). */
-	int (*dump)(void *userdata, struct observed *ret);
+	/* The node's links, FDB and neighbour entries (unless namespaces_only),
+	 * and the router namespaces whose names start with the node's prefix
+	 * (names and markers only). */
+	int (*dump)(void *userdata, bool namespaces_only, struct observed *ret);
 	/* The contents of one router namespace (links, addresses, our routes,
 	 * rules and permanent neighbours) and its table's stamp. */
 	int (*dump_ns)(void *userdata, const char *ns, struct r_observed *ret,
@@ -170,3 +179,8 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_fai
  * which want_ns(name) says so. */
 int observed_dump(const struct kernel_ops *ops, bool (*want_ns)(void *data, const char *name),
 		  void *data, struct observed *ret);
+/* The same without the node's links, FDB and neighbours: for a pass that
+ * plans router namespaces only (reconcile_routers). */
+int observed_dump_namespaces(const struct kernel_ops *ops,
+			     bool (*want_ns)(void *data, const char *name), void *data,
+			     struct observed *ret);

@@ -14,6 +14,7 @@
 #include <net/if_arp.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -35,6 +36,8 @@ struct rns {
 	bool ours;		 /* its loopback is in our link group */
 	struct r_observed links; /* name -> ifindex cache (links only) */
 	bool links_valid;
+	int pkt;		/* a packet socket made in the namespace, for gratuitous ARP; -1 */
+	struct nft_handle *nft; /* libnftables, its socket made in the namespace */
 };
 
 struct rns_set {
@@ -57,6 +60,9 @@ static void rns_close(struct rns *r)
 {
 	if (r->fd >= 0)
 		close(r->fd);
+	if (r->pkt >= 0)
+		close(r->pkt);
+	nft_handle_free(r->nft);
 	rtnl_close(r->nl);
 	r_observed_done(&r->links);
 }
@@ -197,7 +203,7 @@ static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only);
 static int ns_get(struct rns_set *s, const char *name, struct rns **ret)
 {
 	char path[sizeof(NETNS_DIR) + 257];
-	struct rns *r = find(s, name), n = {.fd = -1};
+	struct rns *r = find(s, name), n = {.fd = -1, .pkt = -1};
 	int e;
 
 	*ret = NULL;
@@ -363,46 +369,49 @@ static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only)
 }
 
 /* Gratuitous ARP for a Floating IP that arrived on a leg. */
-struct garp {
-	char dev[IFNAMSIZ];
-	uint32_t ip;
-	uint8_t mac[6];
-};
-
-static int send_garp(void *data)
+/* The namespace's packet socket, made there once: a packet socket's close
+ * waits for an RCU grace period (about 10 ms), so one per announcement made
+ * thousands of them cost seconds. Protocol 0: it receives nothing. */
+static int open_packet(void *data)
 {
-	const struct garp *g = data;
+	int *fd = data;
+
+	*fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	return *fd < 0 ? -errno : 0;
+}
+
+/* Two gratuitous ARP requests for ip from the leg ifindex with mac. */
+static int send_garp(struct rns *ns, int ifindex, uint32_t ip, const uint8_t mac[static 6])
+{
 	struct {
 		struct ether_header eth;
 		struct arphdr arp;
 		uint8_t sha[6], spa[4], tha[6], tpa[4];
 	} __attribute__((packed)) f = {0};
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_halen = 6};
-	uint32_t be = htonl(g->ip);
-	int fd, r = 0;
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+				  .sll_halen = 6,
+				  .sll_ifindex = ifindex,
+				  .sll_protocol = htons(ETH_P_ARP)};
+	uint32_t be = htonl(ip);
+	int r = 0;
 
-	sll.sll_ifindex = (int) if_nametoindex(g->dev);
-	if (!sll.sll_ifindex)
-		return -ENODEV;
-	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ARP));
-	if (fd < 0)
-		return -errno;
+	if (ns->pkt < 0 && (r = in_ns(ns->fd, open_packet, &ns->pkt)) < 0)
+		return r;
 	memset(f.eth.ether_dhost, 0xff, 6);
-	memcpy(f.eth.ether_shost, g->mac, 6);
+	memcpy(f.eth.ether_shost, mac, 6);
 	f.eth.ether_type = htons(ETH_P_ARP);
 	f.arp.ar_hrd = htons(ARPHRD_ETHER);
 	f.arp.ar_pro = htons(ETH_P_IP);
 	f.arp.ar_hln = 6;
 	f.arp.ar_pln = 4;
 	f.arp.ar_op = htons(ARPOP_REQUEST);
-	memcpy(f.sha, g->mac, 6);
+	memcpy(f.sha, mac, 6);
 	memcpy(f.spa, &be, 4);
 	memcpy(f.tpa, &be, 4);
 	memset(sll.sll_addr, 0xff, 6);
 	for (int i = 0; i < 2; i++)
-		if (sendto(fd, &f, sizeof(f), 0, (struct sockaddr *) &sll, sizeof(sll)) < 0)
+		if (sendto(ns->pkt, &f, sizeof(f), 0, (struct sockaddr *) &sll, sizeof(sll)) < 0)
 			r = -errno;
-	close(fd);
 	return r;
 }
 
@@ -453,22 +462,11 @@ static int leg_add(struct rns_set *s, struct rns *ns, const struct r_leg *leg)
 	return r;
 }
 
-struct nft_run {
-	const char *script;
-	char *err;
-};
-
-static int run_nft(void *data)
+/* The namespace's libnftables handle, made there once (its netlink socket
+ * stays in the namespace; a new handle per table cost ~13 ms). */
+static int open_nft(void *data)
 {
-	struct nft_run *n = data;
-	struct nft_handle *h;
-	int r = nft_handle_new(&h);
-
-	if (r < 0)
-		return r;
-	r = nft_apply(h, n->script, &n->err);
-	nft_handle_free(h);
-	return r;
+	return nft_handle_new(data);
 }
 
 static int set_lo_group(void *data)
@@ -521,30 +519,66 @@ static int ns_del(struct rns_set *s, const char *name)
 	return 0;
 }
 
+static int read_flows(void *ret)
+{
+	char buf[32] = "";
+	int fd = open("/proc/sys/net/netfilter/nf_conntrack_count", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EIO;
+	*(uint64_t *) ret = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+int rns_flows(struct rns_set *s, const char *name, uint64_t *ret)
+{
+	struct rns *ns;
+	uint64_t n = 0;
+	int r = ns_get(s, name, &ns);
+
+	if (r < 0)
+		return r;
+	if (!ns || !ns->ours)
+		return -ENOENT;
+	r = in_ns(ns->fd, read_flows, &n);
+	if (r >= 0)
+		*ret = n;
+	return r;
+}
+
 static int nft_table(struct rns *ns, const struct op *op)
 {
 	const char *head = "table ip lepton {\n";
 	size_t len;
 	char *script;
-	struct nft_run run = {NULL, NULL};
+	char *err = NULL;
 	int r;
 
 	if (!startswith(op->nft, head))
 		return -EINVAL;
 	/* The whole table, replaced in one transaction: NAT bindings of
 	 * established flows live in conntrack and are kept. The comment
-	 * stamps what was written. */
-	len = strlen(op->nft) + 160;
+	 * stamps what was written. The netdev and arp tables of distributed
+	 * SNAT, when the script has them, follow it: replaced (or removed)
+	 * in the same transaction. */
+	len = strlen(op->nft) + 256;
 	script = xmalloc(len);
 	snprintf(script, len,
-		 "table ip lepton\ndelete table ip lepton\ntable ip lepton {\n\tcomment "
-		 "\"%s\"\n%s",
+		 "table ip lepton\ndelete table ip lepton\ntable netdev lepton\ndelete table "
+		 "netdev lepton\ntable arp lepton\ndelete table arp lepton\ntable ip lepton {\n"
+		 "\tcomment \"%s\"\n%s",
 		 op->stamp, op->nft + strlen(head));
-	run.script = script;
-	r = in_ns(ns->fd, run_nft, &run);
+	r = ns->nft ? 0 : in_ns(ns->fd, open_nft, &ns->nft);
+	if (r >= 0)
+		r = nft_apply(ns->nft, script, &err);
 	if (r < 0)
-		log_error("%s: nftables: %s", ns->name, run.err ? run.err : strerror(-r));
-	free(run.err);
+		log_error("%s: nftables: %s", ns->name, err ? err : strerror(-r));
+	free(err);
 	free(script);
 	return r;
 }
@@ -555,7 +589,6 @@ int rns_exec(struct rns_set *s, const struct op *op)
 	struct rns *ns;
 	struct rtnl_route rt;
 	struct rtnl_rule ru;
-	struct garp g;
 	int idx = 0, r;
 
 	if (op->kind == OP_NS_ADD)
@@ -615,10 +648,7 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(
 			ns->nl, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
 	case OP_GARP:
-		g = (struct garp){.ip = op->ip};
-		snprintf(g.dev, sizeof(g.dev), "%s", op->name);
-		memcpy(g.mac, op->mac, 6);
-		return in_ns(ns->fd, send_garp, &g);
+		return send_garp(ns, idx, op->ip, op->mac);
 	default:
 		return -EINVAL;
 	}

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "agent/reconcile.h"
 
 struct rns_set;
@@ -25,5 +26,8 @@ void rns_set_free(struct rns_set *s);
 int rns_list(struct rns_set *s, struct ns_observed **ret, size_t *ret_n);
 /* The contents of one and its nftables table's stamp. */
 int rns_dump(struct rns_set *s, const char *name, struct r_observed *ret, char stamp[static 64]);
+/* How many connections conntrack tracks in one of ours (its
+ * nf_conntrack_count). */
+int rns_flows(struct rns_set *s, const char *name, uint64_t *ret);
 /* One op of a plan whose op->ns is set (and OP_NS_ADD / OP_NS_DEL). */
 int rns_exec(struct rns_set *s, const struct op *op);

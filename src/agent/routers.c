@@ -2,12 +2,15 @@
 #include "agent/routers.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "base/hmap.h"
 #include "base/ip4.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+
+#define MAX_IFACES 64
 
 #define GROW1(arr, n) ((arr) = xrealloc((arr), ((n) + 1) * sizeof(*(arr))), &(arr)[(n)++])
 
@@ -50,6 +53,15 @@ static bool port_ip(struct model *m, const struct m_port *port, const struct m_s
 	if (subnet)
 		*subnet = sub;
 	return true;
+}
+
+/* Whether ip is one of a gateway port's addresses. */
+static bool is_gw_ip(const struct m_port *gw, uint32_t ip)
+{
+	for (size_t i = 0; i < gw->n_ips; i++)
+		if (gw->ips[i].is_v4 && gw->ips[i].ip == ip)
+			return true;
+	return false;
 }
 
 static struct d_router *new_router(struct d_routers *out, const struct r_node *node,
@@ -209,11 +221,196 @@ static void ext_leg(struct d_router *d, struct desired *l2, const struct r_node 
 	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, mac));
 }
 
+/* Distributed SNAT (DESIGN.md section 3, case 6; SNAT-CONTRACT.md).
+ *
+ * Every node with VMs of the router SNATs them on its own fg- leg to the
+ * router's gateway address, within the port blocks the server gave this
+ * node (TCP and UDP ports, ICMP echo identifiers: `snat to A:lo-hi` maps
+ * all three into the range). One node, the owner, holds the address (it
+ * answers ARP, and announces it when it becomes owner): every reply comes
+ * to it. In netdev ingress on fg-, before conntrack, it sends each packet
+ * of another node's block to that node's fg- MAC, unchanged but for the
+ * Ethernet addresses (stateless: no conntrack entry on the owner); an ICMP
+ * error goes by the port or echo id of the header it quotes. Its own
+ * blocks go through conntrack as usual. Protocols without ports are the
+ * owner's alone (SNAT to the address, no ports); other nodes drop them.
+ *
+ * A node that is not the owner does not hold the address; the kernel then
+ * takes another address as sender of the ARP requests it sends for the
+ * upstream (a Floating IP, or even a tenant's gateway address on a qr-
+ * leg, measured), and the upstream would learn it. ARP requests leaving
+ * fg- with a sender that is not one of fg-'s addresses carry 0.0.0.0
+ * instead (an RFC 5227 probe: answered, and learnt by nobody). */
+struct dsnat_nft {
+	char *postrouting; /* rules of the nat postrouting chain */
+	char *chains;	   /* more chains of table ip lepton */
+	char *tables;	   /* tables after table ip lepton (netdev, arp) */
+};
+
+struct range {
+	uint32_t ip;
+	uint16_t lo, hi;
+};
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	if (x->ip != y->ip)
+		return x->ip < y->ip ? -1 : 1;
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* This node's ACTIVE blocks as ranges, sorted, adjacent ones merged. */
+static size_t own_ranges(const struct m_snat_block **b, size_t n, struct range *out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct range){b[i]->ip, b[i]->port_min, b[i]->port_max};
+	qsort(out, n, sizeof(*out), range_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (k && out[k - 1].ip == out[i].ip && (uint32_t) out[k - 1].hi + 1 >= out[i].lo) {
+			if (out[i].hi > out[k - 1].hi)
+				out[k - 1].hi = out[i].hi;
+			continue;
+		}
+		out[k++] = out[i];
+	}
+	return k;
+}
+
+/* Back out where it came in (fg-, whatever its ifindex is now). */
+static void fwd_rules(struct strbuf *sb, const struct m_snat_block *b, const uint8_t own[6],
+		      const uint8_t peer[6])
+{
+	static const char *const match[] = {
+		"meta l4proto { tcp, udp } th dport",
+		"icmp type echo-reply icmp id",
+		/* ICMP errors: the quoted IPv4 header (20 bytes) after the
+		 * 8 of ICMP, then its ports or echo id. */
+		"icmp type { destination-unreachable, source-quench, time-exceeded, "
+		"parameter-problem } @th,64,8 0x45 @th,136,8 { 6, 17 } @th,224,16",
+		"icmp type { destination-unreachable, source-quench, time-exceeded, "
+		"parameter-problem } @th,64,8 0x45 @th,136,8 1 @th,256,16",
+	};
+	char a[IP4_STRLEN];
+
+	ip4_format(b->ip, a);
+	for (size_t i = 0; i < ARRAY_SIZE(match); i++)
+		strbuf_appendf(sb,
+			       "\t\tip daddr %s %s %u-%u counter ether saddr set "
+			       "%02x:%02x:%02x:%02x:%02x:%02x ether daddr set "
+			       "%02x:%02x:%02x:%02x:%02x:%02x fwd to meta iif\n",
+			       a, match[i], b->port_min, b->port_max, own[0], own[1], own[2],
+			       own[3], own[4], own[5], peer[0], peer[1], peer[2], peer[3], peer[4],
+			       peer[5]);
+}
+
+static void dsnat_script(const struct d_router *d, const char *fg, const uint8_t own_mac[6],
+			 const struct ip4_cidr *subnets, size_t n_subnets,
+			 const struct m_snat_block **mine, size_t n_mine,
+			 const struct m_snat_block **others, size_t n_others, uint32_t owner_ip,
+			 struct dsnat_nft *out)
+{
+	struct strbuf post = STRBUF_INIT, chains = STRBUF_INIT, tables = STRBUF_INIT;
+	struct range *r = xcalloc(n_mine + 1, sizeof(*r));
+	size_t n_r = own_ranges(mine, n_mine, r), n_addrs = 0;
+	char a[IP4_STRLEN], c[IP4_CIDR_STRLEN], from[64 + 40 * MAX_IFACES] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < n_subnets; i++) {
+		ip4_cidr_format(&subnets[i], c);
+		len += (size_t) snprintf(from + len, sizeof(from) - len, "%s%s", i ? ", " : "", c);
+	}
+	if (n_subnets && n_r == 1) {
+		ip4_format(r[0].ip, a);
+		strbuf_appendf(&post,
+			       "\t\toifname \"%s\" ip saddr { %s } meta l4proto { tcp, udp, icmp } "
+			       "snat to %s:%u-%u\n",
+			       fg, from, a, r[0].lo, r[0].hi);
+	} else if (n_subnets && n_r > 1) {
+		/* Blocks apart: new flows spread over them by their sizes. */
+		uint32_t total = 0;
+
+		for (size_t i = 0; i < n_r; i++)
+			total += (uint32_t) (r[i].hi - r[i].lo + 1);
+		strbuf_appendf(&post,
+			       "\t\toifname \"%s\" ip saddr { %s } meta l4proto { tcp, udp, icmp } "
+			       "numgen random mod %u vmap { ",
+			       fg, from, total);
+		total = 0;
+		for (size_t i = 0; i < n_r; i++) {
+			uint32_t size = (uint32_t) (r[i].hi - r[i].lo + 1);
+
+			ip4_format(r[i].ip, a);
+			strbuf_appendf(&post, "%s%u-%u : jump snat_%zu", i ? ", " : "", total,
+				       total + size - 1, i);
+			total += size;
+			strbuf_appendf(
+				&chains,
+				"\tchain snat_%zu {\n\t\tmeta l4proto { tcp, udp, icmp } snat to "
+				"%s:%u-%u\n\t}\n",
+				i, a, r[i].lo, r[i].hi);
+		}
+		strbuf_append(&post, " }\n");
+	}
+	if (n_subnets && owner_ip) {
+		ip4_format(owner_ip, a);
+		strbuf_appendf(
+			&post,
+			"\t\toifname \"%s\" ip saddr { %s } meta l4proto != { tcp, udp, icmp } "
+			"snat to %s\n",
+			fg, from, a);
+	} else if (n_subnets) {
+		strbuf_appendf(
+			&post,
+			"\t\toifname \"%s\" ip saddr { %s } meta l4proto != { tcp, udp, icmp } "
+			"drop\n",
+			fg, from);
+	}
+	if (n_others) {
+		strbuf_appendf(&tables,
+			       "table netdev lepton {\n\tchain forward {\n\t\ttype filter hook "
+			       "ingress device \"%s\" priority 0; policy accept;\n",
+			       fg);
+		for (size_t i = 0; i < n_others; i++) {
+			uint8_t peer[6];
+
+			node_mac(others[i]->host, d->id, peer);
+			fwd_rules(&tables, others[i], own_mac, peer);
+		}
+		strbuf_append(&tables, "\t}\n}\n");
+	}
+	strbuf_appendf(&tables,
+		       "table arp lepton {\n\tchain output {\n\t\ttype filter hook output priority "
+		       "0; policy accept;\n\t\toifname \"%s\" arp operation request ",
+		       fg);
+	for (size_t i = 0; i < d->n_addrs; i++) {
+		if (!streq(d->addrs[i].dev, fg))
+			continue;
+		ip4_format(d->addrs[i].ip, a);
+		strbuf_appendf(&tables, "%s%s", n_addrs++ ? ", " : "arp saddr ip != { ", a);
+	}
+	strbuf_appendf(&tables, "%sarp saddr ip set 0.0.0.0\n\t}\n}\n", n_addrs ? " } " : "");
+	free(r);
+	out->postrouting = strbuf_steal(&post);
+	out->chains = strbuf_steal(&chains);
+	out->tables = strbuf_steal(&tables);
+}
+
+static void dsnat_done(struct dsnat_nft *ds)
+{
+	free(ds->postrouting);
+	free(ds->chains);
+	free(ds->tables);
+}
+
 /* Table ip lepton of a namespace: Floating IPs (DNAT in, SNAT out) and
  * SNAT of the router's subnets to its gateway address. */
 static char *nat_script(const char *ext_dev, const struct m_floatingip **fips, size_t n_fips,
 			const struct ip4_cidr *subnets, size_t n_subnets, uint32_t snat_ip,
-			bool guard, char *extra)
+			bool guard, char *extra, const struct dsnat_nft *ds)
 {
 	struct strbuf sb = STRBUF_INIT;
 	char a[IP4_STRLEN], b[IP4_STRLEN];
@@ -274,11 +471,17 @@ static char *nat_script(const char *ext_dev, const struct m_floatingip **fips, s
 		ip4_format(snat_ip, a);
 		strbuf_appendf(&sb, " } snat to %s\n", a);
 	}
+	if (ds)
+		strbuf_append(&sb, ds->postrouting);
 	strbuf_append(&sb, "\t}\n");
+	if (ds)
+		strbuf_append(&sb, ds->chains);
 	if (extra)
 		strbuf_append(&sb, extra);
 	free(extra);
 	strbuf_append(&sb, "}\n");
+	if (ds)
+		strbuf_append(&sb, ds->tables);
 	return strbuf_steal(&sb);
 }
 
@@ -433,8 +636,6 @@ static void extra_routes(struct d_router *d, const struct m_router *router,
 	}
 }
 
-#define MAX_IFACES 64
-
 static void legacy_router(struct model *mo, const struct r_node *node, struct desired *l2,
 			  struct rmodel *m, struct d_routers *out)
 {
@@ -453,7 +654,7 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct de
 	}
 	d->nft = nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
 			    m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
-			    fw_script(mo, m, false));
+			    fw_script(mo, m, false), NULL);
 }
 
 static void dvr_router(struct model *mo, const struct r_node *node, struct desired *l2,
@@ -464,8 +665,15 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 	char names[MAX_IFACES][D_IFNAMSIZ], fg[D_IFNAMSIZ] = "";
 	size_t n = iface_legs(mo, d, l2, m, cidrs, names, MAX_IFACES);
 	const struct m_floatingip **local = xcalloc(m->n_fips + 1, sizeof(*local));
-	size_t n_local = 0;
-	bool policy = false;
+	const struct m_vec *blocks = model_snat_blocks_of_router(mo, m->router->o.id);
+	const struct m_snat_block **mine = xcalloc(blocks->len + 1, sizeof(*mine));
+	const struct m_snat_block **others = xcalloc(blocks->len + 1, sizeof(*others));
+	size_t n_local = 0, n_mine = 0, n_others = 0;
+	bool policy = false,
+	     dsnat = m->gw && m->router->snat_mode == M_SNAT_DISTRIBUTED && m->router->enable_snat;
+	bool is_owner = dsnat && streq(m->router->snat_owner, node->host);
+	struct dsnat_nft ds = {0};
+	uint8_t mac[6];
 
 	extra_routes(d, m->router, cidrs, names, n);
 	/* Floating IPs of this node's VMs. */
@@ -475,10 +683,22 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 		if (port && streq(port->host, node->host))
 			local[n_local++] = m->fips[i];
 	}
-	if (m->gw && n_local) {
-		uint8_t mac[6];
+	/* Blocks of the router's gateway addresses: this node's to SNAT with,
+	 * the others' to forward (when this node is the owner). */
+	for (size_t i = 0; dsnat && i < blocks->len; i++) {
+		const struct m_snat_block *b = blocks->v[i];
 
-		node_mac(node->host, m->router->o.id, mac);
+		if (!is_gw_ip(m->gw, b->ip))
+			continue;
+		if (streq(b->host, node->host)) {
+			if (b->is_active)
+				mine[n_mine++] = b;
+		} else if (is_owner) {
+			others[n_others++] = b;
+		}
+	}
+	node_mac(node->host, m->router->o.id, mac);
+	if (m->gw && (n_local || dsnat)) {
 		ext_leg(d, l2, node, m, "fg-", m->router->o.id, mac, fg);
 		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
 		for (size_t i = 0; i < n_local; i++) {
@@ -486,6 +706,21 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);
 			policy = true;
 		}
+	}
+	if (dsnat) {
+		/* The owner holds the gateway addresses (announced when they
+		 * arrive); the rest of the subnets leaves here with a block. */
+		for (size_t i = 0; is_owner && i < m->gw->n_ips; i++)
+			if (m->gw->ips[i].is_v4)
+				add_addr(d, fg, m->gw->ips[i].ip, 32, true);
+		for (size_t j = 0; n_mine && j < n; j++) {
+			add_rule(d, R_PRIO_DSNAT, cidrs[j].addr, cidrs[j].len, R_TABLE_FIP, -1);
+			policy = true;
+		}
+		for (size_t i = 0; i < n_mine; i++)
+			d->snat_ports += (uint32_t) (mine[i]->port_max - mine[i]->port_min + 1);
+		dsnat_script(d, fg, mac, cidrs, n_mine ? n : 0, mine, n_mine, others, n_others,
+			     is_owner ? m->ext_ip : 0, &ds);
 	}
 	/* Centralized SNAT: the rest of each subnet goes to its SNAT port. */
 	for (size_t i = 0; i < m->n_csnat; i++) {
@@ -506,9 +741,12 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft =
-		nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true, fw_script(mo, m, true));
+	d->nft = nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true, fw_script(mo, m, true),
+			    dsnat ? &ds : NULL);
+	dsnat_done(&ds);
 	free(local);
+	free(mine);
+	free(others);
 }
 
 static void snat_router(struct model *mo, const struct r_node *node, struct desired *l2,
@@ -540,7 +778,7 @@ static void snat_router(struct model *mo, const struct r_node *node, struct desi
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 	d->nft = nat_script(qg, NULL, 0, cidrs, n, m->router->enable_snat ? m->ext_ip : 0, false,
-			    NULL);
+			    NULL, NULL);
 }
 
 void routers_compute(struct model *mo, const struct r_node *node, struct desired *l2,
@@ -599,6 +837,11 @@ void routers_done(struct d_routers *rs)
 		router_free(&rs->r[i]);
 	free(rs->r);
 	*rs = (struct d_routers){0};
+}
+
+bool routers_snat_short(const struct d_router *d, uint64_t flows)
+{
+	return d->snat_ports && flows * 4 >= (uint64_t) d->snat_ports * 3;
 }
 
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns)

@@ -34,6 +34,7 @@
 #define R_PRIO_MAIN  50	 /* main table without its default route */
 #define R_PRIO_FIP                                                                                 \
 	100 /* every Floating IP: one priority, so that one FIP changes only its own rule */
+#define R_PRIO_DSNAT	 200 /* distributed SNAT: the router's subnets, after the Floating IPs */
 #define R_PRIO_SNAT	 20000
 #define R_PRIO_OURS_LAST 29999
 
@@ -89,7 +90,8 @@ struct d_router {
 	size_t n_rules;
 	struct r_neigh *neighs;
 	size_t n_neighs;
-	char *nft; /* the namespace's nftables table (NAT), a whole script */
+	char *nft;	     /* the namespace's nftables table (NAT), a whole script */
+	uint32_t snat_ports; /* distributed SNAT: this node's ports (ACTIVE blocks), or 0 */
 };
 
 struct d_routers {
@@ -113,6 +115,11 @@ const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
 /* A hash of a namespace's whole desired state (its structs are zeroed
  * before they are filled, so padding is stable). */
 uint64_t routers_hash(const struct d_router *d);
+/* Whether a router namespace that tracks `flows` connections runs short of
+ * distributed SNAT ports (3/4 of its blocks' ports: it asks for one more
+ * block in time). Conservative: every tracked flow counts, though a port
+ * serves one flow per destination address and port. */
+bool routers_snat_short(const struct d_router *d, uint64_t flows);
 /* A router's leg by its name inside the namespace, or NULL. */
 const struct r_leg *routers_leg(const struct d_router *d, const char *name);
 

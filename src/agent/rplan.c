@@ -32,18 +32,50 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 	return h;
 }
 
+static uint64_t fnv_s(uint64_t h, const char *s)
+{
+	return fnv(h, s, strlen(s) + 1);
+}
+
+#define FNV_V(h, v) fnv(h, &(v), sizeof(v))
+
+/* Field by field: struct bytes would take in padding and what follows a
+ * name's NUL, which nothing clears (the hash must be the same for the same
+ * contents, pass after pass, or every namespace is dumped every time). */
 uint64_t routers_hash(const struct d_router *d)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = fnv_s(1469598103934665603ull, d->ns);
 
-	h = fnv(h, d->ns, strlen(d->ns));
-	h = fnv(h, d->legs, d->n_legs * sizeof(*d->legs));
-	h = fnv(h, d->addrs, d->n_addrs * sizeof(*d->addrs));
-	h = fnv(h, d->routes, d->n_routes * sizeof(*d->routes));
-	h = fnv(h, d->rules, d->n_rules * sizeof(*d->rules));
-	h = fnv(h, d->neighs, d->n_neighs * sizeof(*d->neighs));
+	for (size_t i = 0; i < d->n_legs; i++) {
+		const struct r_leg *l = &d->legs[i];
+
+		h = fnv_s(fnv_s(fnv_s(fnv_s(h, l->name), l->peer), l->bridge), l->port_id);
+		h = FNV_V(FNV_V(h, l->mac), l->mtu);
+	}
+	for (size_t i = 0; i < d->n_addrs; i++) {
+		const struct r_addr *a = &d->addrs[i];
+
+		h = FNV_V(FNV_V(FNV_V(fnv_s(h, a->dev), a->ip), a->prefixlen), a->announce);
+	}
+	for (size_t i = 0; i < d->n_routes; i++) {
+		const struct r_route *r = &d->routes[i];
+
+		h = FNV_V(FNV_V(FNV_V(FNV_V(h, r->table), r->dst), r->prefixlen), r->gateway);
+		h = FNV_V(fnv_s(h, r->dev), r->onlink);
+	}
+	for (size_t i = 0; i < d->n_rules; i++) {
+		const struct r_rule *r = &d->rules[i];
+
+		h = FNV_V(FNV_V(FNV_V(h, r->priority), r->src), r->src_len);
+		h = FNV_V(FNV_V(h, r->table), r->suppress_prefixlen);
+	}
+	for (size_t i = 0; i < d->n_neighs; i++) {
+		const struct r_neigh *n = &d->neighs[i];
+
+		h = FNV_V(FNV_V(fnv_s(h, n->dev), n->ip), n->mac);
+	}
 	if (d->nft)
-		h = fnv(h, d->nft, strlen(d->nft));
+		h = fnv_s(h, d->nft);
 	return h ? h : 1;
 }
 

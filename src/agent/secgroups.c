@@ -1,6 +1,7 @@
 /* Security groups -> nftables builder input. */
 #include "agent/secgroups.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include "base/ip4.h"
@@ -10,39 +11,62 @@
 void port_index_done(struct port_index *pi)
 {
 	free(pi->taps);
+	hmap_done(&pi->by_tap);
 	*pi = (struct port_index){0};
 }
 
 uint16_t port_index_get(const struct port_index *pi, const char *tap)
 {
-	for (size_t i = 0; i < pi->n; i++)
-		if (streq(pi->taps[i], tap))
-			return (uint16_t) (i + 1);
-	return 0;
+	return (uint16_t) (uintptr_t) hmap_get(&pi->by_tap, tap);
 }
 
 void port_index_sync(struct port_index *pi, const struct desired *d)
 {
+	size_t free_slot = 0;
+
 	for (size_t i = 0; i < pi->n; i++)
 		if (pi->taps[i][0] && !desired_port_by_tap(d, pi->taps[i]))
 			pi->taps[i][0] = '\0';
+	/* Room for every new port first: the map borrows its keys from taps. */
+	if (pi->n < PORT_INDEX_MAX) {
+		size_t cap =
+			pi->n + d->n_ports < PORT_INDEX_MAX ? pi->n + d->n_ports : PORT_INDEX_MAX;
+
+		pi->taps = xrealloc(pi->taps, (cap + 1) * sizeof(*pi->taps));
+	}
+	hmap_done(&pi->by_tap);
+	for (size_t i = 0; i < pi->n; i++)
+		if (pi->taps[i][0])
+			hmap_put(&pi->by_tap, pi->taps[i], (void *) (uintptr_t) (i + 1));
 	for (size_t k = 0; k < d->n_ports; k++) {
 		const char *tap = d->ports[k].tap;
-		size_t slot = pi->n;
 
 		if (port_index_get(pi, tap))
 			continue;
-		for (size_t i = 0; i < pi->n && slot == pi->n; i++)
-			if (!pi->taps[i][0])
-				slot = i;
-		if (slot == pi->n) {
+		while (free_slot < pi->n && pi->taps[free_slot][0])
+			free_slot++;
+		if (free_slot == pi->n) {
 			if (pi->n == PORT_INDEX_MAX)
 				continue; /* out of marks: such a port stays unfiltered */
-			pi->taps = xrealloc(pi->taps, (pi->n + 1) * sizeof(*pi->taps));
 			pi->n++;
 		}
-		snprintf(pi->taps[slot], D_IFNAMSIZ, "%s", tap);
+		snprintf(pi->taps[free_slot], D_IFNAMSIZ, "%s", tap);
+		hmap_put(&pi->by_tap, pi->taps[free_slot], (void *) (uintptr_t) (free_slot + 1));
 	}
+}
+
+uint64_t secgroups_stamp(const struct model *m, const struct desired *d)
+{
+	const unsigned types = 1u << M_NETWORK | 1u << M_SUBNET | 1u << M_PORT |
+			       1u << M_SECURITY_GROUP | 1u << M_AGENT;
+	uint64_t h = model_stamp(m, types);
+
+	for (size_t i = 0; i < d->n_nets; i++) {
+		for (const char *c = d->nets[i].bridge; *c; c++)
+			h = (h ^ (uint8_t) *c) * 1099511628211ull;
+		h = (h ^ d->nets[i].zone) * 1099511628211ull;
+	}
+	return h;
 }
 
 void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,

@@ -13,6 +13,7 @@
 struct port_index {
 	char (*taps)[D_IFNAMSIZ]; /* slot i holds the tap of index i + 1, "" free */
 	size_t n;
+	struct hmap by_tap; /* tap -> index (keys in taps) */
 };
 
 void port_index_done(struct port_index *pi);
@@ -20,6 +21,11 @@ void port_index_done(struct port_index *pi);
 void port_index_sync(struct port_index *pi, const struct desired *d);
 /* 0 when the tap has none. */
 uint16_t port_index_get(const struct port_index *pi, const char *tap);
+
+/* A stamp of what the input is made from: the documents it reads (networks,
+ * subnets, ports, security groups, agents) and the node's networks with
+ * their zones (a router leg may bring one). Equal stamps, equal input. */
+uint64_t secgroups_stamp(const struct model *m, const struct desired *d);
 
 /* Fills *in (freed with secgroups_input_done). */
 void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,

@@ -27,6 +27,7 @@ struct agent_config {
 	json_t *physnets;	  /* {physnet: iface} */
 	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
+	uint32_t heartbeat_ms; /* between heartbeats (AGENT_HEARTBEAT_MS) */
 };
 
 struct kernel;
@@ -46,6 +47,8 @@ struct agent {
 	uint64_t nft_hash;
 	bool nft_hash_stale;	  /* changed since nft_hash was read back */
 	uint64_t nft_script_hash; /* of the full script of the tables as applied */
+	uint64_t nft_inputs;	  /* stamp of what that script was made from */
+	uint64_t node_stamp;	  /* node level of the last pass that went through */
 	bool dirty;
 	bool synced_once;
 	bool full_pass;	   /* the next pass looks at every router namespace */

@@ -20,6 +20,7 @@ static const char *const type_names[M_NTYPES] = {
 	[M_FIREWALL_GROUP] = "firewall_group",
 	[M_FIREWALL_POLICY] = "firewall_policy",
 	[M_FIREWALL_RULE] = "firewall_rule",
+	[M_SNAT_BLOCK] = "snat_block",
 };
 
 int model_type(const char *name)
@@ -230,8 +231,10 @@ static void parse_router(struct m_router *r, json_t *doc)
 	r->admin_up = json_is_true(json_object_get(doc, "admin_state_up"));
 	r->distributed = json_is_true(json_object_get(doc, "distributed"));
 	copy_name(r->l3_host, sizeof(r->l3_host), str(doc, "lepton:l3_host"));
-	r->snat_mode =
-		streq(str(doc, "snat_mode"), "centralized") ? M_SNAT_CENTRALIZED : M_SNAT_OTHER;
+	r->snat_mode = streq(str(doc, "snat_mode"), "centralized")   ? M_SNAT_CENTRALIZED
+		       : streq(str(doc, "snat_mode"), "distributed") ? M_SNAT_DISTRIBUTED
+								     : M_SNAT_OTHER;
+	copy_name(r->snat_owner, sizeof(r->snat_owner), str(doc, "lepton:snat_owner"));
 	r->enable_snat = !json_is_false(
 		json_object_get(json_object_get(doc, "external_gateway_info"), "enable_snat"));
 	r->n_routes = parse_routes(json_object_get(doc, "routes"), &r->routes);
@@ -244,6 +247,32 @@ static void parse_floatingip(struct m_floatingip *f, json_t *doc)
 	f->is_associated = ip4_parse(str(doc, "floating_ip_address"), &f->floating_ip) == 0 &&
 			   ip4_parse(str(doc, "fixed_ip_address"), &f->fixed_ip) == 0 &&
 			   *f->router_id && *f->port_id;
+}
+
+/* A port of a SNAT block: an integer 1024..65535, else -1. */
+static int block_port(json_t *doc, const char *key)
+{
+	json_t *v = json_object_get(doc, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 1024 && json_integer_value(v) <= 65535
+		       ? (int) json_integer_value(v)
+		       : -1;
+}
+
+static void parse_snat_block(struct m_snat_block *b, json_t *doc)
+{
+	const char *status = str(doc, "status");
+	int lo = block_port(doc, "port_min"), hi = block_port(doc, "port_max");
+
+	copy_id(b->router_id, str(doc, "router_id"));
+	copy_name(b->host, sizeof(b->host), str(doc, "host"));
+	b->is_active = streq(status, "ACTIVE");
+	b->usable = *b->router_id && *b->host && ip4_parse(str(doc, "ip_address"), &b->ip) == 0 &&
+		    b->ip && lo > 0 && hi >= lo && (b->is_active || streq(status, "GRACE"));
+	if (b->usable) {
+		b->port_min = (uint16_t) lo;
+		b->port_max = (uint16_t) hi;
+	}
 }
 
 /* A remote prefix, IPv4 or IPv6, as "addr/len" or "addr". */
@@ -452,6 +481,7 @@ static const size_t type_size[M_NTYPES] = {
 	[M_FIREWALL_GROUP] = sizeof(struct m_firewall_group),
 	[M_FIREWALL_POLICY] = sizeof(struct m_firewall_policy),
 	[M_FIREWALL_RULE] = sizeof(struct m_firewall_rule),
+	[M_SNAT_BLOCK] = sizeof(struct m_snat_block),
 };
 
 static struct m_obj *parse(enum m_type type, const char *id, json_t *doc)
@@ -490,6 +520,9 @@ static struct m_obj *parse(enum m_type type, const char *id, json_t *doc)
 		break;
 	case M_FIREWALL_RULE:
 		parse_firewall_rule((struct m_firewall_rule *) o, doc);
+		break;
+	case M_SNAT_BLOCK:
+		parse_snat_block((struct m_snat_block *) o, doc);
 		break;
 	case M_NTYPES:
 		break;
@@ -533,8 +566,8 @@ static void obj_free(struct m_obj *o)
 
 static void index_clear(struct m_index *x)
 {
-	struct hmap *maps[] = {&x->ports_by_network, &x->ports_by_host, &x->ports_by_device,
-			       &x->fips_by_router, &x->sg_members};
+	struct hmap *maps[] = {&x->ports_by_network, &x->ports_by_host,	   &x->ports_by_device,
+			       &x->fips_by_router,   &x->blocks_by_router, &x->sg_members};
 
 	for (size_t i = 0; i < ARRAY_SIZE(maps); i++) {
 		const char *k;
@@ -553,7 +586,20 @@ static void index_clear(struct m_index *x)
 
 void model_init(struct model *m)
 {
+	static uint64_t serial;
+
 	*m = (struct model){0};
+	m->serial = __atomic_add_fetch(&serial, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t model_stamp(const struct model *m, unsigned types)
+{
+	uint64_t h = 1469598103934665603ull ^ m->serial;
+
+	for (int t = 0; t < M_NTYPES; t++)
+		if (types & (1u << t))
+			h = (h ^ m->changed[t]) * 1099511628211ull;
+	return h;
 }
 
 void model_done(struct model *m)
@@ -608,7 +654,7 @@ int model_put(struct model *m, const char *type, const char *id, json_t *doc)
 		l->tail = o;
 		l->len++;
 	}
-	m->generation++;
+	m->changed[t] = ++m->generation;
 	return 0;
 }
 
@@ -634,7 +680,7 @@ int model_del(struct model *m, const char *type, const char *id)
 		l->tail = o->prev;
 	l->len--;
 	obj_free(o);
-	m->generation++;
+	m->changed[t] = ++m->generation;
 	return 1;
 }
 
@@ -695,6 +741,11 @@ static struct m_index *index_get(struct model *m)
 	{
 		index_add(&x->fips_by_router, f->router_id, f);
 	}
+	MODEL_FOREACH(m, M_SNAT_BLOCK, struct m_snat_block, b)
+	{
+		if (b->usable)
+			index_add(&x->blocks_by_router, b->router_id, b);
+	}
 	MODEL_FOREACH(m, M_AGENT, struct m_agent, a)
 	{
 		const struct m_agent *seen = hmap_get(&x->agents_by_host, a->host);
@@ -735,6 +786,11 @@ const struct m_vec *model_ports_of_device(struct model *m, const char *device_id
 const struct m_vec *model_fips_of_router(struct model *m, const char *router_id)
 {
 	return lookup(&index_get(m)->fips_by_router, router_id);
+}
+
+const struct m_vec *model_snat_blocks_of_router(struct model *m, const char *router_id)
+{
+	return lookup(&index_get(m)->blocks_by_router, router_id);
 }
 
 const struct m_vec *model_sg_members(struct model *m, const char *sg_id)

@@ -35,6 +35,7 @@ enum m_type {
 	M_FIREWALL_GROUP,
 	M_FIREWALL_POLICY,
 	M_FIREWALL_RULE,
+	M_SNAT_BLOCK,
 	M_NTYPES
 };
 
@@ -118,7 +119,7 @@ struct m_port {
 	size_t n_pairs;
 };
 
-enum m_snat_mode { M_SNAT_OTHER, M_SNAT_CENTRALIZED };
+enum m_snat_mode { M_SNAT_OTHER, M_SNAT_CENTRALIZED, M_SNAT_DISTRIBUTED };
 
 struct m_router {
 	struct m_obj o;
@@ -126,7 +127,8 @@ struct m_router {
 	bool distributed;
 	char l3_host[M_HOST];
 	enum m_snat_mode snat_mode;
-	bool enable_snat; /* external_gateway_info.enable_snat, true unless false */
+	bool enable_snat;	 /* external_gateway_info.enable_snat, true unless false */
+	char snat_owner[M_HOST]; /* lepton:snat_owner: the node answering for the gateway */
 	struct m_route *routes;
 	size_t n_routes;
 };
@@ -138,6 +140,21 @@ struct m_floatingip {
 	uint32_t floating_ip;
 	uint32_t fixed_ip;
 	bool is_associated; /* a router, a port and both addresses */
+};
+
+/* A port block of a router's gateway address for one node (distributed
+ * SNAT): the TCP and UDP ports and ICMP echo identifiers port_min..port_max
+ * of ip. Usable only when every field is valid: a router id, a host, an
+ * IPv4 address, 1024 <= port_min <= port_max <= 65535, status ACTIVE or
+ * GRACE. */
+struct m_snat_block {
+	struct m_obj o;
+	char router_id[M_ID];
+	char host[M_HOST];
+	uint32_t ip;
+	uint16_t port_min, port_max;
+	bool is_active; /* ACTIVE: the host SNATs with it; GRACE: only forwarded to it */
+	bool usable;
 };
 
 struct m_sg_rule {
@@ -200,19 +217,25 @@ struct m_index {
 	struct hmap ports_by_host;
 	struct hmap ports_by_device;
 	struct hmap fips_by_router;
-	struct hmap sg_members; /* security group id -> ports */
+	struct hmap blocks_by_router; /* usable SNAT blocks */
+	struct hmap sg_members;	      /* security group id -> ports */
 	struct hmap agents_by_host;
 	struct m_vec network_agents; /* agents in network mode */
 };
 
 struct model {
 	struct m_list t[M_NTYPES];
-	uint64_t generation; /* bumped by every change */
-	uint64_t indexed;    /* the generation the index was built for */
+	uint64_t serial;	    /* distinct for every model made in the process */
+	uint64_t generation;	    /* bumped by every change */
+	uint64_t changed[M_NTYPES]; /* the generation of each type's last change */
+	uint64_t indexed;	    /* the generation the index was built for */
 	struct m_index idx;
 };
 
 void model_init(struct model *m);
+/* A stamp of the documents of the given types (a mask of 1 << M_x): it
+ * changes whenever one of them changes, or the model is another one. */
+uint64_t model_stamp(const struct model *m, unsigned types);
 void model_done(struct model *m);
 
 /* The type of a feed type name ("port", ...); -ENOENT for types the agent
@@ -251,6 +274,8 @@ const struct m_vec *model_ports_on_network(struct model *m, const char *network_
 const struct m_vec *model_ports_on_host(struct model *m, const char *host);
 const struct m_vec *model_ports_of_device(struct model *m, const char *device_id);
 const struct m_vec *model_fips_of_router(struct model *m, const char *router_id);
+/* Usable SNAT blocks of a router, in feed order. */
+const struct m_vec *model_snat_blocks_of_router(struct model *m, const char *router_id);
 const struct m_vec *model_sg_members(struct model *m, const char *sg_id);
 const struct m_vec *model_network_agents(struct model *m);
 /* The agent of a host, or NULL. */

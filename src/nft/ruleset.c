@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/hmap.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -185,31 +186,12 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	return true;
 }
 
-static bool sg_used(const struct nft_input *in, const char *sg)
-{
-	for (size_t i = 0; i < in->n_ports; i++) {
-		if (!in->ports[i].port_security)
-			continue;
-		for (size_t j = 0; j < in->ports[i].n_sgs; j++)
-			if (streq(in->ports[i].sgs[j], sg))
-				return true;
-	}
-	return false;
-}
-
-static bool chain_exists(const struct nft_state *st, const char *table, const char *name)
-{
-	for (size_t i = 0; i < st->n_chains; i++)
-		if (streq(st->chains[i].table, table) && streq(st->chains[i].name, name))
-			return true;
-	return false;
-}
-
 void nft_build(const struct nft_input *in, struct nft_state *out)
 {
 	size_t cap_chains = 0, cap_colls = 0, cap_pin = 0, cap_pout = 0, cap_eg = 0, cap_in = 0,
 	       cap_z = 0;
 	struct nft_coll *pin, *pout, *zones, *eg, *ing;
+	struct hmap used = HMAP_INIT, sets = HMAP_INIT; /* groups in use; rg_ sets made */
 	char name[300];
 
 	*out = (struct nft_state){0};
@@ -270,9 +252,9 @@ void nft_build(const struct nft_input *in, struct nft_state *out)
 			const char *sg = p->sgs[j];
 			struct strbuf sin = STRBUF_INIT, seg = STRBUF_INIT;
 
-			snprintf(name, sizeof(name), "sg_%s_in", sg);
-			if (chain_exists(out, INET, name))
+			if (hmap_put(&used, sg, (void *) sg))
 				continue;
+			snprintf(name, sizeof(name), "sg_%s_in", sg);
 			for (size_t k = 0; k < in->n_rules; k++) {
 				const struct nft_rule_in *r = &in->rules[k];
 				struct strbuf line = STRBUF_INIT;
@@ -291,15 +273,11 @@ void nft_build(const struct nft_input *in, struct nft_state *out)
 	/* Remote group address sets, for the groups the rules in use refer to. */
 	for (size_t k = 0; k < in->n_rules; k++) {
 		const struct nft_rule_in *r = &in->rules[k];
-		bool done = false;
 
-		if (!*r->remote_group || r->ipv6 || !sg_used(in, r->sg_id))
+		if (!*r->remote_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
+		    hmap_put(&sets, r->remote_group, (void *) r))
 			continue;
 		snprintf(name, sizeof(name), "rg_%s", r->remote_group);
-		for (size_t i = 0; i < out->n_colls; i++)
-			done = done || streq(out->colls[i].name, name);
-		if (done)
-			continue;
 		struct nft_coll *c = add_coll(out, &cap_colls, INET, name,
 					      "{ type ipv4_addr; flags interval; }");
 		size_t cap_e = 0;
@@ -314,6 +292,8 @@ void nft_build(const struct nft_input *in, struct nft_state *out)
 			}
 		}
 	}
+	hmap_done(&used);
+	hmap_done(&sets);
 }
 
 void nft_state_done(struct nft_state *st)
@@ -410,6 +390,29 @@ static void emit_all_elems(struct strbuf *sb, const struct nft_coll *c)
 	free(list);
 }
 
+static uint64_t mix(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
+}
+
+uint64_t nft_state_hash(const struct nft_state *st)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < st->n_colls; i++) {
+		const struct nft_coll *c = &st->colls[i];
+
+		h = mix(mix(mix(h, c->table), c->name), c->decl);
+		for (size_t j = 0; j < c->n_elems; j++)
+			h = mix(mix(h, c->elems[j].key), c->elems[j].value);
+	}
+	for (size_t i = 0; i < st->n_chains; i++)
+		h = mix(mix(mix(h, st->chains[i].table), st->chains[i].name), st->chains[i].rules);
+	return h ? h : 1;
+}
+
 char *nft_script_full(const struct nft_state *st)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -428,46 +431,107 @@ char *nft_script_full(const struct nft_state *st)
 	return strbuf_steal(&sb);
 }
 
-static const struct nft_chain *find_chain(const struct nft_state *st, const struct nft_chain *c)
+/* Chains and sets of a state by "table\037name", and one set's elements by
+ * key: the diff looks each up once, so it stays linear in the ruleset. */
+struct st_index {
+	struct hmap chains, colls;
+	char **keys;
+	size_t n_keys;
+};
+
+static char *index_key(const char *table, const char *name)
 {
-	for (size_t i = 0; i < st->n_chains; i++)
-		if (streq(st->chains[i].table, c->table) && streq(st->chains[i].name, c->name))
-			return &st->chains[i];
-	return NULL;
+	return xasprintf("%s\037%s", table, name);
 }
 
-static const struct nft_coll *find_coll(const struct nft_state *st, const struct nft_coll *c)
+static void index_build(const struct nft_state *st, struct st_index *ix)
 {
-	for (size_t i = 0; i < st->n_colls; i++)
-		if (streq(st->colls[i].table, c->table) && streq(st->colls[i].name, c->name))
-			return &st->colls[i];
-	return NULL;
+	*ix = (struct st_index){HMAP_INIT, HMAP_INIT, NULL, 0};
+	ix->keys = xcalloc(st->n_chains + st->n_colls + 1, sizeof(*ix->keys));
+	for (size_t i = 0; i < st->n_chains; i++) {
+		ix->keys[ix->n_keys] = index_key(st->chains[i].table, st->chains[i].name);
+		hmap_put(&ix->chains, ix->keys[ix->n_keys++], &st->chains[i]);
+	}
+	for (size_t i = 0; i < st->n_colls; i++) {
+		ix->keys[ix->n_keys] = index_key(st->colls[i].table, st->colls[i].name);
+		hmap_put(&ix->colls, ix->keys[ix->n_keys++], &st->colls[i]);
+	}
 }
 
-static const struct nft_elem *find_elem(const struct nft_coll *c, const char *key)
+static void index_done(struct st_index *ix)
 {
+	hmap_done(&ix->chains);
+	hmap_done(&ix->colls);
+	for (size_t i = 0; i < ix->n_keys; i++)
+		free(ix->keys[i]);
+	free(ix->keys);
+}
+
+static void *index_find(const struct hmap *m, const char *table, const char *name)
+{
+	char *key = index_key(table, name);
+	void *v = hmap_get(m, key);
+
+	free(key);
+	return v;
+}
+
+static const struct nft_chain *find_chain(const struct st_index *ix, const struct nft_chain *c)
+{
+	return index_find(&ix->chains, c->table, c->name);
+}
+
+static const struct nft_coll *find_coll(const struct st_index *ix, const struct nft_coll *c)
+{
+	return index_find(&ix->colls, c->table, c->name);
+}
+
+static void elems_index(const struct nft_coll *c, struct hmap *out)
+{
+	*out = HMAP_INIT;
 	for (size_t i = 0; c && i < c->n_elems; i++)
-		if (streq(c->elems[i].key, key))
-			return &c->elems[i];
-	return NULL;
+		hmap_put(out, c->elems[i].key, &c->elems[i]);
+}
+
+/* Elements of `from` that `other` lacks or holds with another value. */
+static void emit_changed(struct strbuf *sb, const char *verb, const struct nft_coll *from,
+			 const struct nft_coll *other)
+{
+	const struct nft_elem **pick = xcalloc(from->n_elems + 1, sizeof(*pick));
+	struct hmap have;
+	size_t n = 0;
+
+	elems_index(other, &have);
+	for (size_t j = 0; j < from->n_elems; j++) {
+		const struct nft_elem *e = hmap_get(&have, from->elems[j].key);
+
+		if (!e || !streq_ptr(e->value, from->elems[j].value))
+			pick[n++] = &from->elems[j];
+	}
+	emit_elems(sb, verb, from, pick, n);
+	hmap_done(&have);
+	free(pick);
 }
 
 char *nft_script_diff(const struct nft_state *old, const struct nft_state *new)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct st_index io, in;
 
+	index_build(old, &io);
+	index_build(new, &in);
 	/* New sets and chains exist before anything refers to them. */
 	for (size_t i = 0; i < new->n_colls; i++)
-		if (new->colls[i].decl && !find_coll(old, &new->colls[i]))
+		if (new->colls[i].decl && !find_coll(&io, &new->colls[i]))
 			strbuf_appendf(&sb, "add set %s %s %s\n", new->colls[i].table,
 				       new->colls[i].name, new->colls[i].decl);
 	for (size_t i = 0; i < new->n_chains; i++)
-		if (!find_chain(old, &new->chains[i]))
+		if (!find_chain(&io, &new->chains[i]))
 			strbuf_appendf(&sb, "add chain %s %s\n", new->chains[i].table,
 				       new->chains[i].name);
 	/* Chains whose rules changed are rewritten, and only those. */
 	for (size_t i = 0; i < new->n_chains; i++) {
-		const struct nft_chain *o = find_chain(old, &new->chains[i]);
+		const struct nft_chain *o = find_chain(&io, &new->chains[i]);
 
 		if (o && streq(o->rules, new->chains[i].rules))
 			continue;
@@ -475,47 +539,30 @@ char *nft_script_diff(const struct nft_state *old, const struct nft_state *new)
 			strbuf_appendf(&sb, "flush chain %s %s\n", o->table, o->name);
 		emit_rules(&sb, &new->chains[i]);
 	}
-	/* Elements: removed or changed keys out, new or changed keys in. */
+	/* Elements: removed or changed keys out (from sets that stay), new or
+	 * changed keys in. */
 	for (size_t i = 0; i < old->n_colls; i++) {
-		const struct nft_coll *oc = &old->colls[i], *nc = find_coll(new, oc);
-		const struct nft_elem **del = xcalloc(oc->n_elems + 1, sizeof(*del));
-		size_t n = 0;
+		const struct nft_coll *nc = find_coll(&in, &old->colls[i]);
 
-		for (size_t j = 0; j < oc->n_elems; j++) {
-			const struct nft_elem *ne = find_elem(nc, oc->elems[j].key);
-
-			if (nc && (!ne || !streq_ptr(ne->value, oc->elems[j].value)))
-				del[n++] = &oc->elems[j];
-		}
-		emit_elems(&sb, "delete", oc, del, n);
-		free(del);
+		if (nc)
+			emit_changed(&sb, "delete", &old->colls[i], nc);
 	}
-	for (size_t i = 0; i < new->n_colls; i++) {
-		const struct nft_coll *nc = &new->colls[i], *oc = find_coll(old, nc);
-		const struct nft_elem **add = xcalloc(nc->n_elems + 1, sizeof(*add));
-		size_t n = 0;
-
-		for (size_t j = 0; j < nc->n_elems; j++) {
-			const struct nft_elem *oe = find_elem(oc, nc->elems[j].key);
-
-			if (!oe || !streq_ptr(oe->value, nc->elems[j].value))
-				add[n++] = &nc->elems[j];
-		}
-		emit_elems(&sb, "add", nc, add, n);
-		free(add);
-	}
+	for (size_t i = 0; i < new->n_colls; i++)
+		emit_changed(&sb, "add", &new->colls[i], find_coll(&io, &new->colls[i]));
 	/* Then what nothing refers to any more goes. */
 	for (size_t i = 0; i < old->n_chains; i++)
-		if (!find_chain(new, &old->chains[i]))
+		if (!find_chain(&in, &old->chains[i]))
 			strbuf_appendf(&sb, "flush chain %s %s\n", old->chains[i].table,
 				       old->chains[i].name);
 	for (size_t i = 0; i < old->n_chains; i++)
-		if (!find_chain(new, &old->chains[i]))
+		if (!find_chain(&in, &old->chains[i]))
 			strbuf_appendf(&sb, "delete chain %s %s\n", old->chains[i].table,
 				       old->chains[i].name);
 	for (size_t i = 0; i < old->n_colls; i++)
-		if (old->colls[i].decl && !find_coll(new, &old->colls[i]))
+		if (old->colls[i].decl && !find_coll(&in, &old->colls[i]))
 			strbuf_appendf(&sb, "delete set %s %s\n", old->colls[i].table,
 				       old->colls[i].name);
+	index_done(&io);
+	index_done(&in);
 	return strbuf_steal(&sb);
 }

@@ -114,6 +114,9 @@ struct nft_state {
 void nft_build(const struct nft_input *in, struct nft_state *out);
 void nft_state_done(struct nft_state *st);
 
+/* A hash of everything the state holds (what nft_script_full would write),
+ * without writing the script. */
+uint64_t nft_state_hash(const struct nft_state *st);
 /* The whole ruleset as one script that atomically replaces our tables. */
 char *nft_script_full(const struct nft_state *st);
 /* The script that turns `old` into `new`, touching only what changed (an

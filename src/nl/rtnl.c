@@ -38,7 +38,7 @@ static struct ifinfomsg *ifinfo(struct nlmsghdr *nlh, uint8_t family, int ifinde
 	return ifi;
 }
 
-struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu)
+struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu, const uint8_t *mac)
 {
 	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK);
 	struct nlattr *info;
@@ -48,6 +48,8 @@ struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu)
 	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_GROUP, RTNL_GROUP);
 	if (mtu)
 		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFLA_MTU, mtu);
+	if (mac)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFLA_ADDRESS, 6, mac);
 	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
 	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "bridge");
 	mnl_attr_nest_end(nlh, info);
@@ -295,6 +297,8 @@ struct nlmsghdr *rtnl_dump_request(void *buf, uint16_t type, uint8_t family)
 
 	if (type == RTM_GETLINK) {
 		ifinfo(nlh, family, 0);
+		/* Counters are most of a link's message, and nobody reads them. */
+		mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
 	} else {
 		struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
 

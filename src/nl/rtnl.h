@@ -23,7 +23,9 @@
 #define RTNL_GROUP 76 /* 'L' */
 
 /* Encoders. Links made by them are in RTNL_GROUP. */
-struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu);
+/* mac: NULL for the kernel's choice (a bridge then takes its first port's
+ * address, and a change of address flushes its neighbour entries). */
+struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu, const uint8_t *mac);
 /* learning off; link: the underlay device's ifindex. */
 struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
 				uint32_t mtu);

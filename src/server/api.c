@@ -11,6 +11,7 @@
 #include "server/list.h"
 #include "server/quota.h"
 #include "server/resources.h"
+#include "server/snat.h"
 #include "server/watch.h"
 
 #define MAX_PATH_PARTS 8
@@ -135,6 +136,9 @@ static const struct {
 	 "Add port_details attribute to Floating IP resource"},
 	{"lepton-snat-mode", "Lepton SNAT mode",
 	 "Adds snat_mode (distributed or centralized) to distributed routers."},
+	{"lepton-snat-blocks", "Lepton distributed SNAT blocks",
+	 "Port blocks of router gateway addresses per node (/v2.0/lepton/snat_blocks) and "
+	 "lepton:snat_owner on routers."},
 	{"quotas", "Quota management support",
 	 "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support",
@@ -381,6 +385,16 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		if (!streq(m, "GET"))
 			goto not_allowed;
 		return handle_watch(api, ctx, req, resp);
+	}
+	if (streq(parts[1], "lepton") && n >= 3 && streq(parts[2], "snat_blocks")) {
+		if (streq(m, "POST")) {
+			r = parse_body(ctx, req, &body);
+			if (r < 0)
+				return r;
+		}
+		r = snat_api(ctx, m, parts + 3, n - 3, req, body, ret_body);
+		json_decref(body);
+		return r;
 	}
 	if (streq(parts[1], "lepton") && n >= 3) {
 		if (streq(m, "POST") || streq(m, "PUT")) {

@@ -53,6 +53,8 @@ void config_defaults(struct server_config *cfg)
 		.keystone_username = xstrdup("neutron"),
 		.keystone_project_name = xstrdup("service"),
 		.keystone_cache_secs = 300,
+		.snat_block_size = 1024,
+		.snat_block_grace = 120,
 	};
 }
 
@@ -138,6 +140,15 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		if (parse_u64(v, 1, 86400, &n) < 0)
 			return -EINVAL;
 		c->agent_down_time = (unsigned) n;
+	} else if (strcmp(key, "snat_block_size") == 0) {
+		/* Blocks cut the ports 1024..65535 (64512 of them) evenly. */
+		if (parse_u64(v, 1, 64512, &n) < 0 || 64512 % n)
+			return -EINVAL;
+		c->snat_block_size = (unsigned) n;
+	} else if (strcmp(key, "snat_block_grace") == 0) {
+		if (parse_u64(v, 1, 86400, &n) < 0)
+			return -EINVAL;
+		c->snat_block_grace = (unsigned) n;
 	} else if (strcmp(key, "vni_ranges") == 0) {
 		/* "MIN:MAX" (one range) */
 		char buf[64];

@@ -43,6 +43,9 @@ struct server_config {
 	char *noauth_default_project; /* noauth without X-Project-Id: admin here; NULL: 401 */
 	char *keystone_url, *keystone_username, *keystone_password, *keystone_project_name;
 	unsigned keystone_cache_secs; /* how long a validated token is trusted */
+	/* Distributed SNAT: ports per block (divides 1024..65535 evenly), and
+	 * how long a block outlives its node's need for it. */
+	unsigned snat_block_size, snat_block_grace;
 };
 
 void config_defaults(struct server_config *cfg);

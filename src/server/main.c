@@ -10,6 +10,7 @@
 #include "server/config.h"
 #include "server/http.h"
 #include "server/keystone.h"
+#include "server/snat.h"
 #include "server/store.h"
 
 static void usage(FILE *f)
@@ -131,6 +132,9 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
+	struct snat_sweeper *sweeper = snat_sweeper_start(store, &cfg);
+	if (!sweeper)
+		log_error("cannot start the SNAT sweeper: blocks will not expire");
 	log_info("serving on %s%s%s, store %s/lepton.db at revision %lld", cfg.listen,
 		 cfg.unix_path ? " and unix:" : "", cfg.unix_path ? cfg.unix_path : "",
 		 cfg.data_dir, (long long) store_revision(store));
@@ -139,6 +143,7 @@ int main(int argc, char **argv)
 	log_info("signal %d: shutting down", sig);
 	store_shutdown(store);
 	http_stop(http);
+	snat_sweeper_stop(sweeper);
 	nodeview_free(api.view);
 	store_free(store);
 	keystone_free(api.keystone);

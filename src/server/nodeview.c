@@ -20,9 +20,11 @@
  *        other whose physical network H has not mapped
  *   SG   security groups of the ports of LP, and the remote groups of their
  *        rules (RG)
+ *   SB   the SNAT blocks of the routers of RT, every node's (an owner
+ *        forwards return traffic to the node of the block)
  *
  * H needs: A; NET; every port and subnet of the networks of OVL; LP and RP
- * and the subnets of their fixed IPs; RT; FIP; SG; the
+ * and the subnets of their fixed IPs; RT; FIP; SB; SG; the
  * members of RG (ports with a group of RG); the agents of the hosts that bind
  * a port of an OVL network, and every network-mode agent (centralized DHCP
  * floods to them); the firewall groups on an interface port of RP, their
@@ -53,6 +55,8 @@ struct nodeview {
 	int64_t journal_floor;
 };
 
+/* One entry per line (clang-format off keeps it so for easy merges). */
+/* clang-format off */
 const char *const nodeview_types[] = {
 	"agent",
 	"network",
@@ -64,12 +68,14 @@ const char *const nodeview_types[] = {
 	"router",
 	"port",
 	"floatingip",
+	"snat_block",
 	NULL,
 };
+/* clang-format on */
 
 /* The types with indexes. */
-static const char *const indexed[] = {"port",	 "subnet", "floatingip",    "router",
-				      "network", "agent",  "firewall_group"};
+static const char *const indexed[] = {"port",	 "subnet", "floatingip",     "router",
+				      "network", "agent",  "firewall_group", "snat_block"};
 
 static const char *str(json_t *doc, const char *key)
 {
@@ -170,6 +176,8 @@ static json_t *index_doc(struct nodeview *v, const char *type, const char *id, j
 		json_array_foreach(json_object_get(doc, "ports"), i, e)
 			if (json_is_string(e))
 				entry(v, list, "gp", json_string_value(e), id);
+	} else if (streq(type, "snat_block")) {
+		entry(v, list, "br", str(doc, "router_id"), id);
 	}
 	key2(key, sizeof(key), type, id);
 	json_object_set_new(v->entries, key, list);
@@ -438,6 +446,8 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, 
 			if (!dvr || json_object_get(lp, str(f, "port_id")))
 				add(&w, "floatingip", k);
 		}
+		/* SB */
+		add_all(&w, "snat_block", find(&w, "br", id));
 	}
 	/* NET: a network node serves centralized DHCP everywhere. */
 	if (network_node)

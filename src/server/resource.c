@@ -11,6 +11,7 @@
 #include "base/uuid.h"
 #include "base/xalloc.h"
 #include "server/quota.h"
+#include "server/snat.h"
 
 #define MAX_TAG_LEN 60
 #define MAX_TAGS    50
@@ -464,6 +465,9 @@ static json_t *wrap(const char *key, json_t *v)
 
 static int finish(struct api_ctx *ctx, int r)
 {
+	/* Distributed SNAT follows what the request changed (snat.h). */
+	if (r >= 0)
+		r = snat_before_commit(ctx);
 	if (r < 0) {
 		store_rollback(ctx->store);
 		return r;

@@ -31,6 +31,8 @@ static const struct attr_def router_attrs[] = {
 	/* The network node that runs the router (legacy) or its SNAT
 	 * (distributed with centralized SNAT); set by the scheduler. */
 	{"lepton:l3_host", AK_STRING, AF_ADMIN_VIEW, "\"\"", 255},
+	/* Distributed SNAT: the node answering for the gateway addresses (snat.c). */
+	{"lepton:snat_owner", AK_STRING, AF_ADMIN_VIEW, "\"\"", 255},
 	{NULL, 0, 0, NULL, 0},
 };
 

@@ -406,6 +406,11 @@ void store_rollback(struct store *s)
 	memset(s->hints, 0, sizeof(s->hints));
 }
 
+json_t *store_txn_touched(struct store *s)
+{
+	return s->undo ? json_copy(s->undo) : json_array();
+}
+
 static json_t *parse_doc(const unsigned char *text)
 {
 	return text ? json_loads((const char *) text, JSON_DECODE_ANY, NULL) : NULL;

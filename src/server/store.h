@@ -48,6 +48,11 @@ int store_put(struct store *s, const char *type, const char *id, json_t *doc, bo
  * -ENOENT when absent. */
 int store_delete(struct store *s, const char *type, const char *id);
 
+/* Inside a transaction: what it wrote so far, as a new array of
+ * [type, id, document before the transaction's first write of it or null],
+ * one entry per write, oldest first (entries shared: read-only). */
+json_t *store_txn_touched(struct store *s);
+
 /* Integer allocations, unique per kind ("vni", "ip:<subnet>", "mac:<net>"...). */
 int store_alloc_take(struct store *s, const char *kind, int64_t val,
 		     const char *owner); /* -EEXIST */

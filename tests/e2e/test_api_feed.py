@@ -760,6 +760,8 @@ def expected_view(everything, host):
         if f.get("router_id") in rt and (not routers[f["router_id"]].get("distributed")
                                          or f.get("port_id") in lp):
             out.add(("floatingip", f["id"]))
+    out |= {("snat_block", i) for i, b in by.get("snat_block", {}).items()
+            if b["router_id"] in rt and b["router_id"] in routers}
     hosts = set()
     for n in net:
         doc = by.get("network", {}).get(n)

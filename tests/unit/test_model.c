@@ -187,3 +187,89 @@ TEST(model_order_and_indexes_follow_changes)
 	CHECK(model_count(&m) == 4);
 	model_done(&m);
 }
+
+/* SNAT blocks and the router's owner: a block is usable only when every
+ * field is right; only usable blocks are in the router's index. */
+TEST(model_snat_blocks)
+{
+	static const char *const bad[] = {
+		"\"port_min\":1023,\"port_max\":2047",
+		"\"port_min\":2048,\"port_max\":2047",
+		"\"port_min\":1024,\"port_max\":65536",
+		"\"port_min\":\"1024\",\"port_max\":2047",
+		"\"port_min\":1024.5,\"port_max\":2047",
+		"\"port_min\":1024,\"port_max\":2047,\"status\":\"FREE\"",
+		"\"port_min\":1024,\"port_max\":2047,\"ip_address\":\"100.64.0.300\"",
+		"\"port_min\":1024,\"port_max\":2047,\"ip_address\":\"0.0.0.0\"",
+		"\"port_min\":1024,\"port_max\":2047,\"host\":\"a b\"",
+		"\"port_min\":1024,\"port_max\":2047,\"host\":\"\"",
+		"\"port_min\":1024,\"port_max\":2047,\"router_id\":\"r; flush ruleset\"",
+	};
+	const struct m_snat_block *b;
+	const struct m_router *rt;
+	struct model m;
+	char doc[512];
+
+	model_init(&m);
+	CHECK(model_type("snat_block") == M_SNAT_BLOCK);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char id[8];
+
+		/* JSON keeps the last of repeated keys: the bad field wins. */
+		snprintf(doc, sizeof(doc),
+			 "{\"router_id\":\"r1\",\"host\":\"compute-1\",\"ip_address\":"
+			 "\"100.64.0.10\",\"status\":\"ACTIVE\",%s}",
+			 bad[i]);
+		snprintf(id, sizeof(id), "b%zu", i);
+		CHECK(put(&m, "snat_block", id, doc) == 0);
+		b = model_get(&m, M_SNAT_BLOCK, id);
+		REQUIRE(b);
+		CHECK(!b->usable);
+	}
+	CHECK(model_snat_blocks_of_router(&m, "r1")->len == 0);
+	CHECK(put(&m, "snat_block", "ok",
+		  "{\"router_id\":\"r1\",\"host\":\"compute-1\",\"ip_address\":\"100.64.0.10\","
+		  "\"port_min\":64512,\"port_max\":65535,\"status\":\"GRACE\","
+		  "\"expires_at\":\"2026-12-01T00:02:00Z\"}") == 0);
+	b = model_get(&m, M_SNAT_BLOCK, "ok");
+	REQUIRE(b);
+	CHECK(b->usable && !b->is_active && b->port_min == 64512 && b->port_max == 65535);
+	CHECK(b->ip == 0x6440000a && streq(b->host, "compute-1"));
+	REQUIRE(model_snat_blocks_of_router(&m, "r1")->len == 1);
+	CHECK(model_snat_blocks_of_router(&m, "r1")->v[0] == b);
+	CHECK(model_del(&m, "snat_block", "ok") == 1);
+	CHECK(model_snat_blocks_of_router(&m, "r1")->len == 0);
+	CHECK(put(&m, "router", "r1",
+		  "{\"distributed\":true,\"snat_mode\":\"distributed\","
+		  "\"lepton:snat_owner\":\"compute-2\"}") == 0);
+	rt = model_router(&m, "r1");
+	REQUIRE(rt);
+	CHECK(rt->snat_mode == M_SNAT_DISTRIBUTED && streq(rt->snat_owner, "compute-2"));
+	CHECK(put(&m, "router", "r1", "{\"snat_mode\":\"other\",\"lepton:snat_owner\":7}") == 0);
+	rt = model_router(&m, "r1");
+	CHECK(rt->snat_mode == M_SNAT_OTHER && !*rt->snat_owner);
+	model_done(&m);
+}
+
+TEST(model_stamp_follows_the_types_asked_for)
+{
+	const unsigned sg_types = 1u << M_PORT | 1u << M_SECURITY_GROUP;
+	struct model m, other;
+	uint64_t s0, s1;
+
+	model_init(&m);
+	model_init(&other);
+	/* Two empty models are still two models. */
+	CHECK(model_stamp(&m, sg_types) != model_stamp(&other, sg_types));
+	s0 = model_stamp(&m, sg_types);
+	REQUIRE(put(&m, "floatingip", "f1",
+		    "{\"floating_ip_address\":\"203.0.113.5\",\"router_id\":\"r\"}") == 0);
+	CHECK(model_stamp(&m, sg_types) == s0);
+	REQUIRE(put(&m, "security_group", "g1", "{\"security_group_rules\":[]}") == 0);
+	s1 = model_stamp(&m, sg_types);
+	CHECK(s1 != s0);
+	CHECK(model_del(&m, "floatingip", "f1") == 1 && model_stamp(&m, sg_types) == s1);
+	CHECK(model_del(&m, "security_group", "g1") == 1 && model_stamp(&m, sg_types) != s1);
+	model_done(&m);
+	model_done(&other);
+}

@@ -26,7 +26,7 @@ TEST(rtnl_bridge_add_and_link_set)
 {
 	char buf[RTNL_BUF_SIZE];
 	struct rtnl_link l;
-	struct nlmsghdr *nlh = rtnl_bridge_add(buf, "brqabc", 1450);
+	struct nlmsghdr *nlh = rtnl_bridge_add(buf, "brqabc", 1450, NULL);
 
 	REQUIRE(rtnl_parse_link(nlh, &l) == 0);
 	CHECK_STREQ(l.kind, "bridge");
@@ -63,19 +63,19 @@ TEST(rtnl_parsers_refuse_hostile_messages)
 	char buf[RTNL_BUF_SIZE];
 	struct rtnl_link l;
 	struct rtnl_neigh n;
-	struct nlmsghdr *nlh = rtnl_bridge_add(buf, "brqabc", 1450);
+	struct nlmsghdr *nlh = rtnl_bridge_add(buf, "brqabc", 1450, NULL);
 	struct nlattr *a;
 
 	/* Too short for its header. */
 	nlh->nlmsg_len = sizeof(*nlh) + 2;
 	CHECK(rtnl_parse_link(nlh, &l) == -EBADMSG);
 	/* An attribute claiming more than the message holds. */
-	nlh = rtnl_bridge_add(buf, "brqabc", 1450);
+	nlh = rtnl_bridge_add(buf, "brqabc", 1450, NULL);
 	a = (struct nlattr *) ((char *) NLMSG_DATA(nlh) + NLMSG_ALIGN(sizeof(struct ifinfomsg)));
 	a->nla_len = 60000;
 	CHECK(rtnl_parse_link(nlh, &l) == -EBADMSG);
 	/* A name without its terminator fills the buffer: refused. */
-	nlh = rtnl_bridge_add(buf, "0123456789abcdef0123", 0);
+	nlh = rtnl_bridge_add(buf, "0123456789abcdef0123", 0, NULL);
 	CHECK(rtnl_parse_link(nlh, &l) == -EBADMSG);
 	/* Other message types are not links or neighbours. */
 	nlh = rtnl_dump_request(buf, RTM_GETLINK, AF_UNSPEC);

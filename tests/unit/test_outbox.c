@@ -306,3 +306,35 @@ TEST(outbox_dates_an_outage_from_the_first_failed_send)
 	CHECK(ob.down_since == 500 && ob.failures == 2);
 	outbox_done(&ob);
 }
+
+/* Requests for one more SNAT block: one per router however often asked
+ * while queued or out, before port status, retried first in line when the
+ * server is away, settled by an answer (a block, or 409). */
+TEST(outbox_snat_block_requests)
+{
+	struct outbox ob;
+	struct outbox_item it;
+
+	registered(&ob);
+	CHECK(outbox_report(&ob, "p1", "ACTIVE", "DOWN", 0));
+	CHECK(outbox_snat_block(&ob, "r1"));
+	CHECK(!outbox_snat_block(&ob, "r1"));
+	CHECK(outbox_snat_block(&ob, "r2"));
+	CHECK(outbox_depth(&ob) == 3);
+	it = next_at(&ob, 0);
+	CHECK(it.kind == OUTBOX_SNAT_BLOCK && streq_ptr(it.router_id, "r1"));
+	CHECK(!outbox_snat_block(&ob, "r1")); /* out: stands for it */
+	outbox_complete(&ob, OUTBOX_RETRY, 0);
+	CHECK(next_at(&ob, 50).kind == (enum outbox_kind) - 1); /* backoff */
+	it = next_at(&ob, 100);
+	CHECK(it.kind == OUTBOX_SNAT_BLOCK && streq_ptr(it.router_id, "r1"));
+	outbox_complete(&ob, OUTBOX_SENT, 100);
+	it = next_at(&ob, 100);
+	CHECK(it.kind == OUTBOX_SNAT_BLOCK && streq_ptr(it.router_id, "r2"));
+	outbox_complete(&ob, OUTBOX_REFUSED, 100); /* 409: none left */
+	CHECK(sent(&ob, 100, "p1", "ACTIVE"));
+	CHECK(next_at(&ob, 100).kind == (enum outbox_kind) - 1 && outbox_depth(&ob) == 0);
+	/* Asked again once answered: a new request. */
+	CHECK(outbox_snat_block(&ob, "r1"));
+	outbox_done(&ob);
+}

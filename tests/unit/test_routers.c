@@ -546,8 +546,52 @@ TEST(pipeline_golden_legacy)
 	replica_done(&r);
 }
 
+/* compute-1 and compute-2 brought to the model from nothing. */
+static void computes_up(struct replica *r, json_t *phys, struct kernel_fake *f1,
+			struct kernel_fake *f2)
+{
+	struct desired c1 = node(r, "compute-1", phys), c2 = node(r, "compute-2", phys);
+
+	kernel_fake_init(f1, 1);
+	kernel_fake_init(f2, 2);
+	plug(f1, &c1);
+	plug(f2, &c2);
+	free(kernel_fake_pass(f1, &c1, NULL, NULL, NULL));
+	free(kernel_fake_pass(f2, &c2, NULL, NULL, NULL));
+	node_done(&c1);
+	node_done(&c2);
+}
+
+static void computes_done(struct desired *c1, struct desired *c2, struct kernel_fake *f1,
+			  struct kernel_fake *f2, struct replica *r, json_t *phys)
+{
+	node_done(c1);
+	node_done(c2);
+	kernel_fake_done(f1);
+	kernel_fake_done(f2);
+	replica_done(r);
+	json_decref(phys);
+}
+
 /* One Floating IP associated: only its ops, on its node only; drift in a
  * namespace is repaired with only what is missing. */
+/* A third VM on compute-1, and then its Floating IP. */
+static void add_vm3(struct replica *r)
+{
+	model_set(r, "port",
+		  "{\"id\":\"vm3\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
+		  "\"mac_address\":\"fa:16:3e:00:00:13\",\"binding:host_id\":\"compute-1\","
+		  "\"admin_state_up\":true,"
+		  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.7\"}]}");
+}
+
+static void add_fip3(struct replica *r)
+{
+	model_set(r, "floatingip",
+		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
+		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
+}
+
 TEST(pipeline_minimal_and_drift)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
@@ -557,24 +601,9 @@ TEST(pipeline_minimal_and_drift)
 	char *t;
 
 	load(&r, true);
-	model_set(&r, "port",
-		  "{\"id\":\"vm3\",\"network_id\":\"net\",\"device_owner\":\"compute:x\","
-		  "\"mac_address\":\"fa:16:3e:00:00:13\",\"binding:host_id\":\"compute-1\","
-		  "\"admin_state_up\":true,"
-		  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.7\"}]}");
-	c1 = node(&r, "compute-1", phys);
-	c2 = node(&r, "compute-2", phys);
-	kernel_fake_init(&f1, 1);
-	kernel_fake_init(&f2, 2);
-	plug(&f1, &c1);
-	plug(&f2, &c2);
-	free(kernel_fake_pass(&f1, &c1, NULL, NULL, NULL));
-	free(kernel_fake_pass(&f2, &c2, NULL, NULL, NULL));
-	node_done(&c1);
-	node_done(&c2);
-	model_set(&r, "floatingip",
-		  "{\"id\":\"f3\",\"router_id\":\"" R "\",\"port_id\":\"vm3\","
-		  "\"floating_ip_address\":\"203.0.113.7\",\"fixed_ip_address\":\"10.0.0.7\"}");
+	add_vm3(&r);
+	computes_up(&r, phys, &f1, &f2);
+	add_fip3(&r);
 	c1 = node(&r, "compute-1", phys);
 	c2 = node(&r, "compute-2", phys);
 	f1.n_garps = 0;
@@ -609,12 +638,7 @@ TEST(pipeline_minimal_and_drift)
 	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
 	CHECK_STREQ(t, "");
 	free(t);
-	node_done(&c1);
-	node_done(&c2);
-	kernel_fake_done(&f1);
-	kernel_fake_done(&f2);
-	replica_done(&r);
-	json_decref(phys);
+	computes_done(&c1, &c2, &f1, &f2, &r, phys);
 }
 
 /* Objects with our names but without our marker are never touched: a
@@ -695,6 +719,198 @@ TEST(pipeline_skips_unchanged_namespaces)
 	free(t);
 	kernel_fake_done(&f);
 	node_done(&c1);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* Distributed SNAT (SNAT-CONTRACT.md): the router as the server sends it
+ * with snat_mode distributed (no SNAT port), its owner, and blocks. */
+static void model_delete(struct replica *r, const char *type, const char *id)
+{
+	apply_line(r, json_pack("{s:s, s:I, s:s, s:s, s:{s:s}}", "op", "delete", "revision",
+				(json_int_t) r->revision + 1, "type", type, "id", id, "object",
+				"id", id));
+}
+
+static void block(struct replica *r, const char *id, const char *host, const char *ip, int lo,
+		  int hi, const char *status)
+{
+	char doc[512];
+
+	snprintf(doc, sizeof(doc),
+		 "{\"id\":\"%s\",\"router_id\":\"" R "\",\"host\":\"%s\",\"ip_address\":\"%s\","
+		 "\"port_min\":%d,\"port_max\":%d,\"status\":\"%s\",\"expires_at\":null,"
+		 "\"project_id\":\"p\",\"created_at\":\"2026-12-01T00:00:00Z\"}",
+		 id, host, ip, lo, hi, status);
+	model_set(r, "snat_block", doc);
+}
+
+static void load_dsnat(struct replica *r, const char *owner)
+{
+	load(r, true);
+	update(r, "router", R, "snat_mode", json_string("distributed"));
+	update(r, "router", R, "lepton:snat_owner", json_string(owner));
+	model_delete(r, "port", "sg-port");
+	block(r, "b1", "compute-1", "100.64.0.10", 1024, 2047, "ACTIVE");
+	block(r, "b2", "compute-2", "100.64.0.10", 2048, 3071, "ACTIVE");
+	block(r, "b3", "compute-3", "100.64.0.10", 3072, 4095, "GRACE");
+}
+
+static const struct d_router *qrouter(const struct desired *d)
+{
+	return d->routers && d->routers->n == 1 ? &d->routers->r[0] : NULL;
+}
+
+/* Owner compute-1 (and a Floating IP there), compute-2 not: whole-node
+ * plans and the nftables of each (goldens), and what each holds. */
+TEST(pipeline_golden_dvr_distributed_snat)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct desired c1, c2;
+	const struct d_router *q;
+	struct replica r;
+
+	load_dsnat(&r, "compute-1");
+	golden_node(&r, "compute-1", "dsnat-compute-1.plan");
+	golden_node(&r, "compute-2", "dsnat-compute-2.plan");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE((q = qrouter(&c1)) != NULL);
+	check_golden("dsnat-compute-1.nft", q->nft);
+	/* The owner: the gateway address (announced), SNAT in its block,
+	 * the others' blocks forwarded (the GRACE one too), never its own. */
+	CHECK(has_addr(q, "fg-", "100.64.0.10", 32) && has_addr(q, "fg-", "203.0.113.5", 32));
+	CHECK(strstr(q->nft, "snat to 100.64.0.10:1024-2047") != NULL);
+	CHECK(strstr(q->nft, "th dport 2048-3071") && strstr(q->nft, "th dport 3072-4095"));
+	CHECK(!strstr(q->nft, "th dport 1024-2047"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.10\n") != NULL);
+	/* One more block is asked for at 3/4 of its 1024 ports in use. */
+	CHECK(q->snat_ports == 1024 && !routers_snat_short(q, 767) && routers_snat_short(q, 768));
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	check_golden("dsnat-compute-2.nft", q->nft);
+	/* Not the owner: an fg- leg without any address, SNAT in its block,
+	 * no forwarding, no protocol without ports, ARP requests without the
+	 * gateway address. */
+	REQUIRE(leg(q, "fg-"));
+	CHECK(q->n_addrs == 1); /* qr- only */
+	CHECK(strstr(q->nft, "snat to 100.64.0.10:2048-3071") != NULL);
+	CHECK(!strstr(q->nft, "netdev") && !strstr(q->nft, "fwd to"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } drop") != NULL);
+	CHECK(strstr(q->nft, "oifname \"fg-r0123456789\" arp operation request arp saddr ip set "
+			     "0.0.0.0") != NULL);
+	node_done(&c1);
+	node_done(&c2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* Blocks bring only their ops: a new block of compute-2 changes the table
+ * of compute-2 (SNAT) and of the owner (forwarding), nothing else; a block
+ * of a node without VMs only the owner's; the owner moving: the address
+ * leaves one node and arrives, announced, at the other. */
+TEST(pipeline_dsnat_minimal)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake f1, f2;
+	struct desired c1, c2;
+	struct replica r;
+	const char *nft_op = "lab-qrouter-" R ": nft-table lepton:";
+	char *t;
+
+	load_dsnat(&r, "compute-1");
+	computes_up(&r, phys, &f1, &f2);
+
+	block(&r, "b4", "compute-2", "100.64.0.10", 5120, 6143, "ACTIVE");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	CHECK(t && strncmp(t, nft_op, strlen(nft_op)) == 0 && strchr(t, '\n')[1] == '\0');
+	CHECK(strstr(qrouter(&c1)->nft, "th dport 5120-6143") != NULL);
+	free(t);
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	CHECK(t && strncmp(t, nft_op, strlen(nft_op)) == 0 && strchr(t, '\n')[1] == '\0');
+	/* Two ranges apart: new flows spread over both, by their sizes. */
+	CHECK(strstr(qrouter(&c2)->nft, "numgen random mod 2048 vmap { 0-1023 : jump snat_0, "
+					"1024-2047 : jump snat_1 }") &&
+	      strstr(qrouter(&c2)->nft, "snat to 100.64.0.10:2048-3071") &&
+	      strstr(qrouter(&c2)->nft, "snat to 100.64.0.10:5120-6143"));
+	free(t);
+	node_done(&c1);
+	node_done(&c2);
+
+	block(&r, "b5", "network-1", "100.64.0.10", 6144, 7167, "ACTIVE");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	CHECK(t && strncmp(t, nft_op, strlen(nft_op)) == 0 && strchr(t, '\n')[1] == '\0');
+	free(t);
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	CHECK_STREQ(t, "");
+	free(t);
+	node_done(&c1);
+	node_done(&c2);
+
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-2"));
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	f2.n_garps = 0;
+	t = kernel_fake_pass(&f1, &c1, NULL, NULL, NULL);
+	REQUIRE(t && strncmp(t, nft_op, strlen(nft_op)) == 0);
+	CHECK_STREQ(strchr(t, '\n') + 1,
+		    "lab-qrouter-" R ": addr-del fg-r0123456789 100.64.0.10/32\n");
+	free(t);
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	REQUIRE(t && strncmp(t, nft_op, strlen(nft_op)) == 0);
+	CHECK_STREQ(strchr(t, '\n') + 1,
+		    "lab-qrouter-" R ": addr-add fg-r0123456789 100.64.0.10/32\n"
+		    "lab-qrouter-" R ": garp fg-r0123456789 100.64.0.10\n");
+	free(t);
+	CHECK(f2.n_garps == 1);
+	computes_done(&c1, &c2, &f1, &f2, &r, phys);
+}
+
+/* A Floating IP on a router whose fg- leg exists leaves the node level's
+ * stamp as it was: the pass that only looks at router namespaces plans
+ * exactly what the full pass plans. A port changes the stamp. */
+TEST(pipeline_routers_only_pass)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake full, only;
+	struct desired c1;
+	struct replica r;
+	uint64_t before;
+	char *a, *b;
+
+	load(&r, true);
+	add_vm3(&r);
+	c1 = node(&r, "compute-1", phys);
+	before = node_level_stamp(r.live, &c1);
+	kernel_fake_init(&full, 1);
+	kernel_fake_init(&only, 1);
+	plug(&full, &c1);
+	plug(&only, &c1);
+	free(kernel_fake_pass(&full, &c1, NULL, NULL, NULL));
+	free(kernel_fake_pass(&only, &c1, NULL, NULL, NULL));
+	node_done(&c1);
+	add_fip3(&r);
+	c1 = node(&r, "compute-1", phys);
+	CHECK(node_level_stamp(r.live, &c1) == before);
+	a = kernel_fake_pass(&full, &c1, NULL, NULL, NULL);
+	b = kernel_fake_pass_routers(&only, &c1);
+	REQUIRE(a && b && strstr(a, "addr-add fg-r0123456789 203.0.113.7/32"));
+	CHECK_STREQ(a, b);
+	free(a);
+	free(b);
+	b = kernel_fake_pass_routers(&only, &c1);
+	CHECK_STREQ(b, "");
+	free(b);
+	node_done(&c1);
+	update(&r, "port", "vm1", "admin_state_up", json_false());
+	c1 = node(&r, "compute-1", phys);
+	CHECK(node_level_stamp(r.live, &c1) != before);
+	node_done(&c1);
+	kernel_fake_done(&full);
+	kernel_fake_done(&only);
 	replica_done(&r);
 	json_decref(phys);
 }

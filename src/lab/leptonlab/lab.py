@@ -94,7 +94,7 @@ class Lab:
     network_node=..., public=...) is Topology.standard's."""
 
     def __init__(self, name, topology=None, *, computes=3, network_node=False, public=False,
-                 bin_dir=None, state_root=None):
+                 bin_dir=None, state_root=None, server_config=None, agent_args=()):
         if not LAB_NAME.match(name or ""):
             raise LabError("lab names are 1-16 of [a-z0-9-]")
         self.name = name
@@ -112,6 +112,10 @@ class Lab:
         self._procs = {}        # key -> {"pid", "start", "argv"}
         self._popen = {}        # key -> Popen, for the processes this object started
         self._known = topology is not None
+        # More server.conf lines ({key: value}) and agent options, e.g. a
+        # short agent_down_time with --heartbeat-interval for failovers.
+        self.server_config = dict(server_config or {})
+        self.agent_args = list(agent_args)
 
     # -- names -----------------------------------------------------------------
     def ns(self, host):
@@ -130,6 +134,7 @@ class Lab:
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"topology": self.topology.to_dict(), "url": self.url,
                                    "token": self.token, "skipped": self.skipped,
+                                   "agent_args": self.agent_args,
                                    "processes": self._procs}, indent=1))
         os.replace(tmp, self._state_file)
 
@@ -141,6 +146,7 @@ class Lab:
         self.topology = Topology.from_dict(d["topology"])
         self.url, self.token = d["url"], d["token"]
         self.skipped = d.get("skipped", [])
+        self.agent_args = d.get("agent_args", [])
         self._procs = d.get("processes", {})
         self._known = True
         return True
@@ -327,8 +333,9 @@ class Lab:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.token = os.urandom(16).hex()
         self.url = f"http://127.0.0.1:{free_port()}"
+        conf = {"agent_token": self.token, "agent_down_time": 15, **self.server_config}
         (self.state_dir / "server.conf").write_text(
-            f"agent_token = {self.token}\nagent_down_time = 15\n")
+            "".join(f"{k} = {v}\n" for k, v in conf.items()))
         self._save()
         self._start_server()
         self._underlay()
@@ -363,7 +370,9 @@ class Lab:
             "--host", node, "--server", f"unix:{self.state_dir / 'server.sock'}",
             "--token", self.token, "--tunnel-ip", t.tunnel_ip(node), "--tunnel-dev", "ul0",
             "--physnet", f"{PHYSNET}:{NODE_EXT_DEV}", "--netns-prefix", f"{self.ns(node)}-",
-            "--mode", t.node(node).role], self.agent_log(node))
+            "--mode", t.node(node).role, *self.agent_args]
+            + (["--debug"] if os.environ.get("LEPTON_AGENT_DEBUG") else []),
+            self.agent_log(node))
 
     def _agent_alive(self, node):
         r = self.admin().get(f"/v2.0/agents?host={node}")

@@ -1,0 +1,166 @@
+/* Distributed SNAT: block arithmetic, its config keys, the timestamps of
+ * GRACE expiry (pure), and its index over a real store. */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include "base/timeutil.h"
+#include "server/config.h"
+#include "server/snat.h"
+#include "server/snatindex.h"
+#include "server/store.h"
+#include "test.h"
+
+TEST(snat_block_geometry)
+{
+	struct snat_range b;
+
+	/* The default: 63 blocks of 1024 cover 1024..65535 exactly. */
+	CHECK(snat_block_count(1024) == 63);
+	REQUIRE(snat_block_range(1024, 0, &b) == 0);
+	CHECK(b.min == 1024 && b.max == 2047);
+	REQUIRE(snat_block_range(1024, 62, &b) == 0);
+	CHECK(b.min == 64512 && b.max == 65535);
+	CHECK(snat_block_range(1024, 63, &b) == -ERANGE);
+	CHECK(snat_block_count(64512) == 1);
+	REQUIRE(snat_block_range(64512, 0, &b) == 0);
+	CHECK(b.min == 1024 && b.max == 65535);
+	CHECK(snat_block_count(1) == 64512);
+	REQUIRE(snat_block_range(1, 64511, &b) == 0);
+	CHECK(b.min == 65535 && b.max == 65535);
+	/* A size that does not divide the range: the last block is short. */
+	CHECK(snat_block_count(5000) == 13);
+	REQUIRE(snat_block_range(5000, 12, &b) == 0);
+	CHECK(b.min == 61024 && b.max == 65535);
+	CHECK(snat_block_range(0, 0, &b) == -ERANGE);
+}
+
+TEST(snat_block_pick_skips_overlaps)
+{
+	struct snat_range used[3] = {{1024, 2047}, {3072, 3072}, {5000, 9000}}, b;
+
+	REQUIRE(snat_block_pick(1024, NULL, 0, &b) == 0);
+	CHECK(b.min == 1024 && b.max == 2047);
+	/* 1024 and 3072 are taken, 2048-3071 is free; 4096 meets 5000-9000. */
+	REQUIRE(snat_block_pick(1024, used, 3, &b) == 0);
+	CHECK(b.min == 2048 && b.max == 3071);
+	used[0].max = 3071;
+	REQUIRE(snat_block_pick(1024, used, 3, &b) == 0);
+	CHECK(b.min == 9216 && b.max == 10239);
+	/* Everything taken (blocks of another geometry). */
+	struct snat_range all[2] = {{1024, 40000}, {39000, 65535}};
+	CHECK(snat_block_pick(21504, all, 2, &b) == -ENOSPC);
+	all[1].min = 43008;
+	REQUIRE(snat_block_pick(21504, all, 2, &b) == -ENOSPC);
+	all[0].max = 22527; /* 22528-44031 still meets 43008- */
+	CHECK(snat_block_pick(21504, all, 2, &b) == -ENOSPC);
+	all[1].min = 44032;
+	REQUIRE(snat_block_pick(21504, all, 2, &b) == 0);
+	CHECK(b.min == 22528 && b.max == 44031);
+}
+
+TEST(snat_config_keys)
+{
+	struct server_config c;
+
+	config_defaults(&c);
+	CHECK(c.snat_block_size == 1024 && c.snat_block_grace == 120);
+	CHECK(config_set(&c, "snat_block_size", "21504") == 0 && c.snat_block_size == 21504);
+	CHECK(config_set(&c, "snat_block_size", "64512") == 0);
+	CHECK(config_set(&c, "snat_block_size", "1") == 0);
+	CHECK(config_set(&c, "snat_block_size", "1000") == -EINVAL); /* does not divide */
+	CHECK(config_set(&c, "snat_block_size", "0") == -EINVAL);
+	CHECK(config_set(&c, "snat_block_size", "129024") == -EINVAL);
+	CHECK(config_set(&c, "snat_block_size", "-1024") == -EINVAL);
+	CHECK(c.snat_block_size == 1);
+	CHECK(config_set(&c, "snat_block_grace", "2") == 0 && c.snat_block_grace == 2);
+	CHECK(config_set(&c, "snat_block_grace", "0") == -EINVAL);
+	CHECK(config_set(&c, "snat_block_grace", "soon") == -EINVAL);
+	config_done(&c);
+}
+
+TEST(time_iso_roundtrip)
+{
+	char buf[TIME_ISO_STRLEN];
+	int64_t t = 0;
+
+	time_iso_from_unix(1796083200, buf); /* 2026-12-01T00:00:00Z */
+	CHECK_STREQ(buf, "2026-12-01T00:00:00Z");
+	REQUIRE(time_iso_parse(buf, &t) == 0);
+	CHECK(t == 1796083200);
+	CHECK(time_iso_parse("2026-12-01T00:00:00", &t) == -EINVAL);
+	CHECK(time_iso_parse("2026-12-01T00:00:00Zx", &t) == -EINVAL);
+	CHECK(time_iso_parse("yesterday", &t) == -EINVAL);
+	CHECK(time_iso_parse(NULL, &t) == -EINVAL);
+	CHECK(time_iso_parse("", &t) == -EINVAL);
+}
+
+/* The index follows the store's cache through commits and rollbacks. */
+static void put(struct store *s, const char *type, const char *id, const char *json)
+{
+	json_t *doc = json_loads(json, 0, NULL);
+
+	REQUIRE(doc);
+	json_object_set_new(doc, "id", json_string(id));
+	REQUIRE(store_put(s, type, id, doc, !store_get_shared(s, type, id)) == 0);
+	json_decref(doc);
+}
+
+TEST(snatindex_follows_commits_and_rollbacks)
+{
+	char dir[] = "/tmp/lepton-unit-snat-XXXXXX", path[64];
+	struct store *s = NULL;
+
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(store_open(dir, false, 1000, &s) == 0);
+	store_lock(s);
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "if1",
+	    "{\"device_owner\": \"network:router_interface_distributed\", \"device_id\": \"r1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "port", "vm1",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "port", "dhcp",
+	    "{\"device_owner\": \"network:dhcp\", \"binding:host_id\": \"h1\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	/* Uncommitted writes are seen. */
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_routers("s1"), "r1"));
+	CHECK(json_object_get(snatindex_router_subnets("r1"), "s1"));
+	CHECK(json_object_size(snatindex_subnet_hosts("s1")) == 1);
+	REQUIRE(store_commit(s) == 0);
+	/* A transaction moves the VM, then rolls back: the index follows. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "vm1",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h2\","
+	    " \"fixed_ips\": [{\"subnet_id\": \"s1\"}]}");
+	put(s, "snat_block", "b1", "{\"router_id\": \"r1\"}");
+	snatindex_update(s, "snat_block", "b1");
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_hosts("s1"), "h2"));
+	CHECK(!json_object_get(snatindex_subnet_hosts("s1"), "h1"));
+	CHECK(json_object_get(snatindex_router_blocks("r1"), "b1"));
+	store_rollback(s);
+	snatindex_refresh(s);
+	CHECK(json_object_get(snatindex_subnet_hosts("s1"), "h1"));
+	CHECK(!json_object_get(snatindex_subnet_hosts("s1"), "h2"));
+	CHECK(!snatindex_router_blocks("r1"));
+	/* Committed changes arrive through the feed; deletes drop entries. */
+	REQUIRE(store_begin(s) == 0);
+	REQUIRE(store_delete(s, "port", "if1") == 0);
+	put(s, "snat_block", "b2", "{\"router_id\": \"r1\"}");
+	REQUIRE(store_commit(s) == 0);
+	snatindex_refresh(s);
+	CHECK(!snatindex_subnet_routers("s1") && !snatindex_router_subnets("r1"));
+	CHECK(json_object_get(snatindex_router_blocks("r1"), "b2"));
+	CHECK(json_object_get(snatindex_blocks_by_router(), "r1"));
+	store_unlock(s);
+	store_free(s);
+	snprintf(path, sizeof(path), "%s/lepton.db", dir);
+	(void) unlink(path);
+	snprintf(path, sizeof(path), "%s/lepton.db-wal", dir);
+	(void) unlink(path);
+	snprintf(path, sizeof(path), "%s/lepton.db-shm", dir);
+	(void) unlink(path);
+	(void) rmdir(dir);
+}
