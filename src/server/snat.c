@@ -302,7 +302,7 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	json_t *gws = ports_of_device(ctx, doc_str(router, "id"), "network:router_gateway");
 	json_t *gw = json_array_get(gws, 0), *first, *subnets, *s;
 	json_t *order = json_array(), *info = json_object_get(router, "external_gateway_info");
-	uint32_t ip = 0;
+	struct ipaddr ip = {0};
 	size_t i;
 	int r = -ENOSPC;
 
@@ -329,7 +329,8 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	if (r == 0) {
 		json_t *fixed = json_object_get(gw, "fixed_ips");
 
-		ip4_format(ip, ip_out);
+		/* subnet_serves_gateways() took IPv4 subnets only */
+		ip4_format((uint32_t) ip.v, ip_out);
 		json_array_append_new(fixed, json_pack("{s:s, s:s}", "subnet_id", doc_str(s, "id"),
 						       "ip_address", ip_out));
 		r = resource_save(ctx, &port_def, gw);
