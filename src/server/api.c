@@ -171,11 +171,48 @@ struct reply {
 	json_t *body;
 };
 
+#define COUNT_MARK "\\u0000int:" /* as json_dumps() escapes it */
+
+json_t *api_count_json(ipaddr_int n)
+{
+	char digits[48], *d = digits + sizeof(digits), text[64];
+
+	if (n <= (ipaddr_int) INT64_MAX)
+		return json_integer((json_int_t) n);
+	*--d = '\0';
+	do {
+		*--d = (char) ('0' + (int) (n % 10));
+		n /= 10;
+	} while (n);
+	text[0] = '\0';
+	snprintf(text + 1, sizeof(text) - 1, "int:%s", d);
+	return json_stringn(text, 1 + strlen(text + 1));
+}
+
+void api_unquote_counts(char *text)
+{
+	char *w = text, *r = text, *m;
+
+	while ((m = strstr(r, "\"" COUNT_MARK))) {
+		size_t n = (size_t) (m - r);
+
+		memmove(w, r, n);
+		w += n;
+		r = m + 1 + strlen(COUNT_MARK);
+		while (*r >= '0' && *r <= '9')
+			*w++ = *r++;
+		r += *r == '"';
+	}
+	memmove(w, r, strlen(r) + 1);
+}
+
 static void render(struct http_response *resp, int status, json_t *body)
 {
 	resp->status = status;
 	resp->content_type = "application/json";
 	resp->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (resp->body && strstr(resp->body, COUNT_MARK))
+		api_unquote_counts(resp->body);
 	json_decref(body);
 }
 

@@ -3,6 +3,8 @@
  * change feed (watch). */
 #pragma once
 
+#include <jansson.h>
+#include "base/ipaddr.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/nodeview.h"
@@ -19,3 +21,11 @@ struct api {
 
 /* The http_handler_fn of lepton-server; userdata is a struct api. */
 void api_handle(void *userdata, const struct http_request *req, struct http_response *resp);
+
+/* A count that may exceed JSON's int64 integers (an IPv6 pool's size): an
+ * integer when it fits, else a string the response renderer writes as a bare
+ * JSON integer (as Neutron's Python prints it): "\u0000int:" and its digits,
+ * a string no request can hold (the decoder refuses NUL). */
+json_t *api_count_json(ipaddr_int n);
+/* Rewrites the big counts of a JSON text made by json_dumps() in place. */
+void api_unquote_counts(char *text);

@@ -3,6 +3,7 @@
  * ports use (used_ips), computed from the store on every read. */
 #include <string.h>
 #include "base/ipaddr.h"
+#include "server/api.h"
 #include "server/resources.h"
 
 static const struct attr_def ipavail_attrs[] = {
@@ -14,24 +15,26 @@ static const struct attr_def ipavail_attrs[] = {
 	{NULL, 0, 0, NULL, 0},
 };
 
-static json_int_t pool_size(json_t *subnet)
+/* Sums of pool sizes; an IPv6 network's can pass 2^64 (its sum saturates
+ * at 2^128-1, beyond any real network's). */
+static ipaddr_int add_sat(ipaddr_int a, ipaddr_int b)
 {
-	json_int_t total = 0;
+	return a + b < a ? ~(ipaddr_int) 0 : a + b;
+}
+
+static ipaddr_int pool_size(json_t *subnet)
+{
+	ipaddr_int total = 0;
 	json_t *p;
 	size_t i;
 
-	/* IPv6 pools can hold more than JSON's integers: the sum saturates. */
 	json_array_foreach(json_object_get(subnet, "allocation_pools"), i, p) {
 		struct ipaddr a, b;
-		ipaddr_int n;
 
 		if (ipaddr_parse(doc_str(p, "start"), &a) < 0 ||
 		    ipaddr_parse(doc_str(p, "end"), &b) < 0 || b.v < a.v)
 			continue;
-		n = b.v - a.v + 1;
-		if (n > (ipaddr_int) (INT64_MAX - total))
-			return INT64_MAX;
-		total += (json_int_t) n;
+		total = add_sat(total, add_sat(b.v - a.v, 1));
 	}
 	return total;
 }
@@ -57,30 +60,33 @@ static json_t *ipavail_load(struct api_ctx *ctx)
 
 	json_array_foreach(nets, i, net) {
 		json_t *per = json_array(), *s;
-		json_int_t total = 0, used = 0;
+		ipaddr_int total = 0;
+		json_int_t used = 0;
 
 		json_array_foreach(subnets, j, s) {
-			json_int_t t, u;
+			ipaddr_int t;
+			json_int_t u;
 
 			if (!streq(doc_str(s, "network_id"), doc_str(net, "id")))
 				continue;
 			t = pool_size(s);
 			u = used_on(ports, doc_str(s, "id"));
-			total += t;
+			total = add_sat(total, t);
 			used += u;
 			json_array_append_new(
-				per, json_pack("{s:s, s:s, s:s, s:O, s:I, s:I}", "subnet_id",
+				per, json_pack("{s:s, s:s, s:s, s:O, s:o, s:I}", "subnet_id",
 					       doc_str(s, "id"), "subnet_name", doc_str(s, "name"),
 					       "cidr", doc_str(s, "cidr"), "ip_version",
-					       json_object_get(s, "ip_version"), "total_ips", t,
-					       "used_ips", u));
+					       json_object_get(s, "ip_version"), "total_ips",
+					       api_count_json(t), "used_ips", u));
 		}
-		json_array_append_new(
-			out, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}", "network_id",
-				       doc_str(net, "id"), "network_name", doc_str(net, "name"),
-				       "project_id", doc_str(net, "project_id"), "tenant_id",
-				       doc_str(net, "project_id"), "total_ips", total, "used_ips",
-				       used, "subnet_ip_availability", per));
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o, s:I, s:o}",
+						     "network_id", doc_str(net, "id"),
+						     "network_name", doc_str(net, "name"),
+						     "project_id", doc_str(net, "project_id"),
+						     "tenant_id", doc_str(net, "project_id"),
+						     "total_ips", api_count_json(total), "used_ips",
+						     used, "subnet_ip_availability", per));
 	}
 	json_decref(nets);
 	json_decref(subnets);

@@ -196,6 +196,32 @@ def test_network_ip_availability(server):
     assert Client(server.url, "p2").get(url).status == 404
 
 
+def test_network_ip_availability_beyond_int64(server):
+    """An IPv6 /64's pool holds 2^64-2 addresses: answered as an exact JSON
+    integer (as Neutron does), not saturated; strings that look like the
+    renderer's marker stay strings."""
+    admin = Client(server.url, "admin", "admin")
+    api = Client(server.url, "p1")
+    net = mk(api, "network", {"name": "n6"})
+    mk(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/28", "ip_version": 4})
+    v6 = mk(api, "subnet", {"network_id": net["id"], "cidr": "2001:db8::/64", "ip_version": 6})
+    mk(api, "port", {"network_id": net["id"]})
+    r = admin.get(f"/v2.0/network-ip-availabilities/{net['id']}")
+    assert r.status == 200, r
+    avail = r.json["network_ip_availability"]
+    assert (avail["total_ips"], avail["used_ips"]) == (2 ** 64 - 2 + 13, 2), avail
+    per = {a["subnet_id"]: a for a in avail["subnet_ip_availability"]}
+    assert (per[v6["id"]]["total_ips"], per[v6["id"]]["used_ips"]) == (2 ** 64 - 2, 1)
+    listed = admin.get("/v2.0/network-ip-availabilities").json["network_ip_availabilities"]
+    assert [a["total_ips"] for a in listed if a["network_id"] == net["id"]] == [2 ** 64 + 11]
+    # A name spelled like the marker, backslash included, is echoed as written;
+    # a NUL in a string is refused by the decoder.
+    odd = mk(api, "network", {"name": "\\u0000int:5"})
+    assert api.get(f"/v2.0/networks/{odd['id']}").json["network"]["name"] == "\\u0000int:5"
+    r = api.post("/v2.0/networks", {"network": {"name": "\u0000int:5"}})
+    assert r.status == 400, r
+
+
 def test_mac_address_regenerate(server):
     admin = Client(server.url, "admin", "admin")
     net = mk(admin, "network", {"name": "n"})

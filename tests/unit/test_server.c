@@ -1,6 +1,7 @@
 /* Pure parts of the server: IPAM plans, list matching and ordering, config. */
 #include <errno.h>
 #include <jansson.h>
+#include "server/api.h"
 #include "server/config.h"
 #include "server/ipam.h"
 #include "server/list.h"
@@ -211,6 +212,23 @@ TEST(list_value_matching)
 	CHECK(list_value_matches(&l, v, "subnet_id=s2") == 0);
 	CHECK(list_value_matches(&l, v, "garbage") == 0);
 	json_decref(v);
+}
+
+TEST(api_counts_beyond_int64)
+{
+	ipaddr_int big = ((ipaddr_int) 1 << 64) - 2;
+	json_t *doc = json_pack("{s:o, s:o, s:o, s:s}", "small", api_count_json(13), "big",
+				api_count_json(big), "max", api_count_json(~(ipaddr_int) 0), "name",
+				"\\u0000int:5");
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+
+	CHECK(json_is_integer(json_object_get(doc, "small")));
+	api_unquote_counts(text);
+	CHECK_STREQ(text, "{\"big\":18446744073709551614,"
+			  "\"max\":340282366920938463463374607431768211455,"
+			  "\"name\":\"\\\\u0000int:5\",\"small\":13}");
+	free(text);
+	json_decref(doc);
 }
 
 TEST(list_ordering_and_urlencode)
