@@ -193,3 +193,65 @@ print(json.dumps({"net": net.name, "cidr": sub.cidr, "gw": sub.gateway_ip,
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out == {"net": "sdknet", "cidr": "10.9.0.0/24", "gw": "10.9.0.1",
                    "ports": ["a", "b"], "ips": ["10.9.0.2", "10.9.0.3"], "notfound": 404}
+
+
+def test_openstacksdk_tenant_workflow(osrv):
+    """openstacksdk in its own process, the everyday workflow: an external
+    network, a router with its gateway and an interface, a security group and
+    rule on a port, a Floating IP with a chosen address associated with it;
+    what the SDK's objects hold is checked, then everything is deleted."""
+    script = r"""
+import json, sys
+import openstack
+c = openstack.connect(auth_type="none", endpoint=sys.argv[1]).network
+ext = c.create_network(name="public", is_router_external=True)
+c.create_subnet(network_id=ext.id, cidr="203.0.113.0/24", ip_version=4, is_dhcp_enabled=False)
+net = c.create_network(name="net1")
+sub = c.create_subnet(network_id=net.id, cidr="10.0.0.0/24", ip_version=4, name="sub1")
+sg = c.create_security_group(name="web", description="web tier")
+rule = c.create_security_group_rule(security_group_id=sg.id, direction="ingress",
+                                    protocol="tcp", port_range_min=22, port_range_max=22,
+                                    remote_ip_prefix="192.0.2.0/24", ether_type="IPv4")
+port = c.create_port(network_id=net.id, name="vm1", security_group_ids=[sg.id],
+                     fixed_ips=[{"subnet_id": sub.id, "ip_address": "10.0.0.20"}])
+router = c.create_router(name="r1", external_gateway_info={"network_id": ext.id})
+c.add_interface_to_router(router, subnet_id=sub.id)
+router = c.get_router(router.id)
+fip = c.create_ip(floating_network_id=ext.id, floating_ip_address="203.0.113.50")
+fip = c.update_ip(fip, port_id=port.id)
+out = {"gw_net": router.external_gateway_info["network_id"] == ext.id,
+       "gw_ip": router.external_gateway_info["external_fixed_ips"][0]["ip_address"]
+                .startswith("203.0.113."),
+       "iface": [p.fixed_ips for p in c.ports(device_id=router.id, network_id=net.id)],
+       "rule": [rule.protocol, rule.port_range_min, rule.remote_ip_prefix,
+                rule.security_group_id == sg.id],
+       "sg_rules": sorted(r["id"] == rule.id for r in c.get_security_group(sg.id)
+                          .security_group_rules),
+       "port_sgs": c.get_port(port.id).security_group_ids == [sg.id],
+       "fip": [fip.floating_ip_address, fip.fixed_ip_address, fip.port_id == port.id,
+               fip.router_id == router.id],
+       "fip_list": [f.floating_ip_address for f in c.ips()]}
+c.update_ip(fip, port_id=None)
+out["unset"] = c.get_ip(fip.id).port_id
+c.delete_ip(fip)
+c.remove_interface_from_router(router, subnet_id=sub.id)
+c.update_router(router, external_gateway_info={})
+c.delete_router(router)
+c.delete_port(port)
+c.delete_security_group(sg)
+c.delete_network(net)
+c.delete_network(ext)
+out["left"] = [n.name for n in c.networks()] + [r.name for r in c.routers()]
+print(json.dumps(out))
+"""
+    p = subprocess.run(["/usr/bin/python3", "-c", script, osrv.url], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert Client(osrv.url, PROJECT, "admin").get("/v2.0/subnets").json["subnets"] == []
+    iface = out.pop("iface")
+    assert [[ip["ip_address"] for ip in ips] for ips in iface] == [["10.0.0.1"]], iface
+    assert out == {"gw_net": True, "gw_ip": True, "rule": ["tcp", 22, "192.0.2.0/24", True],
+                   "sg_rules": [False, False, True], "port_sgs": True,
+                   "fip": ["203.0.113.50", "10.0.0.20", True, True],
+                   "fip_list": ["203.0.113.50"], "unset": None, "left": []}, out
