@@ -19,6 +19,7 @@ INTERNET = "198.51.100.10"
 PORT = 8080     # answers "address port" of the peer
 STREAM = 8081   # sends 100 bytes every 20 ms
 HOLD = 8082     # answers "address port" and keeps the connection open
+OTHER = 8083    # as PORT
 
 
 def mk(client, kind, body, status=201):
@@ -54,10 +55,11 @@ def serve(port, fn):
 threading.Thread(target=serve, args=(%d, who), daemon=True).start()
 threading.Thread(target=serve, args=(%d, stream), daemon=True).start()
 threading.Thread(target=serve, args=(%d, hold), daemon=True).start()
+threading.Thread(target=serve, args=(%d, who), daemon=True).start()
 print("ready", flush=True)
 while True:
     time.sleep(60)
-""" % (PORT, STREAM, HOLD)
+""" % (PORT, STREAM, HOLD, OTHER)
 
 # A TCP stream client: the longest gap between two reads, or how it ended.
 CLIENT = r"""
@@ -137,10 +139,10 @@ def upstream_mac(lab, ip):
     return ""
 
 
-def who_am_i(lab, vm, patience=3):
-    """(address, port) the internet host saw for a connection from vm
-    (given up after patience seconds)."""
-    out = lab.sh(vm, f"nc -w {patience} {INTERNET} {PORT} </dev/null", check=False,
+def who_am_i(lab, vm, patience=3, port=PORT):
+    """(address, port) the internet host saw for a connection from vm to
+    port (given up after patience seconds)."""
+    out = lab.sh(vm, f"nc -w {patience} {INTERNET} {port} </dev/null", check=False,
                  timeout=10).stdout
     parts = out.split()
     return (parts[0], int(parts[1])) if len(parts) == 2 else ("", 0)
@@ -602,3 +604,69 @@ def test_snat_mode_changes_on_a_live_router(small_blocks):
         for p in streams + [vm_srv]:
             lab.stop(p)
         assert api.delete(f"/v2.0/floatingips/{fip['id']}").status == 204
+
+
+def test_firewall_and_security_groups_with_distributed_snat(small_blocks):
+    """FWaaS and security groups apply to SNAT traffic as with centralized
+    SNAT, on every node: a firewall group on the router's interface that
+    denies TCP to port 8080 from the subnet stops both VMs' SNAT
+    connections to that port (the other port still works, through the one
+    gateway address); a security group that lets the VM out only to port
+    8083 does the same on the VM's port. Removing them brings it back."""
+    c = small_blocks
+    lab, admin, rid, gw = c["lab"], c["admin"], c["router"], c["gw"]
+    api = lab.client("pdx")
+    vms = [v["vm"] for v in c["vms"].values()]
+
+    def reach(port):
+        return {vm: who_am_i(lab, vm, 2, port)[0] for vm in vms}
+
+    allowed = {vm: gw for vm in vms}
+    denied = {vm: "" for vm in vms}
+    assert reach(PORT) == allowed and reach(OTHER) == allowed
+    iface = [p for p in api.get(f"/v2.0/ports?device_id={rid}").json["ports"]
+             if p["device_owner"].startswith("network:router_interface")][0]
+
+    def fw(coll, kind, body):
+        r = api.post(f"/v2.0/fwaas/{coll}", {kind: body})
+        assert r.status == 201, r
+        return r.json[kind]["id"]
+
+    rules = [fw("firewall_rules", "firewall_rule", b) for b in (
+        {"protocol": "tcp", "destination_port": str(PORT), "action": "deny"},
+        {"protocol": "tcp", "action": "allow"}, {"protocol": "icmp", "action": "allow"})]
+    pol = fw("firewall_policies", "firewall_policy", {"firewall_rules": rules})
+    # Ingress: what enters the router from the subnet.
+    group = fw("firewall_groups", "firewall_group", {"ingress_firewall_policy_id": pol,
+                                                     "ports": [iface["id"]]})
+    try:
+        assert wait(10, lambda: reach(PORT) == denied, 0.2)
+        assert reach(OTHER) == allowed
+    finally:
+        r = api.put(f"/v2.0/fwaas/firewall_groups/{group}", {"firewall_group": {"ports": []}})
+        assert r.status == 200, r
+    assert wait(10, lambda: reach(PORT) == allowed, 0.2)
+    # A security group with one egress rule (TCP to 8083) on both VMs.
+    r = api.post("/v2.0/security-groups", {"security_group": {"name": "out-8083"}})
+    assert r.status == 201, r
+    sg = r.json["security_group"]
+    for rule in sg["security_group_rules"]:
+        if rule["direction"] == "egress":
+            assert api.delete(f"/v2.0/security-group-rules/{rule['id']}").status == 204
+    r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "egress", "protocol": "tcp",
+        "port_range_min": OTHER, "port_range_max": OTHER}})
+    assert r.status == 201, r
+    ports = [api.get(f"/v2.0/ports?name={vm}").json["ports"][0] for vm in vms]
+    try:
+        for p in ports:
+            r = api.put(f"/v2.0/ports/{p['id']}", {"port": {"security_groups": [sg["id"]]}})
+            assert r.status == 200, r
+        assert wait(10, lambda: reach(PORT) == denied, 0.2)
+        assert reach(OTHER) == allowed
+    finally:
+        for p in ports:
+            r = api.put(f"/v2.0/ports/{p['id']}", {"port": {
+                "security_groups": p["security_groups"]}})
+            assert r.status == 200, r
+    assert wait(10, lambda: reach(PORT) == allowed, 0.2)
