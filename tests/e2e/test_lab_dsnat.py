@@ -19,6 +19,7 @@ INTERNET = "198.51.100.10"
 PORT = 8080     # answers "address port" of the peer
 STREAM = 8081   # sends 100 bytes every 20 ms
 HOLD = 8082     # answers "address port" and keeps the connection open
+OTHER = 8083    # as PORT
 
 
 def mk(client, kind, body, status=201):
@@ -54,10 +55,11 @@ def serve(port, fn):
 threading.Thread(target=serve, args=(%d, who), daemon=True).start()
 threading.Thread(target=serve, args=(%d, stream), daemon=True).start()
 threading.Thread(target=serve, args=(%d, hold), daemon=True).start()
+threading.Thread(target=serve, args=(%d, who), daemon=True).start()
 print("ready", flush=True)
 while True:
     time.sleep(60)
-""" % (PORT, STREAM, HOLD)
+""" % (PORT, STREAM, HOLD, OTHER)
 
 # A TCP stream client: the longest gap between two reads, or how it ended.
 CLIENT = r"""
@@ -137,9 +139,11 @@ def upstream_mac(lab, ip):
     return ""
 
 
-def who_am_i(lab, vm):
-    """(address, port) the internet host saw for a connection from vm."""
-    out = lab.sh(vm, f"nc -w 3 {INTERNET} {PORT} </dev/null", check=False, timeout=10).stdout
+def who_am_i(lab, vm, patience=3, port=PORT):
+    """(address, port) the internet host saw for a connection from vm to
+    port (given up after patience seconds)."""
+    out = lab.sh(vm, f"nc -w {patience} {INTERNET} {port} </dev/null", check=False,
+                 timeout=10).stdout
     parts = out.split()
     return (parts[0], int(parts[1])) if len(parts) == 2 else ("", 0)
 
@@ -399,8 +403,10 @@ def test_owner_dies_another_takes_over_streams_go_on(cloud):
 @pytest.fixture(scope="module")
 def small_blocks():
     """Blocks of 64 ports; VMs on two computes; snat_mode left to its
-    default (distributed, for a distributed router)."""
-    lab = Lab(unique_name("dx"), computes=2, network_node=False, public=True,
+    default (distributed, for a distributed router). A network node too,
+    for the router's turns in centralized SNAT (it hosts no VM, so it is
+    never the owner)."""
+    lab = Lab(unique_name("dx"), computes=2, network_node=True, public=True,
               server_config={"snat_block_size": 64})
     srv = None
     try:
@@ -494,3 +500,173 @@ def test_a_node_that_is_not_the_owner_dies(cloud):
         assert owner_of(admin, rid) == owner
     finally:
         lab.stop(p)
+
+
+def open_ingress(api, network_id):
+    """ICMP and TCP from anywhere into the project's VMs (the rules may
+    be there already: 409 is fine)."""
+    sg = api.get("/v2.0/security-groups?name=default").json["security_groups"]
+    if not sg:
+        allow_ingress(api, network_id)
+        return
+    for proto in ("icmp", "tcp"):
+        r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": sg[0]["id"], "direction": "ingress", "protocol": proto}})
+        assert r.status in (201, 409), r
+
+
+def snat_state(lab, node, rid, gw):
+    """What SNAT state for the gateway address a node holds: a `snat to`
+    rule or the owner's forwarding table in its router namespaces, the
+    address on a leg, a snat- namespace."""
+    found = set()
+    for ns in lab.namespaces():
+        prefix = lab.ns(node) + "-"
+        if not ns.startswith(prefix) or rid not in ns:
+            continue
+        host = ns[len(lab.ns("")):]
+        if ns.startswith(prefix + "snat-"):
+            found.add("snat-namespace")
+        rules = lab.exec(host, ["nft", "list", "ruleset"], check=True).stdout
+        if re.search(rf"snat (ip )?to {re.escape(gw)}\b", rules):
+            found.add("snat-rule")
+        if "table netdev lepton" in rules:
+            found.add("forwarding")
+        addrs = lab.exec(host, ["ip", "-4", "-o", "addr"], check=True).stdout
+        if re.search(rf"inet {re.escape(gw)}/", addrs):
+            found.add("address")
+    return found
+
+
+def test_snat_mode_changes_on_a_live_router(small_blocks):
+    """distributed -> centralized -> distributed on a live router while a
+    VM with a Floating IP holds two TCP streams (one it opened to the
+    internet host, one the internet host opened to its Floating IP): the
+    streams go on with no reset; after each change the VM without a
+    Floating IP reaches the internet again through the gateway address
+    (from its node, or through the network node), and the state of the
+    other mode is gone from every node (SNAT rules, the owner's
+    forwarding table and address, the snat- namespace, blocks in GRACE)."""
+    c = small_blocks
+    lab, admin, rid, gw = c["lab"], c["admin"], c["router"], c["gw"]
+    api, adm = lab.client("pdx"), admin.as_("pdx", "admin")
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    vm1, vm2 = c["vms"]["compute-1"], c["vms"]["compute-2"]
+    port = api.get("/v2.0/ports?name=pdx-vm1").json["ports"][0]
+    open_ingress(api, port["network_id"])
+    fip = mk(api, "floatingip", {"floating_network_id": ext["id"], "port_id": port["id"]})
+    ip = fip["floating_ip_address"]
+    vm_srv = lab.popen(vm1["vm"], ["python3", "-c", SERVERS], stdout=subprocess.PIPE, text=True)
+    streams = []
+    try:
+        assert vm_srv.stdout.readline().strip() == "ready"
+        assert wait(15, lambda: who_am_i(lab, vm1["vm"])[0] == ip, 0.5)
+        streams = [lab.popen(host, ["python3", "-c", CLIENT, to, str(STREAM), "16"],
+                             stdout=subprocess.PIPE, text=True)
+                   for host, to in ((vm1["vm"], INTERNET), ("internet", ip))]
+        for p in streams:
+            assert p.stdout.readline().strip() == "connected"
+        nodes = ("compute-1", "compute-2", "network-1")
+        took = {}
+        for mode in ("centralized", "distributed"):
+            time.sleep(1.5)
+            t0 = time.monotonic()
+            r = adm.put(f"/v2.0/routers/{rid}", {"router": {"snat_mode": mode}})
+            assert r.status == 200, r
+            assert r.json["router"]["snat_mode"] == mode
+            assert wait(20, lambda: who_am_i(lab, vm2["vm"], 1)[0] == gw, 0.1), mode
+            took[mode] = time.monotonic() - t0
+            if mode == "centralized":
+                want = {"compute-1": set(), "compute-2": set(),
+                        "network-1": {"snat-namespace", "snat-rule", "address"}}
+                assert wait(10, lambda: all(b["status"] == "GRACE"
+                                            for b in blocks(admin, rid)))
+            else:
+                owner = owner_of(admin, rid)
+                assert owner in ("compute-1", "compute-2"), owner
+                want = {n: {"snat-rule"} for n in ("compute-1", "compute-2")}
+                want[owner] |= {"forwarding", "address"}
+                want["network-1"] = set()
+                assert wait(10, lambda: {b["host"] for b in blocks(admin, rid)
+                                         if b["status"] == "ACTIVE"} ==
+                            {"compute-1", "compute-2"})
+            assert wait(10, lambda: {n: snat_state(lab, n, rid, gw) for n in nodes} == want), \
+                ({n: snat_state(lab, n, rid, gw) for n in nodes}, want)
+            assert who_am_i(lab, vm1["vm"])[0] == ip
+        print(f"\nSNAT from the VM without a Floating IP back after a change to: "
+              f"{ {m: round(t, 2) for m, t in took.items()} } s")
+        for p in streams:
+            out, _ = p.communicate(timeout=30)
+            print(f"Floating IP stream across both changes: {out.strip()}")
+            m = re.match(r"gap ([\d.]+) bytes", out.strip())
+            assert m and float(m.group(1)) < 1.0, out
+    finally:
+        for p in streams + [vm_srv]:
+            lab.stop(p)
+        assert api.delete(f"/v2.0/floatingips/{fip['id']}").status == 204
+
+
+def test_firewall_and_security_groups_with_distributed_snat(small_blocks):
+    """FWaaS and security groups apply to SNAT traffic as with centralized
+    SNAT, on every node: a firewall group on the router's interface that
+    denies TCP to port 8080 from the subnet stops both VMs' SNAT
+    connections to that port (the other port still works, through the one
+    gateway address); a security group that lets the VM out only to port
+    8083 does the same on the VM's port. Removing them brings it back."""
+    c = small_blocks
+    lab, admin, rid, gw = c["lab"], c["admin"], c["router"], c["gw"]
+    api = lab.client("pdx")
+    vms = [v["vm"] for v in c["vms"].values()]
+
+    def reach(port):
+        return {vm: who_am_i(lab, vm, 2, port)[0] for vm in vms}
+
+    allowed = {vm: gw for vm in vms}
+    denied = {vm: "" for vm in vms}
+    assert reach(PORT) == allowed and reach(OTHER) == allowed
+    iface = [p for p in api.get(f"/v2.0/ports?device_id={rid}").json["ports"]
+             if p["device_owner"].startswith("network:router_interface")][0]
+
+    def fw(coll, kind, body):
+        r = api.post(f"/v2.0/fwaas/{coll}", {kind: body})
+        assert r.status == 201, r
+        return r.json[kind]["id"]
+
+    rules = [fw("firewall_rules", "firewall_rule", b) for b in (
+        {"protocol": "tcp", "destination_port": str(PORT), "action": "deny"},
+        {"protocol": "tcp", "action": "allow"}, {"protocol": "icmp", "action": "allow"})]
+    pol = fw("firewall_policies", "firewall_policy", {"firewall_rules": rules})
+    # Ingress: what enters the router from the subnet.
+    group = fw("firewall_groups", "firewall_group", {"ingress_firewall_policy_id": pol,
+                                                     "ports": [iface["id"]]})
+    try:
+        assert wait(10, lambda: reach(PORT) == denied, 0.2)
+        assert reach(OTHER) == allowed
+    finally:
+        r = api.put(f"/v2.0/fwaas/firewall_groups/{group}", {"firewall_group": {"ports": []}})
+        assert r.status == 200, r
+    assert wait(10, lambda: reach(PORT) == allowed, 0.2)
+    # A security group with one egress rule (TCP to 8083) on both VMs.
+    r = api.post("/v2.0/security-groups", {"security_group": {"name": "out-8083"}})
+    assert r.status == 201, r
+    sg = r.json["security_group"]
+    for rule in sg["security_group_rules"]:
+        if rule["direction"] == "egress":
+            assert api.delete(f"/v2.0/security-group-rules/{rule['id']}").status == 204
+    r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+        "security_group_id": sg["id"], "direction": "egress", "protocol": "tcp",
+        "port_range_min": OTHER, "port_range_max": OTHER}})
+    assert r.status == 201, r
+    ports = [api.get(f"/v2.0/ports?name={vm}").json["ports"][0] for vm in vms]
+    try:
+        for p in ports:
+            r = api.put(f"/v2.0/ports/{p['id']}", {"port": {"security_groups": [sg["id"]]}})
+            assert r.status == 200, r
+        assert wait(10, lambda: reach(PORT) == denied, 0.2)
+        assert reach(OTHER) == allowed
+    finally:
+        for p in ports:
+            r = api.put(f"/v2.0/ports/{p['id']}", {"port": {
+                "security_groups": p["security_groups"]}})
+            assert r.status == 200, r
+    assert wait(10, lambda: reach(PORT) == allowed, 0.2)

@@ -1,6 +1,11 @@
 """The demo: the seed's story on a lab (two tenants with the same addresses,
-L2 across nodes, DHCP, isolation, a router in each mode, Floating IPs,
-SNAT), told through the lepton CLI, each claim checked with real packets."""
+L2 across nodes, DHCP, isolation, routers, Floating IPs, SNAT), told through
+the lepton CLI, each claim checked with real packets. First on a cloud with
+no network node (distributed routers, distributed SNAT), then on one with a
+network node (DVR with centralized SNAT, and a legacy router); in each mode
+the seven traffic cases of DESIGN.md section 3 are run and the nodes that
+carried each are measured (packet counters on each node's wires and in its
+router namespaces), then printed side by side."""
 import ipaddress
 import json
 import subprocess
@@ -10,31 +15,149 @@ import time
 from .lab import Lab, LabError, _wait_for
 from .topology import Topology
 
+MODES = {"distributed": "distributed SNAT, no network node",
+         "dvr": "DVR + centralized SNAT", "legacy": "legacy router"}
+HEADS = {"distributed": "distributed SNAT", "dvr": "DVR+centralized SNAT",
+         "legacy": "legacy router"}
+ROUTER_ARGS = {"distributed": ["--distributed", "true", "--snat-mode", "distributed"],
+               "dvr": ["--distributed", "true", "--snat-mode", "centralized"],
+               "legacy": ["--distributed", "false"]}
+CASES = ("1 same network, 2 nodes", "2 two subnets, 1 node", "3 two subnets, 2 nodes",
+         "4 into a Floating IP", "5 out, with a Floating IP", "6 out, SNAT (no FIP)",
+         "7 DHCP")
+PINGS = 60           # echo requests per case (and as many replies)
+LEASES = 6           # DHCP exchanges in case 7 (4 packets each)
+METER = "lepton_lab_meter"
+
 
 def run_demo(name, computes=3, bin_dir=None, out=print, warn=None):
-    """Brings a lab up (computes, a network node, the external networks),
-    tells the story through out(), checks each claim, brings the lab down.
-    Returns the list of (claim, passed). Warnings (a segment this kernel
-    cannot carry) go to warn (default: stderr)."""
-    lab = Lab(name, Topology.standard(computes, network_node=True, public=True),
-              bin_dir=bin_dir)
-    if not (lab.bin / "lepton").exists():
-        raise LabError("the demo uses the lepton CLI: make")
-    info = lab.up()
-    for w in lab.warnings:
-        (warn or (lambda s: print(f"lepton-lab: {s}", file=sys.stderr)))(w)
-    try:
-        out(f"lab {name} is up: {' '.join(info['nodes'])}")
-        out(f"LEPTON_URL={lab.url}")
-        return Demo(lab, computes, out).run()
-    finally:
-        lab.down()
+    """Brings a lab with no network node up, tells the story through out()
+    with distributed routers, brings it down; then the same with a network
+    node, a DVR router with centralized SNAT and a legacy router. Checks
+    each claim, prints the seven cases side by side. Returns the list of
+    (claim, passed). Warnings (a segment this kernel cannot carry) go to
+    warn (default: stderr)."""
+    start = time.monotonic()
+    results, paths = [], {}
+    parts = ((False, {"alpha": "distributed", "beta": "distributed"}, ("alpha",)),
+             (True, {"alpha": "dvr", "beta": "legacy"}, ("alpha", "beta")))
+    for network_node, modes, measured in parts:
+        lab = Lab(name, Topology.standard(computes, network_node=network_node, public=True),
+                  bin_dir=bin_dir)
+        if not (lab.bin / "lepton").exists():
+            raise LabError("the demo uses the lepton CLI: make")
+        info = lab.up()
+        for w in lab.warnings:
+            (warn or (lambda s: print(f"lepton-lab: {s}", file=sys.stderr)))(w)
+        try:
+            out("")
+            out(f"lab {name} is up: {' '.join(info['nodes'])}"
+                f"{'' if network_node else ' (no network node)'}")
+            out(f"LEPTON_URL={lab.url}")
+            demo = Demo(lab, computes, out, modes, measured)
+            results += demo.run()
+            paths.update(demo.paths)
+        finally:
+            lab.down()
+    table(out, paths)
+    out(f"demo: {time.monotonic() - start:.0f} s")
+    return results
+
+
+def short(node):
+    """compute-2 -> c2, network-1 -> n1 (the table's cells)."""
+    return node[0] + node.rsplit("-", 1)[-1] if "-" in node else node
+
+
+def table(out, paths):
+    out("")
+    out("The seven traffic cases, side by side: the path a round trip took and how many")
+    out("nodes it touched, as measured (cN = compute-N, n1 = network-1, inet = the")
+    out("internet host; distributed SNAT has no network node):")
+    modes = [m for m in MODES if m in paths]
+    w = 18
+    out("")
+    out((f"  {'case':<28}" + "".join(f"{HEADS[m]:<{w + 8}}" for m in modes)).rstrip())
+    for i, case in enumerate(CASES):
+        cells = []
+        for m in modes:
+            path, nodes = paths[m][i]
+            cells.append(f"{path:<{w}}{len(nodes)} node{'s' if len(nodes) > 1 else ' '} ")
+        out((f"  {case:<28}" + "".join(cells)).rstrip())
+    out("")
+
+
+class Meter:
+    """Packet counters by node: on each node's legs of the underlay switch
+    (VXLAN frames carrying IPv4, each way) and of the external switch
+    (IPv4 to and from the internet host: sent out, received, and received
+    from the internet but sent by a node, i.e. forwarded), in the lab's own
+    switch namespaces; plus the legs of each node's router namespaces and
+    the taps of its VMs (read only)."""
+
+    def __init__(self, lab, internet):
+        self.lab = lab
+        self.nodes = [n.name for n in lab.topology.nodes]
+        ul, ext = [], []
+        for n in self.nodes:
+            i = lab.topology.index(n)
+            # Inner ethertype IPv4 (outer IP 20 + UDP 8 + VXLAN 8 + 12 bytes).
+            vx = "udp dport 4789 @nh,384,16 0x0800"
+            ul += [f'iifname "n{i}" {vx} counter comment "ul {n}"',
+                   f'oifname "n{i}" {vx} counter comment "ul {n}"']
+            ext += [f'iifname "x{i}" ip daddr {internet} counter comment "out {n}"',
+                    f'oifname "x{i}" ip saddr {internet} counter comment "in {n}"',
+                    f'iifname "x{i}" ip saddr {internet} counter comment "fwd {n}"']
+        for host, rules in (("ul", ul), ("ext", ext)):
+            script = (f"table bridge {METER} {{\n chain counted {{\n"
+                      "  type filter hook forward priority 0; policy accept;\n"
+                      + "".join(f"  {r}\n" for r in rules) + " }\n}\n")
+            lab.exec(host, ["nft", "-f", "-"], input=script, check=True)
+
+    def read(self):
+        """{(kind, node): packets}; kind ul, out, in, fwd, router, tap."""
+        c = {}
+        for host in ("ul", "ext"):
+            doc = json.loads(self.lab.exec(host, ["nft", "-j", "list", "table", "bridge", METER],
+                                           check=True).stdout)
+            for item in doc["nftables"]:
+                rule = item.get("rule")
+                if rule and "comment" in rule:
+                    kind, node = rule["comment"].split()
+                    n = sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+                    c[(kind, node)] = c.get((kind, node), 0) + n
+        mine = self.lab.namespaces()
+        for node in self.nodes:
+            prefix = self.lab.ns(node) + "-"
+            n = 0
+            for ns in mine:
+                if ns.startswith(prefix):
+                    host = ns[len(self.lab.ns("")):]
+                    n += sum(ln.get("stats64", {}).get("rx", {}).get("packets", 0)
+                             for ln in self.lab.ip_json(host, "-s", "link")
+                             if ln["ifname"] != "lo")
+            c[("router", node)] = n
+            taps = [v.tap for v in self.lab.topology.vms if v.node == node]
+            c[("tap", node)] = sum(
+                s["rx"]["packets"] + s["tx"]["packets"]
+                for ln in self.lab.ip_json(node, "-s", "link") if ln["ifname"] in taps
+                for s in [ln.get("stats64", {})])
+        return c
+
+    def measure(self, action):
+        before = self.read()
+        action()
+        time.sleep(0.3)
+        after = self.read()
+        return {k: after[k] - before.get(k, 0) for k in after}
 
 
 class Demo:
-    def __init__(self, lab, computes, out):
+    def __init__(self, lab, computes, out, modes, measured):
         self.lab, self.computes, self.out = lab, computes, out
+        self.modes, self.measured = modes, measured
         self.results = []
+        self.paths = {}     # mode -> [(path, nodes)] per case
         t = lab.topology
         self.public = t.segments[0]
         up = t.upstream_of(self.public.name)
@@ -70,15 +193,24 @@ class Demo:
                  f" in private\n{gws}, Floating IPs from the pool {self.public.pool}; upstream"
                  f" router at\n{gws.network_address + 1}, an internet host at {self.internet}.")
         self.out("")
+        desc = {"distributed": "distributed, SNAT on every node", "dvr":
+                "distributed with centralized SNAT on the network node", "legacy":
+                "legacy, on the network node"}
         self.out("Two tenants, each with network 10.0.0.0/24 (a VM on every compute node), a\n"
-                 "second network 10.0.1.0/24 and a router (alpha: distributed with centralized\n"
-                 "SNAT, beta: legacy, both on the network node for SNAT):")
+                 "second network 10.0.1.0/24 and a router:\n" +
+                 "\n".join(f"  {t}: {desc[m]}" for t, m in self.modes.items()))
         ips, fips, gw = {}, {}, {}
-        for t in ("alpha", "beta"):
+        for t in self.modes:
             self.tenant(t, ips, fips, gw)
         self.out("")
         self.out("What it proves:")
         self.proofs(ips, fips, gw)
+        meter = Meter(self.lab, self.internet)
+        for t in self.measured:
+            self.out("")
+            self.out(f"The seven traffic cases with {t}-router ({MODES[self.modes[t]]}), "
+                     f"{PINGS} pings each; the nodes that carried them, counted:")
+            self.cases(t, meter, ips, fips)
         self.out("")
         return self.results
 
@@ -89,14 +221,14 @@ class Demo:
                  "--dns-nameserver", "192.0.2.53")
         self.cli(t, "net-create", f"{t}-net2")
         self.cli(t, "subnet-create", f"{t}-net2", "10.0.1.0/24", "--name", f"{t}-sub2")
-        mode = ["true", "--snat-mode", "centralized"] if t == "alpha" else ["false"]
-        self.cli(t, "router-create", f"{t}-router", "--distributed", *mode, roles="admin")
+        mode = ROUTER_ARGS[self.modes[t]]
+        self.cli(t, "router-create", f"{t}-router", *mode, roles="admin")
         self.cli(t, "router-interface-add", f"{t}-router", f"{t}-sub")
         self.cli(t, "router-interface-add", f"{t}-router", f"{t}-sub2")
         self.cli(t, "router-gateway-set", f"{t}-router", self.public.name)
         router = self.cli_json(t, "router-show", f"{t}-router")
         gw[t] = router["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
-        self.out(f"    router {t}-router (distributed {' '.join(mode)}), gateway {gw[t]}")
+        self.out(f"    router-create {t}-router {' '.join(mode)}: gateway {gw[t]}")
         self.cli(t, "security-group-rule-create", "default", "--direction", "ingress",
                  "--protocol", "icmp")
         self.cli(t, "security-group-rule-create", "default", "--direction", "ingress",
@@ -116,7 +248,7 @@ class Demo:
 
     def proofs(self, ips, fips, gw):
         lab, c = self.lab, self.computes
-        for t in ("alpha", "beta"):
+        for t in self.modes:
             for n in range(1, c + 1):
                 self.step(f"{t}-vm{n} got {ips[f'{t}{n}']} by DHCP from its own node",
                           lambda t=t, n=n: lab.address(f"{t}-vm{n}") == f"{ips[f'{t}{n}']}/24")
@@ -131,7 +263,7 @@ class Demo:
                   lambda: self.tcp("alpha-vm2", "beta-vm1", ips["alpha2"], 7778) != "lepton")
         pool = ipaddress.IPv4Network(self.public.pool)
         private = ipaddress.IPv4Network(self.public.gateways)
-        for t in ("alpha", "beta"):
+        for t in self.modes:
             self.step(f"{t}: Floating IP {fips[t]} is from the pool, the gateway {gw[t]} from "
                       "private space",
                       lambda t=t: ipaddress.IPv4Address(fips[t]) in pool and
@@ -146,8 +278,93 @@ class Demo:
             self.step(f"{t}: {t}-vm2 (no Floating IP) reaches the internet as {gw[t]} (SNAT)",
                       lambda t=t: self.seen_as(f"{t}-vm2") == gw[t])
 
-    def ping(self, host, ip):
-        return self.lab.exec(host, ["ping", "-c", "2", "-W", "1", ip]).returncode == 0
+    def cases(self, t, meter, ips, fips):
+        lab, c = self.lab, self.computes
+        mode = self.modes[t]
+        router = json.loads(self.cli(t, "router-show", f"{t}-router", "-f", "json",
+                                     roles="admin"))
+        owner = router.get("lepton:snat_owner") or ""
+        l3 = router.get("lepton:l3_host") or ""
+        vm_node = {f"{t}{n}": f"compute-{n}" for n in range(1, c + 1)}
+        vm_node[f"{t}far"] = f"compute-{c}"
+        # Case 6 from a VM without a Floating IP, on a node that is not
+        # the owner when there is one (its return traffic is forwarded).
+        snat_vm = next(k for k in (f"{t}{n}" for n in range(2, c + 1))
+                       if vm_node[k] != owner)
+        via = {"distributed": {owner}, "dvr": {l3}, "legacy": {l3}}[mode]
+        legacy = {l3} if mode == "legacy" else set()
+
+        def ping(src, ip):
+            return lambda: self.ping(src, ip, PINGS)
+
+        def dhcp():
+            for _ in range(LEASES):
+                lab.exec(f"{t}-vm2", ["busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f",
+                                      "-s", "/bin/true", "-t", "3", "-T", "1"], timeout=20)
+            return True
+
+        runs = [  # what, action, source node, destination node, nodes expected
+            (f"{t}-vm1 pings {t}-vm2", ping(f"{t}-vm1", ips[f"{t}2"]), vm_node[f"{t}1"],
+             vm_node[f"{t}2"], {vm_node[f"{t}1"], vm_node[f"{t}2"]}),
+            (f"{t}-vm{c} pings {t}-far", ping(f"{t}-vm{c}", ips[f"{t}far"]),
+             vm_node[f"{t}{c}"], vm_node[f"{t}far"], {vm_node[f"{t}far"]} | legacy),
+            (f"{t}-vm1 pings {t}-far", ping(f"{t}-vm1", ips[f"{t}far"]), vm_node[f"{t}1"],
+             vm_node[f"{t}far"], {vm_node[f"{t}1"], vm_node[f"{t}far"]} | legacy),
+            (f"the internet host pings {fips[t]} ({t}-vm1)",
+             ping(self.internet_host, fips[t]), "inet", vm_node[f"{t}1"],
+             {vm_node[f"{t}1"]} | legacy),
+            (f"{t}-vm1 (Floating IP) pings the internet host", ping(f"{t}-vm1", self.internet),
+             vm_node[f"{t}1"], "inet", {vm_node[f"{t}1"]} | legacy),
+            (f"{snat_vm.replace(t, t + '-vm')} (no Floating IP) pings the internet host",
+             ping(snat_vm.replace(t, f"{t}-vm"), self.internet), vm_node[snat_vm], "inet",
+             {vm_node[snat_vm]} | via),
+            (f"{t}-vm2 asks for a lease, {LEASES} times", dhcp, vm_node[f"{t}2"], vm_node[f"{t}2"],
+             {vm_node[f"{t}2"]}),
+        ]
+        self.paths[mode] = []
+        for i, (what, action, src, dst, want) in enumerate(runs):
+            ok = [False]
+            d = meter.measure(lambda: ok.__setitem__(0, action()))
+            # A node counts when it saw at least as many packets as were sent
+            # one way (the lab's background: ARP, IPv6, a dozen at most).
+            # DHCP never enters a router namespace: their counters stay out.
+            thr = 2 * LEASES if i == 6 else PINGS
+            per_node = {n: sum(v for (k, m), v in d.items() if m == n and
+                               (i != 6 or k != "router")) for n in meter.nodes}
+            nodes = {n for n, v in per_node.items() if v >= thr}
+            path = self.path(d, src, dst, nodes, thr)
+            self.paths[mode].append((path, nodes))
+            extra = f", owner {owner}" if i == 5 and owner else ""
+            self.step(f"case {CASES[i]}: {what}: {path}; nodes "
+                      f"{', '.join(sorted(nodes))} (packets: " +
+                      ", ".join(f"{n} {per_node[n]}" for n in sorted(per_node)) + f"){extra}",
+                      lambda ok=ok, nodes=nodes, want=want: ok[0] and nodes == want)
+
+    @staticmethod
+    def path(d, src, dst, nodes, thr):
+        """The nodes a round trip went through, in order, from the counters:
+        src, the nodes it crossed, dst; to the internet: the node that sent
+        it out, then back: the node that received it (first the one that
+        forwarded it on, if any), then the VM's node."""
+        def hit(kind, n):
+            return d.get((kind, n), 0) >= thr
+
+        if dst == "inet":
+            hops = [src] + [n for n in sorted(nodes) if hit("out", n) and n != src] + ["inet"]
+            back = sorted((n for n in nodes if hit("in", n)), key=lambda n: not hit("fwd", n))
+            hops += back + ([src] if (back[-1:] or [None])[0] != src else [])
+        elif src == "inet":
+            hops = ["inet"] + [n for n in sorted(nodes) if hit("in", n)]
+            hops += [dst] if hops[-1] != dst else []
+        else:
+            hops = [src] + sorted(nodes - {src, dst}) + [dst]
+            if src == dst and len(hops) == 2:
+                hops = [src]
+        return ">".join(short(h) for h in hops)
+
+    def ping(self, host, ip, count=2):
+        return self.lab.exec(host, ["ping", "-c", str(count), "-i", "0.01", "-W", "1",
+                                    ip]).returncode == 0
 
     def tcp(self, server, client, ip, port):
         """What a TCP client gets from a server that says "lepton"."""
