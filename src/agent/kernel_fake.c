@@ -452,7 +452,8 @@ char *kernel_fake_pass(struct kernel_fake *f, const struct desired *d,
 	return text;
 }
 
-char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d)
+char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d,
+			       bool (*want_ns)(void *data, const char *name), void *data)
 {
 	struct kernel_ops ops = kernel_fake_ops(f);
 	struct observed o;
@@ -460,7 +461,7 @@ char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d)
 	bool *failed;
 	char *text;
 
-	if (observed_dump_namespaces(&ops, all, NULL, &o) < 0)
+	if (observed_dump_namespaces(&ops, want_ns ? want_ns : all, data, &o) < 0)
 		return NULL;
 	reconcile_routers(d, &o, &p);
 	text = plan_format(&p);

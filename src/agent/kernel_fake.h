@@ -38,5 +38,7 @@ char *kernel_fake_pass(struct kernel_fake *f, const struct desired *d,
 		       bool (*want_ns)(void *data, const char *name), void *data,
 		       size_t *ret_failed);
 /* A pass that looks at router namespaces only (sync.c's pass when the node
- * level's stamp did not change): every namespace dumped. */
-char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d);
+ * level's stamp did not change): the namespaces want_ns names (every one
+ * when NULL) dumped. */
+char *kernel_fake_pass_routers(struct kernel_fake *f, const struct desired *d,
+			       bool (*want_ns)(void *data, const char *name), void *data);

@@ -12,13 +12,14 @@ static uint64_t mix(uint64_t h, const char *s)
 	return (h ^ 0xff) * 1099511628211ull;
 }
 
-void node_compute(struct replica *r, const struct d_node *node, struct desired *out)
+void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
+		  struct desired *out)
 {
 	struct r_node rn = {node->host, node->ns_prefix ? node->ns_prefix : "", node->physnets};
 
 	desired_ports(r->live, node, out);
 	out->routers = xcalloc(1, sizeof(*out->routers));
-	routers_compute(r->live, &rn, out, out->routers);
+	routers_compute(r->live, &rn, out, prev ? prev->routers : NULL, out->routers);
 	desired_overlay(r->live, node, out);
 }
 

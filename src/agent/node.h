@@ -8,8 +8,11 @@
 
 /* Fills *out: the node's ports and networks (desired.h), its router
  * namespaces (out->routers, routers.h), then the overlay entries of every
- * network either needs. */
-void node_compute(struct replica *r, const struct d_node *node, struct desired *out);
+ * network either needs. prev (or NULL): the node's previous desired state,
+ * whose router namespaces are taken over where their inputs did not change
+ * (free it with node_done after). */
+void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
+		  struct desired *out);
 /* Frees *out and its routers. */
 void node_done(struct desired *d);
 /* A stamp of what the node level of a plan (links, FDB, neighbours, router

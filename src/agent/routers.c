@@ -76,11 +76,13 @@ static struct d_router *new_router(struct d_routers *out, const struct r_node *n
 }
 
 static const char *add_leg(struct d_router *d, const char *prefix, const char *id,
-			   const struct m_network *net, const uint8_t mac[6])
+			   const struct m_network *net, const char *phys, const uint8_t mac[6])
 {
 	struct r_leg *l = GROW1(d->legs, d->n_legs);
 
 	*l = (struct r_leg){0};
+	snprintf(l->net_id, sizeof(l->net_id), "%s", net->o.id);
+	snprintf(l->phys, sizeof(l->phys), "%s", phys);
 	if (!streq(prefix, "fg-"))
 		snprintf(l->port_id, sizeof(l->port_id), "%s", id);
 	leg_name(l->name, prefix, id);
@@ -211,14 +213,13 @@ static const char *ext_phys(const struct r_node *node, const struct m_network *n
 	return json_string_value(json_object_get(node->physnets, net->physnet));
 }
 
-static void ext_leg(struct d_router *d, struct desired *l2, const struct r_node *node,
-		    struct rmodel *m, const char *prefix, const char *id, const uint8_t mac[6],
+static void ext_leg(struct d_router *d, const struct r_node *node, struct rmodel *m,
+		    const char *prefix, const char *id, const uint8_t mac[6],
 		    char name[static D_IFNAMSIZ])
 {
 	const char *phys = ext_phys(node, m->ext_net);
 
-	desired_add_network(l2, m->ext_net, phys ? phys : "");
-	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, mac));
+	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, phys ? phys : "", mac));
 }
 
 /* Distributed SNAT (DESIGN.md section 3, case 6; SNAT-CONTRACT.md).
@@ -540,6 +541,7 @@ static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
 	struct strbuf chains = STRBUF_INIT, base = STRBUF_INIT;
 	size_t n = 0;
 
+	model_track_type(m, M_FIREWALL_GROUP);
 	MODEL_FOREACH(m, M_FIREWALL_GROUP, const struct m_firewall_group, g)
 	{
 		bool used = false;
@@ -593,9 +595,8 @@ static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
 }
 
 /* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
-static size_t iface_legs(struct model *m, struct d_router *d, struct desired *l2,
-			 const struct rmodel *rm, struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ],
-			 size_t max)
+static size_t iface_legs(struct model *m, struct d_router *d, const struct rmodel *rm,
+			 struct ip4_cidr *cidrs, char (*names)[D_IFNAMSIZ], size_t max)
 {
 	size_t n = 0;
 
@@ -610,8 +611,7 @@ static size_t iface_legs(struct model *m, struct d_router *d, struct desired *l2
 		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac ||
 		    !port_ip(m, p, &sub, &c, &ip))
 			continue;
-		desired_add_network(l2, net, "");
-		leg = add_leg(d, "qr-", p->o.id, net, p->mac);
+		leg = add_leg(d, "qr-", p->o.id, net, "", p->mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(m, d, leg, sub, p->o.id);
 		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
@@ -636,17 +636,17 @@ static void extra_routes(struct d_router *d, const struct m_router *router,
 	}
 }
 
-static void legacy_router(struct model *mo, const struct r_node *node, struct desired *l2,
-			  struct rmodel *m, struct d_routers *out)
+static void legacy_router(struct model *mo, const struct r_node *node, struct rmodel *m,
+			  struct d_routers *out)
 {
 	struct d_router *d = new_router(out, node, "qrouter", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], qg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(mo, d, l2, m, cidrs, names, MAX_IFACES);
+	size_t n = iface_legs(mo, d, m, cidrs, names, MAX_IFACES);
 
 	extra_routes(d, m->router, cidrs, names, n);
 	if (m->gw) {
-		ext_leg(d, l2, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
+		ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
 		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
@@ -657,13 +657,13 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct de
 			    fw_script(mo, m, false), NULL);
 }
 
-static void dvr_router(struct model *mo, const struct r_node *node, struct desired *l2,
-		       struct rmodel *m, struct d_routers *out)
+static void dvr_router(struct model *mo, const struct r_node *node, struct rmodel *m,
+		       struct d_routers *out)
 {
 	struct d_router *d = new_router(out, node, "qrouter", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
 	char names[MAX_IFACES][D_IFNAMSIZ], fg[D_IFNAMSIZ] = "";
-	size_t n = iface_legs(mo, d, l2, m, cidrs, names, MAX_IFACES);
+	size_t n = iface_legs(mo, d, m, cidrs, names, MAX_IFACES);
 	const struct m_floatingip **local = xcalloc(m->n_fips + 1, sizeof(*local));
 	const struct m_vec *blocks = model_snat_blocks_of_router(mo, m->router->o.id);
 	const struct m_snat_block **mine = xcalloc(blocks->len + 1, sizeof(*mine));
@@ -699,7 +699,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 	}
 	node_mac(node->host, m->router->o.id, mac);
 	if (m->gw && (n_local || dsnat)) {
-		ext_leg(d, l2, node, m, "fg-", m->router->o.id, mac, fg);
+		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
 		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);
@@ -749,8 +749,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct desir
 	free(others);
 }
 
-static void snat_router(struct model *mo, const struct r_node *node, struct desired *l2,
-			struct rmodel *m, struct d_routers *out)
+static void snat_router(struct model *mo, const struct r_node *node, struct rmodel *m,
+			struct d_routers *out)
 {
 	struct d_router *d = new_router(out, node, "snat", m->router->o.id);
 	struct ip4_cidr cidrs[MAX_IFACES];
@@ -768,24 +768,83 @@ static void snat_router(struct model *mo, const struct r_node *node, struct desi
 		if (n == MAX_IFACES || !net || !streq(p->host, node->host) || !p->has_mac ||
 		    !port_ip(mo, p, &sub, &c, &ip))
 			continue;
-		desired_add_network(l2, net, "");
-		leg = add_leg(d, "sg-", p->o.id, net, p->mac);
+		leg = add_leg(d, "sg-", p->o.id, net, "", p->mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(mo, d, leg, sub, p->o.id);
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
-	ext_leg(d, l2, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
+	ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
 	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 	d->nft = nat_script(qg, NULL, 0, cidrs, n, m->router->enable_snat ? m->ext_ip : 0, false,
 			    NULL, NULL);
 }
 
+/* The namespaces a router asks for on this node (r_unit.kinds). */
+enum { U_LEGACY = 1, U_DVR = 2, U_SNAT = 4 };
+
+static unsigned router_kinds(struct model *mo, const struct r_node *node,
+			     const struct m_router *router, const struct hmap *local_nets)
+{
+	bool here = streq(router->l3_host, node->host);
+	const struct m_vec *ports;
+	unsigned kinds = 0;
+
+	if (!router->admin_up)
+		return 0;
+	if (!router->distributed)
+		return here ? U_LEGACY : 0;
+	ports = model_ports_of_device(mo, router->o.id);
+	for (size_t i = 0; i < ports->len && !kinds; i++) {
+		const struct m_port *p = ports->v[i];
+
+		if (p->owner == M_OWNER_ROUTER_IF && hmap_get(local_nets, p->network_id))
+			kinds = U_DVR;
+	}
+	if (here && router->snat_mode == M_SNAT_CENTRALIZED)
+		kinds |= U_SNAT;
+	return kinds;
+}
+
+/* Computes a router's namespaces into out, recording what it reads. */
+static void compute_unit(struct model *mo, const struct r_node *node, const struct m_router *router,
+			 struct r_unit *u, struct d_routers *out)
+{
+	struct rmodel m;
+
+	model_track(mo, &u->deps);
+	(void) model_router(mo, router->o.id); /* its own fields */
+	load_model(mo, router, &m);
+	if (u->kinds & U_LEGACY)
+		legacy_router(mo, node, &m, out);
+	if (u->kinds & U_DVR)
+		dvr_router(mo, node, &m, out);
+	if ((u->kinds & U_SNAT) && m.gw)
+		snat_router(mo, node, &m, out);
+	free_model(&m);
+	model_track(mo, NULL);
+	for (size_t i = u->first; i < out->n; i++)
+		out->r[i].hash = routers_hash(&out->r[i]);
+}
+
+/* Moves a previous unit's namespaces (and what they read) into out. */
+static void take_unit(struct d_routers *prev, struct r_unit *pu, struct r_unit *u,
+		      struct d_routers *out)
+{
+	for (size_t i = 0; i < pu->n; i++) {
+		*GROW1(out->r, out->n) = prev->r[pu->first + i];
+		prev->r[pu->first + i] = (struct d_router){0};
+	}
+	u->deps = pu->deps;
+	pu->deps = (struct m_deps){0};
+	out->reused++;
+}
+
 void routers_compute(struct model *mo, const struct r_node *node, struct desired *l2,
-		     struct d_routers *out)
+		     struct d_routers *prev, struct d_routers *out)
 {
 	const struct m_vec *local = model_ports_on_host(mo, node->host);
-	struct hmap local_nets = HMAP_INIT;
+	struct hmap local_nets = HMAP_INIT, before = HMAP_INIT;
 
 	*out = (struct d_routers){0};
 	for (size_t i = 0; i < local->len; i++) {
@@ -794,30 +853,35 @@ void routers_compute(struct model *mo, const struct r_node *node, struct desired
 		if (p->owner == M_OWNER_VM && *p->network_id)
 			hmap_put(&local_nets, p->network_id, (void *) p);
 	}
+	for (size_t i = 0; prev && i < prev->n_units; i++)
+		hmap_put(&before, prev->units[i].router, &prev->units[i]);
 	MODEL_FOREACH(mo, M_ROUTER, const struct m_router, router)
 	{
-		bool here = streq(router->l3_host, node->host);
-		struct rmodel m;
+		unsigned kinds = router_kinds(mo, node, router, &local_nets);
+		struct r_unit *u, *pu;
 
-		if (!router->admin_up)
+		if (!kinds)
 			continue;
-		if (!router->distributed && !here)
-			continue;
-		load_model(mo, router, &m);
-		if (!router->distributed) {
-			legacy_router(mo, node, l2, &m, out);
-		} else {
-			bool is_local = false;
+		u = GROW1(out->units, out->n_units);
+		*u = (struct r_unit){.kinds = kinds, .first = out->n};
+		snprintf(u->router, sizeof(u->router), "%s", router->o.id);
+		pu = hmap_get(&before, router->o.id);
+		if (pu && pu->kinds == kinds && model_deps_valid(mo, &pu->deps))
+			take_unit(prev, pu, u, out);
+		else
+			compute_unit(mo, node, router, u, out);
+		u->n = out->n - u->first;
+		/* The networks its legs plug into, in the order of the legs. */
+		for (size_t i = u->first; i < out->n; i++)
+			for (size_t j = 0; j < out->r[i].n_legs; j++) {
+				const struct r_leg *l = &out->r[i].legs[j];
+				const struct m_network *net = model_network(mo, l->net_id);
 
-			for (size_t i = 0; i < m.n_ifaces && !is_local; i++)
-				is_local = hmap_get(&local_nets, m.ifaces[i]->network_id) != NULL;
-			if (is_local)
-				dvr_router(mo, node, l2, &m, out);
-			if (here && m.gw && router->snat_mode == M_SNAT_CENTRALIZED)
-				snat_router(mo, node, l2, &m, out);
-		}
-		free_model(&m);
+				if (net)
+					desired_add_network(l2, net, l->phys);
+			}
 	}
+	hmap_done(&before);
 	hmap_done(&local_nets);
 }
 
@@ -835,7 +899,10 @@ void routers_done(struct d_routers *rs)
 {
 	for (size_t i = 0; i < rs->n; i++)
 		router_free(&rs->r[i]);
+	for (size_t i = 0; i < rs->n_units; i++)
+		model_deps_done(&rs->units[i].deps);
 	free(rs->r);
+	free(rs->units);
 	*rs = (struct d_routers){0};
 }
 

@@ -45,6 +45,8 @@ struct r_leg {
 	char port_id[D_UUID];	 /* the router port it plugs ("" for fg-) */
 	uint8_t mac[6];
 	uint32_t mtu;
+	char net_id[D_UUID];   /* the network it plugs into, and the node's */
+	char phys[D_IFNAMSIZ]; /* physical interface for it ("" for VXLAN) */
 };
 
 struct r_addr {
@@ -92,11 +94,26 @@ struct d_router {
 	size_t n_neighs;
 	char *nft;	     /* the namespace's nftables table (NAT), a whole script */
 	uint32_t snat_ports; /* distributed SNAT: this node's ports (ACTIVE blocks), or 0 */
+	uint64_t hash;	     /* routers_hash(), taken once when it was computed */
+};
+
+/* What one router of the model gave (0, 1 or 2 namespaces: r[first..first+n)),
+ * and what its computation read from the model: when none of that changed,
+ * the next computation takes the namespaces over instead of computing them
+ * again (cost follows the change). */
+struct r_unit {
+	char router[D_UUID];
+	unsigned kinds; /* which namespaces were asked for (routers.c) */
+	size_t first, n;
+	struct m_deps deps;
 };
 
 struct d_routers {
 	struct d_router *r;
 	size_t n;
+	struct r_unit *units;
+	size_t n_units;
+	size_t reused; /* units taken over from the previous computation */
 };
 
 struct r_node {
@@ -107,9 +124,11 @@ struct r_node {
 
 /* Computes the node's router namespaces, and adds to *l2 the networks their
  * legs need (tenant networks; flat external networks on the node's physical
- * interface). */
+ * interface). prev (or NULL) is the previous computation for the same node:
+ * the namespaces of routers whose inputs did not change are moved from it
+ * into *out (prev keeps what is left, for routers_done). */
 void routers_compute(struct model *m, const struct r_node *node, struct desired *l2,
-		     struct d_routers *out);
+		     struct d_routers *prev, struct d_routers *out);
 void routers_done(struct d_routers *rs);
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
 /* A hash of a namespace's whole desired state (its structs are zeroed

@@ -336,7 +336,7 @@ static bool want_ns(void *data, const char *name)
 		return false; /* not wanted: deleted, whatever it holds */
 	if (a->full_pass || !a->synced_once)
 		return true;
-	snprintf(h, sizeof(h), "%016llx", (unsigned long long) routers_hash(d));
+	snprintf(h, sizeof(h), "%016llx", (unsigned long long) d->hash);
 	return !streq_ptr(json_string_value(json_object_get(a->ns_synced, name)), h);
 }
 
@@ -362,7 +362,7 @@ static void note_synced(struct agent *a, const struct observed *o, const struct 
 				json_object_set(next, rs->r[i].ns, old);
 			continue;
 		}
-		snprintf(v, sizeof(v), "%016llx", (unsigned long long) routers_hash(&rs->r[i]));
+		snprintf(v, sizeof(v), "%016llx", (unsigned long long) rs->r[i].hash);
 		json_object_set_new(next, rs->r[i].ns, json_string(v));
 	}
 	json_decref(a->ns_synced);
@@ -385,9 +385,13 @@ void agent_sync(struct agent *a)
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
+	struct desired prev = a->desired;
 
-	node_done(&a->desired);
-	node_compute(&a->replica, &node, &a->desired);
+	/* From the previous state: routers whose inputs did not change are
+	 * taken over, not computed again. */
+	a->desired = (struct desired){0};
+	node_compute(&a->replica, &node, &prev, &a->desired);
+	node_done(&prev);
 	node_stamp = node_level_stamp(a->replica.live, &a->desired);
 	/* Nothing the node level is made of changed since a pass made it right
 	 * (and no link event came): only router namespaces are looked at. */

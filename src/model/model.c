@@ -655,6 +655,7 @@ int model_put(struct model *m, const char *type, const char *id, json_t *doc)
 		l->len++;
 	}
 	m->changed[t] = ++m->generation;
+	o->gen = m->generation;
 	return 0;
 }
 
@@ -693,9 +694,71 @@ size_t model_count(const struct model *m)
 	return n;
 }
 
-const void *model_get(const struct model *m, enum m_type type, const char *id)
+/* Dependencies. */
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	return (h ^ v) * 1099511628211ull;
+}
+
+static void record(struct m_deps *d, enum m_dep_kind kind, int type, const char *key,
+		   uint64_t stamp)
+{
+	struct m_dep *e;
+
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 16;
+		d->v = xrealloc(d->v, d->cap * sizeof(*d->v));
+	}
+	e = &d->v[d->n++];
+	e->kind = (uint8_t) kind;
+	e->type = (uint8_t) type;
+	snprintf(e->key, sizeof(e->key), "%s", key ? key : "");
+	e->stamp = stamp;
+}
+
+static uint64_t vec_stamp(const struct m_vec *v)
+{
+	uint64_t h = 1469598103934665603ull ^ v->len;
+
+	for (size_t i = 0; i < v->len; i++)
+		h = mix(h, ((const struct m_obj *) v->v[i])->gen);
+	return h;
+}
+
+void model_track(struct model *m, struct m_deps *d)
+{
+	m->track = d;
+	if (d) {
+		d->n = 0;
+		d->serial = m->serial;
+	}
+}
+
+void model_track_type(const struct model *m, enum m_type type)
+{
+	if (m->track)
+		record(m->track, M_DEP_TYPE, type, NULL, m->changed[type]);
+}
+
+void model_deps_done(struct m_deps *d)
+{
+	free(d->v);
+	*d = (struct m_deps){0};
+}
+
+static const void *get(const struct model *m, enum m_type type, const char *id)
 {
 	return id ? hmap_get(&m->t[type].by_id, id) : NULL;
+}
+
+const void *model_get(const struct model *m, enum m_type type, const char *id)
+{
+	const struct m_obj *o = get(m, type, id);
+
+	if (m->track)
+		record(m->track, M_DEP_DOC, type, id, o ? o->gen : 0);
+	return o;
 }
 
 static void vec_push(struct m_vec *v, void *p)
@@ -768,42 +831,116 @@ static const struct m_vec *lookup(const struct hmap *map, const char *key)
 	return v ? v : &empty;
 }
 
+/* An index lookup of kind for key, without recording it. */
+static const struct m_vec *index_lookup(struct model *m, enum m_dep_kind kind, const char *key)
+{
+	struct m_index *x = index_get(m);
+
+	switch (kind) {
+	case M_DEP_PORTS_ON_NET:
+		return lookup(&x->ports_by_network, key);
+	case M_DEP_PORTS_ON_HOST:
+		return lookup(&x->ports_by_host, key);
+	case M_DEP_PORTS_OF_DEV:
+		return lookup(&x->ports_by_device, key);
+	case M_DEP_FIPS_OF_ROUTER:
+		return lookup(&x->fips_by_router, key);
+	case M_DEP_BLOCKS_OF_ROUTER:
+		return lookup(&x->blocks_by_router, key);
+	case M_DEP_SG_MEMBERS:
+		return lookup(&x->sg_members, key);
+	default:
+		return &x->network_agents;
+	}
+}
+
+static const struct m_vec *tracked(struct model *m, enum m_dep_kind kind, const char *key)
+{
+	const struct m_vec *v = index_lookup(m, kind, key);
+
+	if (m->track)
+		record(m->track, kind, 0, key, vec_stamp(v));
+	return v;
+}
+
 const struct m_vec *model_ports_on_network(struct model *m, const char *network_id)
 {
-	return lookup(&index_get(m)->ports_by_network, network_id);
+	return tracked(m, M_DEP_PORTS_ON_NET, network_id);
 }
 
 const struct m_vec *model_ports_on_host(struct model *m, const char *host)
 {
-	return lookup(&index_get(m)->ports_by_host, host);
+	return tracked(m, M_DEP_PORTS_ON_HOST, host);
 }
 
 const struct m_vec *model_ports_of_device(struct model *m, const char *device_id)
 {
-	return lookup(&index_get(m)->ports_by_device, device_id);
+	return tracked(m, M_DEP_PORTS_OF_DEV, device_id);
 }
 
 const struct m_vec *model_fips_of_router(struct model *m, const char *router_id)
 {
-	return lookup(&index_get(m)->fips_by_router, router_id);
+	return tracked(m, M_DEP_FIPS_OF_ROUTER, router_id);
 }
 
 const struct m_vec *model_snat_blocks_of_router(struct model *m, const char *router_id)
 {
-	return lookup(&index_get(m)->blocks_by_router, router_id);
+	return tracked(m, M_DEP_BLOCKS_OF_ROUTER, router_id);
 }
 
 const struct m_vec *model_sg_members(struct model *m, const char *sg_id)
 {
-	return lookup(&index_get(m)->sg_members, sg_id);
+	return tracked(m, M_DEP_SG_MEMBERS, sg_id);
 }
 
 const struct m_vec *model_network_agents(struct model *m)
 {
-	return &index_get(m)->network_agents;
+	return tracked(m, M_DEP_NETWORK_AGENTS, NULL);
+}
+
+static const struct m_agent *agent_on(struct model *m, const char *host)
+{
+	return host ? hmap_get(&index_get(m)->agents_by_host, host) : NULL;
 }
 
 const struct m_agent *model_agent_on(struct model *m, const char *host)
 {
-	return host ? hmap_get(&index_get(m)->agents_by_host, host) : NULL;
+	const struct m_agent *a = agent_on(m, host);
+
+	if (m->track)
+		record(m->track, M_DEP_AGENT_ON, 0, host, a ? a->o.gen : 0);
+	return a;
+}
+
+bool model_deps_valid(struct model *m, const struct m_deps *d)
+{
+	if (d->serial != m->serial)
+		return false;
+	for (size_t i = 0; i < d->n; i++) {
+		const struct m_dep *e = &d->v[i];
+		const struct m_obj *o;
+		uint64_t now;
+
+		switch (e->kind) {
+		case M_DEP_DOC:
+			o = get(m, (enum m_type) e->type, e->key);
+			now = o ? o->gen : 0;
+			break;
+		case M_DEP_TYPE:
+			now = m->changed[e->type];
+			break;
+		case M_DEP_AGENT_ON: {
+			const struct m_agent *a = agent_on(m, e->key);
+
+			now = a ? a->o.gen : 0;
+			break;
+		}
+		default:
+			now = vec_stamp(index_lookup(m, (enum m_dep_kind) e->kind, e->key));
+			break;
+		}
+		if (now != e->stamp)
+			return false;
+	}
+	return true;
 }

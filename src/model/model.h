@@ -43,6 +43,7 @@ enum m_type {
 struct m_obj {
 	struct m_obj *prev, *next;
 	enum m_type type;
+	uint64_t gen; /* the model's generation when it was put: unique per version */
 	char id[M_ID];
 };
 
@@ -223,8 +224,38 @@ struct m_index {
 	struct m_vec network_agents; /* agents in network mode */
 };
 
+/* What a computation read from the model (see model_track): each lookup
+ * with the stamp of what it found, so that the computation can be known
+ * to give the same result again without running it. */
+enum m_dep_kind {
+	M_DEP_DOC,	    /* model_get(type, key): the document's gen, 0 if none */
+	M_DEP_TYPE,	    /* every document of a type (MODEL_FOREACH) */
+	M_DEP_PORTS_ON_NET, /* index lookups: the gens of the documents found */
+	M_DEP_PORTS_ON_HOST,
+	M_DEP_PORTS_OF_DEV,
+	M_DEP_FIPS_OF_ROUTER,
+	M_DEP_BLOCKS_OF_ROUTER,
+	M_DEP_SG_MEMBERS,
+	M_DEP_NETWORK_AGENTS,
+	M_DEP_AGENT_ON
+};
+
+struct m_dep {
+	uint8_t kind; /* enum m_dep_kind */
+	uint8_t type; /* enum m_type, for M_DEP_DOC and M_DEP_TYPE */
+	char key[M_HOST];
+	uint64_t stamp;
+};
+
+struct m_deps {
+	uint64_t serial; /* of the model read */
+	struct m_dep *v;
+	size_t n, cap;
+};
+
 struct model {
 	struct m_list t[M_NTYPES];
+	struct m_deps *track;	    /* when set, every lookup is recorded there */
 	uint64_t serial;	    /* distinct for every model made in the process */
 	uint64_t generation;	    /* bumped by every change */
 	uint64_t changed[M_NTYPES]; /* the generation of each type's last change */
@@ -280,6 +311,17 @@ const struct m_vec *model_sg_members(struct model *m, const char *sg_id);
 const struct m_vec *model_network_agents(struct model *m);
 /* The agent of a host, or NULL. */
 const struct m_agent *model_agent_on(struct model *m, const char *host);
+
+/* Dependency tracking: between model_track(m, d) and model_track(m, NULL)
+ * every lookup (model_get, the index lookups, model_track_type for a walk
+ * over a type) is appended to *d. model_deps_valid() tells whether every
+ * lookup of *d would find the same now: a pure computation that read the
+ * model only through them gives the same result. Cost: one lookup per
+ * entry, no allocation. */
+void model_track(struct model *m, struct m_deps *d);
+void model_track_type(const struct model *m, enum m_type type);
+bool model_deps_valid(struct model *m, const struct m_deps *d);
+void model_deps_done(struct m_deps *d);
 
 /* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
 int model_parse_mac(const char *s, uint8_t mac[static 6]);

@@ -117,7 +117,7 @@ static struct desired node(struct replica *r, const char *host, json_t *physnets
 	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets};
 	struct desired d;
 
-	node_compute(r, &n, &d);
+	node_compute(r, &n, NULL, &d);
 	return d;
 }
 
@@ -896,12 +896,12 @@ TEST(pipeline_routers_only_pass)
 	c1 = node(&r, "compute-1", phys);
 	CHECK(node_level_stamp(r.live, &c1) == before);
 	a = kernel_fake_pass(&full, &c1, NULL, NULL, NULL);
-	b = kernel_fake_pass_routers(&only, &c1);
+	b = kernel_fake_pass_routers(&only, &c1, NULL, NULL);
 	REQUIRE(a && b && strstr(a, "addr-add fg-r0123456789 203.0.113.7/32"));
 	CHECK_STREQ(a, b);
 	free(a);
 	free(b);
-	b = kernel_fake_pass_routers(&only, &c1);
+	b = kernel_fake_pass_routers(&only, &c1, NULL, NULL);
 	CHECK_STREQ(b, "");
 	free(b);
 	node_done(&c1);
