@@ -914,3 +914,57 @@ TEST(pipeline_routers_only_pass)
 	replica_done(&r);
 	json_decref(phys);
 }
+
+/* The router namespaces computed from the previous state equal those
+ * computed from nothing; a router is taken over only when nothing it read
+ * changed. */
+static void same_routers(const struct desired *a, const struct desired *b)
+{
+	REQUIRE(a->routers->n == b->routers->n);
+	for (size_t i = 0; i < a->routers->n; i++) {
+		CHECK_STREQ(a->routers->r[i].ns, b->routers->r[i].ns);
+		CHECK(a->routers->r[i].hash == b->routers->r[i].hash);
+		CHECK(a->routers->r[i].hash == routers_hash(&b->routers->r[i]));
+	}
+	CHECK(a->n_nets == b->n_nets);
+}
+
+static size_t step(struct replica *r, const struct d_node *n, struct desired *prev)
+{
+	struct desired next, fresh;
+	size_t reused;
+
+	node_compute(r, n, prev, &next);
+	node_compute(r, n, NULL, &fresh);
+	same_routers(&next, &fresh);
+	reused = next.routers->reused;
+	node_done(&fresh);
+	node_done(prev);
+	*prev = next;
+	return reused;
+}
+
+TEST(routers_taken_over_only_when_their_inputs_did_not_change)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct d_node n = {"compute-1", 1, false, "lab-", phys};
+	struct desired prev;
+	struct replica r;
+
+	load_dsnat(&r, "compute-1");
+	node_compute(&r, &n, NULL, &prev);
+	REQUIRE(prev.routers->n_units == 1);
+	CHECK(step(&r, &n, &prev) == 1); /* nothing changed */
+	block(&r, "b4", "compute-1", "100.64.0.10", 5120, 6143, "ACTIVE");
+	CHECK(step(&r, &n, &prev) == 0);
+	CHECK(strstr(qrouter(&prev)->nft, "snat to 100.64.0.10:5120-6143") != NULL);
+	CHECK(step(&r, &n, &prev) == 1);
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-2"));
+	CHECK(step(&r, &n, &prev) == 0);
+	update(&r, "network", "ext", "mtu", json_integer(1400));
+	CHECK(step(&r, &n, &prev) == 0);
+	CHECK(step(&r, &n, &prev) == 1);
+	node_done(&prev);
+	replica_done(&r);
+	json_decref(phys);
+}
