@@ -683,19 +683,20 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		if (port && streq(port->host, node->host))
 			local[n_local++] = m->fips[i];
 	}
-	/* Blocks of the router's gateway addresses: this node's to SNAT with,
-	 * the others' to forward (when this node is the owner). */
+	/* Blocks of the router's gateway addresses: this node's to SNAT with
+	 * (in GRACE too: if the node sees the feed, it is not gone, and
+	 * dropping the block until its heartbeat counts again would cut its
+	 * VMs off the internet), the others' to forward (when this node is the
+	 * owner). */
 	for (size_t i = 0; dsnat && i < blocks->len; i++) {
 		const struct m_snat_block *b = blocks->v[i];
 
 		if (!is_gw_ip(m->gw, b->ip))
 			continue;
-		if (streq(b->host, node->host)) {
-			if (b->is_active)
-				mine[n_mine++] = b;
-		} else if (is_owner) {
+		if (streq(b->host, node->host))
+			mine[n_mine++] = b;
+		else if (is_owner)
 			others[n_others++] = b;
-		}
 	}
 	node_mac(node->host, m->router->o.id, mac);
 	if (m->gw && (n_local || dsnat)) {

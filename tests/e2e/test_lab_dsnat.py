@@ -331,6 +331,24 @@ def test_three_nodes_500_connections_each(cloud):
     assert len(seen) == 1500
 
 
+def lost_pings(out, events):
+    """What `ping -D` lost, for the failure message: the sequence numbers,
+    when (between the replies around them, in seconds after each of
+    `events`, (name, time)) and the lines that were no reply (an ICMP
+    error names who refused)."""
+    got = {int(m.group(2)): float(m.group(1))
+           for m in re.finditer(r"^\[([\d.]+)\].*icmp_seq=(\d+) .*time=", out, re.M)}
+    lost = [s for s in range(1, max(got, default=0) + 1) if s not in got]
+    if not lost:
+        return out[-2000:]
+    before = max((t for s, t in got.items() if s < lost[0]), default=None)
+    after = min((t for s, t in got.items() if s > lost[-1]), default=None)
+    return {"lost": lost,
+            "between": {n: [round(x - t, 2) if x else None for x in (before, after)]
+                        for n, t in events},
+            "not replies": [ln for ln in out.splitlines() if "time=" not in ln][1:8]}
+
+
 def test_agents_restarted_under_snat_traffic(cloud):
     """Every agent restarted, one after the other, while each VM pings the
     internet host every 20 ms and holds a TCP stream through SNAT: nothing
@@ -338,20 +356,22 @@ def test_agents_restarted_under_snat_traffic(cloud):
     lab = cloud["lab"]
     pingers, clients = {}, {}
     for n, v in cloud["vms"].items():
-        pingers[n] = lab.popen(v["vm"], ["ping", "-i", "0.02", "-c", "400", "-W", "1", INTERNET],
-                               stdout=subprocess.PIPE, text=True)
+        pingers[n] = lab.popen(v["vm"], ["ping", "-D", "-i", "0.02", "-c", "400", "-W", "1",
+                                         INTERNET], stdout=subprocess.PIPE, text=True)
         clients[n] = lab.popen(v["vm"], ["python3", "-c", CLIENT, INTERNET, str(STREAM), "8"],
                                stdout=subprocess.PIPE, text=True)
     try:
         for n, p in clients.items():
             assert p.stdout.readline().strip() == "connected", n
+        restarts = []
         for n in cloud["vms"]:
+            restarts.append((n, time.time()))
             lab.agent_restart(n)
             time.sleep(1.5)
         for n, p in pingers.items():
             out, _ = p.communicate(timeout=60)
             m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-            assert m and m.group(1) == m.group(2), (n, out)
+            assert m and m.group(1) == m.group(2), (n, lost_pings(out, restarts))
         for n, p in clients.items():
             out, _ = p.communicate(timeout=30)
             m = re.match(r"gap ([\d.]+) bytes", out.strip())
@@ -360,6 +380,39 @@ def test_agents_restarted_under_snat_traffic(cloud):
     finally:
         for p in list(pingers.values()) + list(clients.values()):
             lab.stop(p)
+
+
+def test_owner_agent_away_longer_than_agent_down_time(cloud):
+    """The owner's agent stops for longer than agent_down_time (an agent
+    restarted slowly): the server moves the owner away and puts the node's
+    block in GRACE. The node keeps SNATing its VM's traffic with that
+    block, and when its agent is back and takes the gateway address off
+    its fg- leg (the kernel then drops every route through the leg, which
+    is left without an address), its VM's pings go on: none lost."""
+    lab, admin, rid, gw = cloud["lab"], cloud["admin"], cloud["router"], cloud["gw"]
+    owner = owner_of(admin, rid)
+    p = lab.popen(cloud["vms"][owner]["vm"], ["ping", "-D", "-i", "0.02", "-c", "600", "-W", "1",
+                                              INTERNET], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        events = [("agent stopped", time.time())]
+        lab.stop_agent(owner)
+        assert wait(10, lambda: owner_of(admin, rid) not in ("", owner), 0.05)
+        assert wait(10, lambda: all(b["status"] == "GRACE" for b in blocks(admin, rid)
+                                    if b["host"] == owner))
+        events.append(("agent started", time.time()))
+        lab.agent_restart(owner)
+        assert wait(20, lambda: "address" not in snat_state(lab, owner, rid, gw))
+        assert wait(20, lambda: lab._agent_alive(owner))
+        assert wait(10, lambda: all(b["status"] == "ACTIVE" for b in blocks(admin, rid)
+                                    if b["host"] == owner))
+        out, _ = p.communicate(timeout=60)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m and m.group(1) == m.group(2), lost_pings(out, events)
+        print(f"\n{owner}'s agent away: owner now {owner_of(admin, rid)}, {m.group(2)} of "
+              f"{m.group(1)} pings answered")
+    finally:
+        lab.stop(p)
 
 
 def test_owner_dies_another_takes_over_streams_go_on(cloud):
