@@ -647,7 +647,7 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 	extra_routes(d, m->router, cidrs, names, n);
 	if (m->gw) {
 		ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
-		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, true);
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
 			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
@@ -775,7 +775,7 @@ static void snat_router(struct model *mo, const struct r_node *node, struct rmod
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
 	ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
-	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, true);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 	d->nft = nat_script(qg, NULL, 0, cidrs, n, m->router->enable_snat ? m->ext_ip : 0, false,
 			    NULL, NULL);
