@@ -14,70 +14,12 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
+from leptonlab.snat import (HOLD, INTERNET, OTHER, READER, SERVERS, STREAM, WHO, blocks, mk,
+                            owner_of, qrouter, upstream_mac, wait, who_am_i)
 
-INTERNET = "198.51.100.10"
-PORT = 8080     # answers "address port" of the peer
-STREAM = 8081   # sends 100 bytes every 20 ms
-HOLD = 8082     # answers "address port" and keeps the connection open
-OTHER = 8083    # as PORT
+PORT = WHO      # answers "address port" of the peer
+CLIENT = READER  # a TCP stream reader: "gap G bytes N"
 
-
-def mk(client, kind, body, status=201):
-    r = client.post(f"/v2.0/{kind}s", {kind: body})
-    assert r.status == status, r
-    return r.json[kind]
-
-
-SERVERS = r"""
-import socket, sys, threading, time
-def who(c, a):
-    c.sendall(f"{a[0]} {a[1]}\n".encode()); c.close()
-def stream(c, a):
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        while True:
-            c.sendall(b"x" * 100); time.sleep(0.02)
-    except OSError:
-        c.close()
-def hold(c, a):
-    c.sendall(f"{a[0]} {a[1]}\n".encode())
-    try:
-        while c.recv(100):
-            pass
-    except OSError:
-        pass
-    c.close()
-def serve(port, fn):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(64)
-    while True:
-        c, a = s.accept(); threading.Thread(target=fn, args=(c, a), daemon=True).start()
-threading.Thread(target=serve, args=(%d, who), daemon=True).start()
-threading.Thread(target=serve, args=(%d, stream), daemon=True).start()
-threading.Thread(target=serve, args=(%d, hold), daemon=True).start()
-threading.Thread(target=serve, args=(%d, who), daemon=True).start()
-print("ready", flush=True)
-while True:
-    time.sleep(60)
-""" % (PORT, STREAM, HOLD, OTHER)
-
-# A TCP stream client: the longest gap between two reads, or how it ended.
-CLIENT = r"""
-import socket, sys, time
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-s.settimeout(10)
-print("connected", flush=True)
-end = time.monotonic() + float(sys.argv[3]); last = time.monotonic(); gap = 0.0; n = 0
-try:
-    while time.monotonic() < end:
-        d = s.recv(65536)
-        if not d:
-            print("eof", flush=True); sys.exit(1)
-        now = time.monotonic(); gap = max(gap, now - last); last = now; n += len(d)
-except OSError as e:
-    print(f"error {e!r} gap {gap:.3f}", flush=True); sys.exit(1)
-print(f"gap {gap:.3f} bytes {n}", flush=True)
-"""
 
 # N connections held open, one every PACE seconds: per connection the
 # time it took and the (address, port) the internet host saw.
@@ -110,42 +52,11 @@ except socket.timeout:
 """
 
 
-def qrouter(node, router_id):
-    """The lab host name of a node's router namespace (Lab.ns adds lp-<lab>-)."""
-    return f"{node}-qrouter-{router_id}"
-
-
-def blocks(admin, router_id):
-    r = admin.get(f"/v2.0/lepton/snat_blocks?router_id={router_id}")
-    assert r.status == 200, r
-    return r.json["snat_blocks"]
-
-
-def owner_of(admin, router_id):
-    return admin.get(f"/v2.0/routers/{router_id}").json["router"].get("lepton:snat_owner", "")
-
-
 def fg_mac(lab, node, router_id):
     links = lab.ip_json(qrouter(node, router_id), "link", "show")
     macs = [ln["address"] for ln in links if ln["ifname"].startswith("fg-")]
     assert len(macs) == 1, links
     return macs[0]
-
-
-def upstream_mac(lab, ip):
-    for n in lab.ip_json("upstream", "neigh", "show", ip):
-        if n.get("lladdr"):
-            return n["lladdr"]
-    return ""
-
-
-def who_am_i(lab, vm, patience=3, port=PORT):
-    """(address, port) the internet host saw for a connection from vm to
-    port (given up after patience seconds)."""
-    out = lab.sh(vm, f"nc -w {patience} {INTERNET} {port} </dev/null", check=False,
-                 timeout=10).stdout
-    parts = out.split()
-    return (parts[0], int(parts[1])) if len(parts) == 2 else ("", 0)
 
 
 def fwd_counters(lab, node, router_id):
@@ -169,15 +80,6 @@ def fwd_counters(lab, node, router_id):
 def conntrack(lab, node, router_id):
     return lab.exec(qrouter(node, router_id), ["cat", "/proc/net/nf_conntrack"],
                     check=True).stdout
-
-
-def wait(seconds, ok, interval=0.2):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if ok():
-            return True
-        time.sleep(interval)
-    return ok()
 
 
 def project(lab, proj, n, router_body):
