@@ -919,3 +919,44 @@ const struct d_router *routers_find(const struct d_routers *rs, const char *ns)
 			return &rs->r[i];
 	return NULL;
 }
+
+struct ns_mark {
+	char ns[R_NSNAMSIZ]; /* the key */
+	uint64_t hash;
+};
+
+void ns_marks_done(struct ns_marks *m)
+{
+	void *v;
+
+	for (size_t i = 0; hmap_next(&m->by_ns, &i, &(const char *){NULL}, &v);)
+		free(v);
+	hmap_done(&m->by_ns);
+}
+
+bool ns_marks_match(const struct ns_marks *m, const struct d_router *d)
+{
+	const struct ns_mark *k = hmap_get(&m->by_ns, d->ns);
+
+	return k && k->hash == d->hash;
+}
+
+void ns_marks_set(struct ns_marks *m, const char *ns, uint64_t hash)
+{
+	struct ns_mark *k = hmap_get(&m->by_ns, ns);
+
+	if (!k) {
+		k = xcalloc(1, sizeof(*k));
+		snprintf(k->ns, sizeof(k->ns), "%s", ns);
+		hmap_put(&m->by_ns, k->ns, k);
+	}
+	k->hash = hash;
+}
+
+void ns_marks_copy(struct ns_marks *to, const struct ns_marks *from, const char *ns)
+{
+	const struct ns_mark *k = hmap_get(&from->by_ns, ns);
+
+	if (k)
+		ns_marks_set(to, ns, k->hash);
+}

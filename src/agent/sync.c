@@ -34,7 +34,6 @@ int agent_init(struct agent *a)
 	int r;
 
 	replica_init(&a->replica);
-	a->ns_synced = json_object();
 	r = client_new(a->cfg.server, a->cfg.token, &a->client);
 	if (r < 0)
 		return r;
@@ -64,7 +63,7 @@ void agent_done(struct agent *a)
 	node_done(&a->desired);
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
-	json_decref(a->ns_synced);
+	ns_marks_done(&a->ns_synced);
 	json_decref(a->cfg.physnets);
 }
 
@@ -330,14 +329,10 @@ static bool want_ns(void *data, const char *name)
 {
 	struct agent *a = data;
 	const struct d_router *d = routers_find(a->desired.routers, name);
-	char h[24];
 
 	if (!d)
 		return false; /* not wanted: deleted, whatever it holds */
-	if (a->full_pass || !a->synced_once)
-		return true;
-	snprintf(h, sizeof(h), "%016llx", (unsigned long long) d->hash);
-	return !streq_ptr(json_string_value(json_object_get(a->ns_synced, name)), h);
+	return a->full_pass || !a->synced_once || !ns_marks_match(&a->ns_synced, d);
 }
 
 /* After a plan: the namespaces it brought to their desired state. */
@@ -345,27 +340,22 @@ static void note_synced(struct agent *a, const struct observed *o, const struct 
 			const bool *failed)
 {
 	const struct d_routers *rs = a->desired.routers;
-	json_t *next = json_object();
+	struct ns_marks next = {HMAP_INIT};
 
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct ns_observed *h = observed_ns(o, rs->r[i].ns);
-		json_t *old = json_object_get(a->ns_synced, rs->r[i].ns);
 		bool ok = true;
-		char v[24];
 
 		for (size_t j = 0; j < p->n_ops && ok; j++)
 			ok = !(failed[j] && streq(p->ops[j].ns, rs->r[i].ns));
 		if (!ok || (h && !h->ours))
 			continue;
-		if (h && !h->dumped) {
-			if (old)
-				json_object_set(next, rs->r[i].ns, old);
-			continue;
-		}
-		snprintf(v, sizeof(v), "%016llx", (unsigned long long) rs->r[i].hash);
-		json_object_set_new(next, rs->r[i].ns, json_string(v));
+		if (h && !h->dumped)
+			ns_marks_copy(&next, &a->ns_synced, rs->r[i].ns);
+		else
+			ns_marks_set(&next, rs->r[i].ns, rs->r[i].hash);
 	}
-	json_decref(a->ns_synced);
+	ns_marks_done(&a->ns_synced);
 	a->ns_synced = next;
 }
 
