@@ -456,9 +456,13 @@ void agent_sync(struct agent *a)
 	t_apply = time_mono_ms();
 	n_nft = sync_nft(a, full_pass);
 	t_nft = time_mono_ms();
-	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
-	if (!routers_only) /* else no port's link can have changed */
+	/* A pass that only looked at router namespaces changed no port, no
+	 * network and no link (a link event makes a full pass): the DHCP
+	 * sockets and the statuses are as they were. */
+	if (!routers_only) {
+		dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
 		report_status(a, &o);
+	}
 	observed_done(&o);
 	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */
