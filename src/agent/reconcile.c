@@ -592,7 +592,8 @@ char *plan_format(const struct plan *p)
 		case OP_ADDR_ADD:
 		case OP_ADDR_DEL:
 			ip4_format(op->addr.ip, a);
-			strbuf_appendf(&sb, " %s/%u", a, op->addr.prefixlen);
+			strbuf_appendf(&sb, " %s/%u%s", a, op->addr.prefixlen,
+				       op->addr.scope ? " scope host" : "");
 			break;
 		case OP_ROUTE_ADD:
 		case OP_ROUTE_DEL:

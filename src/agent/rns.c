@@ -287,7 +287,7 @@ static int on_addr(const struct nlmsghdr *nlh, void *data)
 	if (rtnl_parse_addr(nlh, &a) < 0 || !(dev = link_name(o, a.ifindex)) || streq(dev, "lo"))
 		return 0;
 	k = APPEND(o->addrs, o->n_addrs);
-	*k = (struct r_addr){.ip = a.ip, .prefixlen = a.prefixlen};
+	*k = (struct r_addr){.ip = a.ip, .prefixlen = a.prefixlen, .scope = a.scope};
 	snprintf(k->dev, sizeof(k->dev), "%s", dev);
 	return 0;
 }
@@ -621,8 +621,9 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(ns->nl, rtnl_link_set(buf, idx, -1, op->up, 0));
 	case OP_ADDR_ADD:
 	case OP_ADDR_DEL:
-		return rtnl_request(ns->nl, rtnl_addr(buf, op->kind == OP_ADDR_ADD, idx,
-						      op->addr.ip, op->addr.prefixlen));
+		return rtnl_request(ns->nl,
+				    rtnl_addr(buf, op->kind == OP_ADDR_ADD, idx, op->addr.ip,
+					      op->addr.prefixlen, op->addr.scope));
 	case OP_ROUTE_ADD:
 	case OP_ROUTE_DEL:
 		if (op->route.dev[0] && (idx = ns_ifindex(ns, op->route.dev)) < 0 &&

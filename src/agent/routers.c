@@ -1,6 +1,7 @@
 /* Router namespaces of a node: desired contents and plan (pure). */
 #include "agent/routers.h"
 
+#include <linux/rtnetlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,8 +389,8 @@ static void dsnat_script(const struct d_router *d, const char *fg, const uint8_t
 		       "0; policy accept;\n\t\toifname \"%s\" arp operation request ",
 		       fg);
 	for (size_t i = 0; i < d->n_addrs; i++) {
-		if (!streq(d->addrs[i].dev, fg))
-			continue;
+		if (!streq(d->addrs[i].dev, fg) || d->addrs[i].scope)
+			continue; /* the anchor is never a source */
 		ip4_format(d->addrs[i].ip, a);
 		strbuf_appendf(&tables, "%s%s", n_addrs++ ? ", " : "arp saddr ip != { ", a);
 	}
@@ -701,6 +702,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	node_mac(node->host, m->router->o.id, mac);
 	if (m->gw && (n_local || dsnat)) {
 		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
+		add_addr(d, fg, R_FG_ANCHOR, 32, false);
+		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
 		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);

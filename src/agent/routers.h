@@ -39,6 +39,13 @@
 #define R_PRIO_SNAT	 20000
 #define R_PRIO_OURS_LAST 29999
 
+/* Every fg- leg holds this address, scope host (never a source for another
+ * host, never in an ARP answer but for itself): the kernel drops every
+ * route through a link whose last IPv4 address goes, so without it the
+ * owner's gateway address or the last Floating IP leaving the leg would
+ * take the leg's default route with it until the next op put it back. */
+#define R_FG_ANCHOR 0xa9fefe01u /* 169.254.254.1 */
+
 struct r_leg {
 	char name[D_IFNAMSIZ];	 /* inside the namespace */
 	char peer[D_IFNAMSIZ];	 /* on the node, in the bridge */
@@ -54,6 +61,7 @@ struct r_addr {
 	char dev[D_IFNAMSIZ];
 	uint32_t ip;
 	uint8_t prefixlen;
+	uint8_t scope; /* RT_SCOPE_UNIVERSE (0), or RT_SCOPE_HOST: the fg- anchor */
 	bool announce; /* a Floating IP: gratuitous ARP when it arrives */
 };
 

@@ -89,7 +89,8 @@ const struct r_leg *routers_leg(const struct d_router *d, const char *name)
 
 static bool same_addr(const struct r_addr *a, const struct r_addr *b)
 {
-	return streq(a->dev, b->dev) && a->ip == b->ip && a->prefixlen == b->prefixlen;
+	return streq(a->dev, b->dev) && a->ip == b->ip && a->prefixlen == b->prefixlen &&
+	       a->scope == b->scope;
 }
 
 static bool same_route(const struct r_route *a, const struct r_route *b)

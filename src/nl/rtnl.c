@@ -223,7 +223,8 @@ struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, in
 	return nlh;
 }
 
-struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen)
+struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen,
+			   uint8_t scope)
 {
 	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWADDR : RTM_DELADDR,
 				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
@@ -233,7 +234,7 @@ struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_
 	ifa->ifa_family = AF_INET;
 	ifa->ifa_prefixlen = prefixlen;
 	ifa->ifa_index = (uint32_t) ifindex;
-	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_scope = scope;
 	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_LOCAL, 4, &be);
 	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_ADDRESS, 4, &be);
 	return nlh;
@@ -440,8 +441,10 @@ int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 		return -EBADMSG;
 	if (ifa->ifa_family != AF_INET || !a.tb[IFA_LOCAL] || !u32_attr(a.tb[IFA_LOCAL], &v))
 		return -ENOMSG;
-	*ret = (struct rtnl_addr){
-		.ifindex = (int) ifa->ifa_index, .ip = ntohl(v), .prefixlen = ifa->ifa_prefixlen};
+	*ret = (struct rtnl_addr){.ifindex = (int) ifa->ifa_index,
+				  .ip = ntohl(v),
+				  .prefixlen = ifa->ifa_prefixlen,
+				  .scope = ifa->ifa_scope};
 	return 0;
 }
 

@@ -52,7 +52,10 @@ struct nlmsghdr *rtnl_neigh(void *buf, bool add, int ifindex, uint32_t ip, const
 struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, int peer_netns_fd,
 			       const uint8_t peer_mac[6], uint32_t mtu);
 /* IPv4 addresses. */
-struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen);
+/* scope: RT_SCOPE_UNIVERSE, or RT_SCOPE_HOST for an address never chosen as a
+ * source for another host. */
+struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen,
+			   uint8_t scope);
 
 /* Routes and rules we install carry this protocol number, so that a dump
  * tells ours from the kernel's. */
@@ -110,6 +113,7 @@ struct rtnl_addr {
 	int ifindex;
 	uint32_t ip;
 	uint8_t prefixlen;
+	uint8_t scope;
 };
 
 /* 0, or -EBADMSG for a malformed message; -ENOMSG for another type (or
