@@ -359,6 +359,24 @@ static void note_synced(struct agent *a, const struct observed *o, const struct 
 	a->ns_synced = next;
 }
 
+/* BGP mode: the node's table of announced /32s follows the router
+ * namespaces just brought in place (announce.h). */
+static void sync_announce(struct agent *a)
+{
+	int r;
+
+	if (!a->cfg.announce.table)
+		return;
+	r = announce_sync(kernel_rtnl(a->kernel), &a->cfg.announce, a->desired.routers);
+	if (r < 0) {
+		log_error("announcements (table %u via %s): %s", a->cfg.announce.table,
+			  a->cfg.announce.dev, strerror(-r));
+		a->dirty = true;
+	} else if (r > 0) {
+		log_info("announcements: %d routes and rules changed", r);
+	}
+}
+
 void agent_sync(struct agent *a)
 {
 	struct kernel_ops ops = kernel_ops(a->kernel);
@@ -371,8 +389,12 @@ void agent_sync(struct agent *a)
 	int r;
 
 	bool full_pass = !a->synced_once || a->full_pass;
-	struct d_node node = {a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
-			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
+	struct d_node node = {a->cfg.host,
+			      a->cfg.tunnel_ip,
+			      streq(a->cfg.mode, "network"),
+			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "",
+			      a->cfg.physnets,
+			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;
@@ -430,6 +452,7 @@ void agent_sync(struct agent *a)
 	}
 	for (size_t i = 0; i < plan.n_ops; i++)
 		n_ns_ops += plan.ops[i].ns[0] != '\0';
+	sync_announce(a);
 	note_synced(a, &o, &plan, failed);
 	free(failed);
 	a->full_pass = false;
