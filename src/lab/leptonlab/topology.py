@@ -120,17 +120,17 @@ class Topology:
         return cls(nodes=nodes, public=public)
 
     @classmethod
-    def bgp_racks(cls, racks=2, per_rack=1):
+    def bgp_racks(cls, racks=2, per_rack=1, pool=BGP_POOL):
         """Seed case 2: `racks` racks of `per_rack` computes (compute-1..),
         rack k on segment ext<k> with upstream-<k>, one external network
-        `public` over them, Floating IPs announced over BGP."""
+        `public` over them, Floating IPs (from pool) announced over BGP."""
         if not isinstance(racks, int) or not 1 <= racks <= 4:
             raise TopologyError("--racks takes 1 to 4")
         if not isinstance(per_rack, int) or not 1 <= per_rack <= BGP_MAX_PER_RACK:
             raise TopologyError(f"--computes takes 1 to {BGP_MAX_PER_RACK} per rack with --racks")
         nodes = [Node(f"compute-{k * per_rack + j + 1}", rack=f"rack-{k + 1}")
                  for k in range(racks) for j in range(per_rack)]
-        segments = [Segment(f"ext{k + 1}", f"100.{64 + k}.0.0/24", BGP_POOL,
+        segments = [Segment(f"ext{k + 1}", f"100.{64 + k}.0.0/24", pool,
                             physnet=f"ext{k + 1}") for k in range(racks)]
         upstreams = [Upstream(f"upstream-{k + 1}", [f"ext{k + 1}"], internet="",
                               internet_cidr="") for k in range(racks)]
