@@ -229,6 +229,32 @@ def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
     assert who_am_i(lab, a["snat_vm"]) == a["gw"]
 
 
+def test_agent_restart_keeps_the_announcements(cloud):
+    """The table is diffed, never flushed: while compute-1's agent stops and
+    starts again, its upstream never loses a route."""
+    lab = cloud["lab"]
+    assert wait(5, lambda: converged(lab))
+    ups, _ = upstream_tables(lab)
+    held = ups["rack-1"]
+    assert held
+    lab.stop_agent("compute-1")
+    missing = set()
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        missing |= held - set(lab.bgp_routes("upstream-1"))
+        time.sleep(0.02)
+    lab.agent_restart("compute-1")
+    log = lab.agent_log("compute-1")
+    # The new agent's first pass (after the old one's last words).
+    assert wait(20, lambda: "full resync" in log.read_text().rsplit("stopping", 1)[-1])
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        missing |= held - set(lab.bgp_routes("upstream-1"))
+        time.sleep(0.02)
+    assert not missing, missing
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+
+
 def test_node_cut_off_withdraws_within_the_bound(cloud):
     """Last: compute-2 loses its wires (a power cut: no session is closed,
     BFD finds it silent)."""
