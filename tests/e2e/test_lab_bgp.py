@@ -18,7 +18,7 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
-from leptonlab import Topology
+from leptonlab import Topology, netns_list
 from leptonlab.snat import INTERNET, SERVERS, mk, wait
 from leptonlab.snat import who_am_i as who
 
@@ -278,3 +278,33 @@ def test_node_cut_off_withdraws_within_the_bound(cloud):
     assert seen.get("up", 99) < WITHDRAW_BOUND and seen.get("core", 99) < WITHDRAW_BOUND, seen
     # Rack 1's routes stay.
     assert set(lab.bgp_routes("upstream-1")) == ups["rack-1"]
+
+
+def test_lepton_lab_up_racks_command():
+    """The command: `lepton-lab up --racks 2` builds the lab (BIRD in every
+    node, upstream and the core, sessions up), `bgp HOST` shows a BIRD,
+    `down` removes everything; bad values build nothing."""
+    from conftest import BUILD
+    name = unique_name("bc")
+    cmd = [str(BUILD / "lepton-lab")]
+    for bad, why in ((["--racks", "9"], "--racks takes 1 to 4"),
+                     (["--racks", "2", "--network-node"], "no network node"),
+                     (["--racks", "2", "--computes", "9"], "per rack")):
+        p = subprocess.run(cmd + ["up", "--lab", name, *bad], capture_output=True, text=True)
+        assert p.returncode == 1 and why in p.stderr, (bad, p.stderr)
+        assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
+    try:
+        p = subprocess.run(cmd + ["up", "--lab", name, "--racks", "2"], capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        p = subprocess.run(cmd + ["bgp", "--lab", name, "upstream-2"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0 and re.search(r"n_compute_2 +BGP .* Established", p.stdout), \
+            p.stdout
+        st = subprocess.run(cmd + ["status", "--lab", name, "--json"], capture_output=True,
+                            text=True).stdout
+        for h in ("compute-1", "compute-2", "upstream-1", "upstream-2", "core"):
+            assert f'"bird-{h}": true' in st, st
+    finally:
+        subprocess.run(cmd + ["down", "--lab", name], capture_output=True, timeout=120)
+    assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
