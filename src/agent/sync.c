@@ -24,9 +24,21 @@ static json_t *registration(struct agent *a)
 {
 	char tun[IP4_STRLEN];
 
+	json_t *body;
+
 	ip4_format(a->cfg.tunnel_ip, tun);
-	return json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
+	body = json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
 			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
+	if (a->cfg.announce.table) {
+		char nh[IP4_STRLEN];
+
+		ip4_format(a->cfg.announce.nexthop, nh);
+		json_object_set_new(json_object_get(body, "agent"), "bgp",
+				    json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev",
+					      a->cfg.announce.dev, "table",
+					      (json_int_t) a->cfg.announce.table));
+	}
+	return body;
 }
 
 int agent_init(struct agent *a)

@@ -135,6 +135,10 @@ def test_sessions_and_gateway_segments(cloud):
     assert ipaddress.ip_address(cloud["a"]["gw"]) in ipaddress.ip_network("100.64.0.0/24")
     assert ipaddress.ip_network("100.65.0.0/24").supernet_of(
         ipaddress.ip_network(f"{cloud['b']['gw']}/32"))
+    # The agents registered their BGP mode.
+    for a in lab.admin().get("/v2.0/agents").json["agents"]:
+        assert a["configurations"]["bgp"] == {
+            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76}, a
     # The Floating IPs come from the one pool, whatever the rack.
     for t in (cloud["a"], cloud["b"]):
         assert ipaddress.ip_address(t["fip"]) in POOL
