@@ -12,10 +12,13 @@
  * What is announced comes from the desired router namespaces, never from
  * ports: each Floating IP of this node's VMs (fg- legs), each Floating IP
  * of a legacy router hosted here (qg- legs), each distributed-SNAT gateway
- * address this node owns. A tenant's fixed IP or allowed address pair never
- * reaches the table (those live on qr- legs, never marked announce). The
- * pure part (announce_want, announce_diff) is unit-tested; announce_sync is
- * the thin kernel layer. */
+ * address this node owns: the /32s the router namespaces hold and mark
+ * `announce`. (Legacy and centralized SNAT gateway addresses are held with
+ * their subnet's prefix, on-link at their segment's upstream: not here.)
+ * A tenant's fixed IP or allowed address pair never reaches the table
+ * (those live on qr- legs, never marked announce). The pure part
+ * (announce_want, announce_diff) is unit-tested; announce_sync is the thin
+ * kernel layer. */
 #pragma once
 
 #include <stdbool.h>

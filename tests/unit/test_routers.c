@@ -1109,3 +1109,31 @@ TEST(announce_diff_table)
 	CHECK(d.n_add == 0 && d.n_del == 0);
 	announce_diff_done(&d);
 }
+
+/* A legacy router's network node announces its Floating IPs (qg-), not
+ * its gateway address (held with its subnet's prefix, on-link at the
+ * upstream of its segment); a compute node of it nothing. */
+TEST(announce_legacy_router)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3")};
+	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2")};
+	struct desired d1, d2;
+	struct replica r;
+	uint32_t *want;
+	size_t k;
+
+	load(&r, false);
+	node_compute(&r, &n, NULL, &d1);
+	node_compute(&r, &c, NULL, &d2);
+	k = announce_want(d1.routers, &want);
+	CHECK(k == 1 && want[0] == ip("203.0.113.5"));
+	free(want);
+	k = announce_want(d2.routers, &want);
+	CHECK(k == 0);
+	free(want);
+	node_done(&d1);
+	node_done(&d2);
+	replica_done(&r);
+	json_decref(phys);
+}
