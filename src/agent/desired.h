@@ -111,6 +111,7 @@ struct d_node {
 	bool network_node;
 	const char *ns_prefix; /* router namespace names start with it */
 	json_t *physnets;      /* {physnet: interface} */
+	uint32_t bgp_nexthop;  /* BGP mode: the node's address on its external segment */
 };
 
 /* L2 of a node in two steps, so that the composer (node.h) can put the

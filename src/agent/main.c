@@ -30,10 +30,15 @@ static void usage(FILE *f)
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
 	      "                    [--heartbeat-interval MS] [--debug]\n"
+	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]]\n"
 	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
 	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
 	      "  --heartbeat-interval  milliseconds between heartbeats (200..60000, default\n"
-	      "             5000): the server's agent_down_time must exceed it\n",
+	      "             5000): the server's agent_down_time must exceed it\n"
+	      "  --bgp-dev  BGP mode: the node's interface on its external segment; the\n"
+	      "             /32s of its Floating IPs and owned SNAT addresses go to routing\n"
+	      "             table N (default 76) for BIRD to announce, --bgp-nexthop (the\n"
+	      "             node's address on DEV) being the next hop of its routers\n",
 	      f);
 }
 
@@ -51,6 +56,9 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"debug", no_argument, NULL, 'D'},
 		{"lease-time", required_argument, NULL, 'l'},
 		{"heartbeat-interval", required_argument, NULL, 'B'},
+		{"bgp-dev", required_argument, NULL, 'g'},
+		{"bgp-nexthop", required_argument, NULL, 'n'},
+		{"bgp-table", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -118,6 +126,33 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
+		case 'g':
+			if (!*optarg || strlen(optarg) >= 16) {
+				fprintf(stderr, "lepton-agent: bad --bgp-dev %s\n", optarg);
+				return -EINVAL;
+			}
+			cfg->announce.dev = optarg;
+			break;
+		case 'n':
+			if (ip4_parse(optarg, &cfg->announce.nexthop) < 0 ||
+			    !cfg->announce.nexthop) {
+				fprintf(stderr, "lepton-agent: bad --bgp-nexthop %s\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'T': {
+			char *end;
+			unsigned long t = strtoul(optarg, &end, 10);
+
+			/* Not the kernel's own tables (253 default, 254 main,
+			 * 255 local) nor unspec. */
+			if (*end || t == 0 || (t >= 253 && t <= 255) || t > 0xffffffffUL) {
+				fprintf(stderr, "lepton-agent: bad --bgp-table %s\n", optarg);
+				return -EINVAL;
+			}
+			cfg->announce.table = (uint32_t) t;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -125,6 +160,17 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			usage(stderr);
 			return -EINVAL;
 		}
+	}
+	if (!cfg->announce.dev != !cfg->announce.nexthop) {
+		fprintf(stderr, "lepton-agent: --bgp-dev and --bgp-nexthop go together\n");
+		return -EINVAL;
+	}
+	if (cfg->announce.dev) {
+		if (!cfg->announce.table)
+			cfg->announce.table = ANNOUNCE_TABLE;
+		cfg->announce.rule_prio = ANNOUNCE_RULE_PRIO;
+	} else {
+		cfg->announce.table = 0;
 	}
 	if (!cfg->host || !cfg->server || !cfg->tunnel_ip || !cfg->tunnel_dev ||
 	    (!streq(cfg->mode, "compute") && !streq(cfg->mode, "network"))) {

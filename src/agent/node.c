@@ -15,7 +15,8 @@ static uint64_t mix(uint64_t h, const char *s)
 void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
 		  struct desired *out)
 {
-	struct r_node rn = {node->host, node->ns_prefix ? node->ns_prefix : "", node->physnets};
+	struct r_node rn = {node->host, node->ns_prefix ? node->ns_prefix : "", node->physnets,
+			    node->bgp_nexthop};
 
 	desired_ports(r->live, node, out);
 	out->routers = xcalloc(1, sizeof(*out->routers));

@@ -209,9 +209,23 @@ static void free_model(struct rmodel *m)
  * NULL: a node without it cannot carry the router's external legs. */
 static const char *ext_phys(const struct r_node *node, const struct m_network *net)
 {
+	const char *phys;
+
 	if (net->type != M_NET_FLAT && net->type != M_NET_VLAN)
 		return NULL;
-	return json_string_value(json_object_get(node->physnets, net->physnet));
+	phys = json_string_value(json_object_get(node->physnets, net->physnet));
+	/* BGP mode, one external network over several physical ones: the
+	 * network's primary segment may be another rack's; a node with a
+	 * single external mapping uses it (its own segment). */
+	if (!phys && node->bgp_nexthop && net->type == M_NET_FLAT &&
+	    json_object_size(node->physnets) == 1) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(node->physnets, k, v)
+			phys = json_string_value(v);
+	}
+	return phys;
 }
 
 static void ext_leg(struct d_router *d, const struct r_node *node, struct rmodel *m,
@@ -704,7 +718,10 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
 		add_addr(d, fg, R_FG_ANCHOR, 32, false);
 		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
-		add_route(d, R_TABLE_FIP, 0, 0, m->ext_gw, fg, true);
+		/* BGP mode: out through the node, which routes to its own
+		 * upstream (the gateway's segment may be another rack's). */
+		add_route(d, R_TABLE_FIP, 0, 0, node->bgp_nexthop ? node->bgp_nexthop : m->ext_gw,
+			  fg, true);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);
 			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);

@@ -129,6 +129,13 @@ struct r_node {
 	const char *host;
 	const char *ns_prefix; /* prepended to namespace names ("" in production) */
 	json_t *physnets;      /* {physnet: interface} */
+	/* BGP mode (announce.h): the node's own address on its external
+	 * segment, or 0 (ARP ownership). With it, fg- legs send through the
+	 * node (default route via this address), whatever segment the
+	 * router's gateway address came from, and plug into the node's
+	 * external interface even when the network's primary physical
+	 * network is another rack's. */
+	uint32_t bgp_nexthop;
 };
 
 /* Computes the node's router namespaces, and adds to *l2 the networks their

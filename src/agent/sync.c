@@ -24,9 +24,21 @@ static json_t *registration(struct agent *a)
 {
 	char tun[IP4_STRLEN];
 
+	json_t *body;
+
 	ip4_format(a->cfg.tunnel_ip, tun);
-	return json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
+	body = json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
 			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
+	if (a->cfg.announce.table) {
+		char nh[IP4_STRLEN];
+
+		ip4_format(a->cfg.announce.nexthop, nh);
+		json_object_set_new(json_object_get(body, "agent"), "bgp",
+				    json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev",
+					      a->cfg.announce.dev, "table",
+					      (json_int_t) a->cfg.announce.table));
+	}
+	return body;
 }
 
 int agent_init(struct agent *a)
@@ -359,6 +371,24 @@ static void note_synced(struct agent *a, const struct observed *o, const struct 
 	a->ns_synced = next;
 }
 
+/* BGP mode: the node's table of announced /32s follows the router
+ * namespaces just brought in place (announce.h). */
+static void sync_announce(struct agent *a)
+{
+	int r;
+
+	if (!a->cfg.announce.table)
+		return;
+	r = announce_sync(kernel_rtnl(a->kernel), &a->cfg.announce, a->desired.routers);
+	if (r < 0) {
+		log_error("announcements (table %u via %s): %s", a->cfg.announce.table,
+			  a->cfg.announce.dev, strerror(-r));
+		a->dirty = true;
+	} else if (r > 0) {
+		log_info("announcements: %d routes and rules changed", r);
+	}
+}
+
 void agent_sync(struct agent *a)
 {
 	struct kernel_ops ops = kernel_ops(a->kernel);
@@ -371,8 +401,12 @@ void agent_sync(struct agent *a)
 	int r;
 
 	bool full_pass = !a->synced_once || a->full_pass;
-	struct d_node node = {a->cfg.host, a->cfg.tunnel_ip, streq(a->cfg.mode, "network"),
-			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "", a->cfg.physnets};
+	struct d_node node = {a->cfg.host,
+			      a->cfg.tunnel_ip,
+			      streq(a->cfg.mode, "network"),
+			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "",
+			      a->cfg.physnets,
+			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;
@@ -430,6 +464,7 @@ void agent_sync(struct agent *a)
 	}
 	for (size_t i = 0; i < plan.n_ops; i++)
 		n_ns_ops += plan.ops[i].ns[0] != '\0';
+	sync_announce(a);
 	note_synced(a, &o, &plan, failed);
 	free(failed);
 	a->full_pass = false;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "agent/announce.h"
 #include "agent/client.h"
 #include "agent/desired.h"
 #include "agent/replica.h"
@@ -28,7 +29,8 @@ struct agent_config {
 	json_t *physnets;	  /* {physnet: iface} */
 	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
-	uint32_t heartbeat_ms; /* between heartbeats (AGENT_HEARTBEAT_MS) */
+	uint32_t heartbeat_ms;	      /* between heartbeats (AGENT_HEARTBEAT_MS) */
+	struct announce_cfg announce; /* BGP mode when announce.table is set */
 };
 
 struct kernel;

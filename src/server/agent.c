@@ -144,6 +144,18 @@ bool agent_name_valid(const char *s, size_t max)
 	return true;
 }
 
+static bool bgp_valid(json_t *bgp)
+{
+	json_t *nh = json_object_get(bgp, "nexthop"), *table = json_object_get(bgp, "table");
+	uint32_t ip;
+
+	return json_is_object(bgp) && json_object_size(bgp) == 3 && json_is_string(nh) &&
+	       ip4_parse(json_string_value(nh), &ip) == 0 && ip &&
+	       agent_name_valid(json_string_value(json_object_get(bgp, "dev")), 15) &&
+	       json_is_integer(table) && json_integer_value(table) >= 1 &&
+	       json_integer_value(table) <= 0xffffffffLL;
+}
+
 /* Checks a registration body; returns the configurations (new reference). */
 static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 {
@@ -151,12 +163,14 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 	const char *mode = json_string_value(json_object_get(a, "mode"));
 	const char *tun = json_string_value(json_object_get(a, "tunnel_address"));
 	json_t *phys = json_object_get(a, "physical_networks"), *v;
+	json_t *bgp = json_object_get(a, "bgp"), *conf;
 	const char *k;
 	uint32_t ip;
 
 	json_object_foreach(a, k, v) {
 		if (!streq(k, "host") && !streq(k, "mode") && !streq(k, "tunnel_address") &&
-		    !streq(k, "physical_networks") && !streq(k, "availability_zone")) {
+		    !streq(k, "physical_networks") && !streq(k, "availability_zone") &&
+		    !streq(k, "bgp")) {
 			api_bad_request(&ctx->err, "Unrecognized attribute(s) '%s'", k);
 			return NULL;
 		}
@@ -184,8 +198,19 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 			return NULL;
 		}
 	}
-	return json_pack("{s:s, s:s, s:O}", "mode", mode, "tunnel_address", tun,
+	/* BGP mode (README, "Announcing over BGP"): the node's next hop on
+	 * its segment, its interface there and the table BIRD learns. */
+	if (bgp && !bgp_valid(bgp)) {
+		api_bad_request(&ctx->err,
+				"Invalid input for bgp: {\"nexthop\": an IPv4 address, "
+				"\"dev\": an interface name, \"table\": 1..4294967295}.");
+		return NULL;
+	}
+	conf = json_pack("{s:s, s:s, s:O}", "mode", mode, "tunnel_address", tun,
 			 "physical_networks", phys ? phys : json_object());
+	if (bgp)
+		json_object_set(conf, "bgp", bgp);
+	return conf;
 }
 
 static int agent_register(struct api_ctx *ctx, json_t *body, json_t **ret_body)

@@ -158,3 +158,26 @@ def test_routers_scheduled_to_network_nodes(srv):
     full = admin.post("/v2.0/routers", {"router": {
         "name": "full", "project_id": "p1", "distributed": True}}).json["router"]
     assert full["snat_mode"] == "distributed" and full["lepton:l3_host"] == ""
+
+
+def test_register_bgp_mode(srv):
+    """An agent in BGP mode (lepton-agent --bgp-dev) says so: its next hop,
+    interface and table are in its configurations; a malformed one is
+    refused and changes nothing."""
+    agent = Client(srv.url, None)
+    admin = Client(srv.url, "admin", "admin")
+    bgp = {"nexthop": "100.65.0.2", "dev": "bgp0", "table": 76}
+    r = register(agent, host="compute-9", bgp=bgp)
+    assert r.status == 201, r
+    assert r.json["agent"]["configurations"]["bgp"] == bgp
+    for bad in ({"nexthop": "100.65.0.300", "dev": "bgp0", "table": 76},
+                {"nexthop": "0.0.0.0", "dev": "bgp0", "table": 76},
+                {"nexthop": "100.65.0.2", "dev": "a-name-too-long-x", "table": 76},
+                {"nexthop": "100.65.0.2", "dev": "bgp0", "table": 0},
+                {"nexthop": "100.65.0.2", "dev": "bgp0", "table": "76"},
+                {"nexthop": "100.65.0.2", "dev": "bgp0", "table": 76, "x": 1},
+                "bgp0"):
+        r = register(agent, host="compute-9", bgp=bad)
+        assert r.status == 400 and "bgp" in r.json["NeutronError"]["message"], (bad, r)
+    a = admin.get("/v2.0/agents?host=compute-9").json["agents"][0]
+    assert a["configurations"]["bgp"] == bgp

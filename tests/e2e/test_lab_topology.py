@@ -107,3 +107,44 @@ def test_two_racks_carry_a_network_across_the_routed_underlay():
     finally:
         lab.down()
     assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
+
+
+def test_bgp_racks_wiring():
+    """Seed case 2's lab (lepton-lab up --racks 2): a segment, physical
+    network and upstream per rack, one pool, nodes' own addresses on their
+    segment, the core's /30s; and the BIRD configurations it derives."""
+    from leptonlab import bird
+    t = Topology.bgp_racks(2, 2).validate()
+    assert t.bgp and t.racks() == ["rack-1", "rack-2"]
+    assert [(s.name, s.physnet, s.gateways, s.pool) for s in t.segments] == [
+        ("ext1", "ext1", "100.64.0.0/24", "203.0.113.0/24"),
+        ("ext2", "ext2", "100.65.0.0/24", "203.0.113.0/24")]
+    assert [t.segment_of(n.name).name for n in t.nodes] == ["ext1", "ext1", "ext2", "ext2"]
+    assert [t.bgp_address(n.name) for n in t.nodes] == [
+        "100.64.0.2", "100.64.0.3", "100.65.0.2", "100.65.0.3"]
+    assert t.upstream_address("ext2") == "100.65.0.1" and t.upstream_as("upstream-2") == 65002
+    assert t.core_link("upstream-2") == ("192.0.2.5", "192.0.2.6")
+    assert {"core", "internet", "upstream-1", "upstream-2"} <= set(t.hosts())
+    assert Topology.from_json(t.to_json()) == t
+    up = bird.upstream_config(t, "upstream-2", "/tmp/x.log")
+    # Only its rack's nodes, only /32s in the pool and gateway prefixes.
+    assert "neighbor 100.65.0.2 as 65100" in up and "neighbor 100.64.0.2" not in up
+    assert ("define ANNOUNCED = [ 100.64.0.0/24{32,32}, 100.65.0.0/24{32,32}, "
+            "203.0.113.0/24{32,32} ]") in up
+    node = bird.node_config(t, "compute-3", "/tmp/x.log")
+    assert "kernel table 76" in node and "learn" in node and "bfd on" in node
+    assert "neighbor 100.65.0.1 as 65002" in node
+    routes = bird.parse_routes(
+        "Table master4:\n203.0.113.5/32       unicast [n_compute_1 01:02:03.456] * (100) "
+        "[AS65100i]\n\tvia 100.64.0.2 on up0\n                     unicast [other 01:02:03] "
+        "(100)\n100.64.0.10/32       unicast [n_compute_2 01:02:03.456] * (100)\n")
+    assert routes == {"203.0.113.5/32": ["n_compute_1", "other"],
+                      "100.64.0.10/32": ["n_compute_2"]}
+    with pytest.raises(TopologyError, match="racks"):
+        Topology.bgp_racks(5)
+    with pytest.raises(TopologyError, match="per rack"):
+        Topology.bgp_racks(2, 9)
+    bad = Topology.bgp_racks(2)
+    bad.segments[1].vlan = 7
+    with pytest.raises(TopologyError, match="flat"):
+        bad.validate()

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "agent/announce.h"
 #include "agent/desired.h"
 #include "agent/node.h"
 #include "agent/kernel_fake.h"
@@ -114,7 +115,7 @@ static void update(struct replica *r, const char *type, const char *id, const ch
 
 static struct desired node(struct replica *r, const char *host, json_t *physnets)
 {
-	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets};
+	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets, 0};
 	struct desired d;
 
 	node_compute(r, &n, NULL, &d);
@@ -1010,7 +1011,7 @@ static size_t step(struct replica *r, const struct d_node *n, struct desired *pr
 TEST(routers_taken_over_only_when_their_inputs_did_not_change)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
-	struct d_node n = {"compute-1", 1, false, "lab-", phys};
+	struct d_node n = {"compute-1", 1, false, "lab-", phys, 0};
 	struct desired prev;
 	struct replica r;
 
@@ -1028,6 +1029,134 @@ TEST(routers_taken_over_only_when_their_inputs_did_not_change)
 	CHECK(step(&r, &n, &prev) == 0);
 	CHECK(step(&r, &n, &prev) == 1);
 	node_done(&prev);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+static bool has_route(const struct d_router *d, uint32_t table, const char *dst, int len,
+		      const char *gw)
+{
+	uint32_t a, g;
+
+	ip4_parse(dst, &a);
+	ip4_parse(gw, &g);
+	for (size_t i = 0; i < d->n_routes; i++)
+		if (d->routes[i].table == table && d->routes[i].dst == a &&
+		    d->routes[i].prefixlen == len && d->routes[i].gateway == g)
+			return true;
+	return false;
+}
+
+static uint32_t ip(const char *s)
+{
+	uint32_t a = 0;
+
+	ip4_parse(s, &a);
+	return a;
+}
+
+/* BGP mode (announce.h): a node of rack 2 (its only external mapping is
+ * ext2, not the network's primary physnet) plugs fg- into its own external
+ * interface and sends through its own address; it announces its VM's
+ * Floating IP and the SNAT address it owns, nothing a tenant wrote (an
+ * allowed address pair that looks like a Floating IP), and a node that
+ * owns nothing announces nothing. */
+TEST(announce_bgp_mode)
+{
+	json_t *phys = json_pack("{s:s}", "ext2", "ext0");
+	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11")};
+	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.65.0.12")};
+	struct desired c1, c2;
+	const struct d_router *q;
+	struct replica r;
+	uint32_t *want;
+	size_t n;
+
+	load_dsnat(&r, "compute-1");
+	update(&r, "port", "vm1", "allowed_address_pairs",
+	       json_pack("[{s:s}]", "ip_address", "203.0.113.77"));
+	node_compute(&r, &n1, NULL, &c1);
+	node_compute(&r, &n2, NULL, &c2);
+	REQUIRE((q = qrouter(&c1)) != NULL);
+	REQUIRE(leg(q, "fg-"));
+	CHECK_STREQ(leg(q, "fg-")->phys, "ext0");
+	CHECK(has_route(q, R_TABLE_FIP, "0.0.0.0", 0, "100.65.0.11"));
+	n = announce_want(c1.routers, &want);
+	CHECK(n == 2 && want[0] == ip("100.64.0.10") && want[1] == ip("203.0.113.5"));
+	free(want);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(has_route(q, R_TABLE_FIP, "0.0.0.0", 0, "100.65.0.12"));
+	n = announce_want(c2.routers, &want);
+	CHECK(n == 0);
+	free(want);
+	/* The owner moves: the address goes with it. */
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-2"));
+	node_done(&c2);
+	node_compute(&r, &n2, NULL, &c2);
+	n = announce_want(c2.routers, &want);
+	CHECK(n == 1 && want[0] == ip("100.64.0.10"));
+	free(want);
+	/* ARP mode: the gateway of the router's segment, as before. */
+	node_done(&c1);
+	n1.bgp_nexthop = 0;
+	node_compute(&r, &n1, NULL, &c1);
+	REQUIRE((q = qrouter(&c1)) != NULL);
+	CHECK(has_route(q, R_TABLE_FIP, "0.0.0.0", 0, "100.64.0.1"));
+	node_done(&c1);
+	node_done(&c2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* The table's diff: what is right stays, the rest goes (another prefix, a
+ * route on another interface, a duplicate), what is missing comes. */
+TEST(announce_diff_table)
+{
+	uint32_t want[] = {ip("100.64.0.10"), ip("203.0.113.5"), ip("203.0.113.6")};
+	struct rtnl_route have[] = {
+		{.dst = ip("203.0.113.5"), .prefixlen = 32, .oif = 3},
+		{.dst = ip("203.0.113.5"), .prefixlen = 32, .oif = 3},
+		{.dst = ip("198.51.100.9"), .prefixlen = 32, .oif = 3},
+		{.dst = ip("100.64.0.10"), .prefixlen = 32, .oif = 9},
+		{.dst = ip("203.0.113.6"), .prefixlen = 31, .oif = 3},
+	};
+	struct announce_diff d;
+
+	announce_diff(want, 3, have, 5, 3, &d);
+	CHECK(d.n_add == 2 && d.add[0] == ip("100.64.0.10") && d.add[1] == ip("203.0.113.6"));
+	CHECK(d.n_del == 4 && d.del[0].dst == ip("203.0.113.5") &&
+	      d.del[1].dst == ip("198.51.100.9") && d.del[2].oif == 9 && d.del[3].prefixlen == 31);
+	announce_diff_done(&d);
+	/* Right: nothing to do. */
+	announce_diff(want, 1, have + 3, 1, 9, &d);
+	CHECK(d.n_add == 0 && d.n_del == 0);
+	announce_diff_done(&d);
+}
+
+/* A legacy router's network node announces its Floating IPs (qg-), not
+ * its gateway address (held with its subnet's prefix, on-link at the
+ * upstream of its segment); a compute node of it nothing. */
+TEST(announce_legacy_router)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3")};
+	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2")};
+	struct desired d1, d2;
+	struct replica r;
+	uint32_t *want;
+	size_t k;
+
+	load(&r, false);
+	node_compute(&r, &n, NULL, &d1);
+	node_compute(&r, &c, NULL, &d2);
+	k = announce_want(d1.routers, &want);
+	CHECK(k == 1 && want[0] == ip("203.0.113.5"));
+	free(want);
+	k = announce_want(d2.routers, &want);
+	CHECK(k == 0);
+	free(want);
+	node_done(&d1);
+	node_done(&d2);
 	replica_done(&r);
 	json_decref(phys);
 }

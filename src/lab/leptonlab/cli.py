@@ -2,6 +2,10 @@
 
   lepton-lab up     [--lab NAME] [--computes N] [--network-node] [--public]
                     [--topology FILE]   (a Topology as JSON instead of the options)
+  lepton-lab up     [--lab NAME] --racks R [--computes N]   (seed case 2: R racks of
+                    N computes, one external network over a segment per rack,
+                    Floating IPs and SNAT addresses announced over BGP by BIRD)
+  lepton-lab bgp    [--lab NAME] HOST   (HOST's BGP routes and sessions, birdc)
   lepton-lab vm     [--lab NAME] --node NODE --port PORT [--name VM]
   lepton-lab vm-move [--lab NAME] --name VM --node NODE   (live migration)
   lepton-lab exec   [--lab NAME] HOST -- CMD...
@@ -24,8 +28,8 @@ from .lab import Lab, LabError
 from .topology import Topology, TopologyError
 
 COMMANDS = ("up", "vm", "vm-move", "exec", "agent-restart", "server-restart", "demo",
-            "status", "topology", "down")
-WITH_VALUE = ("--lab", "--computes", "--node", "--port", "--name", "--topology")
+            "status", "topology", "bgp", "down")
+WITH_VALUE = ("--lab", "--computes", "--node", "--port", "--name", "--topology", "--racks")
 FLAGS = ("--network-node", "--public", "--json")
 
 
@@ -100,6 +104,13 @@ def cmd_up(opts, words):
             print("lepton-lab: up plugs no VMs (lepton-lab vm): leaving out "
                   + " ".join(v.name for v in topo.vms), file=sys.stderr)
             topo.vms = []
+    elif opts.get("--racks"):
+        r = opts["--racks"]
+        if not (r.isdigit() and 1 <= int(r) <= 4):
+            raise Usage("--racks takes 1 to 4")
+        if opts.get("--network-node"):
+            raise Usage("--racks has no network node (distributed routers only)")
+        topo = Topology.bgp_racks(int(r), computes_of(opts, 1))
     else:
         topo = Topology.standard(computes_of(opts, 2), bool(opts.get("--network-node")),
                                  bool(opts.get("--public")))
@@ -194,6 +205,17 @@ def cmd_topology(opts, words):
     return 0
 
 
+def cmd_bgp(opts, words):
+    lab = load(opts)
+    if len(words) != 1 or not lab.topology.bgp:
+        raise Usage("bgp HOST (a node, upstream or core of a lab made with --racks)")
+    if not lab.alive(f"bird-{words[0]}"):
+        raise Usage(f"no BIRD runs in {words[0]}")
+    for args in (("show", "protocols"), ("show", "route")):
+        print(lab.birdc(words[0], *args).stdout, end="")
+    return 0
+
+
 def cmd_down(opts, words):
     try:
         lab = load(opts)
@@ -206,4 +228,5 @@ def cmd_down(opts, words):
 
 COMMAND = {"up": cmd_up, "vm": cmd_vm, "vm-move": cmd_vm_move, "exec": cmd_exec,
            "agent-restart": cmd_agent_restart, "server-restart": cmd_server_restart,
-           "demo": cmd_demo, "status": cmd_status, "topology": cmd_topology, "down": cmd_down}
+           "demo": cmd_demo, "status": cmd_status, "topology": cmd_topology, "bgp": cmd_bgp,
+           "down": cmd_down}

@@ -26,9 +26,10 @@ import subprocess
 import time
 import uuid
 
+from . import bird
 from .api import Client
-from .topology import (LAB_NAME, HOST_NAME, NODE_EXT_DEV, PHYSNET, UNDERLAY, VM,
-                       Topology, TopologyError)
+from .topology import (BGP_DEV, BGP_TABLE, CORE, INTERNET, INTERNET_CIDR, LAB_NAME, HOST_NAME,
+                       NODE_EXT_DEV, PHYSNET, UNDERLAY, VM, Topology, TopologyError)
 
 HERE = pathlib.Path(__file__).resolve().parent
 UDHCPC_SCRIPT = HERE.parent / "udhcpc-script"
@@ -108,6 +109,7 @@ class Lab:
         self.url = None
         self.token = None
         self.skipped = []       # segments this kernel cannot carry (no VLAN devices)
+        self.bound_at = None    # vm_move: wall-clock time of the port's rebinding
         self.warnings = []
         self._procs = {}        # key -> {"pid", "start", "argv"}
         self._popen = {}        # key -> Popen, for the processes this object started
@@ -339,7 +341,11 @@ class Lab:
         self._save()
         self._start_server()
         self._underlay()
-        self._outside()
+        if t.bgp:
+            self._outside_bgp()
+            self._birds()
+        else:
+            self._outside()
         for n in t.nodes:
             self._start_agent(n.name)
         for n in t.nodes:
@@ -347,7 +353,9 @@ class Lab:
                 raise LabError(f"agent {n.name} did not register: "
                                f"{_tail(self.agent_log(n.name))}")
         if t.public:
-            self._public()
+            self._public_bgp() if t.bgp else self._public()
+        if t.bgp:
+            self._wait_sessions()
         self._save()
 
     def _start_server(self):
@@ -369,8 +377,11 @@ class Lab:
             "nsenter", f"--net=/run/netns/{self.ns(node)}", str(self.bin / "lepton-agent"),
             "--host", node, "--server", f"unix:{self.state_dir / 'server.sock'}",
             "--token", self.token, "--tunnel-ip", t.tunnel_ip(node), "--tunnel-dev", "ul0",
-            "--physnet", f"{PHYSNET}:{NODE_EXT_DEV}", "--netns-prefix", f"{self.ns(node)}-",
-            "--mode", t.node(node).role, *self.agent_args]
+            "--physnet", f"{t.segment_of(node).physnet if t.bgp else PHYSNET}:{NODE_EXT_DEV}",
+            "--netns-prefix", f"{self.ns(node)}-", "--mode", t.node(node).role]
+            + (["--bgp-dev", BGP_DEV, "--bgp-nexthop", t.bgp_address(node),
+                "--bgp-table", str(BGP_TABLE)] if t.bgp else [])
+            + list(self.agent_args)
             + (["--debug"] if os.environ.get("LEPTON_AGENT_DEBUG") else []),
             self.agent_log(node))
 
@@ -450,6 +461,152 @@ class Lab:
             self._ip("ext", "link", "set", f"x{i}", "master", "ext", "up")
             self._ip(n.name, "link", "set", NODE_EXT_DEV, "up")
 
+    def _sysctl(self, host, *settings):
+        self.exec(host, ["sysctl", "-qw", *settings], check=True)
+
+    def _veth(self, a, a_dev, b, b_dev, master=None):
+        """A veth from host a (a_dev, in bridge master there) to host b."""
+        self._ip(a, "link", "add", a_dev, "type", "veth", "peer", "name", b_dev,
+                 "netns", self.ns(b))
+        if master:
+            self._ip(a, "link", "set", a_dev, "master", master)
+        self._ip(a, "link", "set", a_dev, "up")
+
+    def _outside_bgp(self):
+        """Seed case 2 (topology.py): per rack a segment switch in the
+        external namespace with the rack's upstream router and nodes on it
+        (each node twice: ext0 for the agent's external bridge, bgp0 with
+        its own address, BIRD's session and next hop); the core router
+        joining the upstreams, the internet host behind it."""
+        t = self.topology
+        routed = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+                  "net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.all.send_redirects=0",
+                  "net.ipv4.conf.default.send_redirects=0"]
+        self._netns_add("ext")
+        for h in (CORE, INTERNET):
+            self._netns_add(h)
+            self._ip(h, "link", "set", "lo", "up")
+        self._sysctl(CORE, *routed)
+        inet = ipaddress.IPv4Network(INTERNET_CIDR)
+        self._veth(CORE, "eth1", INTERNET, "eth0")
+        self._ip(CORE, "addr", "add", f"{inet.network_address + 1}/{inet.prefixlen}", "dev",
+                 "eth1")
+        self._ip(INTERNET, "addr", "add", f"{inet.network_address + 10}/{inet.prefixlen}",
+                 "dev", "eth0")
+        self._ip(INTERNET, "link", "set", "eth0", "up")
+        self._ip(INTERNET, "route", "add", "default", "via", str(inet.network_address + 1))
+        for k, (seg, u) in enumerate(zip(t.segments, t.upstreams)):
+            gw = ipaddress.IPv4Network(seg.gateways)
+            self._ip("ext", "link", "add", seg.name, "type", "bridge")
+            self._ip("ext", "link", "set", seg.name, "up")
+            self._netns_add(u.name)
+            self._ip(u.name, "link", "set", "lo", "up")
+            self._sysctl(u.name, *routed)
+            self._veth("ext", f"u{k}", u.name, "up0", master=seg.name)
+            self._ip(u.name, "addr", "add", f"{t.upstream_address(seg.name)}/{gw.prefixlen}",
+                     "dev", "up0")
+            self._ip(u.name, "link", "set", "up0", "up")
+            core_ip, up_ip = t.core_link(u.name)
+            self._veth(CORE, f"r{k}", u.name, "core0")
+            self._ip(CORE, "addr", "add", f"{core_ip}/30", "dev", f"r{k}")
+            self._ip(u.name, "addr", "add", f"{up_ip}/30", "dev", "core0")
+            self._ip(u.name, "link", "set", "core0", "up")
+            self._ip(u.name, "route", "add", "default", "via", core_ip)
+        for n in t.nodes:
+            i = t.index(n.name)
+            seg = t.segment_of(n.name)
+            self._veth("ext", f"x{i}", n.name, NODE_EXT_DEV, master=seg.name)
+            self._ip(n.name, "link", "set", NODE_EXT_DEV, "up")
+            self._veth("ext", f"b{i}", n.name, BGP_DEV, master=seg.name)
+            self._sysctl(n.name, *routed)
+            self._sysctl(n.name, f"net.ipv4.conf.{BGP_DEV}.send_redirects=0")
+            prefix = ipaddress.IPv4Network(seg.gateways).prefixlen
+            self._ip(n.name, "addr", "add", f"{t.bgp_address(n.name)}/{prefix}", "dev", BGP_DEV)
+            self._ip(n.name, "link", "set", BGP_DEV, "up")
+            self._ip(n.name, "route", "add", "default", "via", t.upstream_address(seg.name))
+
+    def bird_socket(self, host):
+        return self.state_dir / f"bird-{host}.ctl"
+
+    def _birds(self):
+        """BIRD in every node, upstream and the core (bird.py), each with its
+        own configuration, control socket, PID file and log in the state
+        directory, started and ended by the lab."""
+        t = self.topology
+        confs = [(n.name, lambda h, log: bird.node_config(t, h, log)) for n in t.nodes]
+        confs += [(u.name, lambda h, log: bird.upstream_config(t, h, log)) for u in t.upstreams]
+        confs += [(CORE, lambda h, log: bird.core_config(t, log))]
+        for host, make in confs:
+            conf = self.state_dir / f"bird-{host}.conf"
+            conf.write_text(make(host, str(self.state_dir / f"bird-{host}.log")))
+            self._start(f"bird-{host}", [
+                "ip", "netns", "exec", self.ns(host), "bird", "-f", "-c", str(conf),
+                "-s", str(self.bird_socket(host)), "-P", str(self.state_dir / f"bird-{host}.pid")],
+                self.state_dir / f"bird-{host}.out")
+        for host, _ in confs:
+            if not _wait_for(10, lambda: self.birdc(host, "show", "status").returncode == 0):
+                raise LabError(f"bird in {host} did not start: "
+                               f"{_tail(self.state_dir / f'bird-{host}.out')}")
+
+    def birdc(self, host, *args):
+        """birdc on a host's BIRD (its control socket); the CompletedProcess."""
+        return subprocess.run(["birdc", "-s", str(self.bird_socket(host)), *args],
+                              capture_output=True, text=True, timeout=20,
+                              stdin=subprocess.DEVNULL)
+
+    def bgp_routes(self, host):
+        """{prefix: [protocol, ...]} of a host's BIRD (`show route`)."""
+        p = self.birdc(host, "show", "route")
+        if p.returncode != 0:
+            raise LabError(f"birdc {host}: {p.stdout}{p.stderr}")
+        return bird.parse_routes(p.stdout)
+
+    def bgp_sessions(self, host):
+        """{protocol: state} of a host's BGP sessions ("Established", ...)."""
+        out = {}
+        for line in self.birdc(host, "show", "protocols").stdout.splitlines():
+            f = line.split()
+            if len(f) >= 6 and f[1] == "BGP":
+                out[f[0]] = f[5]
+        return out
+
+    def _wait_sessions(self, seconds=30):
+        t = self.topology
+        hosts = [n.name for n in t.nodes] + [u.name for u in t.upstreams] + [CORE]
+        for h in hosts:
+            if not _wait_for(seconds, lambda: self.bgp_sessions(h) and all(
+                    st == "Established" for st in self.bgp_sessions(h).values())):
+                raise LabError(f"BGP sessions of {h} did not come up: {self.bgp_sessions(h)}")
+
+    def _public_bgp(self):
+        """One external network `public` over the segments (seed case 2):
+        its primary segment is the first, one more per rack; a gateway
+        subnet (network:router_gateway) on each segment, the Floating IP
+        pool (network:floatingip) on none."""
+        t = self.topology
+        first = t.segments[0]
+        net = self._api("POST", "/v2.0/networks", {"network": {
+            "name": "public", "router:external": True, "provider:network_type": "flat",
+            "provider:physical_network": first.physnet}})["network"]["id"]
+        seg_ids = {first.name: self._api("GET", f"/v2.0/segments?network_id={net}")
+                   ["segments"][0]["id"]}
+        for seg in t.segments[1:]:
+            seg_ids[seg.name] = self._api("POST", "/v2.0/segments", {"segment": {
+                "network_id": net, "name": seg.name, "network_type": "flat",
+                "physical_network": seg.physnet}})["segment"]["id"]
+        for seg in t.segments:
+            gw = ipaddress.IPv4Network(seg.gateways)
+            self._api("POST", "/v2.0/subnets", {"subnet": {
+                "name": f"{seg.name}-gateways", "network_id": net, "cidr": seg.gateways,
+                "ip_version": 4, "gateway_ip": str(gw.network_address + 1),
+                "segment_id": seg_ids[seg.name], "enable_dhcp": False,
+                "service_types": ["network:router_gateway"],
+                "allocation_pools": [{"start": str(gw.network_address + 10),
+                                      "end": str(gw.broadcast_address - 5)}]}})
+        self._api("POST", "/v2.0/subnets", {"subnet": {
+            "name": "public-pool", "network_id": net, "cidr": first.pool, "ip_version": 4,
+            "gateway_ip": None, "enable_dhcp": False, "service_types": ["network:floatingip"]}})
+
     def _segment(self, upstream, seg):
         """The upstream's side of a segment: its gateway address, and the
         pool on-link. A VLAN segment needs VLAN devices (8021q): without
@@ -495,6 +652,7 @@ class Lab:
     def info(self):
         return {"lab": self.name, "url": self.url,
                 "nodes": [n.name for n in self.topology.nodes],
+                "racks": {r: self.topology.rack_nodes(r) for r in self.topology.racks()},
                 "segments": [s.name for s in self.topology.segments
                              if s.name not in self.skipped],
                 "skipped_segments": list(self.skipped)}
@@ -574,6 +732,7 @@ class Lab:
         if gws:
             self._ip(name, "route", "add", "default", "via", gws[0])
         self._ip(node, "link", "set", vm.tap, "up")
+        self.bound_at = time.time()   # wall clock: when the port was rebound
         self._api("PUT", f"/v2.0/ports/{vm.port}", {"port": {"binding:host_id": node}})
         vm.node, vm.address = node, addr
         self._save()

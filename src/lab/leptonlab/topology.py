@@ -14,6 +14,16 @@ wiring:
   `public` (every node's ext0): flat, or a VLAN on the same wire; its first
   gateway address belongs to the upstream router that serves it, and its
   Floating IP pool is on-link there.
+
+A BGP topology (Topology.bgp_racks, `lepton-lab up --racks N`) is seed case
+2 instead: one external network `public` over one segment per rack (rack k
+has ext<k>, physical network ext<k>, gateways 100.<63+k>.0.0/24 on its own
+switch), a Floating IP pool of no segment (203.0.113.0/24), an upstream
+router per segment (upstream-<k>, AS 65000+k, the segment's first address)
+peering over eBGP with its rack's nodes (AS 65100; node j of a rack has the
+address .<1+j> on its segment, on bgp0), and a core router (AS 65000,
+192.0.2.4(k-1)+1/30 towards upstream-k) with the internet host behind it.
+BIRD runs in every node, upstream and the core.
 """
 import dataclasses
 import ipaddress
@@ -28,6 +38,16 @@ ROLES = ("compute", "network")
 PHYSNET = "public"        # the physical network of every segment
 NODE_EXT_DEV = "ext0"     # the node's interface on it
 UNDERLAY = "100.127.0.0/16"
+# BGP topologies (seed case 2).
+BGP_POOL = "203.0.113.0/24"
+BGP_NODE_AS = 65100
+BGP_CORE_AS = 65000
+BGP_TABLE = 76          # the agents' table of announced /32s (lepton-agent --bgp-table)
+BGP_DEV = "bgp0"        # a node's own interface on its rack's segment
+BGP_MAX_PER_RACK = 8
+CORE = "core"
+INTERNET = "internet"
+INTERNET_CIDR = "198.51.100.0/24"   # the core has .1, the internet host .10
 # Namespaces the lab itself names: no node, VM or internet host may take them.
 RESERVED = ("ul", "ext")
 
@@ -49,6 +69,7 @@ class Segment:
     gateways: str              # router gateways' CIDR; the upstream has its first address
     pool: str                  # the Floating IP pool's CIDR (on-link at the upstream)
     vlan: Optional[int] = None  # None: flat
+    physnet: str = PHYSNET      # the physical network it is on
 
 
 @dataclass
@@ -85,6 +106,7 @@ class Topology:
     upstreams: List[Upstream] = field(default_factory=lambda: [Upstream()])
     public: bool = False   # create the external networks in the API at `up`
     vms: List[VM] = field(default_factory=list)
+    bgp: bool = False      # seed case 2: rack k on segment k, BIRD, a core router
 
     @classmethod
     def standard(cls, computes=2, network_node=False, public=False):
@@ -96,6 +118,54 @@ class Topology:
         if network_node:
             nodes.append(Node("network-1", role="network"))
         return cls(nodes=nodes, public=public)
+
+    @classmethod
+    def bgp_racks(cls, racks=2, per_rack=1, pool=BGP_POOL):
+        """Seed case 2: `racks` racks of `per_rack` computes (compute-1..),
+        rack k on segment ext<k> with upstream-<k>, one external network
+        `public` over them, Floating IPs (from pool) announced over BGP."""
+        if not isinstance(racks, int) or not 1 <= racks <= 4:
+            raise TopologyError("--racks takes 1 to 4")
+        if not isinstance(per_rack, int) or not 1 <= per_rack <= BGP_MAX_PER_RACK:
+            raise TopologyError(f"--computes takes 1 to {BGP_MAX_PER_RACK} per rack with --racks")
+        nodes = [Node(f"compute-{k * per_rack + j + 1}", rack=f"rack-{k + 1}")
+                 for k in range(racks) for j in range(per_rack)]
+        segments = [Segment(f"ext{k + 1}", f"100.{64 + k}.0.0/24", pool,
+                            physnet=f"ext{k + 1}") for k in range(racks)]
+        upstreams = [Upstream(f"upstream-{k + 1}", [f"ext{k + 1}"], internet="",
+                              internet_cidr="") for k in range(racks)]
+        return cls(nodes=nodes, segments=segments, upstreams=upstreams, public=True, bgp=True)
+
+    # -- BGP wiring ---------------------------------------------------------------
+    def segment_of(self, node):
+        """The segment of a node's rack (BGP topologies)."""
+        return self.segments[self.racks().index(self.node(node).rack)]
+
+    def bgp_address(self, node):
+        """A node's address on its rack's segment (on bgp0)."""
+        rack = self.node(node).rack
+        j = [n.name for n in self.nodes if n.rack == rack].index(node)
+        return str(ipaddress.ip_network(self.segment_of(node).gateways).network_address + 2 + j)
+
+    def upstream_address(self, segment):
+        return str(ipaddress.ip_network(self.segment(segment).gateways).network_address + 1)
+
+    def upstream_as(self, upstream):
+        return BGP_CORE_AS + 1 + [u.name for u in self.upstreams].index(upstream)
+
+    def core_link(self, upstream):
+        """(core's address, upstream's address) on their /30."""
+        k = [u.name for u in self.upstreams].index(upstream)
+        net = ipaddress.ip_network(f"192.0.2.{4 * k}/30")
+        return str(net.network_address + 1), str(net.network_address + 2)
+
+    def rack_nodes(self, rack):
+        return [n.name for n in self.nodes if n.rack == rack]
+
+    def announced_prefixes(self):
+        """What an upstream accepts from nodes: /32s in the pool and the
+        gateway prefixes."""
+        return sorted({s.pool for s in self.segments} | {s.gateways for s in self.segments})
 
     # -- derived wiring ----------------------------------------------------
     def node(self, name):
@@ -153,7 +223,9 @@ class Topology:
         """Every namespace host name of the topology (nodes, outside, VMs)."""
         out = list(RESERVED) + [n.name for n in self.nodes]
         for u in self.upstreams:
-            out += [u.name, u.internet]
+            out += [u.name] + ([u.internet] if u.internet else [])
+        if self.bgp:
+            out += [CORE, INTERNET]
         return out + [v.name for v in self.vms]
 
     # -- checks ----------------------------------------------------------------
@@ -171,6 +243,8 @@ class Topology:
                 raise TopologyError(f"node {n.name}: role is compute or network, not {n.role!r}")
             if not HOST_NAME.match(n.rack):
                 raise TopologyError(f"rack names are 1-31 of [a-z0-9-]: {n.rack!r}")
+        if self.bgp:
+            self._validate_bgp()
         for s in self.segments:
             if not HOST_NAME.match(s.name):
                 raise TopologyError(f"segment names are 1-31 of [a-z0-9-]: {s.name!r}")
@@ -187,17 +261,22 @@ class Topology:
                 raise TopologyError(f"segment {s.name}: VLAN ids are 1 to 4094")
             if self.upstream_of(s.name) is None:
                 raise TopologyError(f"segment {s.name}: no upstream router serves it")
-        vlans = [s.vlan for s in self.segments]
+        vlans = [(s.physnet, s.vlan) for s in self.segments]
         if len(set(vlans)) != len(vlans):
             raise TopologyError("two segments on the same VLAN (or two flat ones)")
         nets = [ipaddress.IPv4Network(c) for s in self.segments for c in (s.gateways, s.pool)]
+        if self.bgp:  # one pool shared by the segments
+            nets = [ipaddress.IPv4Network(c) for c in
+                    [s.gateways for s in self.segments] + [self.segments[0].pool]]
         for u in self.upstreams:
             for what in (u.name, u.internet):
-                if not HOST_NAME.match(what):
+                if not HOST_NAME.match(what) and not (self.bgp and what == u.internet == ""):
                     raise TopologyError(f"host names are 1-31 of [a-z0-9-]: {what!r}")
             for s in u.segments:
                 if self.segment(s) is None:
                     raise TopologyError(f"upstream {u.name}: no segment {s}")
+            if self.bgp:
+                continue
             try:
                 net = ipaddress.IPv4Network(u.internet_cidr)
             except ValueError as e:
@@ -223,6 +302,24 @@ class Topology:
                 raise TopologyError(f"the name {h} is used twice")
         return self
 
+    def _validate_bgp(self):
+        racks = self.racks()
+        if len(racks) != len(self.segments) or len(self.upstreams) != len(self.segments):
+            raise TopologyError("a BGP topology has one segment and one upstream per rack")
+        if len({s.pool for s in self.segments}) != 1:
+            raise TopologyError("a BGP topology has one Floating IP pool")
+        for s in self.segments:
+            if s.vlan is not None:
+                raise TopologyError(f"segment {s.name}: BGP segments are flat")
+            if not HOST_NAME.match(s.physnet):
+                raise TopologyError(f"segment {s.name}: physnet {s.physnet!r}")
+        for u, s in zip(self.upstreams, self.segments):
+            if u.segments != [s.name]:
+                raise TopologyError(f"upstream {u.name} serves exactly segment {s.name}")
+        for r in racks:
+            if len(self.rack_nodes(r)) > BGP_MAX_PER_RACK:
+                raise TopologyError(f"rack {r}: at most {BGP_MAX_PER_RACK} nodes with BGP")
+
     # -- data --------------------------------------------------------------------
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -236,7 +333,8 @@ class Topology:
                        upstreams=[Upstream(**u) for u in d["upstreams"]]
                        if "upstreams" in d else [Upstream()],
                        public=bool(d.get("public", False)),
-                       vms=[VM(**v) for v in d.get("vms", [])])
+                       vms=[VM(**v) for v in d.get("vms", [])],
+                       bgp=bool(d.get("bgp", False)))
         except (KeyError, TypeError) as e:
             raise TopologyError(f"not a topology: {e}") from None
 

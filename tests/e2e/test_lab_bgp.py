@@ -1,0 +1,314 @@
+"""Seed case 2 with real packets (issue 12): one external network `public`
+over two physical ones (a segment per rack, each with its upstream router),
+Floating IPs and distributed-SNAT addresses announced over BGP by BIRD on
+every node (lepton-agent --bgp-dev: a table of /32s that BIRD learns), a
+core router joining the upstreams with the internet host behind it.
+
+VMs in either rack are reachable by their Floating IPs and reach the
+internet by SNAT; a VM moved to the other rack keeps its Floating IP and is
+reachable again within 1 s of its port's rebinding; the upstreams hold
+exactly the model's addresses; nothing a tenant writes is announced, and a
+stray route in the table is taken back; a node cut off loses its routes
+within the stated bound (BFD, 3 x 100 ms)."""
+import ipaddress
+import re
+import subprocess
+import time
+
+import pytest
+
+from lab import Lab, allow_ingress, unique_name
+from leptonlab import Topology, netns_list
+from leptonlab.snat import INTERNET, SERVERS, mk, wait
+from leptonlab.snat import who_am_i as who
+
+POOL = ipaddress.ip_network("203.0.113.0/24")
+WITHDRAW_BOUND = 1.0  # seconds: BFD 3 x 100 ms, then one update to the core
+MOVE_TARGET = 1.0     # seconds from the port's rebinding to a reply from the VM
+
+def who_am_i(lab, vm):
+    """The address the internet host saw for a connection from vm."""
+    return who(lab, vm)[0]
+
+
+def reachable(lab, ip):
+    return lab.exec("internet", ["ping", "-c1", "-W1", ip]).returncode == 0
+
+
+def tenant(lab, proj, cidr, node):
+    """A project with a distributed router (distributed SNAT), a network,
+    a VM with a Floating IP and one without, both on `node`; the gateway
+    is set once the VMs are bound, so its segment is the node's."""
+    admin = lab.admin()
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    api = lab.client(proj)
+    net = mk(api, "network", {"name": f"{proj}-net"})
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 4})
+    router = mk(api, "router", {"name": f"{proj}-r"})
+    seen = admin.get(f"/v2.0/routers/{router['id']}").json["router"]
+    assert seen["distributed"] is True and seen["snat_mode"] == "distributed", seen
+    r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+    assert r.status == 200, r
+    allow_ingress(api, net["id"])
+    vms = {}
+    for name in ("fip", "snat"):
+        port = mk(api, "port", {"network_id": net["id"], "name": f"{proj}-{name}"})
+        lab.vm(node, port["id"], f"{proj}-{name}")
+        vms[name] = port
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    gw = r.json["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    fip = mk(api, "floatingip", {"floating_network_id": ext["id"],
+                                 "port_id": vms["fip"]["id"]})
+    return {"api": api, "router": router["id"], "gw": gw, "fip": fip["floating_ip_address"],
+            "fip_id": fip["id"], "ports": vms, "net": net["id"], "vm": f"{proj}-fip",
+            "snat_vm": f"{proj}-snat"}
+
+
+def host_rack(lab, host):
+    n = lab.topology.node(host)
+    return n.rack if n else None
+
+
+def model_announced(lab):
+    """{rack: {"a.b.c.d/32", ...}}: what the model gives each rack's nodes:
+    the Floating IPs of ports bound there, the distributed-SNAT gateway
+    addresses of routers owned there."""
+    admin = lab.admin()
+    out = {r: set() for r in lab.topology.racks()}
+    for f in admin.get("/v2.0/floatingips").json["floatingips"]:
+        if not f["port_id"]:
+            continue
+        port = admin.get(f"/v2.0/ports/{f['port_id']}").json["port"]
+        rack = host_rack(lab, port["binding:host_id"])
+        if rack:
+            out[rack].add(f"{f['floating_ip_address']}/32")
+    for r in admin.get("/v2.0/routers").json["routers"]:
+        rack = host_rack(lab, r.get("lepton:snat_owner", ""))
+        info = r.get("external_gateway_info") or {}
+        if rack and r.get("snat_mode") == "distributed":
+            out[rack] |= {f"{ip['ip_address']}/32" for ip in info.get("external_fixed_ips", [])}
+    return out
+
+
+def upstream_tables(lab):
+    """{rack: set of prefixes its upstream's BIRD holds}, and the core's."""
+    t = lab.topology
+    ups = {r: set(lab.bgp_routes(u.name)) for r, u in zip(t.racks(), t.upstreams)}
+    return ups, set(lab.bgp_routes("core"))
+
+
+def converged(lab):
+    want = model_announced(lab)
+    ups, core = upstream_tables(lab)
+    return ups == want and core == set().union(*want.values())
+
+
+def node_table(lab, node):
+    return {r["dst"] for r in lab.ip_json(node, "route", "show", "table", "76")}
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    lab = Lab(unique_name("bgp"), Topology.bgp_racks(2, 1))
+    srv = None
+    try:
+        lab.up()
+        srv = lab.popen("internet", ["python3", "-c", SERVERS], stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().strip() == "ready"
+        a = tenant(lab, "pa", "10.1.0.0/24", "compute-1")
+        b = tenant(lab, "pb", "10.2.0.0/24", "compute-2")
+        yield {"lab": lab, "a": a, "b": b}
+    finally:
+        if srv:
+            lab.stop(srv)
+        lab.down()
+
+
+def test_sessions_and_gateway_segments(cloud):
+    lab = cloud["lab"]
+    for h in ["compute-1", "compute-2", "upstream-1", "upstream-2", "core"]:
+        st = lab.bgp_sessions(h)
+        assert st and all(v == "Established" for v in st.values()), (h, st)
+    # Each router's gateway address comes from its rack's segment.
+    assert ipaddress.ip_address(cloud["a"]["gw"]) in ipaddress.ip_network("100.64.0.0/24")
+    assert ipaddress.ip_network("100.65.0.0/24").supernet_of(
+        ipaddress.ip_network(f"{cloud['b']['gw']}/32"))
+    # The agents registered their BGP mode.
+    for a in lab.admin().get("/v2.0/agents").json["agents"]:
+        assert a["configurations"]["bgp"] == {
+            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76}, a
+    # The Floating IPs come from the one pool, whatever the rack.
+    for t in (cloud["a"], cloud["b"]):
+        assert ipaddress.ip_address(t["fip"]) in POOL
+
+
+def test_fips_reachable_in_both_racks(cloud):
+    lab = cloud["lab"]
+    for t in (cloud["a"], cloud["b"]):
+        assert wait(20, lambda: reachable(lab, t["fip"])), t["fip"]
+        # The VM's own traffic leaves with its Floating IP.
+        assert wait(10, lambda: who_am_i(lab, t["vm"]) == t["fip"], 0.5)
+
+
+def test_snat_in_both_racks(cloud):
+    lab = cloud["lab"]
+    for t in (cloud["a"], cloud["b"]):
+        assert wait(20, lambda: who_am_i(lab, t["snat_vm"]) == t["gw"], 0.5), t
+
+
+def test_upstream_tables_hold_exactly_the_model(cloud):
+    lab = cloud["lab"]
+    assert wait(10, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    want = model_announced(lab)
+    # Both racks announce something: each its own Floating IP and gateway.
+    assert want["rack-1"] == {f"{cloud['a']['fip']}/32", f"{cloud['a']['gw']}/32"}
+    assert want["rack-2"] == {f"{cloud['b']['fip']}/32", f"{cloud['b']['gw']}/32"}
+    # The upstream learnt them from the node of its rack, next hop its bgp0.
+    routes = lab.ip_json("upstream-1", "route", "show", f"{cloud['a']['fip']}/32")
+    assert routes and routes[0]["gateway"] == lab.topology.bgp_address("compute-1"), routes
+
+
+def test_tenant_cannot_make_a_node_announce(cloud):
+    lab, a = cloud["lab"], cloud["a"]
+    api = a["api"]
+    # An allowed address pair that looks like a Floating IP, on a VM that
+    # has one; a network of the tenant's own in the pool's range, with a
+    # VM on the node.
+    r = api.put(f"/v2.0/ports/{a['ports']['fip']['id']}", {"port": {
+        "allowed_address_pairs": [{"ip_address": "203.0.113.250"}]}})
+    assert r.status == 200, r
+    net = mk(api, "network", {"name": "lookalike"})
+    mk(api, "subnet", {"network_id": net["id"], "cidr": "203.0.113.224/28", "ip_version": 4})
+    port = mk(api, "port", {"network_id": net["id"],
+                            "fixed_ips": [{"ip_address": "203.0.113.230"}]})
+    lab.vm("compute-1", port["id"], "lookalike")
+    assert wait(20, lambda: lab.admin().get(f"/v2.0/ports/{port['id']}").json["port"]["status"]
+                == "ACTIVE")
+    time.sleep(1)
+    for node in ("compute-1", "compute-2"):
+        held = node_table(lab, node)
+        assert not held & {"203.0.113.250", "203.0.113.230"}, (node, held)
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+    # A route slipped into the table by hand (ours by its protocol) is
+    # taken back by the agent, and the upstream never accepts what the
+    # prefix filters refuse.
+    lab.sh("compute-1", "ip route add 203.0.113.251/32 dev bgp0 table 76 proto 76")
+    lab.sh("compute-1", "ip route add 192.0.2.200/32 dev bgp0 table 76 proto 76")
+    wait(3, lambda: "203.0.113.251/32" in lab.bgp_routes("upstream-1"), 0.05)
+    assert "192.0.2.200/32" not in lab.bgp_routes("upstream-1")
+    assert wait(20, lambda: not node_table(lab, "compute-1") & {"203.0.113.251",
+                                                                "192.0.2.200"}, 0.5)
+    assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+
+
+def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
+    lab, a = cloud["lab"], cloud["a"]
+    fip = a["fip"]
+    assert reachable(lab, fip)
+    pinger = lab.popen("internet", ["ping", "-D", "-n", "-i", "0.01", "-W", "1", fip],
+                       stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        lab.vm_move(a["vm"], "compute-2")
+        bound = lab.bound_at
+        assert wait(10, lambda: lab.bgp_routes("upstream-2").get(f"{fip}/32"))
+        time.sleep(1.5)
+    finally:
+        lab.stop(pinger)
+    replies = [float(t) for t in re.findall(r"^\[(\d+\.\d+)\] 64 bytes", pinger.stdout.read(),
+                                            re.M)]
+    after = [t - bound for t in replies if t > bound]
+    assert after, "no reply after the move"
+    print(f"\nFloating IP {fip} moved from rack-1 to rack-2: first reply "
+          f"{after[0] * 1000:.0f} ms after the port's rebinding")
+    assert after[0] < MOVE_TARGET, after[0]
+    # Withdrawn in rack 1, announced in rack 2; the owner of the router's
+    # SNAT address stays in rack 1 (its other VM is there).
+    assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    ups, _ = upstream_tables(lab)
+    assert f"{fip}/32" in ups["rack-2"] and f"{fip}/32" not in ups["rack-1"]
+    assert who_am_i(lab, a["vm"]) == fip
+    assert who_am_i(lab, a["snat_vm"]) == a["gw"]
+
+
+def test_agent_restart_keeps_the_announcements(cloud):
+    """The table is diffed, never flushed: while compute-1's agent stops and
+    starts again, its upstream never loses a route."""
+    lab = cloud["lab"]
+    assert wait(5, lambda: converged(lab))
+    ups, _ = upstream_tables(lab)
+    held = ups["rack-1"]
+    assert held
+    lab.stop_agent("compute-1")
+    missing = set()
+    end = time.monotonic() + 2
+    while time.monotonic() < end:
+        missing |= held - set(lab.bgp_routes("upstream-1"))
+        time.sleep(0.02)
+    lab.agent_restart("compute-1")
+    log = lab.agent_log("compute-1")
+    # The new agent's first pass (after the old one's last words).
+    assert wait(20, lambda: "full resync" in log.read_text().rsplit("stopping", 1)[-1])
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        missing |= held - set(lab.bgp_routes("upstream-1"))
+        time.sleep(0.02)
+    assert not missing, missing
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+
+
+def test_node_cut_off_withdraws_within_the_bound(cloud):
+    """Last: compute-2 loses its wires (a power cut: no session is closed,
+    BFD finds it silent)."""
+    lab = cloud["lab"]
+    assert wait(5, lambda: converged(lab))
+    ups, core = upstream_tables(lab)
+    gone = ups["rack-2"]
+    assert gone
+    i = lab.topology.index("compute-2")
+    lab.sh("ext", f"ip link del x{i}; ip link del b{i}")
+    cut = time.monotonic()
+    seen = {}
+    while time.monotonic() - cut < 10 and len(seen) < 2:
+        if "up" not in seen and not set(lab.bgp_routes("upstream-2")) & gone:
+            seen["up"] = time.monotonic() - cut
+        if "core" not in seen and not set(lab.bgp_routes("core")) & gone:
+            seen["core"] = time.monotonic() - cut
+        time.sleep(0.02)
+    print(f"\ncompute-2 cut off: its routes left upstream-2 after {seen.get('up', -1):.2f} s, "
+          f"the core after {seen.get('core', -1):.2f} s")
+    assert seen.get("up", 99) < WITHDRAW_BOUND and seen.get("core", 99) < WITHDRAW_BOUND, seen
+    # Rack 1's routes stay.
+    assert set(lab.bgp_routes("upstream-1")) == ups["rack-1"]
+
+
+def test_lepton_lab_up_racks_command():
+    """The command: `lepton-lab up --racks 2` builds the lab (BIRD in every
+    node, upstream and the core, sessions up), `bgp HOST` shows a BIRD,
+    `down` removes everything; bad values build nothing."""
+    from conftest import BUILD
+    name = unique_name("bc")
+    cmd = [str(BUILD / "lepton-lab")]
+    for bad, why in ((["--racks", "9"], "--racks takes 1 to 4"),
+                     (["--racks", "2", "--network-node"], "no network node"),
+                     (["--racks", "2", "--computes", "9"], "per rack")):
+        p = subprocess.run(cmd + ["up", "--lab", name, *bad], capture_output=True, text=True)
+        assert p.returncode == 1 and why in p.stderr, (bad, p.stderr)
+        assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
+    try:
+        p = subprocess.run(cmd + ["up", "--lab", name, "--racks", "2"], capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        p = subprocess.run(cmd + ["bgp", "--lab", name, "upstream-2"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 0 and re.search(r"n_compute_2 +BGP .* Established", p.stdout), \
+            p.stdout
+        st = subprocess.run(cmd + ["status", "--lab", name, "--json"], capture_output=True,
+                            text=True).stdout
+        for h in ("compute-1", "compute-2", "upstream-1", "upstream-2", "core"):
+            assert f'"bird-{h}": true' in st, st
+    finally:
+        subprocess.run(cmd + ["down", "--lab", name], capture_output=True, timeout=120)
+    assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
