@@ -182,8 +182,48 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 			return false; /* no IPv6 addresses in this cloud's groups */
 		strbuf_appendf(sb, " ip %s @rg_%s", dir, r->remote_group);
 	}
+	if (*r->remote_address_group) {
+		if (r->ipv6)
+			return false; /* IPv4 prefixes only, as the data plane */
+		strbuf_appendf(sb, " ip %s @ag_%s", dir, r->remote_address_group);
+	}
 	strbuf_append(sb, " accept\n");
 	return true;
+}
+
+/* Address group sets, for the groups the rules in use name: their
+ * prefixes (a group the model lacks gives an empty set, which lets nothing
+ * in). */
+static void add_agroup_sets(const struct nft_input *in, struct hmap *used, struct nft_state *out,
+			    size_t *cap_colls)
+{
+	struct hmap made = HMAP_INIT;
+	char name[64];
+
+	for (size_t k = 0; k < in->n_rules; k++) {
+		const struct nft_rule_in *r = &in->rules[k];
+		struct nft_coll *c;
+		size_t cap_e = 0;
+
+		if (!*r->remote_address_group || r->ipv6 || !hmap_get(used, r->sg_id) ||
+		    hmap_put(&made, r->remote_address_group, (void *) r))
+			continue;
+		snprintf(name, sizeof(name), "ag_%s", r->remote_address_group);
+		c = add_coll(out, cap_colls, INET, name, "{ type ipv4_addr; flags interval; }");
+		for (size_t g = 0; g < in->n_agroups; g++) {
+			const struct nft_agroup_in *ag = &in->agroups[g];
+
+			if (!streq(ag->id, r->remote_address_group))
+				continue;
+			for (size_t i = 0; i < ag->n_prefixes; i++) {
+				char cidr[IP4_CIDR_STRLEN];
+
+				ip4_cidr_format(&ag->prefixes[i], cidr);
+				add_elem(c, &cap_e, xstrdup(cidr), NULL);
+			}
+		}
+	}
+	hmap_done(&made);
 }
 
 void nft_build(const struct nft_input *in, struct nft_state *out)
@@ -292,6 +332,7 @@ void nft_build(const struct nft_input *in, struct nft_state *out)
 			}
 		}
 	}
+	add_agroup_sets(in, &used, out, &cap_colls);
 	hmap_done(&used);
 	hmap_done(&sets);
 }

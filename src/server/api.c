@@ -144,6 +144,15 @@ static const struct {
 	{"quota_details", "Quota details management support",
 	 "Expose functions for quotas usage statistics per project"},
 	{"agent", "agent", "The agent management extension."},
+	{"dns-integration", "DNS Integration",
+	 "Provides integration with DNS: dns_name on ports (given to the VM by DHCP), dns_domain "
+	 "on networks, dns_assignment."},
+	{"dns-domain-ports", "dns_domain for ports",
+	 "Allows the dns_domain attribute to be set "
+	 "for ports"},
+	{"extra_dhcp_opt", "Neutron Extra DHCP options",
+	 "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can "
+	 "be specified (e.g. tftp-server, server-ip-address, bootfile-name)"},
 	{"security-group", "security-group", "The security groups extension."},
 	{"stateful-security-group", "Stateful security group",
 	 "Indicates if the security group is stateful or not"},
@@ -160,6 +169,10 @@ static const struct {
 	{"rbac-address-scope", "RBAC Address Scope", "Add address_scope type to RBAC"},
 	{"address-group", "Address group", "Support address group"},
 	{"rbac-address-group", "RBAC Address Group", "Add address_group type to RBAC"},
+	{"security-groups-remote-address-group",
+	 "Remote address group id field for security group "
+	 "rules",
+	 "Add new field of remote address group id in security group rules"},
 	{"service-type", "Neutron Service Type Management",
 	 "API for retrieving service providers for Neutron advanced services"},
 	{"flavors", "Neutron Service Flavors",

@@ -595,6 +595,14 @@ static int check_if_match(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
+/* The answer to a caller who may see but not change a document. */
+static int not_owner(struct api_ctx *ctx, const struct resource_def *def, const char *verb)
+{
+	if (def->hides_from_non_owners)
+		return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
+	return api_forbidden(&ctx->err, "(rule:%s_%s) is disallowed by policy", verb, def->type);
+}
+
 int resource_update(struct api_ctx *ctx, const struct resource_def *def, const char *id,
 		    json_t *body, json_t **ret_body)
 {
@@ -608,7 +616,7 @@ int resource_update(struct api_ctx *ctx, const struct resource_def *def, const c
 	if (!old)
 		goto out;
 	if (!resource_is_owner(ctx, old)) {
-		r = api_forbidden(&ctx->err, "(rule:update_%s) is disallowed by policy", def->type);
+		r = not_owner(ctx, def, "update");
 		goto out;
 	}
 	r = check_if_match(ctx, old);
@@ -644,7 +652,7 @@ int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const c
 	if (!doc)
 		goto out;
 	if (!resource_is_owner(ctx, doc) && !(def->may_delete && def->may_delete(ctx, doc))) {
-		r = api_forbidden(&ctx->err, "(rule:delete_%s) is disallowed by policy", def->type);
+		r = not_owner(ctx, def, "delete");
 		goto out;
 	}
 	r = check_if_match(ctx, doc);
@@ -690,7 +698,9 @@ int resource_member_action(struct api_ctx *ctx, const struct resource_def *def, 
 	if (!doc)
 		goto out;
 	if (!resource_is_owner(ctx, doc)) {
-		r = api_forbidden(&ctx->err, "(rule:%s) is disallowed by policy", action);
+		r = def->hides_from_non_owners
+			    ? not_owner(ctx, def, action)
+			    : api_forbidden(&ctx->err, "(rule:%s) is disallowed by policy", action);
 		goto out;
 	}
 	r = begin(ctx);

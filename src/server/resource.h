@@ -63,7 +63,12 @@ struct resource_def {
 	const char *title;	 /* "Network": for messages */
 	const char *not_found;	 /* "NetworkNotFound" */
 	bool has_no_name;	 /* no standard `name` (floating IPs, as Neutron) */
-	const char *id_key;	 /* computed collections: the key GET /{collection}/{id} reads */
+	/* A caller who sees the document (shared to it) but does not own it is
+	 * answered 404 rather than 403 when it changes or deletes it: Neutron
+	 * does so for resources whose sharing no attribute of theirs shows
+	 * (address groups), its policy engine then not seeing them either. */
+	bool hides_from_non_owners;
+	const char *id_key; /* computed collections: the key GET /{collection}/{id} reads */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
 	 * attributes with defaults and the standard attributes. The generic code

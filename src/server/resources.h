@@ -129,3 +129,13 @@ bool address_scope_usable_by(struct api_ctx *ctx, json_t *scope, const char *pro
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */
 int fwaas_port_deleted(struct api_ctx *ctx, const char *port_id);
+
+/* DNS names (dns.c): checks doc's attr ("dns_name" or "dns_domain") as a
+ * DNS name ("" passes); 400 when it is not one. */
+int dns_check(struct api_ctx *ctx, json_t *doc, const char *attr);
+/* The host name a port has on one of its addresses: its dns_name's first
+ * label, else "host-" and the address with dashes for dots and colons. */
+void dns_hostname(json_t *port, const char *address, char *buf, size_t size);
+/* The port's dns_assignment: [{hostname, ip_address, fqdn}] per fixed IP
+ * (new reference). */
+json_t *dns_assignment(struct api_ctx *ctx, json_t *port);
