@@ -40,6 +40,7 @@ const struct resource_def *const all_resources[] = {
 	&service_provider_def,
 	&flavor_def,
 	&service_profile_def,
+	&network_segment_range_def,
 	NULL,
 };
 /* clang-format on */
@@ -150,6 +151,10 @@ static const struct {
 	{"dns-domain-ports", "dns_domain for ports",
 	 "Allows the dns_domain attribute to be set "
 	 "for ports"},
+	{"auto-allocated-topology", "Auto Allocated Topology Services",
+	 "Auto Allocated Topology Services."},
+	{"network-segment-range", "Network Segment Range",
+	 "Provides support for the network segment range management"},
 	{"extra_dhcp_opt", "Neutron Extra DHCP options",
 	 "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can "
 	 "be specified (e.g. tftp-server, server-ip-address, bootfile-name)"},
@@ -455,6 +460,14 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		r = agent_api(ctx, m, parts + 2, n - 2, body, ret_body);
 		json_decref(body);
 		return r;
+	}
+	if (streq(parts[1], "auto-allocated-topology") && n == 3) {
+		bool dry_run = false;
+
+		for (size_t i = 0; i < req->query_len; i++)
+			dry_run = dry_run || (streq(req->query[i].key, "fields") &&
+					      strstr(req->query[i].value, "dry-run"));
+		return auto_topology_handle(ctx, m, parts[2], dry_run, ret_body);
 	}
 	if (streq(parts[1], "quotas")) {
 		if (streq(m, "PUT")) {

@@ -110,7 +110,7 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 	json_object_set_new(seg, "tenant_id", json_string(""));
 	r = resource_prepare(ctx, &segment_def, seg);
 	if (r >= 0)
-		r = segment_allocate(ctx, seg);
+		r = segment_allocate(ctx, seg, doc_str(doc, "project_id"));
 	if (r >= 0)
 		r = resource_store_new(ctx, &segment_def, seg);
 	if (r >= 0) {

@@ -63,6 +63,8 @@ bool resource_is_owner(struct api_ctx *ctx, json_t *doc)
 
 bool resource_is_visible(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
 {
+	if (def->admin_only)
+		return ctx->is_admin;
 	if (resource_is_owner(ctx, doc))
 		return true;
 	return def->visible && def->visible(ctx, doc);
@@ -337,7 +339,7 @@ static void fill_defaults(const struct attr_def *attrs, json_t *doc)
 
 /* project_id / tenant_id: the same value in both; only admin may name
  * another project (Neutron answers 400 for that). */
-static int fill_project(struct api_ctx *ctx, json_t *doc)
+static int fill_project(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
 {
 	json_t *p = json_object_get(doc, "project_id"), *t = json_object_get(doc, "tenant_id");
 	const char *project;
@@ -345,7 +347,7 @@ static int fill_project(struct api_ctx *ctx, json_t *doc)
 	if (p && t && !json_equal(p, t))
 		return api_bad_request(&ctx->err, "'project_id' and 'tenant_id' do not match");
 	project = json_string_value(p ? p : t);
-	if (project && !*project)
+	if (project && !*project && !(def->admin_only && ctx->is_admin))
 		return api_bad_request(&ctx->err, "Invalid input for project_id: empty.");
 	if (project && !ctx->is_admin && !streq_ptr(project, ctx->project_id))
 		return api_bad_request(
@@ -544,7 +546,7 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 			goto out;
 		}
 		json_array_append_new(docs, doc);
-		r = fill_project(ctx, doc);
+		r = fill_project(ctx, def, doc);
 		if (r < 0)
 			goto out;
 	}

@@ -68,6 +68,9 @@ struct resource_def {
 	 * does so for resources whose sharing no attribute of theirs shows
 	 * (address groups), its policy engine then not seeing them either. */
 	bool hides_from_non_owners;
+	/* Only admins see, make, change or delete it (network segment ranges);
+	 * its project may be "" (not any project's). */
+	bool admin_only;
 	const char *id_key; /* computed collections: the key GET /{collection}/{id} reads */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
