@@ -25,8 +25,9 @@ static json_t *registration(struct agent *a)
 	char tun[IP4_STRLEN];
 
 	ip4_format(a->cfg.tunnel_ip, tun);
-	return json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
-			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
+	return json_pack("{s:{s:s, s:s, s:s, s:O, s:s}}", "agent", "host", a->cfg.host, "mode",
+			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets,
+			 "availability_zone", a->cfg.availability_zone);
 }
 
 int agent_init(struct agent *a)

@@ -27,7 +27,8 @@ struct agent_config {
 	json_t *physnets;	  /* {physnet: iface} */
 	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
-	uint32_t heartbeat_ms; /* between heartbeats (AGENT_HEARTBEAT_MS) */
+	uint32_t heartbeat_ms;	       /* between heartbeats (AGENT_HEARTBEAT_MS) */
+	const char *availability_zone; /* the node's zone ("nova") */
 };
 
 struct kernel;

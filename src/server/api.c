@@ -41,6 +41,7 @@ const struct resource_def *const all_resources[] = {
 	&flavor_def,
 	&service_profile_def,
 	&network_segment_range_def,
+	&availability_zone_def,
 	NULL,
 };
 /* clang-format on */
@@ -155,6 +156,10 @@ static const struct {
 	 "Auto Allocated Topology Services."},
 	{"network-segment-range", "Network Segment Range",
 	 "Provides support for the network segment range management"},
+	{"availability_zone", "Availability Zone",
+	 "The availability zone extension: zones of the agents, per resource."},
+	{"router_availability_zone", "Router Availability Zone",
+	 "Availability zone support for router."},
 	{"extra_dhcp_opt", "Neutron Extra DHCP options",
 	 "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can "
 	 "be specified (e.g. tftp-server, server-ip-address, bootfile-name)"},

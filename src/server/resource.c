@@ -681,10 +681,12 @@ int resource_show(struct api_ctx *ctx, const struct resource_def *def, const cha
 
 	store_lock(ctx->store);
 	doc = resource_get_visible(ctx, def, id);
+	/* Rendered under the lock: decorate hooks may read the store. */
+	if (doc)
+		*ret_body = wrap(def->type, resource_view(ctx, def, doc, fields, fields_len));
 	store_unlock(ctx->store);
 	if (!doc)
 		return -ENOENT;
-	*ret_body = wrap(def->type, resource_view(ctx, def, doc, fields, fields_len));
 	json_decref(doc);
 	return 200;
 }

@@ -96,7 +96,8 @@ struct resource_def {
 	/* The value an AF_FILTER attribute has for a document (new reference),
 	 * e.g. a subnet's `shared`, its network's. */
 	json_t *(*filter_value)(struct api_ctx *ctx, json_t *doc, const char *name);
-	/* Adds computed attributes to a view (e.g. an agent's liveness). */
+	/* Adds computed attributes to a view (e.g. an agent's liveness); runs
+	 * with the store lock held. */
 	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */
 	int (*action)(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,

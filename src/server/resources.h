@@ -25,6 +25,7 @@ extern const struct resource_def service_provider_def;
 extern const struct resource_def flavor_def;
 extern const struct resource_def service_profile_def;
 extern const struct resource_def network_segment_range_def;
+extern const struct resource_def availability_zone_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -148,3 +149,9 @@ json_t *dns_assignment(struct api_ctx *ctx, json_t *port);
  * dry_run: ?fields=dry-run. Returns the HTTP status. */
 int auto_topology_handle(struct api_ctx *ctx, const char *method, const char *project_id,
 			 bool dry_run, json_t **ret_body);
+
+/* Availability zones (azone.c): the zone of the agent on host among
+ * `agents` (borrowed), or NULL; checks router availability_zone_hints
+ * (zone names of registered agents: 400, or 404 AvailabilityZoneNotFound). */
+const char *az_of_host(json_t *agents, const char *host);
+int az_check_hints(struct api_ctx *ctx, json_t *hints);
