@@ -255,7 +255,7 @@ static struct figures pass(struct bench *b)
 	b->stamp = secgroups_stamp(b->r.live, &b->d);
 	port_index_sync(&b->pi, &b->d);
 	secgroups_input(&b->r, &b->d, &b->pi, &in);
-	nft_build(&in, &st);
+	nft_build(&in, &b->last, &st);
 	secgroups_input_done(&in);
 	script = b->applied ? nft_script_diff(&b->last, &st) : nft_script_full(&st);
 	f.nft_cmds = lines(script);

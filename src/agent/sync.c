@@ -234,7 +234,7 @@ static size_t sync_nft(struct agent *a, bool check)
 		return 0;
 	port_index_sync(&a->ports, &a->desired);
 	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
-	nft_build(&in, &st);
+	nft_build(&in, &a->nft_last, &st);
 	secgroups_input_done(&in);
 	want = nft_state_hash(&st);
 	if (!a->nft_applied && stamp_read(&had_script, &had_listing) && had_script == want &&

@@ -12,38 +12,6 @@
 #define BRIDGE "bridge lepton"
 #define INET   "inet lepton"
 
-static void add_chain(struct nft_state *st, size_t *cap, const char *table, const char *name,
-		      char *rules)
-{
-	if (st->n_chains == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		st->chains = xrealloc(st->chains, *cap * sizeof(*st->chains));
-	}
-	st->chains[st->n_chains++] =
-		(struct nft_chain){xstrdup(table), xstrdup(name), rules ? rules : xstrdup("")};
-}
-
-static struct nft_coll *add_coll(struct nft_state *st, size_t *cap, const char *table,
-				 const char *name, const char *decl)
-{
-	if (st->n_colls == *cap) {
-		*cap = *cap ? *cap * 2 : 8;
-		st->colls = xrealloc(st->colls, *cap * sizeof(*st->colls));
-	}
-	st->colls[st->n_colls] = (struct nft_coll){xstrdup(table), xstrdup(name),
-						   decl ? xstrdup(decl) : NULL, NULL, 0};
-	return &st->colls[st->n_colls++];
-}
-
-static void add_elem(struct nft_coll *c, size_t *cap, char *key, char *value)
-{
-	if (c->n_elems == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		c->elems = xrealloc(c->elems, *cap * sizeof(*c->elems));
-	}
-	c->elems[c->n_elems++] = (struct nft_elem){key, value};
-}
-
 static void mac_str(const uint8_t m[6], char buf[18])
 {
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -191,174 +159,343 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	return true;
 }
 
-/* Address group sets, for the groups the rules in use name: their
- * prefixes (a group the model lacks gives an empty set, which lets nothing
- * in). */
-static void add_agroup_sets(const struct nft_input *in, struct hmap *used, struct nft_state *out,
-			    size_t *cap_colls)
+static uint64_t mix(uint64_t h, const char *s)
 {
-	struct hmap made = HMAP_INIT;
-	char name[64];
-
-	for (size_t k = 0; k < in->n_rules; k++) {
-		const struct nft_rule_in *r = &in->rules[k];
-		struct nft_coll *c;
-		size_t cap_e = 0;
-
-		if (!*r->remote_address_group || r->ipv6 || !hmap_get(used, r->sg_id) ||
-		    hmap_put(&made, r->remote_address_group, (void *) r))
-			continue;
-		snprintf(name, sizeof(name), "ag_%s", r->remote_address_group);
-		c = add_coll(out, cap_colls, INET, name, "{ type ipv4_addr; flags interval; }");
-		for (size_t g = 0; g < in->n_agroups; g++) {
-			const struct nft_agroup_in *ag = &in->agroups[g];
-
-			if (!streq(ag->id, r->remote_address_group))
-				continue;
-			for (size_t i = 0; i < ag->n_prefixes; i++) {
-				char cidr[IP4_CIDR_STRLEN];
-
-				ip4_cidr_format(&ag->prefixes[i], cidr);
-				add_elem(c, &cap_e, xstrdup(cidr), NULL);
-			}
-		}
-	}
-	hmap_done(&made);
+	for (; s && *s; s++)
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
 }
 
-void nft_build(const struct nft_input *in, struct nft_state *out)
+/* The maps of the skeleton; their elements come from the pieces. */
+static const char MAP_PORT_IN[] = "port_in", MAP_PORT_OUT[] = "port_out", MAP_ZONES[] = "zones",
+		  MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress";
+static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
+
+static struct nft_piece *piece_new(const char *key, const void *in, size_t len)
 {
-	size_t cap_chains = 0, cap_colls = 0, cap_pin = 0, cap_pout = 0, cap_eg = 0, cap_in = 0,
-	       cap_z = 0;
-	struct nft_coll *pin, *pout, *zones, *eg, *ing;
-	struct hmap used = HMAP_INIT, sets = HMAP_INIT; /* groups in use; rg_ sets made */
-	char name[300];
+	struct nft_piece *p = xcalloc(1, sizeof(*p));
+
+	p->refs = 1;
+	p->key = xstrdup(key);
+	p->in = xmalloc(len ? len : 1);
+	if (len)
+		memcpy(p->in, in, len);
+	p->in_len = len;
+	return p;
+}
+
+static void piece_chain(struct nft_piece *p, const char *table, char *name, char *rules)
+{
+	p->chains = xrealloc(p->chains, (p->n_chains + 1) * sizeof(*p->chains));
+	p->chains[p->n_chains++] = (struct nft_chain){table, name, rules};
+}
+
+static void piece_elem(struct nft_piece *p, size_t *cap, const char *table, const char *coll,
+		       char *key, char *value)
+{
+	if (p->n_elems == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		p->elems = xrealloc(p->elems, *cap * sizeof(*p->elems));
+	}
+	p->elems[p->n_elems++] = (struct nft_elem){table, coll, key, value};
+}
+
+static void piece_seal(struct nft_piece *p)
+{
+	uint64_t h = mix(mix(mix(1469598103934665603ull, p->key), p->set), p->decl);
+
+	for (size_t i = 0; i < p->n_chains; i++)
+		h = mix(mix(mix(h, p->chains[i].table), p->chains[i].name), p->chains[i].rules);
+	for (size_t i = 0; i < p->n_elems; i++)
+		h = mix(mix(mix(mix(h, p->elems[i].table), p->elems[i].coll), p->elems[i].key),
+			p->elems[i].value);
+	p->hash = h;
+}
+
+static void piece_unref(struct nft_piece *p)
+{
+	if (--p->refs)
+		return;
+	for (size_t i = 0; i < p->n_chains; i++) {
+		free(p->chains[i].name);
+		free(p->chains[i].rules);
+	}
+	for (size_t i = 0; i < p->n_elems; i++) {
+		free(p->elems[i].key);
+		free(p->elems[i].value);
+	}
+	free(p->chains);
+	free(p->elems);
+	free(p->set);
+	free(p->in);
+	free(p->key);
+	free(p);
+}
+
+struct builder {
+	struct nft_state *out;
+	size_t cap;
+	struct hmap prev; /* key -> piece of the previous state */
+};
+
+static void push(struct builder *b, struct nft_piece *p)
+{
+	if (b->out->n_pieces == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->out->pieces = xrealloc(b->out->pieces, b->cap * sizeof(*b->out->pieces));
+	}
+	b->out->pieces[b->out->n_pieces++] = p;
+}
+
+/* The previous state's piece for `key` if it was built from the same input. */
+static bool take(struct builder *b, const char *key, const void *in, size_t len)
+{
+	struct nft_piece *p = hmap_get(&b->prev, key);
+
+	if (!p || p->in_len != len || (len && memcmp(p->in, in, len) != 0))
+		return false;
+	p->refs++;
+	push(b, p);
+	return true;
+}
+
+static void build_zones(struct builder *b, const struct nft_input *in)
+{
+	size_t len = in->n_zones * sizeof(*in->zones), cap = 0;
+	struct nft_piece *p;
+
+	if (take(b, "z", in->zones, len))
+		return;
+	p = piece_new("z", in->zones, len);
+	for (size_t i = 0; i < in->n_zones; i++)
+		piece_elem(p, &cap, INET, MAP_ZONES, xasprintf("\"%s\"", in->zones[i].bridge),
+			   xasprintf("%u", in->zones[i].zone));
+	piece_seal(p);
+	push(b, p);
+}
+
+/* A port's chains: from_ and to_ in the bridge table, egress_ and ingress_
+ * (jumps to its groups' chains) when it has port security. */
+static void build_port(struct builder *b, const struct nft_port_in *port)
+{
+	struct nft_piece *p;
+	struct strbuf sb = STRBUF_INIT;
+	char key[32];
+	size_t cap = 0;
+
+	snprintf(key, sizeof(key), "p:%s", port->tap);
+	if (take(b, key, port, sizeof(*port)))
+		return;
+	p = piece_new(key, port, sizeof(*port));
+	piece_chain(p, BRIDGE, xasprintf("from_%s", port->tap), from_chain(port));
+	piece_elem(p, &cap, BRIDGE, MAP_PORT_IN, xasprintf("\"%s\"", port->tap),
+		   xasprintf("jump from_%s", port->tap));
+	piece_chain(p, BRIDGE, xasprintf("to_%s", port->tap),
+		    xasprintf("meta mark set meta mark or 0x%x\n", (unsigned) port->idx << 16));
+	piece_elem(p, &cap, BRIDGE, MAP_PORT_OUT, xasprintf("\"%s\"", port->tap),
+		   xasprintf("jump to_%s", port->tap));
+	if (port->port_security) {
+		for (size_t j = 0; j < port->n_sgs; j++)
+			strbuf_appendf(&sb, "jump sg_%s_eg\n", port->sgs[j]);
+		strbuf_append(&sb, "drop\n");
+		piece_chain(p, INET, xasprintf("egress_%s", port->tap), strbuf_steal(&sb));
+		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
+			   xasprintf("jump egress_%s", port->tap));
+		/* DHCP answers from a network node (centralized DHCP). */
+		if (port->dhcp_central)
+			strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
+		for (size_t j = 0; j < port->n_sgs; j++)
+			strbuf_appendf(&sb, "jump sg_%s_in\n", port->sgs[j]);
+		strbuf_append(&sb, "drop\n");
+		piece_chain(p, INET, xasprintf("ingress_%s", port->tap), strbuf_steal(&sb));
+		piece_elem(p, &cap, INET, MAP_INGRESS,
+			   xasprintf("0x%x", (unsigned) port->idx << 16),
+			   xasprintf("jump ingress_%s", port->tap));
+	}
+	piece_seal(p);
+	push(b, p);
+}
+
+#define NONE SIZE_MAX
+
+/* One chain per direction for a group in use, from its rules (linked
+ * through `next` from `first`). */
+static void build_group(struct builder *b, const struct nft_input *in, const char *sg, size_t first,
+			const size_t *next)
+{
+	struct nft_rule_in *rules = NULL;
+	struct strbuf sin = STRBUF_INIT, seg = STRBUF_INIT;
+	struct nft_piece *p;
+	size_t n = 0, cap = 0;
+	char key[64];
+
+	for (size_t k = first; k != NONE; k = next[k]) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			rules = xrealloc(rules, cap * sizeof(*rules));
+		}
+		rules[n++] = in->rules[k];
+	}
+	snprintf(key, sizeof(key), "g:%s", sg);
+	if (take(b, key, rules, n * sizeof(*rules))) {
+		free(rules);
+		return;
+	}
+	p = piece_new(key, rules, n * sizeof(*rules));
+	for (size_t k = 0; k < n; k++) {
+		struct strbuf line = STRBUF_INIT;
+
+		if (rule_line(&rules[k], &line))
+			strbuf_append(rules[k].ingress ? &sin : &seg, strbuf_str(&line));
+		strbuf_done(&line);
+	}
+	piece_chain(p, INET, xasprintf("sg_%s_in", sg), strbuf_steal(&sin));
+	piece_chain(p, INET, xasprintf("sg_%s_eg", sg), strbuf_steal(&seg));
+	free(rules);
+	piece_seal(p);
+	push(b, p);
+}
+
+/* A remote group's set: the addresses of its members. */
+static void build_set(struct builder *b, const struct nft_group_in *g, const char *sg)
+{
+	struct nft_piece *p;
+	char key[64];
+	size_t cap = 0, len = g ? g->n_ips * sizeof(*g->ips) : 0;
+	const uint32_t none = 0;
+
+	snprintf(key, sizeof(key), "s:%s", sg);
+	if (take(b, key, g ? g->ips : &none, len))
+		return;
+	p = piece_new(key, g ? g->ips : &none, len);
+	p->set = xasprintf("rg_%s", sg);
+	p->decl = RG_DECL;
+	for (size_t i = 0; g && i < g->n_ips; i++) {
+		char ip[IP4_STRLEN];
+
+		ip4_format(g->ips[i], ip);
+		piece_elem(p, &cap, INET, p->set, xstrdup(ip), NULL);
+	}
+	piece_seal(p);
+	push(b, p);
+}
+
+/* An address group's set: its prefixes (a group the input lacks gives an
+ * empty set, which lets nothing in). */
+static void build_agroup_set(struct builder *b, const struct nft_input *in, const char *id)
+{
+	const struct nft_agroup_in *ag = NULL;
+	const struct ip4_cidr none = {0};
+	struct nft_piece *p;
+	char key[64];
+	size_t cap = 0, len;
+
+	for (size_t g = 0; g < in->n_agroups && !ag; g++)
+		if (streq(in->agroups[g].id, id))
+			ag = &in->agroups[g];
+	len = ag ? ag->n_prefixes * sizeof(*ag->prefixes) : 0;
+	snprintf(key, sizeof(key), "a:%s", id);
+	if (take(b, key, ag ? (const void *) ag->prefixes : &none, len))
+		return;
+	p = piece_new(key, ag ? (const void *) ag->prefixes : &none, len);
+	p->set = xasprintf("ag_%s", id);
+	p->decl = RG_DECL;
+	for (size_t i = 0; ag && i < ag->n_prefixes; i++) {
+		char cidr[IP4_CIDR_STRLEN];
+
+		ip4_cidr_format(&ag->prefixes[i], cidr);
+		piece_elem(p, &cap, INET, p->set, xstrdup(cidr), NULL);
+	}
+	piece_seal(p);
+	push(b, p);
+}
+
+void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out)
+{
+	struct builder b = {out, 0, HMAP_INIT};
+	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
+	struct hmap agsets = HMAP_INIT;
+	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
 
 	*out = (struct nft_state){0};
-	/* The fixed maps first; their elements are the per-object parts. */
-	add_coll(out, &cap_colls, BRIDGE, "port_in", NULL);
-	add_coll(out, &cap_colls, BRIDGE, "port_out", NULL);
-	add_coll(out, &cap_colls, INET, "zones", NULL);
-	add_coll(out, &cap_colls, INET, "egress", NULL);
-	add_coll(out, &cap_colls, INET, "ingress", NULL);
-	/* add_coll may move the array: take the pointers after the last one
-	 * (the remote group sets are added after the last use of these). */
-	pin = &out->colls[0];
-	pout = &out->colls[1];
-	zones = &out->colls[2];
-	eg = &out->colls[3];
-	ing = &out->colls[4];
+	for (size_t i = 0; prev && i < prev->n_pieces; i++)
+		hmap_put(&b.prev, prev->pieces[i]->key, prev->pieces[i]);
+	/* Each group's rules, in order: first[group] and next[rule]. */
+	for (size_t k = in->n_rules; k-- > 0;) {
+		uintptr_t f = (uintptr_t) hmap_get(&first, in->rules[k].sg_id);
 
-	for (size_t i = 0; i < in->n_zones; i++)
-		add_elem(zones, &cap_z, xasprintf("\"%s\"", in->zones[i].bridge),
-			 xasprintf("%u", in->zones[i].zone));
-	for (size_t i = 0; i < in->n_ports; i++) {
-		const struct nft_port_in *p = &in->ports[i];
-		struct strbuf sb = STRBUF_INIT;
-
-		snprintf(name, sizeof(name), "from_%s", p->tap);
-		add_chain(out, &cap_chains, BRIDGE, name, from_chain(p));
-		add_elem(pin, &cap_pin, xasprintf("\"%s\"", p->tap), xasprintf("jump %s", name));
-		snprintf(name, sizeof(name), "to_%s", p->tap);
-		add_chain(out, &cap_chains, BRIDGE, name,
-			  xasprintf("meta mark set meta mark or 0x%x\n", (unsigned) p->idx << 16));
-		add_elem(pout, &cap_pout, xasprintf("\"%s\"", p->tap), xasprintf("jump %s", name));
-		if (!p->port_security)
-			continue;
-		for (size_t j = 0; j < p->n_sgs; j++)
-			strbuf_appendf(&sb, "jump sg_%s_eg\n", p->sgs[j]);
-		strbuf_append(&sb, "drop\n");
-		snprintf(name, sizeof(name), "egress_%s", p->tap);
-		add_chain(out, &cap_chains, INET, name, strbuf_steal(&sb));
-		add_elem(eg, &cap_eg, xasprintf("0x%x", p->idx), xasprintf("jump %s", name));
-		/* DHCP answers from a network node (centralized DHCP). */
-		if (p->dhcp_central)
-			strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
-		for (size_t j = 0; j < p->n_sgs; j++)
-			strbuf_appendf(&sb, "jump sg_%s_in\n", p->sgs[j]);
-		strbuf_append(&sb, "drop\n");
-		snprintf(name, sizeof(name), "ingress_%s", p->tap);
-		add_chain(out, &cap_chains, INET, name, strbuf_steal(&sb));
-		add_elem(ing, &cap_in, xasprintf("0x%x", (unsigned) p->idx << 16),
-			 xasprintf("jump %s", name));
+		next[k] = f ? f - 1 : NONE;
+		hmap_put(&first, in->rules[k].sg_id, (void *) (k + 1));
 	}
-	/* One chain per direction for each security group in use. */
+	for (size_t g = in->n_groups; g-- > 0;)
+		hmap_put(&groups, in->groups[g].sg_id, (void *) &in->groups[g]);
+
+	build_zones(&b, in);
+	for (size_t i = 0; i < in->n_ports; i++)
+		build_port(&b, &in->ports[i]);
+	/* The groups the ports with port security use. */
 	for (size_t i = 0; i < in->n_ports; i++) {
 		const struct nft_port_in *p = &in->ports[i];
 
-		if (!p->port_security)
-			continue;
-		for (size_t j = 0; j < p->n_sgs; j++) {
-			const char *sg = p->sgs[j];
-			struct strbuf sin = STRBUF_INIT, seg = STRBUF_INIT;
+		for (size_t j = 0; p->port_security && j < p->n_sgs; j++) {
+			uintptr_t f = (uintptr_t) hmap_get(&first, p->sgs[j]);
 
-			if (hmap_put(&used, sg, (void *) sg))
-				continue;
-			snprintf(name, sizeof(name), "sg_%s_in", sg);
-			for (size_t k = 0; k < in->n_rules; k++) {
-				const struct nft_rule_in *r = &in->rules[k];
-				struct strbuf line = STRBUF_INIT;
-
-				if (!streq(r->sg_id, sg))
-					continue;
-				if (rule_line(r, &line))
-					strbuf_append(r->ingress ? &sin : &seg, strbuf_str(&line));
-				strbuf_done(&line);
-			}
-			add_chain(out, &cap_chains, INET, name, strbuf_steal(&sin));
-			snprintf(name, sizeof(name), "sg_%s_eg", sg);
-			add_chain(out, &cap_chains, INET, name, strbuf_steal(&seg));
+			if (!hmap_put(&used, p->sgs[j], (void *) p->sgs[j]))
+				build_group(&b, in, p->sgs[j], f ? f - 1 : NONE, next);
 		}
 	}
-	/* Remote group address sets, for the groups the rules in use refer to. */
+	/* The sets of the remote groups their rules refer to. */
 	for (size_t k = 0; k < in->n_rules; k++) {
 		const struct nft_rule_in *r = &in->rules[k];
 
 		if (!*r->remote_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
 		    hmap_put(&sets, r->remote_group, (void *) r))
 			continue;
-		snprintf(name, sizeof(name), "rg_%s", r->remote_group);
-		struct nft_coll *c = add_coll(out, &cap_colls, INET, name,
-					      "{ type ipv4_addr; flags interval; }");
-		size_t cap_e = 0;
-		for (size_t g = 0; g < in->n_groups; g++) {
-			if (!streq(in->groups[g].sg_id, r->remote_group))
-				continue;
-			for (size_t i = 0; i < in->groups[g].n_ips; i++) {
-				char ip[IP4_STRLEN];
-
-				ip4_format(in->groups[g].ips[i], ip);
-				add_elem(c, &cap_e, xstrdup(ip), NULL);
-			}
-		}
+		build_set(&b, hmap_get(&groups, r->remote_group), r->remote_group);
 	}
-	add_agroup_sets(in, &used, out, &cap_colls);
+	/* The sets of the address groups their rules name. */
+	for (size_t k = 0; k < in->n_rules; k++) {
+		const struct nft_rule_in *r = &in->rules[k];
+
+		if (!*r->remote_address_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
+		    hmap_put(&agsets, r->remote_address_group, (void *) r))
+			continue;
+		build_agroup_set(&b, in, r->remote_address_group);
+	}
+	hmap_done(&agsets);
+	hmap_done(&b.prev);
+	hmap_done(&first);
 	hmap_done(&used);
 	hmap_done(&sets);
+	hmap_done(&groups);
+	free(next);
 }
 
 void nft_state_done(struct nft_state *st)
 {
-	for (size_t i = 0; i < st->n_chains; i++) {
-		free(st->chains[i].table);
-		free(st->chains[i].name);
-		free(st->chains[i].rules);
-	}
-	for (size_t i = 0; i < st->n_colls; i++) {
-		struct nft_coll *c = &st->colls[i];
-
-		for (size_t j = 0; j < c->n_elems; j++) {
-			free(c->elems[j].key);
-			free(c->elems[j].value);
-		}
-		free(c->elems);
-		free(c->table);
-		free(c->name);
-		free(c->decl);
-	}
-	free(st->chains);
-	free(st->colls);
+	for (size_t i = 0; i < st->n_pieces; i++)
+		piece_unref(st->pieces[i]);
+	free(st->pieces);
 	*st = (struct nft_state){0};
+}
+
+const char *nft_state_chain(const struct nft_state *st, const char *name)
+{
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (size_t j = 0; j < st->pieces[i]->n_chains; j++)
+			if (streq(st->pieces[i]->chains[j].name, name))
+				return st->pieces[i]->chains[j].rules;
+	return NULL;
+}
+
+uint64_t nft_state_hash(const struct nft_state *st)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (int k = 0; k < 64; k += 8)
+			h = (h ^ (uint8_t) (st->pieces[i]->hash >> k)) * 1099511628211ull;
+	return h ? h : 1;
 }
 
 static const char skeleton[] =
@@ -405,205 +542,221 @@ static void emit_rules(struct strbuf *sb, const struct nft_chain *c)
 	}
 }
 
-static void emit_elems(struct strbuf *sb, const char *verb, const struct nft_coll *c,
-		       const struct nft_elem *const *elems, size_t n)
+/* Elements gathered per map or set, written as one statement each. */
+struct elist {
+	const char *table, *coll;
+	const struct nft_elem **v;
+	size_t n, cap;
+};
+
+struct elists {
+	struct elist *l;
+	size_t n, cap;
+};
+
+static void elists_add(struct elists *ls, const struct nft_elem *e)
 {
-	if (!n)
-		return;
-	strbuf_appendf(sb, "%s element %s %s { ", verb, c->table, c->name);
-	for (size_t i = 0; i < n; i++) {
-		if (elems[i]->value && streq(verb, "add"))
-			strbuf_appendf(sb, "%s%s : %s", i ? ", " : "", elems[i]->key,
-				       elems[i]->value);
-		else
-			strbuf_appendf(sb, "%s%s", i ? ", " : "", elems[i]->key);
+	struct elist *l = NULL;
+
+	for (size_t i = 0; i < ls->n && !l; i++)
+		if ((ls->l[i].coll == e->coll || streq(ls->l[i].coll, e->coll)) &&
+		    (ls->l[i].table == e->table || streq(ls->l[i].table, e->table)))
+			l = &ls->l[i];
+	if (!l) {
+		if (ls->n == ls->cap) {
+			ls->cap = ls->cap ? ls->cap * 2 : 8;
+			ls->l = xrealloc(ls->l, ls->cap * sizeof(*ls->l));
+		}
+		l = &ls->l[ls->n++];
+		*l = (struct elist){e->table, e->coll, NULL, 0, 0};
 	}
-	strbuf_append(sb, " }\n");
-}
-
-static void emit_all_elems(struct strbuf *sb, const struct nft_coll *c)
-{
-	const struct nft_elem **list = xcalloc(c->n_elems + 1, sizeof(*list));
-
-	for (size_t i = 0; i < c->n_elems; i++)
-		list[i] = &c->elems[i];
-	emit_elems(sb, "add", c, list, c->n_elems);
-	free(list);
-}
-
-static uint64_t mix(uint64_t h, const char *s)
-{
-	for (; s && *s; s++)
-		h = (h ^ (uint8_t) *s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
-}
-
-uint64_t nft_state_hash(const struct nft_state *st)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < st->n_colls; i++) {
-		const struct nft_coll *c = &st->colls[i];
-
-		h = mix(mix(mix(h, c->table), c->name), c->decl);
-		for (size_t j = 0; j < c->n_elems; j++)
-			h = mix(mix(h, c->elems[j].key), c->elems[j].value);
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
 	}
-	for (size_t i = 0; i < st->n_chains; i++)
-		h = mix(mix(mix(h, st->chains[i].table), st->chains[i].name), st->chains[i].rules);
-	return h ? h : 1;
+	l->v[l->n++] = e;
+}
+
+/* Writes one statement per list and frees the lists. */
+static void elists_emit(struct strbuf *sb, const char *verb, struct elists *ls)
+{
+	for (size_t i = 0; i < ls->n; i++) {
+		const struct elist *l = &ls->l[i];
+
+		strbuf_appendf(sb, "%s element %s %s { ", verb, l->table, l->coll);
+		for (size_t j = 0; j < l->n; j++) {
+			if (l->v[j]->value && streq(verb, "add"))
+				strbuf_appendf(sb, "%s%s : %s", j ? ", " : "", l->v[j]->key,
+					       l->v[j]->value);
+			else
+				strbuf_appendf(sb, "%s%s", j ? ", " : "", l->v[j]->key);
+		}
+		strbuf_append(sb, " }\n");
+		free(ls->l[i].v);
+	}
+	free(ls->l);
+	*ls = (struct elists){0};
 }
 
 char *nft_script_full(const struct nft_state *st)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct elists add = {0};
 
 	strbuf_append(&sb, skeleton);
-	for (size_t i = 0; i < st->n_colls; i++)
-		if (st->colls[i].decl)
-			strbuf_appendf(&sb, "add set %s %s %s\n", st->colls[i].table,
-				       st->colls[i].name, st->colls[i].decl);
-	for (size_t i = 0; i < st->n_chains; i++)
-		strbuf_appendf(&sb, "add chain %s %s\n", st->chains[i].table, st->chains[i].name);
-	for (size_t i = 0; i < st->n_chains; i++)
-		emit_rules(&sb, &st->chains[i]);
-	for (size_t i = 0; i < st->n_colls; i++)
-		emit_all_elems(&sb, &st->colls[i]);
+	for (size_t i = 0; i < st->n_pieces; i++)
+		if (st->pieces[i]->set)
+			strbuf_appendf(&sb, "add set %s %s %s\n", INET, st->pieces[i]->set,
+				       st->pieces[i]->decl);
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (size_t j = 0; j < st->pieces[i]->n_chains; j++)
+			strbuf_appendf(&sb, "add chain %s %s\n", st->pieces[i]->chains[j].table,
+				       st->pieces[i]->chains[j].name);
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (size_t j = 0; j < st->pieces[i]->n_chains; j++)
+			emit_rules(&sb, &st->pieces[i]->chains[j]);
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (size_t j = 0; j < st->pieces[i]->n_elems; j++)
+			elists_add(&add, &st->pieces[i]->elems[j]);
+	elists_emit(&sb, "add", &add);
 	return strbuf_steal(&sb);
 }
 
-/* Chains and sets of a state by "table\037name", and one set's elements by
- * key: the diff looks each up once, so it stays linear in the ruleset. */
-struct st_index {
-	struct hmap chains, colls;
-	char **keys;
-	size_t n_keys;
+/* A piece's chain by name; NULL when the piece (or the chain) is absent. */
+static const struct nft_chain *piece_find_chain(const struct nft_piece *p, const char *name)
+{
+	for (size_t i = 0; p && i < p->n_chains; i++)
+		if (streq(p->chains[i].name, name))
+			return &p->chains[i];
+	return NULL;
+}
+
+/* A piece's elements by collection and key: a map by key for the big ones
+ * (a set's members, the zones: one collection each), a scan for the rest. */
+struct elem_index {
+	const struct nft_piece *p;
+	struct hmap by_key;
 };
 
-static char *index_key(const char *table, const char *name)
+static void elem_index_init(struct elem_index *ix, const struct nft_piece *p)
 {
-	return xasprintf("%s\037%s", table, name);
+	*ix = (struct elem_index){p, HMAP_INIT};
+	if (p && p->n_elems > 8)
+		for (size_t i = 0; i < p->n_elems; i++)
+			hmap_put(&ix->by_key, p->elems[i].key, &p->elems[i]);
 }
 
-static void index_build(const struct nft_state *st, struct st_index *ix)
+static const struct nft_elem *elem_find(const struct elem_index *ix, const struct nft_elem *e)
 {
-	*ix = (struct st_index){HMAP_INIT, HMAP_INIT, NULL, 0};
-	ix->keys = xcalloc(st->n_chains + st->n_colls + 1, sizeof(*ix->keys));
-	for (size_t i = 0; i < st->n_chains; i++) {
-		ix->keys[ix->n_keys] = index_key(st->chains[i].table, st->chains[i].name);
-		hmap_put(&ix->chains, ix->keys[ix->n_keys++], &st->chains[i]);
+	const struct nft_elem *hit;
+
+	if (!ix->p)
+		return NULL;
+	hit = ix->by_key.len ? hmap_get(&ix->by_key, e->key) : NULL;
+	if (hit && streq(hit->coll, e->coll) && streq(hit->table, e->table))
+		return hit;
+	for (size_t i = 0; i < ix->p->n_elems; i++) {
+		hit = &ix->p->elems[i];
+		if (streq(hit->key, e->key) && streq(hit->coll, e->coll) &&
+		    streq(hit->table, e->table))
+			return hit;
 	}
-	for (size_t i = 0; i < st->n_colls; i++) {
-		ix->keys[ix->n_keys] = index_key(st->colls[i].table, st->colls[i].name);
-		hmap_put(&ix->colls, ix->keys[ix->n_keys++], &st->colls[i]);
+	return NULL;
+}
+
+/* Elements of `from` that `other` lacks or holds with another value, into
+ * `out`; `sets_stay` says whether the piece's own set stays (the elements
+ * of a set that goes go with it). */
+static void elems_changed(struct elists *out, const struct nft_piece *from,
+			  const struct nft_piece *other, bool sets_stay)
+{
+	struct elem_index ix;
+
+	elem_index_init(&ix, other);
+	for (size_t i = 0; i < from->n_elems; i++) {
+		const struct nft_elem *e = &from->elems[i], *o;
+
+		if (from->set && e->coll == from->set && !sets_stay)
+			continue;
+		o = elem_find(&ix, e);
+		if (!o || !streq_ptr(o->value, e->value))
+			elists_add(out, e);
 	}
+	hmap_done(&ix.by_key);
 }
 
-static void index_done(struct st_index *ix)
-{
-	hmap_done(&ix->chains);
-	hmap_done(&ix->colls);
-	for (size_t i = 0; i < ix->n_keys; i++)
-		free(ix->keys[i]);
-	free(ix->keys);
-}
-
-static void *index_find(const struct hmap *m, const char *table, const char *name)
-{
-	char *key = index_key(table, name);
-	void *v = hmap_get(m, key);
-
-	free(key);
-	return v;
-}
-
-static const struct nft_chain *find_chain(const struct st_index *ix, const struct nft_chain *c)
-{
-	return index_find(&ix->chains, c->table, c->name);
-}
-
-static const struct nft_coll *find_coll(const struct st_index *ix, const struct nft_coll *c)
-{
-	return index_find(&ix->colls, c->table, c->name);
-}
-
-static void elems_index(const struct nft_coll *c, struct hmap *out)
-{
-	*out = HMAP_INIT;
-	for (size_t i = 0; c && i < c->n_elems; i++)
-		hmap_put(out, c->elems[i].key, &c->elems[i]);
-}
-
-/* Elements of `from` that `other` lacks or holds with another value. */
-static void emit_changed(struct strbuf *sb, const char *verb, const struct nft_coll *from,
-			 const struct nft_coll *other)
-{
-	const struct nft_elem **pick = xcalloc(from->n_elems + 1, sizeof(*pick));
-	struct hmap have;
-	size_t n = 0;
-
-	elems_index(other, &have);
-	for (size_t j = 0; j < from->n_elems; j++) {
-		const struct nft_elem *e = hmap_get(&have, from->elems[j].key);
-
-		if (!e || !streq_ptr(e->value, from->elems[j].value))
-			pick[n++] = &from->elems[j];
-	}
-	emit_elems(sb, verb, from, pick, n);
-	hmap_done(&have);
-	free(pick);
-}
+struct change {
+	const struct nft_piece *o, *n; /* old, new; one may be NULL */
+};
 
 char *nft_script_diff(const struct nft_state *old, const struct nft_state *new)
 {
 	struct strbuf sb = STRBUF_INIT;
-	struct st_index io, in;
+	struct hmap io = HMAP_INIT, in = HMAP_INIT;
+	struct change *ch = xcalloc(old->n_pieces + new->n_pieces + 1, sizeof(*ch));
+	struct elists del = {0}, add = {0};
+	size_t n = 0;
 
-	index_build(old, &io);
-	index_build(new, &in);
+	for (size_t i = 0; i < old->n_pieces; i++)
+		hmap_put(&io, old->pieces[i]->key, old->pieces[i]);
+	for (size_t i = 0; i < new->n_pieces; i++)
+		hmap_put(&in, new->pieces[i]->key, new->pieces[i]);
+	/* Shared pieces are the same: only the others are looked into. */
+	for (size_t i = 0; i < new->n_pieces; i++) {
+		const struct nft_piece *o = hmap_get(&io, new->pieces[i]->key);
+
+		if (o != new->pieces[i])
+			ch[n++] = (struct change){o, new->pieces[i]};
+	}
+	for (size_t i = 0; i < old->n_pieces; i++)
+		if (!hmap_get(&in, old->pieces[i]->key))
+			ch[n++] = (struct change){old->pieces[i], NULL};
+
 	/* New sets and chains exist before anything refers to them. */
-	for (size_t i = 0; i < new->n_colls; i++)
-		if (new->colls[i].decl && !find_coll(&io, &new->colls[i]))
-			strbuf_appendf(&sb, "add set %s %s %s\n", new->colls[i].table,
-				       new->colls[i].name, new->colls[i].decl);
-	for (size_t i = 0; i < new->n_chains; i++)
-		if (!find_chain(&io, &new->chains[i]))
-			strbuf_appendf(&sb, "add chain %s %s\n", new->chains[i].table,
-				       new->chains[i].name);
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].n && ch[i].n->set && !(ch[i].o && ch[i].o->set))
+			strbuf_appendf(&sb, "add set %s %s %s\n", INET, ch[i].n->set,
+				       ch[i].n->decl);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; ch[i].n && j < ch[i].n->n_chains; j++)
+			if (!piece_find_chain(ch[i].o, ch[i].n->chains[j].name))
+				strbuf_appendf(&sb, "add chain %s %s\n", ch[i].n->chains[j].table,
+					       ch[i].n->chains[j].name);
 	/* Chains whose rules changed are rewritten, and only those. */
-	for (size_t i = 0; i < new->n_chains; i++) {
-		const struct nft_chain *o = find_chain(&io, &new->chains[i]);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; ch[i].n && j < ch[i].n->n_chains; j++) {
+			const struct nft_chain *c = &ch[i].n->chains[j];
+			const struct nft_chain *o = piece_find_chain(ch[i].o, c->name);
 
-		if (o && streq(o->rules, new->chains[i].rules))
-			continue;
-		if (o)
-			strbuf_appendf(&sb, "flush chain %s %s\n", o->table, o->name);
-		emit_rules(&sb, &new->chains[i]);
-	}
-	/* Elements: removed or changed keys out (from sets that stay), new or
-	 * changed keys in. */
-	for (size_t i = 0; i < old->n_colls; i++) {
-		const struct nft_coll *nc = find_coll(&in, &old->colls[i]);
-
-		if (nc)
-			emit_changed(&sb, "delete", &old->colls[i], nc);
-	}
-	for (size_t i = 0; i < new->n_colls; i++)
-		emit_changed(&sb, "add", &new->colls[i], find_coll(&io, &new->colls[i]));
+			if (o && streq(o->rules, c->rules))
+				continue;
+			if (o)
+				strbuf_appendf(&sb, "flush chain %s %s\n", o->table, o->name);
+			emit_rules(&sb, c);
+		}
+	/* Elements: removed or changed keys out (from maps and sets that
+	 * stay), new or changed keys in. */
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].o)
+			elems_changed(&del, ch[i].o, ch[i].n, ch[i].n && ch[i].n->set);
+	elists_emit(&sb, "delete", &del);
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].n)
+			elems_changed(&add, ch[i].n, ch[i].o, true);
+	elists_emit(&sb, "add", &add);
 	/* Then what nothing refers to any more goes. */
-	for (size_t i = 0; i < old->n_chains; i++)
-		if (!find_chain(&in, &old->chains[i]))
-			strbuf_appendf(&sb, "flush chain %s %s\n", old->chains[i].table,
-				       old->chains[i].name);
-	for (size_t i = 0; i < old->n_chains; i++)
-		if (!find_chain(&in, &old->chains[i]))
-			strbuf_appendf(&sb, "delete chain %s %s\n", old->chains[i].table,
-				       old->chains[i].name);
-	for (size_t i = 0; i < old->n_colls; i++)
-		if (old->colls[i].decl && !find_coll(&in, &old->colls[i]))
-			strbuf_appendf(&sb, "delete set %s %s\n", old->colls[i].table,
-				       old->colls[i].name);
-	index_done(&io);
-	index_done(&in);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++)
+			for (size_t j = 0; ch[i].o && j < ch[i].o->n_chains; j++)
+				if (!piece_find_chain(ch[i].n, ch[i].o->chains[j].name))
+					strbuf_appendf(
+						&sb, "%s chain %s %s\n", pass ? "delete" : "flush",
+						ch[i].o->chains[j].table, ch[i].o->chains[j].name);
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].o && ch[i].o->set && !(ch[i].n && ch[i].n->set))
+			strbuf_appendf(&sb, "delete set %s %s\n", INET, ch[i].o->set);
+	hmap_done(&io);
+	hmap_done(&in);
+	free(ch);
 	return strbuf_steal(&sb);
 }

@@ -93,37 +93,53 @@ struct nft_input {
 	size_t n_agroups;
 };
 
-/* Output: named chains and element collections of the two tables. */
+/* Output: the state is a list of pieces, each built from one part of the
+ * input (the zones, a port, the rules of a security group in use, the
+ * members of a remote group) and holding that part's chains, the elements
+ * it puts in the fixed maps and, for a remote group, its set. A piece built
+ * from the same input as a piece of the previous state is that piece,
+ * shared (reference counted): building from the previous state rebuilds
+ * only what changed, and the diff passes shared pieces without looking into
+ * them. Inputs are compared byte for byte: give zero-initialised structs. */
 struct nft_chain {
-	char *table; /* "bridge lepton" or "inet lepton" */
+	const char *table; /* "bridge lepton" or "inet lepton" */
 	char *name;
 	char *rules; /* one rule per line */
 };
 
 struct nft_elem {
+	const char *table;
+	const char *coll; /* a fixed map's name, or the piece's own set's */
 	char *key;
 	char *value; /* NULL for sets */
 };
 
-struct nft_coll {
-	char *table;
-	char *name;
-	char *decl; /* e.g. "{ type ipv4_addr; flags interval; }"; NULL: a fixed map */
+struct nft_piece {
+	unsigned refs;
+	char *key; /* "z", "p:<tap>", "g:<group>", "s:<group>", "a:<address group>" */
+	void *in;  /* what it was built from */
+	size_t in_len;
+	char *set;	  /* the name of a set this piece declares (inet lepton), or NULL */
+	const char *decl; /* its declaration */
+	struct nft_chain *chains;
+	size_t n_chains;
 	struct nft_elem *elems;
 	size_t n_elems;
+	uint64_t hash; /* of everything above but refs and in */
 };
 
 struct nft_state {
-	struct nft_chain *chains;
-	size_t n_chains;
-	struct nft_coll *colls;
-	size_t n_colls;
+	struct nft_piece **pieces;
+	size_t n_pieces;
 };
 
-/* Builds the state. Input that cannot be expressed (an unknown protocol
- * name...) is skipped, never fails. */
-void nft_build(const struct nft_input *in, struct nft_state *out);
+/* Builds the state; `prev` (NULL: none) lends the pieces whose input did
+ * not change. Input that cannot be expressed (an unknown protocol name...)
+ * is skipped, never fails. */
+void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out);
 void nft_state_done(struct nft_state *st);
+/* The rules of a chain of the state, or NULL. */
+const char *nft_state_chain(const struct nft_state *st, const char *name);
 
 /* A hash of everything the state holds (what nft_script_full would write),
  * without writing the script. */

@@ -32,10 +32,7 @@ static struct nft_rule_in rule(const char *sg, bool ingress, const char *proto, 
 
 static const char *find_chain_rules(const struct nft_state *st, const char *name)
 {
-	for (size_t i = 0; i < st->n_chains; i++)
-		if (strcmp(st->chains[i].name, name) == 0)
-			return st->chains[i].rules;
-	return NULL;
+	return nft_state_chain(st, name);
 }
 
 TEST(nft_build_ports_groups_rules)
@@ -55,7 +52,7 @@ TEST(nft_build_ports_groups_rules)
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
 	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0};
-	nft_build(&in, &st);
+	nft_build(&in, NULL, &st);
 	r = find_chain_rules(&st, "from_tapaaa");
 	REQUIRE(r);
 	CHECK(strstr(r, "meta mark set 0x1\n") != NULL);
@@ -81,6 +78,31 @@ TEST(nft_build_ports_groups_rules)
 	nft_state_done(&st);
 }
 
+/* The diff from `a` to the state of `in`, checked to be the same whether
+ * the new state is built from nothing or from `a` (sharing its unchanged
+ * pieces), as are the full scripts and the hashes. */
+static char *diff_to(const struct nft_input *in, const struct nft_state *a)
+{
+	struct nft_state fresh, inc;
+	char *d, *d_inc, *full, *full_inc;
+
+	nft_build(in, NULL, &fresh);
+	nft_build(in, a, &inc);
+	d = nft_script_diff(a, &fresh);
+	d_inc = nft_script_diff(a, &inc);
+	full = nft_script_full(&fresh);
+	full_inc = nft_script_full(&inc);
+	CHECK_STREQ(d, d_inc);
+	CHECK_STREQ(full, full_inc);
+	CHECK(nft_state_hash(&fresh) == nft_state_hash(&inc));
+	free(d_inc);
+	free(full);
+	free(full_inc);
+	nft_state_done(&fresh);
+	nft_state_done(&inc);
+	return d;
+}
+
 TEST(nft_diff_touches_only_what_changed)
 {
 	struct nft_port_in ports[3];
@@ -96,40 +118,39 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
 	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0};
-	nft_build(&in, &a);
-	nft_build(&in, &b);
-	d = nft_script_diff(&a, &b);
+	nft_build(&in, NULL, &a);
+	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
 	free(d);
+	/* Built from the previous state, every piece is shared. */
+	nft_build(&in, &a, &b);
+	REQUIRE(a.n_pieces == b.n_pieces);
+	for (size_t i = 0; i < a.n_pieces; i++)
+		CHECK(a.pieces[i] == b.pieces[i]);
 	nft_state_done(&b);
 
 	/* One rule of sgA changes: only sgA's chain is rewritten. */
 	rules[0] = rule("sgA", true, "tcp", 80, 443, "", "");
-	nft_build(&in, &b);
-	d = nft_script_diff(&a, &b);
+	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "flush chain inet lepton sg_sgA_in\n"
 		       "add rule inet lepton sg_sgA_in meta nfproto ipv4 meta l4proto tcp th dport "
 		       "80-443 accept\n");
 	free(d);
-	nft_state_done(&b);
 
 	/* A new member of the remote group: one element. */
 	uint32_t more[2] = {0x0a000005, 0x0a000009};
 	groups[0].ips = more;
 	groups[0].n_ips = 2;
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
-	nft_build(&in, &b);
-	d = nft_script_diff(&a, &b);
+	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "add element inet lepton rg_sgA { 10.0.0.9 }\n");
 	free(d);
-	nft_state_done(&b);
 
 	/* A port goes: its chains and map elements, nothing else. */
 	in.n_ports = 1;
 	groups[0].ips = members;
 	groups[0].n_ips = 1;
-	nft_build(&in, &b);
-	d = nft_script_diff(&a, &b);
+	d = diff_to(&in, &a);
 	CHECK(strstr(d, "delete element bridge lepton port_in { \"tapbbb\" }") != NULL);
 	CHECK(strstr(d, "delete chain inet lepton sg_sgB_in") != NULL);
 	CHECK(strstr(d, "delete set inet lepton rg_sgA") != NULL);
@@ -138,8 +159,71 @@ TEST(nft_diff_touches_only_what_changed)
 	CHECK(strstr(d, "delete element inet lepton ingress") <
 	      strstr(d, "delete chain inet lepton ingress_tapbbb"));
 	free(d);
-	nft_state_done(&b);
 	nft_state_done(&a);
+}
+
+/* A chain of changes, each state built from the previous one (as the agent
+ * does): every step equals the state built from nothing, and the diff
+ * removes a key before another piece adds it back. */
+TEST(nft_incremental_build_equals_build_from_nothing)
+{
+	struct nft_port_in ports[6];
+	struct nft_rule_in rules[6];
+	uint32_t members[4] = {0x0a000001, 0x0a000002, 0x0a000003, 0x0a000004};
+	struct nft_group_in groups[2] = {{"g1", members, 2}, {"g2", members + 2, 2}};
+	struct nft_zone_in zones[2] = {{"brqa", 1}, {"brqb", 2}};
+	struct nft_state cur, next, fresh;
+	unsigned seed = 12345;
+	char *a, *b, *d;
+
+	for (int i = 0; i < 6; i++) {
+		char tap[16];
+
+		snprintf(tap, sizeof(tap), "tap%d", i);
+		port(&ports[i], tap, (uint16_t) (i + 1), 0x0a000001 + (uint32_t) i,
+		     i % 2 ? "g1" : "g2");
+	}
+	for (int i = 0; i < 6; i++)
+		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
+				i == 2 ? "g1" : "");
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0};
+	nft_build(&in, NULL, &cur);
+	for (int step = 0; step < 200; step++) {
+		seed = seed * 1103515245u + 12345u;
+		unsigned r = (seed >> 16) % 6, what = (seed >> 8) % 6;
+
+		if (what == 0)
+			ports[r].port_security = !ports[r].port_security;
+		else if (what == 1)
+			rules[r].pmin = rules[r].pmax = (int) (seed % 1000);
+		else if (what == 2)
+			groups[r % 2].n_ips = (seed >> 4) % 3;
+		else if (what == 3)
+			in.n_ports = 1 + (seed >> 4) % 6;
+		else if (what == 4) /* two ports trade their marks */
+			ports[r].idx = ports[(r + 1) % 6].idx,
+			ports[(r + 1) % 6].idx = (uint16_t) (r + 1);
+		else
+			zones[r % 2].zone = (uint16_t) (seed % 4000);
+		nft_build(&in, &cur, &next);
+		nft_build(&in, NULL, &fresh);
+		a = nft_script_full(&next);
+		b = nft_script_full(&fresh);
+		CHECK_STREQ(a, b);
+		CHECK(nft_state_hash(&next) == nft_state_hash(&fresh));
+		d = nft_script_diff(&cur, &next);
+		/* A key deleted and added in one step: the delete comes first. */
+		for (const char *del = strstr(d, "delete element"); del;
+		     del = strstr(del + 1, "delete element"))
+			CHECK(strstr(d, "add element") == NULL || strstr(d, "add element") > del);
+		free(a);
+		free(b);
+		free(d);
+		nft_state_done(&fresh);
+		nft_state_done(&cur);
+		cur = next;
+	}
+	nft_state_done(&cur);
 }
 
 TEST(nft_rules_protocols)
@@ -156,7 +240,7 @@ TEST(nft_rules_protocols)
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
 	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0};
-	nft_build(&in, &st);
+	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
 		    "meta nfproto ipv4 meta l4proto 47 ip saddr 192.0.2.0/24 accept\n"
@@ -166,7 +250,7 @@ TEST(nft_rules_protocols)
 	/* Without port security: marks and DHCP drops only, no SG chains. */
 	p.port_security = false;
 	nft_state_done(&st);
-	nft_build(&in, &st);
+	nft_build(&in, NULL, &st);
 	CHECK(find_chain_rules(&st, "ingress_tapx") == NULL);
 	CHECK(strstr(find_chain_rules(&st, "from_tapx"), "ether saddr") == NULL);
 	nft_state_done(&st);
@@ -191,7 +275,7 @@ TEST(nft_address_group_sets)
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
 	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2};
-	nft_build(&in, &a);
+	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n");
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_eg"),
@@ -208,7 +292,7 @@ TEST(nft_address_group_sets)
 	free(full);
 	/* The group loses a prefix: one element goes, nothing else. */
 	ags[0].n_prefixes = 1;
-	nft_build(&in, &b);
+	nft_build(&in, &a, &b);
 	d = nft_script_diff(&a, &b);
 	CHECK_STREQ(d, "delete element inet lepton ag_agX { 192.0.2.7/32 }\n");
 	free(d);
