@@ -191,6 +191,10 @@ int auto_topology_handle(struct api_ctx *ctx, const char *method, const char *pr
 	char *ext = NULL;
 	int r;
 
+	/* "None": a client that named no project means the caller's (as
+	 * Neutron reads it). */
+	if (streq(project_id, "None") && ctx->project_id)
+		project_id = ctx->project_id;
 	if (!ctx->is_admin && (!ctx->project_id || !streq(ctx->project_id, project_id)))
 		return api_forbidden(&ctx->err,
 				     "(rule:%s_auto_allocated_topology) is disallowed by policy",

@@ -764,12 +764,22 @@ static int check_vnic_type(struct api_ctx *ctx, json_t *port)
 
 #define MAX_EXTRA_DHCP_OPTS 64
 
+static bool is_ipv6_address(const char *s)
+{
+	struct ipaddr a;
+
+	return ipaddr_parse(s, &a) == 0 && a.version == 6;
+}
+
 /* extra_dhcp_opt: each option {opt_name, opt_value, ip_version (4 or 6,
  * default 4)}. Given on update, an option replaces the port's option of
  * the same name and version, a null value removes it, the others stay (as
  * Neutron merges them). IPv4 options must be ones the DHCP responder can
- * encode (dhcp/extra.h); IPv6 ones are kept for DHCPv6, which the agents
- * do not serve yet (the IPv6 data plane is its own issue). */
+ * encode (dhcp/extra.h), except that an IPv6 address as the value is taken
+ * as meant for DHCPv6 (clients written for Neutron give such options
+ * without ip_version) and is not served by the DHCPv4 responder; IPv6 ones
+ * are kept for DHCPv6, which the agents do not serve yet (the IPv6 data
+ * plane is its own issue). */
 static int set_extra_dhcp_opts(struct api_ctx *ctx, json_t *port, json_t *given, json_t *old)
 {
 	json_t *out = json_is_array(old) ? json_deep_copy(old) : json_array(), *e;
@@ -833,7 +843,7 @@ static int set_extra_dhcp_opts(struct api_ctx *ctx, json_t *port, json_t *given,
 					"Invalid input for extra_dhcp_opts. Reason: DHCP "
 					"option '%s' is not supported.",
 					json_string_value(name));
-			else if (pr < 0)
+			else if (pr < 0 && !is_ipv6_address(json_string_value(value)))
 				r = api_bad_request(
 					&ctx->err,
 					"Invalid input for extra_dhcp_opts. Reason: '%s' is "

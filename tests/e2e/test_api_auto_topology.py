@@ -70,7 +70,10 @@ def test_get_makes_once_and_delete_removes(server, api, admin):
                   if p["device_owner"].startswith("network:router_interface")]
     assert sorted(ip["subnet_id"] for p in ifaces for ip in p["fixed_ips"]) == sorted(
         s["id"] for s in subnets)
-    # Idempotent: the same network, nothing more.
+    # Idempotent: the same network, nothing more ("None": the caller's, as
+    # clients that name no project send it).
+    r = api.get("/v2.0/auto-allocated-topology/None")
+    assert r.status == 200 and r.json["auto_allocated_topology"]["id"] == topo["id"]
     r = api.get(url)
     assert r.status == 200 and r.json["auto_allocated_topology"]["id"] == topo["id"]
     assert names(api, "network") == ["auto_allocated_network"]

@@ -412,6 +412,13 @@ def test_extra_dhcp_opts(api, net, sub):
         {"opt_name": "ntp-server", "opt_value": "192.0.2.2"}]}}), 400)
     assert sorted(o["opt_value"] for o in api.get(url).json["port"]["extra_dhcp_opts"]) == [
         "123.123.123.123", "192.0.2.1", "2015::dead", "grub.efi"]
+    # An IPv6 address as the value of an option given without ip_version (as
+    # Tempest's IPv6 test does) is kept for DHCPv6, not refused.
+    r = api.put(url, {"port": {"extra_dhcp_opts": [
+        {"opt_name": "server-ip-address", "opt_value": "2015::badd"}]}})
+    assert r.status == 200, r
+    assert {"opt_name": "server-ip-address", "opt_value": "2015::badd",
+            "ip_version": 4} in r.json["port"]["extra_dhcp_opts"]
     # A new port without options has an empty list.
     assert api_create(api, "port", {"network_id": net["id"]})["extra_dhcp_opts"] == []
     assert "extra_dhcp_opt" in [e["alias"] for e in api.get("/v2.0/extensions").json[
