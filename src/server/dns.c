@@ -90,8 +90,14 @@ json_t *dns_assignment(struct api_ctx *ctx, json_t *port)
 			snprintf(fqdn, sizeof(fqdn), "%s%s%s", name, *domain ? "." : "", domain);
 		else
 			snprintf(fqdn, sizeof(fqdn), "%s%s%s", host, *domain ? "." : "", domain);
-		json_array_append_new(out, json_pack("{s:s, s:s, s:s}", "hostname", host,
-						     "ip_address", addr, "fqdn", fqdn));
+		json_t *one = json_object();
+
+		/* Without json_pack's format parsing: lists render this for
+		 * every port. */
+		json_object_set_new_nocheck(one, "hostname", json_string_nocheck(host));
+		json_object_set_new_nocheck(one, "ip_address", json_string(addr));
+		json_object_set_new_nocheck(one, "fqdn", json_string(fqdn));
+		json_array_append_new(out, one);
 	}
 	return out;
 }
