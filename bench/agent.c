@@ -162,11 +162,6 @@ struct figures {
 	size_t ops, nft_cmds;
 };
 
-struct synced {
-	char ns[R_NSNAMSIZ]; /* the key */
-	uint64_t hash;
-};
-
 struct bench {
 	struct replica r;
 	struct kernel_fake k;
@@ -174,9 +169,9 @@ struct bench {
 	struct port_index pi;
 	struct nft_state last;
 	bool applied;
-	uint64_t stamp;	     /* of the input last built, as sync.c keeps it */
-	uint64_t node_stamp; /* of the node level last planned */
-	struct hmap synced;  /* namespace -> the hash of the state it was brought to */
+	uint64_t stamp;		/* of the input last built, as sync.c keeps it */
+	uint64_t node_stamp;	/* of the node level last planned */
+	struct ns_marks synced; /* as sync.c's */
 };
 
 /* As sync.c: a namespace is looked at when its desired state changed. */
@@ -184,24 +179,14 @@ static bool want_ns(void *data, const char *name)
 {
 	struct bench *b = data;
 	const struct d_router *d = routers_find(b->d.routers, name);
-	const struct synced *h = hmap_get(&b->synced, name);
 
-	return d && (!h || h->hash != d->hash);
+	return d && !ns_marks_match(&b->synced, d);
 }
 
 static void note_synced(struct bench *b)
 {
-	for (size_t i = 0; i < b->d.routers->n; i++) {
-		const struct d_router *d = &b->d.routers->r[i];
-		struct synced *h = hmap_get(&b->synced, d->ns);
-
-		if (!h) {
-			h = xcalloc(1, sizeof(*h));
-			snprintf(h->ns, sizeof(h->ns), "%s", d->ns);
-			hmap_put(&b->synced, h->ns, h);
-		}
-		h->hash = d->hash;
-	}
+	for (size_t i = 0; i < b->d.routers->n; i++)
+		ns_marks_set(&b->synced, b->d.routers->r[i].ns, b->d.routers->r[i].hash);
 }
 
 static double ms_since(uint64_t t0)
@@ -336,7 +321,6 @@ int main(int argc, char **argv)
 	struct bench b = {0};
 	struct figures cold, base, fip, sg;
 	uint64_t t0;
-	void *v;
 
 	if (routers < 1 || routers > 60000 || per < 1 || per > 240) {
 		fprintf(stderr,
@@ -363,9 +347,7 @@ int main(int argc, char **argv)
 	node_done(&b.d);
 	nft_state_done(&b.last);
 	port_index_done(&b.pi);
-	for (size_t i = 0; hmap_next(&b.synced, &i, &(const char *){NULL}, &v);)
-		free(v);
-	hmap_done(&b.synced);
+	ns_marks_done(&b.synced);
 	kernel_fake_done(&b.k);
 	replica_done(&b.r);
 	return 0;

@@ -506,6 +506,22 @@ def report(results, known, skips):
     return total, new_fail, new_skip, fixed
 
 
+def show_service_trouble(work):
+    """After an unexpected failure: what lepton-server logged above info
+    and what uwsgi (Keystone) logged besides its request lines, so that a
+    connection one of them closed can be told apart."""
+    for name, path, skip in (("lepton-server", work / "lepton" / "server.log", " info: "),
+                             ("keystone uwsgi", work / "keystone" / "uwsgi.log", "[pid: ")):
+        try:
+            lines = [ln for ln in path.read_text(errors="replace").splitlines()
+                     if skip not in ln]
+        except OSError:
+            continue
+        print(f"\n{name} log, {len(lines)} lines besides requests (the last 30):")
+        for ln in lines[-30:]:
+            print("  " + ln)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", default=str(ROOT / "build" / "lepton-server"))
@@ -553,6 +569,8 @@ def main():
             known, skips = read_list("known-failures.txt"), read_list("expected-skips.txt")
         total, new_fail, new_skip, fixed = report(results, known, skips)
         ok = not new_fail and not new_skip
+        if new_fail:
+            show_service_trouble(work)
         print(f"\ntempest: {'OK' if ok else 'FAIL'} {total['passed']} passed, "
               f"{total['failed']} failed ({len(new_fail)} unexpected), "
               f"{total['skipped']} skipped ({len(new_skip)} unexpected), "

@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "base/hmap.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -126,10 +127,20 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 		close(d->socks[i].fd);
 		d->socks[i] = d->socks[--d->n];
 	}
+	/* The devices with a socket; the map borrows the names from socks,
+	 * which therefore has room for every new one first. */
+	struct hmap open_on = HMAP_INIT;
+	size_t room = d->n + desired->n_ports + desired->n_nets;
+
+	if (d->cap < room) {
+		d->cap = room;
+		d->socks = xrealloc(d->socks, d->cap * sizeof(*d->socks));
+	}
+	for (size_t i = 0; i < d->n; i++)
+		hmap_put(&open_on, d->socks[i].tap, &d->socks[i]);
 	for (size_t k = 0; k < desired->n_ports + desired->n_nets; k++) {
 		const char *dev;
 		struct epoll_event ev = {.events = EPOLLIN};
-		bool open = false;
 		int idx, fd;
 
 		if (k < desired->n_ports) {
@@ -143,26 +154,24 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 				continue;
 			dev = desired->nets[k - desired->n_ports].bridge;
 		}
-		for (size_t i = 0; i < d->n && !open; i++)
-			open = streq(d->socks[i].tap, dev);
+		if (hmap_get(&open_on, dev))
+			continue;
 		idx = ifindex(userdata, dev);
-		if (open || idx <= 0)
+		if (idx <= 0)
 			continue;
 		fd = open_sock(idx);
 		if (fd < 0) {
 			log_warn("DHCP socket on %s: %s", dev, strerror(-fd));
 			continue;
 		}
-		if (d->n == d->cap) {
-			d->cap = d->cap ? d->cap * 2 : 16;
-			d->socks = xrealloc(d->socks, d->cap * sizeof(*d->socks));
-		}
 		d->socks[d->n] = (struct dhcp_sock){.fd = fd, .ifindex = idx};
 		snprintf(d->socks[d->n].tap, D_IFNAMSIZ, "%s", dev);
+		hmap_put(&open_on, d->socks[d->n].tap, &d->socks[d->n]);
 		d->n++;
 		ev.data.fd = fd;
 		(void) epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 	}
+	hmap_done(&open_on);
 }
 
 bool dhcpd_owns(struct dhcpd *d, int fd)

@@ -104,6 +104,21 @@ static void drop_dev(struct r_observed *c, const char *dev)
 	c->n_neighs = w;
 }
 
+/* As the kernel: a link's last IPv4 address deleted takes every route
+ * through the link with it. */
+static void drop_routes_if_no_addr(struct r_observed *c, const char *dev)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < c->n_addrs; i++)
+		if (streq(c->addrs[i].dev, dev))
+			return;
+	for (size_t i = 0; i < c->n_routes; i++)
+		if (!streq(c->routes[i].dev, dev))
+			c->routes[w++] = c->routes[i];
+	c->n_routes = w;
+}
+
 /* The node end of a leg is named after it: its MAC is the leg's (the
  * fake's convention), so a leg and its peer are found by MAC. */
 static void ns_link_del(struct kernel_fake *f, struct ns_observed *n, const char *name)
@@ -206,6 +221,7 @@ static int ns_exec(struct kernel_fake *f, const struct op *op)
 		for (size_t i = 0; i < c->n_addrs; i++)
 			if (streq(c->addrs[i].dev, op->addr.dev) && c->addrs[i].ip == op->addr.ip) {
 				c->addrs[i] = c->addrs[--c->n_addrs];
+				drop_routes_if_no_addr(c, op->addr.dev);
 				return 0;
 			}
 		return -EADDRNOTAVAIL;

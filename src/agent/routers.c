@@ -647,7 +647,7 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 	extra_routes(d, m->router, cidrs, names, n);
 	if (m->gw) {
 		ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
-		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+		add_addr(d, qg, m->ext_ip, m->ext_cidr.len, true);
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
 			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
@@ -683,19 +683,20 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		if (port && streq(port->host, node->host))
 			local[n_local++] = m->fips[i];
 	}
-	/* Blocks of the router's gateway addresses: this node's to SNAT with,
-	 * the others' to forward (when this node is the owner). */
+	/* Blocks of the router's gateway addresses: this node's to SNAT with
+	 * (in GRACE too: if the node sees the feed, it is not gone, and
+	 * dropping the block until its heartbeat counts again would cut its
+	 * VMs off the internet), the others' to forward (when this node is the
+	 * owner). */
 	for (size_t i = 0; dsnat && i < blocks->len; i++) {
 		const struct m_snat_block *b = blocks->v[i];
 
 		if (!is_gw_ip(m->gw, b->ip))
 			continue;
-		if (streq(b->host, node->host)) {
-			if (b->is_active)
-				mine[n_mine++] = b;
-		} else if (is_owner) {
+		if (streq(b->host, node->host))
+			mine[n_mine++] = b;
+		else if (is_owner)
 			others[n_others++] = b;
-		}
 	}
 	node_mac(node->host, m->router->o.id, mac);
 	if (m->gw && (n_local || dsnat)) {
@@ -774,7 +775,7 @@ static void snat_router(struct model *mo, const struct r_node *node, struct rmod
 		cidrs[n++] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 	}
 	ext_leg(d, node, m, "qg-", m->gw->o.id, m->gw->mac, qg);
-	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, false);
+	add_addr(d, qg, m->ext_ip, m->ext_cidr.len, true);
 	add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 	d->nft = nat_script(qg, NULL, 0, cidrs, n, m->router->enable_snat ? m->ext_ip : 0, false,
 			    NULL, NULL);
@@ -917,4 +918,45 @@ const struct d_router *routers_find(const struct d_routers *rs, const char *ns)
 		if (streq(rs->r[i].ns, ns))
 			return &rs->r[i];
 	return NULL;
+}
+
+struct ns_mark {
+	char ns[R_NSNAMSIZ]; /* the key */
+	uint64_t hash;
+};
+
+void ns_marks_done(struct ns_marks *m)
+{
+	void *v;
+
+	for (size_t i = 0; hmap_next(&m->by_ns, &i, &(const char *){NULL}, &v);)
+		free(v);
+	hmap_done(&m->by_ns);
+}
+
+bool ns_marks_match(const struct ns_marks *m, const struct d_router *d)
+{
+	const struct ns_mark *k = hmap_get(&m->by_ns, d->ns);
+
+	return k && k->hash == d->hash;
+}
+
+void ns_marks_set(struct ns_marks *m, const char *ns, uint64_t hash)
+{
+	struct ns_mark *k = hmap_get(&m->by_ns, ns);
+
+	if (!k) {
+		k = xcalloc(1, sizeof(*k));
+		snprintf(k->ns, sizeof(k->ns), "%s", ns);
+		hmap_put(&m->by_ns, k->ns, k);
+	}
+	k->hash = hash;
+}
+
+void ns_marks_copy(struct ns_marks *to, const struct ns_marks *from, const char *ns)
+{
+	const struct ns_mark *k = hmap_get(&from->by_ns, ns);
+
+	if (k)
+		ns_marks_set(to, ns, k->hash);
 }

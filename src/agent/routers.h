@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include "agent/desired.h"
 #include "agent/replica.h"
+#include "base/hmap.h"
 
 #define R_NSNAMSIZ 128
 
@@ -131,6 +132,20 @@ void routers_compute(struct model *m, const struct r_node *node, struct desired 
 		     struct d_routers *prev, struct d_routers *out);
 void routers_done(struct d_routers *rs);
 const struct d_router *routers_find(const struct d_routers *rs, const char *ns);
+
+/* The router namespaces last brought to their desired state, each with the
+ * hash of that state: a pass driven by the feed reads only the others. */
+struct ns_marks {
+	struct hmap by_ns; /* namespace -> struct ns_mark */
+};
+
+void ns_marks_done(struct ns_marks *m);
+/* Whether d's namespace was brought to exactly d's state. */
+bool ns_marks_match(const struct ns_marks *m, const struct d_router *d);
+/* Marks namespace ns as brought to the state of that hash. */
+void ns_marks_set(struct ns_marks *m, const char *ns, uint64_t hash);
+/* The mark of ns in `from`, copied to `to` (nothing when it has none). */
+void ns_marks_copy(struct ns_marks *to, const struct ns_marks *from, const char *ns);
 /* A hash of a namespace's whole desired state (its structs are zeroed
  * before they are filled, so padding is stable). */
 uint64_t routers_hash(const struct d_router *d);

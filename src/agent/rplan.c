@@ -127,6 +127,24 @@ static bool is_fresh(const struct plan *p, size_t from, const char *dev)
 	return false;
 }
 
+/* Whether this plan deletes every IPv4 address of leg `dev`: the kernel
+ * then drops every route through it, without a word (fib_disable_ip), so
+ * the routes through it that are wanted are made again after the delete
+ * (a non-owner's fg- leg has no address: the owner's gateway address
+ * leaving must not take the default route of its VMs' SNAT with it). */
+static bool loses_all_addrs(const struct d_router *want, const struct r_observed *have,
+			    const char *dev)
+{
+	bool had = false;
+
+	for (size_t i = 0; i < have->n_addrs && !had; i++)
+		had = streq(have->addrs[i].dev, dev);
+	for (size_t j = 0; had && j < want->n_addrs; j++)
+		if (streq(want->addrs[j].dev, dev))
+			return false;
+	return had;
+}
+
 static struct op *push(struct plan *p, enum op_kind kind, const struct d_router *want,
 		       const char *name)
 {
@@ -247,7 +265,8 @@ void reconcile_router(const struct d_router *want, const struct r_observed *have
 		for (size_t i = 0;
 		     i < have->n_routes && !h && !is_fresh(out, from, want->routes[j].dev); i++)
 			h = same_route(&have->routes[i], &want->routes[j]);
-		if (!h)
+		if (!h ||
+		    (*want->routes[j].dev && loses_all_addrs(want, have, want->routes[j].dev)))
 			push(out, OP_ROUTE_ADD, want, want->routes[j].dev)->route = want->routes[j];
 	}
 	for (size_t j = 0; j < want->n_rules; j++) {

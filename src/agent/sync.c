@@ -35,7 +35,6 @@ int agent_init(struct agent *a)
 	int r;
 
 	replica_init(&a->replica);
-	a->ns_synced = json_object();
 	r = client_new(a->cfg.server, a->cfg.token, &a->client);
 	if (r < 0)
 		return r;
@@ -65,7 +64,7 @@ void agent_done(struct agent *a)
 	node_done(&a->desired);
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
-	json_decref(a->ns_synced);
+	ns_marks_done(&a->ns_synced);
 	json_decref(a->cfg.physnets);
 }
 
@@ -331,14 +330,10 @@ static bool want_ns(void *data, const char *name)
 {
 	struct agent *a = data;
 	const struct d_router *d = routers_find(a->desired.routers, name);
-	char h[24];
 
 	if (!d)
 		return false; /* not wanted: deleted, whatever it holds */
-	if (a->full_pass || !a->synced_once)
-		return true;
-	snprintf(h, sizeof(h), "%016llx", (unsigned long long) d->hash);
-	return !streq_ptr(json_string_value(json_object_get(a->ns_synced, name)), h);
+	return a->full_pass || !a->synced_once || !ns_marks_match(&a->ns_synced, d);
 }
 
 /* After a plan: the namespaces it brought to their desired state. */
@@ -346,27 +341,22 @@ static void note_synced(struct agent *a, const struct observed *o, const struct 
 			const bool *failed)
 {
 	const struct d_routers *rs = a->desired.routers;
-	json_t *next = json_object();
+	struct ns_marks next = {HMAP_INIT};
 
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct ns_observed *h = observed_ns(o, rs->r[i].ns);
-		json_t *old = json_object_get(a->ns_synced, rs->r[i].ns);
 		bool ok = true;
-		char v[24];
 
 		for (size_t j = 0; j < p->n_ops && ok; j++)
 			ok = !(failed[j] && streq(p->ops[j].ns, rs->r[i].ns));
 		if (!ok || (h && !h->ours))
 			continue;
-		if (h && !h->dumped) {
-			if (old)
-				json_object_set(next, rs->r[i].ns, old);
-			continue;
-		}
-		snprintf(v, sizeof(v), "%016llx", (unsigned long long) rs->r[i].hash);
-		json_object_set_new(next, rs->r[i].ns, json_string(v));
+		if (h && !h->dumped)
+			ns_marks_copy(&next, &a->ns_synced, rs->r[i].ns);
+		else
+			ns_marks_set(&next, rs->r[i].ns, rs->r[i].hash);
 	}
-	json_decref(a->ns_synced);
+	ns_marks_done(&a->ns_synced);
 	a->ns_synced = next;
 }
 
@@ -467,9 +457,13 @@ void agent_sync(struct agent *a)
 	t_apply = time_mono_ms();
 	n_nft = sync_nft(a, full_pass);
 	t_nft = time_mono_ms();
-	dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
-	if (!routers_only) /* else no port's link can have changed */
+	/* A pass that only looked at router namespaces changed no port, no
+	 * network and no link (a link event makes a full pass): the DHCP
+	 * sockets and the statuses are as they were. */
+	if (!routers_only) {
+		dhcpd_sync(a->dhcpd, &a->desired, lookup_ifindex, a->kernel, a->epfd);
 		report_status(a, &o);
+	}
 	observed_done(&o);
 	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */

@@ -10,6 +10,7 @@
 #include "agent/client.h"
 #include "agent/desired.h"
 #include "agent/replica.h"
+#include "agent/routers.h"
 #include "agent/secgroups.h"
 #include "nft/nft.h"
 #include "nft/ruleset.h"
@@ -52,8 +53,8 @@ struct agent {
 	uint64_t node_stamp;	  /* node level of the last pass that went through */
 	bool dirty;
 	bool synced_once;
-	bool full_pass;	   /* the next pass looks at every router namespace */
-	json_t *ns_synced; /* {namespace: hash of the desired state last reached} */
+	bool full_pass;		   /* the next pass looks at every router namespace */
+	struct ns_marks ns_synced; /* router namespaces in their desired state */
 	int epfd;
 };
 

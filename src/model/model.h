@@ -166,7 +166,13 @@ struct m_snat_block {
 	char host[M_HOST];
 	uint32_t ip;
 	uint16_t port_min, port_max;
-	bool is_active; /* ACTIVE: the host SNATs with it; GRACE: only forwarded to it */
+	/* ACTIVE: the host SNATs with it. GRACE: the server took the host for
+	 * gone (no heartbeat for agent_down_time) or the router left it; the
+	 * owner still forwards to it, and a host that is there after all (an
+	 * agent restarted more slowly than agent_down_time) keeps using it:
+	 * nobody else gets it before it expires, and the next heartbeat makes
+	 * it ACTIVE again. */
+	bool is_active;
 	bool usable;
 };
 

@@ -55,30 +55,35 @@ static void disassociate(json_t *fip)
 	json_object_set_new(fip, "status", json_string("DOWN"));
 }
 
-/* The router that connects the fixed IP's subnet to the external network. */
+/* The router that connects the fixed IP's subnet to the external network:
+ * one pass over the ports (the router interfaces on the subnet), then
+ * their routers by id; not each router's interfaces in turn, which read
+ * every port once per router. */
 static json_t *find_router(struct api_ctx *ctx, const char *ext_net, const char *subnet_id)
 {
-	json_t *routers = store_list_shared(ctx->store, "router"), *r, *found = NULL;
-	size_t i, j;
+	json_t *ports = store_list_shared(ctx->store, "port"), *p, *ip, *found = NULL;
+	size_t i, k;
 
-	json_array_foreach(routers, i, r) {
-		json_t *info = json_object_get(r, "external_gateway_info"), *ifaces, *iface, *ip;
-		size_t k;
-
-		if (!json_is_object(info) || !streq(doc_str(info, "network_id"), ext_net))
+	json_array_foreach(ports, i, p) {
+		if (!startswith(doc_str(p, "device_owner"), "network:router_interface"))
 			continue;
-		ifaces = router_interface_ports(ctx, doc_str(r, "id"));
-		json_array_foreach(ifaces, j, iface) {
-			json_array_foreach(json_object_get(iface, "fixed_ips"), k, ip) {
-				if (!found && streq(doc_str(ip, "subnet_id"), subnet_id))
-					found = json_deep_copy(r);
+		json_array_foreach(json_object_get(p, "fixed_ips"), k, ip) {
+			json_t *r, *info;
+
+			if (!streq(doc_str(ip, "subnet_id"), subnet_id))
+				continue;
+			r = store_get_shared(ctx->store, "router", doc_str(p, "device_id"));
+			info = json_object_get(r, "external_gateway_info");
+			if (r && json_is_object(info) &&
+			    streq(doc_str(info, "network_id"), ext_net)) {
+				found = json_deep_copy(r);
+				break;
 			}
 		}
-		json_decref(ifaces);
 		if (found)
 			break;
 	}
-	json_decref(routers);
+	json_decref(ports);
 	return found;
 }
 
@@ -158,7 +163,7 @@ static int associate(struct api_ctx *ctx, json_t *fip, const char *port_id, json
 			     port_id);
 		goto out;
 	}
-	all = store_list(ctx->store, "floatingip");
+	all = store_list_shared(ctx->store, "floatingip");
 	json_array_foreach(all, i, other) {
 		if (!streq(doc_str(other, "id"), doc_str(fip, "id")) &&
 		    streq(doc_str(other, "port_id"), port_id) &&

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "base/log.h"
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 
@@ -136,11 +138,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 						     resp.body ? MHD_RESPMEM_MUST_FREE
 							       : MHD_RESPMEM_PERSISTENT);
 	}
-	if (!mr)
+	if (!mr) {
+		log_error("http: %s %s: no memory for the response", method, url);
 		return MHD_NO;
+	}
+	/* A handler that set no valid status would make MHD close the
+	 * connection without an answer: the client gets a 500 instead, and
+	 * the log says where. */
+	if (resp.status < 100 || resp.status > 599) {
+		log_error("http: %s %s: the handler answered status %d", method, url, resp.status);
+		MHD_destroy_response(mr);
+		mr = MHD_create_response_from_buffer(0, (char *) "", MHD_RESPMEM_PERSISTENT);
+		resp.status = 500;
+		resp.content_type = NULL;
+		if (!mr)
+			return MHD_NO;
+	}
 	if (resp.content_type)
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
 	ret = MHD_queue_response(conn, (unsigned) resp.status, mr);
+	if (ret != MHD_YES)
+		log_error("http: %s %s: the response could not be queued", method, url);
 	MHD_destroy_response(mr);
 	return ret;
 }
@@ -220,13 +238,29 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+/* What libmicrohttpd reports (a connection refused at the limit, a thread
+ * that could not start...) goes to our log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void) cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_warn("http: %s", buf);
+}
+
 static struct MHD_Daemon *start_daemon(struct http_server *srv, int fd, unsigned max_conns)
 {
-	return MHD_start_daemon(
-		MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0,
-		NULL, NULL, on_request, srv, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_CONNECTION_LIMIT,
-		max_conns, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_END);
+	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_POLL | MHD_USE_ERROR_LOG,
+				0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+				NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED,
+				on_completed, srv, MHD_OPTION_CONNECTION_LIMIT, max_conns,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120, MHD_OPTION_END);
 }
 
 int http_start(const char *listen_addr, const char *unix_path, size_t max_body, unsigned max_conns,

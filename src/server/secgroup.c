@@ -107,13 +107,14 @@ static int add_rule(struct api_ctx *ctx, json_t *sg, const char *direction, cons
 
 static json_t *find_default(struct api_ctx *ctx, const char *project_id)
 {
-	json_t *all = store_list(ctx->store, "security_group"), *g, *found = NULL;
+	/* Read in place (every port create asks): only the one found is copied. */
+	json_t *all = store_list_shared(ctx->store, "security_group"), *g, *found = NULL;
 	size_t i;
 
 	json_array_foreach(all, i, g) {
 		if (streq(doc_str(g, "name"), DEFAULT_NAME) &&
 		    streq(doc_str(g, "project_id"), project_id)) {
-			found = json_incref(g);
+			found = json_deep_copy(g);
 			break;
 		}
 	}

@@ -14,70 +14,12 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
+from leptonlab.snat import (HOLD, INTERNET, OTHER, READER, SERVERS, STREAM, WHO, blocks, mk,
+                            owner_of, qrouter, upstream_mac, wait, who_am_i)
 
-INTERNET = "198.51.100.10"
-PORT = 8080     # answers "address port" of the peer
-STREAM = 8081   # sends 100 bytes every 20 ms
-HOLD = 8082     # answers "address port" and keeps the connection open
-OTHER = 8083    # as PORT
+PORT = WHO      # answers "address port" of the peer
+CLIENT = READER  # a TCP stream reader: "gap G bytes N"
 
-
-def mk(client, kind, body, status=201):
-    r = client.post(f"/v2.0/{kind}s", {kind: body})
-    assert r.status == status, r
-    return r.json[kind]
-
-
-SERVERS = r"""
-import socket, sys, threading, time
-def who(c, a):
-    c.sendall(f"{a[0]} {a[1]}\n".encode()); c.close()
-def stream(c, a):
-    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        while True:
-            c.sendall(b"x" * 100); time.sleep(0.02)
-    except OSError:
-        c.close()
-def hold(c, a):
-    c.sendall(f"{a[0]} {a[1]}\n".encode())
-    try:
-        while c.recv(100):
-            pass
-    except OSError:
-        pass
-    c.close()
-def serve(port, fn):
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port)); s.listen(64)
-    while True:
-        c, a = s.accept(); threading.Thread(target=fn, args=(c, a), daemon=True).start()
-threading.Thread(target=serve, args=(%d, who), daemon=True).start()
-threading.Thread(target=serve, args=(%d, stream), daemon=True).start()
-threading.Thread(target=serve, args=(%d, hold), daemon=True).start()
-threading.Thread(target=serve, args=(%d, who), daemon=True).start()
-print("ready", flush=True)
-while True:
-    time.sleep(60)
-""" % (PORT, STREAM, HOLD, OTHER)
-
-# A TCP stream client: the longest gap between two reads, or how it ended.
-CLIENT = r"""
-import socket, sys, time
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
-s.settimeout(10)
-print("connected", flush=True)
-end = time.monotonic() + float(sys.argv[3]); last = time.monotonic(); gap = 0.0; n = 0
-try:
-    while time.monotonic() < end:
-        d = s.recv(65536)
-        if not d:
-            print("eof", flush=True); sys.exit(1)
-        now = time.monotonic(); gap = max(gap, now - last); last = now; n += len(d)
-except OSError as e:
-    print(f"error {e!r} gap {gap:.3f}", flush=True); sys.exit(1)
-print(f"gap {gap:.3f} bytes {n}", flush=True)
-"""
 
 # N connections held open, one every PACE seconds: per connection the
 # time it took and the (address, port) the internet host saw.
@@ -110,42 +52,11 @@ except socket.timeout:
 """
 
 
-def qrouter(node, router_id):
-    """The lab host name of a node's router namespace (Lab.ns adds lp-<lab>-)."""
-    return f"{node}-qrouter-{router_id}"
-
-
-def blocks(admin, router_id):
-    r = admin.get(f"/v2.0/lepton/snat_blocks?router_id={router_id}")
-    assert r.status == 200, r
-    return r.json["snat_blocks"]
-
-
-def owner_of(admin, router_id):
-    return admin.get(f"/v2.0/routers/{router_id}").json["router"].get("lepton:snat_owner", "")
-
-
 def fg_mac(lab, node, router_id):
     links = lab.ip_json(qrouter(node, router_id), "link", "show")
     macs = [ln["address"] for ln in links if ln["ifname"].startswith("fg-")]
     assert len(macs) == 1, links
     return macs[0]
-
-
-def upstream_mac(lab, ip):
-    for n in lab.ip_json("upstream", "neigh", "show", ip):
-        if n.get("lladdr"):
-            return n["lladdr"]
-    return ""
-
-
-def who_am_i(lab, vm, patience=3, port=PORT):
-    """(address, port) the internet host saw for a connection from vm to
-    port (given up after patience seconds)."""
-    out = lab.sh(vm, f"nc -w {patience} {INTERNET} {port} </dev/null", check=False,
-                 timeout=10).stdout
-    parts = out.split()
-    return (parts[0], int(parts[1])) if len(parts) == 2 else ("", 0)
 
 
 def fwd_counters(lab, node, router_id):
@@ -169,15 +80,6 @@ def fwd_counters(lab, node, router_id):
 def conntrack(lab, node, router_id):
     return lab.exec(qrouter(node, router_id), ["cat", "/proc/net/nf_conntrack"],
                     check=True).stdout
-
-
-def wait(seconds, ok, interval=0.2):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if ok():
-            return True
-        time.sleep(interval)
-    return ok()
 
 
 def project(lab, proj, n, router_body):
@@ -331,6 +233,24 @@ def test_three_nodes_500_connections_each(cloud):
     assert len(seen) == 1500
 
 
+def lost_pings(out, events):
+    """What `ping -D` lost, for the failure message: the sequence numbers,
+    when (between the replies around them, in seconds after each of
+    `events`, (name, time)) and the lines that were no reply (an ICMP
+    error names who refused)."""
+    got = {int(m.group(2)): float(m.group(1))
+           for m in re.finditer(r"^\[([\d.]+)\].*icmp_seq=(\d+) .*time=", out, re.M)}
+    lost = [s for s in range(1, max(got, default=0) + 1) if s not in got]
+    if not lost:
+        return out[-2000:]
+    before = max((t for s, t in got.items() if s < lost[0]), default=None)
+    after = min((t for s, t in got.items() if s > lost[-1]), default=None)
+    return {"lost": lost,
+            "between": {n: [round(x - t, 2) if x else None for x in (before, after)]
+                        for n, t in events},
+            "not replies": [ln for ln in out.splitlines() if "time=" not in ln][1:8]}
+
+
 def test_agents_restarted_under_snat_traffic(cloud):
     """Every agent restarted, one after the other, while each VM pings the
     internet host every 20 ms and holds a TCP stream through SNAT: nothing
@@ -338,20 +258,22 @@ def test_agents_restarted_under_snat_traffic(cloud):
     lab = cloud["lab"]
     pingers, clients = {}, {}
     for n, v in cloud["vms"].items():
-        pingers[n] = lab.popen(v["vm"], ["ping", "-i", "0.02", "-c", "400", "-W", "1", INTERNET],
-                               stdout=subprocess.PIPE, text=True)
+        pingers[n] = lab.popen(v["vm"], ["ping", "-D", "-i", "0.02", "-c", "400", "-W", "1",
+                                         INTERNET], stdout=subprocess.PIPE, text=True)
         clients[n] = lab.popen(v["vm"], ["python3", "-c", CLIENT, INTERNET, str(STREAM), "8"],
                                stdout=subprocess.PIPE, text=True)
     try:
         for n, p in clients.items():
             assert p.stdout.readline().strip() == "connected", n
+        restarts = []
         for n in cloud["vms"]:
+            restarts.append((n, time.time()))
             lab.agent_restart(n)
             time.sleep(1.5)
         for n, p in pingers.items():
             out, _ = p.communicate(timeout=60)
             m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-            assert m and m.group(1) == m.group(2), (n, out)
+            assert m and m.group(1) == m.group(2), (n, lost_pings(out, restarts))
         for n, p in clients.items():
             out, _ = p.communicate(timeout=30)
             m = re.match(r"gap ([\d.]+) bytes", out.strip())
@@ -360,6 +282,39 @@ def test_agents_restarted_under_snat_traffic(cloud):
     finally:
         for p in list(pingers.values()) + list(clients.values()):
             lab.stop(p)
+
+
+def test_owner_agent_away_longer_than_agent_down_time(cloud):
+    """The owner's agent stops for longer than agent_down_time (an agent
+    restarted slowly): the server moves the owner away and puts the node's
+    block in GRACE. The node keeps SNATing its VM's traffic with that
+    block, and when its agent is back and takes the gateway address off
+    its fg- leg (the kernel then drops every route through the leg, which
+    is left without an address), its VM's pings go on: none lost."""
+    lab, admin, rid, gw = cloud["lab"], cloud["admin"], cloud["router"], cloud["gw"]
+    owner = owner_of(admin, rid)
+    p = lab.popen(cloud["vms"][owner]["vm"], ["ping", "-D", "-i", "0.02", "-c", "600", "-W", "1",
+                                              INTERNET], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        events = [("agent stopped", time.time())]
+        lab.stop_agent(owner)
+        assert wait(10, lambda: owner_of(admin, rid) not in ("", owner), 0.05)
+        assert wait(10, lambda: all(b["status"] == "GRACE" for b in blocks(admin, rid)
+                                    if b["host"] == owner))
+        events.append(("agent started", time.time()))
+        lab.agent_restart(owner)
+        assert wait(20, lambda: "address" not in snat_state(lab, owner, rid, gw))
+        assert wait(20, lambda: lab._agent_alive(owner))
+        assert wait(10, lambda: all(b["status"] == "ACTIVE" for b in blocks(admin, rid)
+                                    if b["host"] == owner))
+        out, _ = p.communicate(timeout=60)
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m and m.group(1) == m.group(2), lost_pings(out, events)
+        print(f"\n{owner}'s agent away: owner now {owner_of(admin, rid)}, {m.group(2)} of "
+              f"{m.group(1)} pings answered")
+    finally:
+        lab.stop(p)
 
 
 def test_owner_dies_another_takes_over_streams_go_on(cloud):

@@ -869,6 +869,46 @@ TEST(pipeline_dsnat_minimal)
 	computes_done(&c1, &c2, &f1, &f2, &r, phys);
 }
 
+/* An agent restarted more slowly than agent_down_time: the server moves
+ * the owner away and puts the node's block in GRACE. The node keeps
+ * SNATing with its block, and its fg- leg losing its only address (the
+ * kernel then drops every route through the leg) gets its default route
+ * back in the same plan, so its VMs never meet a node without one. */
+TEST(pipeline_dsnat_owner_leaves_a_node_that_keeps_its_snat)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct kernel_fake f1, f2;
+	struct desired c1, c2;
+	struct replica r;
+	char *t, *del, *add;
+
+	load_dsnat(&r, "compute-2");
+	computes_up(&r, phys, &f1, &f2);
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE(qrouter(&c2) && has_addr(qrouter(&c2), "fg-", "100.64.0.10", 32));
+	node_done(&c2);
+
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-1"));
+	block(&r, "b2", "compute-2", "100.64.0.10", 2048, 3071, "GRACE");
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE(qrouter(&c2) != NULL);
+	CHECK(strstr(qrouter(&c2)->nft, "snat to 100.64.0.10:2048-3071") != NULL);
+	CHECK(qrouter(&c2)->snat_ports == 1024);
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	REQUIRE(t != NULL);
+	del = strstr(t, "addr-del fg-r0123456789 100.64.0.10/32\n");
+	add = strstr(t, "route-add fg-r0123456789 table 16 0.0.0.0/0 via 100.64.0.1 onlink");
+	CHECK(del && add && del < add);
+	CHECK(!strstr(t, "rule-del"));
+	free(t);
+	/* Nothing is missing afterwards: the next pass is empty. */
+	t = kernel_fake_pass(&f2, &c2, NULL, NULL, NULL);
+	CHECK_STREQ(t, "");
+	free(t);
+	c1 = node(&r, "compute-1", phys);
+	computes_done(&c1, &c2, &f1, &f2, &r, phys);
+}
+
 /* A Floating IP on a router whose fg- leg exists leaves the node level's
  * stamp as it was: the pass that only looks at router namespaces plans
  * exactly what the full pass plans. A port changes the stamp. */
