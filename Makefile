@@ -59,7 +59,7 @@ $(S)/%.o: %.c
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 LINK = @echo "  LD      $@"; $(CC) $(CFLAGS)
-$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC))
+$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
@@ -67,7 +67,7 @@ $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 $(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
-$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC))
+$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)

@@ -3,8 +3,10 @@
  * Drives a running lepton-server over HTTP with keep-alive connections (one
  * per thread) and prints, per operation, requests/s and p50/p99 latency, with
  * GET / (a constant document: the HTTP and routing floor) as the baseline
- * measured in the same run. Operations: port create, port get, and listing
- * all ports once 5,000 exist.
+ * measured in the same run. Operations: port create, port get, listing all
+ * ports once 5,000 exist, and bulk port create ({"ports": [50 ports]} per
+ * request, all-or-nothing), whose ports per second are printed against
+ * single creates' in the same run.
  *
  *   bench-api URL [THREADS] [PORTS]
  */
@@ -81,7 +83,9 @@ static CURL *handle(void)
 	return c;
 }
 
-enum op { OP_ROOT, OP_CREATE, OP_GET, OP_LIST };
+enum op { OP_ROOT, OP_CREATE, OP_GET, OP_LIST, OP_BULK };
+
+#define BULK_PORTS 50 /* ports per bulk create request */
 
 struct worker {
 	pthread_t t;
@@ -100,7 +104,7 @@ static void *run(void *ud)
 	struct worker *w = ud;
 	CURL *c = handle();
 	struct buf out = {0};
-	char body[256], path[128];
+	char body[BULK_PORTS * 64 + 64], path[128];
 
 	for (int i = 0; i < w->n; i++) {
 		double t0 = now_ms();
@@ -133,6 +137,17 @@ static void *run(void *ud)
 		case OP_LIST:
 			st = call(c, "GET", "/v2.0/ports", NULL, &out);
 			break;
+		case OP_BULK: {
+			size_t used = (size_t) snprintf(body, sizeof(body), "{\"ports\": [");
+
+			for (int k = 0; k < BULK_PORTS; k++)
+				used += (size_t) snprintf(body + used, sizeof(body) - used,
+							  "%s{\"network_id\": \"%s\"}",
+							  k ? ", " : "", w->net);
+			snprintf(body + used, sizeof(body) - used, "]}");
+			st = call(c, "POST", "/v2.0/ports", body, &out);
+			break;
+		}
 		}
 		w->lat[i] = now_ms() - t0;
 		if (st / 100 != 2)
@@ -209,7 +224,7 @@ int main(int argc, char **argv)
 	struct buf out = {0};
 	char(*ids)[40];
 	char net[40] = "", sub[256];
-	struct result root, create, get, list;
+	struct result root, create, get, list, bulk;
 	CURL *c;
 	json_t *j;
 
@@ -242,6 +257,8 @@ int main(int argc, char **argv)
 	create = measure(OP_CREATE, threads, ports, net, NULL, 0, ids);
 	get = measure(OP_GET, threads, 4000, net, ids, ports - ports % threads, NULL);
 	list = measure(OP_LIST, 1, 20, net, NULL, 0, NULL);
+	bulk = measure(OP_BULK, threads, (ports / BULK_PORTS / threads + 1) * threads, net, NULL, 0,
+		       NULL);
 	printf("lepton-server API on SQLite: %d threads, %d ports\n", threads, ports);
 	printf("%-28s %10s %9s %9s %10s %6s\n", "operation", "req/s", "p50 ms", "p99 ms",
 	       "p50/base", "errors");
@@ -251,8 +268,12 @@ int main(int argc, char **argv)
 	char name[64];
 	snprintf(name, sizeof(name), "list %d ports", ports);
 	row(name, list, root);
+	snprintf(name, sizeof(name), "port bulk create (%d/req)", BULK_PORTS);
+	row(name, bulk, root);
+	printf("ports created per second: single %.0f, bulk %.0f (%.2fx single)\n", create.rps,
+	       bulk.rps * BULK_PORTS, bulk.rps * BULK_PORTS / create.rps);
 	free(ids);
 	free(out.data);
 	curl_easy_cleanup(c);
-	return create.failures + get.failures + list.failures ? 1 : 0;
+	return create.failures + get.failures + list.failures + bulk.failures ? 1 : 0;
 }

@@ -377,6 +377,11 @@ def write_tempest_conf(work, kurl, lurl):
         "name": "public", "router:external": True}})["network"]
     lepton_post(lurl, token, "/v2.0/subnets", {"subnet": {
         "network_id": net["id"], "cidr": "172.24.4.0/24", "ip_version": 4, "name": "public"}})
+    # As devstack: a shared default IPv4 subnet pool (auto-allocated-topology
+    # takes its subnets from it).
+    lepton_post(lurl, token, "/v2.0/subnetpools", {"subnetpool": {
+        "name": "shared-default-subnetpool-v4", "prefixes": ["10.200.0.0/16"],
+        "default_prefixlen": 26, "shared": True, "is_default": True}})
     tdir = work / "tempest"
     # tempest init records workspaces in ~/.tempest: a HOME of our own keeps
     # the user's untouched and runs independent.

@@ -81,6 +81,24 @@ static void fill_dhcp(struct model *m, const struct m_port *port, const struct m
 			sscanf(net->o.id + k * 2, "%2x", &v);
 			p->dhcp.server_mac[k + 1] = (uint8_t) v;
 		}
+		/* The host name Neutron gives (dns-integration). */
+		if (*port->dns_name) {
+			snprintf(p->dhcp.hostname, sizeof(p->dhcp.hostname), "%s", port->dns_name);
+		} else {
+			char a[IP4_STRLEN];
+
+			ip4_format(ip->ip, a);
+			for (char *c = a; *c; c++)
+				*c = *c == '.' ? '-' : *c;
+			snprintf(p->dhcp.hostname, sizeof(p->dhcp.hostname), "host-%s", a);
+		}
+		snprintf(p->dhcp.domain, sizeof(p->dhcp.domain), "%s", net->dns_domain);
+		if (port->n_dhcp_opts)
+			p->dhcp.extra = xcalloc(port->n_dhcp_opts, sizeof(*p->dhcp.extra));
+		for (size_t j = 0; j < port->n_dhcp_opts; j++)
+			if (dhcp_extra_parse(port->dhcp_opts[j].name, port->dhcp_opts[j].value,
+					     &p->dhcp.extra[p->dhcp.n_extra]) == 0)
+				p->dhcp.n_extra++;
 		break; /* DHCP serves one address: the first IPv4 with DHCP on */
 	}
 }
@@ -342,6 +360,10 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 
 void desired_done(struct desired *d)
 {
+	for (size_t i = 0; i < d->n_ports; i++)
+		free(d->ports[i].dhcp.extra);
+	for (size_t i = 0; i < d->n_central; i++)
+		free(d->central[i].dhcp.extra);
 	free(d->nets);
 	free(d->ports);
 	free(d->fdb);

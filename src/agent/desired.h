@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include "base/hmap.h"
 #include "agent/replica.h"
+#include "dhcp/extra.h"
 #include "model/model.h"
 
 #define D_IFNAMSIZ   16
@@ -49,7 +50,13 @@ struct d_dhcp {
 	size_t n_routes;
 	uint16_t mtu;
 	uint8_t server_mac[6];
+	char hostname[64]; /* option 12: dns_name, else host-<address with dashes> */
+	char domain[64];   /* option 15: the network's dns_domain, or "" */
 	bool enabled;
+	/* The port's extra DHCP options that encode (owned: desired_done
+	 * frees them). */
+	struct dhcp_extra_opt *extra;
+	size_t n_extra;
 };
 
 struct d_port {

@@ -217,8 +217,11 @@ static const struct dhcp_lease *lookup(const uint8_t mac[6], void *userdata)
 	}
 	l->mtu = p->dhcp.mtu;
 	l->lease_secs = c->lease_secs;
-	snprintf(l->hostname, sizeof(l->hostname), "host-%.8s", p->id);
+	snprintf(l->hostname, sizeof(l->hostname), "%s", p->dhcp.hostname);
+	snprintf(l->domain, sizeof(l->domain), "%s", p->dhcp.domain);
 	memcpy(l->server_mac, p->dhcp.server_mac, 6);
+	l->extra = p->dhcp.extra;
+	l->n_extra = p->dhcp.n_extra;
 	return l;
 }
 

@@ -29,7 +29,8 @@ static void usage(FILE *f)
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
-	      "                    [--heartbeat-interval MS] [--debug]\n"
+	      "                    [--heartbeat-interval MS] [--availability-zone ZONE]\n"
+	      "                    [--debug]\n"
 	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]]\n"
 	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
 	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
@@ -59,6 +60,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"bgp-dev", required_argument, NULL, 'g'},
 		{"bgp-nexthop", required_argument, NULL, 'n'},
 		{"bgp-table", required_argument, NULL, 'T'},
+		{"availability-zone", required_argument, NULL, 'Z'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -68,6 +70,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	cfg->physnets = json_object();
 	cfg->lease_secs = 86400;
 	cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
+	cfg->availability_zone = "nova"; /* Neutron's default zone */
 	cfg->token = getenv("LEPTON_AGENT_TOKEN");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -123,6 +126,14 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->heartbeat_ms = (uint32_t) ms;
 			break;
 		}
+		case 'Z':
+			if (!*optarg || strlen(optarg) > 255) {
+				fprintf(stderr, "lepton-agent: --availability-zone takes 1 to 255 "
+						"characters\n");
+				return -EINVAL;
+			}
+			cfg->availability_zone = optarg;
+			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
 			break;

@@ -58,7 +58,7 @@ void port_index_sync(struct port_index *pi, const struct desired *d)
 uint64_t secgroups_stamp(const struct model *m, const struct desired *d)
 {
 	const unsigned types = 1u << M_NETWORK | 1u << M_SUBNET | 1u << M_PORT |
-			       1u << M_SECURITY_GROUP | 1u << M_AGENT;
+			       1u << M_SECURITY_GROUP | 1u << M_AGENT | 1u << M_ADDRESS_GROUP;
 	uint64_t h = model_stamp(m, types);
 
 	for (size_t i = 0; i < d->n_nets; i++) {
@@ -107,6 +107,16 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		for (size_t i = 0; i < doc->n_sgs && p->n_sgs < ARRAY_SIZE(p->sgs); i++)
 			snprintf(p->sgs[p->n_sgs++], sizeof(p->sgs[0]), "%s", doc->sgs[i]);
 	}
+	/* Address groups, borrowed from the model (it outlives the input). */
+	in->agroups = xcalloc(m->t[M_ADDRESS_GROUP].len + 1, sizeof(*in->agroups));
+	MODEL_FOREACH(m, M_ADDRESS_GROUP, const struct m_address_group, ag)
+	{
+		struct nft_agroup_in *a = &in->agroups[in->n_agroups++];
+
+		snprintf(a->id, sizeof(a->id), "%s", ag->o.id);
+		a->prefixes = ag->prefixes;
+		a->n_prefixes = ag->n_prefixes;
+	}
 	/* Rules of every group (the builder keeps those in use), and each
 	 * group's members: the addresses of every port in it. */
 	in->groups = xcalloc(m->t[M_SECURITY_GROUP].len + 1, sizeof(*in->groups));
@@ -135,6 +145,8 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 				 rule->remote_prefix);
 			snprintf(ru->remote_group, sizeof(ru->remote_group), "%s",
 				 rule->remote_group);
+			snprintf(ru->remote_address_group, sizeof(ru->remote_address_group), "%s",
+				 rule->remote_address_group);
 		}
 		snprintf(g->sg_id, sizeof(g->sg_id), "%s", sg->o.id);
 		for (size_t k = 0; k < members->len; k++) {
@@ -155,6 +167,7 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 
 void secgroups_input_done(struct nft_input *in)
 {
+	free(in->agroups);
 	for (size_t i = 0; i < in->n_groups; i++)
 		free(in->groups[i].ips);
 	free(in->groups);

@@ -27,8 +27,9 @@ static json_t *registration(struct agent *a)
 	json_t *body;
 
 	ip4_format(a->cfg.tunnel_ip, tun);
-	body = json_pack("{s:{s:s, s:s, s:s, s:O}}", "agent", "host", a->cfg.host, "mode",
-			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets);
+	body = json_pack("{s:{s:s, s:s, s:s, s:O, s:s}}", "agent", "host", a->cfg.host, "mode",
+			 a->cfg.mode, "tunnel_address", tun, "physical_networks", a->cfg.physnets,
+			 "availability_zone", a->cfg.availability_zone);
 	if (a->cfg.announce.table) {
 		char nh[IP4_STRLEN];
 

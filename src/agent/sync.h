@@ -29,8 +29,9 @@ struct agent_config {
 	json_t *physnets;	  /* {physnet: iface} */
 	const char *netns_prefix; /* router namespace names start with it */
 	uint32_t lease_secs;
-	uint32_t heartbeat_ms;	      /* between heartbeats (AGENT_HEARTBEAT_MS) */
-	struct announce_cfg announce; /* BGP mode when announce.table is set */
+	uint32_t heartbeat_ms;	       /* between heartbeats (AGENT_HEARTBEAT_MS) */
+	struct announce_cfg announce;  /* BGP mode when announce.table is set */
+	const char *availability_zone; /* the node's zone ("nova") */
 };
 
 struct kernel;

@@ -115,6 +115,27 @@ static bool is_optional(uint8_t code)
 	return memchr(optional_options, code, sizeof(optional_options)) != NULL;
 }
 
+/* The port's extra option with this code, or NULL. */
+static const struct dhcp_extra_opt *extra_opt(const struct dhcp_lease *l, uint8_t code)
+{
+	for (size_t i = 0; i < l->n_extra; i++)
+		if (l->extra[i].code == code)
+			return &l->extra[i];
+	return NULL;
+}
+
+/* An option of the reply: the port's extra option of that code when it has
+ * one, else the lease's own. */
+static void append_option(struct dhcp_builder *b, const struct dhcp_lease *l, uint8_t code)
+{
+	const struct dhcp_extra_opt *x = extra_opt(l, code);
+
+	if (x)
+		(void) dhcp_builder_append(b, code, x->data, x->size);
+	else
+		(void) append_optional(b, l, code);
+}
+
 /* The largest reply the client takes: 548 octets of DHCP message unless it
  * announced more with option 57 (RFC 2131 section 2, RFC 2132 section
  * 9.10), never more than the link's MTU or our buffer. Option 57 is read
@@ -186,6 +207,14 @@ static int make_reply(const struct dhcp_message *req, const struct dhcp_lease *l
 	 * bit set, so the relay broadcasts it on the client's link. */
 	if (type == DHCP_NAK && req->giaddr)
 		h.flags |= DHCP_FLAG_BROADCAST;
+	/* RFC 2131 section 2: siaddr, the next server (a boot server). */
+	if (type != DHCP_NAK) {
+		const struct dhcp_extra_opt *next = extra_opt(l, DHCP_EXTRA_NEXT_SERVER);
+
+		if (next && next->size == 4)
+			h.siaddr = (uint32_t) next->data[0] << 24 | (uint32_t) next->data[1] << 16 |
+				   (uint32_t) next->data[2] << 8 | next->data[3];
+	}
 
 	memset(&r, 0, sizeof(r));
 	r.type = type;
@@ -228,9 +257,10 @@ static int make_reply(const struct dhcp_message *req, const struct dhcp_lease *l
 		for (size_t i = 0; err >= 0 && i < req->n_prl; i++) {
 			uint8_t code = req->prl[i];
 
-			if (!done[code] && is_optional(code)) {
+			if (!done[code] && code != DHCP_EXTRA_NEXT_SERVER &&
+			    (is_optional(code) || extra_opt(l, code))) {
 				done[code] = true;
-				(void) append_optional(&b, l, code);
+				append_option(&b, l, code);
 			}
 		}
 		for (size_t i = 0; err >= 0 && i < sizeof(optional_options); i++) {
@@ -238,7 +268,17 @@ static int make_reply(const struct dhcp_message *req, const struct dhcp_lease *l
 
 			if (!done[code]) {
 				done[code] = true;
-				(void) append_optional(&b, l, code);
+				append_option(&b, l, code);
+			}
+		}
+		/* The port's other extra options, unasked for (as the ones
+		 * above: a client takes what it knows). */
+		for (size_t i = 0; err >= 0 && i < l->n_extra; i++) {
+			uint8_t code = l->extra[i].code;
+
+			if (code != DHCP_EXTRA_NEXT_SERVER && !done[code]) {
+				done[code] = true;
+				append_option(&b, l, code);
 			}
 		}
 	}

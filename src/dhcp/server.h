@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "dhcp/extra.h"
 #include "dhcp/packet.h"
 
 #define DHCP_LEASE_MAX_DNS	8
@@ -32,6 +33,11 @@ struct dhcp_lease {
 	char hostname[64];     /* "" : not sent */
 	char domain[64];       /* "" : not sent */
 	uint8_t server_mac[6]; /* Ethernet source of our replies */
+	/* The port's extra options (borrowed): each replaces the option of
+	 * its code that the lease would give; DHCP_EXTRA_NEXT_SERVER sets
+	 * siaddr. */
+	const struct dhcp_extra_opt *extra;
+	size_t n_extra;
 };
 
 /* What the core decided. */

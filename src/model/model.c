@@ -21,6 +21,7 @@ static const char *const type_names[M_NTYPES] = {
 	[M_FIREWALL_POLICY] = "firewall_policy",
 	[M_FIREWALL_RULE] = "firewall_rule",
 	[M_SNAT_BLOCK] = "snat_block",
+	[M_ADDRESS_GROUP] = "address_group",
 };
 
 int model_type(const char *name)
@@ -144,6 +145,23 @@ static size_t parse_ids(json_t *arr, char (**ret)[M_ID])
 	return n;
 }
 
+/* A DNS name (or its first label) made only of the characters given, or
+ * "" (it reaches DHCP replies). */
+static void copy_dns(char *dst, size_t size, const char *s, const char *chars, bool first_label)
+{
+	size_t n = first_label ? strcspn(s, ".") : strlen(s);
+
+	if (!first_label && n && s[n - 1] == '.')
+		n--;
+	dst[0] = '\0';
+	if (n >= size || strspn(s, chars) < n)
+		return;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+#define DNS_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+
 static void parse_network(struct m_network *n, json_t *doc)
 {
 	const char *type = str(doc, "provider:network_type");
@@ -156,6 +174,8 @@ static void parse_network(struct m_network *n, json_t *doc)
 	n->segmentation_id = u32(doc, "provider:segmentation_id");
 	n->mtu = u32(doc, "mtu");
 	n->central_dhcp = streq(str(doc, "lepton:dhcp"), "centralized");
+	copy_dns(n->dns_domain, sizeof(n->dns_domain), str(doc, "dns_domain"), DNS_CHARS ".",
+		 false);
 }
 
 static void parse_subnet(struct m_subnet *s, json_t *doc)
@@ -191,7 +211,7 @@ static enum m_owner owner(const char *s)
 
 static void parse_port(struct m_port *p, json_t *doc)
 {
-	json_t *ips = json_object_get(doc, "fixed_ips"), *pairs, *e;
+	json_t *ips = json_object_get(doc, "fixed_ips"), *pairs, *opts, *e;
 	size_t i;
 
 	copy_id(p->network_id, str(doc, "network_id"));
@@ -202,6 +222,7 @@ static void parse_port(struct m_port *p, json_t *doc)
 	p->admin_up = json_is_true(json_object_get(doc, "admin_state_up"));
 	p->port_security = json_is_true(json_object_get(doc, "port_security_enabled"));
 	copy_name(p->status, sizeof(p->status), str(doc, "status"));
+	copy_dns(p->dns_name, sizeof(p->dns_name), str(doc, "dns_name"), DNS_CHARS, true);
 	p->ips = xcalloc(json_array_size(ips) + 1, sizeof(*p->ips));
 	json_array_foreach(ips, i, e) {
 		struct m_fixed_ip *f = &p->ips[p->n_ips];
@@ -223,6 +244,20 @@ static void parse_port(struct m_port *p, json_t *doc)
 		pr->cidr.addr = ip4_cidr_network(&pr->cidr);
 		pr->has_mac = model_parse_mac(str(e, "mac_address"), pr->mac) == 0;
 		p->n_pairs++;
+	}
+	opts = json_object_get(doc, "extra_dhcp_opts");
+	p->dhcp_opts = xcalloc(json_array_size(opts) + 1, sizeof(*p->dhcp_opts));
+	json_array_foreach(opts, i, e) {
+		struct m_dhcp_opt *o = &p->dhcp_opts[p->n_dhcp_opts];
+		json_int_t version = json_integer_value(json_object_get(e, "ip_version"));
+
+		if ((version != 4 && version != 0) || !*str(e, "opt_name") ||
+		    strlen(str(e, "opt_name")) >= sizeof(o->name) ||
+		    strlen(str(e, "opt_value")) >= sizeof(o->value))
+			continue;
+		snprintf(o->name, sizeof(o->name), "%s", str(e, "opt_name"));
+		snprintf(o->value, sizeof(o->value), "%s", str(e, "opt_value"));
+		p->n_dhcp_opts++;
 	}
 }
 
@@ -306,6 +341,7 @@ static bool parse_sg_rule(struct m_sg_rule *ru, json_t *rule)
 	json_t *proto = json_object_get(rule, "protocol");
 	const char *prefix = str(rule, "remote_ip_prefix");
 	const char *group = str(rule, "remote_group_id");
+	const char *agroup = str(rule, "remote_address_group_id");
 
 	ru->ingress = streq(str(rule, "direction"), "ingress");
 	ru->ipv6 = streq(str(rule, "ethertype"), "IPv6");
@@ -346,7 +382,40 @@ static bool parse_sg_rule(struct m_sg_rule *ru, json_t *rule)
 			return false;
 		snprintf(ru->remote_group, sizeof(ru->remote_group), "%s", group);
 	}
+	if (*agroup) {
+		if (!model_valid_id(agroup))
+			return false;
+		snprintf(ru->remote_address_group, sizeof(ru->remote_address_group), "%s", agroup);
+	}
 	return true;
+}
+
+static void parse_address_group(struct m_address_group *g, json_t *doc)
+{
+	json_t *list = json_object_get(doc, "addresses"), *e;
+	size_t i;
+
+	g->prefixes = xcalloc(json_array_size(list) + 1, sizeof(*g->prefixes));
+	json_array_foreach(list, i, e) {
+		struct ip4_cidr c;
+		bool inside = false;
+
+		if (!json_is_string(e) || ip4_cidr_parse(json_string_value(e), true, &c) < 0)
+			continue; /* IPv6, or not an address */
+		c.addr = ip4_cidr_network(&c);
+		/* Keep the outermost prefixes only: two prefixes either nest
+		 * or do not meet. */
+		for (size_t j = 0; j < g->n_prefixes && !inside; j++)
+			inside = g->prefixes[j].len <= c.len &&
+				 ip4_cidr_contains(&g->prefixes[j], c.addr);
+		if (inside)
+			continue;
+		for (size_t j = 0; j < g->n_prefixes; j++)
+			if (c.len < g->prefixes[j].len &&
+			    ip4_cidr_contains(&c, g->prefixes[j].addr))
+				g->prefixes[j--] = g->prefixes[--g->n_prefixes];
+		g->prefixes[g->n_prefixes++] = c;
+	}
 }
 
 static void parse_security_group(struct m_security_group *g, json_t *doc)
@@ -482,6 +551,7 @@ static const size_t type_size[M_NTYPES] = {
 	[M_FIREWALL_POLICY] = sizeof(struct m_firewall_policy),
 	[M_FIREWALL_RULE] = sizeof(struct m_firewall_rule),
 	[M_SNAT_BLOCK] = sizeof(struct m_snat_block),
+	[M_ADDRESS_GROUP] = sizeof(struct m_address_group),
 };
 
 static struct m_obj *parse(enum m_type type, const char *id, json_t *doc)
@@ -524,6 +594,9 @@ static struct m_obj *parse(enum m_type type, const char *id, json_t *doc)
 	case M_SNAT_BLOCK:
 		parse_snat_block((struct m_snat_block *) o, doc);
 		break;
+	case M_ADDRESS_GROUP:
+		parse_address_group((struct m_address_group *) o, doc);
+		break;
 	case M_NTYPES:
 		break;
 	}
@@ -544,6 +617,7 @@ static void obj_free(struct m_obj *o)
 		free(p->ips);
 		free(p->sgs);
 		free(p->pairs);
+		free(p->dhcp_opts);
 		break;
 	}
 	case M_ROUTER:
@@ -557,6 +631,9 @@ static void obj_free(struct m_obj *o)
 		break;
 	case M_FIREWALL_POLICY:
 		free(((struct m_firewall_policy *) o)->rules);
+		break;
+	case M_ADDRESS_GROUP:
+		free(((struct m_address_group *) o)->prefixes);
 		break;
 	default:
 		break;

@@ -36,6 +36,7 @@ enum m_type {
 	M_FIREWALL_POLICY,
 	M_FIREWALL_RULE,
 	M_SNAT_BLOCK,
+	M_ADDRESS_GROUP,
 	M_NTYPES
 };
 
@@ -60,7 +61,8 @@ struct m_network {
 	char physnet[M_NAME]; /* provider:physical_network, [A-Za-z0-9._-] or "" */
 	uint32_t segmentation_id;
 	uint32_t mtu;
-	bool central_dhcp; /* lepton:dhcp centralized */
+	bool central_dhcp;   /* lepton:dhcp centralized */
+	char dns_domain[64]; /* dns_domain without its final dot, [A-Za-z0-9.-] or "" */
 };
 
 struct m_route {
@@ -101,6 +103,13 @@ enum m_owner {
 	M_OWNER_NETWORK	   /* any other network:* (dhcp, floatingip, ...) */
 };
 
+/* An extra DHCP option as the API holds it (the DHCP responder encodes
+ * it, dhcp/extra.h). */
+struct m_dhcp_opt {
+	char name[65];
+	char value[256];
+};
+
 struct m_port {
 	struct m_obj o;
 	char network_id[M_ID];
@@ -118,6 +127,9 @@ struct m_port {
 	size_t n_sgs;
 	struct m_pair *pairs; /* allowed address pairs (IPv4) */
 	size_t n_pairs;
+	char dns_name[64];	      /* dns_name's first label, [A-Za-z0-9-] or "" */
+	struct m_dhcp_opt *dhcp_opts; /* extra_dhcp_opts of ip_version 4 */
+	size_t n_dhcp_opts;
 };
 
 enum m_snat_mode { M_SNAT_OTHER, M_SNAT_CENTRALIZED, M_SNAT_DISTRIBUTED };
@@ -171,6 +183,17 @@ struct m_sg_rule {
 	int pmin, pmax;		/* -1 none */
 	char remote_prefix[64]; /* a validated CIDR, or "" */
 	char remote_group[M_ID];
+	char remote_address_group[M_ID];
+};
+
+/* An address group: its IPv4 prefixes (network addresses, host bits
+ * cleared), none inside another one (an nftables interval set refuses
+ * overlapping elements). IPv6 prefixes are left out: the data plane is
+ * IPv4. */
+struct m_address_group {
+	struct m_obj o;
+	struct ip4_cidr *prefixes;
+	size_t n_prefixes;
 };
 
 struct m_security_group {

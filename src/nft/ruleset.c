@@ -150,6 +150,11 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 			return false; /* no IPv6 addresses in this cloud's groups */
 		strbuf_appendf(sb, " ip %s @rg_%s", dir, r->remote_group);
 	}
+	if (*r->remote_address_group) {
+		if (r->ipv6)
+			return false; /* IPv4 prefixes only, as the data plane */
+		strbuf_appendf(sb, " ip %s @ag_%s", dir, r->remote_address_group);
+	}
 	strbuf_append(sb, " accept\n");
 	return true;
 }
@@ -375,10 +380,41 @@ static void build_set(struct builder *b, const struct nft_group_in *g, const cha
 	push(b, p);
 }
 
+/* An address group's set: its prefixes (a group the input lacks gives an
+ * empty set, which lets nothing in). */
+static void build_agroup_set(struct builder *b, const struct nft_input *in, const char *id)
+{
+	const struct nft_agroup_in *ag = NULL;
+	const struct ip4_cidr none = {0};
+	struct nft_piece *p;
+	char key[64];
+	size_t cap = 0, len;
+
+	for (size_t g = 0; g < in->n_agroups && !ag; g++)
+		if (streq(in->agroups[g].id, id))
+			ag = &in->agroups[g];
+	len = ag ? ag->n_prefixes * sizeof(*ag->prefixes) : 0;
+	snprintf(key, sizeof(key), "a:%s", id);
+	if (take(b, key, ag ? (const void *) ag->prefixes : &none, len))
+		return;
+	p = piece_new(key, ag ? (const void *) ag->prefixes : &none, len);
+	p->set = xasprintf("ag_%s", id);
+	p->decl = RG_DECL;
+	for (size_t i = 0; ag && i < ag->n_prefixes; i++) {
+		char cidr[IP4_CIDR_STRLEN];
+
+		ip4_cidr_format(&ag->prefixes[i], cidr);
+		piece_elem(p, &cap, INET, p->set, xstrdup(cidr), NULL);
+	}
+	piece_seal(p);
+	push(b, p);
+}
+
 void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out)
 {
 	struct builder b = {out, 0, HMAP_INIT};
 	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
+	struct hmap agsets = HMAP_INIT;
 	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
 
 	*out = (struct nft_state){0};
@@ -417,6 +453,16 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 			continue;
 		build_set(&b, hmap_get(&groups, r->remote_group), r->remote_group);
 	}
+	/* The sets of the address groups their rules name. */
+	for (size_t k = 0; k < in->n_rules; k++) {
+		const struct nft_rule_in *r = &in->rules[k];
+
+		if (!*r->remote_address_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
+		    hmap_put(&agsets, r->remote_address_group, (void *) r))
+			continue;
+		build_agroup_set(&b, in, r->remote_address_group);
+	}
+	hmap_done(&agsets);
 	hmap_done(&b.prev);
 	hmap_done(&first);
 	hmap_done(&used);

@@ -22,7 +22,7 @@
  *    drops what no rule allows. Each security group is one
  *    chain per direction, shared by the ports using it, so changing a rule
  *    rewrites one chain; remote groups are sets of member addresses updated
- *    element by element. */
+ *    element by element, address groups sets of their prefixes. */
 #pragma once
 
 #include <stdbool.h>
@@ -58,6 +58,7 @@ struct nft_rule_in {
 	int pmin, pmax; /* -1 none */
 	char remote_prefix[64];
 	char remote_group[37];
+	char remote_address_group[37];
 };
 
 struct nft_zone_in {
@@ -71,6 +72,14 @@ struct nft_group_in {
 	size_t n_ips;
 };
 
+/* An address group a rule may name: its IPv4 prefixes, none inside
+ * another. */
+struct nft_agroup_in {
+	char id[37];
+	const struct ip4_cidr *prefixes;
+	size_t n_prefixes;
+};
+
 struct nft_input {
 	struct nft_port_in *ports;
 	size_t n_ports;
@@ -80,6 +89,8 @@ struct nft_input {
 	size_t n_zones;
 	struct nft_group_in *groups;
 	size_t n_groups;
+	struct nft_agroup_in *agroups;
+	size_t n_agroups;
 };
 
 /* Output: the state is a list of pieces, each built from one part of the
@@ -105,7 +116,7 @@ struct nft_elem {
 
 struct nft_piece {
 	unsigned refs;
-	char *key; /* "z", "p:<tap>", "g:<group>", "s:<group>" */
+	char *key; /* "z", "p:<tap>", "g:<group>", "s:<group>", "a:<address group>" */
 	void *in;  /* what it was built from */
 	size_t in_len;
 	char *set;	  /* the name of a set this piece declares (inet lepton), or NULL */

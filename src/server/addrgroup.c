@@ -1,7 +1,8 @@
 /* Address groups (address-group, rbac-address-group): named sets of IPv4
  * and IPv6 prefixes, edited whole or through add_addresses and
- * remove_addresses, shared through RBAC. (Security-group rules that name an
- * address group as their remote are refused until the agents enforce them.) */
+ * remove_addresses, shared through RBAC. Security-group rules may name one
+ * as their remote (security-groups-remote-address-group): the agents match
+ * its prefixes through an nftables set; a group in use cannot be deleted. */
 #include <errno.h>
 #include "base/ipaddr.h"
 #include "server/resources.h"
@@ -69,7 +70,22 @@ static int group_create(struct api_ctx *ctx, json_t *doc)
 
 static int group_remove(struct api_ctx *ctx, json_t *doc)
 {
-	return rbac_object_deleted(ctx, doc_str(doc, "id"));
+	json_t *rules = store_list(ctx->store, "security_group_rule"), *rule;
+	const char *id = doc_str(doc, "id");
+	size_t i;
+	int r = 0;
+
+	json_array_foreach(rules, i, rule) {
+		if (streq(doc_str(rule, "remote_address_group_id"), id)) {
+			r = api_conflict(&ctx->err, "AddressGroupInUse",
+					 "Address group %s is in use on one or more security "
+					 "group rules.",
+					 id);
+			break;
+		}
+	}
+	json_decref(rules);
+	return r < 0 ? r : rbac_object_deleted(ctx, id);
 }
 
 static bool group_visible(struct api_ctx *ctx, json_t *doc)
@@ -136,6 +152,7 @@ const struct resource_def address_group_def = {
 	.json_key = "address_groups",
 	.title = "Address group",
 	.not_found = "AddressGroupNotFound",
+	.hides_from_non_owners = true,
 	.attrs = group_attrs,
 	.create = group_create,
 	.remove = group_remove,

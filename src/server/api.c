@@ -40,6 +40,8 @@ const struct resource_def *const all_resources[] = {
 	&service_provider_def,
 	&flavor_def,
 	&service_profile_def,
+	&network_segment_range_def,
+	&availability_zone_def,
 	NULL,
 };
 /* clang-format on */
@@ -144,6 +146,23 @@ static const struct {
 	{"quota_details", "Quota details management support",
 	 "Expose functions for quotas usage statistics per project"},
 	{"agent", "agent", "The agent management extension."},
+	{"dns-integration", "DNS Integration",
+	 "Provides integration with DNS: dns_name on ports (given to the VM by DHCP), dns_domain "
+	 "on networks, dns_assignment."},
+	{"dns-domain-ports", "dns_domain for ports",
+	 "Allows the dns_domain attribute to be set "
+	 "for ports"},
+	{"auto-allocated-topology", "Auto Allocated Topology Services",
+	 "Auto Allocated Topology Services."},
+	{"network-segment-range", "Network Segment Range",
+	 "Provides support for the network segment range management"},
+	{"availability_zone", "Availability Zone",
+	 "The availability zone extension: zones of the agents, per resource."},
+	{"router_availability_zone", "Router Availability Zone",
+	 "Availability zone support for router."},
+	{"extra_dhcp_opt", "Neutron Extra DHCP options",
+	 "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can "
+	 "be specified (e.g. tftp-server, server-ip-address, bootfile-name)"},
 	{"security-group", "security-group", "The security groups extension."},
 	{"stateful-security-group", "Stateful security group",
 	 "Indicates if the security group is stateful or not"},
@@ -160,6 +179,10 @@ static const struct {
 	{"rbac-address-scope", "RBAC Address Scope", "Add address_scope type to RBAC"},
 	{"address-group", "Address group", "Support address group"},
 	{"rbac-address-group", "RBAC Address Group", "Add address_group type to RBAC"},
+	{"security-groups-remote-address-group",
+	 "Remote address group id field for security group "
+	 "rules",
+	 "Add new field of remote address group id in security group rules"},
 	{"service-type", "Neutron Service Type Management",
 	 "API for retrieving service providers for Neutron advanced services"},
 	{"flavors", "Neutron Service Flavors",
@@ -442,6 +465,14 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		r = agent_api(ctx, m, parts + 2, n - 2, body, ret_body);
 		json_decref(body);
 		return r;
+	}
+	if (streq(parts[1], "auto-allocated-topology") && n == 3) {
+		bool dry_run = false;
+
+		for (size_t i = 0; i < req->query_len; i++)
+			dry_run = dry_run || (streq(req->query[i].key, "fields") &&
+					      strstr(req->query[i].value, "dry-run"));
+		return auto_topology_handle(ctx, m, parts[2], dry_run, ret_body);
 	}
 	if (streq(parts[1], "quotas")) {
 		if (streq(m, "PUT")) {

@@ -55,6 +55,7 @@ void config_defaults(struct server_config *cfg)
 		.keystone_cache_secs = 300,
 		.snat_block_size = 1024,
 		.snat_block_grace = 120,
+		.dns_domain = xstrdup("openstacklocal."),
 	};
 }
 
@@ -91,6 +92,8 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		set_str(&c->data_dir, v);
 	else if (strcmp(key, "public_url") == 0)
 		set_str(&c->public_url, v);
+	else if (strcmp(key, "dns_domain") == 0)
+		set_str(&c->dns_domain, v);
 	else if (strncmp(key, "quota_", 6) == 0) {
 		for (int i = 0; i < QUOTA_MAX; i++) {
 			if (strcmp(key + 6, quota_names[i]) == 0) {
@@ -267,6 +270,7 @@ void config_done(struct server_config *cfg)
 	free(cfg->unix_path);
 	free(cfg->data_dir);
 	free(cfg->public_url);
+	free(cfg->dns_domain);
 	free(cfg->agent_token);
 	free(cfg->noauth_default_project);
 	free(cfg->keystone_url);

@@ -24,6 +24,7 @@ struct server_config {
 	char *unix_path; /* NULL: no UNIX socket */
 	char *data_dir;
 	char *public_url; /* base for pagination links; NULL: from Host */
+	char *dns_domain; /* ports' FQDNs in dns_assignment ("openstacklocal.") */
 	uint32_t vni_min, vni_max;
 	uint8_t mac_base[3];	  /* first three octets of generated MACs */
 	uint32_t global_mtu;	  /* physical MTU; VXLAN networks get 50 less */

@@ -388,13 +388,13 @@ const struct resource_def floatingip_def = {
 	.remove = floatingip_remove,
 };
 
-/* Floating IP pools: the subnets a floating IP can come from. */
+/* Floating IP pools: the subnets a floating IP can come from. The CIDR as
+ * `cidr` (Neutron's name) and as `subnet_ip_cidr` (the name Lepton gave it
+ * first; its CLI reads it). */
 static const struct attr_def pool_attrs[] = {
-	{"subnet_id", AK_UUID, 0, NULL, 0},
-	{"subnet_name", AK_STRING, 0, NULL, 0},
-	{"subnet_ip_cidr", AK_STRING, 0, NULL, 0},
-	{"network_id", AK_UUID, 0, NULL, 0},
-	{NULL, 0, 0, NULL, 0},
+	{"subnet_id", AK_UUID, 0, NULL, 0},  {"subnet_name", AK_STRING, 0, NULL, 0},
+	{"cidr", AK_STRING, 0, NULL, 0},     {"subnet_ip_cidr", AK_STRING, 0, NULL, 0},
+	{"network_id", AK_UUID, 0, NULL, 0}, {NULL, 0, 0, NULL, 0},
 };
 
 static json_t *pools_load(struct api_ctx *ctx)
@@ -415,12 +415,12 @@ static json_t *pools_load(struct api_ctx *ctx)
 			ok = false;
 		if (net && doc_bool(net, "router:external") && ok)
 			json_array_append_new(
-				out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "subnet_id",
+				out, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "subnet_id",
 					       doc_str(s, "id"), "subnet_name", doc_str(s, "name"),
-					       "subnet_ip_cidr", doc_str(s, "cidr"), "network_id",
-					       doc_str(net, "id"), "project_id",
-					       doc_str(net, "project_id"), "tenant_id",
-					       doc_str(net, "project_id")));
+					       "cidr", doc_str(s, "cidr"), "subnet_ip_cidr",
+					       doc_str(s, "cidr"), "network_id", doc_str(net, "id"),
+					       "project_id", doc_str(net, "project_id"),
+					       "tenant_id", doc_str(net, "project_id")));
 		json_decref(net);
 	}
 	json_decref(subnets);

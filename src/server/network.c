@@ -30,6 +30,7 @@ static const struct attr_def network_attrs[] = {
 	/* Lepton: DHCP answered on each VM's node (distributed) or by network
 	 * nodes (centralized, classic Neutron, for comparison). */
 	{"lepton:dhcp", AK_STRING, AF_RW | AF_ADMIN_SET, "\"distributed\"", 16},
+	{"dns_domain", AK_STRING, AF_RW, "\"\"", 255}, /* dns-integration */
 	{NULL, 0, 0, NULL, 0},
 };
 
@@ -95,6 +96,8 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 	const char *type;
 	int r = check_dhcp_mode(ctx, doc);
 
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_domain");
 	if (r < 0)
 		return r;
 	seg = json_object();
@@ -107,7 +110,7 @@ static int network_create(struct api_ctx *ctx, json_t *doc)
 	json_object_set_new(seg, "tenant_id", json_string(""));
 	r = resource_prepare(ctx, &segment_def, seg);
 	if (r >= 0)
-		r = segment_allocate(ctx, seg);
+		r = segment_allocate(ctx, seg, doc_str(doc, "project_id"));
 	if (r >= 0)
 		r = resource_store_new(ctx, &segment_def, seg);
 	if (r >= 0) {
@@ -140,6 +143,8 @@ static int network_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t 
 	int r = 0;
 
 	r = check_dhcp_mode(ctx, doc);
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_domain");
 	if (r >= 0 && json_object_get(changes, "mtu"))
 		r = check_mtu(ctx, doc,
 			      (int) ctx->cfg->global_mtu -

@@ -19,12 +19,12 @@
  *   OVL  the networks of NET the agent builds as overlays: VXLAN ones, and any
  *        other whose physical network H has not mapped
  *   SG   security groups of the ports of LP, and the remote groups of their
- *        rules (RG)
+ *        rules (RG); the address groups their rules name (AG)
  *   SB   the SNAT blocks of the routers of RT, every node's (an owner
  *        forwards return traffic to the node of the block)
  *
  * H needs: A; NET; every port and subnet of the networks of OVL; LP and RP
- * and the subnets of their fixed IPs; RT; FIP; SB; SG; the
+ * and the subnets of their fixed IPs; RT; FIP; SB; SG; AG; the
  * members of RG (ports with a group of RG); the agents of the hosts that bind
  * a port of an OVL network, and every network-mode agent (centralized DHCP
  * floods to them); the firewall groups on an interface port of RP, their
@@ -69,6 +69,7 @@ const char *const nodeview_types[] = {
 	"port",
 	"floatingip",
 	"snat_block",
+	"address_group",
 	NULL,
 };
 /* clang-format on */
@@ -477,10 +478,12 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, 
 			json_t *sg = add(&w, "security_group", json_string_value(e)), *rule;
 			size_t j;
 
-			json_array_foreach(json_object_get(sg, "security_group_rules"), j, rule)
+			json_array_foreach(json_object_get(sg, "security_group_rules"), j, rule) {
 				if (*str(rule, "remote_group_id"))
 					json_object_set_new(rg, str(rule, "remote_group_id"),
 							    json_true());
+				add(&w, "address_group", str(rule, "remote_address_group_id"));
+			}
 		}
 	}
 	json_object_foreach(rg, id, x) {

@@ -8,6 +8,7 @@
 #include "base/ipaddr.h"
 #include "base/random.h"
 #include "base/xalloc.h"
+#include "dhcp/extra.h"
 #include "server/ipam.h"
 #include "server/resources.h"
 
@@ -27,6 +28,9 @@ static const struct attr_def port_attrs[] = {
 	{"security_groups", AK_LIST, AF_RW, NULL, 0},
 	{"port_security_enabled", AK_BOOL, AF_RW, NULL, 0},
 	{"allowed_address_pairs", AK_LIST, AF_RW, "[]", 0},
+	{"extra_dhcp_opts", AK_LIST, AF_RW, "[]", 0},
+	{"dns_name", AK_STRING, AF_RW, "\"\"", 255},   /* dns-integration */
+	{"dns_domain", AK_STRING, AF_RW, "\"\"", 255}, /* dns-domain-ports */
 	{"status", AK_STRING, 0, "\"DOWN\"", 0},
 	{NULL, 0, 0, NULL, 0},
 };
@@ -758,6 +762,123 @@ static int check_vnic_type(struct api_ctx *ctx, json_t *port)
 			       t);
 }
 
+#define MAX_EXTRA_DHCP_OPTS 64
+
+static bool is_ipv6_address(const char *s)
+{
+	struct ipaddr a;
+
+	return ipaddr_parse(s, &a) == 0 && a.version == 6;
+}
+
+/* extra_dhcp_opt: each option {opt_name, opt_value, ip_version (4 or 6,
+ * default 4)}. Given on update, an option replaces the port's option of
+ * the same name and version, a null value removes it, the others stay (as
+ * Neutron merges them). IPv4 options must be ones the DHCP responder can
+ * encode (dhcp/extra.h), except that an IPv6 address as the value is taken
+ * as meant for DHCPv6 (clients written for Neutron give such options
+ * without ip_version) and is not served by the DHCPv4 responder; IPv6 ones
+ * are kept for DHCPv6, which the agents do not serve yet (the IPv6 data
+ * plane is its own issue). */
+static int set_extra_dhcp_opts(struct api_ctx *ctx, json_t *port, json_t *given, json_t *old)
+{
+	json_t *out = json_is_array(old) ? json_deep_copy(old) : json_array(), *e;
+	size_t i;
+	int r = 0;
+
+	if (!json_is_array(given) || json_array_size(given) > MAX_EXTRA_DHCP_OPTS)
+		r = api_bad_request(&ctx->err,
+				    "Invalid input for extra_dhcp_opts. Reason: a list of at most "
+				    "%d options is required.",
+				    MAX_EXTRA_DHCP_OPTS);
+	json_array_foreach(given, i, e) {
+		json_t *name = json_object_get(e, "opt_name"),
+		       *value = json_object_get(e, "opt_value");
+		json_t *ver = json_object_get(e, "ip_version"), *o;
+		json_int_t version = 4;
+		struct dhcp_extra_opt parsed;
+		const char *key;
+		json_t *x;
+		size_t j;
+
+		if (r < 0)
+			break;
+		json_object_foreach(e, key, x) {
+			if (!streq(key, "opt_name") && !streq(key, "opt_value") &&
+			    !streq(key, "ip_version")) {
+				r = api_bad_request(&ctx->err,
+						    "Invalid input for extra_dhcp_opts. Reason: "
+						    "unexpected key '%s'.",
+						    key);
+				break;
+			}
+		}
+		if (r < 0)
+			break;
+		if (json_is_string(ver) &&
+		    (streq(json_string_value(ver), "4") || streq(json_string_value(ver), "6")))
+			version = atoi(json_string_value(ver));
+		else if (json_is_integer(ver))
+			version = json_integer_value(ver);
+		else if (ver && !json_is_null(ver))
+			version = 0;
+		if (!json_is_object(e) || !json_is_string(name) || !*json_string_value(name) ||
+		    strlen(json_string_value(name)) > 64 ||
+		    !(json_is_string(value) || json_is_null(value)) ||
+		    (json_is_string(value) && strlen(json_string_value(value)) > 255) ||
+		    (version != 4 && version != 6)) {
+			r = api_bad_request(
+				&ctx->err, "Invalid input for extra_dhcp_opts. Reason: each option "
+					   "needs opt_name, opt_value (a string or null) and "
+					   "ip_version 4 or 6.");
+			break;
+		}
+		if (version == 4 && json_is_string(value)) {
+			int pr = dhcp_extra_parse(json_string_value(name), json_string_value(value),
+						  &parsed);
+
+			if (pr == -ENOENT)
+				r = api_bad_request(
+					&ctx->err,
+					"Invalid input for extra_dhcp_opts. Reason: DHCP "
+					"option '%s' is not supported.",
+					json_string_value(name));
+			else if (pr < 0 && !is_ipv6_address(json_string_value(value)))
+				r = api_bad_request(
+					&ctx->err,
+					"Invalid input for extra_dhcp_opts. Reason: '%s' is "
+					"not a valid value for DHCP option '%s'.",
+					json_string_value(value), json_string_value(name));
+			if (r < 0)
+				break;
+		}
+		for (j = 0; j < json_array_size(out); j++) {
+			o = json_array_get(out, j);
+			if (json_equal(json_object_get(o, "opt_name"), name) &&
+			    json_integer_value(json_object_get(o, "ip_version")) == version)
+				break;
+		}
+		if (j < json_array_size(out) && !old && json_is_string(value)) {
+			r = api_bad_request(
+				&ctx->err,
+				"Invalid input for extra_dhcp_opts. Reason: option '%s' "
+				"is given twice.",
+				json_string_value(name));
+			break;
+		}
+		if (j < json_array_size(out))
+			json_array_remove(out, j);
+		if (json_is_string(value))
+			json_array_append_new(out,
+					      json_pack("{s:O, s:O, s:I}", "opt_name", name,
+							"opt_value", value, "ip_version", version));
+	}
+	if (r >= 0)
+		json_object_set(port, "extra_dhcp_opts", out);
+	json_decref(out);
+	return r;
+}
+
 static int port_create(struct api_ctx *ctx, json_t *doc)
 {
 	const char *net_id = doc_str(doc, "network_id");
@@ -814,6 +935,12 @@ static int port_create(struct api_ctx *ctx, json_t *doc)
 		r = check_address_pairs(ctx, json_object_get(doc, "allowed_address_pairs"));
 	if (r >= 0)
 		r = check_port_security(ctx, doc);
+	if (r >= 0)
+		r = set_extra_dhcp_opts(ctx, doc, json_object_get(doc, "extra_dhcp_opts"), NULL);
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_name");
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_domain");
 	if (r >= 0 && json_object_get(doc, "fixed_ips"))
 		r = check_fixed_ips_request(ctx, json_object_get(doc, "fixed_ips"), net_owner);
 	if (r >= 0)
@@ -875,6 +1002,13 @@ static int port_update(struct api_ctx *ctx, json_t *old, json_t *doc, json_t *ch
 		r = check_address_pairs(ctx, json_object_get(doc, "allowed_address_pairs"));
 	if (r >= 0)
 		r = check_port_security(ctx, doc);
+	if (r >= 0 && json_object_get(changes, "extra_dhcp_opts"))
+		r = set_extra_dhcp_opts(ctx, doc, json_object_get(changes, "extra_dhcp_opts"),
+					json_object_get(old, "extra_dhcp_opts"));
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_name");
+	if (r >= 0)
+		r = dns_check(ctx, doc, "dns_domain");
 	if (r >= 0 && fixed) {
 		json_t *net = store_get(ctx->store, "network", doc_str(doc, "network_id"));
 		bool net_owner = net && resource_is_owner(ctx, net);
@@ -990,6 +1124,13 @@ int port_remove_subnet_ips(struct api_ctx *ctx, json_t *port, const char *subnet
 	return r;
 }
 
+/* dns_assignment, computed from the fixed IPs and dns_name. */
+static void port_decorate(struct api_ctx *ctx, json_t *view)
+{
+	if (json_object_get(view, "fixed_ips"))
+		json_object_set_new(view, "dns_assignment", dns_assignment(ctx, view));
+}
+
 const struct resource_def port_def = {
 	.type = "port",
 	.collection = "ports",
@@ -1002,4 +1143,5 @@ const struct resource_def port_def = {
 	.remove = port_remove,
 	.visible = port_visible,
 	.may_delete = port_visible,
+	.decorate = port_decorate,
 };

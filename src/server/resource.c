@@ -63,6 +63,8 @@ bool resource_is_owner(struct api_ctx *ctx, json_t *doc)
 
 bool resource_is_visible(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
 {
+	if (def->admin_only)
+		return ctx->is_admin;
 	if (resource_is_owner(ctx, doc))
 		return true;
 	return def->visible && def->visible(ctx, doc);
@@ -337,7 +339,7 @@ static void fill_defaults(const struct attr_def *attrs, json_t *doc)
 
 /* project_id / tenant_id: the same value in both; only admin may name
  * another project (Neutron answers 400 for that). */
-static int fill_project(struct api_ctx *ctx, json_t *doc)
+static int fill_project(struct api_ctx *ctx, const struct resource_def *def, json_t *doc)
 {
 	json_t *p = json_object_get(doc, "project_id"), *t = json_object_get(doc, "tenant_id");
 	const char *project;
@@ -345,7 +347,7 @@ static int fill_project(struct api_ctx *ctx, json_t *doc)
 	if (p && t && !json_equal(p, t))
 		return api_bad_request(&ctx->err, "'project_id' and 'tenant_id' do not match");
 	project = json_string_value(p ? p : t);
-	if (project && !*project)
+	if (project && !*project && !(def->admin_only && ctx->is_admin))
 		return api_bad_request(&ctx->err, "Invalid input for project_id: empty.");
 	if (project && !ctx->is_admin && !streq_ptr(project, ctx->project_id))
 		return api_bad_request(
@@ -544,7 +546,7 @@ int resource_create(struct api_ctx *ctx, const struct resource_def *def, json_t 
 			goto out;
 		}
 		json_array_append_new(docs, doc);
-		r = fill_project(ctx, doc);
+		r = fill_project(ctx, def, doc);
 		if (r < 0)
 			goto out;
 	}
@@ -595,6 +597,14 @@ static int check_if_match(struct api_ctx *ctx, json_t *doc)
 	return 0;
 }
 
+/* The answer to a caller who may see but not change a document. */
+static int not_owner(struct api_ctx *ctx, const struct resource_def *def, const char *verb)
+{
+	if (def->hides_from_non_owners)
+		return api_fail(&ctx->err, 404, "HTTPNotFound", "The resource could not be found.");
+	return api_forbidden(&ctx->err, "(rule:%s_%s) is disallowed by policy", verb, def->type);
+}
+
 int resource_update(struct api_ctx *ctx, const struct resource_def *def, const char *id,
 		    json_t *body, json_t **ret_body)
 {
@@ -608,7 +618,7 @@ int resource_update(struct api_ctx *ctx, const struct resource_def *def, const c
 	if (!old)
 		goto out;
 	if (!resource_is_owner(ctx, old)) {
-		r = api_forbidden(&ctx->err, "(rule:update_%s) is disallowed by policy", def->type);
+		r = not_owner(ctx, def, "update");
 		goto out;
 	}
 	r = check_if_match(ctx, old);
@@ -644,7 +654,7 @@ int resource_delete(struct api_ctx *ctx, const struct resource_def *def, const c
 	if (!doc)
 		goto out;
 	if (!resource_is_owner(ctx, doc) && !(def->may_delete && def->may_delete(ctx, doc))) {
-		r = api_forbidden(&ctx->err, "(rule:delete_%s) is disallowed by policy", def->type);
+		r = not_owner(ctx, def, "delete");
 		goto out;
 	}
 	r = check_if_match(ctx, doc);
@@ -671,10 +681,12 @@ int resource_show(struct api_ctx *ctx, const struct resource_def *def, const cha
 
 	store_lock(ctx->store);
 	doc = resource_get_visible(ctx, def, id);
+	/* Rendered under the lock: decorate hooks may read the store. */
+	if (doc)
+		*ret_body = wrap(def->type, resource_view(ctx, def, doc, fields, fields_len));
 	store_unlock(ctx->store);
 	if (!doc)
 		return -ENOENT;
-	*ret_body = wrap(def->type, resource_view(ctx, def, doc, fields, fields_len));
 	json_decref(doc);
 	return 200;
 }
@@ -690,7 +702,9 @@ int resource_member_action(struct api_ctx *ctx, const struct resource_def *def, 
 	if (!doc)
 		goto out;
 	if (!resource_is_owner(ctx, doc)) {
-		r = api_forbidden(&ctx->err, "(rule:%s) is disallowed by policy", action);
+		r = def->hides_from_non_owners
+			    ? not_owner(ctx, def, action)
+			    : api_forbidden(&ctx->err, "(rule:%s) is disallowed by policy", action);
 		goto out;
 	}
 	r = begin(ctx);

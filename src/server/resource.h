@@ -63,7 +63,15 @@ struct resource_def {
 	const char *title;	 /* "Network": for messages */
 	const char *not_found;	 /* "NetworkNotFound" */
 	bool has_no_name;	 /* no standard `name` (floating IPs, as Neutron) */
-	const char *id_key;	 /* computed collections: the key GET /{collection}/{id} reads */
+	/* A caller who sees the document (shared to it) but does not own it is
+	 * answered 404 rather than 403 when it changes or deletes it: Neutron
+	 * does so for resources whose sharing no attribute of theirs shows
+	 * (address groups), its policy engine then not seeing them either. */
+	bool hides_from_non_owners;
+	/* Only admins see, make, change or delete it (network segment ranges);
+	 * its project may be "" (not any project's). */
+	bool admin_only;
+	const char *id_key; /* computed collections: the key GET /{collection}/{id} reads */
 	const struct attr_def *attrs; /* terminated by a NULL name */
 	/* Semantic checks and side effects of a create; doc carries the checked
 	 * attributes with defaults and the standard attributes. The generic code
@@ -88,7 +96,8 @@ struct resource_def {
 	/* The value an AF_FILTER attribute has for a document (new reference),
 	 * e.g. a subnet's `shared`, its network's. */
 	json_t *(*filter_value)(struct api_ctx *ctx, json_t *doc, const char *name);
-	/* Adds computed attributes to a view (e.g. an agent's liveness). */
+	/* Adds computed attributes to a view (e.g. an agent's liveness); runs
+	 * with the store lock held. */
 	void (*decorate)(struct api_ctx *ctx, json_t *view);
 	/* Member actions: PUT /{collection}/{id}/{action}. */
 	int (*action)(struct api_ctx *ctx, json_t *doc, const char *action, json_t *body,

@@ -24,6 +24,8 @@ extern const struct resource_def address_group_def;
 extern const struct resource_def service_provider_def;
 extern const struct resource_def flavor_def;
 extern const struct resource_def service_profile_def;
+extern const struct resource_def network_segment_range_def;
+extern const struct resource_def availability_zone_def;
 
 /* Every resource the API serves, NULL-terminated. */
 extern const struct resource_def *const all_resources[];
@@ -47,7 +49,10 @@ int subnetpool_use_default(struct api_ctx *ctx, json_t *subnet);
 
 /* Segments: checks a segment document's type, physical network and id and
  * allocates the id; releases it. */
-int segment_allocate(struct api_ctx *ctx, json_t *seg);
+int segment_allocate(struct api_ctx *ctx, json_t *seg, const char *project_id);
+/* Network segment ranges (segrange.c): the first free VNI for a network of
+ * the project (its ranges, the shared ones, then vni_range), or -ENOSPC. */
+int segment_ranges_allocate(struct api_ctx *ctx, const char *project_id, int64_t *ret);
 int segment_release(struct api_ctx *ctx, json_t *seg);
 /* The network's segments, primary first (new reference). */
 json_t *segments_of_network(struct api_ctx *ctx, const char *network_id);
@@ -129,3 +134,24 @@ bool address_scope_usable_by(struct api_ctx *ctx, json_t *scope, const char *pro
 /* Firewall groups: drops a port being deleted from the group filtering it
  * (its status follows). Inside the transaction. */
 int fwaas_port_deleted(struct api_ctx *ctx, const char *port_id);
+
+/* DNS names (dns.c): checks doc's attr ("dns_name" or "dns_domain") as a
+ * DNS name ("" passes); 400 when it is not one. */
+int dns_check(struct api_ctx *ctx, json_t *doc, const char *attr);
+/* The host name a port has on one of its addresses: its dns_name's first
+ * label, else "host-" and the address with dashes for dots and colons. */
+void dns_hostname(json_t *port, const char *address, char *buf, size_t size);
+/* The port's dns_assignment: [{hostname, ip_address, fqdn}] per fixed IP
+ * (new reference). */
+json_t *dns_assignment(struct api_ctx *ctx, json_t *port);
+
+/* GET and DELETE /v2.0/auto-allocated-topology/{project_id} (autotopo.c);
+ * dry_run: ?fields=dry-run. Returns the HTTP status. */
+int auto_topology_handle(struct api_ctx *ctx, const char *method, const char *project_id,
+			 bool dry_run, json_t **ret_body);
+
+/* Availability zones (azone.c): the zone of the agent on host among
+ * `agents` (borrowed), or NULL; checks router availability_zone_hints
+ * (zone names of registered agents: 400, or 404 AvailabilityZoneNotFound). */
+const char *az_of_host(json_t *agents, const char *host);
+int az_check_hints(struct api_ctx *ctx, json_t *hints);

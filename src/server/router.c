@@ -25,7 +25,7 @@ static const struct attr_def router_attrs[] = {
 	{"snat_mode", AK_STRING, AF_RW | AF_ADMIN_SET | AF_ADMIN_VIEW, NULL, 32},
 	{"ha", AK_BOOL, AF_ADMIN_VIEW, "false", 0},
 	{"routes", AK_LIST, AF_RW | AF_NULL_EMPTY, "[]", 0},
-	{"availability_zone_hints", AK_LIST, 0, "[]", 0},
+	{"availability_zone_hints", AK_LIST, AF_POST, "[]", 0},
 	{"availability_zones", AK_LIST, 0, "[]", 0},
 	{"flavor_id", AK_UUID, AF_NULLABLE, "null", 0},
 	/* The network node that runs the router (legacy) or its SNAT
@@ -429,6 +429,23 @@ static void schedule(struct api_ctx *ctx, json_t *router)
 		return;
 	}
 	hosts = agents_network_hosts(ctx);
+	/* router_availability_zone: only nodes of the zones hinted. */
+	if (json_array_size(json_object_get(router, "availability_zone_hints"))) {
+		json_t *agents = store_list(ctx->store, "agent"), *hints;
+
+		hints = json_object_get(router, "availability_zone_hints");
+		for (i = json_array_size(hosts); i-- > 0;) {
+			const char *zone =
+				az_of_host(agents, json_string_value(json_array_get(hosts, i)));
+			bool hinted = false;
+
+			json_array_foreach(hints, j, h)
+				hinted = hinted || (zone && streq(json_string_value(h), zone));
+			if (!hinted)
+				json_array_remove(hosts, i);
+		}
+		json_decref(agents);
+	}
 	json_array_foreach(hosts, i, h) {
 		if (streq(json_string_value(h), doc_str(router, "lepton:l3_host"))) {
 			json_decref(hosts);
@@ -593,6 +610,9 @@ static int create_router(struct api_ctx *ctx, json_t *doc)
 	if (json_array_size(json_object_get(doc, "routes")))
 		return api_bad_request(&ctx->err, "Routes can be set only once the router has "
 						  "interfaces.");
+	r = az_check_hints(ctx, json_object_get(doc, "availability_zone_hints"));
+	if (r < 0)
+		return r;
 	net = check_gateway_info(ctx, info, &r);
 	if (r < 0)
 		return r;
@@ -1050,6 +1070,55 @@ static int router_action(struct api_ctx *ctx, json_t *doc, const char *action, j
 	return r;
 }
 
+/* availability_zones: the zones of the nodes hosting the router: its
+ * network node, and for a distributed router the nodes with VM ports on
+ * its interfaces' networks. */
+static void router_decorate(struct api_ctx *ctx, json_t *view)
+{
+	json_t *agents, *zones, *ifaces, *p, *q, *doc;
+	const char *zone;
+	size_t i, j;
+
+	if (!json_object_get(view, "availability_zones"))
+		return;
+	zones = json_array();
+	agents = store_list(ctx->store, "agent");
+	/* The stored router: the view may lack the admin-only l3_host. */
+	doc = store_get_shared(ctx->store, "router", doc_str(view, "id"));
+	zone = az_of_host(agents, doc_str(doc, "lepton:l3_host"));
+	if (zone)
+		json_array_append_new(zones, json_string(zone));
+	ifaces = doc_bool(view, "distributed") ? router_interface_ports(ctx, doc_str(view, "id"))
+					       : json_array();
+	json_array_foreach(ifaces, i, p) {
+		json_t *ports = ports_on_network(ctx, doc_str(p, "network_id"));
+
+		json_array_foreach(ports, j, q) {
+			const char *host = doc_str(q, "binding:host_id");
+
+			zone = *host && !startswith(doc_str(q, "device_owner"), "network:")
+				       ? az_of_host(agents, host)
+				       : NULL;
+			if (zone) {
+				json_t *z = json_string(zone);
+				bool seen = false;
+				size_t k;
+				json_t *e;
+
+				json_array_foreach(zones, k, e)
+					seen = seen || json_equal(e, z);
+				if (!seen)
+					json_array_append(zones, z);
+				json_decref(z);
+			}
+		}
+		json_decref(ports);
+	}
+	json_decref(ifaces);
+	json_decref(agents);
+	json_object_set_new(view, "availability_zones", zones);
+}
+
 const struct resource_def router_def = {
 	.type = "router",
 	.collection = "routers",
@@ -1061,4 +1130,5 @@ const struct resource_def router_def = {
 	.update = router_update,
 	.remove = router_remove,
 	.action = router_action,
+	.decorate = router_decorate,
 };

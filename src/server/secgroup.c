@@ -363,9 +363,10 @@ static const char *protocol_name(json_t *p, int *ret_number, char buf[static 8])
 
 static bool same_rule(json_t *a, json_t *b)
 {
-	static const char *const keys[] = {"security_group_id", "direction",	  "ethertype",
-					   "protocol",		"port_range_min", "port_range_max",
-					   "remote_ip_prefix",	"remote_group_id"};
+	static const char *const keys[] = {
+		"security_group_id", "direction",	"ethertype",
+		"protocol",	     "port_range_min",	"port_range_max",
+		"remote_ip_prefix",  "remote_group_id", "remote_address_group_id"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		json_t *x = json_object_get(a, keys[i]), *y = json_object_get(b, keys[i]);
@@ -376,6 +377,21 @@ static bool same_rule(json_t *a, json_t *b)
 	return true;
 }
 
+/* A rule's remote (a security group, an address group): null, or one
+ * the caller sees (else its 404). */
+static int remote_visible(struct api_ctx *ctx, const struct resource_def *def, json_t *id)
+{
+	json_t *g;
+
+	if (json_is_null(id))
+		return 0;
+	g = resource_get_visible(ctx, def, json_string_value(id));
+	if (!g)
+		return -ENOENT;
+	json_decref(g);
+	return 0;
+}
+
 static int rule_create(struct api_ctx *ctx, json_t *doc)
 {
 	const char *dir = doc_str(doc, "direction"), *eth = doc_str(doc, "ethertype");
@@ -384,6 +400,7 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 	json_t *pmax = json_object_get(doc, "port_range_max");
 	json_t *prefix = json_object_get(doc, "remote_ip_prefix");
 	json_t *rgroup = json_object_get(doc, "remote_group_id");
+	json_t *agroup = json_object_get(doc, "remote_address_group_id");
 	json_t *sg, *all, *r2, *norm = NULL;
 	bool ipv6 = streq(eth, "IPv6");
 	int number = -1, r = 0;
@@ -500,10 +517,15 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 			     "Only remote_ip_prefix or remote_group_id may be provided.");
 		goto out;
 	}
-	if (!json_is_null(json_object_get(doc, "remote_address_group_id"))) {
-		r = api_bad_request(&ctx->err, "Address groups are not supported by this server.");
+	if (!json_is_null(agroup) && (!json_is_null(prefix) || !json_is_null(rgroup))) {
+		r = api_fail(&ctx->err, 400, "SecurityGroupRemoteGroupAndRemoteIpPrefix",
+			     "Only one of remote_ip_prefix, remote_group_id or "
+			     "remote_address_group_id may be provided.");
 		goto out;
 	}
+	r = remote_visible(ctx, &address_group_def, agroup);
+	if (r < 0)
+		goto out;
 	if (!json_is_null(prefix)) {
 		r = normalize_prefix(ctx, json_string_value(prefix), ipv6, &norm);
 		if (r < 0)
@@ -511,16 +533,9 @@ static int rule_create(struct api_ctx *ctx, json_t *doc)
 		json_object_set(doc, "remote_ip_prefix", norm);
 		json_object_set(doc, "normalized_cidr", norm);
 	}
-	if (!json_is_null(rgroup)) {
-		json_t *g =
-			resource_get_visible(ctx, &security_group_def, json_string_value(rgroup));
-
-		if (!g) {
-			r = -ENOENT;
-			goto out;
-		}
-		json_decref(g);
-	}
+	r = remote_visible(ctx, &security_group_def, rgroup);
+	if (r < 0)
+		goto out;
 	all = store_list(ctx->store, "security_group_rule");
 	json_array_foreach(all, i, r2) {
 		if (same_rule(r2, doc)) {

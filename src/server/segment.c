@@ -29,7 +29,7 @@ static char *segment_kind(const char *type, const char *physnet)
 }
 
 /* Checks the segment's type, physical network and id and takes the id. */
-int segment_allocate(struct api_ctx *ctx, json_t *doc)
+int segment_allocate(struct api_ctx *ctx, json_t *doc, const char *project_id)
 {
 	const char *type = doc_str(doc, "network_type");
 	const char *phys = json_string_value(json_object_get(doc, "physical_network"));
@@ -95,8 +95,7 @@ int segment_allocate(struct api_ctx *ctx, json_t *doc)
 			return api_invalid_input(&ctx->err,
 						 "Invalid input for operation: segmentation_id "
 						 "required for vlan provider network.");
-		r = store_alloc_first_free(ctx->store, kind, ctx->cfg->vni_min, ctx->cfg->vni_max,
-					   &seg);
+		r = segment_ranges_allocate(ctx, project_id, &seg);
 		if (r == -ENOSPC)
 			return api_fail(&ctx->err, 503, "NoNetworkAvailable",
 					"Unable to create the network. No tenant network is "
@@ -144,11 +143,12 @@ static int segment_create(struct api_ctx *ctx, json_t *doc)
 	if (!net)
 		return api_fail(&ctx->err, 404, "NetworkNotFound", "Network %s could not be found.",
 				doc_str(doc, "network_id"));
-	json_decref(net);
-	/* Segments belong to the operator, not to a project. */
+	/* Segments belong to the operator, not to a project; a VNI comes from
+	 * the network's project's ranges. */
 	json_object_set_new(doc, "project_id", json_string(""));
 	json_object_set_new(doc, "tenant_id", json_string(""));
-	r = segment_allocate(ctx, doc);
+	r = segment_allocate(ctx, doc, doc_str(net, "project_id"));
+	json_decref(net);
 	return r;
 }
 

@@ -112,18 +112,48 @@ def test_address_groups(server):
     assert_error(p1.put(url, {"address_group": {"addresses": []}}), 400)
     r = p1.put(url, {"address_group": {"description": "d"}})
     assert r.status == 200 and r.json["address_group"]["description"] == "d", r
-    # Shared through RBAC; security-group rules may not name it yet.
+    # Shared through RBAC.
     assert p2.get(url).status == 404
     pol = p1.post("/v2.0/rbac-policies", {"rbac_policy": {
         "object_type": "address_group", "object_id": ag["id"],
         "action": "access_as_shared", "target_tenant": "p2"}})
     assert pol.status == 201, pol
     assert p2.get(url).status == 200
-    sg = admin.post("/v2.0/security-groups", {"security_group": {"name": "g"}}).json[
+    # A project that sees it but does not own it changes nothing, and is
+    # answered 404 as by Neutron.
+    assert_error(p2.put(url, {"address_group": {"name": "mine"}}), 404)
+    assert_error(p2.put(url + "/add_addresses", {"addresses": ["10.1.1.1/32"]}), 404)
+    assert_error(p2.delete(url), 404)
+    assert p1.get(url).json["address_group"]["name"] == "ag"
+    # Security-group rules may name it as their remote.
+    sg = p2.post("/v2.0/security-groups", {"security_group": {"name": "g"}}).json[
         "security_group"]
-    assert_error(admin.post("/v2.0/security-group-rules", {"security_group_rule": {
-        "security_group_id": sg["id"], "direction": "ingress",
-        "remote_address_group_id": ag["id"]}}), 400)
+    body = {"security_group_id": sg["id"], "direction": "ingress",
+            "remote_address_group_id": ag["id"]}
+    r = p2.post("/v2.0/security-group-rules", {"security_group_rule": body})
+    assert r.status == 201, r
+    rule = r.json["security_group_rule"]
+    assert rule["remote_address_group_id"] == ag["id"]
+    assert rule["remote_ip_prefix"] is None and rule["remote_group_id"] is None
+    shown = p2.get(f"/v2.0/security-groups/{sg['id']}").json["security_group"]
+    assert rule["id"] in [x["id"] for x in shown["security_group_rules"]
+                          if x["remote_address_group_id"] == ag["id"]]
+    assert_error(p2.post("/v2.0/security-group-rules", {"security_group_rule": body}), 409)
+    for extra in ({"remote_ip_prefix": "10.0.0.0/8"}, {"remote_group_id": sg["id"]}):
+        assert_error(p2.post("/v2.0/security-group-rules", {"security_group_rule": dict(
+            body, protocol="tcp", **extra)}), 400)
+    assert_error(p2.post("/v2.0/security-group-rules", {"security_group_rule": dict(
+        body, remote_address_group_id=str(uuid.uuid4()))}), 404)
+    # A project that does not see the group cannot name it.
+    p3 = Client(server.url, "p3")
+    sg3 = p3.post("/v2.0/security-groups", {"security_group": {"name": "g"}}).json[
+        "security_group"]
+    assert_error(p3.post("/v2.0/security-group-rules", {"security_group_rule": dict(
+        body, security_group_id=sg3["id"])}), 404)
+    # In use: neither the group nor the policy that shares it goes.
+    assert_error(p1.delete(url), 409)
+    assert_error(p1.delete(f"/v2.0/rbac-policies/{pol.json['rbac_policy']['id']}"), 409)
+    assert p2.delete(f"/v2.0/security-group-rules/{rule['id']}").status == 204
     assert p1.delete(url).status == 204
     assert p1.get("/v2.0/rbac-policies").json["rbac_policies"] == []
 

@@ -60,6 +60,7 @@ def test_seed_case_1(cloud):
     assert f["port_details"]["mac_address"] == port["mac_address"]
     pools = api.get("/v2.0/floatingip_pools").json["floatingip_pools"]
     assert [p["subnet_ip_cidr"] for p in pools] == ["203.0.113.0/24"]
+    assert [p["cidr"] for p in pools] == ["203.0.113.0/24"]  # Neutron's name
     assert pools[0]["network_id"] == cloud["public"]["id"]
 
 

@@ -365,3 +365,110 @@ def test_same_address_on_overlapping_subnets_of_other_networks(server, api, net,
         assert r.status == 201, r
     assert_error(mkport(api, other, fixed_ips=[{"ip_address": "10.0.0.5"}]), 409,
                  "IpAddressAlreadyAllocated")
+
+
+def test_extra_dhcp_opts(api, net, sub):
+    """extra_dhcp_opt: options are checked (name known to the DHCP
+    responder, value of its type), shown with their ip_version, merged on
+    update as Neutron does (same name and version replaced, null removes,
+    others kept), and each change bumps the revision."""
+    opts = [{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+            {"opt_name": "tftp-server", "opt_value": "123.123.123.123", "ip_version": 4},
+            {"opt_name": "server-ip-address", "opt_value": "123.123.123.45"},
+            {"opt_name": "tftp-server", "opt_value": "2015::dead", "ip_version": 6}]
+    p = api_create(api, "port", {"network_id": net["id"], "extra_dhcp_opts": opts})
+    got = sorted((o["opt_name"], o["opt_value"], o["ip_version"]) for o in p["extra_dhcp_opts"])
+    assert got == [("bootfile-name", "pxelinux.0", 4), ("server-ip-address", "123.123.123.45", 4),
+                   ("tftp-server", "123.123.123.123", 4), ("tftp-server", "2015::dead", 6)]
+    url = f"/v2.0/ports/{p['id']}"
+    assert len(api.get(url).json["port"]["extra_dhcp_opts"]) == 4
+    listed = [x for x in api.get("/v2.0/ports").json["ports"] if x["id"] == p["id"]]
+    assert len(listed[0]["extra_dhcp_opts"]) == 4
+    r = api.put(url, {"port": {"extra_dhcp_opts": [
+        {"opt_name": "bootfile-name", "opt_value": "grub.efi"},
+        {"opt_name": "server-ip-address", "opt_value": None},
+        {"opt_name": "ntp-server", "opt_value": "192.0.2.1"}]}})
+    assert r.status == 200, r
+    port = r.json["port"]
+    assert port["revision_number"] > p["revision_number"]
+    got = sorted((o["opt_name"], o["opt_value"], o["ip_version"]) for o in port["extra_dhcp_opts"])
+    assert got == [("bootfile-name", "grub.efi", 4), ("ntp-server", "192.0.2.1", 4),
+                   ("tftp-server", "123.123.123.123", 4), ("tftp-server", "2015::dead", 6)]
+    # Refused, changing nothing.
+    for bad in ([{"opt_name": "no-such-option", "opt_value": "x"}],
+                [{"opt_name": "ntp-server", "opt_value": "ntp.example.org"}],
+                [{"opt_name": "51", "opt_value": "60"}],
+                [{"opt_name": "mtu", "opt_value": "20"}],
+                [{"opt_name": "", "opt_value": "x"}],
+                [{"opt_name": "bootfile-name", "opt_value": "x", "ip_version": 5}],
+                [{"opt_name": "bootfile-name", "opt_value": "x", "extra": 1}],
+                [{"opt_name": "bootfile-name", "opt_value": 7}],
+                "bootfile-name"):
+        assert_error(api.put(url, {"port": {"extra_dhcp_opts": bad}}), 400)
+        assert_error(api.post("/v2.0/ports", {"port": {
+            "network_id": net["id"], "extra_dhcp_opts": bad}}), 400)
+    assert_error(api.post("/v2.0/ports", {"port": {"network_id": net["id"], "extra_dhcp_opts": [
+        {"opt_name": "ntp-server", "opt_value": "192.0.2.1"},
+        {"opt_name": "ntp-server", "opt_value": "192.0.2.2"}]}}), 400)
+    assert sorted(o["opt_value"] for o in api.get(url).json["port"]["extra_dhcp_opts"]) == [
+        "123.123.123.123", "192.0.2.1", "2015::dead", "grub.efi"]
+    # An IPv6 address as the value of an option given without ip_version (as
+    # Tempest's IPv6 test does) is kept for DHCPv6, not refused.
+    r = api.put(url, {"port": {"extra_dhcp_opts": [
+        {"opt_name": "server-ip-address", "opt_value": "2015::badd"}]}})
+    assert r.status == 200, r
+    assert {"opt_name": "server-ip-address", "opt_value": "2015::badd",
+            "ip_version": 4} in r.json["port"]["extra_dhcp_opts"]
+    # A new port without options has an empty list.
+    assert api_create(api, "port", {"network_id": net["id"]})["extra_dhcp_opts"] == []
+    assert "extra_dhcp_opt" in [e["alias"] for e in api.get("/v2.0/extensions").json[
+        "extensions"]]
+
+
+def test_dns_name_domain_and_assignment(api, net, sub):
+    """dns-integration, dns-domain-ports: dns_name and dns_domain on ports
+    (checked as DNS names), dns_domain on networks, dns_assignment from the
+    fixed IPs (dns_name, else host-<address>) in the server's domain."""
+    p = api_create(api, "port", {"network_id": net["id"]})
+    ip = p["fixed_ips"][0]["ip_address"]
+    assert p["dns_name"] == "" and p["dns_domain"] == ""
+    host = "host-" + ip.replace(".", "-")
+    assert p["dns_assignment"] == [{"hostname": host, "ip_address": ip,
+                                    "fqdn": f"{host}.openstacklocal."}]
+    url = f"/v2.0/ports/{p['id']}"
+    r = api.put(url, {"port": {"dns_name": "web-1", "dns_domain": "example.org."}})
+    assert r.status == 200, r
+    port = r.json["port"]
+    assert (port["dns_name"], port["dns_domain"]) == ("web-1", "example.org.")
+    assert port["dns_assignment"] == [{"hostname": "web-1", "ip_address": ip,
+                                       "fqdn": "web-1.openstacklocal."}]
+    listed = api.get(f"/v2.0/ports?id={p['id']}").json["ports"][0]
+    assert listed["dns_assignment"][0]["hostname"] == "web-1"
+    shown = api.get(url + "?fields=id&fields=dns_name").json["port"]
+    assert shown == {"id": p["id"], "dns_name": "web-1"}
+    for bad in ({"dns_name": "-web"}, {"dns_name": "a_b"}, {"dns_name": "x" * 64},
+                {"dns_name": "a..b"}, {"dns_domain": "example.123"}, {"dns_name": 7}):
+        assert_error(api.put(url, {"port": bad}), 400)
+        assert_error(api.post("/v2.0/ports", {"port": dict(bad, network_id=net["id"])}), 400)
+    assert api.get(url).json["port"]["dns_name"] == "web-1"
+    # Networks: dns_domain, set, changed (each change a revision), cleared.
+    n = api_create(api, "network", {"name": "d", "dns_domain": "my-domain.org."})
+    assert n["dns_domain"] == "my-domain.org."
+    r = api.put(f"/v2.0/networks/{n['id']}", {"network": {"dns_domain": "your-domain.org."}})
+    assert r.status == 200 and r.json["network"]["dns_domain"] == "your-domain.org."
+    assert r.json["network"]["revision_number"] > n["revision_number"]
+    assert_error(api.put(f"/v2.0/networks/{n['id']}", {"network": {"dns_domain": "a b"}}), 400)
+    r = api.put(f"/v2.0/networks/{n['id']}", {"network": {"dns_domain": ""}})
+    assert r.status == 200 and r.json["network"]["dns_domain"] == ""
+    aliases = [e["alias"] for e in api.get("/v2.0/extensions").json["extensions"]]
+    assert "dns-integration" in aliases and "dns-domain-ports" in aliases
+
+
+def test_dns_domain_config(make_server):
+    server = make_server(config="dns_domain = cloud.example.\n")
+    server.start()
+    api = Client(server.url, "p1")
+    net = api_create(api, "network", {"name": "n"})
+    api_create(api, "subnet", {"network_id": net["id"], "cidr": "10.1.0.0/24", "ip_version": 4})
+    p = api_create(api, "port", {"network_id": net["id"], "dns_name": "db"})
+    assert p["dns_assignment"][0]["fqdn"] == "db.cloud.example."

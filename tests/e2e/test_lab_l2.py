@@ -1,6 +1,7 @@
 """Tenant L2 over VXLAN, distributed DHCP, port security and security groups,
 on a simulated three-node cloud, with real packets (issue: lepton-agent and
 lepton-lab)."""
+import re
 import subprocess
 import time
 
@@ -11,7 +12,8 @@ from lab import Lab, unique_name
 
 def mk(client, kind, body):
     path = {"security_group": "security-groups",
-            "security_group_rule": "security-group-rules"}.get(kind, kind + "s")
+            "security_group_rule": "security-group-rules",
+            "address_group": "address-groups"}.get(kind, kind + "s")
     r = client.post(f"/v2.0/{path}", {kind: body})
     assert r.status == 201, r
     return r.json[kind]
@@ -186,6 +188,148 @@ def test_rule_removal_keeps_established_stops_new(cloud):
     got, _ = recv.communicate(timeout=30)
     # ...while the established one carried every line.
     assert int(got.strip()) == 20
+
+
+def eventually(check, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        if check():
+            return True
+        if time.time() > deadline:
+            return False
+        time.sleep(0.3)
+
+
+def test_security_group_rule_with_remote_address_group(cloud):
+    """A rule naming an address group lets in exactly the group's prefixes,
+    and follows add_addresses / remove_addresses."""
+    lab, admin, projects = cloud
+    api = projects["pb"]["api"]
+    vms = projects["pb"]["vms"]
+    ip1, ip2, ip3 = (vms[n]["fixed_ips"][0]["ip_address"] for n in ("pb1", "pb2", "pb3"))
+    ag = mk(api, "address_group", {"name": "admins", "addresses": [f"{ip1}/32",
+                                                                   "2001:db8::/64"]})
+    g = mk(api, "security_group", {"name": "ssh-from-admins"})
+    mk(api, "security_group_rule", {"security_group_id": g["id"], "direction": "ingress",
+                                    "protocol": "tcp", "port_range_min": 2200,
+                                    "port_range_max": 2299,
+                                    "remote_address_group_id": ag["id"]})
+    default = api.get("/v2.0/security-groups?name=default").json["security_groups"][0]
+    assert api.put(f"/v2.0/ports/{vms['pb2']['id']}",
+                   {"port": {"security_groups": [g["id"]]}}).status == 200
+    n = iter(range(2200, 2300))
+    try:
+        assert eventually(lambda: tcp_ok(lab, "pb2", "pb1", ip2, next(n), "in-group"))
+        assert not tcp_ok(lab, "pb2", "pb3", ip2, next(n), "not-in-group")
+        assert not tcp_ok(lab, "pb2", "pb1", ip2, 2300, "port-outside-the-rule")
+        # pb3's address joins the group: pb3 gets in.
+        r = api.put(f"/v2.0/address-groups/{ag['id']}/add_addresses",
+                    {"addresses": [f"{ip3}/32"]})
+        assert r.status == 200, r
+        assert eventually(lambda: tcp_ok(lab, "pb2", "pb3", ip2, next(n), "joined"))
+        # pb1's address leaves it: pb1 is refused.
+        r = api.put(f"/v2.0/address-groups/{ag['id']}/remove_addresses",
+                    {"addresses": [f"{ip1}/32"]})
+        assert r.status == 200, r
+        assert eventually(lambda: not tcp_ok(lab, "pb2", "pb1", ip2, next(n), "left"))
+        assert tcp_ok(lab, "pb2", "pb3", ip2, next(n), "still-in")
+        # The nodes hold the group as a set of its IPv4 prefixes.
+        out = lab.sh("compute-2", f"nft list set inet lepton ag_{ag['id']}").stdout
+        assert re.search(rf"\b{re.escape(ip3)}\b", out), out
+        assert not re.search(rf"\b{re.escape(ip1)}\b", out), out
+        # A prefix holding both: pb1 is back in, through the /24.
+        r = api.put(f"/v2.0/address-groups/{ag['id']}/add_addresses",
+                    {"addresses": [ip1.rsplit(".", 1)[0] + ".0/24"]})
+        assert r.status == 200, r
+        assert eventually(lambda: tcp_ok(lab, "pb2", "pb1", ip2, next(n), "whole-subnet"))
+        # A group in use by a rule cannot be deleted.
+        r = api.delete(f"/v2.0/address-groups/{ag['id']}")
+        assert r.status == 409 and r.json["NeutronError"]["type"] == "AddressGroupInUse", r
+    finally:
+        assert api.put(f"/v2.0/ports/{vms['pb2']['id']}",
+                       {"port": {"security_groups": [default["id"]]}}).status == 200
+
+
+def dhcp_env(lab, vm, tmp_path, *opts):
+    """One DHCP exchange by a real client (busybox udhcpc) in the VM, whose
+    script records what the server gave instead of applying it."""
+    out = tmp_path / f"dhcp-{vm}.env"
+    script = tmp_path / "record.sh"
+    script.write_text(f"#!/bin/sh\n[ \"$1\" = bound ] && env > {out}\nexit 0\n")
+    script.chmod(0o755)
+    args = " ".join(f"-O {o}" for o in opts)
+    lab.sh(vm, f"busybox udhcpc -i eth0 -n -q -f -t 5 -T 1 -s {script} {args}", timeout=30)
+    env = {}
+    for line in out.read_text().splitlines():
+        k, _, v = line.partition("=")
+        env[k] = v
+    return env
+
+
+def test_extra_dhcp_options_reach_the_vm(cloud, tmp_path):
+    """extra_dhcp_opt: a port's options are served by the node's DHCP
+    responder to a real client; an option replaces the subnet's (dns-server);
+    server-ip-address is the next-server field; removing them stops them."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    port = projects["pa"]["vms"]["pa1"]
+    url = f"/v2.0/ports/{port['id']}"
+    env = dhcp_env(lab, "pa1", tmp_path, "bootfile", "tftp", "ntpsrv", "search")
+    assert "bootfile" not in env and "ntpsrv" not in env, env
+    assert env["dns"].split() == ["192.0.2.53"], env
+    opts = [{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+            {"opt_name": "tftp-server", "opt_value": "tftp.example.org"},
+            {"opt_name": "server-ip-address", "opt_value": "192.0.2.45"},
+            {"opt_name": "ntp-server", "opt_value": "192.0.2.123,192.0.2.124"},
+            {"opt_name": "dns-server", "opt_value": "198.51.100.53"},
+            {"opt_name": "domain-search", "opt_value": "example.org,lab.example"},
+            {"opt_name": "bootfile-name", "opt_value": "ignored.0", "ip_version": 6}]
+    r = api.put(url, {"port": {"extra_dhcp_opts": opts}})
+    assert r.status == 200, r
+    try:
+        def served():
+            e = dhcp_env(lab, "pa1", tmp_path, "bootfile", "tftp", "ntpsrv", "search")
+            return e if e.get("bootfile") == "pxelinux.0" else None
+        assert eventually(served)
+        env = served()
+        assert env["tftp"] == "tftp.example.org", env
+        assert env["siaddr"] == "192.0.2.45", env
+        assert env["ntpsrv"].split() == ["192.0.2.123", "192.0.2.124"], env
+        assert env["dns"].split() == ["198.51.100.53"], env
+        assert env["search"].split() == ["example.org", "lab.example"], env
+        # The address and the rest of the lease are unchanged.
+        assert env["ip"] == port["fixed_ips"][0]["ip_address"] and env["router"] == "10.0.0.1"
+    finally:
+        r = api.put(url, {"port": {"extra_dhcp_opts": [
+            {"opt_name": o["opt_name"], "opt_value": None, "ip_version": o.get("ip_version", 4)}
+            for o in opts]}})
+        assert r.status == 200 and r.json["port"]["extra_dhcp_opts"] == [], r
+    assert eventually(lambda: "bootfile" not in dhcp_env(lab, "pa1", tmp_path, "bootfile"))
+
+
+def test_dns_name_is_the_vms_dhcp_hostname(cloud, tmp_path):
+    """dns-integration: the DHCP responder names the VM by its port's
+    dns_name (else host-<address>, as Neutron), in its network's
+    dns_domain."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    port = projects["pa"]["vms"]["pa2"]
+    net = projects["pa"]["net"]
+    ip = port["fixed_ips"][0]["ip_address"]
+    env = dhcp_env(lab, "pa2", tmp_path, "hostname", "domain")
+    assert env["hostname"] == "host-" + ip.replace(".", "-"), env
+    assert "domain" not in env, env
+    assert api.put(f"/v2.0/ports/{port['id']}", {"port": {"dns_name": "db-1"}}).status == 200
+    assert api.put(f"/v2.0/networks/{net['id']}",
+                   {"network": {"dns_domain": "lab.example."}}).status == 200
+    try:
+        def named():
+            e = dhcp_env(lab, "pa2", tmp_path, "hostname", "domain")
+            return e.get("hostname") == "db-1" and e.get("domain") == "lab.example"
+        assert eventually(named)
+    finally:
+        api.put(f"/v2.0/ports/{port['id']}", {"port": {"dns_name": ""}})
+        api.put(f"/v2.0/networks/{net['id']}", {"network": {"dns_domain": ""}})
 
 
 def test_underlay_carries_no_dhcp_and_no_arp_for_known_ports(cloud):

@@ -96,6 +96,11 @@ TEST(desired_l2_and_dhcp)
 	CHECK(d.ports[0].dhcp.router == 0x0a000001 && d.ports[0].dhcp.netmask == 0xffffff00);
 	CHECK(d.ports[0].dhcp.n_dns == 1 && d.ports[0].dhcp.n_routes == 1);
 	CHECK(d.ports[0].dhcp.mtu == 1450);
+	/* Named as Neutron names a port without dns_name; no domain, no
+	 * extra options. */
+	CHECK_STREQ(d.ports[0].dhcp.hostname, "host-10-0-0-5");
+	CHECK_STREQ(d.ports[0].dhcp.domain, "");
+	CHECK(d.ports[0].dhcp.n_extra == 0);
 	/* The local port's MAC on its tap (static, in the bridge); one unicast
 	 * entry for the remote port, one flood entry for its node. */
 	REQUIRE(d.n_fdb == 4);
@@ -241,6 +246,46 @@ TEST(desired_centralized_dhcp)
 	/* A compute node with no port on it has nothing of it. */
 	desired_compute(&r, "compute-2", 0x647f000c, false, &d);
 	CHECK(d.n_central == 0 && d.n_nets == 0);
+	desired_done(&d);
+	replica_done(&r);
+}
+
+TEST(desired_dhcp_names_and_extra_options)
+{
+	struct replica r;
+	struct desired d;
+
+	replica_init(&r);
+	for (size_t i = 0; i < sizeof(model_lines) / sizeof(model_lines[0]); i++)
+		REQUIRE(apply(&r, model_lines[i]) >= 0);
+	REQUIRE(apply(&r, "{\"op\":\"update\",\"revision\":2,\"type\":\"network\",\"id\":"
+			  "\"0123456789abcdef-net\",\"object\":{\"id\":\"0123456789abcdef-net\","
+			  "\"provider:network_type\":\"vxlan\",\"provider:segmentation_id\":1001,"
+			  "\"mtu\":1450,\"dns_domain\":\"example.org.\"}}") == 1);
+	REQUIRE(apply(&r, "{\"op\":\"update\",\"revision\":3,\"type\":\"port\",\"id\":"
+			  "\"p-local-1\",\"object\":{\"id\":\"p-local-1\",\"network_id\":"
+			  "\"0123456789abcdef-net\",\"binding:host_id\":\"compute-1\","
+			  "\"device_owner\":\"compute:nova\",\"mac_address\":\"fa:16:3e:00:00:01\","
+			  "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.5\"}],"
+			  "\"dns_name\":\"web-1.example.org.\",\"extra_dhcp_opts\":["
+			  "{\"opt_name\":\"bootfile-name\",\"opt_value\":\"pxelinux.0\","
+			  "\"ip_version\":4},"
+			  "{\"opt_name\":\"tftp-server\",\"opt_value\":\"2001:db8::1\","
+			  "\"ip_version\":6},"
+			  "{\"opt_name\":\"ntp-server\",\"opt_value\":\"not an address\","
+			  "\"ip_version\":4},"
+			  "{\"opt_name\":\"server-ip-address\",\"opt_value\":\"192.0.2.45\","
+			  "\"ip_version\":4}]}}") == 1);
+	desired_compute(&r, "compute-1", 0x647f000b, false, &d);
+	REQUIRE(d.n_ports == 1);
+	/* The host name is dns_name's first label; the domain the network's,
+	 * without its final dot. */
+	CHECK_STREQ(d.ports[0].dhcp.hostname, "web-1");
+	CHECK_STREQ(d.ports[0].dhcp.domain, "example.org");
+	/* IPv4 options that encode; the IPv6 one and the bad value left out. */
+	REQUIRE(d.ports[0].dhcp.n_extra == 2);
+	CHECK(d.ports[0].dhcp.extra[0].code == 67 && d.ports[0].dhcp.extra[0].size == 10);
+	CHECK(d.ports[0].dhcp.extra[1].code == DHCP_EXTRA_NEXT_SERVER);
 	desired_done(&d);
 	replica_done(&r);
 }

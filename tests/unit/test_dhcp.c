@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
+#include "dhcp/extra.h"
 #include "dhcp/packet.h"
 #include "dhcp/server.h"
 #include "test.h"
@@ -1052,4 +1053,85 @@ TEST(dhcp_builder_bounds)
 	REQUIRE(dhcp_builder_init(&b, big, sizeof(big), &h) == 0);
 	CHECK(dhcp_builder_finish(&b, &size) == 0 && size == DHCP_BOOTP_MIN_SIZE);
 	CHECK(big[240] == 255 && big[299] == 0);
+}
+
+TEST(dhcp_extra_options_parse)
+{
+	struct dhcp_extra_opt o;
+	static const uint8_t search[] = {7,   'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o',
+					 'r', 'g', 0,	1,   'a', 2,   'b', 'c', 0};
+
+	CHECK(dhcp_extra_parse("bootfile-name", "pxelinux.0", &o) == 0);
+	CHECK(o.code == 67 && o.size == 10 && memcmp(o.data, "pxelinux.0", 10) == 0);
+	CHECK(dhcp_extra_parse("tftp-server", "123.123.123.123", &o) == 0);
+	CHECK(o.code == 66 && o.size == 15); /* a name, as text */
+	CHECK(dhcp_extra_parse("ntp-server", "192.0.2.1,192.0.2.2", &o) == 0);
+	CHECK(o.code == 42 && o.size == 8 && o.data[3] == 1 && o.data[7] == 2);
+	CHECK(dhcp_extra_parse("42", "192.0.2.9", &o) == 0 && o.code == 42 && o.size == 4);
+	CHECK(dhcp_extra_parse("server-ip-address", "192.0.2.45", &o) == 0);
+	CHECK(o.code == DHCP_EXTRA_NEXT_SERVER && o.size == 4 && o.data[3] == 45);
+	CHECK(dhcp_extra_parse("mtu", "1400", &o) == 0 && o.size == 2 && o.data[0] == 0x05 &&
+	      o.data[1] == 0x78);
+	CHECK(dhcp_extra_parse("domain-search", "example.org.,a.bc", &o) == 0);
+	CHECK(o.code == 119 && o.size == sizeof(search) && memcmp(o.data, search, o.size) == 0);
+	/* Another option by number: addresses, or else text. */
+	CHECK(dhcp_extra_parse("160", "192.0.2.1", &o) == 0 && o.code == 160 && o.size == 4);
+	CHECK(dhcp_extra_parse("224", "hello", &o) == 0 && o.size == 5);
+	/* Refused: unknown names, options the server owns, bad values. */
+	CHECK(dhcp_extra_parse("no-such-option", "x", &o) == -ENOENT);
+	CHECK(dhcp_extra_parse("51", "60", &o) == -ENOENT);
+	CHECK(dhcp_extra_parse("255", "x", &o) == -ENOENT);
+	CHECK(dhcp_extra_parse("300", "x", &o) == -ENOENT);
+	CHECK(dhcp_extra_parse("ntp-server", "192.0.2.1,", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("ntp-server", "pool.ntp.org", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("server-ip-address", "192.0.2.1,192.0.2.2", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("mtu", "67", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("mtu", "70000", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("bootfile-name", "", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("domain-search", "a..b", &o) == -EINVAL);
+	CHECK(dhcp_extra_parse("domain-search", "a b", &o) == -EINVAL);
+}
+
+TEST(dhcp_extra_options_in_reply)
+{
+	static const uint8_t prl[] = {DHCP_OPT_SUBNET_MASK, 67, DHCP_OPT_ROUTER};
+	struct dhcp_extra_opt x[4];
+	struct dhcp_lease l;
+	struct dhcp_stats st = {0};
+	_cleanup_free_ struct seen *s = calloc(1, sizeof(*s));
+	size_t len = 0;
+	const uint8_t *d;
+
+	REQUIRE(s);
+	lease_init(&l);
+	REQUIRE(dhcp_extra_parse("bootfile-name", "pxelinux.0", &x[0]) == 0);
+	REQUIRE(dhcp_extra_parse("server-ip-address", "192.0.2.45", &x[1]) == 0);
+	REQUIRE(dhcp_extra_parse("dns-server", "198.51.100.53", &x[2]) == 0);
+	REQUIRE(dhcp_extra_parse("ntp-server", "192.0.2.123", &x[3]) == 0);
+	l.extra = x;
+	l.n_extra = 4;
+	send_req(&(struct req){.type = DHCP_DISCOVER, .prl = prl, .n_prl = sizeof(prl)}, &l, &st,
+		 s);
+	REQUIRE(s->r == 1);
+	CHECK(opt_str(s, 67, "pxelinux.0"));
+	/* Asked for: in the client's order, before the rest. */
+	CHECK(opt_pos(s, 67) < opt_pos(s, DHCP_OPT_ROUTER));
+	/* An extra option replaces the lease's own of its code. */
+	d = find_opt(s, DHCP_OPT_DNS, &len);
+	CHECK(d && len == 4 && opt_u32(s, DHCP_OPT_DNS) == IP(198, 51, 100, 53));
+	CHECK(opt_u32(s, 42) == IP(192, 0, 2, 123));
+	CHECK(s->m.siaddr == IP(192, 0, 2, 45));
+	/* The ACK carries them too. */
+	send_req(
+		&(struct req){.type = DHCP_REQUEST, .requested_ip = l.ip, .server_id = l.server_id},
+		&l, &st, s);
+	REQUIRE(s->r == 1 && s->m.type == DHCP_ACK);
+	CHECK(opt_str(s, 67, "pxelinux.0") && s->m.siaddr == IP(192, 0, 2, 45));
+	/* Without extra options: none of them. */
+	l.n_extra = 0;
+	send_req(&(struct req){.type = DHCP_DISCOVER}, &l, &st, s);
+	REQUIRE(s->r == 1);
+	CHECK(opt_pos(s, 67) < 0 && s->m.siaddr == 0);
+	d = find_opt(s, DHCP_OPT_DNS, &len);
+	CHECK(d && len == 8 && d[0] == 192 && d[3] == 53 && d[7] == 54);
 }

@@ -273,3 +273,34 @@ TEST(model_stamp_follows_the_types_asked_for)
 	model_done(&m);
 	model_done(&other);
 }
+
+TEST(model_address_groups)
+{
+	struct model m;
+	const struct m_address_group *g;
+	const struct m_security_group *sg;
+
+	model_init(&m);
+	/* IPv4 prefixes only, canonical; a prefix inside another one and
+	 * repeats are dropped (whatever their order); bad entries skipped. */
+	CHECK(put(&m, "address_group", "ag1",
+		  "{\"addresses\":[\"10.1.0.0/16\",\"2001:db8::/64\",\"10.0.0.0/8\","
+		  "\"192.0.2.7/32\",\"192.0.2.7/32\",\"bad\",7,\"172.16.5.9/24\","
+		  "\"10.200.3.0/24\"]}") == 0);
+	g = (const struct m_address_group *) model_get(&m, M_ADDRESS_GROUP, "ag1");
+	REQUIRE(g && g->n_prefixes == 3);
+	CHECK(g->prefixes[0].addr == 0x0a000000 && g->prefixes[0].len == 8);
+	CHECK(g->prefixes[1].addr == 0xc0000207 && g->prefixes[1].len == 32);
+	CHECK(g->prefixes[2].addr == 0xac100500 && g->prefixes[2].len == 24);
+	/* A rule names its address group; an id that could reach nftables as
+	 * text leaves the rule out. */
+	CHECK(put(&m, "security_group", "g1",
+		  "{\"security_group_rules\":["
+		  "{\"direction\":\"ingress\",\"remote_address_group_id\":\"ag1\"},"
+		  "{\"direction\":\"ingress\",\"remote_address_group_id\":\"ag1 } accept\"}]}") ==
+	      0);
+	sg = (const struct m_security_group *) model_get(&m, M_SECURITY_GROUP, "g1");
+	REQUIRE(sg && sg->n_rules == 1);
+	CHECK(streq(sg->rules[0].remote_address_group, "ag1") && !*sg->rules[0].remote_group);
+	model_done(&m);
+}

@@ -51,7 +51,7 @@ TEST(nft_build_ports_groups_rules)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
-	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1};
+	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0};
 	nft_build(&in, NULL, &st);
 	r = find_chain_rules(&st, "from_tapaaa");
 	REQUIRE(r);
@@ -117,7 +117,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -186,7 +186,7 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
@@ -239,7 +239,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -254,4 +254,48 @@ TEST(nft_rules_protocols)
 	CHECK(find_chain_rules(&st, "ingress_tapx") == NULL);
 	CHECK(strstr(find_chain_rules(&st, "from_tapx"), "ether saddr") == NULL);
 	nft_state_done(&st);
+}
+
+TEST(nft_address_group_sets)
+{
+	struct nft_port_in ports[1];
+	struct nft_rule_in rules[3];
+	struct ip4_cidr pfx[2] = {{0x0a000000, 8}, {0xc0000207, 32}};
+	struct nft_agroup_in ags[2] = {{"agX", pfx, 2}, {"agUnused", pfx, 1}};
+	struct nft_state a, b;
+	char *full, *d;
+
+	port(&ports[0], "tapaaa", 1, 0x0a000005, "sgA");
+	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
+	strcpy(rules[0].remote_address_group, "agX");
+	rules[1] = rule("sgA", false, "", -1, -1, "", "");
+	strcpy(rules[1].remote_address_group, "agMissing");
+	/* IPv6 rules naming a group allow nothing (no IPv6 data plane). */
+	rules[2] = rule("sgA", true, "", -1, -1, "", "");
+	rules[2].ipv6 = true;
+	strcpy(rules[2].remote_address_group, "agX");
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2};
+	nft_build(&in, NULL, &a);
+	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
+		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n");
+	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_eg"),
+		    "meta nfproto ipv4 ip daddr @ag_agMissing accept\n");
+	full = nft_script_full(&a);
+	CHECK(strstr(full, "add set inet lepton ag_agX { type ipv4_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element inet lepton ag_agX { 10.0.0.0/8, 192.0.2.7/32 }") != NULL);
+	/* A group the model lacks: an empty set, matching nothing. */
+	CHECK(strstr(full, "add set inet lepton ag_agMissing") != NULL);
+	CHECK(strstr(full, "add element inet lepton ag_agMissing") == NULL);
+	CHECK(strstr(full, "agUnused") == NULL);
+	CHECK(strstr(full, "add set inet lepton ag_agX") < strstr(full, "@ag_agX"));
+	free(full);
+	/* The group loses a prefix: one element goes, nothing else. */
+	ags[0].n_prefixes = 1;
+	nft_build(&in, &a, &b);
+	d = nft_script_diff(&a, &b);
+	CHECK_STREQ(d, "delete element inet lepton ag_agX { 192.0.2.7/32 }\n");
+	free(d);
+	nft_state_done(&b);
+	nft_state_done(&a);
 }
