@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make pkg-config clang-format
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev
-libmnl-dev libnftables-dev
+libmnl-dev libnftables-dev python3-prometheus-client
 python3 python3-pytest python3-openstackclient iproute2 nftables busybox tcpdump iputils-ping netcat-openbsd iperf3"
 missing=""
 for p in $PKGS; do

@@ -10,6 +10,15 @@ void log_set_level(enum log_level level);
 void log_set_ident(const char *ident);
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 
+/* One event as key=value fields, journal friendly:
+ * "event=NAME key=value key=value ...". Takes (key, value) string pairs and a
+ * NULL after the last; a NULL value leaves its key out. Values that are empty
+ * or hold a space, '"', '=', '\\' or a control character are written in
+ * double quotes with '"' and '\\' escaped and control characters as \xHH. */
+void log_event(enum log_level level, const char *event, ...) __attribute__((sentinel));
+/* The line log_event() writes after the level (caller frees); for tests. */
+char *log_event_format(const char *event, ...) __attribute__((sentinel));
+
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)

@@ -55,6 +55,7 @@ void config_defaults(struct server_config *cfg)
 		.keystone_cache_secs = 300,
 		.snat_block_size = 1024,
 		.snat_block_grace = 120,
+		.request_log = true,
 	};
 }
 
@@ -70,6 +71,17 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (strcmp(v, "true") == 0)
+		*ret = true;
+	else if (strcmp(v, "false") == 0)
+		*ret = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -105,12 +117,7 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		}
 		return -EINVAL;
 	} else if (strcmp(key, "router_distributed") == 0) {
-		if (strcmp(v, "true") == 0)
-			c->router_distributed = true;
-		else if (strcmp(v, "false") == 0)
-			c->router_distributed = false;
-		else
-			return -EINVAL;
+		return parse_bool(v, &c->router_distributed);
 	} else if (strcmp(key, "agent_token") == 0)
 		set_str(&c->agent_token, v);
 	else if (strcmp(key, "auth_strategy") == 0) {
@@ -213,6 +220,12 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		if (parse_u64(v, 0, 1000, &n) < 0)
 			return -EINVAL;
 		c->max_address_pairs = (unsigned) n;
+	} else if (strcmp(key, "metrics_listen") == 0) {
+		if (*v && (!strchr(v, ':') || strlen(v) > 255))
+			return -EINVAL;
+		set_str(&c->metrics_listen, v);
+	} else if (strcmp(key, "request_log") == 0) {
+		return parse_bool(v, &c->request_log);
 	} else
 		return -EINVAL;
 	return 0;
@@ -273,4 +286,5 @@ void config_done(struct server_config *cfg)
 	free(cfg->keystone_username);
 	free(cfg->keystone_password);
 	free(cfg->keystone_project_name);
+	free(cfg->metrics_listen);
 }
