@@ -16,24 +16,53 @@
 #include "agent/client.h"
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
+#include "agent/metricsd.h"
 #include "agent/routers.h"
 #include "agent/replica.h"
+#include "agent/stats.h"
 #include "agent/sync.h"
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
+/* --metrics-listen: where GET /metrics answers; NULL: nowhere. */
+static const char *metrics_listen;
+
 static void usage(FILE *f)
 {
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
-	      "                    [--heartbeat-interval MS] [--debug]\n"
-	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
-	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
-	      "  --heartbeat-interval  milliseconds between heartbeats (200..60000, default\n"
-	      "             5000): the server's agent_down_time must exceed it\n",
+	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
+	      "                    [--metrics-listen HOST:PORT] [--debug]\n"
+	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
+	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
+	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
+	      "(network namespaces).\n"
+	      "  --host NAME         this node's name, as ports' binding:host_id name it\n"
+	      "  --server URL        http://HOST:PORT or unix:/path/to/server.sock\n"
+	      "  --tunnel-ip IP      this node's VXLAN endpoint address (on --tunnel-dev)\n"
+	      "  --tunnel-dev DEV    the underlay interface VXLAN devices use\n"
+	      "  --token TOKEN       the agents' credential, the server's agent_token\n"
+	      "                      (or the environment's LEPTON_AGENT_TOKEN)\n"
+	      "  --mode MODE         compute (default) or network (hosts legacy routers and\n"
+	      "                      centralized SNAT)\n"
+	      "  --physnet P:IFACE   physical network P is reached through IFACE (flat and\n"
+	      "                      VLAN networks, external networks); repeatable\n"
+	      "  --netns-prefix PFX  router namespace names start with PFX (default none)\n"
+	      "  --lease-time SECS   DHCP lease time (default 86400, at least 60)\n"
+	      "  --heartbeat-interval MS\n"
+	      "                      milliseconds between heartbeats (200..60000, default\n"
+	      "                      5000): the server's agent_down_time must exceed it\n"
+	      "  --metrics-listen HOST:PORT\n"
+	      "                      serve GET /metrics (Prometheus text format) there, in\n"
+	      "                      the agent's network namespace, with no authentication\n"
+	      "                      (default: off)\n"
+	      "  --debug             log debug messages too\n"
+	      "  --help              this text\n"
+	      "Logs go to stderr, one line per event. SIGTERM or SIGINT stops the agent;\n"
+	      "the kernel state stays (traffic keeps flowing) and a restart adopts it.\n",
 	      f);
 }
 
@@ -51,6 +80,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 		{"debug", no_argument, NULL, 'D'},
 		{"lease-time", required_argument, NULL, 'l'},
 		{"heartbeat-interval", required_argument, NULL, 'B'},
+		{"metrics-listen", required_argument, NULL, 'M'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -115,6 +145,13 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->heartbeat_ms = (uint32_t) ms;
 			break;
 		}
+		case 'M':
+			if (!strchr(optarg, ':')) {
+				fprintf(stderr, "lepton-agent: --metrics-listen wants HOST:PORT\n");
+				return -EINVAL;
+			}
+			metrics_listen = optarg;
+			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -176,6 +213,7 @@ int main(int argc, char **argv)
 	struct itimerspec tick = {{0, 200 * 1000000}, {0, 200 * 1000000}};
 	uint64_t last_heartbeat = 0, last_resync = 0, last_snat = 0;
 	json_t *snat_asked = json_object();
+	struct metricsd *metrics = NULL;
 	sigset_t sigs;
 	int sfd, tfd, r;
 
@@ -195,6 +233,16 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error("cannot start: %s", strerror(-r));
 		return 1;
+	}
+	stats_start(a.client);
+	if (metrics_listen) {
+		r = metricsd_start(metrics_listen, &metrics);
+		if (r < 0) {
+			log_error("cannot serve metrics on %s: %s", metrics_listen, strerror(-r));
+			stats_stop();
+			agent_done(&a);
+			return 1;
+		}
 	}
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	epoll_add(a.epfd, sfd);
@@ -251,6 +299,8 @@ int main(int argc, char **argv)
 		}
 	}
 	log_info("stopping");
+	metricsd_stop(metrics);
+	stats_stop();
 	agent_done(&a);
 	json_decref(snat_asked);
 	close(sfd);

@@ -10,6 +10,12 @@
 static enum log_level threshold = LOG_LVL_INFO;
 static const char *ident = "lepton";
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static void (*hook)(enum log_level, const char *);
+
+void log_set_hook(void (*fn)(enum log_level level, const char *message))
+{
+	hook = fn;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -28,9 +34,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	struct timespec ts;
 	struct tm tm;
 	va_list ap;
+	void (*h)(enum log_level, const char *) = hook;
+	char message[512];
 
+	if (h && level >= LOG_LVL_WARN) {
+		va_start(ap, fmt);
+		vsnprintf(message, sizeof(message), fmt, ap);
+		va_end(ap);
+	}
 	if (level < threshold)
-		return;
+		goto out;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -41,6 +54,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	pthread_mutex_unlock(&lock);
+out:
+	if (h && level >= LOG_LVL_WARN)
+		h(level, message);
 }
 
 static bool needs_quotes(const char *v)

@@ -154,7 +154,7 @@ void metrics_add(struct metric *m, double v, ...)
 
 void metrics_set(struct metric *m, double v, ...)
 {
-	UPDATE(m, m->type == METRIC_TYPE_GAUGE, OP_SET, v);
+	UPDATE(m, m->type != METRIC_TYPE_HISTOGRAM, OP_SET, v);
 }
 
 void metrics_observe(struct metric *m, double v, ...)

@@ -64,7 +64,8 @@ extern const double metrics_seconds_buckets[13];
 void metrics_register(struct metric *m);
 /* Counter or gauge: adds v (a counter's v must be >= 0; else ignored). */
 void metrics_add(struct metric *m, double v, ...);
-/* Gauge: sets the series to v. */
+/* Gauge: sets the series to v. Counter: mirrors a count kept elsewhere
+ * (v must never go down). */
 void metrics_set(struct metric *m, double v, ...);
 /* Histogram: records one observation of v. */
 void metrics_observe(struct metric *m, double v, ...);

@@ -116,7 +116,7 @@ TEST(metrics_wrong_operation_for_the_type_changes_nothing)
 	char *all;
 
 	metrics_add(&h, 1);
-	metrics_set(&c, 9);
+	metrics_set(&h, 9);
 	metrics_observe(&c, 9);
 	all = metrics_render();
 	CHECK(strstr(all, "\nt_c_only_total 0\n"));
