@@ -24,6 +24,7 @@
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "base/util.h"
 #include "base/xalloc.h"
 
 /* --metrics-listen: where GET /metrics answers; NULL: nowhere. */
@@ -35,7 +36,7 @@ static void usage(FILE *f)
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
-	      "                    [--metrics-listen HOST:PORT] [--debug]\n"
+	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
 	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
 	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
@@ -59,6 +60,9 @@ static void usage(FILE *f)
 	      "                      serve GET /metrics (Prometheus text format) there, in\n"
 	      "                      the agent's network namespace, with no authentication\n"
 	      "                      (default: off)\n"
+	      "  --config FILE       the same settings as \"key = value\" lines (keys as the\n"
+	      "                      options, '_' or '-'; debug = true), '#' comments; the\n"
+	      "                      command line wins (see /etc/lepton/lepton-agent.conf)\n"
 	      "  --debug             log debug messages too\n"
 	      "  --help              this text\n"
 	      "Logs go to stderr, one line per event. SIGTERM or SIGINT stops the agent;\n"
@@ -66,24 +70,108 @@ static void usage(FILE *f)
 	      f);
 }
 
+static const struct option opts[] = {
+	{"host", required_argument, NULL, 'H'},
+	{"server", required_argument, NULL, 's'},
+	{"token", required_argument, NULL, 't'},
+	{"mode", required_argument, NULL, 'm'},
+	{"tunnel-ip", required_argument, NULL, 'i'},
+	{"tunnel-dev", required_argument, NULL, 'd'},
+	{"physnet", required_argument, NULL, 'p'},
+	{"netns-prefix", required_argument, NULL, 'N'},
+	{"debug", no_argument, NULL, 'D'},
+	{"lease-time", required_argument, NULL, 'l'},
+	{"heartbeat-interval", required_argument, NULL, 'B'},
+	{"metrics-listen", required_argument, NULL, 'M'},
+	{"config", required_argument, NULL, 'C'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The settings of a --config file as long options ("key = value" lines,
+ * keys spelled as the options with '_' or '-', '#' comments; debug = true),
+ * appended to *args. The strings live as long as the process. */
+static int load_config(const char *path, char ***args, int *n_args)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned n = 0;
+
+	if (!f) {
+		int r = -errno;
+
+		fprintf(stderr, "lepton-agent: %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = strstrip(line), *eq = strchr(s, '='), *key, *value;
+		const struct option *o = NULL;
+
+		n++;
+		if (*s == '#' || !*s)
+			continue;
+		if (eq)
+			*eq = '\0';
+		key = strstrip(s);
+		value = eq ? strstrip(eq + 1) : NULL;
+		for (char *k = key; *k; k++)
+			*k = *k == '_' ? '-' : *k;
+		for (size_t i = 0; opts[i].name && !o; i++)
+			if (streq(opts[i].name, key) && !streq(key, "config") &&
+			    !streq(key, "help"))
+				o = &opts[i];
+		if (!o || !value ||
+		    (o->has_arg == no_argument && !streq(value, "true") &&
+		     !streq(value, "false"))) {
+			fprintf(stderr, "lepton-agent: %s:%u: unknown setting or bad value\n", path,
+				n);
+			fclose(f);
+			return -EINVAL;
+		}
+		if ((o->has_arg == no_argument && streq(value, "false")) || !*value)
+			continue; /* off, or not set */
+		*args = xrealloc(*args, (size_t) (*n_args + 2) * sizeof(**args));
+		(*args)[(*n_args)++] = o->has_arg == no_argument ? xasprintf("--%s", key)
+								 : xasprintf("--%s=%s", key, value);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The command line, with a --config file's settings first so that the
+ * command line wins (--physnet adds to the file's). */
+static int expand_config(int argc, char **argv, int *ret_argc, char ***ret_argv)
+{
+	char **args = xcalloc((size_t) argc + 1, sizeof(*args));
+	int n = 1, r;
+
+	args[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (streq(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (startswith(argv[i], "--config="))
+			path = argv[i] + strlen("--config=");
+		if (!path)
+			continue;
+		r = load_config(path, &args, &n);
+		if (r < 0) {
+			free(args);
+			return r;
+		}
+	}
+	args = xrealloc(args, (size_t) (n + argc + 1) * sizeof(*args));
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	*ret_argc = n;
+	*ret_argv = args;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct agent_config *cfg)
 {
-	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'},
-		{"server", required_argument, NULL, 's'},
-		{"token", required_argument, NULL, 't'},
-		{"mode", required_argument, NULL, 'm'},
-		{"tunnel-ip", required_argument, NULL, 'i'},
-		{"tunnel-dev", required_argument, NULL, 'd'},
-		{"physnet", required_argument, NULL, 'p'},
-		{"netns-prefix", required_argument, NULL, 'N'},
-		{"debug", no_argument, NULL, 'D'},
-		{"lease-time", required_argument, NULL, 'l'},
-		{"heartbeat-interval", required_argument, NULL, 'B'},
-		{"metrics-listen", required_argument, NULL, 'M'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	int c;
 
 	cfg->mode = "compute";
@@ -145,6 +233,8 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->heartbeat_ms = (uint32_t) ms;
 			break;
 		}
+		case 'C':
+			break; /* read by expand_config() */
 		case 'M':
 			if (!strchr(optarg, ':')) {
 				fprintf(stderr, "lepton-agent: --metrics-listen wants HOST:PORT\n");
@@ -218,7 +308,7 @@ int main(int argc, char **argv)
 	int sfd, tfd, r;
 
 	log_set_ident("lepton-agent");
-	if (parse_args(argc, argv, &a.cfg) < 0)
+	if (expand_config(argc, argv, &argc, &argv) < 0 || parse_args(argc, argv, &a.cfg) < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);

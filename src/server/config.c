@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/util.h"
 #include "base/xalloc.h"
 
 const char *const quota_names[QUOTA_MAX] = {
@@ -231,18 +232,6 @@ int config_set(struct server_config *c, const char *key, const char *v)
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
-}
-
 int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
 {
 	FILE *f = fopen(path, "re");
@@ -253,7 +242,7 @@ int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq;
+		char *s = strstrip(line), *eq;
 
 		n++;
 		if (*s == '#' || *s == '\0' || *s == '[')
@@ -264,7 +253,7 @@ int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
 			break;
 		}
 		*eq = '\0';
-		r = config_set(cfg, trim(s), trim(eq + 1));
+		r = config_set(cfg, strstrip(s), strstrip(eq + 1));
 		if (r < 0)
 			break;
 	}

@@ -40,11 +40,16 @@ def wait(seconds, ok):
 
 
 @pytest.fixture(scope="module")
-def cloud():
+def cloud(tmp_path_factory):
     port = free_port()
+    # The agents take their metrics address from a config file (--config),
+    # as the packaged unit runs them.
+    conf = tmp_path_factory.mktemp("ops") / "lepton-agent.conf"
+    conf.write_text(f"# the lab's agents\nmetrics_listen = {AGENT_METRICS}\nnetns_prefix =\n"
+                    "debug = false\n")
     lab = Lab(unique_name("ops"), computes=2,
               server_config={"metrics_listen": f"127.0.0.1:{port}"},
-              agent_args=["--metrics-listen", AGENT_METRICS])
+              agent_args=["--config", str(conf)])
     try:
         lab.up()
         yield lab, f"http://127.0.0.1:{port}"
