@@ -26,6 +26,9 @@ AGENT_PKGS := libmnl libnftables
 AGENT_LDLIBS := $(shell pkg-config --libs $(AGENT_PKGS))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 LIB_SRC    := $(BASE_SRC) $(MODEL_SRC)
+# The topology page's files (web/), embedded into lepton-server as C arrays.
+WEB_FILES  := $(sort $(wildcard web/topology/*))
+WEB_GEN     = $(B)/gen/webassets.c
 # The unit tests link the pure parts of the server (everything but main.c).
 SERVER_LIB := $(filter-out src/server/main.c,$(SERVER_SRC))
 AGENT_LIB  := $(filter-out src/agent/main.c,$(AGENT_SRC))
@@ -59,7 +62,12 @@ $(S)/%.o: %.c
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
 LINK = @echo "  LD      $@"; $(CC) $(CFLAGS) $(LDFLAGS)
-$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC))
+$(WEB_GEN): $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@sh scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(SERVER_SRC) $(WEB_GEN))
 	$(LINK) -o $@ $^ $(LDLIBS)
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
@@ -67,13 +75,13 @@ $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 $(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
-$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC))
+$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(SERVER_SRC) $(WEB_GEN))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton-agent: $(call objs,$(S),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
-$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(AGENT_LIB) $(AGENT_DEPS) $(UNIT_SRC))
+$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(WEB_GEN) $(AGENT_LIB) $(AGENT_DEPS) $(UNIT_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
 unit: $(S)/unit-tests

@@ -15,6 +15,7 @@
 #include "server/snat.h"
 #include "server/telemetry.h"
 #include "server/watch.h"
+#include "server/web.h"
 
 #define MAX_PATH_PARTS 8
 
@@ -588,6 +589,11 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 	struct keystone_identity id;
 	json_t *body = NULL;
 	int status;
+
+	if (web_handle(req, resp)) { /* the topology page: static, no auth */
+		telemetry_request(api, req, resp->status, start_us, NULL);
+		return;
+	}
 
 	if (api->cfg->public_url)
 		base = xstrdup(api->cfg->public_url);

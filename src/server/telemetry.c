@@ -55,6 +55,8 @@ const char *telemetry_resource(const char *path)
 		parts[n++] = t;
 	if (n == 0)
 		return "versions";
+	if (streq(parts[0], "topology"))
+		return "topology";
 	if (!streq(parts[0], "v2.0"))
 		return "other";
 	if (n == 1)

@@ -25,7 +25,7 @@ void telemetry_request(const struct api *api, const struct http_request *req, in
 /* The resource label of a request path: a collection of the API
  * ("networks", "floatingip_pools", "firewall_groups"), "versions",
  * "resources", "extensions", "quotas", "lepton/watch", "lepton/snat_blocks",
- * "lepton/agents", "lepton/ports", or "other": a bounded set whatever the
+ * "lepton/agents", "lepton/ports", "topology" (the page), or "other": a bounded set whatever the
  * path holds. */
 const char *telemetry_resource(const char *path);
 

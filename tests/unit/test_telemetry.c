@@ -24,6 +24,7 @@ TEST(telemetry_resource_labels_are_bounded)
 		{"/v2.0/nonsense-0b9e3c8e", "other"},
 		{"/v3/networks", "other"},
 		{"/metrics", "other"},
+		{"/topology/app.js", "topology"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
