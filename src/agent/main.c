@@ -339,8 +339,14 @@ int main(int argc, char **argv)
 	epoll_add(a.epfd, tfd);
 	epoll_add(a.epfd, client_watch_fd(a.client));
 	epoll_add(a.epfd, kernel_events_fd(a.kernel));
-	log_info("host %s, tunnel %s on %s, server %s", a.cfg.host, a.cfg.tunnel_dev,
-		 a.cfg.tunnel_dev, a.cfg.server);
+	{
+		char tun[IP4_STRLEN];
+
+		ip4_format(a.cfg.tunnel_ip, tun);
+		log_event(LOG_LVL_INFO, "start", "host", a.cfg.host, "mode", a.cfg.mode, "server",
+			  a.cfg.server, "tunnel_ip", tun, "tunnel_dev", a.cfg.tunnel_dev, "metrics",
+			  metrics_listen, NULL);
+	}
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[32];
@@ -388,7 +394,7 @@ int main(int argc, char **argv)
 			agent_sync(&a);
 		}
 	}
-	log_info("stopping");
+	log_event(LOG_LVL_INFO, "stop", NULL);
 	metricsd_stop(metrics);
 	stats_stop();
 	agent_done(&a);

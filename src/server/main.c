@@ -172,14 +172,17 @@ int main(int argc, char **argv)
 	struct snat_sweeper *sweeper = snat_sweeper_start(store, &cfg);
 	if (!sweeper)
 		log_error("cannot start the SNAT sweeper: blocks will not expire");
-	log_info("serving on %s%s%s, store %s/lepton.db at revision %lld%s%s", cfg.listen,
-		 cfg.unix_path ? " and unix:" : "", cfg.unix_path ? cfg.unix_path : "",
-		 cfg.data_dir, (long long) store_revision(store),
-		 cfg.metrics_listen ? ", metrics on " : "",
-		 cfg.metrics_listen ? cfg.metrics_listen : "");
+	{
+		char rev[24];
+
+		snprintf(rev, sizeof(rev), "%lld", (long long) store_revision(store));
+		log_event(LOG_LVL_INFO, "start", "listen", cfg.listen, "unix", cfg.unix_path,
+			  "metrics", cfg.metrics_listen, "data_dir", cfg.data_dir, "revision", rev,
+			  "auth", cfg.auth_keystone ? "keystone" : "noauth", NULL);
+	}
 	sig = 0;
 	sigwait(&sigs, &sig);
-	log_info("signal %d: shutting down", sig);
+	log_event(LOG_LVL_INFO, "stop", "signal", sigabbrev_np(sig), NULL);
 	store_shutdown(store);
 	http_stop(metrics_http);
 	http_stop(http);
