@@ -26,6 +26,9 @@ AGENT_PKGS := libmnl libnftables
 AGENT_LDLIBS := $(shell pkg-config --libs $(AGENT_PKGS))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 LIB_SRC    := $(BASE_SRC) $(MODEL_SRC)
+# The topology page's files (web/), embedded into lepton-server as C arrays.
+WEB_FILES  := $(sort $(wildcard web/topology/*))
+WEB_GEN     = $(B)/gen/webassets.c
 # The unit tests link the pure parts of the server (everything but main.c).
 SERVER_LIB := $(filter-out src/server/main.c,$(SERVER_SRC))
 AGENT_LIB  := $(filter-out src/agent/main.c,$(AGENT_SRC))
@@ -49,17 +52,22 @@ deps:
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(S)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC san  $<"
-	@$(CC) $(CFLAGS) -O1 $(SAN) -MMD -MP -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -O1 $(SAN) -MMD -MP -c -o $@ $<
 
 objs = $(patsubst %.c,$(1)/%.o,$(2))
 
-LINK = @echo "  LD      $@"; $(CC) $(CFLAGS)
-$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC))
+LINK = @echo "  LD      $@"; $(CC) $(CFLAGS) $(LDFLAGS)
+$(WEB_GEN): $(WEB_FILES) scripts/embed-web.sh
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	@sh scripts/embed-web.sh $(WEB_FILES) > $@.tmp && mv $@.tmp $@
+
+$(B)/lepton-server: $(call objs,$(B),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC) $(WEB_GEN))
 	$(LINK) -o $@ $^ $(LDLIBS)
 $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS)
@@ -67,17 +75,47 @@ $(B)/lepton: $(call objs,$(B),$(LIB_SRC) $(CLI_SRC))
 $(B)/lepton-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
 	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
-$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC))
+$(S)/lepton-server: $(call objs,$(S),$(LIB_SRC) $(DHCP_SRC) $(SERVER_SRC) $(WEB_GEN))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton: $(call objs,$(S),$(LIB_SRC) $(CLI_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS)
 $(S)/lepton-agent: $(call objs,$(S),$(LIB_SRC) $(AGENT_DEPS) $(AGENT_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
-$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(AGENT_LIB) $(AGENT_DEPS) $(UNIT_SRC))
+$(S)/unit-tests: $(call objs,$(S),$(LIB_SRC) $(SERVER_LIB) $(WEB_GEN) $(AGENT_LIB) $(AGENT_DEPS) $(UNIT_SRC))
 	$(LINK) $(SAN) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
 
 unit: $(S)/unit-tests
 	$(S)/unit-tests
+
+# `make install` (PREFIX=/usr/local, DESTDIR for a staging root): the CLI in
+# BINDIR, the daemons in SBINDIR, their man pages, the systemd units (their
+# ExecStart= pointing at SBINDIR) and, unless already there, the documented
+# config files in SYSCONFDIR/lepton (CONFMODE 0600: they may hold secrets).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+CONFMODE   ?= 0600
+INSTALL    ?= install
+.PHONY: install
+install: $(B)/lepton $(B)/lepton-server $(B)/lepton-agent
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/lepton
+	$(INSTALL) -m 0755 $(B)/lepton $(DESTDIR)$(BINDIR)/lepton
+	$(INSTALL) -m 0755 $(B)/lepton-server $(B)/lepton-agent $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 0644 dist/man/lepton.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 dist/man/lepton-server.8 dist/man/lepton-agent.8 $(DESTDIR)$(MANDIR)/man8/
+	for u in lepton-server lepton-agent; do \
+		sed 's|/usr/sbin/|$(SBINDIR)/|; s|/etc/lepton/|$(SYSCONFDIR)/lepton/|' \
+			dist/systemd/$$u.service > $(DESTDIR)$(UNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
+	for c in lepton-server.conf lepton-agent.conf; do \
+		[ -e $(DESTDIR)$(SYSCONFDIR)/lepton/$$c ] || \
+		$(INSTALL) -m $(CONFMODE) dist/etc/$$c $(DESTDIR)$(SYSCONFDIR)/lepton/$$c || exit 1; \
+	done
 
 # The whole suite: pytest drives the unit-test binary (one pytest case per C
 # test) and the end-to-end tests, so one summary line covers everything.

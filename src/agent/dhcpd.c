@@ -1,5 +1,6 @@
 /* The agent's DHCP responder sockets. */
 #include "agent/dhcpd.h"
+#include "agent/stats.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -254,4 +255,5 @@ void dhcpd_handle(struct dhcpd *d, int fd, const struct desired *desired)
 			  (unsigned long long) d->stats.dropped_malformed,
 			  (unsigned long long) d->stats.dropped_unknown);
 	}
+	stats_dhcp(&d->stats);
 }

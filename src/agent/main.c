@@ -16,54 +16,176 @@
 #include "agent/client.h"
 #include "agent/dhcpd.h"
 #include "agent/kernel.h"
+#include "agent/metricsd.h"
 #include "agent/routers.h"
 #include "agent/replica.h"
+#include "agent/stats.h"
 #include "agent/sync.h"
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/timeutil.h"
+#include "base/util.h"
 #include "base/xalloc.h"
+
+/* --metrics-listen: where GET /metrics answers; NULL: nowhere. */
+static const char *metrics_listen;
 
 static void usage(FILE *f)
 {
 	fputs("usage: lepton-agent --host NAME --server URL --tunnel-ip IP --tunnel-dev DEV\n"
 	      "                    [--token TOKEN] [--mode compute|network]\n"
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
-	      "                    [--heartbeat-interval MS] [--availability-zone ZONE]\n"
-	      "                    [--debug]\n"
+	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
+	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
+	      "                    [--availability-zone ZONE]\n"
 	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]]\n"
-	      "  --server   http://HOST:PORT or unix:/path/to/server.sock\n"
-	      "  --token    the agents' credential (or LEPTON_AGENT_TOKEN)\n"
-	      "  --heartbeat-interval  milliseconds between heartbeats (200..60000, default\n"
-	      "             5000): the server's agent_down_time must exceed it\n"
-	      "  --bgp-dev  BGP mode: the node's interface on its external segment; the\n"
-	      "             /32s of its Floating IPs and owned SNAT addresses go to routing\n"
-	      "             table N (default 76) for BIRD to announce, --bgp-nexthop (the\n"
-	      "             node's address on DEV) being the next hop of its routers\n",
+	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
+	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
+	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
+	      "(network namespaces).\n"
+	      "  --host NAME         this node's name, as ports' binding:host_id name it\n"
+	      "  --server URL        http://HOST:PORT or unix:/path/to/server.sock\n"
+	      "  --tunnel-ip IP      this node's VXLAN endpoint address (on --tunnel-dev)\n"
+	      "  --tunnel-dev DEV    the underlay interface VXLAN devices use\n"
+	      "  --token TOKEN       the agents' credential, the server's agent_token\n"
+	      "                      (or the environment's LEPTON_AGENT_TOKEN)\n"
+	      "  --mode MODE         compute (default) or network (hosts legacy routers and\n"
+	      "                      centralized SNAT)\n"
+	      "  --physnet P:IFACE   physical network P is reached through IFACE (flat and\n"
+	      "                      VLAN networks, external networks); repeatable\n"
+	      "  --netns-prefix PFX  router namespace names start with PFX (default none)\n"
+	      "  --lease-time SECS   DHCP lease time (default 86400, at least 60)\n"
+	      "  --heartbeat-interval MS\n"
+	      "                      milliseconds between heartbeats (200..60000, default\n"
+	      "                      5000): the server's agent_down_time must exceed it\n"
+	      "  --metrics-listen HOST:PORT\n"
+	      "                      serve GET /metrics (Prometheus text format) there, in\n"
+	      "                      the agent's network namespace, with no authentication\n"
+	      "                      (default: off)\n"
+	      "  --availability-zone ZONE\n"
+	      "                      the node's availability zone (default nova)\n"
+	      "  --bgp-dev DEV       BGP mode: the node's interface on its external segment;\n"
+	      "                      the /32s of its Floating IPs and owned SNAT addresses go\n"
+	      "                      to routing table N (--bgp-table, default 76) for BIRD to\n"
+	      "                      announce\n"
+	      "  --bgp-nexthop IP    the node's address on DEV, next hop of its routers\n"
+	      "  --bgp-table N       the routing table of the announcements (default 76)\n"
+	      "  --config FILE       the same settings as \"key = value\" lines (keys as the\n"
+	      "                      options, '_' or '-'; debug = true), '#' comments; the\n"
+	      "                      command line wins (see /etc/lepton/lepton-agent.conf)\n"
+	      "  --debug             log debug messages too\n"
+	      "  --help              this text\n"
+	      "Logs go to stderr, one line per event. SIGTERM or SIGINT stops the agent;\n"
+	      "the kernel state stays (traffic keeps flowing) and a restart adopts it.\n",
 	      f);
+}
+
+static const struct option opts[] = {
+	{"host", required_argument, NULL, 'H'},
+	{"server", required_argument, NULL, 's'},
+	{"token", required_argument, NULL, 't'},
+	{"mode", required_argument, NULL, 'm'},
+	{"tunnel-ip", required_argument, NULL, 'i'},
+	{"tunnel-dev", required_argument, NULL, 'd'},
+	{"physnet", required_argument, NULL, 'p'},
+	{"netns-prefix", required_argument, NULL, 'N'},
+	{"debug", no_argument, NULL, 'D'},
+	{"lease-time", required_argument, NULL, 'l'},
+	{"heartbeat-interval", required_argument, NULL, 'B'},
+	{"metrics-listen", required_argument, NULL, 'M'},
+	{"config", required_argument, NULL, 'C'},
+	{"bgp-dev", required_argument, NULL, 'g'},
+	{"bgp-nexthop", required_argument, NULL, 'n'},
+	{"bgp-table", required_argument, NULL, 'T'},
+	{"availability-zone", required_argument, NULL, 'Z'},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The settings of a --config file as long options ("key = value" lines,
+ * keys spelled as the options with '_' or '-', '#' comments; debug = true),
+ * appended to *args. The strings live as long as the process. */
+static int load_config(const char *path, char ***args, int *n_args)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned n = 0;
+
+	if (!f) {
+		int r = -errno;
+
+		fprintf(stderr, "lepton-agent: %s: %s\n", path, strerror(-r));
+		return r;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *s = strstrip(line), *eq = strchr(s, '='), *key, *value;
+		const struct option *o = NULL;
+
+		n++;
+		if (*s == '#' || !*s)
+			continue;
+		if (eq)
+			*eq = '\0';
+		key = strstrip(s);
+		value = eq ? strstrip(eq + 1) : NULL;
+		for (char *k = key; *k; k++)
+			*k = *k == '_' ? '-' : *k;
+		for (size_t i = 0; opts[i].name && !o; i++)
+			if (streq(opts[i].name, key) && !streq(key, "config") &&
+			    !streq(key, "help"))
+				o = &opts[i];
+		if (!o || !value ||
+		    (o->has_arg == no_argument && !streq(value, "true") &&
+		     !streq(value, "false"))) {
+			fprintf(stderr, "lepton-agent: %s:%u: unknown setting or bad value\n", path,
+				n);
+			fclose(f);
+			return -EINVAL;
+		}
+		if ((o->has_arg == no_argument && streq(value, "false")) || !*value)
+			continue; /* off, or not set */
+		*args = xrealloc(*args, (size_t) (*n_args + 2) * sizeof(**args));
+		(*args)[(*n_args)++] = o->has_arg == no_argument ? xasprintf("--%s", key)
+								 : xasprintf("--%s=%s", key, value);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* The command line, with a --config file's settings first so that the
+ * command line wins (--physnet adds to the file's). */
+static int expand_config(int argc, char **argv, int *ret_argc, char ***ret_argv)
+{
+	char **args = xcalloc((size_t) argc + 1, sizeof(*args));
+	int n = 1, r;
+
+	args[0] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (streq(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (startswith(argv[i], "--config="))
+			path = argv[i] + strlen("--config=");
+		if (!path)
+			continue;
+		r = load_config(path, &args, &n);
+		if (r < 0) {
+			free(args);
+			return r;
+		}
+	}
+	args = xrealloc(args, (size_t) (n + argc + 1) * sizeof(*args));
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	*ret_argc = n;
+	*ret_argv = args;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct agent_config *cfg)
 {
-	static const struct option opts[] = {
-		{"host", required_argument, NULL, 'H'},
-		{"server", required_argument, NULL, 's'},
-		{"token", required_argument, NULL, 't'},
-		{"mode", required_argument, NULL, 'm'},
-		{"tunnel-ip", required_argument, NULL, 'i'},
-		{"tunnel-dev", required_argument, NULL, 'd'},
-		{"physnet", required_argument, NULL, 'p'},
-		{"netns-prefix", required_argument, NULL, 'N'},
-		{"debug", no_argument, NULL, 'D'},
-		{"lease-time", required_argument, NULL, 'l'},
-		{"heartbeat-interval", required_argument, NULL, 'B'},
-		{"bgp-dev", required_argument, NULL, 'g'},
-		{"bgp-nexthop", required_argument, NULL, 'n'},
-		{"bgp-table", required_argument, NULL, 'T'},
-		{"availability-zone", required_argument, NULL, 'Z'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	int c;
 
 	cfg->mode = "compute";
@@ -133,6 +255,15 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 				return -EINVAL;
 			}
 			cfg->availability_zone = optarg;
+			break;
+		case 'C':
+			break; /* read by expand_config() */
+		case 'M':
+			if (!strchr(optarg, ':')) {
+				fprintf(stderr, "lepton-agent: --metrics-listen wants HOST:PORT\n");
+				return -EINVAL;
+			}
+			metrics_listen = optarg;
 			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
@@ -233,11 +364,12 @@ int main(int argc, char **argv)
 	struct itimerspec tick = {{0, 200 * 1000000}, {0, 200 * 1000000}};
 	uint64_t last_heartbeat = 0, last_resync = 0, last_snat = 0;
 	json_t *snat_asked = json_object();
+	struct metricsd *metrics = NULL;
 	sigset_t sigs;
 	int sfd, tfd, r;
 
 	log_set_ident("lepton-agent");
-	if (parse_args(argc, argv, &a.cfg) < 0)
+	if (expand_config(argc, argv, &argc, &argv) < 0 || parse_args(argc, argv, &a.cfg) < 0)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
@@ -253,13 +385,29 @@ int main(int argc, char **argv)
 		log_error("cannot start: %s", strerror(-r));
 		return 1;
 	}
+	stats_start(a.client);
+	if (metrics_listen) {
+		r = metricsd_start(metrics_listen, &metrics);
+		if (r < 0) {
+			log_error("cannot serve metrics on %s: %s", metrics_listen, strerror(-r));
+			stats_stop();
+			agent_done(&a);
+			return 1;
+		}
+	}
 	a.epfd = epoll_create1(EPOLL_CLOEXEC);
 	epoll_add(a.epfd, sfd);
 	epoll_add(a.epfd, tfd);
 	epoll_add(a.epfd, client_watch_fd(a.client));
 	epoll_add(a.epfd, kernel_events_fd(a.kernel));
-	log_info("host %s, tunnel %s on %s, server %s", a.cfg.host, a.cfg.tunnel_dev,
-		 a.cfg.tunnel_dev, a.cfg.server);
+	{
+		char tun[IP4_STRLEN];
+
+		ip4_format(a.cfg.tunnel_ip, tun);
+		log_event(LOG_LVL_INFO, "start", "host", a.cfg.host, "mode", a.cfg.mode, "server",
+			  a.cfg.server, "tunnel_ip", tun, "tunnel_dev", a.cfg.tunnel_dev, "metrics",
+			  metrics_listen, NULL);
+	}
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[32];
@@ -307,7 +455,9 @@ int main(int argc, char **argv)
 			agent_sync(&a);
 		}
 	}
-	log_info("stopping");
+	log_event(LOG_LVL_INFO, "stop", NULL);
+	metricsd_stop(metrics);
+	stats_stop();
 	agent_done(&a);
 	json_decref(snat_asked);
 	close(sfd);

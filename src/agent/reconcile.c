@@ -8,6 +8,7 @@
 #include <string.h>
 #include "base/ip4.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/strbuf.h"
 #include "base/timeutil.h"
 #include "base/util.h"
@@ -636,6 +637,10 @@ static bool is_del(enum op_kind k)
 /* Plans at least this big say where their time went, by op kind. */
 #define PLAN_TIMING_MIN 100
 
+static struct metric kernel_ops_total = METRIC_COUNTER(
+	"lepton_agent_kernel_ops_total",
+	"Kernel operations applied by reconcile passes, by op and result.", "op,result");
+
 int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_failed)
 {
 	uint64_t us[ARRAY_SIZE(op_names)] = {0}, n[ARRAY_SIZE(op_names)] = {0};
@@ -654,6 +659,7 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_fai
 			r = 0;
 		if (ret_failed)
 			ret_failed[i] = r < 0;
+		metrics_add(&kernel_ops_total, 1, op_names[op->kind], r < 0 ? "failed" : "ok");
 		if (r < 0 && !first)
 			first = r;
 	}

@@ -12,6 +12,7 @@
 #include "agent/node.h"
 #include "agent/reconcile.h"
 #include "agent/routers.h"
+#include "agent/stats.h"
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/timeutil.h"
@@ -102,6 +103,7 @@ void agent_feed(struct agent *a)
 		else if (r < 0)
 			log_warn("malformed feed line ignored");
 	}
+	stats_feed(lines, a->replica.revision);
 	json_decref(lines);
 }
 
@@ -517,5 +519,10 @@ void agent_sync(struct agent *a)
 			 (unsigned long long) (t_apply - t_dump),
 			 (unsigned long long) (t_nft - t_apply),
 			 (unsigned long long) (t_rest - t_nft));
+	stats_pass(&(struct stats_pass){!a->synced_once ? "full_resync"
+					: routers_only	? "routers"
+							: "sync",
+					t0, t_model, t_dump, t_apply, t_nft, t_rest, n_nft,
+					a->replica.revision});
 	a->synced_once = true;
 }

@@ -6,13 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/strbuf.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "server/keystone.h"
 #include "server/list.h"
 #include "server/quota.h"
 #include "server/resources.h"
 #include "server/snat.h"
+#include "server/telemetry.h"
 #include "server/watch.h"
+#include "server/web.h"
 
 #define MAX_PATH_PARTS 8
 
@@ -611,11 +614,17 @@ static int identify(struct api *api, struct api_ctx *ctx, const struct http_requ
 void api_handle(void *userdata, const struct http_request *req, struct http_response *resp)
 {
 	struct api *api = userdata;
+	uint64_t start_us = time_mono_us();
 	const char *host = http_request_header(req, "Host");
 	_cleanup_free_ char *base = NULL;
 	struct keystone_identity id;
 	json_t *body = NULL;
 	int status;
+
+	if (web_handle(req, resp)) { /* the topology page: static, no auth */
+		telemetry_request(api, req, resp->status, start_us, NULL);
+		return;
+	}
 
 	if (api->cfg->public_url)
 		base = xstrdup(api->cfg->public_url);
@@ -631,8 +640,10 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 	status = identify(api, &ctx, req, &id);
 	if (status == 0)
 		status = route(api, &ctx, req, resp, &body);
-	if (resp->read)
+	if (resp->read) {
+		telemetry_request(api, req, resp->status, start_us, ctx.project_id);
 		return;
+	}
 	if (status < 0) {
 		if (!ctx.err.status)
 			api_fail(&ctx.err, 500, "InternalServerError", "Request failed.");
@@ -641,4 +652,5 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 		render(resp, status, body);
 	}
 	api_error_done(&ctx.err);
+	telemetry_request(api, req, resp->status, start_us, ctx.project_id);
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/util.h"
 #include "base/xalloc.h"
 
 const char *const quota_names[QUOTA_MAX] = {
@@ -56,6 +57,7 @@ void config_defaults(struct server_config *cfg)
 		.snat_block_size = 1024,
 		.snat_block_grace = 120,
 		.dns_domain = xstrdup("openstacklocal."),
+		.request_log = true,
 	};
 }
 
@@ -71,6 +73,17 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 	if (errno || *end || v < min || v > max)
 		return -EINVAL;
 	*ret = v;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+	if (strcmp(v, "true") == 0)
+		*ret = true;
+	else if (strcmp(v, "false") == 0)
+		*ret = false;
+	else
+		return -EINVAL;
 	return 0;
 }
 
@@ -108,12 +121,7 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		}
 		return -EINVAL;
 	} else if (strcmp(key, "router_distributed") == 0) {
-		if (strcmp(v, "true") == 0)
-			c->router_distributed = true;
-		else if (strcmp(v, "false") == 0)
-			c->router_distributed = false;
-		else
-			return -EINVAL;
+		return parse_bool(v, &c->router_distributed);
 	} else if (strcmp(key, "agent_token") == 0)
 		set_str(&c->agent_token, v);
 	else if (strcmp(key, "auth_strategy") == 0) {
@@ -216,21 +224,15 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		if (parse_u64(v, 0, 1000, &n) < 0)
 			return -EINVAL;
 		c->max_address_pairs = (unsigned) n;
+	} else if (strcmp(key, "metrics_listen") == 0) {
+		if (*v && (!strchr(v, ':') || strlen(v) > 255))
+			return -EINVAL;
+		set_str(&c->metrics_listen, v);
+	} else if (strcmp(key, "request_log") == 0) {
+		return parse_bool(v, &c->request_log);
 	} else
 		return -EINVAL;
 	return 0;
-}
-
-static char *trim(char *s)
-{
-	char *e;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
 }
 
 int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
@@ -243,7 +245,7 @@ int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char *s = trim(line), *eq;
+		char *s = strstrip(line), *eq;
 
 		n++;
 		if (*s == '#' || *s == '\0' || *s == '[')
@@ -254,7 +256,7 @@ int config_load(struct server_config *cfg, const char *path, unsigned *ret_line)
 			break;
 		}
 		*eq = '\0';
-		r = config_set(cfg, trim(s), trim(eq + 1));
+		r = config_set(cfg, strstrip(s), strstrip(eq + 1));
 		if (r < 0)
 			break;
 	}
@@ -277,4 +279,5 @@ void config_done(struct server_config *cfg)
 	free(cfg->keystone_username);
 	free(cfg->keystone_password);
 	free(cfg->keystone_project_name);
+	free(cfg->metrics_listen);
 }

@@ -47,6 +47,10 @@ struct server_config {
 	/* Distributed SNAT: ports per block (divides 1024..65535 evenly), and
 	 * how long a block outlives its node's need for it. */
 	unsigned snat_block_size, snat_block_grace;
+	/* Operations: where GET /metrics answers without auth (NULL: nowhere),
+	 * and whether each request is logged (one key=value line). */
+	char *metrics_listen;
+	bool request_log;
 };
 
 void config_defaults(struct server_config *cfg);

@@ -12,16 +12,31 @@
 #include "server/keystone.h"
 #include "server/snat.h"
 #include "server/store.h"
+#include "server/telemetry.h"
 
 static void usage(FILE *f)
 {
 	fputs("usage: lepton-server [--listen HOST:PORT] [--data-dir DIR] [--unix PATH]\n"
-	      "                     [--config FILE] [--debug]\n"
-	      "  --listen    address to serve the API on (default 127.0.0.1:9696)\n"
-	      "  --data-dir  where the SQLite store lives (default $XDG_STATE_HOME/lepton\n"
-	      "              or ~/.local/state/lepton)\n"
-	      "  --unix      also serve the API on this UNIX socket\n"
-	      "  --config    key = value settings (see README.md)\n",
+	      "                     [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
+	      "Serves the Neutron v2.0 API and the change feed its agents follow.\n"
+	      "  --listen HOST:PORT  address to serve the API on (default 127.0.0.1:9696;\n"
+	      "                      IPv6 as [::1]:9696)\n"
+	      "  --data-dir DIR      where the SQLite store lives (default\n"
+	      "                      $XDG_STATE_HOME/lepton, ~/.local/state/lepton, or\n"
+	      "                      /var/lib/lepton without HOME)\n"
+	      "  --unix PATH         also serve the API on this UNIX socket (agents in other\n"
+	      "                      network namespaces)\n"
+	      "  --metrics-listen HOST:PORT\n"
+	      "                      serve GET /metrics (Prometheus text format) there, with\n"
+	      "                      no authentication: bind a management address\n"
+	      "  --config FILE       key = value settings, one per line, '#' comments; every\n"
+	      "                      key is documented in /etc/lepton/lepton-server.conf\n"
+	      "                      and README.md. The command line wins over the file.\n"
+	      "  --debug             log debug messages too\n"
+	      "  --help              this text\n"
+	      "Logs go to stderr, one line per event; requests as event=request lines with\n"
+	      "method, path, status, duration_ms and project (request_log = false: none).\n"
+	      "SIGTERM or SIGINT stops the server.\n",
 	      f);
 }
 
@@ -32,14 +47,16 @@ int main(int argc, char **argv)
 		{"data-dir", required_argument, NULL, 'd'},
 		{"unix", required_argument, NULL, 'u'},
 		{"config", required_argument, NULL, 'c'},
+		{"metrics-listen", required_argument, NULL, 'M'},
 		{"debug", no_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct server_config cfg;
 	const char *listen_arg = NULL, *data_arg = NULL, *unix_arg = NULL, *config_arg = NULL;
+	const char *metrics_arg = NULL;
 	struct store *store = NULL;
-	struct http_server *http = NULL;
+	struct http_server *http = NULL, *metrics_http = NULL;
 	sigset_t sigs;
 	int c, sig, r;
 
@@ -57,6 +74,9 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			config_arg = optarg;
+			break;
+		case 'M':
+			metrics_arg = optarg;
 			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
@@ -92,6 +112,11 @@ int main(int argc, char **argv)
 		config_set(&cfg, "data_dir", data_arg);
 	if (unix_arg)
 		config_set(&cfg, "unix", unix_arg);
+	if (metrics_arg && config_set(&cfg, "metrics_listen", metrics_arg) < 0) {
+		log_error("bad --metrics-listen %s: HOST:PORT expected", metrics_arg);
+		config_done(&cfg);
+		return 2;
+	}
 
 	/* Signals are taken synchronously by the main thread; every other thread
 	 * inherits the blocked mask. */
@@ -121,11 +146,23 @@ int main(int argc, char **argv)
 			keystone_new(cfg.keystone_url, cfg.keystone_username, cfg.keystone_password,
 				     cfg.keystone_project_name, cfg.keystone_cache_secs);
 	}
+	telemetry_start(&api);
 	r = http_start(cfg.listen, cfg.unix_path, cfg.max_body_size, cfg.threads_max, api_handle,
 		       &api, &http);
-	if (r < 0) {
+	if (r >= 0 && cfg.metrics_listen) {
+		r = http_start(cfg.metrics_listen, NULL, 1024, 16, telemetry_metrics_handle, NULL,
+			       &metrics_http);
+		if (r < 0) {
+			log_error("cannot serve metrics on %s: %s", cfg.metrics_listen,
+				  strerror(-r));
+			http_stop(http);
+		}
+	} else if (r < 0) {
 		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
 			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
+	}
+	if (r < 0) {
+		telemetry_stop(&api);
 		keystone_free(api.keystone);
 		nodeview_free(api.view);
 		store_free(store);
@@ -135,14 +172,21 @@ int main(int argc, char **argv)
 	struct snat_sweeper *sweeper = snat_sweeper_start(store, &cfg);
 	if (!sweeper)
 		log_error("cannot start the SNAT sweeper: blocks will not expire");
-	log_info("serving on %s%s%s, store %s/lepton.db at revision %lld", cfg.listen,
-		 cfg.unix_path ? " and unix:" : "", cfg.unix_path ? cfg.unix_path : "",
-		 cfg.data_dir, (long long) store_revision(store));
+	{
+		char rev[24];
+
+		snprintf(rev, sizeof(rev), "%lld", (long long) store_revision(store));
+		log_event(LOG_LVL_INFO, "start", "listen", cfg.listen, "unix", cfg.unix_path,
+			  "metrics", cfg.metrics_listen, "data_dir", cfg.data_dir, "revision", rev,
+			  "auth", cfg.auth_keystone ? "keystone" : "noauth", NULL);
+	}
 	sig = 0;
 	sigwait(&sigs, &sig);
-	log_info("signal %d: shutting down", sig);
+	log_event(LOG_LVL_INFO, "stop", "signal", sigabbrev_np(sig), NULL);
 	store_shutdown(store);
+	http_stop(metrics_http);
 	http_stop(http);
+	telemetry_stop(&api);
 	snat_sweeper_stop(sweeper);
 	nodeview_free(api.view);
 	store_free(store);

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include "base/metrics.h"
+#include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -52,6 +54,11 @@ static const char schema[] =
 	"  type TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, val INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('floor', 0), ('seq', 0);";
+
+static const double commit_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+					0.01,	0.025,	 0.05,	 0.1,	0.25,	1};
+static struct metric commit_seconds = METRIC_HISTOGRAM(
+	"lepton_store_commit_seconds", "Time to commit a store transaction.", NULL, commit_buckets);
 
 static int sql_err(int rc)
 {
@@ -249,6 +256,7 @@ int store_open(const char *dir, bool sync_full, int64_t retention, struct store 
 	char *path;
 	int r;
 
+	metrics_register(&commit_seconds);
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	s = xcalloc(1, sizeof(*s));
@@ -359,12 +367,14 @@ static void compact(struct store *s)
 
 int store_commit(struct store *s)
 {
+	uint64_t t0 = time_mono_us();
 	int r = 0;
 
 	if (s->pending_revision != s->revision)
 		r = meta_set(s, "revision", s->pending_revision);
 	if (r >= 0)
 		r = exec(s, "COMMIT;");
+	metrics_observe(&commit_seconds, (double) (time_mono_us() - t0) / 1e6);
 	if (r < 0) {
 		store_rollback(s);
 		return r;

@@ -2,6 +2,7 @@
 #include "server/watch.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <string.h>
 #include "base/strbuf.h"
 #include "base/xalloc.h"
@@ -16,6 +17,7 @@ struct watch_stream {
 	json_t *deps; /* with a host: what computing `sent` read */
 	int64_t rev;  /* last store revision the stream reflects */
 	int64_t pos;  /* with a host: revision of the last line sent */
+	struct watch_stream *prev_open, *next_open; /* every open stream */
 	bool need_snapshot;
 	bool follow;
 	bool done;
@@ -23,6 +25,19 @@ struct watch_stream {
 	struct strbuf out;
 	size_t off;
 };
+
+/* The open streams, for metrics (watch_foreach). Lock order: the store's
+ * lock, then this one. */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct watch_stream *open_streams;
+
+void watch_foreach(void (*fn)(void *userdata, const char *host, int64_t rev), void *userdata)
+{
+	pthread_mutex_lock(&open_lock);
+	for (struct watch_stream *w = open_streams; w; w = w->next_open)
+		fn(userdata, w->host, w->rev);
+	pthread_mutex_unlock(&open_lock);
+}
 
 struct watch_stream *watch_new(struct store *store, struct nodeview *view, const char *host,
 			       int64_t since, bool follow, unsigned ping_secs)
@@ -41,6 +56,12 @@ struct watch_stream *watch_new(struct store *store, struct nodeview *view, const
 	else
 		w->rev = since;
 	store_unlock(store);
+	pthread_mutex_lock(&open_lock);
+	w->next_open = open_streams;
+	if (open_streams)
+		open_streams->prev_open = w;
+	open_streams = w;
+	pthread_mutex_unlock(&open_lock);
 	return w;
 }
 
@@ -243,6 +264,14 @@ void watch_free(void *stream)
 
 	if (!w)
 		return;
+	pthread_mutex_lock(&open_lock);
+	if (w->prev_open)
+		w->prev_open->next_open = w->next_open;
+	else
+		open_streams = w->next_open;
+	if (w->next_open)
+		w->next_open->prev_open = w->prev_open;
+	pthread_mutex_unlock(&open_lock);
 	strbuf_done(&w->out);
 	json_decref(w->sent);
 	json_decref(w->deps);

@@ -43,3 +43,8 @@ struct watch_stream *watch_new(struct store *store, struct nodeview *view, const
 /* http_response.read: blocks until it has lines; -1 at the end. */
 ssize_t watch_read(void *stream, char *buf, size_t max);
 void watch_free(void *stream);
+
+/* For metrics: calls fn for every open stream, with its host (NULL: the whole
+ * feed) and the last store revision it has turned into lines. Call with the
+ * store's lock held (streams move under it). */
+void watch_foreach(void (*fn)(void *userdata, const char *host, int64_t rev), void *userdata);

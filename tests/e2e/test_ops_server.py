@@ -1,0 +1,205 @@
+"""Operating lepton-server: GET /metrics on the metrics listener (strictly
+well-formed text, values that move with API calls, feed and watchers), and
+the request log (one key=value line per request, no secrets)."""
+import re
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import Client, free_port, server_binary
+from promtext import FormatError, parse, value
+
+
+def scrape(url):
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return parse(r.read().decode())
+
+
+@pytest.fixture
+def msrv(make_server):
+    port = free_port()
+    s = make_server(config=f"metrics_listen = 127.0.0.1:{port}\n").start()
+    s.metrics_url = f"http://127.0.0.1:{port}"
+    return s
+
+
+def test_parser_refuses_what_prometheus_refuses():
+    good = "# HELP a_total A.\n# TYPE a_total counter\na_total{x=\"1\"} 2\n"
+    assert parse(good)[0] == {("a_total", frozenset({("x", "1")})): 2.0}
+    for bad in [
+        good.replace("a_total{", "a-total{"),                  # bad name
+        good.replace('x="1"', 'x="\\q"'),                      # bad escape
+        good.replace('x="1"', 'x=1'),                          # unquoted
+        good + "b 1\n",                                        # no TYPE block
+        good + 'a_total{x="1"} 3\n',                           # repeated series
+        good.rstrip("\n"),                                     # no final newline
+        "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"
+        "h_sum 1\nh_count 1\n",                                # not cumulative
+        "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",
+    ]:
+        with pytest.raises(FormatError):
+            parse(bad)
+
+
+def test_metrics_move_with_api_calls(msrv):
+    api = Client(msrv.url, "p1")
+    s0, types = scrape(msrv.metrics_url)
+    assert types["lepton_api_requests_total"] == "counter"
+    assert types["lepton_api_request_duration_seconds"] == "histogram"
+    assert types["lepton_store_commit_seconds"] == "histogram"
+    assert types["lepton_feed_revision"] == "gauge"
+
+    r = api.post("/v2.0/networks", {"network": {"name": "m1"}})
+    assert r.status == 201, r
+    net = r.json["network"]["id"]
+    assert api.get("/v2.0/networks").status == 200
+    assert api.get(f"/v2.0/networks/{net}.json").status == 200
+    assert api.get("/v2.0/networks/nope").status == 404
+    assert api.post("/v2.0/subnets", {"subnet": {"network_id": net, "cidr": "10.9.0.0/24",
+                                                 "ip_version": 4}}).status == 201
+    assert api.get("/v2.0/fwaas/firewall_groups").status == 200
+    assert api.get("/v2.0/no/such/thing/at/all").status == 404
+    s1, _ = scrape(msrv.metrics_url)
+
+    def moved(name, **labels):
+        return value(s1, name, **labels) - value(s0, name, **labels)
+
+    req = "lepton_api_requests_total"
+    assert moved(req, resource="networks", method="POST", status="201") == 1
+    assert moved(req, resource="networks", method="GET", status="200") == 2
+    assert moved(req, resource="networks", method="GET", status="404") == 1
+    assert moved(req, resource="subnets", method="POST", status="201") == 1
+    assert moved(req, resource="firewall_groups", method="GET", status="200") == 1
+    assert moved(req, resource="other", method="GET", status="404") == 1
+    dur = "lepton_api_request_duration_seconds"
+    assert moved(dur + "_count", resource="networks", method="GET") == 3
+    assert moved(dur + "_bucket", resource="networks", method="GET", le="+Inf") == 3
+    assert moved(dur + "_sum", resource="networks", method="GET") > 0
+    assert moved("lepton_feed_revision") >= 2  # the network, the subnet
+    assert moved("lepton_store_commit_seconds_count") >= 2
+    # Every series label set is one of the bounded resources: no ids leak in.
+    for (name, labels) in s1:
+        if name == req:
+            assert not re.search(r"[0-9a-f]{8}-", dict(labels)["resource"])
+
+
+def test_metrics_listener_serves_metrics_only_and_api_port_has_none(msrv):
+    for path, code in [("/", 404), ("/v2.0/networks", 404), ("/metricsx", 404)]:
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(msrv.metrics_url + path, timeout=5)
+        assert e.value.code == code
+    req = urllib.request.Request(msrv.metrics_url + "/metrics", data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 405
+    # The API port does not serve metrics (they may name projects' activity).
+    r = Client(msrv.url, "p1").get("/metrics")
+    assert r.status == 404
+
+
+def test_watchers_and_their_lag(make_server):
+    port = free_port()
+    msrv = make_server(config=f"metrics_listen = 127.0.0.1:{port}\nwatch_ping_interval = 1\n")
+    msrv.start()
+    msrv.metrics_url = f"http://127.0.0.1:{port}"
+    admin = Client(msrv.url, "adm", "admin")
+    s0, _ = scrape(msrv.metrics_url)
+    assert value(s0, "lepton_feed_watchers", kind="node") == 0
+    stream = socket.create_connection(("127.0.0.1", msrv.port), timeout=30)
+    try:
+        stream.sendall(b"GET /v2.0/lepton/watch?since=0&host=node-m1 HTTP/1.1\r\n"
+                       b"Host: x\r\nX-Project-Id: adm\r\nX-Roles: admin\r\n\r\n")
+        got = b""
+        while b"snapshot_end" not in got:
+            chunk = stream.recv(4096)
+            assert chunk, got
+            got += chunk
+        s1, _ = scrape(msrv.metrics_url)
+        assert value(s1, "lepton_feed_watchers", kind="node") == 1
+        assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) in s1
+        assert value(s1, "lepton_api_requests_total", resource="lepton/watch", method="GET",
+                     status="200") == 1
+        assert admin.post("/v2.0/networks", {"network": {"name": "w"}}).status == 201
+    finally:
+        stream.close()
+    # The server notices the closed stream when it next writes to it (the
+    # idle ping, every second here).
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        s2, _ = scrape(msrv.metrics_url)
+        if value(s2, "lepton_feed_watchers", kind="node") == 0:
+            break
+        time.sleep(0.5)
+    assert value(s2, "lepton_feed_watchers", kind="node") == 0
+    assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) not in s2
+
+
+def test_scrapes_while_requests_run_stay_well_formed(msrv):
+    api = Client(msrv.url, "p1")
+    errors = []
+
+    def load():
+        for i in range(40):
+            if api.post("/v2.0/networks", {"network": {"name": f"c{i}"}}).status != 201:
+                errors.append(i)
+
+    t = threading.Thread(target=load)
+    t.start()
+    n = 0
+    while t.is_alive():
+        scrape(msrv.metrics_url)
+        n += 1
+    t.join()
+    assert not errors
+    s, _ = scrape(msrv.metrics_url)
+    assert value(s, "lepton_api_requests_total", resource="networks", method="POST",
+                 status="201") == 40
+    assert n >= 1
+
+
+def test_request_log_lines_without_secrets(make_server):
+    s = make_server(config="agent_token = sekrit-agent-token\n").start()
+    api = Client(s.url, "proj-log")
+    assert api.post("/v2.0/networks", {"network": {"name": "l1"}},
+                    headers={"X-Auth-Token": "sekrit-user-token"}).status == 201
+    assert api.get("/v2.0/ports?name=a%20b").status == 200
+    s.stop()
+    log = s.log.read_text()
+    assert re.search(r" info: event=request method=POST path=/v2.0/networks status=201 "
+                     r"duration_ms=[0-9]+\.[0-9]{3} project=proj-log\n", log), log
+    assert re.search(r"event=request method=GET path=/v2.0/ports status=200 ", log), log
+    assert "sekrit" not in log
+
+
+def test_request_log_can_be_turned_off(make_server):
+    s = make_server(config="request_log = false\n").start()
+    assert Client(s.url, "p1").get("/v2.0/networks").status == 200
+    s.stop()
+    assert "event=request" not in s.log.read_text()
+
+
+@pytest.mark.parametrize("line", ["metrics_listen = nonsense", "request_log = maybe"])
+def test_bad_operations_settings_are_refused(tmp_path, line):
+    cfg = tmp_path / "bad.conf"
+    cfg.write_text(line + "\n")
+    p = subprocess.run([str(server_binary()), "--config", str(cfg), "--data-dir",
+                        str(tmp_path), "--listen", f"127.0.0.1:{free_port()}"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 2
+    assert "bad.conf:1" in p.stderr
+
+
+def test_metrics_port_taken_is_an_error(make_server, tmp_path):
+    s = make_server().start()
+    p = subprocess.run([str(server_binary()), "--data-dir", str(tmp_path), "--listen",
+                        f"127.0.0.1:{free_port()}", "--metrics-listen", f"127.0.0.1:{s.port}"],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1
+    assert "cannot serve metrics" in p.stderr
