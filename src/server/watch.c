@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <string.h>
 #include "base/strbuf.h"
+#include "base/timeutil.h"
 #include "base/xalloc.h"
 
 #define BATCH 500
@@ -22,6 +23,7 @@ struct watch_stream {
 	bool follow;
 	bool done;
 	unsigned ping_ms;
+	uint64_t last_emit_ms; /* when a line was last queued */
 	struct strbuf out;
 	size_t off;
 };
@@ -50,6 +52,7 @@ struct watch_stream *watch_new(struct store *store, struct nodeview *view, const
 	w->sent = json_object();
 	w->follow = follow;
 	w->ping_ms = ping_secs * 1000;
+	w->last_emit_ms = time_mono_ms();
 	store_lock(store);
 	if (host || since <= 0 || since < store_feed_floor(store) || since > store_revision(store))
 		w->need_snapshot = true;
@@ -69,6 +72,7 @@ static void emit(struct watch_stream *w, json_t *line)
 {
 	char *s = json_dumps(line, JSON_COMPACT);
 
+	w->last_emit_ms = time_mono_ms();
 	if (s) {
 		strbuf_append(&w->out, s);
 		strbuf_append(&w->out, "\n");
@@ -178,6 +182,8 @@ static size_t node_changes(struct watch_stream *w)
 /* With the lock held, for a node's stream. */
 static void fill_node(struct watch_stream *w)
 {
+	uint64_t idle;
+
 	if (w->need_snapshot) {
 		node_snapshot(w);
 		return;
@@ -193,7 +199,14 @@ static void fill_node(struct watch_stream *w)
 		w->done = true;
 		return;
 	}
-	if (store_wait(w->store, w->rev, w->ping_ms) <= w->rev && !store_is_shutting_down(w->store))
+	/* A ping once per ping_ms without a line, counted from the last line
+	 * and not from the last wake-up: commits this node does not see wake
+	 * the stream without writing to it, and only a write finds a client
+	 * that went away (its connection and thread would stay forever). */
+	idle = time_mono_ms() - w->last_emit_ms;
+	if ((idle >= w->ping_ms ||
+	     store_wait(w->store, w->rev, w->ping_ms - (unsigned) idle) <= w->rev) &&
+	    !store_is_shutting_down(w->store))
 		emit(w, json_pack("{s:s, s:I}", "op", "ping", "revision",
 				  (json_int_t) (w->pos > w->rev ? w->pos : w->rev)));
 }

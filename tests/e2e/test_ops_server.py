@@ -141,6 +141,40 @@ def test_watchers_and_their_lag(make_server):
     assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) not in s2
 
 
+def test_closed_node_stream_found_while_commits_keep_coming(make_server):
+    """A node's stream whose client went away is found even while commits
+    the node does not see keep coming, faster than the ping interval: the
+    ping is due a second after the last line, not after the last commit."""
+    port = free_port()
+    msrv = make_server(config=f"metrics_listen = 127.0.0.1:{port}\nwatch_ping_interval = 1\n")
+    msrv.start()
+    msrv.metrics_url = f"http://127.0.0.1:{port}"
+    api = Client(msrv.url, "other-project")
+    stream = socket.create_connection(("127.0.0.1", msrv.port), timeout=30)
+    try:
+        stream.sendall(b"GET /v2.0/lepton/watch?since=0&host=node-m2 HTTP/1.1\r\n"
+                       b"Host: x\r\nX-Project-Id: adm\r\nX-Roles: admin\r\n\r\n")
+        got = b""
+        while b"snapshot_end" not in got:
+            chunk = stream.recv(4096)
+            assert chunk, got
+            got += chunk
+        s1, _ = scrape(msrv.metrics_url)
+        assert value(s1, "lepton_feed_watchers", kind="node") == 1
+    finally:
+        stream.close()
+    gone, t0, i = None, time.time(), 0
+    while time.time() < t0 + 15:
+        assert api.post("/v2.0/networks", {"network": {"name": f"n{i}"}}).status == 201
+        i += 1
+        s2, _ = scrape(msrv.metrics_url)
+        if value(s2, "lepton_feed_watchers", kind="node") == 0:
+            gone = time.time() - t0
+            break
+        time.sleep(0.2)
+    assert gone is not None and gone < 5, (gone, i)
+
+
 def test_scrapes_while_requests_run_stay_well_formed(msrv):
     api = Client(msrv.url, "p1")
     errors = []
