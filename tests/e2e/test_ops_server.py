@@ -104,6 +104,19 @@ def test_metrics_listener_serves_metrics_only_and_api_port_has_none(msrv):
     assert r.status == 404
 
 
+def open_node_stream(msrv, host):
+    """A node's watch stream on a raw socket, read up to its snapshot's end."""
+    stream = socket.create_connection(("127.0.0.1", msrv.port), timeout=30)
+    stream.sendall(f"GET /v2.0/lepton/watch?since=0&host={host} HTTP/1.1\r\n"
+                   "Host: x\r\nX-Project-Id: adm\r\nX-Roles: admin\r\n\r\n".encode())
+    got = b""
+    while b"snapshot_end" not in got:
+        chunk = stream.recv(4096)
+        assert chunk, got
+        got += chunk
+    return stream
+
+
 def test_watchers_and_their_lag(make_server):
     port = free_port()
     msrv = make_server(config=f"metrics_listen = 127.0.0.1:{port}\nwatch_ping_interval = 1\n")
@@ -112,15 +125,8 @@ def test_watchers_and_their_lag(make_server):
     admin = Client(msrv.url, "adm", "admin")
     s0, _ = scrape(msrv.metrics_url)
     assert value(s0, "lepton_feed_watchers", kind="node") == 0
-    stream = socket.create_connection(("127.0.0.1", msrv.port), timeout=30)
+    stream = open_node_stream(msrv, "node-m1")
     try:
-        stream.sendall(b"GET /v2.0/lepton/watch?since=0&host=node-m1 HTTP/1.1\r\n"
-                       b"Host: x\r\nX-Project-Id: adm\r\nX-Roles: admin\r\n\r\n")
-        got = b""
-        while b"snapshot_end" not in got:
-            chunk = stream.recv(4096)
-            assert chunk, got
-            got += chunk
         s1, _ = scrape(msrv.metrics_url)
         assert value(s1, "lepton_feed_watchers", kind="node") == 1
         assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) in s1
@@ -150,15 +156,8 @@ def test_closed_node_stream_found_while_commits_keep_coming(make_server):
     msrv.start()
     msrv.metrics_url = f"http://127.0.0.1:{port}"
     api = Client(msrv.url, "other-project")
-    stream = socket.create_connection(("127.0.0.1", msrv.port), timeout=30)
+    stream = open_node_stream(msrv, "node-m2")
     try:
-        stream.sendall(b"GET /v2.0/lepton/watch?since=0&host=node-m2 HTTP/1.1\r\n"
-                       b"Host: x\r\nX-Project-Id: adm\r\nX-Roles: admin\r\n\r\n")
-        got = b""
-        while b"snapshot_end" not in got:
-            chunk = stream.recv(4096)
-            assert chunk, got
-            got += chunk
         s1, _ = scrape(msrv.metrics_url)
         assert value(s1, "lepton_feed_watchers", kind="node") == 1
     finally:
