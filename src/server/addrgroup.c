@@ -14,18 +14,6 @@ static const struct attr_def group_attrs[] = {
 	{NULL, 0, 0, NULL, 0},
 };
 
-static bool contains(json_t *arr, json_t *v)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(arr, i, e) {
-		if (json_equal(e, v))
-			return true;
-	}
-	return false;
-}
-
 /* Appends the canonical prefixes of `list` to `out` (repeats dropped).
  * allow_host: a bare address is its host prefix. */
 static int parse_addresses(struct api_ctx *ctx, json_t *list, bool allow_host, json_t *out)
@@ -50,7 +38,7 @@ static int parse_addresses(struct api_ctx *ctx, json_t *list, bool allow_host, j
 					       json_is_string(e) ? json_string_value(e) : "value");
 		ipnet_format(&n, buf);
 		s = json_string(buf);
-		if (!contains(out, s))
+		if (!json_array_has(out, s))
 			json_array_append(out, s);
 		json_decref(s);
 	}
@@ -117,11 +105,11 @@ static int group_action(struct api_ctx *ctx, json_t *doc, const char *action, js
 		if (r < 0)
 			break;
 		if (add) {
-			if (!contains(now, e))
+			if (!json_array_has(now, e))
 				json_array_append(now, e);
 			continue;
 		}
-		if (!contains(now, e)) {
+		if (!json_array_has(now, e)) {
 			r = api_fail(&ctx->err, 404, "AddressesNotFound",
 				     "Addresses %s not found in the address group %s.",
 				     json_string_value(e), doc_str(doc, "id"));

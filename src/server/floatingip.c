@@ -61,27 +61,19 @@ static void disassociate(json_t *fip)
  * every port once per router. */
 static json_t *find_router(struct api_ctx *ctx, const char *ext_net, const char *subnet_id)
 {
-	json_t *ports = store_list_shared(ctx->store, "port"), *p, *ip, *found = NULL;
-	size_t i, k;
+	json_t *ports = store_list_shared(ctx->store, "port"), *p, *r, *info, *found = NULL;
+	size_t i;
 
 	json_array_foreach(ports, i, p) {
-		if (!startswith(doc_str(p, "device_owner"), "network:router_interface"))
+		if (!startswith(doc_str(p, "device_owner"), "network:router_interface") ||
+		    !fixed_ips_on_subnet(json_object_get(p, "fixed_ips"), subnet_id))
 			continue;
-		json_array_foreach(json_object_get(p, "fixed_ips"), k, ip) {
-			json_t *r, *info;
-
-			if (!streq(doc_str(ip, "subnet_id"), subnet_id))
-				continue;
-			r = store_get_shared(ctx->store, "router", doc_str(p, "device_id"));
-			info = json_object_get(r, "external_gateway_info");
-			if (r && json_is_object(info) &&
-			    streq(doc_str(info, "network_id"), ext_net)) {
-				found = json_deep_copy(r);
-				break;
-			}
-		}
-		if (found)
+		r = store_get_shared(ctx->store, "router", doc_str(p, "device_id"));
+		info = json_object_get(r, "external_gateway_info");
+		if (r && json_is_object(info) && streq(doc_str(info, "network_id"), ext_net)) {
+			found = json_deep_copy(r);
 			break;
+		}
 	}
 	json_decref(ports);
 	return found;

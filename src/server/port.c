@@ -204,18 +204,6 @@ static json_t *find_subnet(json_t *subnets, const char *id)
 	return NULL;
 }
 
-static bool array_contains(json_t *arr, json_t *v)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(arr, i, e) {
-		if (json_equal(e, v))
-			return true;
-	}
-	return false;
-}
-
 static json_t *fixed_ip(const char *subnet_id, const struct ipaddr *ip)
 {
 	char a[IPADDR_STRLEN];
@@ -231,18 +219,6 @@ bool port_is_router_interface(json_t *port)
 	return startswith(owner, "network:router_interface") ||
 	       streq(owner, "network:ha_router_replicated_interface") ||
 	       streq(owner, "network:router_centralized_snat");
-}
-
-static bool has_subnet(json_t *fixed_ips, const char *subnet_id)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(fixed_ips, i, e) {
-		if (streq(doc_str(e, "subnet_id"), subnet_id))
-			return true;
-	}
-	return false;
 }
 
 /* The port's EUI-64 address in an IPv6 subnet. */
@@ -296,7 +272,7 @@ static int take_auto_addresses(struct api_ctx *ctx, json_t *port, json_t *subnet
 		return 0;
 	json_array_foreach(subnets, i, s) {
 		if (!subnet_is_auto_address(s) || !serves_owner(s, doc_str(port, "device_owner")) ||
-		    has_subnet(out, doc_str(s, "id")))
+		    fixed_ips_on_subnet(out, doc_str(s, "id")))
 			continue;
 		r = take_eui64(ctx, port, s, out);
 		if (r < 0)
@@ -387,7 +363,7 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 		return api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
 	/* On an automatic-address subnet a port's address is its EUI-64. */
 	if (!jip && subnet_is_auto_address(subnet) && !router)
-		return has_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
+		return fixed_ips_on_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
 	if (!jip) {
 		r = ipam_allocate_any(ctx, subnet, port_id, &ip);
 		if (r == -ENOSPC)
@@ -413,7 +389,7 @@ static int allocate_one(struct api_ctx *ctx, json_t *port, json_t *subnets, json
 					       "port on subnet %s as the subnet is configured for "
 					       "automatic addresses.",
 					       json_string_value(jip), subnet_id);
-		return has_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
+		return fixed_ips_on_subnet(out, subnet_id) ? 0 : take_eui64(ctx, port, subnet, out);
 	}
 	if (plan.has_gateway && plan.gateway == ip.v && !router)
 		return api_conflict(&ctx->err, "IpAddressAlreadyAllocated",
@@ -521,7 +497,7 @@ static json_t *old_on_subnet(json_t *old, json_t *out, const char *subnet_id)
 	size_t j;
 
 	json_array_foreach(old, j, o) {
-		if (streq(doc_str(o, "subnet_id"), subnet_id) && !array_contains(out, o))
+		if (streq(doc_str(o, "subnet_id"), subnet_id) && !json_array_has(out, o))
 			return o;
 	}
 	return NULL;
@@ -597,7 +573,7 @@ static int allocate_fixed_ips(struct api_ctx *ctx, json_t *port, json_t *request
 	json_array_foreach(old, j, o) {
 		json_t *sub = find_subnet(subnets, doc_str(o, "subnet_id"));
 
-		if (array_contains(out, o))
+		if (json_array_has(out, o))
 			continue;
 		if (sub && subnet_is_auto_address(sub) && !port_is_router_interface(port))
 			json_array_append(out, o);

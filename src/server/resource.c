@@ -50,6 +50,30 @@ const char *doc_str(json_t *doc, const char *key)
 	return s ? s : "";
 }
 
+bool json_array_has(json_t *arr, json_t *v)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(arr, i, e) {
+		if (json_equal(e, v))
+			return true;
+	}
+	return false;
+}
+
+bool fixed_ips_on_subnet(json_t *fixed_ips, const char *subnet_id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(fixed_ips, i, e) {
+		if (streq(doc_str(e, "subnet_id"), subnet_id))
+			return true;
+	}
+	return false;
+}
+
 bool doc_bool(json_t *doc, const char *key)
 {
 	return json_is_true(json_object_get(doc, key));

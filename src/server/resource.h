@@ -154,3 +154,7 @@ json_t *resource_check_value(struct api_ctx *ctx, const struct attr_def *a, json
 /* Helpers for hooks. */
 const char *doc_str(json_t *doc, const char *key); /* "" when absent or not a string */
 bool doc_bool(json_t *doc, const char *key);
+/* Whether the array holds a value equal to v. */
+bool json_array_has(json_t *arr, json_t *v);
+/* Whether a fixed_ips list has an address on the subnet. */
+bool fixed_ips_on_subnet(json_t *fixed_ips, const char *subnet_id);
