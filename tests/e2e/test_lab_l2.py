@@ -129,6 +129,36 @@ def test_anti_spoofing(cloud):
     assert ping(lab, "pa3", ip2, count=3)
 
 
+def test_allowed_address_pairs_pass_the_filter(cloud):
+    """An address pair (one address, and a prefix holding the port's own
+    address) lets the VM use those sources, for IPv4 and ARP; others stay
+    dropped, and removing the pairs closes them again."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    vm = projects["pa"]["vms"]["pa3"]
+    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    pairs = [{"ip_address": "10.0.0.200"}, {"ip_address": "10.0.0.208/28"}]
+    r = api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": pairs}})
+    assert r.status == 200, r
+    time.sleep(1.5)
+    for ip in ("10.0.0.200", "10.0.0.210", "10.0.0.230"):
+        lab.sh("pa3", f"ip addr add {ip}/32 dev eth0")
+    try:
+        assert eventually(lambda: ping(lab, "pa3", f"{ip2} -I 10.0.0.200"))
+        assert ping(lab, "pa3", f"{ip2} -I 10.0.0.210")
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.230")
+        r = api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": []}})
+        assert r.status == 200, r
+        time.sleep(1.5)
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.200")
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.210")
+    finally:
+        for ip in ("10.0.0.200", "10.0.0.210", "10.0.0.230"):
+            lab.sh("pa3", f"ip addr del {ip}/32 dev eth0", check=False)
+        api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": []}})
+    assert ping(lab, "pa3", ip2, count=3)
+
+
 def test_security_groups_ports_and_remote_groups(cloud):
     lab, admin, projects = cloud
     api = projects["pa"]["api"]
@@ -381,18 +411,20 @@ def test_agent_repairs_drift(cloud):
     vx = f"vxlan-{vni}"
     ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
     tap = "tap" + projects["pa"]["vms"]["pa1"]["id"][:11]
-    # A VXLAN device and a port's filter chain deleted by hand come back.
+    # A VXLAN device and the ports' anti-spoofing elements deleted by hand
+    # come back.
     lab.sh("compute-1", f"ip link del {vx}")
-    lab.sh("compute-1", f"nft flush chain bridge lepton from_{tap}")
+    lab.sh("compute-1", "nft flush set bridge lepton ip_src")
+    assert tap not in lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
     deadline = time.time() + 20
     while time.time() < deadline:
         links = lab.sh("compute-1", "ip -o link show").stdout
-        chain = lab.sh("compute-1", f"nft list chain bridge lepton from_{tap}").stdout
-        if vx in links and "meta mark set" in chain:
+        elems = lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
+        if vx in links and tap in elems:
             break
         time.sleep(0.5)
     assert vx in links
-    assert "meta mark set" in chain
+    assert tap in elems
     assert ping(lab, "pa1", ip2)
 
 

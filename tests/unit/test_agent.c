@@ -192,8 +192,12 @@ TEST(secgroups_input_from_model)
 	CHECK(in.rules[0].ingress && in.rules[0].pmin == 22 &&
 	      strcmp(in.rules[0].proto, "tcp") == 0);
 	CHECK(strcmp(in.rules[1].remote_group, "g1") == 0 && in.rules[1].pmin == -1);
-	/* Members of g1 on every node, the remote one included. */
-	CHECK(in.groups[0].n_ips == 2);
+	/* Members of g1 on every node, the remote one included, with their
+	 * address pairs (as Neutron counts them). */
+	REQUIRE(in.groups[0].n_ips == 3);
+	CHECK(in.groups[0].ips[0].addr == 0x0a000005 && in.groups[0].ips[0].len == 32);
+	CHECK(in.groups[0].ips[1].addr == 0x0a090000 && in.groups[0].ips[1].len == 24);
+	CHECK(in.groups[0].ips[2].addr == 0x0a000006 && in.groups[0].ips[2].len == 32);
 	CHECK(in.zones[0].zone == 7);
 	secgroups_input_done(&in);
 	port_index_done(&pi);
