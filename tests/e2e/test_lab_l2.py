@@ -440,6 +440,38 @@ def test_agents_follow_a_restarted_server(cloud):
     assert ping(lab, "pa5", ip1)
 
 
+def test_netfilter_only_on_bridges_with_port_security(cloud):
+    """The nodes' bridge-nf-call sysctls are 0 (as README recommends): the
+    agent turns netfilter on for the bridges of networks with a port that has
+    port security, and only those, so security groups still hold there."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+
+    def nf_call(net_id):
+        out = lab.sh("compute-1", f"ip -d link show dev brq{net_id[:11]}").stdout
+        m = re.search(r"nf_call_iptables (\d) nf_call_ip6tables (\d)", out)
+        assert m, out
+        return m.group(1) == "1" and m.group(2) == "1"
+
+    assert lab.sh("compute-1", "sysctl -n net.bridge.bridge-nf-call-iptables").stdout.strip() \
+        == "0"
+    assert nf_call(projects["pa"]["net"]["id"])
+    net = mk(api, "network", {"name": "plain"})
+    mk(api, "subnet", {"network_id": net["id"], "cidr": "10.1.0.0/24", "ip_version": 4})
+    port = mk(api, "port", {"network_id": net["id"], "port_security_enabled": False})
+    lab.vm("compute-1", port["id"], "plain1")
+    assert eventually(lambda: not nf_call(net["id"]))
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"port_security_enabled": True}})
+    assert r.status == 200, r
+    assert eventually(lambda: nf_call(net["id"]))
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"port_security_enabled": False,
+                                                        "security_groups": []}})
+    assert r.status == 200, r
+    assert eventually(lambda: not nf_call(net["id"]))
+    assert api.delete(f"/v2.0/ports/{port['id']}").status == 204
+    assert api.delete(f"/v2.0/networks/{net['id']}").status == 204
+
+
 def test_deletes_leave_nothing_behind(cloud):
     lab, admin, projects = cloud
     api = projects["pb"]["api"]

@@ -91,6 +91,8 @@ TEST(desired_l2_and_dhcp)
 	CHECK_STREQ(d.nets[0].bridge, "brq0123456789a");
 	CHECK_STREQ(d.nets[0].vxlan, "vxlan-1001");
 	CHECK(d.nets[0].vni == 1001 && d.nets[0].mtu == 1450);
+	/* A local port with port security: the bridge needs netfilter. */
+	CHECK(d.nets[0].filtered);
 	CHECK_STREQ(d.ports[0].tap, "tapp-local-1");
 	CHECK(d.ports[0].dhcp.enabled && d.ports[0].dhcp.ip == 0x0a000005);
 	CHECK(d.ports[0].dhcp.router == 0x0a000001 && d.ports[0].dhcp.netmask == 0xffffff00);
