@@ -237,7 +237,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	struct nft_input in;
 	struct nft_state st;
 	char *script, *err = NULL;
-	bool full = !a->nft_applied;
+	bool full = !a->nft_applied, first = !a->nft_applied;
 	uint64_t want, had_script, had_listing;
 	size_t n;
 	uint64_t inputs = secgroups_stamp(a->replica.live, &a->desired);
@@ -282,7 +282,11 @@ static size_t sync_nft(struct agent *a, bool check)
 	nft_state_done(&a->nft_last);
 	a->nft_last = st;
 	a->nft_applied = true;
-	if (check || full) {
+	/* The listing that later passes compare with, read back now, except
+	 * after the first write (the agent's start: the next periodic or
+	 * link-driven pass reads it, and a start does not pay for reading
+	 * back what it just wrote). */
+	if ((check || full) && !first) {
 		a->nft_hash = nft_tables_hash(a->nft);
 		a->nft_hash_stale = false;
 	} else if (*script) {
