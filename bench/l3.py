@@ -16,7 +16,8 @@ Prints, each measured in the same run:
     from nothing (agent started on an empty node), and after a restart
     (everything in place).
 
-Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000] (Debian's
+Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000]
+[--snat-mode distributed|centralized] [--only-resync] (Debian's
 /usr/bin/python3, standard library only; or `make bench-l3 BENCH_ARGS=...`)
 """
 import argparse
@@ -148,7 +149,7 @@ def associate_latency(lab, p, runs):
 SG_PROJECT = "bsg"  # the projects of the first SG_ROUTERS routers are one project
 
 
-def resync(lab, ext, routers, fips, sg_ports=500):
+def resync(lab, ext, routers, fips, sg_ports=500, snat_mode="distributed"):
     """A node (compute-3's agent stopped) gets routers x (fips/routers)
     Floating IPs on as many ports bound to it; measures the cold build, a
     warm restart, then one Floating IP associated and one security group
@@ -177,7 +178,7 @@ def resync(lab, ext, routers, fips, sg_ports=500):
         sub = mk(c, "subnet", {"network_id": net["id"], "cidr": f"10.{i // 250}.{i % 250}.0/24",
                                "ip_version": 4})
         r = mk(admin.as_(proj, "admin"), "router", {"name": f"b{i}", "distributed": True,
-                                                      "snat_mode": "centralized"})
+                                                      "snat_mode": snat_mode})
         assert c.put(f"/v2.0/routers/{r['id']}/add_router_interface",
                      {"subnet_id": sub["id"]}).status == 200
         assert admin.as_(proj, "admin").put(f"/v2.0/routers/{r['id']}", {"router": {
@@ -247,9 +248,9 @@ def wait_pass(log, mark, kind="full resync", limit=600):
 
 
 def report_resync(lab, ext, args):
-    out = resync(lab, ext, args.routers, args.fips)
-    print(f"resync of a node with {args.routers} routers, {args.fips} Floating IPs on "
-          f"{args.fips} ports (API calls took {out['made']:.1f} s):")
+    out = resync(lab, ext, args.routers, args.fips, snat_mode=args.snat_mode)
+    print(f"resync of a node with {args.routers} routers (DVR, snat_mode {args.snat_mode}), "
+          f"{args.fips} Floating IPs on {args.fips} ports (API calls took {out['made']:.1f} s):")
 
     def line(what, p):
         if not p:
@@ -269,6 +270,9 @@ def main():
     ap.add_argument("--routers", type=int, default=200)
     ap.add_argument("--fips", type=int, default=2000)
     ap.add_argument("--only-resync", action="store_true")
+    ap.add_argument("--snat-mode", choices=("distributed", "centralized"),
+                    default="distributed", help="of the resync's routers (default: the "
+                    "server's default, distributed)")
     args = ap.parse_args()
     computes = 3
     lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True)
