@@ -686,7 +686,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	size_t n_local = 0, n_mine = 0, n_others = 0;
 	bool policy = false,
 	     dsnat = m->gw && m->router->snat_mode == M_SNAT_DISTRIBUTED && m->router->enable_snat;
-	bool is_owner = dsnat && streq(m->router->snat_owner, node->host);
+	uint32_t owned = 0; /* the first gateway address this node owns */
 	struct dsnat_nft ds = {0};
 	uint8_t mac[6];
 
@@ -701,8 +701,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	/* Blocks of the router's gateway addresses: this node's to SNAT with
 	 * (in GRACE too: if the node sees the feed, it is not gone, and
 	 * dropping the block until its heartbeat counts again would cut its
-	 * VMs off the internet), the others' to forward (when this node is the
-	 * owner). */
+	 * VMs off the internet), the others' to forward (on the addresses this
+	 * node owns: one owner per segment, seed case 2). */
 	for (size_t i = 0; dsnat && i < blocks->len; i++) {
 		const struct m_snat_block *b = blocks->v[i];
 
@@ -710,7 +710,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 			continue;
 		if (streq(b->host, node->host))
 			mine[n_mine++] = b;
-		else if (is_owner)
+		else if (streq(model_snat_owner(m->router, b->ip), node->host))
 			others[n_others++] = b;
 	}
 	node_mac(node->host, m->router->o.id, mac);
@@ -729,11 +729,15 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		}
 	}
 	if (dsnat) {
-		/* The owner holds the gateway addresses (announced when they
-		 * arrive); the rest of the subnets leaves here with a block. */
-		for (size_t i = 0; is_owner && i < m->gw->n_ips; i++)
-			if (m->gw->ips[i].is_v4)
+		/* The owner holds its gateway addresses (announced when they
+		 * arrive); the rest of the subnets leaves here with a block.
+		 * Protocols without ports go to the first address it owns. */
+		for (size_t i = 0; i < m->gw->n_ips; i++)
+			if (m->gw->ips[i].is_v4 &&
+			    streq(model_snat_owner(m->router, m->gw->ips[i].ip), node->host)) {
 				add_addr(d, fg, m->gw->ips[i].ip, 32, true);
+				owned = owned ? owned : m->gw->ips[i].ip;
+			}
 		for (size_t j = 0; n_mine && j < n; j++) {
 			add_rule(d, R_PRIO_DSNAT, cidrs[j].addr, cidrs[j].len, R_TABLE_FIP, -1);
 			policy = true;
@@ -741,7 +745,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		for (size_t i = 0; i < n_mine; i++)
 			d->snat_ports += (uint32_t) (mine[i]->port_max - mine[i]->port_min + 1);
 		dsnat_script(d, fg, mac, cidrs, n_mine ? n : 0, mine, n_mine, others, n_others,
-			     is_owner ? m->ext_ip : 0, &ds);
+			     owned, &ds);
 	}
 	/* Centralized SNAT: the rest of each subnet goes to its SNAT port. */
 	for (size_t i = 0; i < m->n_csnat; i++) {

@@ -85,10 +85,12 @@ def model_announced(lab):
         if rack:
             out[rack].add(f"{f['floating_ip_address']}/32")
     for r in admin.get("/v2.0/routers").json["routers"]:
-        rack = host_rack(lab, r.get("lepton:snat_owner", ""))
-        info = r.get("external_gateway_info") or {}
-        if rack and r.get("snat_mode") == "distributed":
-            out[rack] |= {f"{ip['ip_address']}/32" for ip in info.get("external_fixed_ips", [])}
+        if r.get("snat_mode") != "distributed":
+            continue
+        for ip, host in r.get("lepton:snat_owners", {}).items():
+            rack = host_rack(lab, host)
+            if rack:
+                out[rack].add(f"{ip}/32")
     return out
 
 
@@ -257,6 +259,64 @@ def test_agent_restart_keeps_the_announcements(cloud):
         time.sleep(0.02)
     assert not missing, missing
     assert converged(lab), (model_announced(lab), upstream_tables(lab))
+
+
+def test_one_router_over_both_racks_snats_in_each(cloud):
+    """Distributed SNAT for a router whose VMs are in both racks: each
+    rack's nodes SNAT to an address of their own segment, owned (held and
+    announced) by a node of that rack, so replies come back where the VM
+    is; the upstreams hold exactly the owners' addresses."""
+    lab = cloud["lab"]
+    admin = lab.admin()
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    api = lab.client("pc")
+    net = mk(api, "network", {"name": "pc-net"})
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.3.0.0/24", "ip_version": 4})
+    router = mk(api, "router", {"name": "pc-r"})
+    assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": sub["id"]}).status == 200
+    allow_ingress(api, net["id"])
+    for node in ("compute-1", "compute-2"):
+        port = mk(api, "port", {"network_id": net["id"], "name": f"pc-{node}"})
+        lab.vm(node, port["id"], f"pc-{node}")
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    segs = {"compute-1": ipaddress.ip_network("100.64.0.0/24"),
+            "compute-2": ipaddress.ip_network("100.65.0.0/24")}
+
+    def owners():
+        return admin.get(f"/v2.0/routers/{router['id']}").json["router"]["lepton:snat_owners"]
+
+    # One address per segment, each owned by the node of its rack.
+    assert wait(10, lambda: sorted(owners().values()) == ["compute-1", "compute-2"]), owners()
+    by_node = {h: ipaddress.ip_address(ip) for ip, h in owners().items()}
+    for node, seg in segs.items():
+        assert by_node[node] in seg, (node, owners())
+    gw = admin.get(f"/v2.0/routers/{router['id']}").json["router"]["external_gateway_info"]
+    assert {e["ip_address"] for e in gw["external_fixed_ips"]} == {str(a) for a in
+                                                                    by_node.values()}, gw
+    # Each node's blocks are on its own segment's address.
+    blocks = admin.get(f"/v2.0/lepton/snat_blocks?router_id={router['id']}").json["snat_blocks"]
+    assert {(b["host"], b["ip_address"]) for b in blocks} == {
+        (h, str(a)) for h, a in by_node.items()}, blocks
+    # Both VMs reach the internet host by SNAT, each from its rack's address.
+    for node in segs:
+        assert wait(20, lambda: who_am_i(lab, f"pc-{node}") == str(by_node[node]), 0.5), \
+            (node, who(lab, f"pc-{node}"))
+    # The upstreams hold exactly the model's addresses (the owners').
+    assert wait(10, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    ups, _ = upstream_tables(lab)
+    assert f"{by_node['compute-1']}/32" in ups["rack-1"]
+    assert f"{by_node['compute-2']}/32" in ups["rack-2"]
+    # The rack-2 VM's port goes: rack 2's address has no owner any more and
+    # leaves upstream-2; rack 1 keeps SNATing with its own.
+    port2 = admin.get(f"/v2.0/ports?name=pc-compute-2").json["ports"][0]
+    assert api.delete(f"/v2.0/ports/{port2['id']}").status == 204
+    assert wait(10, lambda: list(owners().values()) == ["compute-1"]), owners()
+    assert wait(10, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    assert f"{by_node['compute-2']}/32" not in lab.bgp_routes("upstream-2")
+    assert who_am_i(lab, "pc-compute-1") == str(by_node["compute-1"])
 
 
 def test_node_cut_off_withdraws_within_the_bound(cloud):

@@ -829,6 +829,57 @@ TEST(pipeline_golden_dvr_distributed_snat)
 	json_decref(phys);
 }
 
+/* One external network over two segments (seed case 2): the router has an
+ * address on each, each with its owner (lepton:snat_owners); a node holds
+ * and forwards only for the address it owns, and SNATs in its own block,
+ * whoever owns the router's first address. */
+TEST(pipeline_dsnat_one_owner_per_address)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	json_t *ips = json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "gw", "ip_address",
+				"100.64.0.10", "subnet_id", "gw", "ip_address", "100.64.0.20");
+	struct desired c1, c2;
+	const struct d_router *q;
+	struct replica r;
+
+	load(&r, true);
+	update(&r, "router", R, "snat_mode", json_string("distributed"));
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-1"));
+	update(&r, "router", R, "lepton:snat_owners",
+	       json_pack("{s:s, s:s}", "100.64.0.10", "compute-1", "100.64.0.20", "compute-2"));
+	update(&r, "port", "qg-port", "fixed_ips", ips);
+	model_delete(&r, "port", "sg-port");
+	block(&r, "b1", "compute-1", "100.64.0.10", 1024, 2047, "ACTIVE");
+	block(&r, "b2", "compute-2", "100.64.0.20", 1024, 2047, "ACTIVE");
+	block(&r, "b3", "compute-3", "100.64.0.20", 2048, 3071, "ACTIVE");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE((q = qrouter(&c1)) != NULL);
+	CHECK(has_addr(q, "fg-", "100.64.0.10", 32) && !has_addr(q, "fg-", "100.64.0.20", 32));
+	CHECK(strstr(q->nft, "snat to 100.64.0.10:1024-2047") != NULL);
+	CHECK(!strstr(q->nft, "fwd to")); /* no other block on its address */
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.10\n") != NULL);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(has_addr(q, "fg-", "100.64.0.20", 32) && !has_addr(q, "fg-", "100.64.0.10", 32));
+	CHECK(strstr(q->nft, "snat to 100.64.0.20:1024-2047") != NULL);
+	CHECK(strstr(q->nft, "ip daddr 100.64.0.20 meta l4proto { tcp, udp } th dport 2048-3071"));
+	CHECK(!strstr(q->nft, "ip daddr 100.64.0.10"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.20\n") != NULL);
+	node_done(&c1);
+	node_done(&c2);
+	/* An address without an owner in the map is nobody's (the router's
+	 * one owner counts only when the server sent no map). */
+	update(&r, "router", R, "lepton:snat_owners",
+	       json_pack("{s:s}", "100.64.0.10", "compute-1"));
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(!has_addr(q, "fg-", "100.64.0.20", 32) && !strstr(q->nft, "fwd to"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } drop") != NULL);
+	node_done(&c2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
 /* Blocks bring only their ops: a new block of compute-2 changes the table
  * of compute-2 (SNAT) and of the owner (forwarding), nothing else; a block
  * of a node without VMs only the owner's; the owner moving: the address
