@@ -9,7 +9,14 @@ internet by SNAT; a VM moved to the other rack keeps its Floating IP and is
 reachable again within 1 s of its port's rebinding; the upstreams hold
 exactly the model's addresses; nothing a tenant writes is announced, and a
 stray route in the table is taken back; a node cut off loses its routes
-within the stated bound (BFD, 3 x 100 ms)."""
+within the stated bound (BFD, 3 x 100 ms).
+
+The mode is per physical network (segment): beside `public`, the external
+network `public-arp` (one segment across the racks, the core its upstream)
+keeps ARP ownership on the same nodes (lepton-agent --bgp-physnet): its
+Floating IPs and SNAT addresses work by ARP, and nothing of it is
+announced; a Floating IP moved there is answered again within 1 s (the new
+node repeats its gratuitous ARP)."""
 import ipaddress
 import re
 import subprocess
@@ -35,12 +42,13 @@ def reachable(lab, ip):
     return lab.exec("internet", ["ping", "-c1", "-W1", ip]).returncode == 0
 
 
-def tenant(lab, proj, cidr, node):
+def tenant(lab, proj, cidr, node, ext_name="public"):
     """A project with a distributed router (distributed SNAT), a network,
     a VM with a Floating IP and one without, both on `node`; the gateway
-    is set once the VMs are bound, so its segment is the node's."""
+    (on ext_name) is set once the VMs are bound, so its segment is the
+    node's."""
     admin = lab.admin()
-    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    ext = admin.get(f"/v2.0/networks?name={ext_name}").json["networks"][0]
     api = lab.client(proj)
     net = mk(api, "network", {"name": f"{proj}-net"})
     sub = mk(api, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 4})
@@ -76,16 +84,18 @@ def model_announced(lab):
     the Floating IPs of ports bound there, the distributed-SNAT gateway
     addresses of routers owned there."""
     admin = lab.admin()
+    public = admin.get("/v2.0/networks?name=public").json["networks"][0]["id"]
     out = {r: set() for r in lab.topology.racks()}
     for f in admin.get("/v2.0/floatingips").json["floatingips"]:
-        if not f["port_id"]:
+        if not f["port_id"] or f["floating_network_id"] != public:
             continue
         port = admin.get(f"/v2.0/ports/{f['port_id']}").json["port"]
         rack = host_rack(lab, port["binding:host_id"])
         if rack:
             out[rack].add(f"{f['floating_ip_address']}/32")
     for r in admin.get("/v2.0/routers").json["routers"]:
-        if r.get("snat_mode") != "distributed":
+        info = r.get("external_gateway_info") or {}
+        if r.get("snat_mode") != "distributed" or info.get("network_id") != public:
             continue
         for ip, host in r.get("lepton:snat_owners", {}).items():
             rack = host_rack(lab, host)
@@ -113,7 +123,7 @@ def node_table(lab, node):
 
 @pytest.fixture(scope="module")
 def cloud():
-    lab = Lab(unique_name("bgp"), Topology.bgp_racks(2, 1))
+    lab = Lab(unique_name("bgp"), Topology.bgp_racks(2, 1, arp_network=True))
     srv = None
     try:
         lab.up()
@@ -137,10 +147,11 @@ def test_sessions_and_gateway_segments(cloud):
     assert ipaddress.ip_address(cloud["a"]["gw"]) in ipaddress.ip_network("100.64.0.0/24")
     assert ipaddress.ip_network("100.65.0.0/24").supernet_of(
         ipaddress.ip_network(f"{cloud['b']['gw']}/32"))
-    # The agents registered their BGP mode.
+    # The agents registered their BGP mode, on their rack's segment only.
     for a in lab.admin().get("/v2.0/agents").json["agents"]:
         assert a["configurations"]["bgp"] == {
-            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76}, a
+            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76,
+            "physnets": [lab.topology.segment_of(a["host"]).physnet]}, a
     # The Floating IPs come from the one pool, whatever the rack.
     for t in (cloud["a"], cloud["b"]):
         assert ipaddress.ip_address(t["fip"]) in POOL
@@ -203,6 +214,64 @@ def test_tenant_cannot_make_a_node_announce(cloud):
     assert wait(20, lambda: not node_table(lab, "compute-1") & {"203.0.113.251",
                                                                 "192.0.2.200"}, 0.5)
     assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+
+
+def move_time(lab, vm, fip, node):
+    """Moves vm to node; seconds from the port's rebinding to the first
+    reply from its Floating IP at the internet host (ping every 10 ms),
+    None if none came within 3 s."""
+    pinger = lab.popen("internet", ["ping", "-D", "-n", "-i", "0.01", "-W", "1", fip],
+                       stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        lab.vm_move(vm, node)
+        bound = lab.bound_at
+        time.sleep(3)
+    finally:
+        lab.stop(pinger)
+    replies = [float(t) for t in re.findall(r"^\[(\d+\.\d+)\] 64 bytes", pinger.stdout.read(),
+                                            re.M)]
+    after = [t - bound for t in replies if t > bound]
+    return after[0] if after else None
+
+
+def test_arp_network_beside_the_bgp_one(cloud):
+    """public-arp keeps ARP ownership on the nodes that announce public's
+    addresses over BGP (the mode is per physical network): its Floating IP
+    and SNAT work through the core by ARP, nothing of it is announced, and
+    its Floating IP answers again within 1 s of each move between nodes
+    (the new node repeats its gratuitous ARP; the upstream's entry no longer
+    stays on the old node for its reachable time)."""
+    lab = cloud["lab"]
+    t = tenant(lab, "pd", "10.4.0.0/24", "compute-1", ext_name="public-arp")
+    assert ipaddress.ip_address(t["fip"]) in ipaddress.ip_network("192.0.2.128/25"), t
+    assert ipaddress.ip_address(t["gw"]) in ipaddress.ip_network("100.66.0.0/24"), t
+    assert wait(20, lambda: reachable(lab, t["fip"])), t["fip"]
+    assert wait(10, lambda: who_am_i(lab, t["vm"]) == t["fip"], 0.5)
+    assert wait(20, lambda: who_am_i(lab, t["snat_vm"]) == t["gw"], 0.5)
+    # The core reached them by ARP, on the ARP segment.
+    neigh = lab.ip_json("core", "neigh", "show", t["fip"])
+    assert neigh and neigh[0]["dev"] == "arp0", neigh
+
+    def announced_anywhere():
+        mine = {f"{t['fip']}/32", f"{t['gw']}/32"}
+        held = set()
+        for node in ("compute-1", "compute-2"):
+            held |= {f"{a}/32" for a in node_table(lab, node)}
+        for h in ("upstream-1", "upstream-2", "core"):
+            held |= set(lab.bgp_routes(h))
+        return held & mine
+
+    assert not announced_anywhere()
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+    took = []
+    for node in ("compute-2", "compute-1", "compute-2", "compute-1", "compute-2", "compute-1"):
+        took.append(move_time(lab, t["vm"], t["fip"], node))
+    print(f"\nFloating IP {t['fip']} (ARP) moved 6 times: first replies after "
+          + ", ".join("none" if x is None else f"{x * 1000:.0f} ms" for x in took))
+    assert all(x is not None and x < MOVE_TARGET for x in took), took
+    assert not announced_anywhere()
+    assert who_am_i(lab, t["vm"]) == t["fip"]
 
 
 def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
