@@ -410,7 +410,8 @@ def test_lepton_lab_up_racks_command():
     cmd = [str(BUILD / "lepton-lab")]
     for bad, why in ((["--racks", "9"], "--racks takes 1 to 4"),
                      (["--racks", "2", "--network-node"], "no network node"),
-                     (["--racks", "2", "--computes", "9"], "per rack")):
+                     (["--racks", "2", "--computes", "9"], "per rack"),
+                     (["--arp-network"], "goes with --racks")):
         p = subprocess.run(cmd + ["up", "--lab", name, *bad], capture_output=True, text=True)
         assert p.returncode == 1 and why in p.stderr, (bad, p.stderr)
         assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]
