@@ -121,6 +121,7 @@ struct d_node {
 	const char *ns_prefix; /* router namespace names start with it */
 	json_t *physnets;      /* {physnet: interface} */
 	uint32_t bgp_nexthop;  /* BGP mode: the node's address on its external segment */
+	json_t *bgp_physnets;  /* BGP mode on these physical networks ({p: true}); NULL: all */
 };
 
 /* L2 of a node in two steps, so that the composer (node.h) can put the

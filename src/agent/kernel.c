@@ -173,6 +173,11 @@ static int kernel_dump_ns(void *userdata, const char *ns, struct r_observed *ret
 	return rns_dump(k->rns, ns, ret, stamp);
 }
 
+int kernel_tick(struct kernel *k, uint64_t now_ms)
+{
+	return rns_tick(k->rns, now_ms);
+}
+
 int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret)
 {
 	return rns_flows(k->rns, ns, ret);

@@ -38,7 +38,8 @@ static void usage(FILE *f)
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
 	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "                    [--availability-zone ZONE]\n"
-	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]]\n"
+	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]\n"
+	      "                     [--bgp-physnet PHYSNET]...]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
 	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
 	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
 	      "                      announce\n"
 	      "  --bgp-nexthop IP    the node's address on DEV, next hop of its routers\n"
 	      "  --bgp-table N       the routing table of the announcements (default 76)\n"
+	      "  --bgp-physnet P     BGP mode on physical network P only (repeatable; one of\n"
+	      "                      --physnet's): external networks of the others keep ARP\n"
+	      "                      ownership; a network whose physical network the node\n"
+	      "                      does not map (another rack's segment) plugs into P's\n"
+	      "                      interface (default: every physical network is BGP's)\n"
 	      "  --config FILE       the same settings as \"key = value\" lines (keys as the\n"
 	      "                      options, '_' or '-'; debug = true), '#' comments; the\n"
 	      "                      command line wins (see /etc/lepton/lepton-agent.conf)\n"
@@ -97,6 +103,7 @@ static const struct option opts[] = {
 	{"bgp-dev", required_argument, NULL, 'g'},
 	{"bgp-nexthop", required_argument, NULL, 'n'},
 	{"bgp-table", required_argument, NULL, 'T'},
+	{"bgp-physnet", required_argument, NULL, 'P'},
 	{"availability-zone", required_argument, NULL, 'Z'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -295,6 +302,15 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->announce.table = (uint32_t) t;
 			break;
 		}
+		case 'P':
+			if (!*optarg || strchr(optarg, ':')) {
+				fprintf(stderr, "lepton-agent: bad --bgp-physnet %s\n", optarg);
+				return -EINVAL;
+			}
+			if (!cfg->bgp_physnets)
+				cfg->bgp_physnets = json_object();
+			json_object_set_new(cfg->bgp_physnets, optarg, json_true());
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -306,6 +322,22 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	if (!cfg->announce.dev != !cfg->announce.nexthop) {
 		fprintf(stderr, "lepton-agent: --bgp-dev and --bgp-nexthop go together\n");
 		return -EINVAL;
+	}
+	if (cfg->bgp_physnets && !cfg->announce.dev) {
+		fprintf(stderr, "lepton-agent: --bgp-physnet needs --bgp-dev\n");
+		return -EINVAL;
+	}
+	{
+		const char *p;
+		json_t *v;
+
+		json_object_foreach(cfg->bgp_physnets, p, v) {
+			if (!json_object_get(cfg->physnets, p)) {
+				fprintf(stderr,
+					"lepton-agent: --bgp-physnet %s is not a --physnet\n", p);
+				return -EINVAL;
+			}
+		}
 	}
 	if (cfg->announce.dev) {
 		if (!cfg->announce.table)
@@ -424,6 +456,7 @@ int main(int argc, char **argv)
 				uint64_t now = time_mono_ms(), v;
 
 				(void) !read(tfd, &v, sizeof(v));
+				kernel_tick(a.kernel, now);
 				if (now - last_heartbeat >= a.cfg.heartbeat_ms) {
 					agent_heartbeat(&a);
 					last_heartbeat = now;

@@ -35,10 +35,20 @@ static json_t *registration(struct agent *a)
 		char nh[IP4_STRLEN];
 
 		ip4_format(a->cfg.announce.nexthop, nh);
-		json_object_set_new(json_object_get(body, "agent"), "bgp",
-				    json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev",
-					      a->cfg.announce.dev, "table",
-					      (json_int_t) a->cfg.announce.table));
+		json_t *bgp =
+			json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev", a->cfg.announce.dev,
+				  "table", (json_int_t) a->cfg.announce.table);
+		const char *p;
+		json_t *v;
+
+		if (a->cfg.bgp_physnets) {
+			json_t *list = json_array();
+
+			json_object_foreach(a->cfg.bgp_physnets, p, v)
+				json_array_append_new(list, json_string(p));
+			json_object_set_new(bgp, "physnets", list);
+		}
+		json_object_set_new(json_object_get(body, "agent"), "bgp", bgp);
 	}
 	return body;
 }
@@ -79,6 +89,7 @@ void agent_done(struct agent *a)
 	replica_done(&a->replica);
 	ns_marks_done(&a->ns_synced);
 	json_decref(a->cfg.physnets);
+	json_decref(a->cfg.bgp_physnets);
 }
 
 void agent_heartbeat(struct agent *a)
@@ -413,7 +424,8 @@ void agent_sync(struct agent *a)
 			      streq(a->cfg.mode, "network"),
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "",
 			      a->cfg.physnets,
-			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0};
+			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0,
+			      a->cfg.bgp_physnets};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;

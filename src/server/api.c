@@ -143,7 +143,7 @@ static const struct {
 	 "Adds snat_mode (distributed or centralized) to distributed routers."},
 	{"lepton-snat-blocks", "Lepton distributed SNAT blocks",
 	 "Port blocks of router gateway addresses per node (/v2.0/lepton/snat_blocks) and "
-	 "lepton:snat_owner on routers."},
+	 "lepton:snat_owner and lepton:snat_owners (the owner of each address) on routers."},
 	{"quotas", "Quota management support",
 	 "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support",
