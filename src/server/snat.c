@@ -339,8 +339,9 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 			r = resource_save(ctx, &router_def, router);
 		}
 		if (r >= 0)
-			log_info("router %s: SNAT address %s added (no free block left)",
-				 doc_str(router, "id"), ip_out);
+			log_event(LOG_LVL_INFO, "server.snat_address_added",
+				  "router=%s address=%s reason=no_free_block",
+				  doc_str(router, "id"), ip_out);
 	} else if (r != -ENOSPC) {
 		r = api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
 	}
@@ -401,9 +402,9 @@ static void warn_exhausted(const char *router_id, const char *host, bool exhaust
 	if (!exhausted) {
 		json_object_del(warned, key);
 	} else if (!json_object_get(warned, key)) {
-		log_warn("router %s: no SNAT block left for %s: its gateway addresses and "
-			 "gateway subnet are full",
-			 router_id, host);
+		log_event(LOG_LVL_WARN, "server.snat_exhausted",
+			  "router=%s host=%s reason=gateway_addresses_and_subnet_full", router_id,
+			  host);
 		json_object_set_new(warned, key, json_true());
 	}
 }
@@ -473,7 +474,8 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 		const char *best = json_object_size(live) ? choose_owner(ctx, live) : "";
 
 		if (!streq(best, owner)) {
-			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
+			log_event(LOG_LVL_INFO, "server.snat_owner", "router=%s from=%s to=%s",
+				  router_id, owner, best);
 			if (!router)
 				router = json_deep_copy(shared);
 			json_object_set_new(router, OWNER_KEY, json_string(best));
@@ -847,8 +849,8 @@ static void *sweeper_main(void *arg)
 		else
 			store_rollback(sw->store);
 		if (r < 0)
-			log_warn("SNAT sweep failed: %s",
-				 ctx.err.message ? ctx.err.message : strerror(-r));
+			log_event(LOG_LVL_WARN, "server.snat_sweep_failed", "err=%s",
+				  ctx.err.message ? ctx.err.message : strerror(-r));
 		last_rev = store_revision(sw->store);
 		last_full = mono;
 		store_unlock(sw->store);

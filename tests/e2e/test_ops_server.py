@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import Client, free_port, server_binary
+from leptonlab import logfmt
 from promtext import FormatError, parse, value
 
 
@@ -205,9 +206,21 @@ def test_request_log_lines_without_secrets(make_server):
     assert api.get("/v2.0/ports?name=a%20b").status == 200
     s.stop()
     log = s.log.read_text()
-    assert re.search(r" info: event=request method=POST path=/v2.0/networks status=201 "
-                     r"duration_ms=[0-9]+\.[0-9]{3} project=proj-log\n", log), log
-    assert re.search(r"event=request method=GET path=/v2.0/ports status=200 ", log), log
+    assert re.search(r" level=info prog=lepton-server event=server.request method=POST "
+                     r"path=/v2.0/networks status=201 duration_ms=[0-9]+\.[0-9]{3} "
+                     r"project=proj-log\n", log), log
+    # Every line is one event of key=value fields.
+    events = [logfmt.parse(line) for line in log.splitlines()]
+    assert None not in events, log
+    assert [e["event"] for e in events][0] == "server.start"
+    assert events[-1]["event"] == "server.stop" and events[-1]["signal"] == "TERM"
+    reqs = [e for e in events if e["event"] == "server.request"]
+    # (GET / is the fixture's readiness probe.)
+    assert {(e["method"], e["path"], e["status"]) for e in reqs} == {
+        ("POST", "/v2.0/networks", "201"), ("GET", "/v2.0/ports", "200"), ("GET", "/", "200")}
+    for e in (e for e in reqs if e["path"] != "/"):
+        assert set(e) == {"ts", "level", "prog", "event", "method", "path", "status",
+                          "duration_ms", "project"}, e
     assert "sekrit" not in log
 
 
@@ -215,7 +228,8 @@ def test_request_log_can_be_turned_off(make_server):
     s = make_server(config="request_log = false\n").start()
     assert Client(s.url, "p1").get("/v2.0/networks").status == 200
     s.stop()
-    assert "event=request" not in s.log.read_text()
+    assert "event=server.request" not in s.log.read_text()
+    assert "event=server.start" in s.log.read_text()
 
 
 @pytest.mark.parametrize("line", ["metrics_listen = nonsense", "request_log = maybe"])
@@ -226,7 +240,9 @@ def test_bad_operations_settings_are_refused(tmp_path, line):
                         str(tmp_path), "--listen", f"127.0.0.1:{free_port()}"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 2
-    assert "bad.conf:1" in p.stderr
+    e = logfmt.parse(p.stderr)
+    assert e and e["event"] == "server.config_error" and e["level"] == "error", p.stderr
+    assert e["file"] == str(cfg) and e["line"] == "1", e
 
 
 def test_metrics_port_taken_is_an_error(make_server, tmp_path):
@@ -235,4 +251,6 @@ def test_metrics_port_taken_is_an_error(make_server, tmp_path):
                         f"127.0.0.1:{free_port()}", "--metrics-listen", f"127.0.0.1:{s.port}"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 1
-    assert "cannot serve metrics" in p.stderr
+    e = logfmt.parse(p.stderr)
+    assert e and e["event"] == "server.listen_failed", p.stderr
+    assert e["metrics_listen"] == f"127.0.0.1:{s.port}" and e["err"] == "Address already in use"
