@@ -148,6 +148,67 @@ def test_watchers_and_their_lag(make_server):
     assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) not in s2
 
 
+def test_watcher_lag_grows_while_it_does_not_read_and_drops_when_it_catches_up(make_server):
+    """A whole-feed watcher that stops reading: once the socket buffers
+    between it and the server are full, the server can no longer turn the
+    changes into lines and lepton_feed_watcher_lag_revisions{host="*"}
+    grows with every change; it drops to 0 once the watcher reads again,
+    and the series goes when the watcher leaves."""
+    port = free_port()
+    msrv = make_server(config=f"metrics_listen = 127.0.0.1:{port}\nwatch_ping_interval = 1\n")
+    msrv.start()
+    metrics = f"http://127.0.0.1:{port}"
+    admin = Client(msrv.url, "adm", "admin")
+    net = admin.post("/v2.0/networks", {"network": {"name": "lag"}}).json["network"]
+    series = ("lepton_feed_watcher_lag_revisions", frozenset({("host", "*")}))
+
+    def lag():
+        return scrape(metrics)[0].get(series)
+
+    assert lag() is None  # no whole-feed watcher yet
+    stream = socket.socket()
+    # A small receive buffer: fewer changes fill the way to the watcher.
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream.connect(("127.0.0.1", msrv.port))
+    try:
+        rev = admin.get(f"/v2.0/networks/{net['id']}").json["network"]["revision_number"]
+        stream.sendall(f"GET /v2.0/lepton/watch?since={rev} HTTP/1.1\r\nHost: x\r\n"
+                       "X-Project-Id: adm\r\nX-Roles: admin\r\n\r\n".encode())
+        assert lag() == 0
+        # Changes of about 300 bytes of JSON each, never read.
+        samples, t0, i = [], time.time(), 0
+        while time.time() - t0 < 120 and (len(samples) < 2 or samples[-1] <= samples[0]):
+            for _ in range(50):
+                assert admin.put(f"/v2.0/networks/{net['id']}", {"network": {
+                    "description": f"{i:08d}" + "x" * 200}}).status == 200
+                i += 1
+            n = lag()
+            if n and n > 0:
+                samples.append(n)
+        assert len(samples) >= 2 and samples[-1] > samples[0] > 0, (samples, i)
+        print(f"\nlag {samples[0]:.0f} -> {samples[-1]:.0f} revisions after {i} unread changes")
+        # It reads again: the lag drops to 0.
+        stream.settimeout(0.2)
+        got, t0, caught_up = b"", time.time(), False
+        last = f'"description":"{i - 1:08d}'.encode()
+        while time.time() - t0 < 30 and not (caught_up and last in got[-4096:]):
+            try:
+                got += stream.recv(1 << 20)
+            except socket.timeout:
+                pass
+            caught_up = caught_up or lag() == 0
+        assert caught_up and lag() == 0
+        # ... and what it read ends with the last change.
+        assert last in got[-4096:]
+    finally:
+        stream.close()
+    # It leaves: the series goes (found at the next ping, every second here).
+    deadline = time.time() + 30
+    while time.time() < deadline and lag() is not None:
+        time.sleep(0.3)
+    assert lag() is None
+
+
 def test_closed_node_stream_found_while_commits_keep_coming(make_server):
     """A node's stream whose client went away is found even while commits
     the node does not see keep coming, faster than the ping interval: the
