@@ -38,7 +38,7 @@ static bool may_see(struct changes_stream *c, const char *type, json_t *doc)
 
 	if (c->is_admin)
 		return true;
-	def = type ? def_of(type) : NULL;
+	def = def_of(type);
 	if (!def || !json_is_object(doc))
 		return false; /* internal documents are the admins' */
 	store_lock(c->store);
@@ -73,7 +73,7 @@ static void take(struct changes_stream *c, const char *text)
 		strbuf_appendf(&c->out, ": ping %lld\n\n", (long long) rev);
 	} else if (streq(op, "snapshot_end")) {
 		event(c, "reset", json_pack("{s:I}", "revision", rev), rev);
-	} else if (!streq(op, "snapshot") && !streq(op, "snapshot_begin") &&
+	} else if (type && !streq(op, "snapshot") && !streq(op, "snapshot_begin") &&
 		   may_see(c, type, json_object_get(line, "object"))) {
 		event(c, "change",
 		      json_pack("{s:I, s:s, s:s, s:O}", "revision", rev, "op", op, "type", type,
