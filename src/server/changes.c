@@ -17,6 +17,8 @@ struct changes_stream {
 	const struct server_config *cfg;
 	char *project_id;
 	bool is_admin;
+	bool ready;	   /* "ready" sent */
+	json_t *was;	   /* not admin: {"type/id": true} the caller may see */
 	struct strbuf in;  /* from the watch, not yet a whole line */
 	struct strbuf out; /* events not yet sent */
 	bool ended;	   /* the watch ended */
@@ -59,25 +61,55 @@ static void event(struct changes_stream *c, const char *name, json_t *data, int6
 	json_decref(data);
 }
 
+/* A change the caller may see now (after it; before it for a delete), or
+ * could see before it (an update that hid it: the page must drop it). */
+static bool concerns(struct changes_stream *c, const char *op, const char *type, const char *id,
+		     json_t *doc)
+{
+	char *key;
+	bool now, before;
+
+	if (c->is_admin)
+		return true;
+	key = xasprintf("%s/%s", type, id);
+	now = may_see(c, type, doc);
+	before = json_object_get(c->was, key) != NULL;
+	if (now && !streq(op, "delete"))
+		json_object_set_new(c->was, key, json_true());
+	else
+		json_object_del(c->was, key);
+	free(key);
+	return now || before;
+}
+
 /* One line of the watch stream. */
 static void take(struct changes_stream *c, const char *text)
 {
 	json_t *line = json_loads(text, 0, NULL);
 	const char *op = json_string_value(json_object_get(line, "op"));
 	const char *type = json_string_value(json_object_get(line, "type"));
+	const char *id = json_string_value(json_object_get(line, "id"));
+	json_t *doc = json_object_get(line, "object");
 	json_int_t rev = json_integer_value(json_object_get(line, "revision"));
 
 	if (!op) {
 		/* Not a line of ours: skip it. */
 	} else if (streq(op, "ping")) {
 		strbuf_appendf(&c->out, ": ping %lld\n\n", (long long) rev);
+	} else if (streq(op, "snapshot_begin")) {
+		json_object_clear(c->was);
+	} else if (streq(op, "snapshot")) {
+		if (type && id)
+			concerns(c, op, type, id, doc);
 	} else if (streq(op, "snapshot_end")) {
-		event(c, "reset", json_pack("{s:I}", "revision", rev), rev);
-	} else if (type && !streq(op, "snapshot") && !streq(op, "snapshot_begin") &&
-		   may_see(c, type, json_object_get(line, "object"))) {
+		/* The first: what the caller may see is known. A later one: the
+		 * stream fell behind and started over. */
+		event(c, c->ready ? "reset" : "ready", json_pack("{s:I}", "revision", rev), rev);
+		c->ready = true;
+	} else if (type && id && concerns(c, op, type, id, doc)) {
 		event(c, "change",
-		      json_pack("{s:I, s:s, s:s, s:O}", "revision", rev, "op", op, "type", type,
-				"id", json_object_get(line, "id") ?: json_null()),
+		      json_pack("{s:I, s:s, s:s, s:s}", "revision", rev, "op", op, "type", type,
+				"id", id),
 		      rev);
 	}
 	json_decref(line);
@@ -132,6 +164,7 @@ static void changes_free(void *stream)
 	watch_free(c->watch);
 	strbuf_done(&c->in);
 	strbuf_done(&c->out);
+	json_decref(c->was);
 	free(c->project_id);
 	free(c);
 }
@@ -148,13 +181,22 @@ int changes_open(struct api_ctx *ctx, struct http_response *resp)
 	c->cfg = ctx->cfg;
 	c->is_admin = ctx->is_admin;
 	c->project_id = ctx->project_id ? xstrdup(ctx->project_id) : NULL;
-	store_lock(ctx->store);
-	rev = store_revision(ctx->store);
-	store_unlock(ctx->store);
-	/* From the revision now: what the page reads after "ready" holds it. */
-	c->watch = watch_new(ctx->store, NULL, NULL, rev, true, ctx->cfg->watch_ping_secs);
+	c->was = json_object();
 	strbuf_appendf(&c->out, "retry: 2000\n");
-	event(c, "ready", json_pack("{s:I}", "revision", (json_int_t) rev), rev);
+	if (c->is_admin) {
+		/* From the revision now: what the page reads after "ready"
+		 * holds it. */
+		store_lock(ctx->store);
+		rev = store_revision(ctx->store);
+		store_unlock(ctx->store);
+		event(c, "ready", json_pack("{s:I}", "revision", (json_int_t) rev), rev);
+		c->ready = true;
+	} else {
+		/* From a snapshot, which tells what the caller may see now (to
+		 * know when a later change hides it); "ready" at its end. */
+		rev = 0;
+	}
+	c->watch = watch_new(ctx->store, NULL, NULL, rev, true, ctx->cfg->watch_ping_secs);
 	resp->status = 200;
 	resp->content_type = "text/event-stream";
 	resp->stream = c;

@@ -185,6 +185,19 @@ def test_changes_stream_carries_only_what_the_caller_may_see(srv):
             for n, d in c.events:
                 assert set(d) <= {"revision", "op", "type", "id"}, d
                 assert "secret-name" not in json.dumps(d)
+        # Unshared: an event for those who saw it, then none for a rename.
+        n1, n2 = len(p1.events), len(p2.events)
+        assert admin.put(f"/v2.0/networks/{shared['id']}",
+                         {"network": {"shared": False}}).status == 200
+        assert wait(lambda: p1.ids()[-1:] == [shared["id"]] and p2.ids()[-1:] == [shared["id"]])
+        seen = adm.ids().count(shared["id"])
+        assert admin.put(f"/v2.0/networks/{shared['id']}",
+                         {"network": {"name": "admins-only"}}).status == 200
+        # The admin's stream has the rename; the tenants' had their chance.
+        assert wait(lambda: adm.ids().count(shared["id"]) == seen + 1)
+        time.sleep(0.5)
+        assert [d["op"] for n, d in p1.events[n1:]] == ["update"], p1.events[n1:]
+        assert [d["op"] for n, d in p2.events[n2:]] == ["update"], p2.events[n2:]
         revs = [d["revision"] for n, d in adm.events if n == "change"]
         assert revs == sorted(revs) and len(set(revs)) == len(revs)
         assert revs[-1] >= last["revision_number"]
