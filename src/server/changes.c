@@ -138,6 +138,8 @@ static ssize_t changes_read(void *stream, char *buf, size_t max)
 		if (c->ended)
 			return -1;
 		got = watch_read(c->watch, chunk, sizeof(chunk));
+		if (got == 0)
+			return 0; /* a watch_read that does not block: nothing yet */
 		if (got < 0) {
 			c->ended = true;
 			continue;

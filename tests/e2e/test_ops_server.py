@@ -260,7 +260,8 @@ def test_scrapes_while_requests_run_stay_well_formed(msrv):
 
 
 def test_request_log_lines_without_secrets(make_server):
-    s = make_server(config="agent_token = sekrit-agent-token\n").start()
+    s = make_server(config="agent_token = sekrit-agent-token\n"
+                    "keystone_password = sekrit-password\n").start()
     api = Client(s.url, "proj-log")
     assert api.post("/v2.0/networks", {"network": {"name": "l1"}},
                     headers={"X-Auth-Token": "sekrit-user-token"}).status == 201
