@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
-from leptonlab import Lab, unique_name  # noqa: E402
+from leptonlab import Lab, logfmt, unique_name  # noqa: E402
 
 
 def sh(*args, check=True):
@@ -141,13 +140,14 @@ def main():
             admin.put(f"/v2.0/ports/{pid}", {"port": {"binding:host_id": "compute-1",
                                                       "device_owner": "compute:bench"}})
         log = lab.agent_log("compute-1")
-        before = log.read_text().count("full resync pass")
+        mark = log.stat().st_size
         lab.agent_restart("compute-1")
         deadline = time.time() + 120
         resync = None
         while time.time() < deadline and resync is None:
-            found = re.findall(r"full resync pass: (\d+) ports, .*? (\d+) ms at revision", log.read_text())
-            if len(found) > before:
+            found = [(e["ports"], e["ms"]) for e in logfmt.events(log, "agent.pass", mark)
+                     if e["kind"] == "full_resync"]
+            if found:
                 resync = found[-1]
             time.sleep(0.2)
 

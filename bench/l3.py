@@ -32,7 +32,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
-from leptonlab import Lab, allow_ingress, unique_name  # noqa: E402
+from leptonlab import Lab, allow_ingress, logfmt, unique_name  # noqa: E402
 
 INTERNET = "198.51.100.10"
 
@@ -206,11 +206,11 @@ def resync(lab, ext, routers, fips, sg_ports=500, snat_mode="distributed"):
     c, fip, port = last
     mark = log.stat().st_size
     assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}}).status == 200
-    wait_pass(log, mark, "sync")
+    wait_pass(log, mark, CHANGE)
     mark = log.stat().st_size
     assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
         "port_id": port["id"]}}).status == 200
-    out["fip"] = wait_pass(log, mark, "sync")
+    out["fip"] = wait_pass(log, mark, CHANGE)
     # One rule added to the security group of sg_ports ports.
     sc = lab.client(SG_PROJECT)
     sg = sc.get("/v2.0/security-groups?name=default").json["security_groups"][0]
@@ -222,27 +222,29 @@ def resync(lab, ext, routers, fips, sg_ports=500, snat_mode="distributed"):
     assert sc.post("/v2.0/security-group-rules", {"security_group_rule": {
         "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
         "protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080}}).status == 201
-    out["sg"] = wait_pass(log, mark, "sync")
+    out["sg"] = wait_pass(log, mark, CHANGE)
     return out
 
 
-PASS_RE = (r"{kind} pass: (\d+) ports, .*?(\d+) routers, (\d+) kernel ops, (\d+) ms.*?"
-           r"\((\d+) nftables commands, .*?(model.*)\)")
+PHASES = ("model", "dump", "apply", "nft", "status")
 
 
-def wait_pass(log, mark, kind="full resync", limit=600):
-    """The first pass of that kind logged after mark: a dict of its figures."""
+# A change's pass: one of the node level and router namespaces, or of the
+# router namespaces alone.
+CHANGE = ("sync", "routers")
+
+
+def wait_pass(log, mark, kinds=("full_resync",), limit=600):
+    """The first agent.pass event of one of those kinds logged after mark: a
+    dict of its figures."""
     deadline = time.time() + limit
-    pattern = re.compile(PASS_RE.format(kind=kind))
     while time.time() < deadline:
-        with open(log) as f:
-            f.seek(mark)
-            for line in f:
-                m = pattern.search(line)
-                if m:
-                    return {"ports": int(m.group(1)), "routers": int(m.group(2)),
-                            "ops": int(m.group(3)), "ms": int(m.group(4)),
-                            "nft": int(m.group(5)), "phases": m.group(6)}
+        for e in logfmt.events(log, "agent.pass", mark):
+            if e["kind"] in kinds:
+                return {"ports": int(e["ports"]), "routers": int(e["routers"]),
+                        "ops": int(e["kernel_ops"]), "ms": int(e["ms"]),
+                        "nft": int(e["nft_commands"]),
+                        "phases": ", ".join(f"{p} {e[p + '_ms']}" for p in PHASES) + " ms"}
         time.sleep(0.2)
     return None
 

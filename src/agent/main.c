@@ -374,8 +374,8 @@ static void snat_check(struct agent *a, json_t *asked, uint64_t now)
 		    now - (uint64_t) json_integer_value(json_array_get(prev, 1)) <
 			    SNAT_ASK_AGAIN_MS)
 			continue;
-		log_info("router %s: %llu flows on %u SNAT ports, asking for one more block", r->id,
-			 (unsigned long long) flows, r->snat_ports);
+		log_event(LOG_LVL_INFO, "agent.snat_block_wanted", "router=%s flows=%llu ports=%u",
+			  r->id, (unsigned long long) flows, r->snat_ports);
 		client_snat_block(a->client, r->id);
 		json_object_set_new(
 			asked, r->id,
@@ -414,14 +414,15 @@ int main(int argc, char **argv)
 
 	r = agent_init(&a);
 	if (r < 0) {
-		log_error("cannot start: %s", strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.start_failed", "err=%s", strerror(-r));
 		return 1;
 	}
 	stats_start(a.client);
 	if (metrics_listen) {
 		r = metricsd_start(metrics_listen, &metrics);
 		if (r < 0) {
-			log_error("cannot serve metrics on %s: %s", metrics_listen, strerror(-r));
+			log_event(LOG_LVL_ERROR, "agent.listen_failed", "metrics_listen=%s err=%s",
+				  metrics_listen, strerror(-r));
 			stats_stop();
 			agent_done(&a);
 			return 1;
@@ -436,9 +437,10 @@ int main(int argc, char **argv)
 		char tun[IP4_STRLEN];
 
 		ip4_format(a.cfg.tunnel_ip, tun);
-		log_event(LOG_LVL_INFO, "start", "host", a.cfg.host, "mode", a.cfg.mode, "server",
-			  a.cfg.server, "tunnel_ip", tun, "tunnel_dev", a.cfg.tunnel_dev, "metrics",
-			  metrics_listen, NULL);
+		log_event(LOG_LVL_INFO, "agent.start",
+			  "host=%s mode=%s server=%s tunnel_ip=%s tunnel_dev=%s metrics=%s",
+			  a.cfg.host, a.cfg.mode, a.cfg.server, tun, a.cfg.tunnel_dev,
+			  metrics_listen);
 	}
 
 	for (bool running = true; running;) {
@@ -477,7 +479,8 @@ int main(int argc, char **argv)
 			} else if (fd == kernel_events_fd(a.kernel)) {
 				if (kernel_events(a.kernel) > 0) {
 					a.dirty = a.full_pass = true;
-					log_debug("link event: a full pass");
+					log_event(LOG_LVL_DEBUG, "agent.link_event",
+						  "action=full_pass");
 				}
 			} else if (dhcpd_owns(a.dhcpd, fd)) {
 				dhcpd_handle(a.dhcpd, fd, &a.desired);
@@ -488,7 +491,7 @@ int main(int argc, char **argv)
 			agent_sync(&a);
 		}
 	}
-	log_event(LOG_LVL_INFO, "stop", NULL);
+	log_event(LOG_LVL_INFO, "agent.stop", NULL);
 	metricsd_stop(metrics);
 	stats_stop();
 	agent_done(&a);

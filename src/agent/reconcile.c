@@ -62,8 +62,8 @@ static int dump(const struct kernel_ops *ops, bool namespaces_only,
 		observed_done(ret);
 	else
 		observed_index(ret);
-	log_debug("dump: %s %llu us, %zu of %zu namespaces %llu us",
-		  namespaces_only ? "namespace list" : "node", (unsigned long long) (t1 - t0), n,
+	log_event(LOG_LVL_DEBUG, "agent.dump", "what=%s us=%llu namespaces=%zu of=%zu ns_us=%llu",
+		  namespaces_only ? "namespace_list" : "node", (unsigned long long) (t1 - t0), n,
 		  ret->n_ns, (unsigned long long) (time_mono_us() - t1));
 	return r;
 }
@@ -668,10 +668,11 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_fai
 
 		for (size_t k = 0; k < ARRAY_SIZE(op_names); k++)
 			if (n[k])
-				strbuf_appendf(&sb, "%s%s %llu in %llu ms", sb.len ? ", " : "",
+				strbuf_appendf(&sb, "%s%s:%llu:%llums", sb.len ? "," : "",
 					       op_names[k], (unsigned long long) n[k],
 					       (unsigned long long) (us[k] / 1000));
-		log_info("plan of %zu ops applied: %s", p->n_ops, strbuf_str(&sb));
+		log_event(LOG_LVL_INFO, "agent.plan_applied", "ops=%zu by_kind=%s", p->n_ops,
+			  strbuf_str(&sb));
 		strbuf_done(&sb);
 	}
 	return first;

@@ -105,7 +105,7 @@ static int in_ns(int fd, int (*fn)(void *), void *data)
 	}
 	r = fn(data);
 	if (setns(self, CLONE_NEWNET) < 0)
-		log_error("cannot return to the node's namespace: %s", strerror(errno));
+		log_event(LOG_LVL_ERROR, "agent.setns_failed", "ns=node err=%s", strerror(errno));
 	close(self);
 	return r;
 }
@@ -181,7 +181,8 @@ static int ns_create(const char *name)
 		if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
 			r = -errno;
 		if (setns(self, CLONE_NEWNET) < 0)
-			log_error("cannot return to the node's namespace: %s", strerror(errno));
+			log_event(LOG_LVL_ERROR, "agent.setns_failed", "ns=node err=%s",
+				  strerror(errno));
 	}
 	if (self >= 0)
 		close(self);
@@ -196,9 +197,11 @@ static void ns_delete(const char *name)
 
 	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
 	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_warn("umount %s: %s", path, strerror(errno));
+		log_event(LOG_LVL_WARN, "agent.umount_failed", "path=%s err=%s", path,
+			  strerror(errno));
 	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("unlink %s: %s", path, strerror(errno));
+		log_event(LOG_LVL_WARN, "agent.unlink_failed", "path=%s err=%s", path,
+			  strerror(errno));
 }
 
 static struct rns *find(struct rns_set *s, const char *name)
@@ -513,7 +516,7 @@ static int ns_add(struct rns_set *s, const char *name)
 	if (r < 0)
 		return r;
 	ns->ours = true;
-	log_info("namespace %s created", name);
+	log_event(LOG_LVL_INFO, "agent.namespace_created", "name=%s", name);
 	return in_ns(ns->fd, ns_sysctls, NULL);
 }
 
@@ -570,7 +573,7 @@ static int ns_del(struct rns_set *s, const char *name)
 	rns_close(ns);
 	*ns = s->v[--s->n];
 	ns_delete(name);
-	log_info("namespace %s deleted", name);
+	log_event(LOG_LVL_INFO, "agent.namespace_deleted", "name=%s", name);
 	return 0;
 }
 
@@ -632,7 +635,8 @@ static int nft_table(struct rns *ns, const struct op *op)
 	if (r >= 0)
 		r = nft_apply(ns->nft, script, &err);
 	if (r < 0)
-		log_error("%s: nftables: %s", ns->name, err ? err : strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.nft_failed", "ns=%s err=%s", ns->name,
+			  err ? err : strerror(-r));
 	free(err);
 	free(script);
 	return r;

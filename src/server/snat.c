@@ -406,8 +406,9 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, const char *
 			r = resource_save(ctx, &router_def, router);
 		}
 		if (r >= 0)
-			log_info("router %s: SNAT address %s added for %s", doc_str(router, "id"),
-				 ip_out, host);
+			log_event(LOG_LVL_INFO, "server.snat_address_added",
+				  "router=%s address=%s host=%s", doc_str(router, "id"), ip_out,
+				  host);
 	} else if (r != -ENOSPC) {
 		r = api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
 	}
@@ -483,9 +484,9 @@ static void warn_exhausted(const char *router_id, const char *host, bool exhaust
 	if (!exhausted) {
 		json_object_del(warned, key);
 	} else if (!json_object_get(warned, key)) {
-		log_warn("router %s: no SNAT block left for %s: its gateway addresses and "
-			 "gateway subnet are full",
-			 router_id, host);
+		log_event(LOG_LVL_WARN, "server.snat_exhausted",
+			  "router=%s host=%s reason=gateway_addresses_and_subnet_full", router_id,
+			  host);
 		json_object_set_new(warned, key, json_true());
 	}
 }
@@ -613,8 +614,8 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 	if (!streq(owner, doc_str(cur, OWNER_KEY)) ||
 	    !json_equal(owners, json_object_get(cur, OWNERS_KEY))) {
 		if (!streq(owner, doc_str(cur, OWNER_KEY)))
-			log_info("router %s: SNAT owner '%s' -> '%s'", router_id,
-				 doc_str(cur, OWNER_KEY), owner);
+			log_event(LOG_LVL_INFO, "server.snat_owner", "router=%s from=%s to=%s",
+				  router_id, doc_str(cur, OWNER_KEY), owner);
 		if (!router)
 			router = json_deep_copy(shared);
 		json_object_set_new(router, OWNER_KEY, json_string(owner));
@@ -995,8 +996,8 @@ static void *sweeper_main(void *arg)
 		else
 			store_rollback(sw->store);
 		if (r < 0)
-			log_warn("SNAT sweep failed: %s",
-				 ctx.err.message ? ctx.err.message : strerror(-r));
+			log_event(LOG_LVL_WARN, "server.snat_sweep_failed", "err=%s",
+				  ctx.err.message ? ctx.err.message : strerror(-r));
 		last_rev = store_revision(sw->store);
 		last_full = mono;
 		store_unlock(sw->store);

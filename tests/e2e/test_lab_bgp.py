@@ -25,7 +25,7 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
-from leptonlab import Topology, netns_list
+from leptonlab import Topology, logfmt, netns_list
 from leptonlab.snat import INTERNET, SERVERS, mk, wait
 from leptonlab.snat import who_am_i as who
 
@@ -306,10 +306,12 @@ def test_agent_restart_keeps_the_announcements(cloud):
     while time.monotonic() < end:
         missing |= held - set(lab.bgp_routes("upstream-1"))
         time.sleep(0.02)
-    lab.agent_restart("compute-1")
     log = lab.agent_log("compute-1")
-    # The new agent's first pass (after the old one's last words).
-    assert wait(20, lambda: "full resync" in log.read_text().rsplit("stopping", 1)[-1])
+    mark = log.stat().st_size
+    lab.agent_restart("compute-1")
+    # The new agent's first pass.
+    assert wait(20, lambda: any(e["kind"] == "full_resync"
+                                for e in logfmt.events(log, "agent.pass", mark)))
     end = time.monotonic() + 3
     while time.monotonic() < end:
         missing |= held - set(lab.bgp_routes("upstream-1"))
