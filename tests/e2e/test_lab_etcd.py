@@ -246,3 +246,52 @@ def test_bad_store_url_is_refused():
         s.stop()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_lab_three_servers_agents_move_on_when_theirs_dies():
+    """lepton-lab's --servers 3 --store etcd: agents on server 0 until it is
+    killed, then on another one, from where they keep wiring new ports."""
+    from lab import Lab, unique_name
+    lab = Lab(unique_name("et"), computes=2, servers=3, store="etcd")
+    try:
+        lab.up()
+        assert len(lab.urls) == 3 and all(lab.pid(f"etcd-{i}") for i in range(3))
+        api = lab.client("p1")
+        net = api_create(api, "network", {"name": "n"})
+        api_create(api, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24",
+                                   "ip_version": 4})
+        from leptonlab import allow_ingress
+        allow_ingress(api, net["id"], ("icmp",))
+        p1 = api_create(api, "port", {"network_id": net["id"], "name": "v1"})
+        lab.vm("compute-1", p1["id"], "v1")
+        # Every server answers /v2.0/agents the same.
+        for url in lab.urls:
+            agents = Client(url, "admin", "admin").get("/v2.0/agents").json["agents"]
+            assert sorted((a["host"], a["alive"]) for a in agents) == [
+                ("compute-1", True), ("compute-2", True)], url
+        lab.kill_server(0)
+        lab.url = lab.urls[1]
+        api = lab.client("p1")
+        p2 = api_create(api, "port", {"network_id": net["id"], "name": "v2"})
+        lab.vm("compute-2", p2["id"], "v2")  # DHCP answers: the agent has the port
+        ip1 = p1["fixed_ips"][0]["ip_address"]
+        assert lab.sh("v2", f"ping -c 2 -W 1 -i 0.2 {ip1}", check=False).returncode == 0
+        logs = lab.agent_log("compute-1").read_text() + lab.agent_log("compute-2").read_text()
+        assert "server_switch" in logs
+        # Their heartbeats land through the servers left.
+        killed_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 1))
+
+        def beating():
+            agents = Client(lab.urls[2], "admin", "admin").get("/v2.0/agents").json["agents"]
+            return all(a["alive"] and a["heartbeat_timestamp"] > killed_at for a in agents)
+
+        assert wait_until(beating, 20)
+        etcd_pids = [lab.pid(f"etcd-{i}") for i in range(3)]
+    finally:
+        lab.down()
+    for pid in etcd_pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                assert f.read().split(") ")[1][0] == "Z", f"etcd {pid} outlived lab.down()"
+        except FileNotFoundError:
+            pass

@@ -41,7 +41,7 @@ class EtcdCluster:
         """The lepton-server --store URL for every member."""
         return "etcd://" + ",".join(self.endpoints) + (f"/{prefix}" if prefix else "")
 
-    def _argv(self, i):
+    def argv(self, i):
         cluster = ",".join(f"m{k}=http://127.0.0.1:{self.peer_ports[k]}" for k in range(self.n))
         return [etcd_binary(), "--name", f"m{i}",
                 "--data-dir", os.path.join(self.state_dir, f"m{i}"),
@@ -61,7 +61,7 @@ class EtcdCluster:
             raise LabError("etcd is not installed (apt-get install etcd-server etcd-client)")
         os.makedirs(self.state_dir, exist_ok=True)
         log = open(os.path.join(self.state_dir, f"m{i}.log"), "ab")
-        self.procs[i] = subprocess.Popen(self._argv(i), stdin=subprocess.DEVNULL, stdout=log,
+        self.procs[i] = subprocess.Popen(self.argv(i), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
@@ -98,7 +98,7 @@ class EtcdCluster:
 
     def writable(self):
         """Whether some member commits a write now."""
-        for i in list(self.procs):
+        for i in range(self.n):
             try:
                 self._call(i, "/v3/kv/put", {"key": "X19wcm9iZV9f", "value": ""})
                 return True
