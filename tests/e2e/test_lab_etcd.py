@@ -295,3 +295,23 @@ def test_lab_three_servers_agents_move_on_when_theirs_dies():
                 assert f.read().split(") ")[1][0] == "Z", f"etcd {pid} outlived lab.down()"
         except FileNotFoundError:
             pass
+
+
+API_SUITES_ON_ETCD = ("test_api_ports.py", "test_api_networks.py", "test_api_feed.py",
+                      "test_api_concurrency.py", "test_api_durability.py",
+                      "test_api_agents.py")
+
+
+def test_api_suites_pass_over_etcd():
+    """The API suites, every server over etcd (conftest.py's
+    LEPTON_E2E_STORE=etcd): the backend changes nothing the API promises."""
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, LEPTON_E2E_STORE="etcd")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        *[os.path.join(here, f) for f in API_SUITES_ON_ETCD]],
+                       cwd=here, env=env, capture_output=True, text=True, timeout=900)
+    summary = p.stdout.strip().splitlines()[-1:] or [p.stderr[-2000:]]
+    assert p.returncode == 0, p.stdout[-6000:]
+    assert " passed" in summary[0] and "skipped" not in summary[0], summary
