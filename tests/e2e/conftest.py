@@ -37,15 +37,13 @@ def etcd_store():
     if os.environ.get("LEPTON_E2E_STORE") != "etcd":
         yield None
         return
-    from leptonlab.etcd import EtcdCluster
-    d = tempfile.mkdtemp(prefix="lepton-e2e-etcd-")
-    ETCD_STORE = EtcdCluster(os.path.join(d, "etcd"), members=1).start()
-    try:
-        yield ETCD_STORE
-    finally:
-        ETCD_STORE.stop()
-        ETCD_STORE = None
-        shutil.rmtree(d, ignore_errors=True)
+    from leptonlab.etcd import temporary_cluster
+    with temporary_cluster(members=1) as c:
+        ETCD_STORE = c
+        try:
+            yield c
+        finally:
+            ETCD_STORE = None
 
 
 def server_binary():

@@ -4,18 +4,16 @@ transactional across servers, every acknowledged write survives a server's
 kill -9, one member may die, and without a quorum writes answer 503 while
 reads go on."""
 import concurrent.futures
-import json
 import os
 import shutil
 import signal
 import tempfile
 import time
-import urllib.parse
 
 import pytest
 
 from conftest import Client, Server, api_create, assert_error
-from leptonlab.etcd import EtcdCluster, etcd_binary
+from leptonlab.etcd import etcd_binary, temporary_cluster
 
 pytestmark = pytest.mark.skipif(etcd_binary() is None,
                                 reason="etcd is not installed (scripts/install-deps.sh)")
@@ -23,13 +21,8 @@ pytestmark = pytest.mark.skipif(etcd_binary() is None,
 
 @pytest.fixture
 def cluster():
-    d = tempfile.mkdtemp(prefix="lepton-etcd-")
-    c = EtcdCluster(os.path.join(d, "etcd"), members=3).start()
-    try:
+    with temporary_cluster(members=3) as c:
         yield c
-    finally:
-        c.stop()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

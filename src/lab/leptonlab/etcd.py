@@ -1,10 +1,12 @@
 """An etcd v3 cluster on loopback for the lab and the tests: N members with
 ports and data directories of their own, started and stopped by PID."""
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -139,3 +141,17 @@ class EtcdCluster:
         self.procs.clear()
         if remove:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temporary_cluster(members=3):
+    """A cluster in a fresh temporary directory, stopped and removed after."""
+    d = tempfile.mkdtemp(prefix="lepton-etcd-")
+    try:
+        c = EtcdCluster(os.path.join(d, "etcd"), members=members).start()
+        try:
+            yield c
+        finally:
+            c.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
