@@ -643,8 +643,7 @@ static int route_store(struct api *api, struct api_ctx *ctx, const struct http_r
 		status = api_fail(&ctx->err, 503, "ServiceUnavailable",
 				  r == -EAGAIN ? "The store stayed too busy to commit (%s); "
 						 "nothing was written: try again."
-					       : "The store is unavailable (%s): the request "
-						 "was not applied; try again later.",
+					       : "The store is unavailable (%s); try again later.",
 				  store_errmsg(api->store));
 		store_unlock(api->store);
 	}

@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "base/random.h"
+#include "base/strbuf.h"
 #include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -173,6 +174,8 @@ static int call(struct etcd_store *e, CURL *c, const char *path, json_t *body, j
 {
 	_cleanup_free_ char *text = json_dumps(body, JSON_COMPACT);
 	struct curl_slist *h = NULL;
+	struct strbuf why = {0};
+	bool timed_out = false;
 	int r = -EHOSTUNREACH;
 
 	/* Without a leader, fail at once instead of waiting out the timeout. */
@@ -203,32 +206,39 @@ static int call(struct etcd_store *e, CURL *c, const char *path, json_t *body, j
 			e->current = at;
 			r = *ret ? 0 : -EIO;
 			if (!*ret)
-				snprintf(e->errmsg, sizeof(e->errmsg), "etcd %s: unreadable answer",
-					 e->endpoints[at]);
+				strbuf_appendf(&why, "%s: unreadable answer", e->endpoints[at] + 7);
 			break;
 		}
+		if (why.len)
+			strbuf_append(&why, "; ");
+		timed_out |= rc == CURLE_OPERATION_TIMEDOUT || status == 504;
 		if (rc != CURLE_OK) {
-			snprintf(e->errmsg, sizeof(e->errmsg), "etcd %s: %s", e->endpoints[at],
-				 curl_easy_strerror(rc));
+			strbuf_appendf(&why, "%s: %s", e->endpoints[at] + 7,
+				       curl_easy_strerror(rc));
 		} else {
 			json_t *err = json_loads(b.data ? b.data : "", 0, NULL);
 			const char *msg = json_string_value(json_object_get(err, "error"));
 
-			snprintf(e->errmsg, sizeof(e->errmsg), "etcd %s: %s", e->endpoints[at],
-				 msg ? msg : "HTTP error");
+			strbuf_appendf(&why, "%s: %s", e->endpoints[at] + 7,
+				       msg ? msg : "HTTP error");
+			json_decref(err);
 			/* Unavailable (no leader, no quorum) or timed out: try
 			 * another member; any other error is final. */
-			if (status != 503 && status != 504) {
+			if (status != 503 && status != 504)
 				r = -EIO;
-				json_decref(err);
-				free(b.data);
-				break;
-			}
-			json_decref(err);
 		}
 		free(b.data);
+		if (r == -EIO)
+			break;
 	}
 	curl_slist_free_all(h);
+	if (r < 0)
+		snprintf(e->errmsg, sizeof(e->errmsg), "etcd: %s%s", strbuf_str(&why),
+			 r == -EIO   ? ""
+			 : timed_out ? "; a member timed out on it: it may yet apply, whole, "
+				       "when etcd recovers"
+				     : "; nothing was applied");
+	strbuf_done(&why);
 	return r;
 }
 
