@@ -18,11 +18,17 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 
-#define MAX_LINE (64 * 1024 * 1024)
+#define MAX_LINE    (64 * 1024 * 1024)
+#define MAX_SERVERS 16
 
 struct client {
-	char *base;	 /* "http://host:port" or "http://localhost" */
-	char *unix_path; /* NULL for TCP */
+	/* The servers, tried in turn: the current one until it fails. */
+	struct {
+		char *base;	 /* "http://host:port" or "http://localhost" */
+		char *unix_path; /* NULL for TCP */
+	} servers[MAX_SERVERS];
+	size_t n_servers;
+	atomic_size_t current;
 	char *token;
 
 	pthread_t thread;
@@ -59,17 +65,35 @@ int client_new(const char *url, const char *token, struct client **ret)
 	pthread_condattr_t attr;
 	struct client *c;
 
+	char *list, *save = NULL;
+
 	if (!url || !*url)
 		return -EINVAL;
 	pthread_once(&curl_once, curl_init_once);
 	c = xcalloc(1, sizeof(*c));
-	if (startswith(url, "unix:")) {
-		c->unix_path = xstrdup(url + 5);
-		c->base = xstrdup("http://localhost");
-	} else {
-		size_t n = strlen(url);
+	c->efd = -1;
+	list = xstrdup(url);
+	for (char *u = strtok_r(list, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		size_t n = strlen(u);
 
-		c->base = xstrndup(url, n && url[n - 1] == '/' ? n - 1 : n);
+		if (c->n_servers == MAX_SERVERS) {
+			free(list);
+			client_free(c);
+			return -EINVAL;
+		}
+		if (startswith(u, "unix:")) {
+			c->servers[c->n_servers].unix_path = xstrdup(u + 5);
+			c->servers[c->n_servers].base = xstrdup("http://localhost");
+		} else {
+			c->servers[c->n_servers].base =
+				xstrndup(u, n && u[n - 1] == '/' ? n - 1 : n);
+		}
+		c->n_servers++;
+	}
+	free(list);
+	if (!c->n_servers) {
+		client_free(c);
+		return -EINVAL;
 	}
 	c->token = token ? xstrdup(token) : NULL;
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -107,8 +131,10 @@ void client_free(struct client *c)
 	json_decref(c->queue);
 	strbuf_done(&c->partial);
 	pthread_mutex_destroy(&c->lock);
-	free(c->base);
-	free(c->unix_path);
+	for (size_t i = 0; i < c->n_servers; i++) {
+		free(c->servers[i].base);
+		free(c->servers[i].unix_path);
+	}
 	free(c->token);
 	free(c->feed_host);
 	free(c);
@@ -129,18 +155,32 @@ static struct curl_slist *headers(struct client *c)
 	return h;
 }
 
-static CURL *easy(struct client *c, const char *path)
+/* The server failed (no answer, or a broken stream): the next one becomes
+ * current, unless another thread moved on already. */
+static void next_server(struct client *c, size_t failed)
+{
+	size_t next = (failed + 1) % c->n_servers;
+
+	if (c->n_servers > 1 && atomic_compare_exchange_strong(&c->current, &failed, next))
+		log_event(LOG_LVL_WARN, "agent.server_switch", "server=%s unix=%s",
+			  c->servers[next].base, c->servers[next].unix_path);
+}
+
+/* A handle for path on the current server (*ret_at: which one). */
+static CURL *easy(struct client *c, const char *path, size_t *ret_at)
 {
 	CURL *e = curl_easy_init();
+	size_t at = atomic_load(&c->current);
 	char *url;
 
 	if (!e)
 		return NULL;
-	url = xasprintf("%s%s", c->base, path);
+	*ret_at = at;
+	url = xasprintf("%s%s", c->servers[at].base, path);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	free(url);
-	if (c->unix_path)
-		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
+	if (c->servers[at].unix_path)
+		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, c->servers[at].unix_path);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
 	return e;
@@ -169,7 +209,8 @@ static int client_call(struct client *c, const char *method, const char *path, j
 {
 	struct curl_slist *h;
 	char *payload = NULL;
-	CURL *e = easy(c, path);
+	size_t at;
+	CURL *e = easy(c, path, &at);
 	CURLcode rc;
 	long status = 0;
 
@@ -194,6 +235,8 @@ static int client_call(struct client *c, const char *method, const char *path, j
 	curl_easy_cleanup(e);
 	curl_slist_free_all(h);
 	free(payload);
+	if (rc != CURLE_OK && !atomic_load(&c->stop))
+		next_server(c, at);
 	if (rc != CURLE_OK)
 		return -ECONNREFUSED;
 	*ret_status = status;
@@ -248,11 +291,13 @@ static void *watch_thread(void *userdata)
 	while (!atomic_load(&c->stop)) {
 		char path[192];
 		struct curl_slist *h = headers(c);
+		size_t at;
+		CURLcode rc;
 		CURL *e;
 
 		snprintf(path, sizeof(path), "/v2.0/lepton/watch?since=%lld&host=%s",
 			 (long long) c->resume, c->feed_host);
-		e = easy(c, path);
+		e = easy(c, path, &at);
 		if (!e) {
 			curl_slist_free_all(h);
 			sleep(1);
@@ -270,10 +315,14 @@ static void *watch_thread(void *userdata)
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 30L);
 		curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
-		(void) curl_easy_perform(e);
+		rc = curl_easy_perform(e);
 		curl_easy_cleanup(e);
 		curl_slist_free_all(h);
 		atomic_store(&c->connected, false);
+		/* Unreachable, refused or cut off: the next server takes over,
+		 * and the watch resumes there from the same revision. */
+		if (!atomic_load(&c->stop) && rc != CURLE_OK)
+			next_server(c, at);
 		/* Back off a little before reconnecting. */
 		for (int i = 0; i < 5 && !atomic_load(&c->stop); i++)
 			usleep(100 * 1000);

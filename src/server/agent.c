@@ -1,8 +1,9 @@
 /* Agents: Neutron's /v2.0/agents (admin), and the agent-facing API that
  * lepton-agent uses with its own credential: register, heartbeat, and port
- * status reports. Heartbeats live in memory (they must not fill the change
- * feed); `alive` is computed when an agent is shown. After a server restart
- * agents are not alive until their next heartbeat. */
+ * status reports. Heartbeats live outside the change feed (store_beat: in
+ * memory with SQLite, after a server restart agents are not alive until their
+ * next heartbeat; in etcd with that backend, so every server agrees);
+ * `alive` is computed when an agent is shown. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,53 +29,27 @@ static const struct attr_def agent_attrs[] = {
 	{NULL, 0, 0, NULL, 0},
 };
 
-/* host -> last heartbeat, in memory. */
-static pthread_mutex_t beats_lock = PTHREAD_MUTEX_INITIALIZER;
-static json_t *beats; /* {host: [mono_ms, "iso"]} */
-
-static void beat(const char *host)
-{
-	char now[TIME_ISO_STRLEN];
-
-	time_now_iso(now);
-	pthread_mutex_lock(&beats_lock);
-	if (!beats)
-		beats = json_object();
-	json_object_set_new(beats, host, json_pack("[I, s]", (json_int_t) time_mono_ms(), now));
-	pthread_mutex_unlock(&beats_lock);
-}
-
 static void agent_decorate(struct api_ctx *ctx, json_t *view)
 {
-	const char *host = doc_str(view, "host");
-	json_t *b;
+	char at[TIME_ISO_STRLEN];
+	uint64_t age;
 
-	pthread_mutex_lock(&beats_lock);
-	b = json_object_get(beats, host);
-	if (b) {
-		uint64_t age = time_mono_ms() - (uint64_t) json_integer_value(json_array_get(b, 0));
-
-		json_object_set(view, "heartbeat_timestamp", json_array_get(b, 1));
+	if (store_beat_get(ctx->store, doc_str(view, "host"), &age, at)) {
+		json_object_set_new(view, "heartbeat_timestamp", json_string(at));
 		json_object_set_new(view, "alive",
 				    json_boolean(age <= ctx->cfg->agent_down_time * 1000ull));
 	} else {
 		json_object_set_new(view, "alive", json_false());
 	}
-	pthread_mutex_unlock(&beats_lock);
 }
 
 bool agent_alive(struct api_ctx *ctx, const char *host)
 {
-	json_t *b;
-	bool alive = false;
+	char at[TIME_ISO_STRLEN];
+	uint64_t age;
 
-	pthread_mutex_lock(&beats_lock);
-	b = json_object_get(beats, host);
-	if (b)
-		alive = time_mono_ms() - (uint64_t) json_integer_value(json_array_get(b, 0)) <=
-			ctx->cfg->agent_down_time * 1000ull;
-	pthread_mutex_unlock(&beats_lock);
-	return alive;
+	return store_beat_get(ctx->store, host, &age, at) &&
+	       age <= ctx->cfg->agent_down_time * 1000ull;
 }
 
 json_t *agents_network_hosts(struct api_ctx *ctx)
@@ -280,7 +255,7 @@ static int agent_register(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 	if (r < 0)
 		store_rollback(ctx->store);
 	if (r >= 0) {
-		beat(host);
+		(void) store_beat(ctx->store, host);
 		/* A network node came: routers waiting for one get it. */
 		if (streq(doc_str(conf, "mode"), "network") && store_begin(ctx->store) == 0) {
 			if (routers_schedule_pending(ctx) < 0)
@@ -307,7 +282,12 @@ static int agent_heartbeat(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 	if (!doc)
 		return api_fail(&ctx->err, 404, "AgentNotFound",
 				"Agent on host %s could not be found: register first.", host);
-	beat(host);
+	if (store_beat(ctx->store, host) < 0) {
+		json_decref(doc);
+		return api_fail(&ctx->err, 503, "ServiceUnavailable",
+				"The store cannot record the heartbeat: %s",
+				store_errmsg(ctx->store));
+	}
 	*ret_body = json_pack("{s:o}", "agent", resource_view(ctx, &agent_def, doc, NULL, 0));
 	json_decref(doc);
 	return 200;

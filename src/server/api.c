@@ -19,6 +19,8 @@
 #include "server/web.h"
 
 #define MAX_PATH_PARTS 8
+/* How often a request runs when other servers keep committing first. */
+#define STORE_ATTEMPTS 50
 
 /* One entry per line (clang-format off keeps it so for easy merges). */
 /* clang-format off */
@@ -617,6 +619,43 @@ static int identify(struct api *api, struct api_ctx *ctx, const struct http_requ
 	return 0;
 }
 
+/* Routes the request; when the store says another server committed first
+ * (etcd), catches up and runs it again, so it sees what that server wrote. */
+static int route_store(struct api *api, struct api_ctx *ctx, const struct http_request *req,
+		       struct http_response *resp, json_t **ret_body)
+{
+	int status = 0, r = 0;
+
+	(void) store_last_error();
+	for (int attempt = 0; attempt < STORE_ATTEMPTS; attempt++) {
+		status = route(api, ctx, req, resp, ret_body);
+		r = store_last_error();
+		if (r != -EAGAIN || resp->read)
+			break;
+		json_decref(*ret_body);
+		*ret_body = NULL;
+		api_error_done(&ctx->err);
+		ctx->err = (struct api_error){0};
+		store_lock(api->store);
+		store_catch_up(api->store);
+		store_unlock(api->store);
+	}
+	if (r == -EAGAIN || r == -EHOSTUNREACH) {
+		json_decref(*ret_body);
+		*ret_body = NULL;
+		api_error_done(&ctx->err);
+		ctx->err = (struct api_error){0};
+		store_lock(api->store);
+		status = api_fail(&ctx->err, 503, "ServiceUnavailable",
+				  r == -EAGAIN ? "The store stayed too busy to commit (%s); "
+						 "nothing was written: try again."
+					       : "The store is unavailable (%s); try again later.",
+				  store_errmsg(api->store));
+		store_unlock(api->store);
+	}
+	return status;
+}
+
 void api_handle(void *userdata, const struct http_request *req, struct http_response *resp)
 {
 	struct api *api = userdata;
@@ -645,7 +684,7 @@ void api_handle(void *userdata, const struct http_request *req, struct http_resp
 	};
 	status = identify(api, &ctx, req, &id);
 	if (status == 0)
-		status = route(api, &ctx, req, resp, &body);
+		status = route_store(api, &ctx, req, resp, &body);
 	if (resp->read) {
 		telemetry_request(api, req, resp->status, start_us, ctx.project_id);
 		return;

@@ -103,7 +103,11 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		set_str(&c->unix_path, v);
 	else if (strcmp(key, "data_dir") == 0)
 		set_str(&c->data_dir, v);
-	else if (strcmp(key, "public_url") == 0)
+	else if (strcmp(key, "store") == 0) {
+		if (*v && strncmp(v, "etcd://", 7) != 0 && strcmp(v, "sqlite") != 0)
+			return -EINVAL;
+		set_str(&c->store, strcmp(v, "sqlite") == 0 ? "" : v);
+	} else if (strcmp(key, "public_url") == 0)
 		set_str(&c->public_url, v);
 	else if (strcmp(key, "dns_domain") == 0)
 		set_str(&c->dns_domain, v);
@@ -271,6 +275,7 @@ void config_done(struct server_config *cfg)
 	free(cfg->listen);
 	free(cfg->unix_path);
 	free(cfg->data_dir);
+	free(cfg->store);
 	free(cfg->public_url);
 	free(cfg->dns_domain);
 	free(cfg->agent_token);

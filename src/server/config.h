@@ -23,6 +23,7 @@ struct server_config {
 	char *listen;	 /* "127.0.0.1:9696" */
 	char *unix_path; /* NULL: no UNIX socket */
 	char *data_dir;
+	char *store;	  /* "etcd://HOST:PORT[,...][/PREFIX]"; NULL: SQLite in data_dir */
 	char *public_url; /* base for pagination links; NULL: from Host */
 	char *dns_domain; /* ports' FQDNs in dns_assignment ("openstacklocal.") */
 	uint32_t vni_min, vni_max;

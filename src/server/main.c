@@ -17,6 +17,7 @@
 static void usage(FILE *f)
 {
 	fputs("usage: lepton-server [--listen HOST:PORT] [--data-dir DIR] [--unix PATH]\n"
+	      "                     [--store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]]\n"
 	      "                     [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "Serves the Neutron v2.0 API and the change feed its agents follow.\n"
 	      "  --listen HOST:PORT  address to serve the API on (default 127.0.0.1:9696;\n"
@@ -24,6 +25,10 @@ static void usage(FILE *f)
 	      "  --data-dir DIR      where the SQLite store lives (default\n"
 	      "                      $XDG_STATE_HOME/lepton, ~/.local/state/lepton, or\n"
 	      "                      /var/lib/lepton without HOME)\n"
+	      "  --store etcd://HOST:PORT[,HOST:PORT...][/PREFIX]\n"
+	      "                      keep the store in this etcd v3 cluster (keys under\n"
+	      "                      PREFIX, default /lepton/) instead of SQLite, shared\n"
+	      "                      by every server given the same URL\n"
 	      "  --unix PATH         also serve the API on this UNIX socket (agents in other\n"
 	      "                      network namespaces)\n"
 	      "  --metrics-listen HOST:PORT\n"
@@ -48,13 +53,14 @@ int main(int argc, char **argv)
 		{"unix", required_argument, NULL, 'u'},
 		{"config", required_argument, NULL, 'c'},
 		{"metrics-listen", required_argument, NULL, 'M'},
+		{"store", required_argument, NULL, 'S'},
 		{"debug", no_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct server_config cfg;
 	const char *listen_arg = NULL, *data_arg = NULL, *unix_arg = NULL, *config_arg = NULL;
-	const char *metrics_arg = NULL;
+	const char *metrics_arg = NULL, *store_arg = NULL;
 	struct store *store = NULL;
 	struct http_server *http = NULL, *metrics_http = NULL;
 	sigset_t sigs;
@@ -77,6 +83,9 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			metrics_arg = optarg;
+			break;
+		case 'S':
+			store_arg = optarg;
 			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
@@ -113,6 +122,14 @@ int main(int argc, char **argv)
 		config_set(&cfg, "data_dir", data_arg);
 	if (unix_arg)
 		config_set(&cfg, "unix", unix_arg);
+	if (store_arg && config_set(&cfg, "store", store_arg) < 0) {
+		log_event(
+			LOG_LVL_ERROR, "server.bad_option",
+			"option=--store value=%s expected=etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
+			store_arg);
+		config_done(&cfg);
+		return 2;
+	}
 	if (metrics_arg && config_set(&cfg, "metrics_listen", metrics_arg) < 0) {
 		log_event(LOG_LVL_ERROR, "server.config_error",
 			  "option=--metrics-listen value=%s err=\"HOST:PORT expected\"",
@@ -129,10 +146,13 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	r = store_open(cfg.data_dir, cfg.sync_full, cfg.feed_retention, &store);
+	if (cfg.store)
+		r = store_open_etcd(cfg.store, cfg.feed_retention, &store);
+	else
+		r = store_open(cfg.data_dir, cfg.sync_full, cfg.feed_retention, &store);
 	if (r < 0) {
-		log_event(LOG_LVL_ERROR, "server.store_failed", "data_dir=%s err=%s", cfg.data_dir,
-			  strerror(-r));
+		log_event(LOG_LVL_ERROR, "server.store_failed", "store=%s err=%s",
+			  cfg.store ? cfg.store : cfg.data_dir, strerror(-r));
 		config_done(&cfg);
 		return 1;
 	}
@@ -179,8 +199,8 @@ int main(int argc, char **argv)
 		log_event(LOG_LVL_ERROR, "server.snat_sweeper_failed",
 			  "err=\"blocks will not expire\"");
 	log_event(LOG_LVL_INFO, "server.start",
-		  "listen=%s unix=%s metrics=%s data_dir=%s revision=%lld auth=%s", cfg.listen,
-		  cfg.unix_path, cfg.metrics_listen, cfg.data_dir,
+		  "listen=%s unix=%s metrics=%s store=%s revision=%lld auth=%s", cfg.listen,
+		  cfg.unix_path, cfg.metrics_listen, cfg.store ? cfg.store : cfg.data_dir,
 		  (long long) store_revision(store), cfg.auth_keystone ? "keystone" : "noauth");
 	sig = 0;
 	sigwait(&sigs, &sig);

@@ -1,13 +1,18 @@
 /* The store: every resource as a JSON document keyed by (type, id), integer
  * allocations (IPs, MACs, VNIs, VLANs) with uniqueness enforced by the
- * database, and the revisioned change feed. Backed by SQLite in WAL mode; the
- * only user of sqlite3.
+ * database, and the revisioned change feed. Two backends behind one API:
+ * SQLite in WAL mode (store_sqlite.c, the only user of sqlite3; the default)
+ * and an etcd v3 cluster shared by several servers (store_etcd.c).
  *
- * Concurrency: one connection guarded by one mutex. Callers take the lock
- * (store_lock) around a whole request; writes go between store_begin() and
- * store_commit()/store_rollback(), so a request either lands whole or not at
- * all. Each put or delete appends one change with the next global revision;
- * revisions become visible to watchers at commit. */
+ * Concurrency: the model lives in memory behind one mutex. Callers take the
+ * lock (store_lock) around a whole request; writes go between store_begin()
+ * and store_commit()/store_rollback(), so a request either lands whole or not
+ * at all. SQLite: each put or delete appends one change with the next global
+ * revision. etcd: a transaction commits optimistically as one etcd txn, its
+ * changes all carry that txn's etcd revision; when another server committed
+ * first, store_commit() fails with -EAGAIN and the request is run again
+ * (store_last_error, store_catch_up). Revisions become visible to watchers at
+ * commit. */
 #pragma once
 
 #include <jansson.h>
@@ -18,6 +23,9 @@ struct store;
 
 /* Opens (creating) DIR/lepton.db. retention: how many changes the feed keeps. */
 int store_open(const char *dir, bool sync_full, int64_t retention, struct store **ret);
+/* Connects to the etcd cluster of URL, "etcd://HOST:PORT[,HOST:PORT...][/PREFIX]",
+ * and loads the model from it. */
+int store_open_etcd(const char *url, int64_t retention, struct store **ret);
 void store_free(struct store *s);
 
 void store_lock(struct store *s);
@@ -84,5 +92,20 @@ int64_t store_wait(struct store *s, int64_t after, unsigned timeout_ms);
 /* Wakes every waiter for good (server shutdown). */
 void store_shutdown(struct store *s);
 bool store_is_shutting_down(struct store *s);
-/* The last SQLite error text, for logs. */
+/* The last backend error text, for logs and error messages. */
 const char *store_errmsg(struct store *s);
+
+/* The error of this thread's last failed store_commit(), then 0: -EAGAIN when
+ * another server committed first (catch up, then run the request again),
+ * -EHOSTUNREACH when the store cannot be reached or has no quorum. */
+int store_last_error(void);
+/* With the lock held: waits (a bounded time) until the model holds what
+ * made this thread's last commit fail with -EAGAIN. */
+void store_catch_up(struct store *s);
+
+/* Agent heartbeats, outside the change feed. SQLite: in this server's memory;
+ * etcd: in the store, so every server sees them. */
+int store_beat(struct store *s, const char *host);
+/* The age of the host's last heartbeat and its time; false when none. */
+bool store_beat_get(struct store *s, const char *host, uint64_t *ret_age_ms,
+		    char ret_iso[static 21]);

@@ -1,5 +1,10 @@
 """Fixtures for end-to-end tests: a real lepton-server on a real socket with a
-fresh SQLite data dir, and a small HTTP client speaking Neutron's headers."""
+fresh SQLite data dir, and a small HTTP client speaking Neutron's headers.
+
+LEPTON_E2E_STORE=etcd runs the same servers over etcd instead (one etcd member
+for the session, a key prefix of their own per server): test_lab_etcd.py runs
+the API suites so."""
+import hashlib
 import os
 import pathlib
 import shutil
@@ -21,6 +26,24 @@ SAN_BUILD = pathlib.Path(os.environ.get("LEPTON_SAN_BUILD", ROOT / "build" / "sa
 sys.path.insert(0, str(ROOT / "src" / "lab"))
 from leptonlab.api import Client, Response  # noqa: E402,F401
 from leptonlab.lab import free_port  # noqa: E402,F401
+
+
+ETCD_STORE = None  # the session's etcd member with LEPTON_E2E_STORE=etcd
+
+
+@pytest.fixture(scope="session", autouse=True)
+def etcd_store():
+    global ETCD_STORE
+    if os.environ.get("LEPTON_E2E_STORE") != "etcd":
+        yield None
+        return
+    from leptonlab.etcd import temporary_cluster
+    with temporary_cluster(members=1) as c:
+        ETCD_STORE = c
+        try:
+            yield c
+        finally:
+            ETCD_STORE = None
 
 
 def server_binary():
@@ -45,6 +68,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = config
         self.extra_args = list(extra_args)
+        if ETCD_STORE and "--store" not in self.extra_args:
+            # A prefix per data dir: a restart on the same dir finds its data.
+            tag = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]
+            self.extra_args += ["--store", ETCD_STORE.url(f"e2e-{tag}")]
         self.proc = None
         self.log = self.data_dir / "server.log"
 

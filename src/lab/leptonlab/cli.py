@@ -2,6 +2,8 @@
 
   lepton-lab up     [--lab NAME] [--computes N] [--network-node] [--public]
                     [--topology FILE]   (a Topology as JSON instead of the options)
+                    [--servers N --store etcd]   (N servers over a 3-member etcd
+                    cluster on loopback; agents move between the servers)
   lepton-lab up     [--lab NAME] --racks R [--computes N] [--arp-network]
                     (seed case 2: R racks of N computes, one external network
                     over a segment per rack, Floating IPs and SNAT addresses
@@ -31,7 +33,8 @@ from .topology import Topology, TopologyError
 
 COMMANDS = ("up", "vm", "vm-move", "exec", "agent-restart", "server-restart", "demo",
             "status", "topology", "bgp", "down")
-WITH_VALUE = ("--lab", "--computes", "--node", "--port", "--name", "--topology", "--racks")
+WITH_VALUE = ("--lab", "--computes", "--node", "--port", "--name", "--topology", "--racks",
+              "--servers", "--store")
 FLAGS = ("--network-node", "--public", "--json", "--arp-network")
 
 
@@ -119,7 +122,11 @@ def cmd_up(opts, words):
     else:
         topo = Topology.standard(computes_of(opts, 2), bool(opts.get("--network-node")),
                                  bool(opts.get("--public")))
-    lab = Lab(name, topo, bin_dir=bin_dir())
+    servers = opts.get("--servers", "1")
+    if not (servers.isdigit() and 1 <= int(servers) <= 9):
+        raise Usage("--servers takes 1 to 9")
+    lab = Lab(name, topo, bin_dir=bin_dir(), servers=int(servers),
+              store=opts.get("--store", "sqlite"))
     try:
         info = lab.up()
     except LabError:
@@ -129,6 +136,8 @@ def cmd_up(opts, words):
         print(f"lepton-lab: {w}", file=sys.stderr)
     print(f"lab {name} is up: {' '.join(info['nodes'])}")
     print(f"LEPTON_URL={info['url']}")
+    if len(info["urls"]) > 1:
+        print(f"servers ({info['store']} store): {' '.join(info['urls'])}")
     return 0
 
 

@@ -97,9 +97,22 @@ class Lab:
     network_node=..., public=...) is Topology.standard's."""
 
     def __init__(self, name, topology=None, *, computes=3, network_node=False, public=False,
-                 bin_dir=None, state_root=None, server_config=None, agent_args=()):
+                 bin_dir=None, state_root=None, server_config=None, agent_args=(),
+                 servers=1, store="sqlite"):
         if not LAB_NAME.match(name or ""):
             raise LabError("lab names are 1-16 of [a-z0-9-]")
+        if store not in ("sqlite", "etcd"):
+            raise LabError("--store takes sqlite or etcd")
+        if not 1 <= servers <= 9:
+            raise LabError("--servers takes 1 to 9")
+        if servers > 1 and store != "etcd":
+            raise LabError("several servers share one store: --store etcd")
+        # With store etcd: a 3-member etcd cluster on loopback and `servers`
+        # lepton-servers over it; agents know every server.
+        self.n_servers = servers
+        self.store = store
+        self.etcd = None        # {"client_ports", "peer_ports", "token"}
+        self.urls = []
         self.name = name
         try:
             self.topology = topology or Topology.standard(computes, network_node, public)
@@ -139,6 +152,8 @@ class Lab:
         tmp.write_text(json.dumps({"topology": self.topology.to_dict(), "url": self.url,
                                    "token": self.token, "skipped": self.skipped,
                                    "agent_args": self.agent_args,
+                                   "servers": self.n_servers, "store": self.store,
+                                   "urls": self.urls, "etcd": self.etcd,
                                    "processes": self._procs}, indent=1))
         os.replace(tmp, self._state_file)
 
@@ -151,6 +166,8 @@ class Lab:
         self.url, self.token = d["url"], d["token"]
         self.skipped = d.get("skipped", [])
         self.agent_args = d.get("agent_args", [])
+        self.n_servers, self.store = d.get("servers", 1), d.get("store", "sqlite")
+        self.urls, self.etcd = d.get("urls", []), d.get("etcd")
         self._procs = d.get("processes", {})
         self._known = True
         return True
@@ -336,12 +353,17 @@ class Lab:
         t = self.topology
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.token = os.urandom(16).hex()
-        self.url = f"http://127.0.0.1:{free_port()}"
+        self.urls = [f"http://127.0.0.1:{free_port()}" for _ in range(self.n_servers)]
+        self.url = self.urls[0]
         conf = {"agent_token": self.token, "agent_down_time": 15, **self.server_config}
+        if self.store == "etcd":
+            self._etcd_up()
+            conf["store"] = self._etcd_cluster().url(f"lab-{self.name}")
         (self.state_dir / "server.conf").write_text(
             "".join(f"{k} = {v}\n" for k, v in conf.items()))
         self._save()
-        self._start_server()
+        for i in range(self.n_servers):
+            self.start_server(i)
         self._underlay()
         if t.bgp:
             self._outside_bgp()
@@ -360,15 +382,78 @@ class Lab:
             self._wait_sessions()
         self._save()
 
+    @staticmethod
+    def server_key(i):
+        return "server" if i == 0 else f"server-{i}"
+
+    def _server_sock(self, i):
+        return self.state_dir / ("server.sock" if i == 0 else f"server-{i}.sock")
+
     def _start_server(self):
-        port = self.url.rsplit(":", 1)[1]
-        self._start("server", [str(self.bin / "lepton-server"), "--listen", f"127.0.0.1:{port}",
-                               "--data-dir", str(self.state_dir / "data"),
-                               "--unix", str(self.state_dir / "server.sock"),
-                               "--config", str(self.state_dir / "server.conf")],
-                    self.state_dir / "server.log")
-        if not _wait_for(20, lambda: self.admin().get("/v2.0/networks").status == 200):
-            raise LabError(f"the server did not start: {_tail(self.state_dir / 'server.log')}")
+        self.start_server(0)
+
+    def start_server(self, i):
+        """Starts server i (0: "server", else "server-i") on its port and
+        socket; returns once it answers."""
+        url = (self.urls or [self.url])[i]
+        key, log = self.server_key(i), self.state_dir / f"{self.server_key(i)}.log"
+        self._start(key, [str(self.bin / "lepton-server"), "--listen",
+                          f"127.0.0.1:{url.rsplit(':', 1)[1]}",
+                          "--data-dir", str(self.state_dir / ("data" if i == 0 else f"data-{i}")),
+                          "--unix", str(self._server_sock(i)),
+                          "--config", str(self.state_dir / "server.conf")], log)
+        if not _wait_for(20, lambda: Client(url, "admin", "admin").get(
+                "/v2.0/networks").status == 200):
+            raise LabError(f"server {i} did not start: {_tail(log)}")
+
+    def _kill(self, key, sig):
+        """Signals one process by its PID and waits until it is gone."""
+        self._signal(key, sig)
+        if not _wait_for(10, lambda: not self._alive(key), 0.05):
+            raise LabError(f"{key} did not stop")
+        p = self._popen.pop(key, None)
+        if p is not None:
+            p.poll()
+        self._procs.pop(key, None)
+        self._save()
+
+    def kill_server(self, i, sig=signal.SIGKILL):
+        """Signals server i by its PID (default SIGKILL); returns once it is gone."""
+        self._kill(self.server_key(i), sig)
+
+    # -- etcd (store etcd) -----------------------------------------------------------
+    def _etcd_cluster(self):
+        from .etcd import EtcdCluster
+        c = EtcdCluster(self.state_dir / "etcd", members=3, token=(self.etcd or {}).get("token"))
+        if self.etcd:
+            c.client_ports, c.peer_ports = self.etcd["client_ports"], self.etcd["peer_ports"]
+        return c
+
+    def _etcd_up(self):
+        from .etcd import etcd_binary
+        if etcd_binary() is None:
+            raise LabError("--store etcd needs etcd (apt-get install etcd-server etcd-client)")
+        c = self._etcd_cluster()
+        self.etcd = {"client_ports": c.client_ports, "peer_ports": c.peer_ports,
+                     "token": c.token}
+        self._save()
+        for i in range(c.n):
+            self.etcd_start(i)
+        if not _wait_for(30, c.writable, 0.1):
+            raise LabError(f"the etcd cluster did not elect a leader: {c.log_tail(0)}")
+
+    def etcd_start(self, i):
+        """Starts etcd member i (again: it rejoins with its data)."""
+        c = self._etcd_cluster()
+        (self.state_dir / "etcd").mkdir(parents=True, exist_ok=True)
+        self._start(f"etcd-{i}", c.argv(i), self.state_dir / "etcd" / f"m{i}.log")
+
+    def etcd_kill(self, i, sig=signal.SIGKILL):
+        """Kills etcd member i by its PID."""
+        self._kill(f"etcd-{i}", sig)
+
+    def etcd_writable(self):
+        return self._etcd_cluster().writable()
 
     def _start_agent(self, node):
         t = self.topology
@@ -377,7 +462,8 @@ class Lab:
         # under /run/netns are visible to all and outlive it.
         self._start(f"agent-{node}", [
             "nsenter", f"--net=/run/netns/{self.ns(node)}", str(self.bin / "lepton-agent"),
-            "--host", node, "--server", f"unix:{self.state_dir / 'server.sock'}",
+            "--host", node, "--server",
+            ",".join(f"unix:{self._server_sock(i)}" for i in range(max(self.n_servers, 1))),
             "--token", self.token, "--tunnel-ip", t.tunnel_ip(node), "--tunnel-dev", "ul0",
             "--physnet", f"{t.segment_of(node).physnet if t.bgp else PHYSNET}:{NODE_EXT_DEV}",
             "--netns-prefix", f"{self.ns(node)}-", "--mode", t.node(node).role]
@@ -694,7 +780,8 @@ class Lab:
                 "service_types": ["network:floatingip"]}})
 
     def info(self):
-        return {"lab": self.name, "url": self.url,
+        return {"lab": self.name, "url": self.url, "urls": self.urls or [self.url],
+                "store": self.store,
                 "nodes": [n.name for n in self.topology.nodes],
                 "racks": {r: self.topology.rack_nodes(r) for r in self.topology.racks()},
                 "segments": [s.name for s in self.topology.segments
@@ -828,7 +915,10 @@ class Lab:
             for v in mine[1]:
                 if self.topology.vm(v.name) is None:
                     self.topology.vms.append(v)
-        self._stop_procs(list(self._procs))
+        # Agents and servers before the etcd members they talk to.
+        procs = list(self._procs)
+        self._stop_procs([k for k in procs if not k.startswith("etcd-")])
+        self._stop_procs([k for k in procs if k.startswith("etcd-")])
         for ns in self.namespaces():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
