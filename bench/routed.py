@@ -6,6 +6,9 @@ measured in the same run.
 Cases (iperf3 TCP, one stream):
   - east-west: a VM in subnet A on compute-1 and a VM in subnet B on
     compute-2, both subnets on one distributed router (`distributed: true`);
+    the port-security-off pair and the 20-rule pair have subnets of their own
+    (four networks on the router), so that the networks of the first have no
+    filtered port (their bridges skip netfilter, as the agent does them);
     each direction is routed on the source node by that node's copy of the
     router, then crosses VXLAN in the destination subnet;
   - north-south: a VM with a Floating IP to the lab's internet host
@@ -14,7 +17,8 @@ Cases (iperf3 TCP, one stream):
 Each case runs with port security off and with port security on and a
 security group of 20 rules (the last one lets iperf3's port in).
 
-Baselines, built by hand in namespaces of this run (no Lepton):
+Baselines, built by hand in namespaces of this run (no Lepton; the nodes'
+bridge-nf-call-* sysctls at 0, as the lab's nodes):
   - east-west: an underlay switch; per node two bridges, each with a VXLAN
     device (VNI per subnet, learning off, flooding to the other node) over the
     underlay, one plain router namespace (ip_forward, no nftables) with a leg
@@ -145,6 +149,10 @@ class Raw:
         self.ip(key, "link", "add", name, "mtu", str(mtu), "type", "bridge")
         self.ip(key, "link", "set", name, "up")
 
+    def node(self, key):
+        self.run(key, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0",
+                 "net.bridge.bridge-nf-call-ip6tables=0")
+
     def router(self, key):
         self.run(key, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                  "net.ipv4.conf.default.rp_filter=0")
@@ -166,6 +174,7 @@ class Raw:
         for i in (1, 2):
             node, rtr = f"n{i}", f"r{i}"
             me, other = f"100.127.0.{10 + i}", f"100.127.0.{13 - i}"
+            self.node(node)
             self.veth("ul", f"n{i}", node, "ul0", master="ul")
             self.ip(node, "addr", "add", f"{me}/24", "dev", "ul0")
             self.router(rtr)
@@ -195,6 +204,7 @@ class Raw:
         (198.51.100.10). Returns (v, fi, the Floating IP)."""
         self.add("f", "fr", "v", "fx", "fu", "fi")
         fip = "203.0.113.50"
+        self.node("f")
         self.bridge("f", "brA", 1450)
         self.bridge("f", "brX")
         self.router("fr")
@@ -231,18 +241,20 @@ class Raw:
 
 
 def lepton_setup(lab):
-    """One distributed router with subnets A (10.0.0.0/24) and B
-    (10.0.1.0/24) and a gateway on `public`; per port-security mode a VM in
-    A on compute-1 (with a Floating IP) and a VM in B on compute-2.
+    """One distributed router with a gateway on `public` and, per
+    port-security mode, subnets A and B (off: 10.0.0.0/24 and 10.0.1.0/24,
+    on: 10.0.2.0/24 and 10.0.3.0/24), a VM in A on compute-1 (with a
+    Floating IP) and a VM in B on compute-2.
     Returns {mode: {"a", "b", "a_ip", "b_ip", "fip"}} (namespace names)."""
     proj = "brt"
     api = lab.client(proj)
     admin_as = lab.admin().as_(proj, "admin")
     ext = lab.admin().get("/v2.0/networks?name=public").json["networks"][0]
     subs = []
-    for k, cidr in enumerate(("10.0.0.0/24", "10.0.1.0/24")):
+    for k in range(4):
         n = mk(api, "network", {"name": f"rt{k}"})
-        subs.append(mk(api, "subnet", {"network_id": n["id"], "cidr": cidr, "ip_version": 4}))
+        subs.append(mk(api, "subnet", {"network_id": n["id"], "cidr": f"10.0.{k}.0/24",
+                                       "ip_version": 4}))
     rid = mk(admin_as, "router", {"name": "rt", "distributed": True})["id"]
     calls = [(api, f"{rid}/add_router_interface", {"subnet_id": s["id"]}) for s in subs]
     calls.append((admin_as, rid, {"router": {"external_gateway_info": {
@@ -256,16 +268,18 @@ def lepton_setup(lab):
             "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
             "protocol": "tcp", "port_range_min": PORT - 19 + k, "port_range_max": PORT - 19 + k})
     vms = {}
-    for mode, body in (("off", {"port_security_enabled": False}),
-                       ("on", {"security_groups": [sg["id"]]})):
+    for k, (mode, body) in enumerate((("off", {"port_security_enabled": False}),
+                                      ("on", {"security_groups": [sg["id"]]}))):
         row = {}
-        for side, node, sub in (("a", "compute-1", subs[0]), ("b", "compute-2", subs[1])):
+        for side, node, sub in (("a", "compute-1", subs[2 * k]),
+                                ("b", "compute-2", subs[2 * k + 1])):
             port = mk(api, "port", {"network_id": sub["network_id"], "name": f"{side}{mode}",
                                     **body})
             lab.vm(node, port["id"], f"{side}{mode}")
             row[side] = lab.ns(f"{side}{mode}")
             row[f"{side}_ip"] = port["fixed_ips"][0]["ip_address"]
             row[f"{side}_port"] = port["id"]
+            row[f"{side}_bridge"] = (lab.ns(node), "brq" + sub["network_id"][:11])
         fip = mk(api, "floatingip", {"floating_network_id": ext["id"], "port_id": row["a_port"]})
         row["fip"] = fip["floating_ip_address"]
         vms[mode] = row
@@ -276,6 +290,12 @@ CASES = (("ew_ab", "E-W  A@compute-1 -> B@compute-2"),
          ("ew_ba", "E-W  B@compute-2 -> A@compute-1"),
          ("ns_out", "N-S  VM -> internet (via FIP)"),
          ("ns_in", "N-S  internet -> FIP -> VM"))
+
+
+def nf_call(ns, bridge):
+    """A bridge's nf_call_iptables (1: its packets go through netfilter)."""
+    link = json.loads(sh("ip", "-d", "-j", "-n", ns, "link", "show", "dev", bridge).stdout)[0]
+    return link["linkinfo"]["info_data"].get("nf_call_iptables")
 
 
 def pairs(raw_ew, raw_ns, lep, internet):
@@ -315,6 +335,8 @@ def main():
                 for kind in ("raw", "off", "on"):
                     rounds[case][kind].append(iperf(*todo[case][kind], args.secs))
         load_after = os.getloadavg()
+        bridges = {m: (nf_call(*lep[m]["a_bridge"]), nf_call(*lep[m]["b_bridge"]))
+                   for m in lep}
 
         print("Routed TCP, Lepton distributed router against raw namespace routers "
               f"(lab, 2 compute nodes; iperf3 {args.secs} s, one stream, median of "
@@ -329,6 +351,8 @@ def main():
             base, off, on = (statistics.median(r[k]) for k in ("raw", "off", "on"))
             print(f"  {label:34s} {base:7.2f}  {off:7.2f} {off / base:5.2f}  {on:8.2f} "
                   f"{on / base:5.2f}")
+        print("  nf_call_iptables of the VMs' bridges (A@compute-1, B@compute-2): "
+              + ", ".join(f"PS {m} {a} {b}" for m, (a, b) in bridges.items()))
         print("  rounds (Gbit/s):")
         for case, label in CASES:
             print(f"    {case:6s} " + "; ".join(
