@@ -124,10 +124,11 @@ check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS)) $(S)/fuzz/replay-dhcp
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests
 
 # Benchmarks (bench/): `sh bench/api.sh` builds and runs the API benchmark;
-# `make bench-l3`, `make bench-dataplane` and `make bench-snat` (as root,
-# BENCH_ARGS="--runs 5") run the lab benchmarks with Debian's python3.
-.PHONY: bench-l3 bench-dataplane bench-snat
-bench-l3 bench-dataplane bench-snat: bench-%: all
+# `make bench-l3`, `make bench-dataplane`, `make bench-snat` and
+# `make bench-routed` (as root, BENCH_ARGS="--runs 5") run the lab benchmarks
+# with Debian's python3.
+.PHONY: bench-l3 bench-dataplane bench-snat bench-routed
+bench-l3 bench-dataplane bench-snat bench-routed: bench-%: all
 	/usr/bin/python3 bench/$*.py $(BENCH_ARGS)
 
 $(B)/bench-api: $(call objs,$(B),bench/api.c)
