@@ -45,6 +45,71 @@ static uint32_t agent_tunnel(struct model *m, const char *host)
 		(arr)[(n)++] = (item);                                                             \
 	} while (0)
 
+/* A locally administered MAC per network for the DHCP server. */
+static void server_mac(const struct m_network *net, uint8_t mac[6])
+{
+	mac[0] = 0x02;
+	for (int k = 0; k < 5; k++) {
+		unsigned v = 0;
+
+		sscanf(net->o.id + k * 2, "%2x", &v);
+		mac[k + 1] = (uint8_t) v;
+	}
+}
+
+/* The router interface port holding an address on the subnet, if any. */
+static const struct m_port *router_port_on(struct model *m, const struct m_subnet *sub)
+{
+	const struct m_vec *ports = model_ports_on_network(m, sub->network_id);
+
+	for (size_t i = 0; i < ports->len; i++) {
+		const struct m_port *rp = ports->v[i];
+
+		if (rp->owner != M_OWNER_ROUTER_IF || !rp->has_mac)
+			continue;
+		for (size_t j = 0; j < rp->n_ips; j++)
+			if (!rp->ips[j].is_v4 && streq(rp->ips[j].subnet_id, sub->o.id))
+				return rp;
+	}
+	return NULL;
+}
+
+/* Router advertisements and DHCPv6 (RFC 4861, RFC 8415), as Neutron's
+ * modes ask: ipv6_ra_mode has RAs sent for the subnet's router port (from
+ * its MAC and link-local address: the anycast gateway), with the M, O and A
+ * bits of the mode; ipv6_address_mode dhcpv6-* has DHCPv6 answered. */
+static void fill_v6(struct model *m, const struct m_port *port, struct d_port *p)
+{
+	for (size_t i = 0; i < port->n_ips; i++) {
+		const struct m_fixed_ip *ip = &port->ips[i];
+		const struct m_subnet *sub = model_subnet(m, ip->subnet_id);
+		const struct m_port *rp;
+		struct d_v6 *v = &p->v6;
+
+		if (ip->is_v4 || !sub || !sub->is_v6 ||
+		    (sub->ra_mode == M_V6_NONE && sub->address_mode == M_V6_NONE))
+			continue;
+		memcpy(v->prefix, sub->cidr6, 16);
+		v->prefix_len = sub->len6;
+		memcpy(v->addr, ip->ip6, 16);
+		v->n_dns = sub->n_dns6;
+		memcpy(v->dns, sub->dns6, sizeof(v->dns));
+		v->default_router = sub->has_gateway6;
+		rp = sub->ra_mode != M_V6_NONE ? router_port_on(m, sub) : NULL;
+		if (rp) {
+			v->ra = true;
+			memcpy(v->router_mac, rp->mac, 6);
+			v->managed = sub->ra_mode == M_V6_STATEFUL;
+			v->other = sub->ra_mode != M_V6_SLAAC;
+			v->autonomous = sub->ra_mode != M_V6_STATEFUL;
+		}
+		v->dhcp = sub->enable_dhcp && (sub->address_mode == M_V6_STATEFUL ||
+					       sub->address_mode == M_V6_STATELESS);
+		v->stateful = sub->address_mode == M_V6_STATEFUL;
+		break;
+	}
+}
+
 static void fill_dhcp(struct model *m, const struct m_port *port, const struct m_network *net,
 		      struct d_port *p)
 {
@@ -73,14 +138,7 @@ static void fill_dhcp(struct model *m, const struct m_port *port, const struct m
 			p->dhcp.n_routes++;
 		}
 		p->dhcp.mtu = (uint16_t) net->mtu;
-		/* A locally administered MAC per network for the DHCP server. */
-		p->dhcp.server_mac[0] = 0x02;
-		for (int k = 0; k < 5; k++) {
-			unsigned v = 0;
-
-			sscanf(net->o.id + k * 2, "%2x", &v);
-			p->dhcp.server_mac[k + 1] = (uint8_t) v;
-		}
+		server_mac(net, p->dhcp.server_mac);
 		/* The host name Neutron gives (dns-integration). */
 		if (*port->dns_name) {
 			snprintf(p->dhcp.hostname, sizeof(p->dhcp.hostname), "%s", port->dns_name);
@@ -256,7 +314,13 @@ void desired_ports(struct model *m, const struct d_node *node, struct desired *o
 		for (size_t i = 0; i < port->n_ips && p.n_ips < D_MAX_IPS; i++)
 			if (port->ips[i].is_v4)
 				p.ips[p.n_ips++] = port->ips[i].ip;
+		for (size_t i = 0; i < port->n_ips && p.n_ips6 < D_MAX_IPS; i++)
+			if (!port->ips[i].is_v4)
+				memcpy(p.ips6[p.n_ips6++], port->ips[i].ip6, 16);
 		fill_dhcp(m, port, net, &p);
+		fill_v6(m, port, &p);
+		if (p.v6.dhcp && !p.dhcp.enabled)
+			server_mac(net, p.dhcp.server_mac);
 		if (net->central_dhcp) {
 			/* A network node answers; this node bridges the requests. */
 			p.dhcp_central = true;

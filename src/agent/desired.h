@@ -59,6 +59,23 @@ struct d_dhcp {
 	size_t n_extra;
 };
 
+/* What the node tells a port over IPv6, from its first IPv6 subnet that has
+ * ipv6_ra_mode or ipv6_address_mode (addresses in network order). */
+struct d_v6 {
+	bool ra;	       /* send router advertisements (ipv6_ra_mode and a router port) */
+	bool dhcp;	       /* answer DHCPv6 (enable_dhcp and a DHCPv6 address mode) */
+	bool stateful;	       /* dhcpv6-stateful: the address in IA_NA */
+	bool managed, other;   /* RA flags */
+	bool autonomous;       /* SLAAC */
+	bool default_router;   /* the subnet has a gateway */
+	uint8_t router_mac[6]; /* the router port's MAC */
+	uint8_t prefix[16];
+	uint8_t prefix_len;
+	uint8_t addr[16]; /* the port's address on that subnet */
+	uint8_t dns[4][16];
+	size_t n_dns;
+};
+
 struct d_port {
 	char id[D_UUID];
 	char network_id[D_UUID];
@@ -71,6 +88,9 @@ struct d_port {
 	bool port_security;
 	bool dhcp_central; /* its network's DHCP is centralized: requests are bridged */
 	struct d_dhcp dhcp;
+	uint8_t ips6[D_MAX_IPS][16]; /* IPv6 addresses */
+	size_t n_ips6;
+	struct d_v6 v6;
 };
 
 /* On the VXLAN device: "self" entries (MAC -> remote tunnel address, and

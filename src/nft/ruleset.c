@@ -1,10 +1,12 @@
 /* nftables ruleset building and diffing (pure). */
 #include "nft/ruleset.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/hmap.h"
+#include "base/ipaddr.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -45,7 +47,13 @@ static char *from_chain(const struct nft_port_in *p)
 	if (!p->dhcp_central)
 		strbuf_append(&sb, "udp dport 67 drop\n");
 	strbuf_append(&sb, "udp sport 67 drop\n");
-	strbuf_append(&sb, "icmpv6 type nd-router-advert drop\n");
+	/* IPv6 the same way: router solicitations and DHCPv6 are answered on
+	 * the node (never bridged, never on the underlay); VMs send no
+	 * advertisements, redirects or DHCPv6 answers. */
+	strbuf_append(&sb, "udp dport 547 drop\n");
+	strbuf_append(&sb, "udp sport 547 drop\n");
+	strbuf_append(&sb,
+		      "icmpv6 type { nd-router-solicit, nd-router-advert, nd-redirect } drop\n");
 	if (!p->port_security)
 		return strbuf_steal(&sb);
 	mac_str(p->mac, mac);
@@ -77,8 +85,21 @@ static char *from_chain(const struct nft_port_in *p)
 		strbuf_appendf(&sb, ", %s . %s", pm, ip);
 	}
 	strbuf_append(&sb, " } drop\n");
-	/* This cloud's networks are IPv4: IPv6 from a VM goes nowhere. */
-	strbuf_append(&sb, "ether type ip6 drop\n");
+	/* IPv6: the port's addresses, its link-local address (the kernel's,
+	 * from its MAC) and the unspecified address (duplicate address
+	 * detection, RFC 4862 section 5.4.2). */
+	uint8_t ll[16];
+	char a6[INET6_ADDRSTRLEN];
+
+	ip6_link_local(p->mac, ll);
+	inet_ntop(AF_INET6, ll, a6, sizeof(a6));
+	strbuf_appendf(&sb, "ether type ip6 ether saddr . ip6 saddr != { %s . ::, %s . %s", mac,
+		       mac, a6);
+	for (size_t i = 0; i < p->n_ips6; i++) {
+		inet_ntop(AF_INET6, p->ips6[i], a6, sizeof(a6));
+		strbuf_appendf(&sb, ", %s . %s", mac, a6);
+	}
+	strbuf_append(&sb, " } drop\n");
 	return strbuf_steal(&sb);
 }
 
@@ -498,6 +519,12 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	return h ? h : 1;
 }
 
+/* Neighbour discovery and MLD pass whatever the security groups say (as in
+ * Neutron): conntrack tracks none of them (they would count as invalid). */
+#define ND_ACCEPT                                                                                  \
+	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
+	"mld-listener-query, mld-listener-report, mld2-listener-report } accept; "
+
 static const char skeleton[] =
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
@@ -519,11 +546,11 @@ static const char skeleton[] =
 	"ct zone set iifname map @zones; }\n"
 	"\tchain egress_base { type filter hook forward priority 0; policy accept; "
 	"meta mark and 0x0000ffff == 0 accept; "
-	"ct state established,related accept; ct state invalid drop; "
+	"ct state established,related accept; " ND_ACCEPT "ct state invalid drop; "
 	"meta mark and 0x0000ffff vmap @egress; }\n"
 	"\tchain ingress_base { type filter hook forward priority 10; policy accept; "
 	"meta mark and 0xffff0000 == 0 accept; "
-	"ct state established,related accept; ct state invalid drop; "
+	"ct state established,related accept; " ND_ACCEPT "ct state invalid drop; "
 	"meta mark and 0xffff0000 vmap @ingress; }\n"
 	"}\n";
 

@@ -42,6 +42,8 @@ struct nft_port_in {
 	uint8_t mac[6];
 	uint32_t ips[8];
 	size_t n_ips;
+	uint8_t ips6[8][16]; /* IPv6, network order */
+	size_t n_ips6;
 	struct nft_pair_in pairs[16];
 	size_t n_pairs;
 	bool port_security;
