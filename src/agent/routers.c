@@ -147,6 +147,49 @@ static void add_neighs(struct model *m, struct d_router *d, const char *dev,
 	}
 }
 
+/* IPv6 on a leg: the port's addresses on IPv6 subnets (the gateway
+ * address, with the subnet's prefix), and static neighbours for the other
+ * ports' addresses there (a distributed router's MAC is on every node: a
+ * neighbour advertisement would reach the router on the answering VM's
+ * node, never the asking one). Returns whether the port has one. */
+static bool add_v6(struct model *m, struct d_router *d, const char *dev, const struct m_port *self)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < self->n_ips; i++) {
+		const struct m_subnet *sub = model_subnet(m, self->ips[i].subnet_id);
+		const struct m_vec *ports;
+		struct r_addr *a;
+
+		if (self->ips[i].is_v4 || !sub || !sub->is_v6)
+			continue;
+		any = true;
+		a = GROW1(d->addrs, d->n_addrs);
+		*a = (struct r_addr){.v6 = true, .prefixlen = sub->len6};
+		memcpy(a->ip6, self->ips[i].ip6, 16);
+		snprintf(a->dev, sizeof(a->dev), "%s", dev);
+		ports = model_ports_on_network(m, sub->network_id);
+		for (size_t k = 0; k < ports->len; k++) {
+			const struct m_port *p = ports->v[k];
+
+			if (streq(p->o.id, self->o.id) || !p->has_mac)
+				continue;
+			for (size_t j = 0; j < p->n_ips; j++) {
+				struct r_neigh *n;
+
+				if (p->ips[j].is_v4 || !streq(p->ips[j].subnet_id, sub->o.id))
+					continue;
+				n = GROW1(d->neighs, d->n_neighs);
+				*n = (struct r_neigh){.v6 = true};
+				memcpy(n->ip6, p->ips[j].ip6, 16);
+				snprintf(n->dev, sizeof(n->dev), "%s", dev);
+				memcpy(n->mac, p->mac, 6);
+			}
+		}
+	}
+	return any;
+}
+
 /* The model's view of one router. */
 struct rmodel {
 	const struct m_router *router;
@@ -623,12 +666,21 @@ static size_t iface_legs(struct model *m, struct d_router *d, const struct rmode
 		uint32_t ip;
 		const char *leg;
 
-		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac ||
-		    !port_ip(m, p, &sub, &c, &ip))
+		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac)
 			continue;
+		if (!port_ip(m, p, &sub, &c, &ip)) {
+			/* An IPv6 interface: a leg with its IPv6 addresses. */
+			size_t mark = d->n_legs;
+
+			leg = add_leg(d, "qr-", p->o.id, net, "", p->mac);
+			if (!add_v6(m, d, leg, p))
+				d->n_legs = mark;
+			continue;
+		}
 		leg = add_leg(d, "qr-", p->o.id, net, "", p->mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(m, d, leg, sub, p->o.id);
+		(void) add_v6(m, d, leg, p);
 		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 		snprintf(names[n], D_IFNAMSIZ, "%s", leg);
 		n++;

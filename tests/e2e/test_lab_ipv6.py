@@ -160,3 +160,41 @@ def test_dhcpv6_stateful_gives_the_models_address(cloud):
         assert env.get("new_ip6_address") == want[0], env
         got = wait_for(10, lambda: global6(lab, vm))
         assert got == want, (vm, got, want, p.stderr)
+
+
+def tcp6_ok(lab, server, client, ip, port, token):
+    """A real TCP exchange over IPv6: the server answers its token."""
+    srv = lab.popen(server, ["sh", "-c", f"echo {token} | nc -6 -l -p {port} -q 1 -w 5"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        p = lab.sh(client, f"nc -6 -w 2 {ip} {port} </dev/null", check=False, timeout=10)
+        return p.stdout.strip() == token
+    finally:
+        lab.stop(srv)
+
+
+def addressed(lab, vms):
+    """Every VM holds its model address (the stateful ones ask DHCPv6)."""
+    for vm in vms:
+        if not global6(lab, vm):
+            dhclient6(lab, vm)
+        assert wait_for(10, lambda: global6(lab, vm)) == v6_of(vms[vm]), vm
+
+
+def test_ping6_and_tcp_across_nodes_and_through_the_router(cloud):
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a1, a2, b1, b2 = (v6_of(vms[v])[0] for v in ("a1", "a2", "b1", "b2"))
+    # Same network, two nodes (bridged over VXLAN).
+    assert ping6(lab, "a1", a2)
+    assert tcp6_ok(lab, "a2", "a1", a2, 5601, "same-net")
+    # Two subnets: routed on the source node (same node, then across).
+    assert ping6(lab, "a1", b1)
+    assert ping6(lab, "a1", b2)
+    assert ping6(lab, "b1", a2)
+    assert tcp6_ok(lab, "b2", "a1", b2, 5602, "routed")
+    assert tcp6_ok(lab, "a2", "b1", a2, 5603, "routed-back")
+    # The gateway address answers on the VM's own node.
+    gw = subs["slaac"]["gateway_ip"]
+    assert ping6(lab, "a2", gw)
