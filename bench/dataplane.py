@@ -4,7 +4,9 @@
 Prints, each measured in the same run:
   - cross-node TCP throughput (iperf3, 5 s) between two VMs on two compute
     nodes, against a raw veth + bridge + VXLAN path built by hand with the same
-    shape (the baseline), as a ratio;
+    shape (the baseline), as a ratio; over IPv4 and over IPv6 (the VMs' SLAAC
+    addresses from the node's router advertisements; the raw path's static
+    ones);
   - time from port create to the VM's first successful ping (median of N),
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
@@ -65,6 +67,7 @@ def raw_path(tag):
            "netns", vm)
         sh("ip", "-n", node, "link", "set", "tap0", "master", "br0", "mtu", "1450", "up")
         sh("ip", "-n", vm, "addr", "add", f"10.9.0.{i}/24", "dev", "eth0")
+        sh("ip", "-n", vm, "-6", "addr", "add", f"fd09::{i}/64", "dev", "eth0", "nodad")
         sh("ip", "-n", vm, "link", "set", "eth0", "mtu", "1450", "up")
         sh("ip", "-n", vm, "link", "set", "lo", "up")
         other = 12 if i == 1 else 11
@@ -77,6 +80,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--ports", type=int, default=1000)
+    ap.add_argument("--only-tcp", action="store_true",
+                    help="the throughput figures only (no port-to-ping runs, no resync)")
     args = ap.parse_args()
     lab = Lab(unique_name("bn"), computes=2)
     raw = None
@@ -88,19 +93,35 @@ def main():
         net = api.post("/v2.0/networks", {"network": {"name": "bench"}}).json["network"]
         api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.64.0.0/16",
                                               "ip_version": 4}})
+        v6 = api.post("/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "cidr": "fd00:64::/64", "ip_version": 6,
+            "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).json["subnet"]
+        router = api.post("/v2.0/routers", {"router": {"name": "bench"}}).json["router"]
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": v6["id"]})
         ports = []
         for i in (1, 2):
             p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
                                                   "port_security_enabled": False}}).json["port"]
             lab.vm(f"compute-{i}", p["id"], f"tp{i}")
             ports.append(p)
-        ip2 = ports[1]["fixed_ips"][0]["ip_address"]
+        port2 = api.get(f"/v2.0/ports/{ports[1]['id']}").json["port"]
+        ip2 = [a["ip_address"] for a in port2["fixed_ips"] if ":" not in a["ip_address"]][0]
+        ip2v6 = [a["ip_address"] for a in port2["fixed_ips"] if ":" in a["ip_address"]][0]
+        deadline = time.monotonic() + 20
+        while ip2v6 not in lab.sh("tp2", "ip -6 addr show dev eth0 scope global -tentative",
+                                  check=False).stdout:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"tp2 has no SLAAC address {ip2v6}")
+            time.sleep(0.2)
         raw = raw_path(os.getpid() % 10000)
+        time.sleep(1)
         base = iperf(raw["v1"], raw["v2"], "10.9.0.2")
         lepton = iperf(lab.ns("tp1"), lab.ns("tp2"), ip2)
+        base6 = iperf(raw["v1"], raw["v2"], "fd09::2")
+        lepton6 = iperf(lab.ns("tp1"), lab.ns("tp2"), ip2v6)
 
         times = []
-        for i in range(args.runs):
+        for i in range(0 if args.only_tcp else args.runs):
             t0 = time.monotonic()
             p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
                                                   "port_security_enabled": False}}).json["port"]
@@ -112,7 +133,7 @@ def main():
             times.append(time.monotonic() - t0)
 
         # A node with many ports: bind them to compute-1 and restart its agent.
-        for _ in range(args.ports):
+        for _ in range(0 if args.only_tcp else args.ports):
             api.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
         ids = [p["id"] for p in admin.get(f"/v2.0/ports?network_id={net['id']}").json["ports"]
                if not p["binding:host_id"]]
@@ -121,8 +142,9 @@ def main():
                                                       "device_owner": "compute:bench"}})
         log = lab.agent_log("compute-1")
         before = log.read_text().count("full resync pass")
-        lab.agent_restart("compute-1")
-        deadline = time.time() + 120
+        if not args.only_tcp:
+            lab.agent_restart("compute-1")
+        deadline = time.time() + (0 if args.only_tcp else 120)
         resync = None
         while time.time() < deadline and resync is None:
             found = re.findall(r"full resync pass: (\d+) ports, .*? (\d+) ms at revision", log.read_text())
@@ -134,10 +156,16 @@ def main():
         print(f"  cross-node TCP, raw veth+bridge+VXLAN baseline : {base:6.2f} Gbit/s")
         print(f"  cross-node TCP, Lepton VMs                     : {lepton:6.2f} Gbit/s"
               f"  ratio {lepton / base:.2f}")
-        print(f"  port create -> first ping, median of {len(times):3d}      : "
-              f"{statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}, "
-              f"max {max(times) * 1000:.0f})")
-        if resync:
+        print(f"  cross-node TCP over IPv6, raw baseline         : {base6:6.2f} Gbit/s")
+        print(f"  cross-node TCP over IPv6, Lepton VMs (SLAAC)   : {lepton6:6.2f} Gbit/s"
+              f"  ratio {lepton6 / base6:.2f}  (IPv6/IPv4 on Lepton {lepton6 / lepton:.2f})")
+        if times:
+            print(f"  port create -> first ping, median of {len(times):3d}      : "
+                  f"{statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}, "
+                  f"max {max(times) * 1000:.0f})")
+        if args.only_tcp:
+            pass
+        elif resync:
             print(f"  agent full resync, {resync[0]} ports on the node     : {resync[1]:>6} ms")
         else:
             print("  agent full resync: not seen in 120 s")
