@@ -14,7 +14,8 @@ from lab import Lab, unique_name
 
 
 def mk(client, kind, body, status=201):
-    path = {"security_group_rule": "security-group-rules"}.get(kind, kind + "s")
+    path = {"security_group_rule": "security-group-rules",
+            "security_group": "security-groups"}.get(kind, kind + "s")
     r = client.post(f"/v2.0/{path}", {kind: body})
     assert r.status == status, r
     return r.json[kind]
@@ -198,3 +199,67 @@ def test_ping6_and_tcp_across_nodes_and_through_the_router(cloud):
     # The gateway address answers on the VM's own node.
     gw = subs["slaac"]["gateway_ip"]
     assert ping6(lab, "a2", gw)
+
+
+def test_no_dhcpv6_or_router_solicitation_on_the_underlay(cloud):
+    lab, api, vms, subs = cloud
+    stop = lab.capture("udp port 4789")
+    try:
+        p, env = dhclient6(lab, "b1")
+        assert env.get("new_ip6_address") == v6_of(vms["b1"])[0], env
+        # A router solicitation from the VM: answered on its node.
+        lab.sh("a1", "ip link set eth0 down; ip link set eth0 up")
+        assert wait_for(15, lambda: global6(lab, "a1")) == v6_of(vms["a1"])
+    finally:
+        text = stop()
+    lines = text.splitlines()
+    assert not [ln for ln in lines if "dhcp6" in ln.lower() or ".547" in ln or ".546" in ln], text
+    assert not [ln for ln in lines if "router solicitation" in ln], text
+    assert not [ln for ln in lines if "router advertisement" in ln], text
+
+
+def test_spoofed_ipv6_dropped(cloud):
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2 = v6_of(vms["a2"])[0]
+    fake = str(ipaddress.IPv6Address(v6_of(vms["a1"])[0]) + 7)
+    stop = lab.capture(f"ip6 host {fake}", host="compute-2", dev=lab_vxlan(lab, "compute-2"))
+    try:
+        lab.sh("a1", f"ip -6 addr add {fake}/64 dev eth0 nodad")
+        assert not ping6(lab, "a1", f"{a2} -I {fake}")
+        own = v6_of(vms["a1"])[0]
+        assert ping6(lab, "a1", f"{a2} -I {own}")  # its own address still goes
+    finally:
+        lab.sh("a1", f"ip -6 addr del {fake}/64 dev eth0", check=False)
+        text = stop()
+    assert fake not in text, text
+
+
+def lab_vxlan(lab, node):
+    for link in lab.ip_json(node, "link", "show"):
+        if link["ifname"].startswith("vxlan-"):
+            return link["ifname"]
+    raise AssertionError(f"no VXLAN device on {node}")
+
+
+def test_ipv6_security_group_rules(cloud):
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2 = v6_of(vms["a2"])[0]
+    # A group that lets in only TCP 5700 over IPv6 (and nothing over IPv4).
+    sg = mk(api, "security_group", {"name": "only-5700"})
+    mk(api, "security_group_rule", {"security_group_id": sg["id"], "direction": "ingress",
+                                    "ethertype": "IPv6", "protocol": "tcp",
+                                    "port_range_min": 5700, "port_range_max": 5700})
+    old = vms["a2"]["security_groups"]
+    r = api.put(f"/v2.0/ports/{vms['a2']['id']}", {"port": {"security_groups": [sg["id"]]}})
+    assert r.status == 200, r
+    try:
+        assert wait_for(10, lambda: not ping6(lab, "a1", a2, count=1))
+        assert tcp6_ok(lab, "a2", "a1", a2, 5700, "allowed")
+        assert not tcp6_ok(lab, "a2", "a1", a2, 5701, "denied")
+        # Neighbour discovery still passes: the address stays reachable.
+        assert tcp6_ok(lab, "a2", "b1", a2, 5700, "routed-allowed")
+    finally:
+        api.put(f"/v2.0/ports/{vms['a2']['id']}", {"port": {"security_groups": old}})
+    assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
