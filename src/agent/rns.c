@@ -127,6 +127,7 @@ static int ns_sysctls(void *unused)
 		 * from advertisements (the node sends those itself, to its
 		 * VMs). */
 		{"/proc/sys/net/ipv6/conf/all/forwarding", "1"},
+		{"/proc/sys/net/ipv6/conf/all/proxy_ndp", "1"},
 		{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
 		{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
 		{"/proc/sys/net/ipv6/conf/default/dad_transmits", "0"},
@@ -341,6 +342,43 @@ static int on_route(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
+static int on_route6(const struct nlmsghdr *nlh, void *data)
+{
+	struct r_observed *o = data;
+	struct rtnl_route rt;
+	struct r_route *k;
+	const char *dev;
+
+	if (rtnl_parse_route6(nlh, &rt) < 0 || rt.protocol != RTNL_PROTO)
+		return 0;
+	dev = link_name(o, rt.oif);
+	k = APPEND(o->routes, o->n_routes);
+	*k = (struct r_route){
+		.table = rt.table, .prefixlen = rt.prefixlen, .onlink = rt.onlink, .v6 = true};
+	memcpy(k->dst6, rt.dst6, 16);
+	memcpy(k->gw6, rt.gw6, 16);
+	snprintf(k->dev, sizeof(k->dev), "%s", dev ? dev : "");
+	return 0;
+}
+
+/* Proxy neighbour entries (IPv6). */
+static int on_proxy(const struct nlmsghdr *nlh, void *data)
+{
+	struct r_observed *o = data;
+	struct rtnl_neigh n;
+	struct r_neigh *k;
+	const char *dev;
+
+	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET6 || !(n.flags & NTF_PROXY) ||
+	    !(dev = link_name(o, n.ifindex)))
+		return 0;
+	k = APPEND(o->neighs, o->n_neighs);
+	*k = (struct r_neigh){.v6 = true, .proxy = true};
+	memcpy(k->ip6, n.dst6, 16);
+	snprintf(k->dev, sizeof(k->dev), "%s", dev);
+	return 0;
+}
+
 static int on_rule(const struct nlmsghdr *nlh, void *data)
 {
 	struct r_observed *o = data;
@@ -366,7 +404,8 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	const char *dev;
 
 	if (rtnl_parse_neigh(nlh, &n) < 0 || (n.family != AF_INET && n.family != AF_INET6) ||
-	    !n.has_mac || !(n.state & NUD_PERMANENT) || !(dev = link_name(o, n.ifindex)))
+	    (n.flags & NTF_PROXY) || !n.has_mac || !(n.state & NUD_PERMANENT) ||
+	    !(dev = link_name(o, n.ifindex)))
 		return 0;
 	k = APPEND(o->neighs, o->n_neighs);
 	*k = (struct r_neigh){.ip = n.family == AF_INET ? n.dst : 0, .v6 = n.family == AF_INET6};
@@ -398,6 +437,10 @@ static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only)
 		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETADDR, AF_INET6), on_addr6, o);
 	if (r >= 0)
 		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET6), on_neigh, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_proxy6(buf), on_proxy, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETROUTE, AF_INET6), on_route6, o);
 	if (r < 0)
 		r_observed_done(o);
 	return r;
@@ -690,6 +733,9 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(ns->nl, rtnl_rule(buf, op->kind == OP_RULE_ADD, &ru));
 	case OP_NEIGH_SET:
 	case OP_NEIGH_DEL:
+		if (op->proxy)
+			return rtnl_request(
+				ns->nl, rtnl_proxy6(buf, op->kind == OP_NEIGH_SET, idx, op->ip6));
 		if (op->v6)
 			return rtnl_request(ns->nl, rtnl_neigh6(buf, op->kind == OP_NEIGH_SET, idx,
 								op->ip6, op->mac));

@@ -203,6 +203,8 @@ struct rmodel {
 	const struct m_network *ext_net;
 	uint32_t ext_ip, ext_gw;
 	struct ip4_cidr ext_cidr;
+	bool has_ext6; /* the gateway port has an IPv6 address on a subnet with a gateway */
+	uint8_t ext_ip6[16], ext_gw6[16], ext_len6;
 };
 
 static void load_model(struct model *mo, const struct m_router *router, struct rmodel *m)
@@ -224,6 +226,16 @@ static void load_model(struct model *mo, const struct m_router *router, struct r
 			m->ifaces[m->n_ifaces++] = p;
 		else if (p->owner == M_OWNER_CSNAT)
 			m->csnat[m->n_csnat++] = p;
+	}
+	for (size_t i = 0; m->gw && i < m->gw->n_ips; i++) {
+		const struct m_subnet *s6 = model_subnet(mo, m->gw->ips[i].subnet_id);
+
+		if (m->gw->ips[i].is_v4 || !s6 || !s6->is_v6 || !s6->has_gateway6 || m->has_ext6)
+			continue;
+		m->has_ext6 = true;
+		memcpy(m->ext_ip6, m->gw->ips[i].ip6, 16);
+		memcpy(m->ext_gw6, s6->gateway6, 16);
+		m->ext_len6 = s6->len6;
 	}
 	if (m->gw) {
 		m->ext_net = model_network(mo, m->gw->network_id);
@@ -703,6 +715,60 @@ static void extra_routes(struct d_router *d, const struct m_router *router,
 	}
 }
 
+/* IPv6 north-south, without NAT: the VMs' addresses are the upstream's to
+ * reach, as the tenant prefixes are on-link on the external segment for
+ * it; the external leg answers neighbour solicitations for the addresses of
+ * the router's VMs (host: only those bound there; NULL: all) and routes
+ * out through the external subnet's gateway. Returns how many addresses. */
+static size_t ext6_proxies(struct model *mo, struct d_router *d, const struct rmodel *m,
+			   const char *host, const char *dev)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; m->has_ext6 && i < m->n_ifaces; i++) {
+		const struct m_port *rp = m->ifaces[i];
+
+		for (size_t j = 0; j < rp->n_ips; j++) {
+			const struct m_subnet *sub = model_subnet(mo, rp->ips[j].subnet_id);
+			const struct m_vec *ports;
+
+			if (rp->ips[j].is_v4 || !sub || !sub->is_v6)
+				continue;
+			ports = model_ports_on_network(mo, sub->network_id);
+			for (size_t k = 0; k < ports->len; k++) {
+				const struct m_port *p = ports->v[k];
+
+				if (p->owner != M_OWNER_VM || (host && !streq(p->host, host)))
+					continue;
+				for (size_t q = 0; q < p->n_ips; q++) {
+					struct r_neigh *ne;
+
+					if (p->ips[q].is_v4 ||
+					    !streq(p->ips[q].subnet_id, sub->o.id))
+						continue;
+					n++;
+					if (!dev)
+						continue;
+					ne = GROW1(d->neighs, d->n_neighs);
+					*ne = (struct r_neigh){.v6 = true, .proxy = true};
+					memcpy(ne->ip6, p->ips[q].ip6, 16);
+					snprintf(ne->dev, sizeof(ne->dev), "%s", dev);
+				}
+			}
+		}
+	}
+	return n;
+}
+
+static void ext6_route(struct d_router *d, const struct rmodel *m, const char *dev)
+{
+	struct r_route *rt = GROW1(d->routes, d->n_routes);
+
+	*rt = (struct r_route){.table = 254, .v6 = true, .onlink = true};
+	memcpy(rt->gw6, m->ext_gw6, 16);
+	snprintf(rt->dev, sizeof(rt->dev), "%s", dev);
+}
+
 static void legacy_router(struct model *mo, const struct r_node *node, struct rmodel *m,
 			  struct d_routers *out)
 {
@@ -718,6 +784,15 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
 			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
+		if (m->has_ext6) {
+			struct r_addr *a = GROW1(d->addrs, d->n_addrs);
+
+			*a = (struct r_addr){.v6 = true, .prefixlen = m->ext_len6};
+			memcpy(a->ip6, m->ext_ip6, 16);
+			snprintf(a->dev, sizeof(a->dev), "%s", qg);
+			ext6_route(d, m, qg);
+			(void) ext6_proxies(mo, d, m, NULL, qg);
+		}
 	}
 	d->nft = nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
 			    m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
@@ -766,7 +841,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 			others[n_others++] = b;
 	}
 	node_mac(node->host, m->router->o.id, mac);
-	if (m->gw && (n_local || dsnat)) {
+	if (m->gw && (n_local || dsnat || ext6_proxies(mo, d, m, node->host, NULL))) {
 		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
 		add_addr(d, fg, R_FG_ANCHOR, 32, false);
 		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
@@ -774,6 +849,11 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		 * upstream (the gateway's segment may be another rack's). */
 		add_route(d, R_TABLE_FIP, 0, 0, node->bgp_nexthop ? node->bgp_nexthop : m->ext_gw,
 			  fg, true);
+		/* IPv6 from the VM's own node: out through its fg- leg, and
+		 * the node answers the upstream for its own VMs' addresses
+		 * (they follow a VM that moves). */
+		if (ext6_proxies(mo, d, m, node->host, fg))
+			ext6_route(d, m, fg);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);
 			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);

@@ -92,6 +92,7 @@ struct r_neigh {
 	uint8_t mac[6];
 	bool v6; /* IPv6: ip6 instead of ip */
 	uint8_t ip6[16];
+	bool proxy; /* IPv6: a proxy entry (the leg answers for ip6; no MAC) */
 };
 
 struct d_router {

@@ -75,7 +75,7 @@ uint64_t routers_hash(const struct d_router *d)
 		const struct r_neigh *n = &d->neighs[i];
 
 		h = FNV_V(FNV_V(fnv_s(h, n->dev), n->ip), n->mac);
-		h = FNV_V(FNV_V(h, n->v6), n->ip6);
+		h = FNV_V(FNV_V(FNV_V(h, n->v6), n->ip6), n->proxy);
 	}
 	if (d->nft)
 		h = fnv_s(h, d->nft);
@@ -113,7 +113,7 @@ static bool same_rule(const struct r_rule *a, const struct r_rule *b)
 static bool same_neigh(const struct r_neigh *a, const struct r_neigh *b)
 {
 	return streq(a->dev, b->dev) && a->ip == b->ip && memcmp(a->mac, b->mac, 6) == 0 &&
-	       a->v6 == b->v6 && memcmp(a->ip6, b->ip6, 16) == 0;
+	       a->v6 == b->v6 && memcmp(a->ip6, b->ip6, 16) == 0 && a->proxy == b->proxy;
 }
 
 static const struct r_link *have_link(const struct r_observed *o, const char *name)
@@ -234,6 +234,7 @@ void reconcile_router(const struct d_router *want, const struct r_observed *have
 			op = push(out, OP_NEIGH_DEL, want, have->neighs[i].dev);
 			op->ip = have->neighs[i].ip;
 			op->v6 = have->neighs[i].v6;
+			op->proxy = have->neighs[i].proxy;
 			memcpy(op->ip6, have->neighs[i].ip6, 16);
 		}
 	}
@@ -266,6 +267,7 @@ void reconcile_router(const struct d_router *want, const struct r_observed *have
 			op = push(out, OP_NEIGH_SET, want, want->neighs[j].dev);
 			op->ip = want->neighs[j].ip;
 			op->v6 = want->neighs[j].v6;
+			op->proxy = want->neighs[j].proxy;
 			memcpy(op->ip6, want->neighs[j].ip6, 16);
 			memcpy(op->mac, want->neighs[j].mac, 6);
 		}

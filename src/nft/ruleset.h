@@ -3,9 +3,11 @@
  * live in two tables of ours:
  *
  *  bridge lepton: per local port, a chain on the way in (anti-spoofing: the
- *    port's MAC and IPs and its allowed address pairs; DHCP server traffic and
- *    DHCP requests never bridged — the agent answers DHCP itself — router
- *    advertisements dropped) that marks the packet with the port's index in
+ *    port's MAC and IPs and its allowed address pairs; IPv6 sources limited
+ *    to the port's addresses, its link-local address and ::; DHCP and DHCPv6
+ *    server traffic and requests, router solicitations never bridged — the
+ *    agent answers them itself — router advertisements and redirects
+ *    dropped) that marks the packet with the port's index in
  *    the low 16 bits, and a chain on the way out that adds the destination
  *    port's index in the high 16 bits. (This kernel has no bridge-family
  *    conntrack, see DESIGN.md "Kernel facts".)

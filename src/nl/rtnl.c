@@ -273,6 +273,26 @@ struct nlmsghdr *rtnl_neigh6(void *buf, bool add, int ifindex, const uint8_t ip[
 	return nlh;
 }
 
+struct nlmsghdr *rtnl_proxy6(void *buf, bool add, int ifindex, const uint8_t ip[16])
+{
+	struct nlmsghdr *nlh = rtnl_neigh6(buf, add, ifindex, ip, NULL);
+	struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+
+	nd->ndm_state = 0;
+	nd->ndm_flags = NTF_PROXY;
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_dump_proxy6(void *buf)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_GETNEIGH, NLM_F_DUMP);
+	struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+
+	nd->ndm_family = AF_INET6;
+	nd->ndm_flags = NTF_PROXY;
+	return nlh;
+}
+
 struct nlmsghdr *rtnl_route6(void *buf, bool add, uint32_t table, const uint8_t dst[16],
 			     uint8_t prefixlen, const uint8_t *gateway, int oif, bool onlink)
 {
@@ -535,11 +555,11 @@ int rtnl_parse_addr6(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 	return 0;
 }
 
-int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+/* A unicast route of one family: what both families share. */
+static int parse_route(const struct nlmsghdr *nlh, uint8_t family, struct attrs *a,
+		       struct rtnl_route *rt)
 {
-	struct attrs a = {.max = RTA_MAX};
 	const struct rtmsg *rtm;
-	struct rtnl_route rt = {0};
 	uint32_t v;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
@@ -547,22 +567,51 @@ int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
 		return -EBADMSG;
 	rtm = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, &a) < 0)
+	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, a) < 0)
 		return -EBADMSG;
-	if (rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST)
+	if (rtm->rtm_family != family || rtm->rtm_type != RTN_UNICAST)
 		return -ENOMSG;
-	rt.table = rtm->rtm_table;
-	if (a.tb[RTA_TABLE] && u32_attr(a.tb[RTA_TABLE], &v))
-		rt.table = v;
-	rt.prefixlen = rtm->rtm_dst_len;
-	rt.protocol = rtm->rtm_protocol;
-	rt.onlink = rtm->rtm_flags & RTNH_F_ONLINK;
+	*rt = (struct rtnl_route){0};
+	rt->table = rtm->rtm_table;
+	if (a->tb[RTA_TABLE] && u32_attr(a->tb[RTA_TABLE], &v))
+		rt->table = v;
+	rt->prefixlen = rtm->rtm_dst_len;
+	rt->protocol = rtm->rtm_protocol;
+	rt->onlink = rtm->rtm_flags & RTNH_F_ONLINK;
+	if (a->tb[RTA_OIF] && u32_attr(a->tb[RTA_OIF], &v))
+		rt->oif = (int) v;
+	return 0;
+}
+
+int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+{
+	struct attrs a = {.max = RTA_MAX};
+	struct rtnl_route rt;
+	uint32_t v;
+	int r = parse_route(nlh, AF_INET, &a, &rt);
+
+	if (r < 0)
+		return r;
 	if (a.tb[RTA_DST] && u32_attr(a.tb[RTA_DST], &v))
 		rt.dst = ntohl(v);
 	if (a.tb[RTA_GATEWAY] && u32_attr(a.tb[RTA_GATEWAY], &v))
 		rt.gateway = ntohl(v);
-	if (a.tb[RTA_OIF] && u32_attr(a.tb[RTA_OIF], &v))
-		rt.oif = (int) v;
+	*ret = rt;
+	return 0;
+}
+
+int rtnl_parse_route6(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+{
+	struct attrs a = {.max = RTA_MAX};
+	struct rtnl_route rt;
+	int r = parse_route(nlh, AF_INET6, &a, &rt);
+
+	if (r < 0)
+		return r;
+	if (a.tb[RTA_DST] && mnl_attr_get_payload_len(a.tb[RTA_DST]) == 16)
+		memcpy(rt.dst6, mnl_attr_get_payload(a.tb[RTA_DST]), 16);
+	if (a.tb[RTA_GATEWAY] && mnl_attr_get_payload_len(a.tb[RTA_GATEWAY]) == 16)
+		memcpy(rt.gw6, mnl_attr_get_payload(a.tb[RTA_GATEWAY]), 16);
 	*ret = rt;
 	return 0;
 }

@@ -67,6 +67,10 @@ struct nlmsghdr *rtnl_neigh6(void *buf, bool add, int ifindex, const uint8_t ip[
 			     const uint8_t mac[6]);
 struct nlmsghdr *rtnl_route6(void *buf, bool add, uint32_t table, const uint8_t dst[16],
 			     uint8_t prefixlen, const uint8_t *gateway, int oif, bool onlink);
+/* A proxy neighbour entry (the interface answers neighbour solicitations
+ * for ip, with proxy_ndp on), and the dump request that lists them. */
+struct nlmsghdr *rtnl_proxy6(void *buf, bool add, int ifindex, const uint8_t ip[16]);
+struct nlmsghdr *rtnl_dump_proxy6(void *buf);
 
 /* Routes and rules we install carry this protocol number, so that a dump
  * tells ours from the kernel's. */
@@ -79,7 +83,8 @@ struct rtnl_route {
 	uint32_t gateway; /* 0: a link route */
 	int oif;
 	bool onlink;
-	uint8_t protocol; /* parsed */
+	uint8_t protocol;	   /* parsed */
+	uint8_t dst6[16], gw6[16]; /* rtnl_parse_route6 */
 };
 
 struct rtnl_rule {
@@ -133,6 +138,8 @@ struct rtnl_addr {
 /* 0, or -EBADMSG for a malformed message; -ENOMSG for another type (or
  * family: only IPv4 addresses, unicast routes and rules are parsed). */
 int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret);
+/* IPv6 unicast routes only (dst6, gateway6; -ENOMSG for the others). */
+int rtnl_parse_route6(const struct nlmsghdr *nlh, struct rtnl_route *ret);
 /* IPv6 addresses only (-ENOMSG for the others). */
 int rtnl_parse_addr6(const struct nlmsghdr *nlh, struct rtnl_addr *ret);
 int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret);

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lab import Lab, unique_name
+from leptonlab import INTERNET6, TENANT6
 
 
 def mk(client, kind, body, status=201):
@@ -263,3 +264,64 @@ def test_ipv6_security_group_rules(cloud):
     finally:
         api.put(f"/v2.0/ports/{vms['a2']['id']}", {"port": {"security_groups": old}})
     assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
+
+
+@pytest.fixture(scope="module")
+def public():
+    """A lab with the external network (IPv6 on its flat segment) and a
+    dual-stack tenant network with global IPv6 (SLAAC) behind a distributed
+    router, a VM on each compute node."""
+    lab = Lab(unique_name("v6n"), computes=2, public=True)
+    try:
+        lab.up()
+        api = lab.client("p6n")
+        admin = lab.admin()
+        ext = admin.get("/v2.0/networks?router:external=true").json["networks"][0]
+        net = mk(api, "network", {"name": "dual"})
+        sub4 = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.7.0.0/24",
+                                  "ip_version": 4})
+        prefix = ipaddress.IPv6Network(TENANT6)
+        cidr = str(ipaddress.IPv6Network((int(prefix.network_address) + (7 << 64), 64)))
+        sub6 = mk(api, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 6,
+                                  "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"})
+        router = mk(api, "router", {"name": "r6n",
+                                    "external_gateway_info": {"network_id": ext["id"]}})
+        for s in (sub4, sub6):
+            r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                        {"subnet_id": s["id"]})
+            assert r.status == 200, r
+        vms = {}
+        for name, node in (("n1", "compute-1"), ("n2", "compute-2")):
+            port = mk(api, "port", {"network_id": net["id"], "name": name})
+            lab.vm(node, port["id"], name)
+            vms[name] = api.get(f"/v2.0/ports/{port['id']}").json["port"]
+        allow_v6(api, default_sg(api))
+        for vm in vms:
+            assert wait_for(15, lambda: global6(lab, vm)) == v6_of(vms[vm]), vm
+        yield lab, api, vms, router
+    finally:
+        lab.down()
+
+
+def test_north_south_ipv6_from_the_vms_own_node_without_nat(public):
+    lab, api, vms, router = public
+    internet = str(ipaddress.IPv6Network(INTERNET6).network_address + 10)
+    host = lab.topology.upstreams[0].internet
+    for vm, node in (("n1", "compute-1"), ("n2", "compute-2")):
+        me = v6_of(vms[vm])[0]
+        i = lab.topology.index(node)
+        other = lab.topology.index("compute-2" if node == "compute-1" else "compute-1")
+        stop_own = lab.capture(f"ip6 host {me}", host="ext", dev=f"x{i}")
+        stop_other = lab.capture(f"ip6 host {me}", host="ext", dev=f"x{other}")
+        try:
+            assert wait_for(10, lambda: ping6(lab, vm, internet, count=1)), vm
+            assert ping6(lab, vm, internet, count=3)
+            # TCP both ways, and the internet host sees the VM's own
+            # address (no NAT).
+            assert tcp6_ok(lab, host, vm, internet, 5800, f"out-{vm}")
+            assert tcp6_ok(lab, vm, host, me, 5801, f"in-{vm}")
+        finally:
+            own, far = stop_own(), stop_other()
+        assert f"{me} > {internet}" in own, own
+        assert f"{internet} > {me}" in own, own
+        assert me not in far, far
