@@ -6,6 +6,7 @@
 #include <string.h>
 #include "base/hmap.h"
 #include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -227,9 +228,21 @@ static const struct m_network *vm_network(struct model *m, const struct m_port *
 
 /* Remote ports of a network: FDB and flood entries; every port's
  * addresses: neighbour entries for ARP suppression. */
-static void overlay(struct model *m, const struct d_node *node, const struct d_network *n,
+static void add_nd(struct d_network *n, size_t *cap, const uint8_t ip6[16], const uint8_t mac[6],
+		   bool router)
+{
+	struct d_nd e = {.router = router};
+
+	memcpy(e.ip6, ip6, 16);
+	memcpy(e.mac, mac, 6);
+	PUSH(n->nd, n->n_nd, *cap, e);
+}
+
+static void overlay(struct model *m, const struct d_node *node, struct d_network *n,
 		    const struct m_vec *netnodes, struct desired *out)
 {
+	size_t cap_nd = 0;
+
 	const struct m_vec *ports = model_ports_on_network(m, n->id);
 	uint32_t *vteps = xcalloc(ports->len + netnodes->len + 1, sizeof(*vteps));
 	size_t n_vteps = 0;
@@ -243,12 +256,21 @@ static void overlay(struct model *m, const struct d_node *node, const struct d_n
 		for (size_t i = 0; i < port->n_ips; i++) {
 			struct d_neigh ne = {0};
 
-			if (!port->ips[i].is_v4)
+			if (!port->ips[i].is_v4) {
+				add_nd(n, &cap_nd, port->ips[i].ip6, port->mac,
+				       port->owner == M_OWNER_ROUTER_IF);
 				continue;
+			}
 			ne.ip = port->ips[i].ip;
 			snprintf(ne.dev, sizeof(ne.dev), "%s", n->bridge);
 			memcpy(ne.mac, port->mac, 6);
 			PUSH(out->neigh, out->n_neigh, out->cap_neigh, ne);
+		}
+		if (port->owner == M_OWNER_VM || port->owner == M_OWNER_ROUTER_IF) {
+			uint8_t ll[16];
+
+			ip6_link_local(port->mac, ll);
+			add_nd(n, &cap_nd, ll, port->mac, port->owner == M_OWNER_ROUTER_IF);
 		}
 		/* Ports that sit on one node, where they are bound: VMs, and
 		 * the legacy router and centralized SNAT legs on network
@@ -422,8 +444,18 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 	desired_overlay(r->live, &node, out);
 }
 
+const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16])
+{
+	for (size_t i = 0; i < n->n_nd; i++)
+		if (memcmp(n->nd[i].ip6, ip6, 16) == 0)
+			return &n->nd[i];
+	return NULL;
+}
+
 void desired_done(struct desired *d)
 {
+	for (size_t i = 0; i < d->n_nets; i++)
+		free(d->nets[i].nd);
 	for (size_t i = 0; i < d->n_ports; i++)
 		free(d->ports[i].dhcp.extra);
 	for (size_t i = 0; i < d->n_central; i++)

@@ -24,6 +24,15 @@
 #define D_MAX_DNS    8
 #define D_MAX_ROUTES 32
 
+/* An IPv6 address the node answers neighbour solicitations for on a
+ * network: a port's address or link-local address (router: a router
+ * port's). */
+struct d_nd {
+	uint8_t ip6[16];
+	uint8_t mac[6];
+	bool router;
+};
+
 struct d_network {
 	char id[D_UUID];
 	char bridge[D_IFNAMSIZ];
@@ -36,6 +45,8 @@ struct d_network {
 				     * its VLAN device <iface>.<vid>; no VXLAN */
 	char phys_base[D_IFNAMSIZ]; /* VLAN: the node's interface */
 	uint16_t vlan;
+	struct d_nd *nd; /* VXLAN networks (owned: desired_done frees it) */
+	size_t n_nd;
 };
 
 struct d_dhcp {
@@ -168,6 +179,8 @@ void desired_tap_name(const char *port_id, char buf[static D_IFNAMSIZ]);
 void desired_vxlan_name(uint32_t vni, char buf[static D_IFNAMSIZ]);
 /* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
 int desired_parse_mac(const char *s, uint8_t mac[static 6]);
+/* The entry of a network for an IPv6 address, or NULL. */
+const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16]);
 const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t mac[static 6]);
 const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap);
 /* A centrally served port of the network on this bridge, by MAC. */

@@ -17,6 +17,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "dhcp/dhcp6.h"
+#include "dhcp/nd.h"
 #include "dhcp/ra.h"
 #include "dhcp/server.h"
 
@@ -60,8 +61,8 @@ void dhcpd_free(struct dhcpd *d)
 	free(d);
 }
 
-/* Only IPv4 UDP to port 67 (first fragments only), and IPv6 router
- * solicitations and UDP to port 547 without extension headers: the kernel
+/* Only IPv4 UDP to port 67 (first fragments only), and IPv6 router and
+ * neighbour solicitations and UDP to port 547 without extension headers: the kernel
  * drops the rest before it reaches the socket. */
 static int attach_filter(int fd)
 {
@@ -77,13 +78,15 @@ static int attach_filter(int fd)
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 67, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, FRAME_MAX),
 		BPF_STMT(BPF_RET | BPF_K, 0),
-		/* 11: IPv6, its next header at 20, ICMPv6 type or UDP
-		 * destination port at 54 and 56. */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 8),
+		/* 11: IPv6, its next header at 20, ICMPv6 type (router and
+		 * neighbour solicitations) or UDP destination port at 54 and
+		 * 56. */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 9),
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 2),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 3),
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 133, 3, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 133, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 135, 3, 4),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 3),
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 56),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 547, 0, 1),
@@ -124,10 +127,10 @@ static int open_sock(int ifindex)
 }
 
 /* Whether the node answers anything for this port: DHCPv4, router
- * solicitations or DHCPv6. */
+ * solicitations, DHCPv6 or neighbour solicitations. */
 static bool dhcpd_serves(const struct d_port *p)
 {
-	return p->dhcp.enabled || p->v6.ra || p->v6.dhcp;
+	return p->dhcp.enabled || p->v6.ra || p->v6.dhcp || p->n_ips6;
 }
 
 /* Whether this node serves centralized DHCP on that bridge. */
@@ -331,7 +334,28 @@ void dhcpd_tick(struct dhcpd *d, const struct desired *desired, uint64_t now_ms)
 	}
 }
 
-/* A frame of IPv6: a router solicitation or a DHCPv6 message. Returns what
+/* A neighbour solicitation from the port for an address the model knows on
+ * its network (another port's, or the router's): the advertisement, as its
+ * holder would send it. Solicitations for the port's own addresses
+ * (duplicate address detection) and unknown ones get nothing. */
+static int answer_ns(const struct frame6 *f, const struct d_port *p, const struct desired *desired,
+		     uint8_t *out, size_t *out_len)
+{
+	const struct d_network *n = p ? desired_net_by_dev(desired, p->bridge, false) : NULL;
+	const struct d_nd *e;
+	uint8_t target[16];
+
+	if (!n || nd_check_solicit(f, target) < 0 || frame6_is_unspecified(f->src) ||
+	    memcmp(f->eth_src, p->mac, 6) != 0)
+		return 0;
+	e = desired_nd(n, target);
+	if (!e || memcmp(e->mac, p->mac, 6) == 0)
+		return 0;
+	return nd_build_advert(f, target, e->mac, e->router, out, FRAME_MAX, out_len) < 0 ? -ENOBUFS
+											  : 1;
+}
+
+/* A frame of IPv6: a router or neighbour solicitation, or a DHCPv6 message. Returns what
  * dhcp_server_process() does. */
 static int handle6(struct dhcp_sock *s, struct lookup_ctx *c, const uint8_t *in, size_t n,
 		   uint8_t *out, size_t *out_len, struct dhcp_stats *st)
@@ -346,9 +370,11 @@ static int handle6(struct dhcp_sock *s, struct lookup_ctx *c, const uint8_t *in,
 	}
 	if (f.next == FRAME6_PROTO_UDP)
 		return dhcp6_server_process(&f, lookup6, c, out, FRAME_MAX, out_len, st);
+	p = desired_port_by_tap(c->desired, s->tap);
+	if (f.payload[0] == ICMP6_NEIGHBOR_SOLICIT)
+		return answer_ns(&f, p, c->desired, out, out_len);
 	/* A router solicitation: answered, to all nodes, for the port on
 	 * this tap only. */
-	p = desired_port_by_tap(c->desired, s->tap);
 	if (ra_check_solicit(&f) < 0 || !p || !p->v6.ra || memcmp(f.eth_src, p->mac, 6) != 0)
 		return 0;
 	return send_ra(s, p) < 0 ? -EIO : 0;

@@ -100,6 +100,10 @@ static char *from_chain(const struct nft_port_in *p)
 		strbuf_appendf(&sb, ", %s . %s", mac, a6);
 	}
 	strbuf_append(&sb, " } drop\n");
+	/* Multicast neighbour solicitations: the node answers those for the
+	 * addresses it knows (the agent's responder), and the port may use
+	 * no other: never flooded over the overlay. */
+	strbuf_append(&sb, "ip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n");
 	return strbuf_steal(&sb);
 }
 

@@ -4,7 +4,8 @@
  *
  *  bridge lepton: per local port, a chain on the way in (anti-spoofing: the
  *    port's MAC and IPs and its allowed address pairs; IPv6 sources limited
- *    to the port's addresses, its link-local address and ::; DHCP and DHCPv6
+ *    to the port's addresses, its link-local address and ::; multicast
+ *    neighbour solicitations never bridged (the agent answers them); DHCP and DHCPv6
  *    server traffic and requests, router solicitations never bridged — the
  *    agent answers them itself — router advertisements and redirects
  *    dropped) that marks the packet with the port's index in

@@ -325,3 +325,25 @@ def test_north_south_ipv6_from_the_vms_own_node_without_nat(public):
         assert f"{me} > {internet}" in own, own
         assert f"{internet} > {me}" in own, own
         assert me not in far, far
+
+
+def test_neighbour_discovery_answered_on_the_node(cloud):
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2, b2 = v6_of(vms["a2"])[0], v6_of(vms["b2"])[0]
+    for vm in ("a1", "a2", "b1"):
+        lab.sh(vm, "ip -6 neigh flush dev eth0", check=False)
+    stop = lab.capture("udp port 4789")
+    try:
+        # Across nodes on the network, and through the router (the VM
+        # resolves the router's link-local address).
+        assert ping6(lab, "a1", a2)
+        assert ping6(lab, "b1", a2)
+        assert ping6(lab, "a1", b2)
+    finally:
+        text = stop()
+    assert "neighbor solicitation" not in text, text
+    # The VM learnt the MACs the model has.
+    neigh = json.loads(lab.sh("a1", "ip -6 -j neigh show dev eth0").stdout or "[]")
+    macs = {n["dst"]: n.get("lladdr") for n in neigh}
+    assert macs.get(a2) == vms["a2"]["mac_address"], neigh
