@@ -136,3 +136,22 @@ bool frame6_is_unspecified(const uint8_t ip[16])
 
 	return memcmp(ip, zero, 16) == 0;
 }
+
+int frame6_check_nd_options(const struct frame6 *f, size_t off)
+{
+	const uint8_t *m = f->payload;
+
+	while (off < f->payload_size) {
+		size_t len;
+
+		if (f->payload_size - off < 2 || m[off + 1] == 0)
+			return -EBADMSG;
+		len = (size_t) m[off + 1] * 8;
+		if (len > f->payload_size - off)
+			return -EBADMSG;
+		if (m[off] == 1 /* source link-layer address */ && frame6_is_unspecified(f->src))
+			return -EBADMSG;
+		off += len;
+	}
+	return 0;
+}

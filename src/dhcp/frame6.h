@@ -67,3 +67,9 @@ int frame6_build(const struct frame6 *f, uint8_t *out, size_t max, size_t *ret_s
 void frame6_multicast_mac(const uint8_t ip[16], uint8_t ret[6]);
 bool frame6_is_link_local(const uint8_t ip[16]);
 bool frame6_is_unspecified(const uint8_t ip[16]);
+
+/* RFC 4861 section 4.6: the options of a neighbour discovery message f from
+ * byte off: each of non-zero length within the message, and no source
+ * link-layer address option when the source is unspecified. 0 or
+ * -EBADMSG. */
+int frame6_check_nd_options(const struct frame6 *f, size_t off);

@@ -4,13 +4,12 @@
 #include <errno.h>
 #include <string.h>
 
-#define OPT_SOURCE_LLADDR 1
 #define OPT_TARGET_LLADDR 2
 
 int nd_check_solicit(const struct frame6 *f, uint8_t ret_target[16])
 {
 	const uint8_t *m = f->payload;
-	size_t off = 24;
+	const size_t off = 24;
 
 	if (f->next != FRAME6_PROTO_ICMP6 || f->payload_size < 24 ||
 	    m[0] != ICMP6_NEIGHBOR_SOLICIT || m[1] != 0 || f->hop_limit != 255 || m[8] == 0xff)
@@ -19,18 +18,8 @@ int nd_check_solicit(const struct frame6 *f, uint8_t ret_target[16])
 	if (frame6_is_unspecified(f->src) &&
 	    !(f->dst[0] == 0xff && f->dst[1] == 0x02 && f->dst[11] == 0x01 && f->dst[12] == 0xff))
 		return -EBADMSG;
-	while (off < f->payload_size) {
-		size_t len;
-
-		if (f->payload_size - off < 2 || m[off + 1] == 0)
-			return -EBADMSG;
-		len = (size_t) m[off + 1] * 8;
-		if (len > f->payload_size - off)
-			return -EBADMSG;
-		if (m[off] == OPT_SOURCE_LLADDR && frame6_is_unspecified(f->src))
-			return -EBADMSG;
-		off += len;
-	}
+	if (frame6_check_nd_options(f, off) < 0)
+		return -EBADMSG;
 	memcpy(ret_target, m + 8, 16);
 	return 0;
 }

@@ -13,23 +13,13 @@
 int ra_check_solicit(const struct frame6 *f)
 {
 	const uint8_t *m = f->payload;
-	size_t off = 8;
+	const size_t off = 8;
 
 	if (f->next != FRAME6_PROTO_ICMP6 || f->payload_size < 8 || m[0] != ICMP6_ROUTER_SOLICIT ||
 	    m[1] != 0 || f->hop_limit != 255)
 		return -EBADMSG;
-	while (off < f->payload_size) {
-		size_t len;
-
-		if (f->payload_size - off < 2 || m[off + 1] == 0)
-			return -EBADMSG;
-		len = (size_t) m[off + 1] * 8;
-		if (len > f->payload_size - off)
-			return -EBADMSG;
-		if (m[off] == OPT_SOURCE_LLADDR && frame6_is_unspecified(f->src))
-			return -EBADMSG;
-		off += len;
-	}
+	if (frame6_check_nd_options(f, off) < 0)
+		return -EBADMSG;
 	return 0;
 }
 

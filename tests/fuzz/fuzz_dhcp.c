@@ -14,6 +14,7 @@
 #include "base/ipaddr.h"
 #include "dhcp/dhcp6.h"
 #include "dhcp/frame6.h"
+#include "dhcp/nd.h"
 #include "dhcp/packet.h"
 #include "dhcp/ra.h"
 #include "dhcp/server.h"
@@ -109,7 +110,13 @@ static void run6(const uint8_t *frame, size_t size, const struct dhcp6_lease *l)
 	if (frame6_parse(frame, size, &f) < 0)
 		return;
 	if (f.next == FRAME6_PROTO_ICMP6) {
+		uint8_t target[16];
+
 		(void) ra_check_solicit(&f);
+		if (nd_check_solicit(&f, target) == 0 &&
+		    (nd_build_advert(&f, target, known_mac, true, out, sizeof(out), &out_len) < 0 ||
+		     frame6_parse(out, out_len, &r) < 0))
+			abort();
 		return;
 	}
 	v = dhcp6_server_process(&f, lookup6, (void *) l, out, sizeof(out), &out_len, &st);

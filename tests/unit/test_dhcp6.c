@@ -6,6 +6,7 @@
 #include "base/ipaddr.h"
 #include "dhcp/dhcp6.h"
 #include "dhcp/frame6.h"
+#include "dhcp/nd.h"
 #include "dhcp/ra.h"
 #include "test.h"
 
@@ -306,4 +307,43 @@ TEST(frame6_hostile)
 	len = vm_frame(FRAME6_PROTO_UDP, rs, sizeof(rs), 1, frame);
 	frame[FRAME6_ETH_SIZE + FRAME6_IP6_SIZE + 5] = 200;
 	CHECK(frame6_parse(frame, len, &f) == -EBADMSG);
+}
+
+TEST(nd_solicit_checked_and_advert_built)
+{
+	uint8_t ns[32] = {135}, frame[FRAME6_MAX], out[FRAME6_MAX], target[16], got[16];
+	struct frame6 f, r;
+	size_t len, out_len = 0;
+
+	a6("2001:db8:1::5", target);
+	memcpy(ns + 8, target, 16);
+	ns[24] = 1, ns[25] = 1;
+	memcpy(ns + 26, vm_mac, 6);
+	len = vm_frame(FRAME6_PROTO_ICMP6, ns, sizeof(ns), 255, frame);
+	REQUIRE(frame6_parse(frame, len, &f) == 0);
+	REQUIRE(nd_check_solicit(&f, got) == 0);
+	CHECK(memcmp(got, target, 16) == 0);
+	REQUIRE(nd_build_advert(&f, target, router_mac, true, out, sizeof(out), &out_len) == 0);
+	REQUIRE(frame6_parse(out, out_len, &r) == 0);
+	CHECK(r.payload[0] == 136 && r.payload[4] == 0xe0 && r.hop_limit == 255);
+	CHECK(memcmp(r.payload + 8, target, 16) == 0 && memcmp(r.src, target, 16) == 0);
+	CHECK(memcmp(r.dst, f.src, 16) == 0 && memcmp(r.eth_dst, vm_mac, 6) == 0);
+	CHECK(r.payload[24] == 2 && memcmp(r.payload + 26, router_mac, 6) == 0);
+	/* Hostile: hop limit, multicast target, a zero-length option. */
+	len = vm_frame(FRAME6_PROTO_ICMP6, ns, sizeof(ns), 64, frame);
+	REQUIRE(frame6_parse(frame, len, &f) == 0);
+	CHECK(nd_check_solicit(&f, got) == -EBADMSG);
+	ns[8] = 0xff;
+	len = vm_frame(FRAME6_PROTO_ICMP6, ns, sizeof(ns), 255, frame);
+	REQUIRE(frame6_parse(frame, len, &f) == 0);
+	CHECK(nd_check_solicit(&f, got) == -EBADMSG);
+	ns[8] = 0x20;
+	ns[25] = 0;
+	len = vm_frame(FRAME6_PROTO_ICMP6, ns, sizeof(ns), 255, frame);
+	REQUIRE(frame6_parse(frame, len, &f) == 0);
+	CHECK(nd_check_solicit(&f, got) == -EBADMSG);
+	CHECK(nd_check_solicit(&f, got) == -EBADMSG);
+	len = vm_frame(FRAME6_PROTO_ICMP6, ns, 20, 255, frame);
+	REQUIRE(frame6_parse(frame, len, &f) == 0);
+	CHECK(nd_check_solicit(&f, got) == -EBADMSG);
 }
