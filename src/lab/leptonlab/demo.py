@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .lab import Lab, LabError, _wait_for
+from .lab import INTERNET6, TENANT6, Lab, LabError, _wait_for
 from .topology import Topology
 
 MODES = {"distributed": "distributed SNAT, no network node",
@@ -205,6 +205,8 @@ class Demo:
         self.out("")
         self.out("What it proves:")
         self.proofs(ips, fips, gw)
+        if self.modes.get("alpha") == "distributed" and self.lab._v6_segment():
+            self.ipv6()
         meter = Meter(self.lab, self.internet)
         for t in self.measured:
             self.out("")
@@ -376,6 +378,67 @@ class Demo:
                                  stdin=subprocess.DEVNULL).stdout.strip()
         finally:
             self.lab.stop(srv)
+
+    def ipv6(self):
+        """alpha-net becomes dual-stack: a global IPv6 subnet (SLAAC) on
+        alpha-router; each VM takes its address from the router
+        advertisement its own node sends, and reaches the internet host
+        over IPv6, without NAT, out of its own node and back into it."""
+        lab, c = self.lab, self.computes
+        api = lab.client("alpha")
+        tenant = ipaddress.IPv6Network(TENANT6)
+        cidr = str(ipaddress.IPv6Network((int(tenant.network_address) + (1 << 64), 64)))
+        internet6 = str(ipaddress.IPv6Network(INTERNET6).network_address + 10)
+        net = api.get("/v2.0/networks?name=alpha-net").json["networks"][0]
+        sub = api.post("/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "name": "alpha-v6", "cidr": cidr, "ip_version": 6,
+            "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).json["subnet"]
+        router = api.get("/v2.0/routers?name=alpha-router").json["routers"][0]
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"][0]
+        for proto in ("ipv6-icmp", "tcp"):
+            api.post("/v2.0/security-group-rules", {"security_group_rule": {
+                "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6",
+                "protocol": proto}})
+        self.out("")
+        self.out(f"IPv6: alpha adds the subnet {cidr} (ipv6_ra_mode slaac) to alpha-net and to"
+                 f"
+alpha-router; the upstream has the tenants' {TENANT6} on-link on the"
+                 f"
+external segment, the internet host is {internet6}:")
+        for n in range(1, c + 1):
+            vm, node = f"alpha-vm{n}", f"compute-{n}"
+            port = api.get(f"/v2.0/ports?name={vm}").json["ports"][0]
+            want = [a["ip_address"] for a in port["fixed_ips"] if ":" in a["ip_address"]]
+            got = []
+
+            def slaac(vm=vm):
+                got[:] = [a["local"] for link in lab.ip_json(vm, "-6", "addr", "show", "dev",
+                                                            "eth0", "scope", "global")
+                          for a in link.get("addr_info", [])
+                          if "local" in a and not a.get("tentative")]
+                return got == want
+            self.step(f"{vm} took {want[0] if want else '?'} by SLAAC from the router "
+                      f"advertisement of {node}", lambda slaac=slaac: _wait_for(15, slaac))
+            i = lab.topology.index(node)
+            others = [lab.topology.index(f"compute-{k}") for k in range(1, c + 1) if k != n]
+            own = lab.capture(f"ip6 host {internet6}", host="ext", dev=f"x{i}")
+            far = [lab.capture(f"ip6 host {internet6}", host="ext", dev=f"x{k}")
+                   for k in others]
+            try:
+                ok = _wait_for(10, lambda vm=vm: self.ping6(vm, internet6))
+            finally:
+                seen, elsewhere = own(), "".join(stop() for stop in far)
+            me = want[0] if want else "?"
+            self.step(f"{vm} pings the internet host over IPv6 as {me} (no NAT), out of and "
+                      f"back into {node} only",
+                      lambda ok=ok, seen=seen, elsewhere=elsewhere, me=me:
+                      ok and f"{me} > {internet6}" in seen and f"{internet6} > {me}" in seen
+                      and me not in elsewhere)
+
+    def ping6(self, host, ip, count=2):
+        return self.lab.exec(host, ["ping", "-6", "-c", str(count), "-i", "0.2", "-W", "1",
+                                    ip]).returncode == 0
 
     def seen_as(self, vm, port=7780):
         """The address the internet host sees a VM's TCP connection come from."""
