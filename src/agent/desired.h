@@ -113,6 +113,8 @@ struct d_fdb {
 	uint8_t mac[6];
 	uint32_t dst; /* self entries */
 	bool master;
+	bool later; /* on a device made later in the pass (a router leg's node end):
+		     * skipped while it is missing */
 };
 
 struct d_neigh {

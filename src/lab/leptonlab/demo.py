@@ -373,7 +373,10 @@ class Demo:
         srv = self.lab.popen(server, ["sh", "-c", f"echo lepton | timeout 5 nc -l -p {port} -q 1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            # Listening before the client comes (a loaded machine may take
+            # longer than a fixed pause to start nc).
+            _wait_for(5, lambda: f":{port}" in self.lab.exec(
+                server, ["ss", "-Hltn", f"sport = :{port}"]).stdout)
             return self.lab.exec(client, ["nc", "-w", "2", ip, str(port)],
                                  stdin=subprocess.DEVNULL).stdout.strip()
         finally:
@@ -402,10 +405,8 @@ class Demo:
                 "protocol": proto}})
         self.out("")
         self.out(f"IPv6: alpha adds the subnet {cidr} (ipv6_ra_mode slaac) to alpha-net and to"
-                 f"
-alpha-router; the upstream has the tenants' {TENANT6} on-link on the"
-                 f"
-external segment, the internet host is {internet6}:")
+                 f"\nalpha-router; the upstream has the tenants' {TENANT6} on-link on the"
+                 f"\nexternal segment, the internet host is {internet6}:")
         for n in range(1, c + 1):
             vm, node = f"alpha-vm{n}", f"compute-{n}"
             port = api.get(f"/v2.0/ports?name={vm}").json["ports"][0]
@@ -430,6 +431,13 @@ external segment, the internet host is {internet6}:")
             finally:
                 seen, elsewhere = own(), "".join(stop() for stop in far)
             me = want[0] if want else "?"
+            why = ("" if ok else "no answer; ") + \
+                ("" if f"{me} > {internet6}" in seen and f"{internet6} > {me}" in seen
+                 else "not both ways on its node; ") + \
+                ("" if me not in elsewhere else "seen on another node: " +
+                 next(ln for ln in elsewhere.splitlines() if me in ln))
+            if why:
+                self.out(f"        ({why.strip('; ')})")
             self.step(f"{vm} pings the internet host over IPv6 as {me} (no NAT), out of and "
                       f"back into {node} only",
                       lambda ok=ok, seen=seen, elsewhere=elsewhere, me=me:
