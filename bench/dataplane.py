@@ -2,11 +2,13 @@
 """bench/dataplane: the L2 data plane and the agent, in a lab, with real packets.
 
 Prints, each measured in the same run:
-  - cross-node TCP throughput (iperf3, 5 s) between two VMs on two compute
-    nodes, against a raw veth + bridge + VXLAN path built by hand with the same
-    shape (the baseline), as a ratio; over IPv4 and over IPv6 (the VMs' SLAAC
-    addresses from the node's router advertisements; the raw path's static
-    ones);
+  - cross-node TCP throughput (iperf3, 5 s, median of 3 rounds that take
+    turns) between two VMs on two compute nodes, with port security off, and
+    with port security on and a security group of 20 rules, against a raw
+    veth + bridge + VXLAN path built by hand with the same shape (the
+    baseline), as ratios; and over IPv6 (the VMs' SLAAC addresses from their
+    nodes' router advertisements, port security off; the raw path's static
+    addresses), against the same raw path in the same rounds;
   - time from port create to the VM's first successful ping (median of N),
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
@@ -18,7 +20,6 @@ import argparse
 import json
 import os
 import pathlib
-import re
 import statistics
 import subprocess
 import sys
@@ -26,19 +27,20 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
-from leptonlab import Lab, unique_name  # noqa: E402
+from leptonlab import Lab, logfmt, unique_name  # noqa: E402
 
 
 def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
-def iperf(client_ns, server_ns, ip):
-    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def iperf(client_ns, server_ns, ip, port=5201):
+    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-p",
+                            str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     try:
-        out = sh("ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-t", "5", "-J").stdout
+        out = sh("ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-p", str(port), "-t",
+                 "5", "-J").stdout
         return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
     finally:
         srv.wait(timeout=10)
@@ -80,8 +82,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--ports", type=int, default=1000)
-    ap.add_argument("--only-tcp", action="store_true",
-                    help="the throughput figures only (no port-to-ping runs, no resync)")
     args = ap.parse_args()
     lab = Lab(unique_name("bn"), computes=2)
     raw = None
@@ -98,15 +98,29 @@ def main():
             "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).json["subnet"]
         router = api.post("/v2.0/routers", {"router": {"name": "bench"}}).json["router"]
         api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": v6["id"]})
-        ports = []
+        # A group of 20 rules, the one that lets iperf3 in last.
+        sg = api.post("/v2.0/security-groups", {"security_group": {"name": "twenty"}}).json[
+            "security_group"]
+        for k in range(20):
+            r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+                "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
+                "protocol": "tcp", "port_range_min": 5182 + k, "port_range_max": 5182 + k}})
+            assert r.status == 201, r
+        ports, secured = [], []
         for i in (1, 2):
             p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
                                                   "port_security_enabled": False}}).json["port"]
             lab.vm(f"compute-{i}", p["id"], f"tp{i}")
             ports.append(p)
+            p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                  "security_groups": [sg["id"]]}}).json["port"]
+            lab.vm(f"compute-{i}", p["id"], f"ts{i}")
+            secured.append(p)
         port2 = api.get(f"/v2.0/ports/{ports[1]['id']}").json["port"]
         ip2 = [a["ip_address"] for a in port2["fixed_ips"] if ":" not in a["ip_address"]][0]
         ip2v6 = [a["ip_address"] for a in port2["fixed_ips"] if ":" in a["ip_address"]][0]
+        secured2 = api.get(f"/v2.0/ports/{secured[1]['id']}").json["port"]
+        ips2 = [a["ip_address"] for a in secured2["fixed_ips"] if ":" not in a["ip_address"]][0]
         deadline = time.monotonic() + 20
         while ip2v6 not in lab.sh("tp2", "ip -6 addr show dev eth0 scope global -tentative",
                                   check=False).stdout:
@@ -114,14 +128,19 @@ def main():
                 raise SystemExit(f"tp2 has no SLAAC address {ip2v6}")
             time.sleep(0.2)
         raw = raw_path(os.getpid() % 10000)
-        time.sleep(1)
-        base = iperf(raw["v1"], raw["v2"], "10.9.0.2")
-        lepton = iperf(lab.ns("tp1"), lab.ns("tp2"), ip2)
-        base6 = iperf(raw["v1"], raw["v2"], "fd09::2")
-        lepton6 = iperf(lab.ns("tp1"), lab.ns("tp2"), ip2v6)
+        time.sleep(2)
+        rounds = {"raw": [], "off": [], "on": [], "raw6": [], "off6": []}
+        for _ in range(3):
+            rounds["raw"].append(iperf(raw["v1"], raw["v2"], "10.9.0.2"))
+            rounds["off"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2))
+            rounds["on"].append(iperf(lab.ns("ts1"), lab.ns("ts2"), ips2, port=5201))
+            rounds["raw6"].append(iperf(raw["v1"], raw["v2"], "fd09::2"))
+            rounds["off6"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2v6))
+        base, lepton, filtered, base6, lepton6 = (
+            statistics.median(rounds[k]) for k in ("raw", "off", "on", "raw6", "off6"))
 
         times = []
-        for i in range(0 if args.only_tcp else args.runs):
+        for i in range(args.runs):
             t0 = time.monotonic()
             p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
                                                   "port_security_enabled": False}}).json["port"]
@@ -133,7 +152,7 @@ def main():
             times.append(time.monotonic() - t0)
 
         # A node with many ports: bind them to compute-1 and restart its agent.
-        for _ in range(0 if args.only_tcp else args.ports):
+        for _ in range(args.ports):
             api.post("/v2.0/ports", {"port": {"network_id": net["id"]}})
         ids = [p["id"] for p in admin.get(f"/v2.0/ports?network_id={net['id']}").json["ports"]
                if not p["binding:host_id"]]
@@ -141,31 +160,32 @@ def main():
             admin.put(f"/v2.0/ports/{pid}", {"port": {"binding:host_id": "compute-1",
                                                       "device_owner": "compute:bench"}})
         log = lab.agent_log("compute-1")
-        before = log.read_text().count("full resync pass")
-        if not args.only_tcp:
-            lab.agent_restart("compute-1")
-        deadline = time.time() + (0 if args.only_tcp else 120)
+        mark = log.stat().st_size
+        lab.agent_restart("compute-1")
+        deadline = time.time() + 120
         resync = None
         while time.time() < deadline and resync is None:
-            found = re.findall(r"full resync pass: (\d+) ports, .*? (\d+) ms at revision", log.read_text())
-            if len(found) > before:
+            found = [(e["ports"], e["ms"]) for e in logfmt.events(log, "agent.pass", mark)
+                     if e["kind"] == "full_resync"]
+            if found:
                 resync = found[-1]
             time.sleep(0.2)
 
         print("Lepton data plane (lab, 2 compute nodes, one run)")
         print(f"  cross-node TCP, raw veth+bridge+VXLAN baseline : {base:6.2f} Gbit/s")
-        print(f"  cross-node TCP, Lepton VMs                     : {lepton:6.2f} Gbit/s"
+        print(f"  cross-node TCP, Lepton VMs, port security off  : {lepton:6.2f} Gbit/s"
               f"  ratio {lepton / base:.2f}")
+        print(f"  cross-node TCP, Lepton VMs, 20-rule group      : {filtered:6.2f} Gbit/s"
+              f"  ratio {filtered / base:.2f}")
         print(f"  cross-node TCP over IPv6, raw baseline         : {base6:6.2f} Gbit/s")
         print(f"  cross-node TCP over IPv6, Lepton VMs (SLAAC)   : {lepton6:6.2f} Gbit/s"
               f"  ratio {lepton6 / base6:.2f}  (IPv6/IPv4 on Lepton {lepton6 / lepton:.2f})")
-        if times:
-            print(f"  port create -> first ping, median of {len(times):3d}      : "
-                  f"{statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}, "
-                  f"max {max(times) * 1000:.0f})")
-        if args.only_tcp:
-            pass
-        elif resync:
+        print("    rounds (Gbit/s): " + "; ".join(
+            f"{k} " + " ".join(f"{v:.2f}" for v in rounds[k]) for k in rounds))
+        print(f"  port create -> first ping, median of {len(times):3d}      : "
+              f"{statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}, "
+              f"max {max(times) * 1000:.0f})")
+        if resync:
             print(f"  agent full resync, {resync[0]} ports on the node     : {resync[1]:>6} ms")
         else:
             print("  agent full resync: not seen in 120 s")

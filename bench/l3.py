@@ -16,7 +16,8 @@ Prints, each measured in the same run:
     from nothing (agent started on an empty node), and after a restart
     (everything in place).
 
-Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000] (Debian's
+Run as root: bench/l3.py [--runs 20] [--routers 200] [--fips 2000]
+[--snat-mode distributed|centralized] [--only-resync] (Debian's
 /usr/bin/python3, standard library only; or `make bench-l3 BENCH_ARGS=...`)
 """
 import argparse
@@ -31,7 +32,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
-from leptonlab import Lab, allow_ingress, unique_name  # noqa: E402
+from leptonlab import Lab, allow_ingress, logfmt, unique_name  # noqa: E402
 
 INTERNET = "198.51.100.10"
 
@@ -148,7 +149,7 @@ def associate_latency(lab, p, runs):
 SG_PROJECT = "bsg"  # the projects of the first SG_ROUTERS routers are one project
 
 
-def resync(lab, ext, routers, fips, sg_ports=500):
+def resync(lab, ext, routers, fips, sg_ports=500, snat_mode="distributed"):
     """A node (compute-3's agent stopped) gets routers x (fips/routers)
     Floating IPs on as many ports bound to it; measures the cold build, a
     warm restart, then one Floating IP associated and one security group
@@ -177,7 +178,7 @@ def resync(lab, ext, routers, fips, sg_ports=500):
         sub = mk(c, "subnet", {"network_id": net["id"], "cidr": f"10.{i // 250}.{i % 250}.0/24",
                                "ip_version": 4})
         r = mk(admin.as_(proj, "admin"), "router", {"name": f"b{i}", "distributed": True,
-                                                      "snat_mode": "centralized"})
+                                                      "snat_mode": snat_mode})
         assert c.put(f"/v2.0/routers/{r['id']}/add_router_interface",
                      {"subnet_id": sub["id"]}).status == 200
         assert admin.as_(proj, "admin").put(f"/v2.0/routers/{r['id']}", {"router": {
@@ -205,11 +206,11 @@ def resync(lab, ext, routers, fips, sg_ports=500):
     c, fip, port = last
     mark = log.stat().st_size
     assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}}).status == 200
-    wait_pass(log, mark, "sync")
+    wait_pass(log, mark, CHANGE)
     mark = log.stat().st_size
     assert c.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
         "port_id": port["id"]}}).status == 200
-    out["fip"] = wait_pass(log, mark, "sync")
+    out["fip"] = wait_pass(log, mark, CHANGE)
     # One rule added to the security group of sg_ports ports.
     sc = lab.client(SG_PROJECT)
     sg = sc.get("/v2.0/security-groups?name=default").json["security_groups"][0]
@@ -221,35 +222,37 @@ def resync(lab, ext, routers, fips, sg_ports=500):
     assert sc.post("/v2.0/security-group-rules", {"security_group_rule": {
         "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
         "protocol": "tcp", "port_range_min": 8080, "port_range_max": 8080}}).status == 201
-    out["sg"] = wait_pass(log, mark, "sync")
+    out["sg"] = wait_pass(log, mark, CHANGE)
     return out
 
 
-PASS_RE = (r"{kind} pass: (\d+) ports, .*?(\d+) routers, (\d+) kernel ops, (\d+) ms.*?"
-           r"\((\d+) nftables commands, .*?(model.*)\)")
+PHASES = ("model", "dump", "apply", "nft", "status")
 
 
-def wait_pass(log, mark, kind="full resync", limit=600):
-    """The first pass of that kind logged after mark: a dict of its figures."""
+# A change's pass: one of the node level and router namespaces, or of the
+# router namespaces alone.
+CHANGE = ("sync", "routers")
+
+
+def wait_pass(log, mark, kinds=("full_resync",), limit=600):
+    """The first agent.pass event of one of those kinds logged after mark: a
+    dict of its figures."""
     deadline = time.time() + limit
-    pattern = re.compile(PASS_RE.format(kind=kind))
     while time.time() < deadline:
-        with open(log) as f:
-            f.seek(mark)
-            for line in f:
-                m = pattern.search(line)
-                if m:
-                    return {"ports": int(m.group(1)), "routers": int(m.group(2)),
-                            "ops": int(m.group(3)), "ms": int(m.group(4)),
-                            "nft": int(m.group(5)), "phases": m.group(6)}
+        for e in logfmt.events(log, "agent.pass", mark):
+            if e["kind"] in kinds:
+                return {"ports": int(e["ports"]), "routers": int(e["routers"]),
+                        "ops": int(e["kernel_ops"]), "ms": int(e["ms"]),
+                        "nft": int(e["nft_commands"]),
+                        "phases": ", ".join(f"{p} {e[p + '_ms']}" for p in PHASES) + " ms"}
         time.sleep(0.2)
     return None
 
 
 def report_resync(lab, ext, args):
-    out = resync(lab, ext, args.routers, args.fips)
-    print(f"resync of a node with {args.routers} routers, {args.fips} Floating IPs on "
-          f"{args.fips} ports (API calls took {out['made']:.1f} s):")
+    out = resync(lab, ext, args.routers, args.fips, snat_mode=args.snat_mode)
+    print(f"resync of a node with {args.routers} routers (DVR, snat_mode {args.snat_mode}), "
+          f"{args.fips} Floating IPs on {args.fips} ports (API calls took {out['made']:.1f} s):")
 
     def line(what, p):
         if not p:
@@ -269,6 +272,9 @@ def main():
     ap.add_argument("--routers", type=int, default=200)
     ap.add_argument("--fips", type=int, default=2000)
     ap.add_argument("--only-resync", action="store_true")
+    ap.add_argument("--snat-mode", choices=("distributed", "centralized"),
+                    default="distributed", help="of the resync's routers (default: the "
+                    "server's default, distributed)")
     args = ap.parse_args()
     computes = 3
     lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True)

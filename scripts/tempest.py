@@ -510,7 +510,7 @@ def show_service_trouble(work):
     """After an unexpected failure: what lepton-server logged above info
     and what uwsgi (Keystone) logged besides its request lines, so that a
     connection one of them closed can be told apart."""
-    for name, path, skip in (("lepton-server", work / "lepton" / "server.log", " info: "),
+    for name, path, skip in (("lepton-server", work / "lepton" / "server.log", " level=info "),
                              ("keystone uwsgi", work / "keystone" / "uwsgi.log", "[pid: ")):
         try:
             lines = [ln for ln in path.read_text(errors="replace").splitlines()

@@ -25,7 +25,7 @@ size_t announce_want(const struct d_routers *rs, uint32_t **ret)
 		cap += rs->r[i].n_addrs;
 	v = xcalloc(cap + 1, sizeof(*v));
 	for (size_t i = 0; rs && i < rs->n; i++)
-		for (size_t j = 0; j < rs->r[i].n_addrs; j++) {
+		for (size_t j = 0; rs->r[i].bgp && j < rs->r[i].n_addrs; j++) {
 			const struct r_addr *a = &rs->r[i].addrs[j];
 
 			if (a->announce && a->prefixlen == 32 && a->ip)

@@ -377,34 +377,37 @@ static void log_delivery(struct client *c, const struct outbox_item *it, enum ou
 {
 	if (after && !before) {
 		if (res == OUTBOX_RETRY && status)
-			log_warn("server failing (HTTP %ld): %zu reports queued, retrying", status,
-				 depth);
+			log_event(LOG_LVL_WARN, "agent.server_failing", "status=%ld queued=%zu",
+				  status, depth);
 		else if (res == OUTBOX_RETRY)
-			log_warn("server unreachable: %zu reports queued, retrying", depth);
+			log_event(LOG_LVL_WARN, "agent.server_unreachable", "queued=%zu", depth);
 		c->last_warn = now;
 	} else if (after && now - c->last_warn >= 30000) {
-		log_warn("server not taking reports for %llu s: %zu queued",
-			 (unsigned long long) (now - down_since) / 1000, depth);
+		log_event(LOG_LVL_WARN, "agent.server_down", "secs=%llu queued=%zu",
+			  (unsigned long long) (now - down_since) / 1000, depth);
 		c->last_warn = now;
 	} else if (!after && before) {
-		log_info("server answering again after %llu ms: %zu reports queued",
-			 (unsigned long long) (now - down_since), depth);
+		log_event(LOG_LVL_INFO, "agent.server_back", "down_ms=%llu queued=%zu",
+			  (unsigned long long) (now - down_since), depth);
 	}
 	if (it->kind == OUTBOX_REGISTER && res == OUTBOX_SENT)
-		log_info("registered as %s", c->host);
+		log_event(LOG_LVL_INFO, "agent.registered", "host=%s", c->host);
 	else if (it->kind == OUTBOX_REGISTER && res == OUTBOX_REFUSED && !before)
-		log_error("registration refused: HTTP %ld; retrying", status);
+		log_event(LOG_LVL_ERROR, "agent.register_refused", "status=%ld", status);
 	else if (it->kind == OUTBOX_HEARTBEAT && res == OUTBOX_UNKNOWN_AGENT)
-		log_warn("the server does not know host %s: registering again", c->host);
+		log_event(LOG_LVL_WARN, "agent.unknown_host", "host=%s action=register", c->host);
 	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_SENT)
-		log_info("port %s %s", it->port_id, it->status);
+		log_event(LOG_LVL_INFO, "agent.port_status", "port=%s status=%s", it->port_id,
+			  it->status);
 	else if (it->kind == OUTBOX_SNAT_BLOCK && res == OUTBOX_SENT)
-		log_info("router %s: one more SNAT block", it->router_id);
+		log_event(LOG_LVL_INFO, "agent.snat_block", "router=%s", it->router_id);
 	else if (it->kind == OUTBOX_SNAT_BLOCK && res == OUTBOX_REFUSED)
-		log_warn("router %s: no more SNAT block (HTTP %ld)", it->router_id, status);
+		log_event(LOG_LVL_WARN, "agent.snat_block_refused", "router=%s status=%ld",
+			  it->router_id, status);
 	else if (it->kind == OUTBOX_STATUS && res == OUTBOX_REFUSED)
-		log_warn("port %s %s: refused with HTTP %ld, dropped", it->port_id, it->status,
-			 status);
+		log_event(LOG_LVL_WARN, "agent.port_status_refused",
+			  "port=%s port_status=%s status=%ld action=dropped", it->port_id,
+			  it->status, status);
 }
 
 /* Waits (out_lock held) for work, a due retry, or stop. */

@@ -41,6 +41,8 @@ struct d_network {
 	uint32_t mtu;
 	uint16_t zone;		    /* conntrack zone of the network on this node */
 	bool central_dhcp;	    /* DHCP served by network nodes (lepton:dhcp centralized) */
+	bool filtered;		    /* a local port has port security: the bridge's IP
+				     * packets go through netfilter (security groups) */
 	char phys[D_IFNAMSIZ];	    /* provider network: the node's interface (flat) or
 				     * its VLAN device <iface>.<vid>; no VXLAN */
 	char phys_base[D_IFNAMSIZ]; /* VLAN: the node's interface */
@@ -152,6 +154,7 @@ struct d_node {
 	const char *ns_prefix; /* router namespace names start with it */
 	json_t *physnets;      /* {physnet: interface} */
 	uint32_t bgp_nexthop;  /* BGP mode: the node's address on its external segment */
+	json_t *bgp_physnets;  /* BGP mode on these physical networks ({p: true}); NULL: all */
 };
 
 /* L2 of a node in two steps, so that the composer (node.h) can put the

@@ -193,7 +193,8 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 			continue;
 		fd = open_sock(idx);
 		if (fd < 0) {
-			log_warn("DHCP socket on %s: %s", dev, strerror(-fd));
+			log_event(LOG_LVL_WARN, "agent.dhcp_socket_failed", "dev=%s err=%s", dev,
+				  strerror(-fd));
 			continue;
 		}
 		d->socks[d->n] = (struct dhcp_sock){.fd = fd, .ifindex = idx, .last_ra = 0};
@@ -328,7 +329,8 @@ void dhcpd_tick(struct dhcpd *d, const struct desired *desired, uint64_t now_ms)
 			continue;
 		r = send_ra(s, p);
 		if (r < 0)
-			log_warn("router advertisement on %s: %s", s->tap, strerror(-r));
+			log_event(LOG_LVL_WARN, "agent.ra_failed", "dev=%s err=%s", s->tap,
+				  strerror(-r));
 		s->last_ra = now_ms ? now_ms : 1;
 		s->ra_as = p->v6;
 	}
@@ -405,8 +407,10 @@ void dhcpd_handle(struct dhcpd *d, int fd, const struct desired *desired)
 			r = dhcp_server_process(in, (size_t) n, lookup, &c, out, sizeof(out),
 						&out_len, &d->stats);
 		if (r > 0 && send(fd, out, out_len, 0) < 0)
-			log_warn("DHCP reply on %s: %s", s->tap, strerror(errno));
-		log_debug("DHCP on %s: %d (received %llu replied %llu malformed %llu unknown %llu)",
+			log_event(LOG_LVL_WARN, "agent.dhcp_reply_failed", "dev=%s err=%s", s->tap,
+				  strerror(errno));
+		log_event(LOG_LVL_DEBUG, "agent.dhcp",
+			  "dev=%s result=%d received=%llu replied=%llu malformed=%llu unknown=%llu",
 			  s->tap, r, (unsigned long long) d->stats.received,
 			  (unsigned long long) d->stats.replied,
 			  (unsigned long long) d->stats.dropped_malformed,

@@ -24,5 +24,7 @@ int kernel_events(struct kernel *k);
 struct rtnl *kernel_rtnl(struct kernel *k);
 /* The ifindex of a device by name, or -ENODEV. */
 int kernel_ifindex(struct kernel *k, const char *name);
+/* Repeats of gratuitous ARPs that are due (rns_tick). */
+int kernel_tick(struct kernel *k, uint64_t now_ms);
 /* Connections tracked in one of our router namespaces (rns_flows). */
 int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret);

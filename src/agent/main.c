@@ -38,7 +38,8 @@ static void usage(FILE *f)
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
 	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "                    [--availability-zone ZONE]\n"
-	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]]\n"
+	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]\n"
+	      "                     [--bgp-physnet PHYSNET]...]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
 	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
 	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
@@ -70,6 +71,11 @@ static void usage(FILE *f)
 	      "                      announce\n"
 	      "  --bgp-nexthop IP    the node's address on DEV, next hop of its routers\n"
 	      "  --bgp-table N       the routing table of the announcements (default 76)\n"
+	      "  --bgp-physnet P     BGP mode on physical network P only (repeatable; one of\n"
+	      "                      --physnet's): external networks of the others keep ARP\n"
+	      "                      ownership; a network whose physical network the node\n"
+	      "                      does not map (another rack's segment) plugs into P's\n"
+	      "                      interface (default: every physical network is BGP's)\n"
 	      "  --config FILE       the same settings as \"key = value\" lines (keys as the\n"
 	      "                      options, '_' or '-'; debug = true), '#' comments; the\n"
 	      "                      command line wins (see /etc/lepton/lepton-agent.conf)\n"
@@ -97,6 +103,7 @@ static const struct option opts[] = {
 	{"bgp-dev", required_argument, NULL, 'g'},
 	{"bgp-nexthop", required_argument, NULL, 'n'},
 	{"bgp-table", required_argument, NULL, 'T'},
+	{"bgp-physnet", required_argument, NULL, 'P'},
 	{"availability-zone", required_argument, NULL, 'Z'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
@@ -295,6 +302,15 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			cfg->announce.table = (uint32_t) t;
 			break;
 		}
+		case 'P':
+			if (!*optarg || strchr(optarg, ':')) {
+				fprintf(stderr, "lepton-agent: bad --bgp-physnet %s\n", optarg);
+				return -EINVAL;
+			}
+			if (!cfg->bgp_physnets)
+				cfg->bgp_physnets = json_object();
+			json_object_set_new(cfg->bgp_physnets, optarg, json_true());
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -306,6 +322,22 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	if (!cfg->announce.dev != !cfg->announce.nexthop) {
 		fprintf(stderr, "lepton-agent: --bgp-dev and --bgp-nexthop go together\n");
 		return -EINVAL;
+	}
+	if (cfg->bgp_physnets && !cfg->announce.dev) {
+		fprintf(stderr, "lepton-agent: --bgp-physnet needs --bgp-dev\n");
+		return -EINVAL;
+	}
+	{
+		const char *p;
+		json_t *v;
+
+		json_object_foreach(cfg->bgp_physnets, p, v) {
+			if (!json_object_get(cfg->physnets, p)) {
+				fprintf(stderr,
+					"lepton-agent: --bgp-physnet %s is not a --physnet\n", p);
+				return -EINVAL;
+			}
+		}
 	}
 	if (cfg->announce.dev) {
 		if (!cfg->announce.table)
@@ -342,8 +374,8 @@ static void snat_check(struct agent *a, json_t *asked, uint64_t now)
 		    now - (uint64_t) json_integer_value(json_array_get(prev, 1)) <
 			    SNAT_ASK_AGAIN_MS)
 			continue;
-		log_info("router %s: %llu flows on %u SNAT ports, asking for one more block", r->id,
-			 (unsigned long long) flows, r->snat_ports);
+		log_event(LOG_LVL_INFO, "agent.snat_block_wanted", "router=%s flows=%llu ports=%u",
+			  r->id, (unsigned long long) flows, r->snat_ports);
 		client_snat_block(a->client, r->id);
 		json_object_set_new(
 			asked, r->id,
@@ -382,14 +414,15 @@ int main(int argc, char **argv)
 
 	r = agent_init(&a);
 	if (r < 0) {
-		log_error("cannot start: %s", strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.start_failed", "err=%s", strerror(-r));
 		return 1;
 	}
 	stats_start(a.client);
 	if (metrics_listen) {
 		r = metricsd_start(metrics_listen, &metrics);
 		if (r < 0) {
-			log_error("cannot serve metrics on %s: %s", metrics_listen, strerror(-r));
+			log_event(LOG_LVL_ERROR, "agent.listen_failed", "metrics_listen=%s err=%s",
+				  metrics_listen, strerror(-r));
 			stats_stop();
 			agent_done(&a);
 			return 1;
@@ -404,9 +437,10 @@ int main(int argc, char **argv)
 		char tun[IP4_STRLEN];
 
 		ip4_format(a.cfg.tunnel_ip, tun);
-		log_event(LOG_LVL_INFO, "start", "host", a.cfg.host, "mode", a.cfg.mode, "server",
-			  a.cfg.server, "tunnel_ip", tun, "tunnel_dev", a.cfg.tunnel_dev, "metrics",
-			  metrics_listen, NULL);
+		log_event(LOG_LVL_INFO, "agent.start",
+			  "host=%s mode=%s server=%s tunnel_ip=%s tunnel_dev=%s metrics=%s",
+			  a.cfg.host, a.cfg.mode, a.cfg.server, tun, a.cfg.tunnel_dev,
+			  metrics_listen);
 	}
 
 	for (bool running = true; running;) {
@@ -424,6 +458,7 @@ int main(int argc, char **argv)
 				uint64_t now = time_mono_ms(), v;
 
 				(void) !read(tfd, &v, sizeof(v));
+				kernel_tick(a.kernel, now);
 				if (now - last_heartbeat >= a.cfg.heartbeat_ms) {
 					agent_heartbeat(&a);
 					last_heartbeat = now;
@@ -445,7 +480,8 @@ int main(int argc, char **argv)
 			} else if (fd == kernel_events_fd(a.kernel)) {
 				if (kernel_events(a.kernel) > 0) {
 					a.dirty = a.full_pass = true;
-					log_debug("link event: a full pass");
+					log_event(LOG_LVL_DEBUG, "agent.link_event",
+						  "action=full_pass");
 				}
 			} else if (dhcpd_owns(a.dhcpd, fd)) {
 				dhcpd_handle(a.dhcpd, fd, &a.desired);
@@ -456,7 +492,7 @@ int main(int argc, char **argv)
 			agent_sync(&a);
 		}
 	}
-	log_event(LOG_LVL_INFO, "stop", NULL);
+	log_event(LOG_LVL_INFO, "agent.stop", NULL);
 	metricsd_stop(metrics);
 	stats_stop();
 	agent_done(&a);

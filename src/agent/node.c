@@ -54,7 +54,7 @@ void node_compute(struct replica *r, const struct d_node *node, struct desired *
 		  struct desired *out)
 {
 	struct r_node rn = {node->host, node->ns_prefix ? node->ns_prefix : "", node->physnets,
-			    node->bgp_nexthop};
+			    node->bgp_nexthop, node->bgp_physnets};
 
 	desired_ports(r->live, node, out);
 	out->routers = xcalloc(1, sizeof(*out->routers));

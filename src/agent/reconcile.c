@@ -62,8 +62,8 @@ static int dump(const struct kernel_ops *ops, bool namespaces_only,
 		observed_done(ret);
 	else
 		observed_index(ret);
-	log_debug("dump: %s %llu us, %zu of %zu namespaces %llu us",
-		  namespaces_only ? "namespace list" : "node", (unsigned long long) (t1 - t0), n,
+	log_event(LOG_LVL_DEBUG, "agent.dump", "what=%s us=%llu namespaces=%zu of=%zu ns_us=%llu",
+		  namespaces_only ? "namespace_list" : "node", (unsigned long long) (t1 - t0), n,
 		  ret->n_ns, (unsigned long long) (time_mono_us() - t1));
 	return r;
 }
@@ -291,6 +291,13 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			op->mtu = n->mtu;
 			op->master[0] = '-'; /* "-": leave the master alone */
 		}
+		/* Netfilter on the bridge only where security groups need it
+		 * (a new bridge starts with it off), whatever the namespace's
+		 * bridge-nf-call-* sysctls say. */
+		if ((br && br->nf_call) != n->filtered) {
+			op = push(pl, OP_BRIDGE_NF, n->bridge);
+			op->up = n->filtered;
+		}
 		if (n->phys[0]) {
 			/* A flat provider network: the node's interface in the
 			 * bridge, no VXLAN. */
@@ -495,27 +502,17 @@ void plan_done(struct plan *p)
 }
 
 static const char *const op_names[] = {
-	[OP_BRIDGE_ADD] = "bridge-add",
-	[OP_VXLAN_ADD] = "vxlan-add",
-	[OP_VLAN_ADD] = "vlan-add",
-	[OP_LINK_DEL] = "link-del",
-	[OP_LINK_SET] = "link-set",
-	[OP_BRPORT_SET] = "brport-set",
-	[OP_FDB_ADD] = "fdb-add",
-	[OP_FDB_DEL] = "fdb-del",
-	[OP_NEIGH_SET] = "neigh-set",
-	[OP_NEIGH_DEL] = "neigh-del",
-	[OP_NS_ADD] = "ns-add",
-	[OP_NS_DEL] = "ns-del",
-	[OP_NFT_TABLE] = "nft-table",
-	[OP_LEG_ADD] = "leg-add",
-	[OP_ADDR_ADD] = "addr-add",
-	[OP_ADDR_DEL] = "addr-del",
-	[OP_ROUTE_ADD] = "route-add",
-	[OP_ROUTE_DEL] = "route-del",
-	[OP_RULE_ADD] = "rule-add",
-	[OP_RULE_DEL] = "rule-del",
-	[OP_GARP] = "garp",
+	[OP_BRIDGE_ADD] = "bridge-add", [OP_VXLAN_ADD] = "vxlan-add",
+	[OP_VLAN_ADD] = "vlan-add",	[OP_LINK_DEL] = "link-del",
+	[OP_LINK_SET] = "link-set",	[OP_BRPORT_SET] = "brport-set",
+	[OP_BRIDGE_NF] = "bridge-nf",	[OP_FDB_ADD] = "fdb-add",
+	[OP_FDB_DEL] = "fdb-del",	[OP_NEIGH_SET] = "neigh-set",
+	[OP_NEIGH_DEL] = "neigh-del",	[OP_NS_ADD] = "ns-add",
+	[OP_NS_DEL] = "ns-del",		[OP_NFT_TABLE] = "nft-table",
+	[OP_LEG_ADD] = "leg-add",	[OP_ADDR_ADD] = "addr-add",
+	[OP_ADDR_DEL] = "addr-del",	[OP_ROUTE_ADD] = "route-add",
+	[OP_ROUTE_DEL] = "route-del",	[OP_RULE_ADD] = "rule-add",
+	[OP_RULE_DEL] = "rule-del",	[OP_GARP] = "garp",
 };
 
 char *plan_format(const struct plan *p)
@@ -553,6 +550,9 @@ char *plan_format(const struct plan *p)
 			strbuf_appendf(&sb, " master %s %s mtu %u",
 				       *op->master ? op->master : "none", op->up ? "up" : "down",
 				       op->mtu);
+			break;
+		case OP_BRIDGE_NF:
+			strbuf_appendf(&sb, " %s", op->up ? "on" : "off");
 			break;
 		case OP_BRPORT_SET:
 			strbuf_appendf(&sb, " learning %s neigh_suppress %s",
@@ -668,10 +668,11 @@ int plan_apply(const struct plan *p, const struct kernel_ops *ops, bool *ret_fai
 
 		for (size_t k = 0; k < ARRAY_SIZE(op_names); k++)
 			if (n[k])
-				strbuf_appendf(&sb, "%s%s %llu in %llu ms", sb.len ? ", " : "",
+				strbuf_appendf(&sb, "%s%s:%llu:%llums", sb.len ? "," : "",
 					       op_names[k], (unsigned long long) n[k],
 					       (unsigned long long) (us[k] / 1000));
-		log_info("plan of %zu ops applied: %s", p->n_ops, strbuf_str(&sb));
+		log_event(LOG_LVL_INFO, "agent.plan_applied", "ops=%zu by_kind=%s", p->n_ops,
+			  strbuf_str(&sb));
 		strbuf_done(&sb);
 	}
 	return first;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "base/timeutil.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "nft/nfnl.h"
@@ -40,11 +41,23 @@ struct rns {
 	struct nft_handle *nft; /* libnftables, its socket made in the namespace */
 };
 
+/* A gratuitous ARP to repeat (rns_tick). */
+struct garp_again {
+	char ns[R_NSNAMSIZ];
+	char dev[D_IFNAMSIZ];
+	uint32_t ip;
+	uint8_t mac[6];
+	unsigned sent;	 /* repeats sent so far */
+	uint64_t due_ms; /* monotonic */
+};
+
 struct rns_set {
 	struct rtnl *node_nl;
 	char prefix[R_NSNAMSIZ];
 	struct rns *v;
 	size_t n;
+	struct garp_again *garps;
+	size_t n_garps;
 };
 
 struct rns_set *rns_set_new(struct rtnl *node_nl, const char *prefix)
@@ -74,6 +87,7 @@ void rns_set_free(struct rns_set *s)
 	for (size_t i = 0; i < s->n; i++)
 		rns_close(&s->v[i]);
 	free(s->v);
+	free(s->garps);
 	free(s);
 }
 
@@ -91,7 +105,7 @@ static int in_ns(int fd, int (*fn)(void *), void *data)
 	}
 	r = fn(data);
 	if (setns(self, CLONE_NEWNET) < 0)
-		log_error("cannot return to the node's namespace: %s", strerror(errno));
+		log_event(LOG_LVL_ERROR, "agent.setns_failed", "ns=node err=%s", strerror(errno));
 	close(self);
 	return r;
 }
@@ -179,7 +193,8 @@ static int ns_create(const char *name)
 		if (mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0)
 			r = -errno;
 		if (setns(self, CLONE_NEWNET) < 0)
-			log_error("cannot return to the node's namespace: %s", strerror(errno));
+			log_event(LOG_LVL_ERROR, "agent.setns_failed", "ns=node err=%s",
+				  strerror(errno));
 	}
 	if (self >= 0)
 		close(self);
@@ -194,9 +209,11 @@ static void ns_delete(const char *name)
 
 	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
 	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		log_warn("umount %s: %s", path, strerror(errno));
+		log_event(LOG_LVL_WARN, "agent.umount_failed", "path=%s err=%s", path,
+			  strerror(errno));
 	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("unlink %s: %s", path, strerror(errno));
+		log_event(LOG_LVL_WARN, "agent.unlink_failed", "path=%s err=%s", path,
+			  strerror(errno));
 }
 
 static struct rns *find(struct rns_set *s, const char *name)
@@ -577,8 +594,48 @@ static int ns_add(struct rns_set *s, const char *name)
 	if (r < 0)
 		return r;
 	ns->ours = true;
-	log_info("namespace %s created", name);
+	log_event(LOG_LVL_INFO, "agent.namespace_created", "name=%s", name);
 	return in_ns(ns->fd, ns_sysctls, NULL);
+}
+
+/* Gratuitous ARP, again. An address that moved between nodes (a Floating
+ * IP whose VM migrated, a SNAT address whose owner changed) is briefly held
+ * by both: the old node drops it in its own pass, which may come after the
+ * new node's announcement. Meanwhile the upstream may ask (its entry in
+ * PROBE, or a request of its own) and take the old node's answer, then keep
+ * that for its reachable time, 15 to 45 s, after the old node let go (and a
+ * second answer within its locktime, 1 s, is ignored). A gratuitous ARP
+ * always overrides the entry: the new holder repeats it at 0.2, 0.6, 1.4 and
+ * 3 s after the first (while it holds the address), so an entry taken from
+ * the old node lasts until the next repeat at most. */
+#define GARP_FIRST_MS 200
+#define GARP_REPEATS  4
+
+static void garp_forget(struct rns_set *s, const char *ns, const char *dev, uint32_t ip)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->n_garps; i++) {
+		const struct garp_again *g = &s->garps[i];
+
+		if (streq(g->ns, ns) && (!dev || streq(g->dev, dev)) && (!ip || g->ip == ip))
+			continue;
+		s->garps[k++] = *g;
+	}
+	s->n_garps = k;
+}
+
+static void garp_again(struct rns_set *s, const struct op *op)
+{
+	struct garp_again *g;
+
+	garp_forget(s, op->ns, op->name, op->ip);
+	s->garps = xrealloc(s->garps, (s->n_garps + 1) * sizeof(*s->garps));
+	g = &s->garps[s->n_garps++];
+	*g = (struct garp_again){.ip = op->ip, .due_ms = time_mono_ms() + GARP_FIRST_MS};
+	snprintf(g->ns, sizeof(g->ns), "%s", op->ns);
+	snprintf(g->dev, sizeof(g->dev), "%s", op->name);
+	memcpy(g->mac, op->mac, 6);
 }
 
 static int ns_del(struct rns_set *s, const char *name)
@@ -590,10 +647,11 @@ static int ns_del(struct rns_set *s, const char *name)
 		return r < 0 ? r : -ENOENT;
 	if (!ns->ours)
 		return -EPERM; /* never a namespace we did not make */
+	garp_forget(s, name, NULL, 0);
 	rns_close(ns);
 	*ns = s->v[--s->n];
 	ns_delete(name);
-	log_info("namespace %s deleted", name);
+	log_event(LOG_LVL_INFO, "agent.namespace_deleted", "name=%s", name);
 	return 0;
 }
 
@@ -655,10 +713,39 @@ static int nft_table(struct rns *ns, const struct op *op)
 	if (r >= 0)
 		r = nft_apply(ns->nft, script, &err);
 	if (r < 0)
-		log_error("%s: nftables: %s", ns->name, err ? err : strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.nft_failed", "ns=%s err=%s", ns->name,
+			  err ? err : strerror(-r));
 	free(err);
 	free(script);
 	return r;
+}
+
+int rns_tick(struct rns_set *s, uint64_t now_ms)
+{
+	size_t k = 0;
+	int sent = 0;
+
+	for (size_t i = 0; i < s->n_garps; i++) {
+		struct garp_again g = s->garps[i];
+		struct rns *ns = NULL;
+		int idx;
+
+		if (now_ms < g.due_ms) {
+			s->garps[k++] = g;
+			continue;
+		}
+		if (ns_get(s, g.ns, &ns) < 0 || !ns || !ns->ours ||
+		    (idx = ns_ifindex(ns, g.dev)) < 0)
+			continue; /* gone: nothing to repeat */
+		if (send_garp(ns, idx, g.ip, g.mac) >= 0)
+			sent++;
+		if (++g.sent < GARP_REPEATS) {
+			g.due_ms = now_ms + ((uint64_t) GARP_FIRST_MS << g.sent);
+			s->garps[k++] = g;
+		}
+	}
+	s->n_garps = k;
+	return sent;
 }
 
 int rns_exec(struct rns_set *s, const struct op *op)
@@ -691,6 +778,7 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return nft_table(ns, op);
 	case OP_LINK_DEL:
 		ns->links_valid = false;
+		garp_forget(s, op->ns, op->name, 0);
 		return rtnl_request(ns->nl, rtnl_link_del(buf, idx));
 	case OP_LEG_ADD:
 		ns->links_valid = false;
@@ -702,6 +790,8 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		if (op->addr.v6)
 			return rtnl_request(ns->nl, rtnl_addr6(buf, op->kind == OP_ADDR_ADD, idx,
 							       op->addr.ip6, op->addr.prefixlen));
+		if (op->kind == OP_ADDR_DEL)
+			garp_forget(s, op->ns, op->name, op->addr.ip);
 		return rtnl_request(ns->nl,
 				    rtnl_addr(buf, op->kind == OP_ADDR_ADD, idx, op->addr.ip,
 					      op->addr.prefixlen, op->addr.scope));
@@ -742,6 +832,7 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(
 			ns->nl, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
 	case OP_GARP:
+		garp_again(s, op);
 		return send_garp(ns, idx, op->ip, op->mac);
 	default:
 		return -EINVAL;

@@ -31,3 +31,6 @@ int rns_dump(struct rns_set *s, const char *name, struct r_observed *ret, char s
 int rns_flows(struct rns_set *s, const char *name, uint64_t *ret);
 /* One op of a plan whose op->ns is set (and OP_NS_ADD / OP_NS_DEL). */
 int rns_exec(struct rns_set *s, const struct op *op);
+/* Sends the repeats of gratuitous ARPs that are due (see rns.c); returns how
+ * many went. Call it a few times a second. */
+int rns_tick(struct rns_set *s, uint64_t now_ms);

@@ -260,26 +260,49 @@ static void free_model(struct rmodel *m)
 	free(m->fips);
 }
 
-/* The node's interface on the external network's physical network, or
- * NULL: a node without it cannot carry the router's external legs. */
-static const char *ext_phys(const struct r_node *node, const struct m_network *net)
+/* Whether the node announces over BGP what it holds on physical network p. */
+static bool bgp_on(const struct r_node *node, const char *p)
 {
-	const char *phys;
+	return node->bgp_nexthop && (!node->bgp_physnets || json_object_get(node->bgp_physnets, p));
+}
 
+/* The only key of obj that passes (physnets: {p: x}), or NULL. */
+static const char *only_physnet(const struct r_node *node, json_t *obj)
+{
+	const char *k, *found = NULL;
+	size_t n = 0;
+	json_t *v;
+
+	json_object_foreach(obj, k, v) {
+		if (json_object_get(node->physnets, k) && bgp_on(node, k)) {
+			found = k;
+			n++;
+		}
+	}
+	return n == 1 ? found : NULL;
+}
+
+/* The node's interface on the external network's physical network, or
+ * NULL: a node without it cannot carry the router's external legs. *bgp:
+ * whether the addresses the legs hold there are announced over BGP (the
+ * node's BGP mode covers that physical network) rather than answered by
+ * ARP. */
+static const char *ext_phys(const struct r_node *node, const struct m_network *net, bool *bgp)
+{
+	const char *phys, *p = net->physnet;
+
+	*bgp = false;
 	if (net->type != M_NET_FLAT && net->type != M_NET_VLAN)
 		return NULL;
-	phys = json_string_value(json_object_get(node->physnets, net->physnet));
+	phys = json_string_value(json_object_get(node->physnets, p));
 	/* BGP mode, one external network over several physical ones: the
-	 * network's primary segment may be another rack's; a node with a
-	 * single external mapping uses it (its own segment). */
-	if (!phys && node->bgp_nexthop && net->type == M_NET_FLAT &&
-	    json_object_size(node->physnets) == 1) {
-		const char *k;
-		json_t *v;
-
-		json_object_foreach(node->physnets, k, v)
-			phys = json_string_value(v);
+	 * network's primary segment may be another rack's; the node uses its
+	 * own BGP segment (its one BGP physical network). */
+	if (!phys && node->bgp_nexthop && net->type == M_NET_FLAT) {
+		p = only_physnet(node, node->bgp_physnets ? node->bgp_physnets : node->physnets);
+		phys = p ? json_string_value(json_object_get(node->physnets, p)) : NULL;
 	}
+	*bgp = phys && bgp_on(node, p);
 	return phys;
 }
 
@@ -287,7 +310,7 @@ static void ext_leg(struct d_router *d, const struct r_node *node, struct rmodel
 		    const char *prefix, const char *id, const uint8_t mac[6],
 		    char name[static D_IFNAMSIZ])
 {
-	const char *phys = ext_phys(node, m->ext_net);
+	const char *phys = ext_phys(node, m->ext_net, &d->bgp);
 
 	snprintf(name, D_IFNAMSIZ, "%s", add_leg(d, prefix, id, m->ext_net, phys ? phys : "", mac));
 }
@@ -813,7 +836,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	size_t n_local = 0, n_mine = 0, n_others = 0;
 	bool policy = false,
 	     dsnat = m->gw && m->router->snat_mode == M_SNAT_DISTRIBUTED && m->router->enable_snat;
-	bool is_owner = dsnat && streq(m->router->snat_owner, node->host);
+	uint32_t owned = 0; /* the first gateway address this node owns */
 	struct dsnat_nft ds = {0};
 	uint8_t mac[6];
 
@@ -828,8 +851,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	/* Blocks of the router's gateway addresses: this node's to SNAT with
 	 * (in GRACE too: if the node sees the feed, it is not gone, and
 	 * dropping the block until its heartbeat counts again would cut its
-	 * VMs off the internet), the others' to forward (when this node is the
-	 * owner). */
+	 * VMs off the internet), the others' to forward (on the addresses this
+	 * node owns: one owner per segment, seed case 2). */
 	for (size_t i = 0; dsnat && i < blocks->len; i++) {
 		const struct m_snat_block *b = blocks->v[i];
 
@@ -837,7 +860,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 			continue;
 		if (streq(b->host, node->host))
 			mine[n_mine++] = b;
-		else if (is_owner)
+		else if (streq(model_snat_owner(m->router, b->ip), node->host))
 			others[n_others++] = b;
 	}
 	node_mac(node->host, m->router->o.id, mac);
@@ -847,8 +870,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
 		/* BGP mode: out through the node, which routes to its own
 		 * upstream (the gateway's segment may be another rack's). */
-		add_route(d, R_TABLE_FIP, 0, 0, node->bgp_nexthop ? node->bgp_nexthop : m->ext_gw,
-			  fg, true);
+		add_route(d, R_TABLE_FIP, 0, 0, d->bgp ? node->bgp_nexthop : m->ext_gw, fg, true);
 		/* IPv6 from the VM's own node: out through its fg- leg, and
 		 * the node answers the upstream for its own VMs' addresses
 		 * (they follow a VM that moves). */
@@ -861,11 +883,15 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		}
 	}
 	if (dsnat) {
-		/* The owner holds the gateway addresses (announced when they
-		 * arrive); the rest of the subnets leaves here with a block. */
-		for (size_t i = 0; is_owner && i < m->gw->n_ips; i++)
-			if (m->gw->ips[i].is_v4)
+		/* The owner holds its gateway addresses (announced when they
+		 * arrive); the rest of the subnets leaves here with a block.
+		 * Protocols without ports go to the first address it owns. */
+		for (size_t i = 0; i < m->gw->n_ips; i++)
+			if (m->gw->ips[i].is_v4 &&
+			    streq(model_snat_owner(m->router, m->gw->ips[i].ip), node->host)) {
 				add_addr(d, fg, m->gw->ips[i].ip, 32, true);
+				owned = owned ? owned : m->gw->ips[i].ip;
+			}
 		for (size_t j = 0; n_mine && j < n; j++) {
 			add_rule(d, R_PRIO_DSNAT, cidrs[j].addr, cidrs[j].len, R_TABLE_FIP, -1);
 			policy = true;
@@ -873,7 +899,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		for (size_t i = 0; i < n_mine; i++)
 			d->snat_ports += (uint32_t) (mine[i]->port_max - mine[i]->port_min + 1);
 		dsnat_script(d, fg, mac, cidrs, n_mine ? n : 0, mine, n_mine, others, n_others,
-			     is_owner ? m->ext_ip : 0, &ds);
+			     owned, &ds);
 	}
 	/* Centralized SNAT: the rest of each subnet goes to its SNAT port. */
 	for (size_t i = 0; i < m->n_csnat; i++) {

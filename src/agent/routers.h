@@ -110,6 +110,7 @@ struct d_router {
 	size_t n_neighs;
 	char *nft;	     /* the namespace's nftables table (NAT), a whole script */
 	uint32_t snat_ports; /* distributed SNAT: this node's ports (ACTIVE blocks), or 0 */
+	bool bgp;	     /* its external addresses are announced over BGP, not ARP */
 	uint64_t hash;	     /* routers_hash(), taken once when it was computed */
 };
 
@@ -143,6 +144,10 @@ struct r_node {
 	 * external interface even when the network's primary physical
 	 * network is another rack's. */
 	uint32_t bgp_nexthop;
+	/* ... on these physical networks only ({physnet: true}); NULL: on
+	 * all of them. An external network of another physical network keeps
+	 * ARP ownership (the mode is per segment: DESIGN.md). */
+	json_t *bgp_physnets;
 };
 
 /* Computes the node's router namespaces, and adds to *l2 the networks their

@@ -35,10 +35,20 @@ static json_t *registration(struct agent *a)
 		char nh[IP4_STRLEN];
 
 		ip4_format(a->cfg.announce.nexthop, nh);
-		json_object_set_new(json_object_get(body, "agent"), "bgp",
-				    json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev",
-					      a->cfg.announce.dev, "table",
-					      (json_int_t) a->cfg.announce.table));
+		json_t *bgp =
+			json_pack("{s:s, s:s, s:I}", "nexthop", nh, "dev", a->cfg.announce.dev,
+				  "table", (json_int_t) a->cfg.announce.table);
+		const char *p;
+		json_t *v;
+
+		if (a->cfg.bgp_physnets) {
+			json_t *list = json_array();
+
+			json_object_foreach(a->cfg.bgp_physnets, p, v)
+				json_array_append_new(list, json_string(p));
+			json_object_set_new(bgp, "physnets", list);
+		}
+		json_object_set_new(json_object_get(body, "agent"), "bgp", bgp);
 	}
 	return body;
 }
@@ -79,6 +89,7 @@ void agent_done(struct agent *a)
 	replica_done(&a->replica);
 	ns_marks_done(&a->ns_synced);
 	json_decref(a->cfg.physnets);
+	json_decref(a->cfg.bgp_physnets);
 }
 
 void agent_heartbeat(struct agent *a)
@@ -97,11 +108,12 @@ void agent_feed(struct agent *a)
 		if (r > 0)
 			a->dirty = true;
 		else if (r == -EINVAL)
-			log_warn("feed: %s %s refused (its id is not valid)",
-				 json_string_value(json_object_get(line, "type")),
-				 json_string_value(json_object_get(line, "id")));
+			log_event(LOG_LVL_WARN, "agent.feed_line_refused",
+				  "type=%s id=%s err=invalid_id",
+				  json_string_value(json_object_get(line, "type")),
+				  json_string_value(json_object_get(line, "id")));
 		else if (r < 0)
-			log_warn("malformed feed line ignored");
+			log_event(LOG_LVL_WARN, "agent.feed_line_malformed", "action=ignored");
 	}
 	stats_feed(lines, a->replica.revision);
 	json_decref(lines);
@@ -237,7 +249,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	struct nft_input in;
 	struct nft_state st;
 	char *script, *err = NULL;
-	bool full = !a->nft_applied;
+	bool full = !a->nft_applied, first = !a->nft_applied;
 	uint64_t want, had_script, had_listing;
 	size_t n;
 	uint64_t inputs = secgroups_stamp(a->replica.live, &a->desired);
@@ -260,7 +272,7 @@ static size_t sync_nft(struct agent *a, bool check)
 		a->nft_hash_stale = had_listing == 0;
 		a->nft_script_hash = want;
 		a->nft_inputs = inputs;
-		log_info("nftables: tables in place adopted");
+		log_event(LOG_LVL_INFO, "agent.nft_adopted", NULL);
 		return 0;
 	}
 	if (a->nft_applied && check && !a->nft_hash_stale)
@@ -270,7 +282,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	script = full ? nft_script_full(&st) : nft_script_diff(&a->nft_last, &st);
 	if (*script && (full && !tables_exist() ? apply_in_steps(a->nft, script, &err)
 						: nft_apply(a->nft, script, &err)) < 0) {
-		log_error("nftables: %s", err);
+		log_event(LOG_LVL_ERROR, "agent.nft_failed", "err=%s", err);
 		free(err);
 		free(script);
 		nft_state_done(&st);
@@ -278,11 +290,15 @@ static size_t sync_nft(struct agent *a, bool check)
 		return 0;
 	}
 	if (full && a->nft_applied)
-		log_warn("nftables tables were changed by hand: restored");
+		log_event(LOG_LVL_WARN, "agent.nft_restored", "reason=changed_by_hand");
 	nft_state_done(&a->nft_last);
 	a->nft_last = st;
 	a->nft_applied = true;
-	if (check || full) {
+	/* The listing that later passes compare with, read back now, except
+	 * after the first write (the agent's start: the next periodic or
+	 * link-driven pass reads it, and a start does not pay for reading
+	 * back what it just wrote). */
+	if ((check || full) && !first) {
 		a->nft_hash = nft_tables_hash(a->nft);
 		a->nft_hash_stale = false;
 	} else if (*script) {
@@ -384,11 +400,11 @@ static void sync_announce(struct agent *a)
 		return;
 	r = announce_sync(kernel_rtnl(a->kernel), &a->cfg.announce, a->desired.routers);
 	if (r < 0) {
-		log_error("announcements (table %u via %s): %s", a->cfg.announce.table,
-			  a->cfg.announce.dev, strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.announce_failed", "table=%u dev=%s err=%s",
+			  a->cfg.announce.table, a->cfg.announce.dev, strerror(-r));
 		a->dirty = true;
 	} else if (r > 0) {
-		log_info("announcements: %d routes and rules changed", r);
+		log_event(LOG_LVL_INFO, "agent.announced", "changes=%d", r);
 	}
 }
 
@@ -400,6 +416,7 @@ void agent_sync(struct agent *a)
 	uint64_t t0 = time_mono_ms();
 	size_t n_ops, n_ns_ops = 0, n_nft;
 	bool *failed, routers_only;
+	const char *kind;
 	uint64_t node_stamp;
 	int r;
 
@@ -409,7 +426,8 @@ void agent_sync(struct agent *a)
 			      streq(a->cfg.mode, "network"),
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "",
 			      a->cfg.physnets,
-			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0};
+			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0,
+			      a->cfg.bgp_physnets};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;
@@ -423,15 +441,16 @@ void agent_sync(struct agent *a)
 	/* Nothing the node level is made of changed since a pass made it right
 	 * (and no link event came): only router namespaces are looked at. */
 	routers_only = !full_pass && node_stamp == a->node_stamp;
-	log_debug("pass: node level %s", routers_only	      ? "unchanged"
-					 : full_pass	      ? "looked at (a full pass)"
-					 : a->node_stamp == 0 ? "looked at (last pass failed)"
-							      : "looked at (its inputs changed)");
+	log_event(LOG_LVL_DEBUG, "agent.pass_start", "node_level=%s",
+		  routers_only	       ? "unchanged"
+		  : full_pass	       ? "full_pass"
+		  : a->node_stamp == 0 ? "last_pass_failed"
+				       : "inputs_changed");
 	t_model = time_mono_ms();
 	r = routers_only ? observed_dump_namespaces(&ops, want_ns, a, &o)
 			 : observed_dump(&ops, want_ns, a, &o);
 	if (r < 0) {
-		log_error("kernel dump failed: %s", strerror(-r));
+		log_event(LOG_LVL_ERROR, "agent.dump_failed", "err=%s", strerror(-r));
 		a->dirty = true;
 		return;
 	}
@@ -447,7 +466,7 @@ void agent_sync(struct agent *a)
 	if (plan.n_ops) {
 		char *text = plan_format(&plan);
 
-		log_debug("plan:\n%s", text);
+		log_event(LOG_LVL_DEBUG, "agent.plan", "ops=%zu plan=%s", plan.n_ops, text);
 		free(text);
 		r = plan_apply(&plan, &ops, failed);
 		if (r < 0) {
@@ -458,10 +477,11 @@ void agent_sync(struct agent *a)
 				if (!failed[i])
 					continue;
 				line = plan_format(&one);
-				log_warn("op failed: %s", strtok(line, "\n"));
+				log_event(LOG_LVL_WARN, "agent.op_failed", "op=%s",
+					  strtok(line, "\n"));
 				free(line);
 			}
-			log_error("applying the plan: %s", strerror(-r));
+			log_event(LOG_LVL_ERROR, "agent.plan_failed", "err=%s", strerror(-r));
 			a->dirty = true;
 		}
 	}
@@ -504,25 +524,20 @@ void agent_sync(struct agent *a)
 	observed_done(&o);
 	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */
+	kind = !a->synced_once ? "full_resync" : routers_only ? "routers" : "sync";
 	if (!a->synced_once || n_ops || n_nft)
-		log_info("%s pass: %zu ports, %zu networks, %zu routers, %zu kernel ops, %llu ms "
-			 "at revision %lld (%zu nftables commands, %zu ops in router namespaces; "
-			 "model %llu, dump %llu, "
-			 "plan+apply %llu, nftables %llu, dhcp+status %llu ms)",
-			 !a->synced_once ? "full resync"
-			 : routers_only	 ? "router namespaces sync"
-					 : "sync",
-			 a->desired.n_ports, a->desired.n_nets, a->desired.routers->n, n_ops,
-			 (unsigned long long) (t_rest - t0), (long long) a->replica.revision, n_nft,
-			 n_ns_ops, (unsigned long long) (t_model - t0),
-			 (unsigned long long) (t_dump - t_model),
-			 (unsigned long long) (t_apply - t_dump),
-			 (unsigned long long) (t_nft - t_apply),
-			 (unsigned long long) (t_rest - t_nft));
-	stats_pass(&(struct stats_pass){!a->synced_once ? "full_resync"
-					: routers_only	? "routers"
-							: "sync",
-					t0, t_model, t_dump, t_apply, t_nft, t_rest, n_nft,
+		log_event(LOG_LVL_INFO, "agent.pass",
+			  "kind=%s ports=%zu networks=%zu routers=%zu kernel_ops=%zu ms=%llu "
+			  "revision=%lld nft_commands=%zu ns_ops=%zu model_ms=%llu dump_ms=%llu "
+			  "apply_ms=%llu nft_ms=%llu status_ms=%llu",
+			  kind, a->desired.n_ports, a->desired.n_nets, a->desired.routers->n, n_ops,
+			  (unsigned long long) (t_rest - t0), (long long) a->replica.revision,
+			  n_nft, n_ns_ops, (unsigned long long) (t_model - t0),
+			  (unsigned long long) (t_dump - t_model),
+			  (unsigned long long) (t_apply - t_dump),
+			  (unsigned long long) (t_nft - t_apply),
+			  (unsigned long long) (t_rest - t_nft));
+	stats_pass(&(struct stats_pass){kind, t0, t_model, t_dump, t_apply, t_nft, t_rest, n_nft,
 					a->replica.revision});
 	a->synced_once = true;
 }

@@ -31,6 +31,7 @@ struct agent_config {
 	uint32_t lease_secs;
 	uint32_t heartbeat_ms;	       /* between heartbeats (AGENT_HEARTBEAT_MS) */
 	struct announce_cfg announce;  /* BGP mode when announce.table is set */
+	json_t *bgp_physnets;	       /* {physnet: true} BGP's (--bgp-physnet); NULL: all */
 	const char *availability_zone; /* the node's zone ("nova") */
 };
 

@@ -303,6 +303,36 @@ static void parse_port(struct m_port *p, json_t *doc)
 	}
 }
 
+/* {ip: host}: invalid entries left out. */
+static size_t parse_owners(json_t *obj, struct m_snat_owner **ret)
+{
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+
+	*ret = xcalloc(json_object_size(obj) + 1, sizeof(**ret));
+	json_object_foreach(obj, k, v) {
+		struct m_snat_owner *o = &(*ret)[n];
+		const char *host = json_string_value(v);
+
+		if (ip4_parse(k, &o->ip) < 0 || !host || !*host || strlen(host) >= sizeof(o->host))
+			continue;
+		copy_name(o->host, sizeof(o->host), host);
+		n++;
+	}
+	return n;
+}
+
+const char *model_snat_owner(const struct m_router *r, uint32_t ip)
+{
+	if (!r->n_owners)
+		return r->snat_owner;
+	for (size_t i = 0; i < r->n_owners; i++)
+		if (r->owners[i].ip == ip)
+			return r->owners[i].host;
+	return "";
+}
+
 static void parse_router(struct m_router *r, json_t *doc)
 {
 	r->admin_up = json_is_true(json_object_get(doc, "admin_state_up"));
@@ -315,6 +345,7 @@ static void parse_router(struct m_router *r, json_t *doc)
 	r->enable_snat = !json_is_false(
 		json_object_get(json_object_get(doc, "external_gateway_info"), "enable_snat"));
 	r->n_routes = parse_routes(json_object_get(doc, "routes"), &r->routes);
+	r->n_owners = parse_owners(json_object_get(doc, "lepton:snat_owners"), &r->owners);
 }
 
 static void parse_floatingip(struct m_floatingip *f, json_t *doc)
@@ -664,6 +695,7 @@ static void obj_free(struct m_obj *o)
 	}
 	case M_ROUTER:
 		free(((struct m_router *) o)->routes);
+		free(((struct m_router *) o)->owners);
 		break;
 	case M_SECURITY_GROUP:
 		free(((struct m_security_group *) o)->rules);

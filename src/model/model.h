@@ -148,6 +148,13 @@ struct m_port {
 
 enum m_snat_mode { M_SNAT_OTHER, M_SNAT_CENTRALIZED, M_SNAT_DISTRIBUTED };
 
+/* The node answering for one of a router's gateway addresses (one owner per
+ * segment: seed case 2). */
+struct m_snat_owner {
+	uint32_t ip;
+	char host[M_HOST];
+};
+
 struct m_router {
 	struct m_obj o;
 	bool admin_up;
@@ -158,6 +165,8 @@ struct m_router {
 	char snat_owner[M_HOST]; /* lepton:snat_owner: the node answering for the gateway */
 	struct m_route *routes;
 	size_t n_routes;
+	struct m_snat_owner *owners; /* lepton:snat_owners: one per address */
+	size_t n_owners;
 };
 
 struct m_floatingip {
@@ -350,6 +359,10 @@ const struct m_vec *model_ports_of_device(struct model *m, const char *device_id
 const struct m_vec *model_fips_of_router(struct model *m, const char *router_id);
 /* Usable SNAT blocks of a router, in feed order. */
 const struct m_vec *model_snat_blocks_of_router(struct model *m, const char *router_id);
+/* The node that owns one of the router's gateway addresses (distributed
+ * SNAT): its entry in lepton:snat_owners; without that map (a server that
+ * names one owner), lepton:snat_owner; "" for none. */
+const char *model_snat_owner(const struct m_router *r, uint32_t ip);
 const struct m_vec *model_sg_members(struct model *m, const char *sg_id);
 const struct m_vec *model_network_agents(struct model *m);
 /* The agent of a host, or NULL. */

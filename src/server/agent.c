@@ -144,12 +144,33 @@ bool agent_name_valid(const char *s, size_t max)
 	return true;
 }
 
-static bool bgp_valid(json_t *bgp)
+/* The physical networks BGP mode covers (absent: all): a list of names,
+ * each one of the registration's physical_networks. */
+static bool bgp_physnets_valid(json_t *list, json_t *phys)
+{
+	json_t *e;
+	size_t i;
+
+	if (!list)
+		return true;
+	if (!json_is_array(list) || !json_array_size(list))
+		return false;
+	json_array_foreach(list, i, e) {
+		if (!agent_name_valid(json_string_value(e), 64) ||
+		    !json_object_get(phys, json_string_value(e)))
+			return false;
+	}
+	return true;
+}
+
+static bool bgp_valid(json_t *bgp, json_t *phys)
 {
 	json_t *nh = json_object_get(bgp, "nexthop"), *table = json_object_get(bgp, "table");
+	json_t *list = json_object_get(bgp, "physnets");
 	uint32_t ip;
 
-	return json_is_object(bgp) && json_object_size(bgp) == 3 && json_is_string(nh) &&
+	return json_is_object(bgp) && json_object_size(bgp) == 3 + !!list &&
+	       bgp_physnets_valid(list, phys) && json_is_string(nh) &&
 	       ip4_parse(json_string_value(nh), &ip) == 0 && ip &&
 	       agent_name_valid(json_string_value(json_object_get(bgp, "dev")), 15) &&
 	       json_is_integer(table) && json_integer_value(table) >= 1 &&
@@ -200,10 +221,11 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 	}
 	/* BGP mode (README, "Announcing over BGP"): the node's next hop on
 	 * its segment, its interface there and the table BIRD learns. */
-	if (bgp && !bgp_valid(bgp)) {
+	if (bgp && !bgp_valid(bgp, phys)) {
 		api_bad_request(&ctx->err,
 				"Invalid input for bgp: {\"nexthop\": an IPv4 address, "
-				"\"dev\": an interface name, \"table\": 1..4294967295}.");
+				"\"dev\": an interface name, \"table\": 1..4294967295, "
+				"optionally \"physnets\": [names of physical_networks]}.");
 		return NULL;
 	}
 	conf = json_pack("{s:s, s:s, s:O}", "mode", mode, "tunnel_address", tun,

@@ -14,6 +14,7 @@
 #include "server/resources.h"
 #include "server/snat.h"
 #include "server/telemetry.h"
+#include "server/changes.h"
 #include "server/watch.h"
 #include "server/web.h"
 
@@ -143,7 +144,7 @@ static const struct {
 	 "Adds snat_mode (distributed or centralized) to distributed routers."},
 	{"lepton-snat-blocks", "Lepton distributed SNAT blocks",
 	 "Port blocks of router gateway addresses per node (/v2.0/lepton/snat_blocks) and "
-	 "lepton:snat_owner on routers."},
+	 "lepton:snat_owner and lepton:snat_owners (the owner of each address) on routers."},
 	{"quotas", "Quota management support",
 	 "Expose functions for quotas management per project"},
 	{"quota_details", "Quota details management support",
@@ -443,6 +444,11 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 		}
 		return api_fail(&ctx->err, 404, "ExtensionNotFound", "Extension %s not found.",
 				n == 3 ? parts[2] : "");
+	}
+	if (streq(parts[1], "lepton") && n == 3 && streq(parts[2], "changes")) {
+		if (!streq(m, "GET"))
+			goto not_allowed;
+		return changes_open(ctx, resp);
 	}
 	if (streq(parts[1], "lepton") && n == 3 && streq(parts[2], "watch")) {
 		if (!streq(m, "GET"))

@@ -140,14 +140,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 							       : MHD_RESPMEM_PERSISTENT);
 	}
 	if (!mr) {
-		log_error("http: %s %s: no memory for the response", method, url);
+		log_event(LOG_LVL_ERROR, "server.http_error", "method=%s path=%s err=no_memory",
+			  method, url);
 		return MHD_NO;
 	}
 	/* A handler that set no valid status would make MHD close the
 	 * connection without an answer: the client gets a 500 instead, and
 	 * the log says where. */
 	if (resp.status < 100 || resp.status > 599) {
-		log_error("http: %s %s: the handler answered status %d", method, url, resp.status);
+		log_event(LOG_LVL_ERROR, "server.http_error",
+			  "method=%s path=%s err=bad_status status=%d", method, url, resp.status);
 		MHD_destroy_response(mr);
 		mr = MHD_create_response_from_buffer(0, (char *) "", MHD_RESPMEM_PERSISTENT);
 		resp.status = 500;
@@ -159,7 +161,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp.content_type);
 	ret = MHD_queue_response(conn, (unsigned) resp.status, mr);
 	if (ret != MHD_YES)
-		log_error("http: %s %s: the response could not be queued", method, url);
+		log_event(LOG_LVL_ERROR, "server.http_error", "method=%s path=%s err=not_queued",
+			  method, url);
 	MHD_destroy_response(mr);
 	return ret;
 }
@@ -210,7 +213,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(buf);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
-	log_warn("http: %s", buf);
+	log_event(LOG_LVL_WARN, "server.http_warning", "msg=%s", buf);
 }
 
 static struct MHD_Daemon *start_daemon(struct http_server *srv, int fd, unsigned max_conns)

@@ -99,7 +99,8 @@ int main(int argc, char **argv)
 
 		r = config_load(&cfg, config_arg, &line);
 		if (r < 0) {
-			log_error("%s:%u: %s", config_arg, line,
+			log_event(LOG_LVL_ERROR, "server.config_error", "file=%s line=%u err=%s",
+				  config_arg, line,
 				  r == -EINVAL ? "unknown setting or bad value" : strerror(-r));
 			config_done(&cfg);
 			return 2;
@@ -113,7 +114,9 @@ int main(int argc, char **argv)
 	if (unix_arg)
 		config_set(&cfg, "unix", unix_arg);
 	if (metrics_arg && config_set(&cfg, "metrics_listen", metrics_arg) < 0) {
-		log_error("bad --metrics-listen %s: HOST:PORT expected", metrics_arg);
+		log_event(LOG_LVL_ERROR, "server.config_error",
+			  "option=--metrics-listen value=%s err=\"HOST:PORT expected\"",
+			  metrics_arg);
 		config_done(&cfg);
 		return 2;
 	}
@@ -128,15 +131,17 @@ int main(int argc, char **argv)
 
 	r = store_open(cfg.data_dir, cfg.sync_full, cfg.feed_retention, &store);
 	if (r < 0) {
-		log_error("cannot open store in %s: %s", cfg.data_dir, strerror(-r));
+		log_event(LOG_LVL_ERROR, "server.store_failed", "data_dir=%s err=%s", cfg.data_dir,
+			  strerror(-r));
 		config_done(&cfg);
 		return 1;
 	}
 	struct api api = {.store = store, .cfg = &cfg, .view = nodeview_new()};
 	if (cfg.auth_keystone) {
 		if (!cfg.keystone_url || !cfg.keystone_password) {
-			log_error("auth_strategy = keystone needs keystone_url and "
-				  "keystone_password");
+			log_event(LOG_LVL_ERROR, "server.config_error",
+				  "key=auth_strategy err=\"keystone needs keystone_url and "
+				  "keystone_password\"");
 			nodeview_free(api.view);
 			store_free(store);
 			config_done(&cfg);
@@ -153,13 +158,13 @@ int main(int argc, char **argv)
 		r = http_start(cfg.metrics_listen, NULL, 1024, 16, telemetry_metrics_handle, NULL,
 			       &metrics_http);
 		if (r < 0) {
-			log_error("cannot serve metrics on %s: %s", cfg.metrics_listen,
-				  strerror(-r));
+			log_event(LOG_LVL_ERROR, "server.listen_failed", "metrics_listen=%s err=%s",
+				  cfg.metrics_listen, strerror(-r));
 			http_stop(http);
 		}
 	} else if (r < 0) {
-		log_error("cannot listen on %s%s%s: %s", cfg.listen, cfg.unix_path ? " and " : "",
-			  cfg.unix_path ? cfg.unix_path : "", strerror(-r));
+		log_event(LOG_LVL_ERROR, "server.listen_failed", "listen=%s unix=%s err=%s",
+			  cfg.listen, cfg.unix_path, strerror(-r));
 	}
 	if (r < 0) {
 		telemetry_stop(&api);
@@ -171,18 +176,15 @@ int main(int argc, char **argv)
 	}
 	struct snat_sweeper *sweeper = snat_sweeper_start(store, &cfg);
 	if (!sweeper)
-		log_error("cannot start the SNAT sweeper: blocks will not expire");
-	{
-		char rev[24];
-
-		snprintf(rev, sizeof(rev), "%lld", (long long) store_revision(store));
-		log_event(LOG_LVL_INFO, "start", "listen", cfg.listen, "unix", cfg.unix_path,
-			  "metrics", cfg.metrics_listen, "data_dir", cfg.data_dir, "revision", rev,
-			  "auth", cfg.auth_keystone ? "keystone" : "noauth", NULL);
-	}
+		log_event(LOG_LVL_ERROR, "server.snat_sweeper_failed",
+			  "err=\"blocks will not expire\"");
+	log_event(LOG_LVL_INFO, "server.start",
+		  "listen=%s unix=%s metrics=%s data_dir=%s revision=%lld auth=%s", cfg.listen,
+		  cfg.unix_path, cfg.metrics_listen, cfg.data_dir,
+		  (long long) store_revision(store), cfg.auth_keystone ? "keystone" : "noauth");
 	sig = 0;
 	sigwait(&sigs, &sig);
-	log_event(LOG_LVL_INFO, "stop", "signal", sigabbrev_np(sig), NULL);
+	log_event(LOG_LVL_INFO, "server.stop", "signal=%s", sigabbrev_np(sig));
 	store_shutdown(store);
 	http_stop(metrics_http);
 	http_stop(http);

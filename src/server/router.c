@@ -33,6 +33,9 @@ static const struct attr_def router_attrs[] = {
 	{"lepton:l3_host", AK_STRING, AF_ADMIN_VIEW, "\"\"", 255},
 	/* Distributed SNAT: the node answering for the gateway addresses (snat.c). */
 	{"lepton:snat_owner", AK_STRING, AF_ADMIN_VIEW, "\"\"", 255},
+	/* ... and the owner of each gateway address ({ip: node}): one per
+	 * segment, among the nodes that reach it. */
+	{"lepton:snat_owners", AK_OBJECT, AF_ADMIN_VIEW, "{}", 0},
 	{NULL, 0, 0, NULL, 0},
 };
 

@@ -19,6 +19,7 @@
 #include "server/snatindex.h"
 
 #define OWNER_KEY	"lepton:snat_owner"
+#define OWNERS_KEY	"lepton:snat_owners"
 #define SWEEP_EVERY_MS	250
 #define SWEEP_FULL_MS	10000
 #define MAX_SHOW_FIELDS 64
@@ -133,6 +134,64 @@ static bool router_has_address(json_t *router, const char *ip)
 			return true;
 	}
 	return false;
+}
+
+/* ---- Segments (seed case 2: one external network over several physical
+ * ones). A gateway address belongs to its subnet's segment; a node reaches
+ * the segments whose physical network its agent maps. Every address of a
+ * segment has one owner among the live nodes that reach it, and a node's
+ * blocks are on addresses of a segment it reaches: its replies come back
+ * where it is (the owner forwards other blocks over L2, on its segment). */
+
+/* {host: {physnet: dev}} of the registered agents. New reference. */
+static json_t *host_physnets(struct api_ctx *ctx)
+{
+	json_t *agents = store_list_shared(ctx->store, "agent"), *out = json_object(), *a;
+	size_t i;
+
+	json_array_foreach(agents, i, a) {
+		json_t *maps =
+			json_object_get(json_object_get(a, "configurations"), "physical_networks");
+
+		if (json_is_object(maps))
+			json_object_set(out, doc_str(a, "host"), maps);
+	}
+	json_decref(agents);
+	return out;
+}
+
+/* The physical network of a subnet's segment, "" when it has none. */
+static const char *subnet_physnet(struct api_ctx *ctx, json_t *subnet)
+{
+	json_t *seg_id = json_object_get(subnet, "segment_id");
+	json_t *seg = json_is_string(seg_id)
+			      ? store_get_shared(ctx->store, "segment", json_string_value(seg_id))
+			      : NULL;
+
+	return seg ? doc_str(seg, "physical_network") : "";
+}
+
+/* The physical network of the segment of one of the router's addresses. */
+static const char *address_physnet(struct api_ctx *ctx, json_t *router, const char *ip)
+{
+	json_t *info = json_object_get(router, "external_gateway_info"), *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(info, "external_fixed_ips"), i, e) {
+		if (streq(doc_str(e, "ip_address"), ip))
+			return subnet_physnet(ctx, store_get_shared(ctx->store, "subnet",
+								    doc_str(e, "subnet_id")));
+	}
+	return "";
+}
+
+/* Whether the host reaches the physical network: "" (no segment), an agent
+ * that registered no mappings (it cannot tell), or one that maps it. */
+static bool host_reaches(json_t *physnets, const char *host, const char *physnet)
+{
+	json_t *maps = json_object_get(physnets, host);
+
+	return !*physnet || json_object_size(maps) == 0 || json_object_get(maps, physnet);
 }
 
 /* The nodes of each router of `routers` ({id: true}): {router: {host: true}}
@@ -293,11 +352,13 @@ static bool subnet_serves_gateways(json_t *subnet)
 	return found && json_integer_value(json_object_get(subnet, "ip_version")) != 6;
 }
 
-/* Gives the router's gateway port one more address: from the subnet of its
- * first address, else from another gateway subnet of the same network and
- * segment; saves the port and the router (external_fixed_ips). -ENOSPC when
- * none has room. */
-static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[IP4_STRLEN])
+/* Gives the router's gateway port one more address, on a segment the host
+ * reaches: from the subnet of its first address, else from another gateway
+ * subnet of the same network (its segment first); saves the port and the
+ * router (external_fixed_ips). -ENOSPC when none has room; *ret_none (when
+ * the host reaches no gateway subnet of the network at all) then true. */
+static int add_gateway_address(struct api_ctx *ctx, json_t *router, const char *host,
+			       json_t *physnets, char ip_out[IP4_STRLEN], bool *ret_none)
 {
 	json_t *gws = ports_of_device(ctx, doc_str(router, "id"), "network:router_gateway");
 	json_t *gw = json_array_get(gws, 0), *first, *subnets, *s;
@@ -313,15 +374,21 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	if (first && subnet_serves_gateways(first))
 		json_array_append(order, first);
 	subnets = store_list_shared(ctx->store, "subnet");
-	json_array_foreach(subnets, i, s) {
-		if (first && s != first &&
-		    streq(doc_str(s, "network_id"), doc_str(first, "network_id")) &&
-		    streq(doc_str(s, "segment_id"), doc_str(first, "segment_id")) &&
-		    subnet_serves_gateways(s))
-			json_array_append(order, s);
-	}
+	for (int pass = 0; first && pass < 2; pass++)
+		json_array_foreach(subnets, i, s) {
+			bool same = streq(doc_str(s, "segment_id"), doc_str(first, "segment_id"));
+
+			if (s != first && same == (pass == 0) &&
+			    streq(doc_str(s, "network_id"), doc_str(first, "network_id")) &&
+			    subnet_serves_gateways(s))
+				json_array_append(order, s);
+		}
 	json_decref(subnets);
+	*ret_none = true;
 	json_array_foreach(order, i, s) {
+		if (!host_reaches(physnets, host, subnet_physnet(ctx, s)))
+			continue;
+		*ret_none = false;
 		r = ipam_allocate_any(ctx, s, doc_str(gw, "id"), &ip);
 		if (r != -ENOSPC)
 			break;
@@ -339,8 +406,9 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 			r = resource_save(ctx, &router_def, router);
 		}
 		if (r >= 0)
-			log_info("router %s: SNAT address %s added (no free block left)",
-				 doc_str(router, "id"), ip_out);
+			log_event(LOG_LVL_INFO, "server.snat_address_added",
+				  "router=%s address=%s host=%s", doc_str(router, "id"), ip_out,
+				  host);
 	} else if (r != -ENOSPC) {
 		r = api_fail(&ctx->err, 500, "InternalServerError", "IPAM failed");
 	}
@@ -349,27 +417,41 @@ static int add_gateway_address(struct api_ctx *ctx, json_t *router, char ip_out[
 	return r;
 }
 
-/* One more block for (router, host): on the first gateway address with room,
- * else on a new one. `router` (a copy) is saved when it gains an address. */
-static int block_allocate(struct api_ctx *ctx, json_t *router, const char *host, json_t **ret)
+/* One more block for (router, host): on the first gateway address with room
+ * on a segment the host reaches, else on a new one there. A host that
+ * reaches no gateway subnet of the network takes any address (it cannot
+ * say where it is). `router` (a copy) is saved when it gains an address. */
+static int block_allocate(struct api_ctx *ctx, json_t *router, const char *host, json_t *physnets,
+			  json_t **ret)
 {
 	json_t *info = json_object_get(router, "external_gateway_info"), *e;
 	char ip[IP4_STRLEN];
+	bool none = false;
 	size_t i;
 	int r = -ENOSPC;
 
-	json_array_foreach(json_object_get(info, "external_fixed_ips"), i, e) {
-		uint32_t a;
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach(json_object_get(info, "external_fixed_ips"), i, e) {
+			const char *a = doc_str(e, "ip_address");
+			uint32_t v4;
 
-		if (ip4_parse(doc_str(e, "ip_address"), &a) < 0)
-			continue; /* IPv6: no SNAT */
-		r = block_take(ctx, router, host, doc_str(e, "ip_address"), ret);
-		if (r != -ENOSPC)
-			return r;
+			if (ip4_parse(a, &v4) < 0)
+				continue; /* IPv6: no SNAT */
+			if (pass == 0 &&
+			    !host_reaches(physnets, host, address_physnet(ctx, router, a)))
+				continue;
+			r = block_take(ctx, router, host, a, ret);
+			if (r != -ENOSPC)
+				return r;
+		}
+		if (pass == 0) {
+			r = add_gateway_address(ctx, router, host, physnets, ip, &none);
+			if (r >= 0)
+				return block_take(ctx, router, host, ip, ret);
+			if (r != -ENOSPC || !none)
+				return r;
+		}
 	}
-	r = add_gateway_address(ctx, router, ip);
-	if (r >= 0)
-		r = block_take(ctx, router, host, ip, ret);
 	return r;
 }
 
@@ -380,6 +462,7 @@ struct pass {
 	int64_t now;	     /* wall clock, seconds */
 	int64_t next_expiry; /* the earliest GRACE expiry seen; 0: none */
 	json_t *written;     /* {router_id: true} the transaction wrote before */
+	json_t *physnets;    /* host_physnets() */
 };
 
 static void note_expiry(struct pass *p, int64_t when)
@@ -401,11 +484,65 @@ static void warn_exhausted(const char *router_id, const char *host, bool exhaust
 	if (!exhausted) {
 		json_object_del(warned, key);
 	} else if (!json_object_get(warned, key)) {
-		log_warn("router %s: no SNAT block left for %s: its gateway addresses and "
-			 "gateway subnet are full",
-			 router_id, host);
+		log_event(LOG_LVL_WARN, "server.snat_exhausted",
+			  "router=%s host=%s reason=gateway_addresses_and_subnet_full", router_id,
+			  host);
 		json_object_set_new(warned, key, json_true());
 	}
+}
+
+/* The owners of the router's IPv4 gateway addresses: {ip: host} for those
+ * with a live node that reaches their segment, all the addresses of a
+ * segment with one owner (its current one while it stays live, else the
+ * choice of choose_owner), and "" : the owner of the first address
+ * (lepton:snat_owner, "" when none). New reference. */
+static json_t *router_owners(struct pass *p, json_t *router, json_t *live)
+{
+	json_t *info = json_object_get(router, "external_gateway_info"), *e, *x;
+	json_t *old = json_object_get(router, OWNERS_KEY), *by_net = json_object();
+	json_t *out = json_object();
+	const char *first = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(info, "external_fixed_ips"), i, e) {
+		const char *ip = doc_str(e, "ip_address"), *physnet, *host, *was, *best;
+		json_t *candidates;
+		uint32_t v4;
+
+		if (ip4_parse(ip, &v4) < 0)
+			continue;
+		physnet = address_physnet(p->ctx, router, ip);
+		if (!first) {
+			first = ip;
+			/* The first address's owner was the router's. */
+			was = doc_str(router, OWNER_KEY);
+		} else {
+			was = json_is_object(old) ? doc_str(old, ip) : "";
+		}
+		if (json_object_get(by_net, physnet)) {
+			host = json_string_value(json_object_get(by_net, physnet));
+		} else {
+			candidates = json_object();
+			json_object_foreach(live, host, x) {
+				if (host_reaches(p->physnets, host, physnet))
+					json_object_set_new(candidates, host, json_true());
+			}
+			best = json_object_get(candidates, was)
+				       ? was
+				       : (json_object_size(candidates)
+						  ? choose_owner(p->ctx, candidates)
+						  : "");
+			json_object_set_new(by_net, physnet, json_string(best));
+			json_decref(candidates);
+			host = json_string_value(json_object_get(by_net, physnet));
+		}
+		if (*host)
+			json_object_set_new(out, ip, json_string(host));
+		if (first == ip)
+			json_object_set_new(out, "", json_string(host));
+	}
+	json_decref(by_net);
+	return out;
 }
 
 /* Brings one router's blocks and owner to what the model says. `nodes`:
@@ -416,7 +553,8 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 	/* Our reference keeps it readable when the store replaces it. */
 	json_t *shared = json_incref(store_get_shared(ctx->store, "router", router_id));
 	json_t *blocks = router_blocks(ctx->store, router_id), *router = NULL, *b, *x;
-	json_t *live = json_object(), *served = json_object();
+	json_t *live = json_object(), *served = json_object(), *owners = NULL, *first = NULL;
+	json_t *cur;
 	bool has_snat = shared && router_has_snat(shared);
 	const char *host, *owner;
 	size_t i;
@@ -458,7 +596,7 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 			continue;
 		if (!router)
 			router = json_deep_copy(shared);
-		r = block_allocate(ctx, router, host, NULL);
+		r = block_allocate(ctx, router, host, p->physnets, NULL);
 		if (r == -ENOSPC) {
 			warn_exhausted(router_id, host, true);
 			r = 0;
@@ -468,27 +606,32 @@ static int reconcile_router(struct pass *p, const char *router_id, json_t *nodes
 		if (r < 0)
 			goto out;
 	}
-	owner = doc_str(router ? router : shared, OWNER_KEY);
-	if (!json_object_get(live, owner)) {
-		const char *best = json_object_size(live) ? choose_owner(ctx, live) : "";
-
-		if (!streq(best, owner)) {
-			log_info("router %s: SNAT owner '%s' -> '%s'", router_id, owner, best);
-			if (!router)
-				router = json_deep_copy(shared);
-			json_object_set_new(router, OWNER_KEY, json_string(best));
-			/* A router the request itself updated keeps the revision
-			 * it answered with: the owner is the server's, as a
-			 * status is. */
-			if (json_object_get(p->written, router_id))
-				r = store_put(ctx->store, "router", router_id, router, false) < 0
-					    ? store_failed(ctx)
-					    : 0;
-			else
-				r = resource_save(ctx, &router_def, router);
-		}
+	owners = router_owners(p, router ? router : shared, live);
+	cur = router ? router : shared;
+	first = json_incref(json_object_get(owners, ""));
+	owner = first ? json_string_value(first) : "";
+	json_object_del(owners, "");
+	if (!streq(owner, doc_str(cur, OWNER_KEY)) ||
+	    !json_equal(owners, json_object_get(cur, OWNERS_KEY))) {
+		if (!streq(owner, doc_str(cur, OWNER_KEY)))
+			log_event(LOG_LVL_INFO, "server.snat_owner", "router=%s from=%s to=%s",
+				  router_id, doc_str(cur, OWNER_KEY), owner);
+		if (!router)
+			router = json_deep_copy(shared);
+		json_object_set_new(router, OWNER_KEY, json_string(owner));
+		json_object_set(router, OWNERS_KEY, owners);
+		/* A router the request itself updated keeps the revision it
+		 * answered with: the owner is the server's, as a status is. */
+		if (json_object_get(p->written, router_id))
+			r = store_put(ctx->store, "router", router_id, router, false) < 0
+				    ? store_failed(ctx)
+				    : 0;
+		else
+			r = resource_save(ctx, &router_def, router);
 	}
 out:
+	json_decref(first);
+	json_decref(owners);
 	json_decref(router);
 	json_decref(shared);
 	json_decref(blocks);
@@ -504,11 +647,14 @@ static int reconcile_routers(struct pass *p, json_t *routers)
 	const char *id;
 	int r = 0;
 
+	p->physnets = host_physnets(p->ctx);
 	json_object_foreach(routers, id, x) {
 		r = reconcile_router(p, id, json_object_get(nodes, id));
 		if (r < 0)
 			break;
 	}
+	json_decref(p->physnets);
+	p->physnets = NULL;
 	json_decref(nodes);
 	return r;
 }
@@ -530,7 +676,7 @@ int snat_before_commit(struct api_ctx *ctx)
 {
 	json_t *touched = store_txn_touched(ctx->store), *routers = json_object();
 	json_t *subnets = json_object(), *t, *x, *y;
-	struct pass p = {ctx, (int64_t) time(NULL), 0, json_object()};
+	struct pass p = {ctx, (int64_t) time(NULL), 0, json_object(), NULL};
 	const char *sid, *rid;
 	size_t i;
 	int r = 0;
@@ -566,7 +712,7 @@ int snat_before_commit(struct api_ctx *ctx)
 static int sweep(struct api_ctx *ctx, int64_t *ret_next_expiry)
 {
 	json_t *routers = json_object(), *all, *d;
-	struct pass p = {ctx, (int64_t) time(NULL), 0, NULL};
+	struct pass p = {ctx, (int64_t) time(NULL), 0, NULL, NULL};
 	const char *rid;
 	size_t i;
 	int r;
@@ -640,6 +786,7 @@ static json_t *check_post(struct api_ctx *ctx, json_t *body)
 static int post_block(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 {
 	json_t *req = check_post(ctx, body), *router = NULL, *nodes = NULL, *one, *block = NULL;
+	json_t *physnets;
 	const char *router_id, *host;
 	int r;
 
@@ -675,7 +822,9 @@ static int post_block(struct api_ctx *ctx, json_t *body, json_t **ret_body)
 				 router_id);
 		goto out;
 	}
-	r = block_allocate(ctx, router, host, &block);
+	physnets = host_physnets(ctx);
+	r = block_allocate(ctx, router, host, physnets, &block);
+	json_decref(physnets);
 	if (r == -ENOSPC)
 		r = api_conflict(&ctx->err, "SnatPortBlocksExhausted",
 				 "No free SNAT port block on router %s: its gateway addresses "
@@ -847,8 +996,8 @@ static void *sweeper_main(void *arg)
 		else
 			store_rollback(sw->store);
 		if (r < 0)
-			log_warn("SNAT sweep failed: %s",
-				 ctx.err.message ? ctx.err.message : strerror(-r));
+			log_event(LOG_LVL_WARN, "server.snat_sweep_failed", "err=%s",
+				  ctx.err.message ? ctx.err.message : strerror(-r));
 		last_rev = store_revision(sw->store);
 		last_full = mono;
 		store_unlock(sw->store);

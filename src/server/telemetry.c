@@ -37,6 +37,7 @@ const char *telemetry_resource(const char *path)
 {
 	static const char *const lepton[][2] = {
 		{"watch", "lepton/watch"},
+		{"changes", "lepton/changes"},
 		{"snat_blocks", "lepton/snat_blocks"},
 		{"agents", "lepton/agents"},
 		{"ports", "lepton/ports"},
@@ -94,16 +95,16 @@ void telemetry_request(const struct api *api, const struct http_request *req, in
 {
 	const char *resource = telemetry_resource(req->path), *method = method_label(req->method);
 	double secs = (double) (time_mono_us() - start_us) / 1e6;
-	char code[16], ms[32];
+	char code[16];
 
 	snprintf(code, sizeof(code), "%d", status);
 	metrics_add(&requests, 1, resource, method, code);
 	metrics_observe(&request_seconds, secs, resource, method);
 	if (!api->cfg->request_log)
 		return;
-	snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
-	log_event(LOG_LVL_INFO, "request", "method", req->method, "path", req->path, "status", code,
-		  "duration_ms", ms, "project", project_id, NULL);
+	log_event(LOG_LVL_INFO, "server.request",
+		  "method=%s path=%s status=%d duration_ms=%.3f project=%s", req->method, req->path,
+		  status, secs * 1000, project_id);
 }
 
 struct lag_scan {

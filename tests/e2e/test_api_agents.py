@@ -176,8 +176,15 @@ def test_register_bgp_mode(srv):
                 {"nexthop": "100.65.0.2", "dev": "bgp0", "table": 0},
                 {"nexthop": "100.65.0.2", "dev": "bgp0", "table": "76"},
                 {"nexthop": "100.65.0.2", "dev": "bgp0", "table": 76, "x": 1},
+                # BGP on named physical networks: each must be one of its own.
+                {**bgp, "physnets": ["ext9"]}, {**bgp, "physnets": []},
+                {**bgp, "physnets": "ext1"}, {**bgp, "physnets": ["ext1", 7]},
                 "bgp0"):
         r = register(agent, host="compute-9", bgp=bad)
         assert r.status == 400 and "bgp" in r.json["NeutronError"]["message"], (bad, r)
     a = admin.get("/v2.0/agents?host=compute-9").json["agents"][0]
     assert a["configurations"]["bgp"] == bgp
+    # BGP on one physical network (lepton-agent --bgp-physnet), the rest ARP.
+    r = register(agent, host="compute-9", bgp={**bgp, "physnets": ["ext1"]})
+    assert r.status == 200, r
+    assert r.json["agent"]["configurations"]["bgp"] == {**bgp, "physnets": ["ext1"]}

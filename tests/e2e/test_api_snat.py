@@ -40,10 +40,10 @@ class Agents:
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
 
-    def add(self, host, mode="compute"):
+    def add(self, host, mode="compute", physnet="public"):
         r = self.c.post("/v2.0/lepton/agents/register", {"agent": {
             "host": host, "mode": mode, "tunnel_address": "192.0.2.1",
-            "physical_networks": {"public": "ext0"}}}, headers=TOKEN)
+            "physical_networks": {physnet: "ext0"}}}, headers=TOKEN)
         assert r.status in (200, 201), r
         with self.lock:
             self.beating.add(host)
@@ -199,6 +199,64 @@ def test_first_block_on_bind(srv, agents, admin):
     assert time.monotonic() - t <= 1.0
     # The agents' credential may read too.
     assert Client(srv.url, None).get(BLOCKS, headers=TOKEN).status == 200
+
+
+def test_segments_each_rack_snats_on_its_own_address(srv, agents, admin):
+    """One external network over two segments (seed case 2): a router with
+    VMs in both racks gets an address on each segment; a node's blocks are
+    on the address of a segment it reaches, and each address is owned by a
+    node that reaches it (lepton:snat_owners), so replies come back where
+    the node is."""
+    agents.add("r1a", physnet="ext1")
+    agents.add("r1b", physnet="ext1")
+    agents.add("r2a", physnet="ext2")
+    ext = api_create(admin, "network", {"name": "public", "router:external": True,
+                                        "provider:network_type": "flat",
+                                        "provider:physical_network": "ext1"})
+    seg1 = admin.get(f"/v2.0/segments?network_id={ext['id']}").json["segments"][0]
+    seg2 = api_create(admin, "segment", {"network_id": ext["id"], "network_type": "flat",
+                                         "physical_network": "ext2"})
+    for seg, cidr in ((seg1, "100.64.0.0/24"), (seg2, "100.65.0.0/24")):
+        api_create(admin, "subnet", {"network_id": ext["id"], "cidr": cidr, "ip_version": 4,
+                                     "segment_id": seg["id"],
+                                     "service_types": ["network:router_gateway"]})
+    c = admin.as_("p1")
+    net = api_create(c, "network", {"name": "n1"})
+    sub = api_create(c, "subnet", {"network_id": net["id"], "cidr": "10.0.0.0/24",
+                                   "ip_version": 4})
+    router = api_create(c, "router", {"name": "r1"})
+    assert c.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                 {"subnet_id": sub["id"]}).status == 200
+    vm(admin, net, "r1a")
+    assert c.put(f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": {
+        "network_id": ext["id"]}}}).status == 200
+    r = router_of(admin, router["id"])
+    (first,) = [e["ip_address"] for e in r["external_gateway_info"]["external_fixed_ips"]]
+    assert first.startswith("100.64.0."), r
+    assert r["lepton:snat_owners"] == {first: "r1a"} and r["lepton:snat_owner"] == "r1a"
+    # A VM in rack 2: a second address, on segment 2, owned there.
+    vm(admin, net, "r2a")
+    r = router_of(admin, router["id"])
+    ips = [e["ip_address"] for e in r["external_gateway_info"]["external_fixed_ips"]]
+    assert len(ips) == 2 and ips[0] == first and ips[1].startswith("100.65.0."), ips
+    assert r["lepton:snat_owners"] == {first: "r1a", ips[1]: "r2a"}, r
+    assert r["lepton:snat_owner"] == "r1a"
+    # Another node of rack 1 shares rack 1's address.
+    vm(admin, net, "r1b")
+    assert {(b["host"], b["ip_address"]) for b in blocks(admin)} == {
+        ("r1a", first), ("r1b", first), ("r2a", ips[1])}
+    # The tenant sees neither map.
+    assert "lepton:snat_owners" not in c.get(f"/v2.0/routers/{router['id']}").json["router"]
+    # Rack 1's owner dies: the other node of rack 1 takes rack 1's address,
+    # never the node of rack 2 (it could not forward rack 1's blocks).
+    agents.stop("r1a")
+    assert wait_for(lambda: router_of(admin, router["id"])["lepton:snat_owners"] == {
+        first: "r1b", ips[1]: "r2a"}, DOWN + 3), router_of(admin, router["id"])
+    assert router_of(admin, router["id"])["lepton:snat_owner"] == "r1b"
+    # Rack 2's only node dies: its address has no owner (nothing announces it).
+    agents.stop("r2a")
+    assert wait_for(lambda: router_of(admin, router["id"])["lepton:snat_owners"] == {
+        first: "r1b"}, DOWN + 3), router_of(admin, router["id"])
 
 
 def test_more_blocks_second_address_then_409(srv, agents, admin):

@@ -9,7 +9,14 @@ internet by SNAT; a VM moved to the other rack keeps its Floating IP and is
 reachable again within 1 s of its port's rebinding; the upstreams hold
 exactly the model's addresses; nothing a tenant writes is announced, and a
 stray route in the table is taken back; a node cut off loses its routes
-within the stated bound (BFD, 3 x 100 ms)."""
+within the stated bound (BFD, 3 x 100 ms).
+
+The mode is per physical network (segment): beside `public`, the external
+network `public-arp` (one segment across the racks, the core its upstream)
+keeps ARP ownership on the same nodes (lepton-agent --bgp-physnet): its
+Floating IPs and SNAT addresses work by ARP, and nothing of it is
+announced; a Floating IP moved there is answered again within 1 s (the new
+node repeats its gratuitous ARP)."""
 import ipaddress
 import re
 import subprocess
@@ -18,7 +25,7 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
-from leptonlab import Topology, netns_list
+from leptonlab import Topology, logfmt, netns_list
 from leptonlab.snat import INTERNET, SERVERS, mk, wait
 from leptonlab.snat import who_am_i as who
 
@@ -35,12 +42,13 @@ def reachable(lab, ip):
     return lab.exec("internet", ["ping", "-c1", "-W1", ip]).returncode == 0
 
 
-def tenant(lab, proj, cidr, node):
+def tenant(lab, proj, cidr, node, ext_name="public"):
     """A project with a distributed router (distributed SNAT), a network,
     a VM with a Floating IP and one without, both on `node`; the gateway
-    is set once the VMs are bound, so its segment is the node's."""
+    (on ext_name) is set once the VMs are bound, so its segment is the
+    node's."""
     admin = lab.admin()
-    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    ext = admin.get(f"/v2.0/networks?name={ext_name}").json["networks"][0]
     api = lab.client(proj)
     net = mk(api, "network", {"name": f"{proj}-net"})
     sub = mk(api, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 4})
@@ -76,19 +84,23 @@ def model_announced(lab):
     the Floating IPs of ports bound there, the distributed-SNAT gateway
     addresses of routers owned there."""
     admin = lab.admin()
+    public = admin.get("/v2.0/networks?name=public").json["networks"][0]["id"]
     out = {r: set() for r in lab.topology.racks()}
     for f in admin.get("/v2.0/floatingips").json["floatingips"]:
-        if not f["port_id"]:
+        if not f["port_id"] or f["floating_network_id"] != public:
             continue
         port = admin.get(f"/v2.0/ports/{f['port_id']}").json["port"]
         rack = host_rack(lab, port["binding:host_id"])
         if rack:
             out[rack].add(f"{f['floating_ip_address']}/32")
     for r in admin.get("/v2.0/routers").json["routers"]:
-        rack = host_rack(lab, r.get("lepton:snat_owner", ""))
         info = r.get("external_gateway_info") or {}
-        if rack and r.get("snat_mode") == "distributed":
-            out[rack] |= {f"{ip['ip_address']}/32" for ip in info.get("external_fixed_ips", [])}
+        if r.get("snat_mode") != "distributed" or info.get("network_id") != public:
+            continue
+        for ip, host in r.get("lepton:snat_owners", {}).items():
+            rack = host_rack(lab, host)
+            if rack:
+                out[rack].add(f"{ip}/32")
     return out
 
 
@@ -111,7 +123,7 @@ def node_table(lab, node):
 
 @pytest.fixture(scope="module")
 def cloud():
-    lab = Lab(unique_name("bgp"), Topology.bgp_racks(2, 1))
+    lab = Lab(unique_name("bgp"), Topology.bgp_racks(2, 1, arp_network=True))
     srv = None
     try:
         lab.up()
@@ -135,10 +147,11 @@ def test_sessions_and_gateway_segments(cloud):
     assert ipaddress.ip_address(cloud["a"]["gw"]) in ipaddress.ip_network("100.64.0.0/24")
     assert ipaddress.ip_network("100.65.0.0/24").supernet_of(
         ipaddress.ip_network(f"{cloud['b']['gw']}/32"))
-    # The agents registered their BGP mode.
+    # The agents registered their BGP mode, on their rack's segment only.
     for a in lab.admin().get("/v2.0/agents").json["agents"]:
         assert a["configurations"]["bgp"] == {
-            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76}, a
+            "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76,
+            "physnets": [lab.topology.segment_of(a["host"]).physnet]}, a
     # The Floating IPs come from the one pool, whatever the rack.
     for t in (cloud["a"], cloud["b"]):
         assert ipaddress.ip_address(t["fip"]) in POOL
@@ -203,27 +216,73 @@ def test_tenant_cannot_make_a_node_announce(cloud):
     assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
 
 
-def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
-    lab, a = cloud["lab"], cloud["a"]
-    fip = a["fip"]
-    assert reachable(lab, fip)
+def move_time(lab, vm, fip, node):
+    """Moves vm to node; seconds from the port's rebinding to the first
+    reply from its Floating IP at the internet host (ping every 10 ms),
+    None if none came within 3 s."""
     pinger = lab.popen("internet", ["ping", "-D", "-n", "-i", "0.01", "-W", "1", fip],
                        stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)
-        lab.vm_move(a["vm"], "compute-2")
+        time.sleep(0.3)
+        lab.vm_move(vm, node)
         bound = lab.bound_at
-        assert wait(10, lambda: lab.bgp_routes("upstream-2").get(f"{fip}/32"))
-        time.sleep(1.5)
+        time.sleep(3)
     finally:
         lab.stop(pinger)
     replies = [float(t) for t in re.findall(r"^\[(\d+\.\d+)\] 64 bytes", pinger.stdout.read(),
                                             re.M)]
     after = [t - bound for t in replies if t > bound]
-    assert after, "no reply after the move"
+    return after[0] if after else None
+
+
+def test_arp_network_beside_the_bgp_one(cloud):
+    """public-arp keeps ARP ownership on the nodes that announce public's
+    addresses over BGP (the mode is per physical network): its Floating IP
+    and SNAT work through the core by ARP, nothing of it is announced, and
+    its Floating IP answers again within 1 s of each move between nodes
+    (the new node repeats its gratuitous ARP; the upstream's entry no longer
+    stays on the old node for its reachable time)."""
+    lab = cloud["lab"]
+    t = tenant(lab, "pd", "10.4.0.0/24", "compute-1", ext_name="public-arp")
+    assert ipaddress.ip_address(t["fip"]) in ipaddress.ip_network("192.0.2.128/25"), t
+    assert ipaddress.ip_address(t["gw"]) in ipaddress.ip_network("100.66.0.0/24"), t
+    assert wait(20, lambda: reachable(lab, t["fip"])), t["fip"]
+    assert wait(10, lambda: who_am_i(lab, t["vm"]) == t["fip"], 0.5)
+    assert wait(20, lambda: who_am_i(lab, t["snat_vm"]) == t["gw"], 0.5)
+    # The core reached them by ARP, on the ARP segment.
+    neigh = lab.ip_json("core", "neigh", "show", t["fip"])
+    assert neigh and neigh[0]["dev"] == "arp0", neigh
+
+    def announced_anywhere():
+        mine = {f"{t['fip']}/32", f"{t['gw']}/32"}
+        held = set()
+        for node in ("compute-1", "compute-2"):
+            held |= {f"{a}/32" for a in node_table(lab, node)}
+        for h in ("upstream-1", "upstream-2", "core"):
+            held |= set(lab.bgp_routes(h))
+        return held & mine
+
+    assert not announced_anywhere()
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+    took = []
+    for node in ("compute-2", "compute-1", "compute-2", "compute-1", "compute-2", "compute-1"):
+        took.append(move_time(lab, t["vm"], t["fip"], node))
+    print(f"\nFloating IP {t['fip']} (ARP) moved 6 times: first replies after "
+          + ", ".join("none" if x is None else f"{x * 1000:.0f} ms" for x in took))
+    assert all(x is not None and x < MOVE_TARGET for x in took), took
+    assert not announced_anywhere()
+    assert who_am_i(lab, t["vm"]) == t["fip"]
+
+
+def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
+    lab, a = cloud["lab"], cloud["a"]
+    fip = a["fip"]
+    assert reachable(lab, fip)
+    took = move_time(lab, a["vm"], fip, "compute-2")
+    assert took is not None, "no reply after the move"
     print(f"\nFloating IP {fip} moved from rack-1 to rack-2: first reply "
-          f"{after[0] * 1000:.0f} ms after the port's rebinding")
-    assert after[0] < MOVE_TARGET, after[0]
+          f"{took * 1000:.0f} ms after the port's rebinding")
+    assert took < MOVE_TARGET, took
     # Withdrawn in rack 1, announced in rack 2; the owner of the router's
     # SNAT address stays in rack 1 (its other VM is there).
     assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
@@ -247,16 +306,76 @@ def test_agent_restart_keeps_the_announcements(cloud):
     while time.monotonic() < end:
         missing |= held - set(lab.bgp_routes("upstream-1"))
         time.sleep(0.02)
-    lab.agent_restart("compute-1")
     log = lab.agent_log("compute-1")
-    # The new agent's first pass (after the old one's last words).
-    assert wait(20, lambda: "full resync" in log.read_text().rsplit("stopping", 1)[-1])
+    mark = log.stat().st_size
+    lab.agent_restart("compute-1")
+    # The new agent's first pass.
+    assert wait(20, lambda: any(e["kind"] == "full_resync"
+                                for e in logfmt.events(log, "agent.pass", mark)))
     end = time.monotonic() + 3
     while time.monotonic() < end:
         missing |= held - set(lab.bgp_routes("upstream-1"))
         time.sleep(0.02)
     assert not missing, missing
     assert converged(lab), (model_announced(lab), upstream_tables(lab))
+
+
+def test_one_router_over_both_racks_snats_in_each(cloud):
+    """Distributed SNAT for a router whose VMs are in both racks: each
+    rack's nodes SNAT to an address of their own segment, owned (held and
+    announced) by a node of that rack, so replies come back where the VM
+    is; the upstreams hold exactly the owners' addresses."""
+    lab = cloud["lab"]
+    admin = lab.admin()
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    api = lab.client("pc")
+    net = mk(api, "network", {"name": "pc-net"})
+    sub = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.3.0.0/24", "ip_version": 4})
+    router = mk(api, "router", {"name": "pc-r"})
+    assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": sub["id"]}).status == 200
+    allow_ingress(api, net["id"])
+    for node in ("compute-1", "compute-2"):
+        port = mk(api, "port", {"network_id": net["id"], "name": f"pc-{node}"})
+        lab.vm(node, port["id"], f"pc-{node}")
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    segs = {"compute-1": ipaddress.ip_network("100.64.0.0/24"),
+            "compute-2": ipaddress.ip_network("100.65.0.0/24")}
+
+    def owners():
+        return admin.get(f"/v2.0/routers/{router['id']}").json["router"]["lepton:snat_owners"]
+
+    # One address per segment, each owned by the node of its rack.
+    assert wait(10, lambda: sorted(owners().values()) == ["compute-1", "compute-2"]), owners()
+    by_node = {h: ipaddress.ip_address(ip) for ip, h in owners().items()}
+    for node, seg in segs.items():
+        assert by_node[node] in seg, (node, owners())
+    gw = admin.get(f"/v2.0/routers/{router['id']}").json["router"]["external_gateway_info"]
+    assert {e["ip_address"] for e in gw["external_fixed_ips"]} == {str(a) for a in
+                                                                    by_node.values()}, gw
+    # Each node's blocks are on its own segment's address.
+    blocks = admin.get(f"/v2.0/lepton/snat_blocks?router_id={router['id']}").json["snat_blocks"]
+    assert {(b["host"], b["ip_address"]) for b in blocks} == {
+        (h, str(a)) for h, a in by_node.items()}, blocks
+    # Both VMs reach the internet host by SNAT, each from its rack's address.
+    for node in segs:
+        assert wait(20, lambda: who_am_i(lab, f"pc-{node}") == str(by_node[node]), 0.5), \
+            (node, who(lab, f"pc-{node}"))
+    # The upstreams hold exactly the model's addresses (the owners').
+    assert wait(10, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    ups, _ = upstream_tables(lab)
+    assert f"{by_node['compute-1']}/32" in ups["rack-1"]
+    assert f"{by_node['compute-2']}/32" in ups["rack-2"]
+    # The rack-2 VM's port goes: rack 2's address has no owner any more and
+    # leaves upstream-2; rack 1 keeps SNATing with its own.
+    port2 = admin.get(f"/v2.0/ports?name=pc-compute-2").json["ports"][0]
+    assert api.delete(f"/v2.0/ports/{port2['id']}").status == 204
+    assert wait(10, lambda: list(owners().values()) == ["compute-1"]), owners()
+    assert wait(10, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
+    assert f"{by_node['compute-2']}/32" not in lab.bgp_routes("upstream-2")
+    assert who_am_i(lab, "pc-compute-1") == str(by_node["compute-1"])
 
 
 def test_node_cut_off_withdraws_within_the_bound(cloud):
@@ -293,7 +412,8 @@ def test_lepton_lab_up_racks_command():
     cmd = [str(BUILD / "lepton-lab")]
     for bad, why in ((["--racks", "9"], "--racks takes 1 to 4"),
                      (["--racks", "2", "--network-node"], "no network node"),
-                     (["--racks", "2", "--computes", "9"], "per rack")):
+                     (["--racks", "2", "--computes", "9"], "per rack"),
+                     (["--arp-network"], "goes with --racks")):
         p = subprocess.run(cmd + ["up", "--lab", name, *bad], capture_output=True, text=True)
         assert p.returncode == 1 and why in p.stderr, (bad, p.stderr)
         assert not [n for n in netns_list() if n.startswith(f"lp-{name}-")]

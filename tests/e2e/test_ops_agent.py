@@ -10,6 +10,7 @@ import pytest
 
 from conftest import BUILD, free_port
 from lab import Lab, unique_name
+from leptonlab import logfmt
 from promtext import parse, value
 
 AGENT_METRICS = "127.0.0.1:9464"
@@ -113,6 +114,52 @@ def test_server_sees_the_agents_streams_and_heartbeats(cloud):
                 > value(s0, "lepton_api_requests_total", resource="lepton/agents",
                         method="POST", status="200"))
     assert value(s0, "lepton_feed_revision") > 0
+
+
+PASS_KEYS = {"kind", "ports", "networks", "routers", "kernel_ops", "ms", "revision",
+             "nft_commands", "ns_ops", "model_ms", "dump_ms", "apply_ms", "nft_ms", "status_ms"}
+
+
+def test_agent_and_server_log_lines_are_key_value_events_without_secrets(cloud):
+    lab, _ = cloud
+    admin = lab.admin()
+    log2 = lab.agent_log("compute-2")
+    mark = log2.stat().st_size
+    # The server forgets compute-2's agent: its next heartbeat is refused, it
+    # warns and registers again.
+    agent = admin.get("/v2.0/agents?host=compute-2").json["agents"][0]
+    assert admin.delete(f"/v2.0/agents/{agent['id']}").status == 204
+    assert wait(30, lambda: logfmt.events(log2, "agent.registered", mark))
+    warn = logfmt.events(log2, "agent.unknown_host", mark)
+    assert warn, log2.read_text()
+    assert warn[0]["level"] == "warn" and warn[0]["prog"] == "lepton-agent"
+    assert set(warn[0]) == {"ts", "level", "prog", "event", "host", "action"}, warn[0]
+    assert (warn[0]["host"], warn[0]["action"]) == ("compute-2", "register")
+
+    for node in ("compute-1", "compute-2"):
+        text = lab.agent_log(node).read_text()
+        lines = text.splitlines()
+        events = [logfmt.parse(line) for line in lines]
+        bad = [line for line, e in zip(lines, events) if e is None]
+        assert not bad, bad[:5]
+        assert events[0]["event"] == "agent.start" and events[0]["host"] == node
+        passes = [e for e in events if e["event"] == "agent.pass"]
+        assert passes[0]["kind"] == "full_resync", passes[0]
+        for e in passes:
+            assert set(e) == PASS_KEYS | {"ts", "level", "prog", "event"}, e
+            assert e["kind"] in ("full_resync", "sync", "routers") and e["level"] == "info"
+            assert all(e[k].isdigit() for k in PASS_KEYS - {"kind"}), e
+        # The agents' credential (--token) never reaches the log.
+        assert lab.token not in text
+    # compute-1 hosts the VM of the first test: a sync pass with kernel ops.
+    assert any(e["kind"] == "sync" and int(e["kernel_ops"]) > 0
+               for e in logfmt.events(lab.agent_log("compute-1"), "agent.pass"))
+
+    server_log = (lab.state_dir / "server.log").read_text()
+    bad = [line for line in server_log.splitlines() if logfmt.parse(line) is None]
+    assert not bad, bad[:5]
+    assert lab.token not in server_log
+    assert logfmt.events(lab.state_dir / "server.log", "server.request")
 
 
 def test_agent_metrics_listener_answers_only_metrics(cloud):

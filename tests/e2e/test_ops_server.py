@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import Client, free_port, server_binary
+from leptonlab import logfmt
 from promtext import FormatError, parse, value
 
 
@@ -147,6 +148,70 @@ def test_watchers_and_their_lag(make_server):
     assert ("lepton_feed_watcher_lag_revisions", frozenset({("host", "node-m1")})) not in s2
 
 
+def test_watcher_lag_grows_while_it_does_not_read_and_drops_when_it_catches_up(make_server):
+    """A whole-feed watcher that stops reading: once the socket buffers
+    between it and the server are full, the server can no longer turn the
+    changes into lines and lepton_feed_watcher_lag_revisions{host="*"}
+    grows with every change; it drops to 0 once the watcher reads again,
+    and the series goes when the watcher leaves."""
+    port = free_port()
+    msrv = make_server(config=f"metrics_listen = 127.0.0.1:{port}\nwatch_ping_interval = 1\n")
+    msrv.start()
+    metrics = f"http://127.0.0.1:{port}"
+    admin = Client(msrv.url, "adm", "admin")
+    net = admin.post("/v2.0/networks", {"network": {"name": "lag"}}).json["network"]
+    series = ("lepton_feed_watcher_lag_revisions", frozenset({("host", "*")}))
+
+    def lag():
+        return scrape(metrics)[0].get(series)
+
+    assert lag() is None  # no whole-feed watcher yet
+    stream = socket.socket()
+    # A small receive buffer: fewer changes fill the way to the watcher.
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream.connect(("127.0.0.1", msrv.port))
+    try:
+        stream.sendall(b"GET /v2.0/lepton/watch?since=0 HTTP/1.1\r\nHost: x\r\n"
+                       b"X-Project-Id: adm\r\nX-Roles: admin\r\n\r\n")
+        # Open, and caught up (its snapshot fits the buffers).
+        deadline = time.time() + 10
+        while time.time() < deadline and lag() != 0:
+            time.sleep(0.1)
+        assert lag() == 0
+        # Changes of about 300 bytes of JSON each, never read.
+        samples, t0, i = [], time.time(), 0
+        while time.time() - t0 < 120 and (len(samples) < 2 or samples[-1] <= samples[0]):
+            for _ in range(50):
+                assert admin.put(f"/v2.0/networks/{net['id']}", {"network": {
+                    "description": f"{i:08d}" + "x" * 200}}).status == 200
+                i += 1
+            n = lag()
+            if n and n > 0:
+                samples.append(n)
+        assert len(samples) >= 2 and samples[-1] > samples[0] > 0, (samples, i)
+        print(f"\nlag {samples[0]:.0f} -> {samples[-1]:.0f} revisions after {i} unread changes")
+        # It reads again: the lag drops to 0.
+        stream.settimeout(0.2)
+        got, t0, caught_up = b"", time.time(), False
+        last = f'"description":"{i - 1:08d}'.encode()
+        while time.time() - t0 < 30 and not (caught_up and last in got[-4096:]):
+            try:
+                got += stream.recv(1 << 20)
+            except socket.timeout:
+                pass
+            caught_up = caught_up or lag() == 0
+        assert caught_up and lag() == 0
+        # ... and what it read ends with the last change.
+        assert last in got[-4096:]
+    finally:
+        stream.close()
+    # It leaves: the series goes (found at the next ping, every second here).
+    deadline = time.time() + 30
+    while time.time() < deadline and lag() is not None:
+        time.sleep(0.3)
+    assert lag() is None
+
+
 def test_closed_node_stream_found_while_commits_keep_coming(make_server):
     """A node's stream whose client went away is found even while commits
     the node does not see keep coming, faster than the ping interval: the
@@ -198,16 +263,29 @@ def test_scrapes_while_requests_run_stay_well_formed(msrv):
 
 
 def test_request_log_lines_without_secrets(make_server):
-    s = make_server(config="agent_token = sekrit-agent-token\n").start()
+    s = make_server(config="agent_token = sekrit-agent-token\n"
+                    "keystone_password = sekrit-password\n").start()
     api = Client(s.url, "proj-log")
     assert api.post("/v2.0/networks", {"network": {"name": "l1"}},
                     headers={"X-Auth-Token": "sekrit-user-token"}).status == 201
     assert api.get("/v2.0/ports?name=a%20b").status == 200
     s.stop()
     log = s.log.read_text()
-    assert re.search(r" info: event=request method=POST path=/v2.0/networks status=201 "
-                     r"duration_ms=[0-9]+\.[0-9]{3} project=proj-log\n", log), log
-    assert re.search(r"event=request method=GET path=/v2.0/ports status=200 ", log), log
+    assert re.search(r" level=info prog=lepton-server event=server.request method=POST "
+                     r"path=/v2.0/networks status=201 duration_ms=[0-9]+\.[0-9]{3} "
+                     r"project=proj-log\n", log), log
+    # Every line is one event of key=value fields.
+    events = [logfmt.parse(line) for line in log.splitlines()]
+    assert None not in events, log
+    assert [e["event"] for e in events][0] == "server.start"
+    assert events[-1]["event"] == "server.stop" and events[-1]["signal"] == "TERM"
+    reqs = [e for e in events if e["event"] == "server.request"]
+    # (GET / is the fixture's readiness probe.)
+    assert {(e["method"], e["path"], e["status"]) for e in reqs} == {
+        ("POST", "/v2.0/networks", "201"), ("GET", "/v2.0/ports", "200"), ("GET", "/", "200")}
+    for e in (e for e in reqs if e["path"] != "/"):
+        assert set(e) == {"ts", "level", "prog", "event", "method", "path", "status",
+                          "duration_ms", "project"}, e
     assert "sekrit" not in log
 
 
@@ -215,7 +293,8 @@ def test_request_log_can_be_turned_off(make_server):
     s = make_server(config="request_log = false\n").start()
     assert Client(s.url, "p1").get("/v2.0/networks").status == 200
     s.stop()
-    assert "event=request" not in s.log.read_text()
+    assert "event=server.request" not in s.log.read_text()
+    assert "event=server.start" in s.log.read_text()
 
 
 @pytest.mark.parametrize("line", ["metrics_listen = nonsense", "request_log = maybe"])
@@ -226,7 +305,9 @@ def test_bad_operations_settings_are_refused(tmp_path, line):
                         str(tmp_path), "--listen", f"127.0.0.1:{free_port()}"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 2
-    assert "bad.conf:1" in p.stderr
+    e = logfmt.parse(p.stderr)
+    assert e and e["event"] == "server.config_error" and e["level"] == "error", p.stderr
+    assert e["file"] == str(cfg) and e["line"] == "1", e
 
 
 def test_metrics_port_taken_is_an_error(make_server, tmp_path):
@@ -235,4 +316,6 @@ def test_metrics_port_taken_is_an_error(make_server, tmp_path):
                         f"127.0.0.1:{free_port()}", "--metrics-listen", f"127.0.0.1:{s.port}"],
                        capture_output=True, text=True, timeout=20)
     assert p.returncode == 1
-    assert "cannot serve metrics" in p.stderr
+    e = logfmt.parse(p.stderr)
+    assert e and e["event"] == "server.listen_failed", p.stderr
+    assert e["metrics_listen"] == f"127.0.0.1:{s.port}" and e["err"] == "Address already in use"

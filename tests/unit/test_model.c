@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "base/hmap.h"
+#include "base/ip4.h"
 #include "base/util.h"
 #include "model/model.h"
 #include "test.h"
@@ -190,6 +191,14 @@ TEST(model_order_and_indexes_follow_changes)
 
 /* SNAT blocks and the router's owner: a block is usable only when every
  * field is right; only usable blocks are in the router's index. */
+static uint32_t ip(const char *s)
+{
+	uint32_t a = 0;
+
+	ip4_parse(s, &a);
+	return a;
+}
+
 TEST(model_snat_blocks)
 {
 	static const char *const bad[] = {
@@ -245,6 +254,17 @@ TEST(model_snat_blocks)
 	rt = model_router(&m, "r1");
 	REQUIRE(rt);
 	CHECK(rt->snat_mode == M_SNAT_DISTRIBUTED && streq(rt->snat_owner, "compute-2"));
+	/* No map: the one owner owns every address. */
+	CHECK(streq(model_snat_owner(rt, ip("100.64.0.10")), "compute-2"));
+	/* A map: one owner per address, bad entries left out. */
+	REQUIRE(put(&m, "router", "r1",
+		    "{\"lepton:snat_owner\":\"compute-2\",\"lepton:snat_owners\":"
+		    "{\"100.64.0.10\":\"compute-2\",\"100.65.0.10\":\"compute-3\","
+		    "\"bad\":\"compute-4\",\"100.66.0.10\":7,\"100.67.0.10\":\"\"}}") == 0 &&
+		(rt = model_router(&m, "r1")) != NULL && rt->n_owners == 2);
+	CHECK(streq(model_snat_owner(rt, ip("100.64.0.10")), "compute-2"));
+	CHECK(streq(model_snat_owner(rt, ip("100.65.0.10")), "compute-3"));
+	CHECK(streq(model_snat_owner(rt, ip("100.66.0.10")), ""));
 	CHECK(put(&m, "router", "r1", "{\"snat_mode\":\"other\",\"lepton:snat_owner\":7}") == 0);
 	rt = model_router(&m, "r1");
 	CHECK(rt->snat_mode == M_SNAT_OTHER && !*rt->snat_owner);

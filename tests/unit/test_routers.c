@@ -116,7 +116,7 @@ static void update(struct replica *r, const char *type, const char *id, const ch
 
 static struct desired node(struct replica *r, const char *host, json_t *physnets)
 {
-	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets, 0};
+	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets, 0, NULL};
 	struct desired d;
 
 	node_compute(r, &n, NULL, &d);
@@ -830,6 +830,57 @@ TEST(pipeline_golden_dvr_distributed_snat)
 	json_decref(phys);
 }
 
+/* One external network over two segments (seed case 2): the router has an
+ * address on each, each with its owner (lepton:snat_owners); a node holds
+ * and forwards only for the address it owns, and SNATs in its own block,
+ * whoever owns the router's first address. */
+TEST(pipeline_dsnat_one_owner_per_address)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	json_t *ips = json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "gw", "ip_address",
+				"100.64.0.10", "subnet_id", "gw", "ip_address", "100.64.0.20");
+	struct desired c1, c2;
+	const struct d_router *q;
+	struct replica r;
+
+	load(&r, true);
+	update(&r, "router", R, "snat_mode", json_string("distributed"));
+	update(&r, "router", R, "lepton:snat_owner", json_string("compute-1"));
+	update(&r, "router", R, "lepton:snat_owners",
+	       json_pack("{s:s, s:s}", "100.64.0.10", "compute-1", "100.64.0.20", "compute-2"));
+	update(&r, "port", "qg-port", "fixed_ips", ips);
+	model_delete(&r, "port", "sg-port");
+	block(&r, "b1", "compute-1", "100.64.0.10", 1024, 2047, "ACTIVE");
+	block(&r, "b2", "compute-2", "100.64.0.20", 1024, 2047, "ACTIVE");
+	block(&r, "b3", "compute-3", "100.64.0.20", 2048, 3071, "ACTIVE");
+	c1 = node(&r, "compute-1", phys);
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE((q = qrouter(&c1)) != NULL);
+	CHECK(has_addr(q, "fg-", "100.64.0.10", 32) && !has_addr(q, "fg-", "100.64.0.20", 32));
+	CHECK(strstr(q->nft, "snat to 100.64.0.10:1024-2047") != NULL);
+	CHECK(!strstr(q->nft, "fwd to")); /* no other block on its address */
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.10\n") != NULL);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(has_addr(q, "fg-", "100.64.0.20", 32) && !has_addr(q, "fg-", "100.64.0.10", 32));
+	CHECK(strstr(q->nft, "snat to 100.64.0.20:1024-2047") != NULL);
+	CHECK(strstr(q->nft, "ip daddr 100.64.0.20 meta l4proto { tcp, udp } th dport 2048-3071"));
+	CHECK(!strstr(q->nft, "ip daddr 100.64.0.10"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } snat to 100.64.0.20\n") != NULL);
+	node_done(&c1);
+	node_done(&c2);
+	/* An address without an owner in the map is nobody's (the router's
+	 * one owner counts only when the server sent no map). */
+	update(&r, "router", R, "lepton:snat_owners",
+	       json_pack("{s:s}", "100.64.0.10", "compute-1"));
+	c2 = node(&r, "compute-2", phys);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(!has_addr(q, "fg-", "100.64.0.20", 32) && !strstr(q->nft, "fwd to"));
+	CHECK(strstr(q->nft, "meta l4proto != { tcp, udp, icmp } drop") != NULL);
+	node_done(&c2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
 /* Blocks bring only their ops: a new block of compute-2 changes the table
  * of compute-2 (SNAT) and of the owner (forwarding), nothing else; a block
  * of a node without VMs only the owner's; the owner moving: the address
@@ -1012,7 +1063,7 @@ static size_t step(struct replica *r, const struct d_node *n, struct desired *pr
 TEST(routers_taken_over_only_when_their_inputs_did_not_change)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
-	struct d_node n = {"compute-1", 1, false, "lab-", phys, 0};
+	struct d_node n = {"compute-1", 1, false, "lab-", phys, 0, NULL};
 	struct desired prev;
 	struct replica r;
 
@@ -1065,8 +1116,8 @@ static uint32_t ip(const char *s)
 TEST(announce_bgp_mode)
 {
 	json_t *phys = json_pack("{s:s}", "ext2", "ext0");
-	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11")};
-	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.65.0.12")};
+	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), NULL};
+	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.65.0.12"), NULL};
 	struct desired c1, c2;
 	const struct d_router *q;
 	struct replica r;
@@ -1109,6 +1160,73 @@ TEST(announce_bgp_mode)
 	json_decref(phys);
 }
 
+/* How many addresses the node's routers announce. */
+static size_t announced(const struct desired *c)
+{
+	uint32_t *want;
+	size_t n = announce_want(c->routers, &want);
+
+	free(want);
+	return n;
+}
+
+/* The mode is per physical network (segment): with --bgp-physnet, an
+ * external network on another physical network keeps ARP ownership (its
+ * segment's gateway, nothing in the table); a network the node does not
+ * map (another rack's segment) plugs into the one BGP physical network. */
+TEST(announce_bgp_mode_per_physical_network)
+{
+	json_t *phys = json_pack("{s:s, s:s}", "ext2", "ext0", "public", "arp0");
+	json_t *only_ext2 = json_pack("{s:b}", "ext2", 1);
+	json_t *only_public = json_pack("{s:b}", "public", 1);
+	json_t *two = json_pack("{s:s, s:s}", "ext2", "ext0", "arp", "arp0");
+	struct d_node n = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), only_ext2};
+	const struct d_router *q;
+	struct desired c;
+	struct replica r;
+
+	load_dsnat(&r, "compute-1");
+	/* "public" is mapped, and ARP's: its own interface and gateway. */
+	node_compute(&r, &n, NULL, &c);
+	REQUIRE((q = qrouter(&c)) != NULL && leg(q, "fg-"));
+	CHECK(!q->bgp);
+	CHECK_STREQ(leg(q, "fg-")->phys, "arp0");
+	CHECK(has_route(q, R_TABLE_FIP, "0.0.0.0", 0, "100.64.0.1"));
+	CHECK(has_addr(q, "fg-", "100.64.0.10", 32) && has_addr(q, "fg-", "203.0.113.5", 32));
+	CHECK(announced(&c) == 0);
+	node_done(&c);
+	/* The same network, BGP's. */
+	n.bgp_physnets = only_public;
+	node_compute(&r, &n, NULL, &c);
+	REQUIRE((q = qrouter(&c)) != NULL && leg(q, "fg-"));
+	CHECK(q->bgp && has_route(q, R_TABLE_FIP, "0.0.0.0", 0, "100.65.0.11"));
+	CHECK_STREQ(leg(q, "fg-")->phys, "arp0");
+	CHECK(announced(&c) == 2);
+	node_done(&c);
+	/* Not mapped here (another rack's segment): the BGP physical
+	 * network's interface; with two mappings and no --bgp-physnet, the
+	 * node cannot tell which is its segment: the leg is on no interface. */
+	n.physnets = two;
+	n.bgp_physnets = only_ext2;
+	node_compute(&r, &n, NULL, &c);
+	REQUIRE((q = qrouter(&c)) != NULL && leg(q, "fg-"));
+	CHECK(q->bgp);
+	CHECK_STREQ(leg(q, "fg-")->phys, "ext0");
+	CHECK(announced(&c) == 2);
+	node_done(&c);
+	n.bgp_physnets = NULL;
+	node_compute(&r, &n, NULL, &c);
+	REQUIRE((q = qrouter(&c)) != NULL && leg(q, "fg-"));
+	CHECK(!q->bgp);
+	CHECK_STREQ(leg(q, "fg-")->phys, "");
+	node_done(&c);
+	replica_done(&r);
+	json_decref(phys);
+	json_decref(only_ext2);
+	json_decref(only_public);
+	json_decref(two);
+}
+
 /* The table's diff: what is right stays, the rest goes (another prefix, a
  * route on another interface, a duplicate), what is missing comes. */
 TEST(announce_diff_table)
@@ -1140,8 +1258,8 @@ TEST(announce_diff_table)
 TEST(announce_legacy_router)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
-	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3")};
-	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2")};
+	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3"), NULL};
+	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2"), NULL};
 	struct desired d1, d2;
 	struct replica r;
 	uint32_t *want;

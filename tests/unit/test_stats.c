@@ -27,8 +27,8 @@ TEST(stats_hooks_move_the_agent_metrics)
 		"\nlepton_agent_dhcp_requests_total{result=\"unknown_mac\"} 2\n",
 		"\nlepton_agent_warnings_total 1\n",
 		"\nlepton_agent_errors_total 2\n",
-		"\nlepton_agent_last_error_info{message=\"kernel dump failed: No such device\"} "
-		"1\n",
+		"\nlepton_agent_last_error_info{message=\"event=agent.dump_failed err=\\\"No "
+		"such device\\\"\"} 1\n",
 	};
 	char *all;
 
@@ -36,12 +36,12 @@ TEST(stats_hooks_move_the_agent_metrics)
 	stats_pass(&(struct stats_pass){"sync", 1000, 1001, 1003, 1010, 1011, 1250, 7, 42});
 	stats_feed(lines, 41);
 	stats_dhcp(&st);
-	log_warn("a warning");
-	log_error("boom \"%d\"", 1);
-	log_error("kernel dump failed: %s", "No such device");
+	log_event(LOG_LVL_WARN, "test.warning", NULL);
+	log_event(LOG_LVL_ERROR, "test.boom", "n=%d", 1);
+	log_event(LOG_LVL_ERROR, "agent.dump_failed", "err=%s", "No such device");
 	all = metrics_render();
 	stats_stop();
-	log_error("after stop: not counted");
+	log_event(LOG_LVL_ERROR, "test.after_stop", "counted=no");
 	json_decref(lines);
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

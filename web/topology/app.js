@@ -1,6 +1,11 @@
 // Lepton's topology page: draws what the API holds for the caller (networks,
 // routers, VMs, Floating IPs) and, for admins, which node hosts what (VMs,
-// router instances, the SNAT owner), polling the API to follow changes.
+// router instances, the SNAT owner). It follows changes live: the server's
+// stream of the caller's changes (GET /v2.0/lepton/changes, server-sent events
+// read with fetch, which can send the caller's headers) says when something
+// the caller may see changed, and the page reads the API again. A slow poll
+// (?interval=MS, default 30 s) only refreshes what no change carries (agent
+// liveness) and covers a stream that is down.
 // Plain DOM, no library; names from the API are only ever set as text.
 "use strict";
 
@@ -10,9 +15,13 @@ const state = {
   project: params.get("project") || sessionStorage.getItem("lepton.project") || "",
   roles: params.get("roles") || sessionStorage.getItem("lepton.roles") || "",
   token: sessionStorage.getItem("lepton.token") || "",
-  interval: Math.max(200, Number(params.get("interval")) || 2000),
+  interval: Math.max(200, Number(params.get("interval")) || 30000),
   last: "",
   timer: null,
+  busy: false,     // a refresh is running
+  again: false,    // ... and another one is wanted after it
+  soon: null,      // a refresh scheduled by a change event
+  stream: null,    // AbortController of the open changes stream
 };
 
 function headers() {
@@ -224,6 +233,11 @@ function setStatus(text, isError) {
 }
 
 async function refresh() {
+  if (state.busy) {
+    state.again = true;
+    return;
+  }
+  state.busy = true;
   clearTimeout(state.timer);
   try {
     const d = await load();
@@ -237,12 +251,75 @@ async function refresh() {
     const vms = d.ports.filter(isVm).length;
     setStatus(`updated ${new Date().toLocaleTimeString()}: ${d.networks.length} networks, ` +
       `${d.routers.length} routers, ${vms} VMs, ${d.floatingips.length} floating IPs` +
-      (d.agents && d.agents.length ? `, ${d.agents.length} nodes` : ""), false);
+      (d.agents && d.agents.length ? `, ${d.agents.length} nodes` : "") +
+      (document.body.dataset.live === "1" ? " (live)" : ""), false);
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   } catch (e) {
     setStatus(`cannot load: ${e.message}`, true);
   }
+  state.busy = false;
   state.timer = setTimeout(refresh, state.interval);
+  if (state.again) {
+    state.again = false;
+    refresh();
+  }
+}
+
+// A burst of changes (a router and its ports...) makes one refresh.
+function changed() {
+  if (!state.soon) state.soon = setTimeout(() => { state.soon = null; refresh(); }, 50);
+}
+
+// One server-sent event (its "event:" and "data:" lines).
+function onEvent(block) {
+  let name = "message";
+  let data = "";
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) name = line.slice(6).trim();
+    else if (line.startsWith("data:")) data += line.slice(5).trim();
+  }
+  if (name === "ready" || name === "reset") {
+    document.body.dataset.live = "1";
+    refresh();
+  } else if (name === "change") {
+    document.body.dataset.changes = String(Number(document.body.dataset.changes || 0) + 1);
+    try {
+      document.body.dataset.lastChange = JSON.parse(data).revision;
+    } catch (e) { /* a malformed event only refreshes */ }
+    changed();
+  }
+}
+
+// Follows the caller's changes until the identity changes; reconnects.
+async function follow() {
+  if (state.stream) state.stream.abort();
+  const ctl = new AbortController();
+  state.stream = ctl;
+  try {
+    const r = await fetch("/v2.0/lepton/changes",
+      { headers: { ...headers(), Accept: "text/event-stream" }, cache: "no-store", signal: ctl.signal });
+    if (!r.ok) throw new Error(`changes: HTTP ${r.status}`);
+    const reader = r.body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += dec.decode(value, { stream: true });
+      let end;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        onEvent(buf.slice(0, end));
+        buf = buf.slice(end + 2);
+      }
+    }
+  } catch (e) {
+    if (ctl.signal.aborted) return;
+  }
+  if (state.stream !== ctl) return;
+  // Down (or refused): show what the API holds now, and try again.
+  document.body.dataset.live = "0";
+  refresh();
+  setTimeout(() => { if (state.stream === ctl) follow(); }, 2000);
 }
 
 document.getElementById("project").value = state.project;
@@ -256,6 +333,6 @@ document.getElementById("who").addEventListener("submit", (ev) => {
   sessionStorage.setItem("lepton.roles", state.roles);
   sessionStorage.setItem("lepton.token", state.token);
   state.last = "";
-  refresh();
+  follow();  // its "ready" event refreshes
 });
-refresh();
+follow();

@@ -2,9 +2,11 @@
 
   lepton-lab up     [--lab NAME] [--computes N] [--network-node] [--public]
                     [--topology FILE]   (a Topology as JSON instead of the options)
-  lepton-lab up     [--lab NAME] --racks R [--computes N]   (seed case 2: R racks of
-                    N computes, one external network over a segment per rack,
-                    Floating IPs and SNAT addresses announced over BGP by BIRD)
+  lepton-lab up     [--lab NAME] --racks R [--computes N] [--arp-network]
+                    (seed case 2: R racks of N computes, one external network
+                    over a segment per rack, Floating IPs and SNAT addresses
+                    announced over BGP by BIRD; --arp-network: public-arp
+                    beside it, one segment across the racks, ARP ownership)
   lepton-lab bgp    [--lab NAME] HOST   (HOST's BGP routes and sessions, birdc)
   lepton-lab vm     [--lab NAME] --node NODE --port PORT [--name VM]
   lepton-lab vm-move [--lab NAME] --name VM --node NODE   (live migration)
@@ -30,7 +32,7 @@ from .topology import Topology, TopologyError
 COMMANDS = ("up", "vm", "vm-move", "exec", "agent-restart", "server-restart", "demo",
             "status", "topology", "bgp", "down")
 WITH_VALUE = ("--lab", "--computes", "--node", "--port", "--name", "--topology", "--racks")
-FLAGS = ("--network-node", "--public", "--json")
+FLAGS = ("--network-node", "--public", "--json", "--arp-network")
 
 
 class Usage(Exception):
@@ -110,7 +112,10 @@ def cmd_up(opts, words):
             raise Usage("--racks takes 1 to 4")
         if opts.get("--network-node"):
             raise Usage("--racks has no network node (distributed routers only)")
-        topo = Topology.bgp_racks(int(r), computes_of(opts, 1))
+        topo = Topology.bgp_racks(int(r), computes_of(opts, 1),
+                                  arp_network=bool(opts.get("--arp-network")))
+    elif opts.get("--arp-network"):
+        raise Usage("--arp-network goes with --racks")
     else:
         topo = Topology.standard(computes_of(opts, 2), bool(opts.get("--network-node")),
                                  bool(opts.get("--public")))

@@ -28,8 +28,10 @@ import uuid
 
 from . import bird
 from .api import Client
-from .topology import (BGP_DEV, BGP_TABLE, CORE, INTERNET, INTERNET_CIDR, LAB_NAME, HOST_NAME,
-                       NODE_EXT_DEV, PHYSNET, UNDERLAY, VM, Topology, TopologyError)
+from .topology import (ARP_GATEWAYS, ARP_NETWORK, ARP_PHYSNET, ARP_POOL, ARP_SWITCH, BGP_DEV,
+                       BGP_TABLE, CORE, INTERNET, INTERNET_CIDR, LAB_NAME, HOST_NAME,
+                       NODE_ARP_DEV, NODE_EXT_DEV, PHYSNET, UNDERLAY, VM, Topology,
+                       TopologyError)
 
 HERE = pathlib.Path(__file__).resolve().parent
 UDHCPC_SCRIPT = HERE.parent / "udhcpc-script"
@@ -389,6 +391,9 @@ class Lab:
             "--netns-prefix", f"{self.ns(node)}-", "--mode", t.node(node).role]
             + (["--bgp-dev", BGP_DEV, "--bgp-nexthop", t.bgp_address(node),
                 "--bgp-table", str(BGP_TABLE)] if t.bgp else [])
+            # BGP on the rack's segment only; public-arp keeps ARP.
+            + (["--physnet", f"{ARP_PHYSNET}:{NODE_ARP_DEV}",
+                "--bgp-physnet", t.segment_of(node).physnet] if t.arp_network else [])
             + list(self.agent_args)
             + (["--debug"] if os.environ.get("LEPTON_AGENT_DEBUG") else []),
             self.agent_log(node))
@@ -429,6 +434,11 @@ class Lab:
             if len(racks) > 1:
                 self._ip(n.name, "route", "add", UNDERLAY, "via", t.rack_gateway(n.rack))
             self.exec(n.name, ["sysctl", "-qw", "net.ipv4.ip_forward=0"], check=True)
+            # As README recommends: bridges skip netfilter unless the agent
+            # turns it on for theirs (bridges with ports that have port
+            # security).
+            self.exec(n.name, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0",
+                               "net.bridge.bridge-nf-call-ip6tables=0"], check=True)
 
     def _outside(self):
         """The external switch, every node's ext0 on it, the upstream routers
@@ -541,6 +551,25 @@ class Lab:
             self._ip(n.name, "addr", "add", f"{t.bgp_address(n.name)}/{prefix}", "dev", BGP_DEV)
             self._ip(n.name, "link", "set", BGP_DEV, "up")
             self._ip(n.name, "route", "add", "default", "via", t.upstream_address(seg.name))
+        if t.arp_network:
+            self._arp_network()
+
+    def _arp_network(self):
+        """public-arp's one segment (topology.py): a switch across the
+        racks, the core on it (the gateways' first address, the pool
+        on-link), every node's arp0."""
+        t = self.topology
+        gw = ipaddress.IPv4Network(ARP_GATEWAYS)
+        self._ip("ext", "link", "add", ARP_SWITCH, "type", "bridge")
+        self._ip("ext", "link", "set", ARP_SWITCH, "up")
+        self._veth("ext", "ac", CORE, "arp0", master=ARP_SWITCH)
+        self._ip(CORE, "addr", "add", f"{gw.network_address + 1}/{gw.prefixlen}", "dev", "arp0")
+        self._ip(CORE, "link", "set", "arp0", "up")
+        self._ip(CORE, "route", "add", ARP_POOL, "dev", "arp0")
+        for n in t.nodes:
+            i = t.index(n.name)
+            self._veth("ext", f"a{i}", n.name, NODE_ARP_DEV, master=ARP_SWITCH)
+            self._ip(n.name, "link", "set", NODE_ARP_DEV, "up")
 
     def bird_socket(self, host):
         return self.state_dir / f"bird-{host}.ctl"
@@ -623,6 +652,21 @@ class Lab:
         self._api("POST", "/v2.0/subnets", {"subnet": {
             "name": "public-pool", "network_id": net, "cidr": first.pool, "ip_version": 4,
             "gateway_ip": None, "enable_dhcp": False, "service_types": ["network:floatingip"]}})
+        if t.arp_network:
+            gw = ipaddress.IPv4Network(ARP_GATEWAYS)
+            arp = self._api("POST", "/v2.0/networks", {"network": {
+                "name": ARP_NETWORK, "router:external": True, "provider:network_type": "flat",
+                "provider:physical_network": ARP_PHYSNET}})["network"]["id"]
+            self._api("POST", "/v2.0/subnets", {"subnet": {
+                "name": f"{ARP_NETWORK}-gateways", "network_id": arp, "cidr": ARP_GATEWAYS,
+                "ip_version": 4, "gateway_ip": str(gw.network_address + 1),
+                "enable_dhcp": False, "service_types": ["network:router_gateway"],
+                "allocation_pools": [{"start": str(gw.network_address + 10),
+                                      "end": str(gw.broadcast_address - 5)}]}})
+            self._api("POST", "/v2.0/subnets", {"subnet": {
+                "name": f"{ARP_NETWORK}-pool", "network_id": arp, "cidr": ARP_POOL,
+                "ip_version": 4, "gateway_ip": None, "enable_dhcp": False,
+                "service_types": ["network:floatingip"]}})
 
     def _segment(self, upstream, seg):
         """The upstream's side of a segment: its gateway address, and the

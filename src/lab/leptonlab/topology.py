@@ -24,6 +24,13 @@ peering over eBGP with its rack's nodes (AS 65100; node j of a rack has the
 address .<1+j> on its segment, on bgp0), and a core router (AS 65000,
 192.0.2.4(k-1)+1/30 towards upstream-k) with the internet host behind it.
 BIRD runs in every node, upstream and the core.
+
+With arp_network (bgp_racks(..., arp_network=True)), a second external
+network `public-arp` keeps ARP ownership beside it (the mode is per
+physical network: the agents run with --bgp-physnet of their rack's
+segment): one flat segment on physical network `arp` across the racks
+(every node's arp0), gateways 100.66.0.0/24 with the core on .1, Floating
+IPs from 192.0.2.128/25 on-link at the core. Nothing of it is announced.
 """
 import dataclasses
 import ipaddress
@@ -48,6 +55,13 @@ BGP_MAX_PER_RACK = 8
 CORE = "core"
 INTERNET = "internet"
 INTERNET_CIDR = "198.51.100.0/24"   # the core has .1, the internet host .10
+# The ARP network beside a BGP one (Topology.bgp_racks(arp_network=True)).
+ARP_NETWORK = "public-arp"
+ARP_PHYSNET = "arp"
+ARP_GATEWAYS = "100.66.0.0/24"   # the core has .1
+ARP_POOL = "192.0.2.128/25"
+NODE_ARP_DEV = "arp0"            # a node's interface on it
+ARP_SWITCH = "arpsw"             # its switch, in the external namespace
 # Namespaces the lab itself names: no node, VM or internet host may take them.
 RESERVED = ("ul", "ext")
 
@@ -107,6 +121,7 @@ class Topology:
     public: bool = False   # create the external networks in the API at `up`
     vms: List[VM] = field(default_factory=list)
     bgp: bool = False      # seed case 2: rack k on segment k, BIRD, a core router
+    arp_network: bool = False  # with bgp: public-arp beside, ARP ownership (see above)
 
     @classmethod
     def standard(cls, computes=2, network_node=False, public=False):
@@ -120,10 +135,11 @@ class Topology:
         return cls(nodes=nodes, public=public)
 
     @classmethod
-    def bgp_racks(cls, racks=2, per_rack=1, pool=BGP_POOL):
+    def bgp_racks(cls, racks=2, per_rack=1, pool=BGP_POOL, arp_network=False):
         """Seed case 2: `racks` racks of `per_rack` computes (compute-1..),
         rack k on segment ext<k> with upstream-<k>, one external network
-        `public` over them, Floating IPs (from pool) announced over BGP."""
+        `public` over them, Floating IPs (from pool) announced over BGP;
+        arp_network: public-arp beside it, with ARP ownership."""
         if not isinstance(racks, int) or not 1 <= racks <= 4:
             raise TopologyError("--racks takes 1 to 4")
         if not isinstance(per_rack, int) or not 1 <= per_rack <= BGP_MAX_PER_RACK:
@@ -134,7 +150,8 @@ class Topology:
                             physnet=f"ext{k + 1}") for k in range(racks)]
         upstreams = [Upstream(f"upstream-{k + 1}", [f"ext{k + 1}"], internet="",
                               internet_cidr="") for k in range(racks)]
-        return cls(nodes=nodes, segments=segments, upstreams=upstreams, public=True, bgp=True)
+        return cls(nodes=nodes, segments=segments, upstreams=upstreams, public=True, bgp=True,
+                   arp_network=bool(arp_network))
 
     # -- BGP wiring ---------------------------------------------------------------
     def segment_of(self, node):
@@ -243,6 +260,8 @@ class Topology:
                 raise TopologyError(f"node {n.name}: role is compute or network, not {n.role!r}")
             if not HOST_NAME.match(n.rack):
                 raise TopologyError(f"rack names are 1-31 of [a-z0-9-]: {n.rack!r}")
+        if self.arp_network and not self.bgp:
+            raise TopologyError("arp_network goes with a BGP topology")
         if self.bgp:
             self._validate_bgp()
         for s in self.segments:
@@ -304,6 +323,8 @@ class Topology:
 
     def _validate_bgp(self):
         racks = self.racks()
+        if self.arp_network and any(s.physnet == ARP_PHYSNET for s in self.segments):
+            raise TopologyError(f"physnet {ARP_PHYSNET} is the ARP network's")
         if len(racks) != len(self.segments) or len(self.upstreams) != len(self.segments):
             raise TopologyError("a BGP topology has one segment and one upstream per rack")
         if len({s.pool for s in self.segments}) != 1:
@@ -334,7 +355,8 @@ class Topology:
                        if "upstreams" in d else [Upstream()],
                        public=bool(d.get("public", False)),
                        vms=[VM(**v) for v in d.get("vms", [])],
-                       bgp=bool(d.get("bgp", False)))
+                       bgp=bool(d.get("bgp", False)),
+                       arp_network=bool(d.get("arp_network", False)))
         except (KeyError, TypeError) as e:
             raise TopologyError(f"not a topology: {e}") from None
 
