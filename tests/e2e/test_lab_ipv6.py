@@ -157,14 +157,22 @@ def cloud():
         stateful = mk(api, "subnet", {"network_id": net2["id"], "cidr": "fd00:6:2::/64",
                                       "ip_version": 6, "ipv6_ra_mode": "dhcpv6-stateful",
                                       "ipv6_address_mode": "dhcpv6-stateful"})
+        net3 = mk(api, "network", {"name": "stateless"})
+        sub4c = mk(api, "subnet", {"network_id": net3["id"], "cidr": "10.6.2.0/24",
+                                   "ip_version": 4})
+        stateless = mk(api, "subnet", {"network_id": net3["id"], "cidr": "fd00:6:3::/64",
+                                       "ip_version": 6, "ipv6_ra_mode": "dhcpv6-stateless",
+                                       "ipv6_address_mode": "dhcpv6-stateless",
+                                       "dns_nameservers": ["fd00:53::35"]})
         router = mk(api, "router", {"name": "r6"})
-        for s in (sub4, slaac, sub4b, stateful):
+        for s in (sub4, slaac, sub4b, stateful, sub4c, stateless):
             r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                         {"subnet_id": s["id"]})
             assert r.status == 200, r
         vms = {}
         for name, node, n in (("a1", "compute-1", net), ("a2", "compute-2", net),
-                              ("b1", "compute-1", net2), ("b2", "compute-2", net2)):
+                              ("b1", "compute-1", net2), ("b2", "compute-2", net2),
+                              ("c1", "compute-2", net3)):
             port = mk(api, "port", {"network_id": n["id"], "name": name})
             lab.vm(node, port["id"], name)
             vms[name] = api.get(f"/v2.0/ports/{port['id']}").json["port"]
@@ -221,6 +229,17 @@ def addressed(lab, vms):
         if not global6(lab, vm):
             dhclient6(lab, vm)
         assert wait_for(10, lambda: global6(lab, vm)) == v6_of(vms[vm]), vm
+
+
+def test_dhcpv6_stateless_gives_the_models_dns_and_slaac_the_address(cloud):
+    lab, api, vms, subs = cloud
+    want = v6_of(vms["c1"])
+    # The RA says other-config and autonomous: SLAAC gives the address.
+    assert wait_for(15, lambda: global6(lab, "c1")) == want
+    p, env = dhclient6(lab, "c1", stateless=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert env.get("new_dhcp6_name_servers") == "fd00:53::35", env
+    assert "new_ip6_address" not in env, env
 
 
 def test_ping6_and_tcp_across_nodes_and_through_the_router(cloud):
