@@ -144,28 +144,23 @@ def cloud():
     try:
         lab.up()
         api = lab.client("p6")
-        net = mk(api, "network", {"name": "dual"})
-        sub4 = mk(api, "subnet", {"network_id": net["id"], "cidr": "10.6.0.0/24",
-                                  "ip_version": 4})
-        slaac = mk(api, "subnet", {"network_id": net["id"], "cidr": "fd00:6:1::/64",
-                                   "ip_version": 6, "ipv6_ra_mode": "slaac",
-                                   "ipv6_address_mode": "slaac",
-                                   "dns_nameservers": ["fd00:53::53"]})
-        net2 = mk(api, "network", {"name": "stateful"})
-        sub4b = mk(api, "subnet", {"network_id": net2["id"], "cidr": "10.6.1.0/24",
-                                   "ip_version": 4})
-        stateful = mk(api, "subnet", {"network_id": net2["id"], "cidr": "fd00:6:2::/64",
-                                      "ip_version": 6, "ipv6_ra_mode": "dhcpv6-stateful",
-                                      "ipv6_address_mode": "dhcpv6-stateful"})
-        net3 = mk(api, "network", {"name": "stateless"})
-        sub4c = mk(api, "subnet", {"network_id": net3["id"], "cidr": "10.6.2.0/24",
-                                   "ip_version": 4})
-        stateless = mk(api, "subnet", {"network_id": net3["id"], "cidr": "fd00:6:3::/64",
-                                       "ip_version": 6, "ipv6_ra_mode": "dhcpv6-stateless",
-                                       "ipv6_address_mode": "dhcpv6-stateless",
-                                       "dns_nameservers": ["fd00:53::35"]})
+        subnets = []
+
+        def dual(name, k, mode, **extra):
+            """A network with an IPv4 subnet 10.6.k.0/24 (the lab's DHCP
+            client) and an IPv6 one fd00:6:<k+1>::/64 in that mode."""
+            n = mk(api, "network", {"name": name})
+            subnets.append(mk(api, "subnet", {"network_id": n["id"], "cidr": f"10.6.{k}.0/24",
+                                              "ip_version": 4}))
+            subnets.append(mk(api, "subnet", {
+                "network_id": n["id"], "cidr": f"fd00:6:{k + 1}::/64", "ip_version": 6,
+                "ipv6_ra_mode": mode, "ipv6_address_mode": mode, **extra}))
+            return n, subnets[-1]
+        net, slaac = dual("dual", 0, "slaac", dns_nameservers=["fd00:53::53"])
+        net2, stateful = dual("stateful", 1, "dhcpv6-stateful")
+        net3, _ = dual("stateless", 2, "dhcpv6-stateless", dns_nameservers=["fd00:53::35"])
         router = mk(api, "router", {"name": "r6"})
-        for s in (sub4, slaac, sub4b, stateful, sub4c, stateless):
+        for s in subnets:
             r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                         {"subnet_id": s["id"]})
             assert r.status == 200, r
