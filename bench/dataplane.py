@@ -6,7 +6,9 @@ Prints, each measured in the same run:
     turns) between two VMs on two compute nodes, with port security off, and
     with port security on and a security group of 20 rules, against a raw
     veth + bridge + VXLAN path built by hand with the same shape (the
-    baseline), as ratios;
+    baseline), as ratios; and over IPv6 (the VMs' SLAAC addresses from their
+    nodes' router advertisements, port security off; the raw path's static
+    addresses), against the same raw path in the same rounds;
   - time from port create to the VM's first successful ping (median of N),
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
@@ -67,6 +69,7 @@ def raw_path(tag):
            "netns", vm)
         sh("ip", "-n", node, "link", "set", "tap0", "master", "br0", "mtu", "1450", "up")
         sh("ip", "-n", vm, "addr", "add", f"10.9.0.{i}/24", "dev", "eth0")
+        sh("ip", "-n", vm, "-6", "addr", "add", f"fd09::{i}/64", "dev", "eth0", "nodad")
         sh("ip", "-n", vm, "link", "set", "eth0", "mtu", "1450", "up")
         sh("ip", "-n", vm, "link", "set", "lo", "up")
         other = 12 if i == 1 else 11
@@ -90,6 +93,11 @@ def main():
         net = api.post("/v2.0/networks", {"network": {"name": "bench"}}).json["network"]
         api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.64.0.0/16",
                                               "ip_version": 4}})
+        v6 = api.post("/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "cidr": "fd00:64::/64", "ip_version": 6,
+            "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).json["subnet"]
+        router = api.post("/v2.0/routers", {"router": {"name": "bench"}}).json["router"]
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": v6["id"]})
         # A group of 20 rules, the one that lets iperf3 in last.
         sg = api.post("/v2.0/security-groups", {"security_group": {"name": "twenty"}}).json[
             "security_group"]
@@ -108,16 +116,28 @@ def main():
                                                   "security_groups": [sg["id"]]}}).json["port"]
             lab.vm(f"compute-{i}", p["id"], f"ts{i}")
             secured.append(p)
-        ip2 = ports[1]["fixed_ips"][0]["ip_address"]
-        ips2 = secured[1]["fixed_ips"][0]["ip_address"]
+        port2 = api.get(f"/v2.0/ports/{ports[1]['id']}").json["port"]
+        ip2 = [a["ip_address"] for a in port2["fixed_ips"] if ":" not in a["ip_address"]][0]
+        ip2v6 = [a["ip_address"] for a in port2["fixed_ips"] if ":" in a["ip_address"]][0]
+        secured2 = api.get(f"/v2.0/ports/{secured[1]['id']}").json["port"]
+        ips2 = [a["ip_address"] for a in secured2["fixed_ips"] if ":" not in a["ip_address"]][0]
+        deadline = time.monotonic() + 20
+        while ip2v6 not in lab.sh("tp2", "ip -6 addr show dev eth0 scope global -tentative",
+                                  check=False).stdout:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"tp2 has no SLAAC address {ip2v6}")
+            time.sleep(0.2)
         raw = raw_path(os.getpid() % 10000)
         time.sleep(2)
-        rounds = {"raw": [], "off": [], "on": []}
+        rounds = {"raw": [], "off": [], "on": [], "raw6": [], "off6": []}
         for _ in range(3):
             rounds["raw"].append(iperf(raw["v1"], raw["v2"], "10.9.0.2"))
             rounds["off"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2))
             rounds["on"].append(iperf(lab.ns("ts1"), lab.ns("ts2"), ips2, port=5201))
-        base, lepton, filtered = (statistics.median(rounds[k]) for k in ("raw", "off", "on"))
+            rounds["raw6"].append(iperf(raw["v1"], raw["v2"], "fd09::2"))
+            rounds["off6"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2v6))
+        base, lepton, filtered, base6, lepton6 = (
+            statistics.median(rounds[k]) for k in ("raw", "off", "on", "raw6", "off6"))
 
         times = []
         for i in range(args.runs):
@@ -157,6 +177,9 @@ def main():
               f"  ratio {lepton / base:.2f}")
         print(f"  cross-node TCP, Lepton VMs, 20-rule group      : {filtered:6.2f} Gbit/s"
               f"  ratio {filtered / base:.2f}")
+        print(f"  cross-node TCP over IPv6, raw baseline         : {base6:6.2f} Gbit/s")
+        print(f"  cross-node TCP over IPv6, Lepton VMs (SLAAC)   : {lepton6:6.2f} Gbit/s"
+              f"  ratio {lepton6 / base6:.2f}  (IPv6/IPv4 on Lepton {lepton6 / lepton:.2f})")
         print("    rounds (Gbit/s): " + "; ".join(
             f"{k} " + " ".join(f"{v:.2f}" for v in rounds[k]) for k in rounds))
         print(f"  port create -> first ping, median of {len(times):3d}      : "

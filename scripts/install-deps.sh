@@ -6,7 +6,7 @@ PKGS="gcc make pkg-config clang-format
 libmicrohttpd-dev libjansson-dev libsqlite3-dev libcurl4-openssl-dev
 libmnl-dev libnftables-dev bird2 python3-prometheus-client
 etcd-server etcd-client
-python3 python3-pytest python3-openstackclient iproute2 nftables busybox tcpdump iputils-ping netcat-openbsd iperf3
+python3 python3-pytest python3-openstackclient iproute2 nftables busybox isc-dhcp-client tcpdump iputils-ping netcat-openbsd iperf3
 curl systemd dpkg-dev debhelper fakeroot lintian chromium chromium-driver python3-selenium"
 missing=""
 for p in $PKGS; do

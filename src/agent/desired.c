@@ -6,6 +6,7 @@
 #include <string.h>
 #include "base/hmap.h"
 #include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -45,6 +46,71 @@ static uint32_t agent_tunnel(struct model *m, const char *host)
 		(arr)[(n)++] = (item);                                                             \
 	} while (0)
 
+/* A locally administered MAC per network for the DHCP server. */
+static void server_mac(const struct m_network *net, uint8_t mac[6])
+{
+	mac[0] = 0x02;
+	for (int k = 0; k < 5; k++) {
+		unsigned v = 0;
+
+		sscanf(net->o.id + k * 2, "%2x", &v);
+		mac[k + 1] = (uint8_t) v;
+	}
+}
+
+/* The router interface port holding an address on the subnet, if any. */
+static const struct m_port *router_port_on(struct model *m, const struct m_subnet *sub)
+{
+	const struct m_vec *ports = model_ports_on_network(m, sub->network_id);
+
+	for (size_t i = 0; i < ports->len; i++) {
+		const struct m_port *rp = ports->v[i];
+
+		if (rp->owner != M_OWNER_ROUTER_IF || !rp->has_mac)
+			continue;
+		for (size_t j = 0; j < rp->n_ips; j++)
+			if (!rp->ips[j].is_v4 && streq(rp->ips[j].subnet_id, sub->o.id))
+				return rp;
+	}
+	return NULL;
+}
+
+/* Router advertisements and DHCPv6 (RFC 4861, RFC 8415), as Neutron's
+ * modes ask: ipv6_ra_mode has RAs sent for the subnet's router port (from
+ * its MAC and link-local address: the anycast gateway), with the M, O and A
+ * bits of the mode; ipv6_address_mode dhcpv6-* has DHCPv6 answered. */
+static void fill_v6(struct model *m, const struct m_port *port, struct d_port *p)
+{
+	for (size_t i = 0; i < port->n_ips; i++) {
+		const struct m_fixed_ip *ip = &port->ips[i];
+		const struct m_subnet *sub = model_subnet(m, ip->subnet_id);
+		const struct m_port *rp;
+		struct d_v6 *v = &p->v6;
+
+		if (ip->is_v4 || !sub || !sub->is_v6 ||
+		    (sub->ra_mode == M_V6_NONE && sub->address_mode == M_V6_NONE))
+			continue;
+		memcpy(v->prefix, sub->cidr6, 16);
+		v->prefix_len = sub->len6;
+		memcpy(v->addr, ip->ip6, 16);
+		v->n_dns = sub->n_dns6;
+		memcpy(v->dns, sub->dns6, sizeof(v->dns));
+		v->default_router = sub->has_gateway6;
+		rp = sub->ra_mode != M_V6_NONE ? router_port_on(m, sub) : NULL;
+		if (rp) {
+			v->ra = true;
+			memcpy(v->router_mac, rp->mac, 6);
+			v->managed = sub->ra_mode == M_V6_STATEFUL;
+			v->other = sub->ra_mode != M_V6_SLAAC;
+			v->autonomous = sub->ra_mode != M_V6_STATEFUL;
+		}
+		v->dhcp = sub->enable_dhcp && (sub->address_mode == M_V6_STATEFUL ||
+					       sub->address_mode == M_V6_STATELESS);
+		v->stateful = sub->address_mode == M_V6_STATEFUL;
+		break;
+	}
+}
+
 static void fill_dhcp(struct model *m, const struct m_port *port, const struct m_network *net,
 		      struct d_port *p)
 {
@@ -73,14 +139,7 @@ static void fill_dhcp(struct model *m, const struct m_port *port, const struct m
 			p->dhcp.n_routes++;
 		}
 		p->dhcp.mtu = (uint16_t) net->mtu;
-		/* A locally administered MAC per network for the DHCP server. */
-		p->dhcp.server_mac[0] = 0x02;
-		for (int k = 0; k < 5; k++) {
-			unsigned v = 0;
-
-			sscanf(net->o.id + k * 2, "%2x", &v);
-			p->dhcp.server_mac[k + 1] = (uint8_t) v;
-		}
+		server_mac(net, p->dhcp.server_mac);
 		/* The host name Neutron gives (dns-integration). */
 		if (*port->dns_name) {
 			snprintf(p->dhcp.hostname, sizeof(p->dhcp.hostname), "%s", port->dns_name);
@@ -171,9 +230,21 @@ static const struct m_network *vm_network(struct model *m, const struct m_port *
 
 /* Remote ports of a network: FDB and flood entries; every port's
  * addresses: neighbour entries for ARP suppression. */
-static void overlay(struct model *m, const struct d_node *node, const struct d_network *n,
+static void add_nd(struct d_network *n, size_t *cap, const uint8_t ip6[16], const uint8_t mac[6],
+		   bool router)
+{
+	struct d_nd e = {.router = router};
+
+	memcpy(e.ip6, ip6, 16);
+	memcpy(e.mac, mac, 6);
+	PUSH(n->nd, n->n_nd, *cap, e);
+}
+
+static void overlay(struct model *m, const struct d_node *node, struct d_network *n,
 		    const struct m_vec *netnodes, struct desired *out)
 {
+	size_t cap_nd = 0;
+
 	const struct m_vec *ports = model_ports_on_network(m, n->id);
 	uint32_t *vteps = xcalloc(ports->len + netnodes->len + 1, sizeof(*vteps));
 	size_t n_vteps = 0;
@@ -187,12 +258,21 @@ static void overlay(struct model *m, const struct d_node *node, const struct d_n
 		for (size_t i = 0; i < port->n_ips; i++) {
 			struct d_neigh ne = {0};
 
-			if (!port->ips[i].is_v4)
+			if (!port->ips[i].is_v4) {
+				add_nd(n, &cap_nd, port->ips[i].ip6, port->mac,
+				       port->owner == M_OWNER_ROUTER_IF);
 				continue;
+			}
 			ne.ip = port->ips[i].ip;
 			snprintf(ne.dev, sizeof(ne.dev), "%s", n->bridge);
 			memcpy(ne.mac, port->mac, 6);
 			PUSH(out->neigh, out->n_neigh, out->cap_neigh, ne);
+		}
+		if (port->owner == M_OWNER_VM || port->owner == M_OWNER_ROUTER_IF) {
+			uint8_t ll[16];
+
+			ip6_link_local(port->mac, ll);
+			add_nd(n, &cap_nd, ll, port->mac, port->owner == M_OWNER_ROUTER_IF);
 		}
 		/* Ports that sit on one node, where they are bound: VMs, and
 		 * the legacy router and centralized SNAT legs on network
@@ -258,7 +338,13 @@ void desired_ports(struct model *m, const struct d_node *node, struct desired *o
 		for (size_t i = 0; i < port->n_ips && p.n_ips < D_MAX_IPS; i++)
 			if (port->ips[i].is_v4)
 				p.ips[p.n_ips++] = port->ips[i].ip;
+		for (size_t i = 0; i < port->n_ips && p.n_ips6 < D_MAX_IPS; i++)
+			if (!port->ips[i].is_v4)
+				memcpy(p.ips6[p.n_ips6++], port->ips[i].ip6, 16);
 		fill_dhcp(m, port, net, &p);
+		fill_v6(m, port, &p);
+		if (p.v6.dhcp && !p.dhcp.enabled)
+			server_mac(net, p.dhcp.server_mac);
 		if (net->central_dhcp) {
 			/* A network node answers; this node bridges the requests. */
 			p.dhcp_central = true;
@@ -363,8 +449,18 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 	desired_overlay(r->live, &node, out);
 }
 
+const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16])
+{
+	for (size_t i = 0; i < n->n_nd; i++)
+		if (memcmp(n->nd[i].ip6, ip6, 16) == 0)
+			return &n->nd[i];
+	return NULL;
+}
+
 void desired_done(struct desired *d)
 {
+	for (size_t i = 0; i < d->n_nets; i++)
+		free(d->nets[i].nd);
 	for (size_t i = 0; i < d->n_ports; i++)
 		free(d->ports[i].dhcp.extra);
 	for (size_t i = 0; i < d->n_central; i++)

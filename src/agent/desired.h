@@ -24,6 +24,15 @@
 #define D_MAX_DNS    8
 #define D_MAX_ROUTES 32
 
+/* An IPv6 address the node answers neighbour solicitations for on a
+ * network: a port's address or link-local address (router: a router
+ * port's). */
+struct d_nd {
+	uint8_t ip6[16];
+	uint8_t mac[6];
+	bool router;
+};
+
 struct d_network {
 	char id[D_UUID];
 	char bridge[D_IFNAMSIZ];
@@ -38,6 +47,8 @@ struct d_network {
 				     * its VLAN device <iface>.<vid>; no VXLAN */
 	char phys_base[D_IFNAMSIZ]; /* VLAN: the node's interface */
 	uint16_t vlan;
+	struct d_nd *nd; /* VXLAN networks (owned: desired_done frees it) */
+	size_t n_nd;
 };
 
 struct d_dhcp {
@@ -61,6 +72,23 @@ struct d_dhcp {
 	size_t n_extra;
 };
 
+/* What the node tells a port over IPv6, from its first IPv6 subnet that has
+ * ipv6_ra_mode or ipv6_address_mode (addresses in network order). */
+struct d_v6 {
+	bool ra;	       /* send router advertisements (ipv6_ra_mode and a router port) */
+	bool dhcp;	       /* answer DHCPv6 (enable_dhcp and a DHCPv6 address mode) */
+	bool stateful;	       /* dhcpv6-stateful: the address in IA_NA */
+	bool managed, other;   /* RA flags */
+	bool autonomous;       /* SLAAC */
+	bool default_router;   /* the subnet has a gateway */
+	uint8_t router_mac[6]; /* the router port's MAC */
+	uint8_t prefix[16];
+	uint8_t prefix_len;
+	uint8_t addr[16]; /* the port's address on that subnet */
+	uint8_t dns[4][16];
+	size_t n_dns;
+};
+
 struct d_port {
 	char id[D_UUID];
 	char network_id[D_UUID];
@@ -73,6 +101,9 @@ struct d_port {
 	bool port_security;
 	bool dhcp_central; /* its network's DHCP is centralized: requests are bridged */
 	struct d_dhcp dhcp;
+	uint8_t ips6[D_MAX_IPS][16]; /* IPv6 addresses */
+	size_t n_ips6;
+	struct d_v6 v6;
 };
 
 /* On the VXLAN device: "self" entries (MAC -> remote tunnel address, and
@@ -84,6 +115,8 @@ struct d_fdb {
 	uint8_t mac[6];
 	uint32_t dst; /* self entries */
 	bool master;
+	bool later; /* on a device made later in the pass (a router leg's node end):
+		     * skipped while it is missing */
 };
 
 struct d_neigh {
@@ -151,6 +184,8 @@ void desired_tap_name(const char *port_id, char buf[static D_IFNAMSIZ]);
 void desired_vxlan_name(uint32_t vni, char buf[static D_IFNAMSIZ]);
 /* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
 int desired_parse_mac(const char *s, uint8_t mac[static 6]);
+/* The entry of a network for an IPv6 address, or NULL. */
+const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16]);
 const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t mac[static 6]);
 const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap);
 /* A centrally served port of the network on this bridge, by MAC. */

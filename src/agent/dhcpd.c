@@ -16,14 +16,23 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
+#include "dhcp/dhcp6.h"
+#include "dhcp/nd.h"
+#include "dhcp/ra.h"
 #include "dhcp/server.h"
 
 #define FRAME_MAX 2048
+/* Unsolicited router advertisements: one when a port's socket opens or
+ * what it advertises changes, then one per interval (RFC 4861 section
+ * 6.2.1 allows 4..1800 s; VMs also solicit one when their link comes up). */
+#define RA_INTERVAL_MS 60000
 
 struct dhcp_sock {
 	int fd;
 	int ifindex;
 	char tap[D_IFNAMSIZ];
+	uint64_t last_ra;  /* monotonic ms of the last unsolicited RA, 0: none yet */
+	struct d_v6 ra_as; /* what it said */
 };
 
 struct dhcpd {
@@ -52,13 +61,14 @@ void dhcpd_free(struct dhcpd *d)
 	free(d);
 }
 
-/* Only IPv4 UDP to port 67, first fragments only: the kernel drops the rest
- * before it reaches the socket. */
+/* Only IPv4 UDP to port 67 (first fragments only), and IPv6 router and
+ * neighbour solicitations and UDP to port 547 without extension headers: the kernel
+ * drops the rest before it reaches the socket. */
 static int attach_filter(int fd)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12), /* ethertype */
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 8),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 9),
 		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23), /* IP protocol */
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 6),
 		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20), /* fragment offset */
@@ -66,6 +76,20 @@ static int attach_filter(int fd)
 		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14), /* IP header length */
 		BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),	 /* UDP destination */
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 67, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, FRAME_MAX),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		/* 11: IPv6, its next header at 20, ICMPv6 type (router and
+		 * neighbour solicitations) or UDP destination port at 54 and
+		 * 56. */
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 9),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 20),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 3),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 54),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 133, 4, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 135, 3, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 17, 0, 3),
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 56),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 547, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, FRAME_MAX),
 		BPF_STMT(BPF_RET | BPF_K, 0),
 	};
@@ -102,6 +126,13 @@ static int open_sock(int ifindex)
 	return fd;
 }
 
+/* Whether the node answers anything for this port: DHCPv4, router
+ * solicitations, DHCPv6 or neighbour solicitations. */
+static bool dhcpd_serves(const struct d_port *p)
+{
+	return p->dhcp.enabled || p->v6.ra || p->v6.dhcp || p->n_ips6;
+}
+
 /* Whether this node serves centralized DHCP on that bridge. */
 static bool central_bridge(const struct desired *desired, const char *bridge)
 {
@@ -120,7 +151,7 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 		int idx = ifindex(userdata, d->socks[i].tap);
 		bool central = central_bridge(desired, d->socks[i].tap);
 
-		if (((p && p->dhcp.enabled) || central) && idx == d->socks[i].ifindex) {
+		if (((p && dhcpd_serves(p)) || central) && idx == d->socks[i].ifindex) {
 			i++;
 			continue;
 		}
@@ -145,7 +176,7 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 		int idx, fd;
 
 		if (k < desired->n_ports) {
-			if (!desired->ports[k].dhcp.enabled)
+			if (!dhcpd_serves(&desired->ports[k]))
 				continue;
 			dev = desired->ports[k].tap;
 		} else {
@@ -166,7 +197,7 @@ void dhcpd_sync(struct dhcpd *d, const struct desired *desired,
 				  strerror(-fd));
 			continue;
 		}
-		d->socks[d->n] = (struct dhcp_sock){.fd = fd, .ifindex = idx};
+		d->socks[d->n] = (struct dhcp_sock){.fd = fd, .ifindex = idx, .last_ra = 0};
 		snprintf(d->socks[d->n].tap, D_IFNAMSIZ, "%s", dev);
 		hmap_put(&open_on, d->socks[d->n].tap, &d->socks[d->n]);
 		d->n++;
@@ -189,6 +220,7 @@ struct lookup_ctx {
 	const char *tap;
 	uint32_t lease_secs;
 	struct dhcp_lease lease;
+	struct dhcp6_lease lease6;
 };
 
 /* Only the port plugged into this tap, and only by its own MAC. */
@@ -227,6 +259,129 @@ static const struct dhcp_lease *lookup(const uint8_t mac[6], void *userdata)
 	return l;
 }
 
+static const struct dhcp6_lease *lookup6(const uint8_t mac[6], void *userdata)
+{
+	struct lookup_ctx *c = userdata;
+	const struct d_port *p = desired_port_by_tap(c->desired, c->tap);
+	struct dhcp6_lease *l = &c->lease6;
+
+	if (!p || !p->v6.dhcp || memcmp(p->mac, mac, 6) != 0)
+		return NULL;
+	memset(l, 0, sizeof(*l));
+	memcpy(l->mac, p->mac, 6);
+	l->stateful = p->v6.stateful;
+	memcpy(l->addr, p->v6.addr, 16);
+	l->lease_secs = c->lease_secs;
+	l->n_dns = p->v6.n_dns < DHCP6_MAX_DNS ? p->v6.n_dns : DHCP6_MAX_DNS;
+	memcpy(l->dns, p->v6.dns, l->n_dns * 16);
+	snprintf(l->domain, sizeof(l->domain), "%s", p->dhcp.domain);
+	memcpy(l->server_mac, p->dhcp.server_mac, 6);
+	return l;
+}
+
+static void ra_config(const struct d_v6 *v, uint32_t mtu, struct ra_config *c)
+{
+	*c = (struct ra_config){0};
+	memcpy(c->router_mac, v->router_mac, 6);
+	/* RFC 4861 section 6.2.1: AdvDefaultLifetime, 3 x the interval. */
+	c->router_lifetime = v->default_router ? (uint16_t) (3 * RA_INTERVAL_MS / 1000) : 0;
+	c->managed = v->managed;
+	c->other = v->other;
+	memcpy(c->prefix, v->prefix, 16);
+	c->prefix_len = v->prefix_len;
+	c->autonomous = v->autonomous;
+	c->valid_lifetime = 86400;
+	c->preferred_lifetime = 14400;
+	c->mtu = mtu;
+	c->n_dns = v->n_dns < RA_MAX_DNS ? v->n_dns : RA_MAX_DNS;
+	memcpy(c->dns, v->dns, c->n_dns * 16);
+}
+
+/* An advertisement for the port on this socket, to all nodes (on a tap,
+ * only the VM hears it). */
+static int send_ra(struct dhcp_sock *s, const struct d_port *p)
+{
+	static const uint8_t all_nodes[16] = {0xff, 0x02, [15] = 1};
+	uint8_t out[FRAME_MAX], eth[6];
+	struct ra_config c;
+	size_t len;
+	int r;
+
+	ra_config(&p->v6, p->dhcp.mtu, &c);
+	frame6_multicast_mac(all_nodes, eth);
+	r = ra_build(&c, eth, all_nodes, out, sizeof(out), &len);
+	if (r == 0 && send(s->fd, out, len, 0) < 0)
+		r = -errno;
+	return r;
+}
+
+void dhcpd_tick(struct dhcpd *d, const struct desired *desired, uint64_t now_ms)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		struct dhcp_sock *s = &d->socks[i];
+		const struct d_port *p = desired_port_by_tap(desired, s->tap);
+		int r;
+
+		if (!p || !p->v6.ra)
+			continue;
+		if (s->last_ra && now_ms - s->last_ra < RA_INTERVAL_MS &&
+		    memcmp(&s->ra_as, &p->v6, sizeof(p->v6)) == 0)
+			continue;
+		r = send_ra(s, p);
+		if (r < 0)
+			log_event(LOG_LVL_WARN, "agent.ra_failed", "dev=%s err=%s", s->tap,
+				  strerror(-r));
+		s->last_ra = now_ms ? now_ms : 1;
+		s->ra_as = p->v6;
+	}
+}
+
+/* A neighbour solicitation from the port for an address the model knows on
+ * its network (another port's, or the router's): the advertisement, as its
+ * holder would send it. Solicitations for the port's own addresses
+ * (duplicate address detection) and unknown ones get nothing. */
+static int answer_ns(const struct frame6 *f, const struct d_port *p, const struct desired *desired,
+		     uint8_t *out, size_t *out_len)
+{
+	const struct d_network *n = p ? desired_net_by_dev(desired, p->bridge, false) : NULL;
+	const struct d_nd *e;
+	uint8_t target[16];
+
+	if (!n || nd_check_solicit(f, target) < 0 || frame6_is_unspecified(f->src) ||
+	    memcmp(f->eth_src, p->mac, 6) != 0)
+		return 0;
+	e = desired_nd(n, target);
+	if (!e || memcmp(e->mac, p->mac, 6) == 0)
+		return 0;
+	return nd_build_advert(f, target, e->mac, e->router, out, FRAME_MAX, out_len) < 0 ? -ENOBUFS
+											  : 1;
+}
+
+/* A frame of IPv6: a router or neighbour solicitation, or a DHCPv6 message. Returns what
+ * dhcp_server_process() does. */
+static int handle6(struct dhcp_sock *s, struct lookup_ctx *c, const uint8_t *in, size_t n,
+		   uint8_t *out, size_t *out_len, struct dhcp_stats *st)
+{
+	struct frame6 f;
+	const struct d_port *p;
+
+	if (frame6_parse(in, n, &f) < 0) {
+		st->received++;
+		st->dropped_malformed++;
+		return -EBADMSG;
+	}
+	if (f.next == FRAME6_PROTO_UDP)
+		return dhcp6_server_process(&f, lookup6, c, out, FRAME_MAX, out_len, st);
+	p = desired_port_by_tap(c->desired, s->tap);
+	if (f.payload[0] == ICMP6_NEIGHBOR_SOLICIT)
+		return answer_ns(&f, p, c->desired, out, out_len);
+	/* A router solicitation: answered, to all nodes, for the port on
+	 * this tap only. */
+	if (ra_check_solicit(&f) < 0 || !p || !p->v6.ra || memcmp(f.eth_src, p->mac, 6) != 0)
+		return 0;
+	return send_ra(s, p) < 0 ? -EIO : 0;
+}
+
 void dhcpd_handle(struct dhcpd *d, int fd, const struct desired *desired)
 {
 	struct dhcp_sock *s = NULL;
@@ -246,8 +401,11 @@ void dhcpd_handle(struct dhcpd *d, int fd, const struct desired *desired)
 
 		if (n <= 0)
 			break;
-		r = dhcp_server_process(in, (size_t) n, lookup, &c, out, sizeof(out), &out_len,
-					&d->stats);
+		if (n >= 14 && in[12] == 0x86 && in[13] == 0xdd)
+			r = handle6(s, &c, in, (size_t) n, out, &out_len, &d->stats);
+		else
+			r = dhcp_server_process(in, (size_t) n, lookup, &c, out, sizeof(out),
+						&out_len, &d->stats);
 		if (r > 0 && send(fd, out, out_len, 0) < 0)
 			log_event(LOG_LVL_WARN, "agent.dhcp_reply_failed", "dev=%s err=%s", s->tap,
 				  strerror(errno));

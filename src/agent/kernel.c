@@ -183,6 +183,30 @@ int kernel_ns_flows(struct kernel *k, const char *ns, uint64_t *ret)
 	return rns_flows(k->rns, ns, ret);
 }
 
+/* No IPv6 on the node's own bridges and VXLAN devices (they carry the
+ * VMs' IPv6, they have none of their own): an interface with IPv6 sends
+ * router solicitations and MLD reports when it comes up, which the bridge
+ * floods over VXLAN to every node of the network. Before the link is up,
+ * so it never sends one. */
+static int no_ipv6(int r, const char *name)
+{
+	char path[96];
+	FILE *f;
+
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", name);
+	f = fopen(path, "we");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno; /* a kernel without IPv6 */
+	if (fputs("1", f) < 0) {
+		r = -EIO;
+	}
+	if (fclose(f) != 0 && r >= 0)
+		r = -errno;
+	return r;
+}
+
 static int kernel_exec(void *userdata, const struct op *op)
 {
 	struct kernel *k = userdata;
@@ -205,15 +229,17 @@ static int kernel_exec(void *userdata, const struct op *op)
 		for (int i = 0; i < 6; i++)
 			mac[i] = (uint8_t) (h >> (8 * i));
 		mac[0] = (uint8_t) ((mac[0] & 0xfc) | 0x02);
-		return rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu, mac));
+		return no_ipv6(rtnl_request(k->req, rtnl_bridge_add(buf, op->name, op->mtu, mac)),
+			       op->name);
 	}
 	case OP_VXLAN_ADD: {
 		int link = kernel_ifindex(k, k->tunnel_dev);
 
 		if (link < 0)
 			return link;
-		return rtnl_request(k->req, rtnl_vxlan_add(buf, op->name, op->vni, k->tunnel_ip,
-							   link, op->mtu));
+		return no_ipv6(rtnl_request(k->req, rtnl_vxlan_add(buf, op->name, op->vni,
+								   k->tunnel_ip, link, op->mtu)),
+			       op->name);
 	}
 	case OP_VLAN_ADD: {
 		int link = kernel_ifindex(k, op->link);

@@ -466,6 +466,7 @@ int main(int argc, char **argv)
 					agent_heartbeat(&a);
 					last_heartbeat = now;
 				}
+				dhcpd_tick(a.dhcpd, &a.desired, now);
 				if (now - last_snat >= SNAT_CHECK_MS) {
 					snat_check(&a, snat_asked, now);
 					last_snat = now;

@@ -1,7 +1,9 @@
 /* The node's desired state: L2, then routers, then the overlay. */
 #include "agent/node.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "agent/routers.h"
 #include "base/xalloc.h"
 
@@ -10,6 +12,42 @@ static uint64_t mix(uint64_t h, const char *s)
 	for (; *s; s++)
 		h = (h ^ (uint8_t) *s) * 1099511628211ull;
 	return (h ^ 0xff) * 1099511628211ull;
+}
+
+/* The bridge knows the MAC of each router leg with IPv6 on the leg's node
+ * end from the start, as it knows the VMs': such a leg may not have spoken
+ * yet (neighbour discovery for it is answered by the node, static
+ * neighbours spare it asking), and the first packets to it would be flooded
+ * over VXLAN, where every other node's copy of a distributed router would
+ * route them too. (IPv4 legs answer ARP themselves, which teaches the
+ * bridge before any packet comes.) */
+static bool has_v6(const struct d_router *r, const char *leg)
+{
+	for (size_t i = 0; i < r->n_addrs; i++)
+		if (r->addrs[i].v6 && strcmp(r->addrs[i].dev, leg) == 0)
+			return true;
+	return false;
+}
+
+static void pin_legs(struct desired *out)
+{
+	for (size_t i = 0; i < out->routers->n; i++) {
+		const struct d_router *r = &out->routers->r[i];
+
+		for (size_t j = 0; j < r->n_legs; j++) {
+			struct d_fdb f = {.master = true, .later = true};
+
+			if (!has_v6(r, r->legs[j].name))
+				continue;
+			snprintf(f.dev, sizeof(f.dev), "%s", r->legs[j].peer);
+			memcpy(f.mac, r->legs[j].mac, 6);
+			if (out->n_fdb == out->cap_fdb) {
+				out->cap_fdb = out->cap_fdb ? out->cap_fdb * 2 : 16;
+				out->fdb = xrealloc(out->fdb, out->cap_fdb * sizeof(*out->fdb));
+			}
+			out->fdb[out->n_fdb++] = f;
+		}
+	}
 }
 
 void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
@@ -21,6 +59,7 @@ void node_compute(struct replica *r, const struct d_node *node, struct desired *
 	desired_ports(r->live, node, out);
 	out->routers = xcalloc(1, sizeof(*out->routers));
 	routers_compute(r->live, &rn, out, prev ? prev->routers : NULL, out->routers);
+	pin_legs(out);
 	desired_overlay(r->live, node, out);
 }
 

@@ -402,8 +402,8 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 	for (size_t j = 0; j < d->n_fdb; j++) {
 		const struct k_link *l = link_named(o, links, d->fdb[j].dev);
 
-		if (!l && startswith(d->fdb[j].dev, "tap"))
-			continue; /* a VM port not plugged yet */
+		if (!l && (startswith(d->fdb[j].dev, "tap") || d->fdb[j].later))
+			continue; /* a VM port not plugged yet, a router leg not made yet */
 		if (l && !l->ours && !startswith(d->fdb[j].dev, "tap"))
 			continue; /* a device of ours by name only */
 		fdb_key(key, d->fdb[j].dev, d->fdb[j].mac, d->fdb[j].dst, d->fdb[j].master);

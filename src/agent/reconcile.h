@@ -119,6 +119,8 @@ struct op {
 	char link[D_IFNAMSIZ];
 	uint32_t vni, mtu, ip, dst;
 	uint8_t mac[6];
+	bool v6, proxy; /* neighbour ops: ip6 instead of ip; a proxy entry */
+	uint8_t ip6[16];
 	bool up, learning, neigh_suppress;
 	bool fdb_master; /* FDB ops: the bridge's FDB entry (static) */
 	struct r_leg leg;

@@ -135,6 +135,18 @@ static int ns_sysctls(void *unused)
 		{"/proc/sys/net/ipv4/conf/all/arp_announce", "2"},
 		{"/proc/sys/net/ipv4/conf/default/arp_announce", "2"},
 		{"/proc/sys/net/ipv4/ip_forward", "1"},
+		/* IPv6: routing; no duplicate address detection, as every
+		 * node holds a distributed router's addresses and link-local
+		 * address (from the same MAC) at once; no autoconfiguration
+		 * from advertisements (the node sends those itself, to its
+		 * VMs). */
+		{"/proc/sys/net/ipv6/conf/all/forwarding", "1"},
+		{"/proc/sys/net/ipv6/conf/all/proxy_ndp", "1"},
+		{"/proc/sys/net/ipv6/conf/all/accept_dad", "0"},
+		{"/proc/sys/net/ipv6/conf/default/accept_dad", "0"},
+		{"/proc/sys/net/ipv6/conf/default/dad_transmits", "0"},
+		{"/proc/sys/net/ipv6/conf/all/accept_ra", "0"},
+		{"/proc/sys/net/ipv6/conf/default/accept_ra", "0"},
 	};
 	int first = 0;
 
@@ -309,6 +321,24 @@ static int on_addr(const struct nlmsghdr *nlh, void *data)
 	return 0;
 }
 
+/* IPv6 addresses but the kernel's link-local ones. */
+static int on_addr6(const struct nlmsghdr *nlh, void *data)
+{
+	struct r_observed *o = data;
+	struct rtnl_addr a;
+	const char *dev;
+	struct r_addr *k;
+
+	if (rtnl_parse_addr6(nlh, &a) < 0 || a.scope != RT_SCOPE_UNIVERSE ||
+	    !(dev = link_name(o, a.ifindex)) || streq(dev, "lo"))
+		return 0;
+	k = APPEND(o->addrs, o->n_addrs);
+	*k = (struct r_addr){.v6 = true, .prefixlen = a.prefixlen};
+	memcpy(k->ip6, a.ip6, 16);
+	snprintf(k->dev, sizeof(k->dev), "%s", dev);
+	return 0;
+}
+
 static int on_route(const struct nlmsghdr *nlh, void *data)
 {
 	struct r_observed *o = data;
@@ -326,6 +356,43 @@ static int on_route(const struct nlmsghdr *nlh, void *data)
 			      .gateway = rt.gateway,
 			      .onlink = rt.onlink};
 	snprintf(k->dev, sizeof(k->dev), "%s", dev ? dev : "");
+	return 0;
+}
+
+static int on_route6(const struct nlmsghdr *nlh, void *data)
+{
+	struct r_observed *o = data;
+	struct rtnl_route rt;
+	struct r_route *k;
+	const char *dev;
+
+	if (rtnl_parse_route6(nlh, &rt) < 0 || rt.protocol != RTNL_PROTO)
+		return 0;
+	dev = link_name(o, rt.oif);
+	k = APPEND(o->routes, o->n_routes);
+	*k = (struct r_route){
+		.table = rt.table, .prefixlen = rt.prefixlen, .onlink = rt.onlink, .v6 = true};
+	memcpy(k->dst6, rt.dst6, 16);
+	memcpy(k->gw6, rt.gw6, 16);
+	snprintf(k->dev, sizeof(k->dev), "%s", dev ? dev : "");
+	return 0;
+}
+
+/* Proxy neighbour entries (IPv6). */
+static int on_proxy(const struct nlmsghdr *nlh, void *data)
+{
+	struct r_observed *o = data;
+	struct rtnl_neigh n;
+	struct r_neigh *k;
+	const char *dev;
+
+	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET6 || !(n.flags & NTF_PROXY) ||
+	    !(dev = link_name(o, n.ifindex)))
+		return 0;
+	k = APPEND(o->neighs, o->n_neighs);
+	*k = (struct r_neigh){.v6 = true, .proxy = true};
+	memcpy(k->ip6, n.dst6, 16);
+	snprintf(k->dev, sizeof(k->dev), "%s", dev);
 	return 0;
 }
 
@@ -353,11 +420,14 @@ static int on_neigh(const struct nlmsghdr *nlh, void *data)
 	struct r_neigh *k;
 	const char *dev;
 
-	if (rtnl_parse_neigh(nlh, &n) < 0 || n.family != AF_INET || !n.has_mac ||
-	    !(n.state & NUD_PERMANENT) || !(dev = link_name(o, n.ifindex)))
+	if (rtnl_parse_neigh(nlh, &n) < 0 || (n.family != AF_INET && n.family != AF_INET6) ||
+	    (n.flags & NTF_PROXY) || !n.has_mac || !(n.state & NUD_PERMANENT) ||
+	    !(dev = link_name(o, n.ifindex)))
 		return 0;
 	k = APPEND(o->neighs, o->n_neighs);
-	*k = (struct r_neigh){.ip = n.dst};
+	*k = (struct r_neigh){.ip = n.family == AF_INET ? n.dst : 0, .v6 = n.family == AF_INET6};
+	if (k->v6)
+		memcpy(k->ip6, n.dst6, 16);
 	snprintf(k->dev, sizeof(k->dev), "%s", dev);
 	memcpy(k->mac, n.mac, 6);
 	return 0;
@@ -380,6 +450,14 @@ static int dump_with(struct rtnl *nl, struct r_observed *o, bool links_only)
 		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETRULE, AF_INET), on_rule, o);
 	if (r >= 0)
 		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET), on_neigh, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETADDR, AF_INET6), on_addr6, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETNEIGH, AF_INET6), on_neigh, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_proxy6(buf), on_proxy, o);
+	if (r >= 0)
+		r = rtnl_dump(nl, rtnl_dump_request(buf, RTM_GETROUTE, AF_INET6), on_route6, o);
 	if (r < 0)
 		r_observed_done(o);
 	return r;
@@ -709,6 +787,9 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(ns->nl, rtnl_link_set(buf, idx, -1, op->up, 0));
 	case OP_ADDR_ADD:
 	case OP_ADDR_DEL:
+		if (op->addr.v6)
+			return rtnl_request(ns->nl, rtnl_addr6(buf, op->kind == OP_ADDR_ADD, idx,
+							       op->addr.ip6, op->addr.prefixlen));
 		if (op->kind == OP_ADDR_DEL)
 			garp_forget(s, op->ns, op->name, op->addr.ip);
 		return rtnl_request(ns->nl,
@@ -719,6 +800,12 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		if (op->route.dev[0] && (idx = ns_ifindex(ns, op->route.dev)) < 0 &&
 		    op->kind == OP_ROUTE_ADD)
 			return idx;
+		if (op->route.v6)
+			return rtnl_request(ns->nl,
+					    rtnl_route6(buf, op->kind == OP_ROUTE_ADD,
+							op->route.table, op->route.dst6,
+							op->route.prefixlen, op->route.gw6,
+							idx > 0 ? idx : 0, op->route.onlink));
 		rt = (struct rtnl_route){.table = op->route.table,
 					 .dst = op->route.dst,
 					 .prefixlen = op->route.prefixlen,
@@ -736,6 +823,12 @@ int rns_exec(struct rns_set *s, const struct op *op)
 		return rtnl_request(ns->nl, rtnl_rule(buf, op->kind == OP_RULE_ADD, &ru));
 	case OP_NEIGH_SET:
 	case OP_NEIGH_DEL:
+		if (op->proxy)
+			return rtnl_request(
+				ns->nl, rtnl_proxy6(buf, op->kind == OP_NEIGH_SET, idx, op->ip6));
+		if (op->v6)
+			return rtnl_request(ns->nl, rtnl_neigh6(buf, op->kind == OP_NEIGH_SET, idx,
+								op->ip6, op->mac));
 		return rtnl_request(
 			ns->nl, rtnl_neigh(buf, op->kind == OP_NEIGH_SET, idx, op->ip, op->mac));
 	case OP_GARP:

@@ -147,6 +147,49 @@ static void add_neighs(struct model *m, struct d_router *d, const char *dev,
 	}
 }
 
+/* IPv6 on a leg: the port's addresses on IPv6 subnets (the gateway
+ * address, with the subnet's prefix), and static neighbours for the other
+ * ports' addresses there (a distributed router's MAC is on every node: a
+ * neighbour advertisement would reach the router on the answering VM's
+ * node, never the asking one). Returns whether the port has one. */
+static bool add_v6(struct model *m, struct d_router *d, const char *dev, const struct m_port *self)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < self->n_ips; i++) {
+		const struct m_subnet *sub = model_subnet(m, self->ips[i].subnet_id);
+		const struct m_vec *ports;
+		struct r_addr *a;
+
+		if (self->ips[i].is_v4 || !sub || !sub->is_v6)
+			continue;
+		any = true;
+		a = GROW1(d->addrs, d->n_addrs);
+		*a = (struct r_addr){.v6 = true, .prefixlen = sub->len6};
+		memcpy(a->ip6, self->ips[i].ip6, 16);
+		snprintf(a->dev, sizeof(a->dev), "%s", dev);
+		ports = model_ports_on_network(m, sub->network_id);
+		for (size_t k = 0; k < ports->len; k++) {
+			const struct m_port *p = ports->v[k];
+
+			if (streq(p->o.id, self->o.id) || !p->has_mac)
+				continue;
+			for (size_t j = 0; j < p->n_ips; j++) {
+				struct r_neigh *n;
+
+				if (p->ips[j].is_v4 || !streq(p->ips[j].subnet_id, sub->o.id))
+					continue;
+				n = GROW1(d->neighs, d->n_neighs);
+				*n = (struct r_neigh){.v6 = true};
+				memcpy(n->ip6, p->ips[j].ip6, 16);
+				snprintf(n->dev, sizeof(n->dev), "%s", dev);
+				memcpy(n->mac, p->mac, 6);
+			}
+		}
+	}
+	return any;
+}
+
 /* The model's view of one router. */
 struct rmodel {
 	const struct m_router *router;
@@ -160,6 +203,8 @@ struct rmodel {
 	const struct m_network *ext_net;
 	uint32_t ext_ip, ext_gw;
 	struct ip4_cidr ext_cidr;
+	bool has_ext6; /* the gateway port has an IPv6 address on a subnet with a gateway */
+	uint8_t ext_ip6[16], ext_gw6[16], ext_len6;
 };
 
 static void load_model(struct model *mo, const struct m_router *router, struct rmodel *m)
@@ -181,6 +226,16 @@ static void load_model(struct model *mo, const struct m_router *router, struct r
 			m->ifaces[m->n_ifaces++] = p;
 		else if (p->owner == M_OWNER_CSNAT)
 			m->csnat[m->n_csnat++] = p;
+	}
+	for (size_t i = 0; m->gw && i < m->gw->n_ips; i++) {
+		const struct m_subnet *s6 = model_subnet(mo, m->gw->ips[i].subnet_id);
+
+		if (m->gw->ips[i].is_v4 || !s6 || !s6->is_v6 || !s6->has_gateway6 || m->has_ext6)
+			continue;
+		m->has_ext6 = true;
+		memcpy(m->ext_ip6, m->gw->ips[i].ip6, 16);
+		memcpy(m->ext_gw6, s6->gateway6, 16);
+		m->ext_len6 = s6->len6;
 	}
 	if (m->gw) {
 		m->ext_net = model_network(mo, m->gw->network_id);
@@ -646,12 +701,21 @@ static size_t iface_legs(struct model *m, struct d_router *d, const struct rmode
 		uint32_t ip;
 		const char *leg;
 
-		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac ||
-		    !port_ip(m, p, &sub, &c, &ip))
+		if (n == max || !net || net->type != M_NET_VXLAN || !p->has_mac)
 			continue;
+		if (!port_ip(m, p, &sub, &c, &ip)) {
+			/* An IPv6 interface: a leg with its IPv6 addresses. */
+			size_t mark = d->n_legs;
+
+			leg = add_leg(d, "qr-", p->o.id, net, "", p->mac);
+			if (!add_v6(m, d, leg, p))
+				d->n_legs = mark;
+			continue;
+		}
 		leg = add_leg(d, "qr-", p->o.id, net, "", p->mac);
 		add_addr(d, leg, ip, c.len, false);
 		add_neighs(m, d, leg, sub, p->o.id);
+		(void) add_v6(m, d, leg, p);
 		cidrs[n] = (struct ip4_cidr){ip4_cidr_network(&c), c.len};
 		snprintf(names[n], D_IFNAMSIZ, "%s", leg);
 		n++;
@@ -674,6 +738,60 @@ static void extra_routes(struct d_router *d, const struct m_router *router,
 	}
 }
 
+/* IPv6 north-south, without NAT: the VMs' addresses are the upstream's to
+ * reach, as the tenant prefixes are on-link on the external segment for
+ * it; the external leg answers neighbour solicitations for the addresses of
+ * the router's VMs (host: only those bound there; NULL: all) and routes
+ * out through the external subnet's gateway. Returns how many addresses. */
+static size_t ext6_proxies(struct model *mo, struct d_router *d, const struct rmodel *m,
+			   const char *host, const char *dev)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; m->has_ext6 && i < m->n_ifaces; i++) {
+		const struct m_port *rp = m->ifaces[i];
+
+		for (size_t j = 0; j < rp->n_ips; j++) {
+			const struct m_subnet *sub = model_subnet(mo, rp->ips[j].subnet_id);
+			const struct m_vec *ports;
+
+			if (rp->ips[j].is_v4 || !sub || !sub->is_v6)
+				continue;
+			ports = model_ports_on_network(mo, sub->network_id);
+			for (size_t k = 0; k < ports->len; k++) {
+				const struct m_port *p = ports->v[k];
+
+				if (p->owner != M_OWNER_VM || (host && !streq(p->host, host)))
+					continue;
+				for (size_t q = 0; q < p->n_ips; q++) {
+					struct r_neigh *ne;
+
+					if (p->ips[q].is_v4 ||
+					    !streq(p->ips[q].subnet_id, sub->o.id))
+						continue;
+					n++;
+					if (!dev)
+						continue;
+					ne = GROW1(d->neighs, d->n_neighs);
+					*ne = (struct r_neigh){.v6 = true, .proxy = true};
+					memcpy(ne->ip6, p->ips[q].ip6, 16);
+					snprintf(ne->dev, sizeof(ne->dev), "%s", dev);
+				}
+			}
+		}
+	}
+	return n;
+}
+
+static void ext6_route(struct d_router *d, const struct rmodel *m, const char *dev)
+{
+	struct r_route *rt = GROW1(d->routes, d->n_routes);
+
+	*rt = (struct r_route){.table = 254, .v6 = true, .onlink = true};
+	memcpy(rt->gw6, m->ext_gw6, 16);
+	snprintf(rt->dev, sizeof(rt->dev), "%s", dev);
+}
+
 static void legacy_router(struct model *mo, const struct r_node *node, struct rmodel *m,
 			  struct d_routers *out)
 {
@@ -689,6 +807,15 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
 			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
+		if (m->has_ext6) {
+			struct r_addr *a = GROW1(d->addrs, d->n_addrs);
+
+			*a = (struct r_addr){.v6 = true, .prefixlen = m->ext_len6};
+			memcpy(a->ip6, m->ext_ip6, 16);
+			snprintf(a->dev, sizeof(a->dev), "%s", qg);
+			ext6_route(d, m, qg);
+			(void) ext6_proxies(mo, d, m, NULL, qg);
+		}
 	}
 	d->nft = nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
 			    m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
@@ -737,13 +864,18 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 			others[n_others++] = b;
 	}
 	node_mac(node->host, m->router->o.id, mac);
-	if (m->gw && (n_local || dsnat)) {
+	if (m->gw && (n_local || dsnat || ext6_proxies(mo, d, m, node->host, NULL))) {
 		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
 		add_addr(d, fg, R_FG_ANCHOR, 32, false);
 		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
 		/* BGP mode: out through the node, which routes to its own
 		 * upstream (the gateway's segment may be another rack's). */
 		add_route(d, R_TABLE_FIP, 0, 0, d->bgp ? node->bgp_nexthop : m->ext_gw, fg, true);
+		/* IPv6 from the VM's own node: out through its fg- leg, and
+		 * the node answers the upstream for its own VMs' addresses
+		 * (they follow a VM that moves). */
+		if (ext6_proxies(mo, d, m, node->host, fg))
+			ext6_route(d, m, fg);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);
 			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);

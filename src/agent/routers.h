@@ -63,6 +63,8 @@ struct r_addr {
 	uint8_t prefixlen;
 	uint8_t scope; /* RT_SCOPE_UNIVERSE (0), or RT_SCOPE_HOST: the fg- anchor */
 	bool announce; /* a Floating IP: gratuitous ARP when it arrives */
+	bool v6;       /* IPv6: ip6 (network order) instead of ip */
+	uint8_t ip6[16];
 };
 
 struct r_route {
@@ -72,6 +74,8 @@ struct r_route {
 	uint32_t gateway;
 	char dev[D_IFNAMSIZ];
 	bool onlink;
+	bool v6; /* IPv6: dst6 and gw6 (all zero: none) instead of dst and gateway */
+	uint8_t dst6[16], gw6[16];
 };
 
 struct r_rule {
@@ -86,6 +90,9 @@ struct r_neigh {
 	char dev[D_IFNAMSIZ];
 	uint32_t ip;
 	uint8_t mac[6];
+	bool v6; /* IPv6: ip6 instead of ip */
+	uint8_t ip6[16];
+	bool proxy; /* IPv6: a proxy entry (the leg answers for ip6; no MAC) */
 };
 
 struct d_router {

@@ -56,12 +56,14 @@ uint64_t routers_hash(const struct d_router *d)
 		const struct r_addr *a = &d->addrs[i];
 
 		h = FNV_V(FNV_V(FNV_V(fnv_s(h, a->dev), a->ip), a->prefixlen), a->announce);
+		h = FNV_V(FNV_V(h, a->v6), a->ip6);
 	}
 	for (size_t i = 0; i < d->n_routes; i++) {
 		const struct r_route *r = &d->routes[i];
 
 		h = FNV_V(FNV_V(FNV_V(FNV_V(h, r->table), r->dst), r->prefixlen), r->gateway);
 		h = FNV_V(fnv_s(h, r->dev), r->onlink);
+		h = FNV_V(FNV_V(FNV_V(h, r->v6), r->dst6), r->gw6);
 	}
 	for (size_t i = 0; i < d->n_rules; i++) {
 		const struct r_rule *r = &d->rules[i];
@@ -73,6 +75,7 @@ uint64_t routers_hash(const struct d_router *d)
 		const struct r_neigh *n = &d->neighs[i];
 
 		h = FNV_V(FNV_V(fnv_s(h, n->dev), n->ip), n->mac);
+		h = FNV_V(FNV_V(FNV_V(h, n->v6), n->ip6), n->proxy);
 	}
 	if (d->nft)
 		h = fnv_s(h, d->nft);
@@ -90,13 +93,15 @@ const struct r_leg *routers_leg(const struct d_router *d, const char *name)
 static bool same_addr(const struct r_addr *a, const struct r_addr *b)
 {
 	return streq(a->dev, b->dev) && a->ip == b->ip && a->prefixlen == b->prefixlen &&
-	       a->scope == b->scope;
+	       a->scope == b->scope && a->v6 == b->v6 && memcmp(a->ip6, b->ip6, 16) == 0;
 }
 
 static bool same_route(const struct r_route *a, const struct r_route *b)
 {
 	return a->table == b->table && a->dst == b->dst && a->prefixlen == b->prefixlen &&
-	       a->gateway == b->gateway && streq(a->dev, b->dev) && a->onlink == b->onlink;
+	       a->gateway == b->gateway && streq(a->dev, b->dev) && a->onlink == b->onlink &&
+	       a->v6 == b->v6 && memcmp(a->dst6, b->dst6, 16) == 0 &&
+	       memcmp(a->gw6, b->gw6, 16) == 0;
 }
 
 static bool same_rule(const struct r_rule *a, const struct r_rule *b)
@@ -107,7 +112,8 @@ static bool same_rule(const struct r_rule *a, const struct r_rule *b)
 
 static bool same_neigh(const struct r_neigh *a, const struct r_neigh *b)
 {
-	return streq(a->dev, b->dev) && a->ip == b->ip && memcmp(a->mac, b->mac, 6) == 0;
+	return streq(a->dev, b->dev) && a->ip == b->ip && memcmp(a->mac, b->mac, 6) == 0 &&
+	       a->v6 == b->v6 && memcmp(a->ip6, b->ip6, 16) == 0 && a->proxy == b->proxy;
 }
 
 static const struct r_link *have_link(const struct r_observed *o, const char *name)
@@ -139,9 +145,9 @@ static bool loses_all_addrs(const struct d_router *want, const struct r_observed
 	bool had = false;
 
 	for (size_t i = 0; i < have->n_addrs && !had; i++)
-		had = streq(have->addrs[i].dev, dev);
+		had = streq(have->addrs[i].dev, dev) && !have->addrs[i].v6;
 	for (size_t j = 0; had && j < want->n_addrs; j++)
-		if (streq(want->addrs[j].dev, dev))
+		if (streq(want->addrs[j].dev, dev) && !want->addrs[j].v6)
 			return false;
 	return had;
 }
@@ -227,6 +233,9 @@ void reconcile_router(const struct d_router *want, const struct r_observed *have
 		    !is_fresh(out, from, have->neighs[i].dev)) {
 			op = push(out, OP_NEIGH_DEL, want, have->neighs[i].dev);
 			op->ip = have->neighs[i].ip;
+			op->v6 = have->neighs[i].v6;
+			op->proxy = have->neighs[i].proxy;
+			memcpy(op->ip6, have->neighs[i].ip6, 16);
 		}
 	}
 	/* Adds: addresses (the connected routes come with them), neighbours,
@@ -257,6 +266,9 @@ void reconcile_router(const struct d_router *want, const struct r_observed *have
 		if (!h) {
 			op = push(out, OP_NEIGH_SET, want, want->neighs[j].dev);
 			op->ip = want->neighs[j].ip;
+			op->v6 = want->neighs[j].v6;
+			op->proxy = want->neighs[j].proxy;
+			memcpy(op->ip6, want->neighs[j].ip6, 16);
 			memcpy(op->mac, want->neighs[j].mac, 6);
 		}
 	}

@@ -96,6 +96,8 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		memcpy(p->mac, dp->mac, 6);
 		memcpy(p->ips, dp->ips, sizeof(p->ips[0]) * dp->n_ips);
 		p->n_ips = dp->n_ips;
+		memcpy(p->ips6, dp->ips6, sizeof(p->ips6[0]) * dp->n_ips6);
+		p->n_ips6 = dp->n_ips6;
 		p->port_security = dp->port_security;
 		p->dhcp_central = dp->dhcp_central;
 		for (size_t i = 0; i < doc->n_pairs && p->n_pairs < ARRAY_SIZE(p->pairs); i++) {

@@ -146,3 +146,23 @@ bool ipnet_covers(const struct ipnet *a, const struct ipnet *b)
 	return a->addr.version == b->addr.version && a->len <= b->len &&
 	       (b->addr.v & ipnet_mask(a)) == ipnet_first(a);
 }
+
+void ip6_eui64(const uint8_t prefix[16], const uint8_t mac[6], uint8_t ret[16])
+{
+	memcpy(ret, prefix, 8);
+	ret[8] = mac[0] ^ 0x02; /* the universal/local bit, inverted */
+	ret[9] = mac[1];
+	ret[10] = mac[2];
+	ret[11] = 0xff;
+	ret[12] = 0xfe;
+	ret[13] = mac[3];
+	ret[14] = mac[4];
+	ret[15] = mac[5];
+}
+
+void ip6_link_local(const uint8_t mac[6], uint8_t ret[16])
+{
+	static const uint8_t ll[16] = {0xfe, 0x80};
+
+	ip6_eui64(ll, mac, ret);
+}

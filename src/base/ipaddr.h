@@ -43,3 +43,10 @@ bool ipnet_contains(const struct ipnet *n, const struct ipaddr *a);
 bool ipnet_overlaps(const struct ipnet *a, const struct ipnet *b);
 /* Whether b lies wholly inside a (same family). */
 bool ipnet_covers(const struct ipnet *a, const struct ipnet *b);
+
+/* IPv6 addresses as 16 bytes in network order: prefix (its first 64 bits)
+ * + the modified EUI-64 interface identifier of mac (RFC 4291 appendix A),
+ * what SLAAC gives a host with that MAC; and fe80::/64 + the same, the
+ * link-local address the kernel gives an interface with that MAC. */
+void ip6_eui64(const uint8_t prefix[16], const uint8_t mac[6], uint8_t ret[16]);
+void ip6_link_local(const uint8_t mac[6], uint8_t ret[16]);

@@ -280,8 +280,7 @@ int dhcp_builder_finish(struct dhcp_builder *b, size_t *ret_size)
 	return 0;
 }
 
-/* RFC 1071 one's complement sum, folded; 'sum' carries a previous part. */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t size)
+uint32_t dhcp_csum_add(uint32_t sum, const uint8_t *p, size_t size)
 {
 	for (; size >= 2; p += 2, size -= 2)
 		sum += get16(p);
@@ -290,7 +289,7 @@ static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t size)
 	return sum;
 }
 
-static uint16_t csum_fold(uint32_t sum)
+uint16_t dhcp_csum_fold(uint32_t sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
@@ -326,7 +325,7 @@ int dhcp_frame_parse(const uint8_t *frame, size_t size, uint16_t udp_dst, struct
 		return -EBADMSG;
 	if (ip[9] != IPPROTO_UDP_)
 		return -EBADMSG;
-	if (csum_fold(csum_add(0, ip, ihl)) != 0)
+	if (dhcp_csum_fold(dhcp_csum_add(0, ip, ihl)) != 0)
 		return -EBADMSG;
 
 	/* RFC 768 */
@@ -377,7 +376,7 @@ int dhcp_frame_build(const struct dhcp_frame *f, uint8_t *out, size_t max, size_
 	ip[9] = IPPROTO_UDP_;
 	put32(ip + 12, f->ip_src);
 	put32(ip + 16, f->ip_dst);
-	put16(ip + 10, csum_fold(csum_add(0, ip, DHCP_IP4_HEADER_SIZE)));
+	put16(ip + 10, dhcp_csum_fold(dhcp_csum_add(0, ip, DHCP_IP4_HEADER_SIZE)));
 
 	udp = ip + DHCP_IP4_HEADER_SIZE;
 	put16(udp, f->udp_src);
@@ -394,9 +393,9 @@ int dhcp_frame_build(const struct dhcp_frame *f, uint8_t *out, size_t max, size_
 	pseudo[8] = 0;
 	pseudo[9] = IPPROTO_UDP_;
 	put16(pseudo + 10, (uint16_t) udp_len);
-	sum = csum_add(0, pseudo, sizeof(pseudo));
-	sum = csum_add(sum, udp, udp_len);
-	c = csum_fold(sum);
+	sum = dhcp_csum_add(0, pseudo, sizeof(pseudo));
+	sum = dhcp_csum_add(sum, udp, udp_len);
+	c = dhcp_csum_fold(sum);
 	put16(udp + 6, c == 0 ? 0xffff : c);
 
 	*ret_size = DHCP_ETH_HEADER_SIZE + total;

@@ -153,3 +153,8 @@ int dhcp_frame_parse(const uint8_t *frame, size_t size, uint16_t udp_dst, struct
  * frame's size, or -ENOBUFS if out is too small, -EMSGSIZE if the payload
  * cannot fit an IP datagram. */
 int dhcp_frame_build(const struct dhcp_frame *f, uint8_t *out, size_t max, size_t *ret_size);
+
+/* RFC 1071: the one's complement sum of size bytes added to sum (a previous
+ * part), and its folded complement, the checksum field's value. */
+uint32_t dhcp_csum_add(uint32_t sum, const uint8_t *p, size_t size);
+uint16_t dhcp_csum_fold(uint32_t sum);

@@ -178,6 +178,47 @@ static void parse_network(struct m_network *n, json_t *doc)
 		 false);
 }
 
+static enum m_v6_mode v6_mode(const char *s)
+{
+	return streq(s, "slaac")	      ? M_V6_SLAAC
+	       : streq(s, "dhcpv6-stateful")  ? M_V6_STATEFUL
+	       : streq(s, "dhcpv6-stateless") ? M_V6_STATELESS
+					      : M_V6_NONE;
+}
+
+/* An IPv6 subnet: its prefix (host bits cleared), gateway, modes and DNS
+ * servers; is_v6 stays false when the CIDR does not parse. */
+static void parse_subnet6(struct m_subnet *s, json_t *doc)
+{
+	char buf[64];
+	const char *cidr = str(doc, "cidr"), *slash = strchr(cidr, '/');
+	unsigned len;
+	json_t *e;
+	size_t i;
+
+	if (!slash || (size_t) (slash - cidr) >= sizeof(buf) ||
+	    sscanf(slash + 1, "%u", &len) != 1 || len > 128 ||
+	    strspn(slash + 1, "0123456789") != strlen(slash + 1))
+		return;
+	snprintf(buf, sizeof(buf), "%.*s", (int) (slash - cidr), cidr);
+	if (inet_pton(AF_INET6, buf, s->cidr6) != 1)
+		return;
+	for (unsigned b = len; b < 128; b++)
+		s->cidr6[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+	s->len6 = (uint8_t) len;
+	s->is_v6 = true;
+	s->has_gateway6 = inet_pton(AF_INET6, str(doc, "gateway_ip"), s->gateway6) == 1;
+	s->ra_mode = v6_mode(str(doc, "ipv6_ra_mode"));
+	s->address_mode = v6_mode(str(doc, "ipv6_address_mode"));
+	json_array_foreach(json_object_get(doc, "dns_nameservers"), i, e) {
+		const char *v = json_string_value(e) ? json_string_value(e) : "";
+
+		if (s->n_dns6 < ARRAY_SIZE(s->dns6) &&
+		    inet_pton(AF_INET6, v, s->dns6[s->n_dns6]) == 1)
+			s->n_dns6++;
+	}
+}
+
 static void parse_subnet(struct m_subnet *s, json_t *doc)
 {
 	json_t *e;
@@ -194,6 +235,8 @@ static void parse_subnet(struct m_subnet *s, json_t *doc)
 			s->n_dns++;
 	}
 	s->n_host_routes = parse_routes(json_object_get(doc, "host_routes"), &s->host_routes);
+	if (!s->is_v4)
+		parse_subnet6(s, doc);
 }
 
 static enum m_owner owner(const char *s)
@@ -226,11 +269,10 @@ static void parse_port(struct m_port *p, json_t *doc)
 	p->ips = xcalloc(json_array_size(ips) + 1, sizeof(*p->ips));
 	json_array_foreach(ips, i, e) {
 		struct m_fixed_ip *f = &p->ips[p->n_ips];
-		unsigned char v6[16];
 
 		copy_id(f->subnet_id, str(e, "subnet_id"));
 		f->is_v4 = ip4_parse(str(e, "ip_address"), &f->ip) == 0;
-		if (f->is_v4 || inet_pton(AF_INET6, str(e, "ip_address"), v6) == 1)
+		if (f->is_v4 || inet_pton(AF_INET6, str(e, "ip_address"), f->ip6) == 1)
 			p->n_ips++;
 	}
 	p->n_sgs = parse_ids(json_object_get(doc, "security_groups"), &p->sgs);

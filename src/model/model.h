@@ -70,6 +70,9 @@ struct m_route {
 	uint32_t nexthop;
 };
 
+/* ipv6_ra_mode and ipv6_address_mode (null: M_V6_NONE). */
+enum m_v6_mode { M_V6_NONE, M_V6_SLAAC, M_V6_STATEFUL, M_V6_STATELESS };
+
 struct m_subnet {
 	struct m_obj o;
 	char network_id[M_ID];
@@ -81,12 +84,23 @@ struct m_subnet {
 	size_t n_dns;
 	struct m_route *host_routes;
 	size_t n_host_routes;
+	/* IPv6 (when !is_v4 and the CIDR parsed as IPv6): addresses in
+	 * network byte order. */
+	bool is_v6;
+	uint8_t cidr6[16]; /* network address (host bits cleared) */
+	uint8_t len6;
+	bool has_gateway6;
+	uint8_t gateway6[16];
+	enum m_v6_mode ra_mode, address_mode; /* ipv6_ra_mode, ipv6_address_mode */
+	uint8_t dns6[4][16];
+	size_t n_dns6;
 };
 
 struct m_fixed_ip {
 	char subnet_id[M_ID];
 	bool is_v4;
-	uint32_t ip; /* when is_v4 */
+	uint32_t ip;	 /* when is_v4 */
+	uint8_t ip6[16]; /* otherwise: an IPv6 address, network byte order */
 };
 
 struct m_pair {

@@ -1,10 +1,12 @@
 /* nftables ruleset building and diffing (pure). */
 #include "nft/ruleset.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/hmap.h"
+#include "base/ipaddr.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -155,7 +157,7 @@ static uint64_t mix(uint64_t h, const char *s)
 static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress",
 		  SET_PORTS[] = "ports", SET_DHCP_LOCAL[] = "dhcp_local", SET_SECURED[] = "secured",
 		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio", SET_MACS[] = "macs",
-		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips";
+		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 
 static struct nft_piece *piece_new(const char *key, const void *in, size_t len)
@@ -353,6 +355,22 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 				   NULL);
 			free(c);
 		}
+		/* IPv6: the port's addresses, its link-local address (the
+		 * kernel's, from its MAC) and the unspecified address
+		 * (duplicate address detection, RFC 4862 section 5.4.2). */
+		mac_str(port->mac, mac);
+		for (size_t i = 0; i < port->n_ips6 + 2; i++) {
+			uint8_t a[16] = {0};
+			char a6[INET6_ADDRSTRLEN];
+
+			if (i == 1)
+				ip6_link_local(port->mac, a);
+			else if (i >= 2)
+				memcpy(a, port->ips6[i - 2], 16);
+			inet_ntop(AF_INET6, a, a6, sizeof(a6));
+			piece_elem(p, &cap, BRIDGE, SET_IP6_SRC,
+				   xasprintf("%s . %s . %s", tap, mac, a6), NULL);
+		}
 		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
 			   xasprintf("jump %s_eg", combo_name));
 		piece_elem(p, &cap, INET, MAP_INGRESS, xasprintf(PRIO_TAG ":%x", port->idx),
@@ -386,9 +404,12 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 		strbuf_appendf(&sb, "jump sg_%s_eg\n", c.sgs[j]);
 	strbuf_append(&sb, "drop\n");
 	piece_chain(p, INET, xasprintf("%s_eg", name), strbuf_steal(&sb));
-	strbuf_append(&sb, "meta priority set none\n"
-			   "ct state established,related accept\n"
-			   "ct state invalid drop\n");
+	strbuf_append(&sb,
+		      "meta priority set none\n"
+		      "ct state established,related accept\n"
+		      "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
+		      "mld-listener-query } accept\n"
+		      "ct state invalid drop\n");
 	/* DHCP answers from a network node (centralized DHCP). */
 	if (c.dhcp_central)
 		strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
@@ -627,6 +648,12 @@ uint64_t nft_state_hash(const struct nft_state *st)
  * inet (through br_netfilter): the conntrack zone of the bridge; the
  * egress verdict by mark, the ingress verdict by priority tag, each a jump
  * to the chain of the port's set of security groups. */
+/* Neighbour discovery and MLD pass whatever the security groups say (as in
+ * Neutron): conntrack tracks none of them (they would count as invalid). */
+#define ND_ACCEPT                                                                                  \
+	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
+	"mld-listener-query, mld-listener-report, mld2-listener-report } accept; "
+
 static const char skeleton[] =
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
@@ -639,17 +666,21 @@ static const char skeleton[] =
 	"\tset macs { type ifname . ether_addr; }\n"
 	"\tset ip_src { type ifname . ether_addr . ipv4_addr; flags interval; }\n"
 	"\tset arp_ips { type ifname . ipv4_addr; flags interval; }\n"
+	"\tset ip6_src { type ifname . ether_addr . ipv6_addr; }\n"
 	"\tchain port_in {\n"
 	"\t\tiifname @dhcp_local udp dport 67 drop\n"
 	"\t\tudp sport 67 drop\n"
-	"\t\ticmpv6 type nd-router-advert drop\n"
+	"\t\tudp dport 547 drop\n"
+	"\t\tudp sport 547 drop\n"
+	"\t\ticmpv6 type { nd-router-solicit, nd-router-advert, nd-redirect } drop\n"
 	"\t\tiifname != @secured return\n"
 	"\t\tmeta mark set iifname map @port_mark\n"
 	"\t\tiifname . ether saddr != @macs drop\n"
 	"\t\tiifname . arp saddr ether != @macs drop\n"
 	"\t\tiifname . arp saddr ip != @arp_ips drop\n"
 	"\t\tether type ip iifname . ether saddr . ip saddr != @ip_src drop\n"
-	"\t\tether type ip6 drop\n"
+	"\t\tether type ip6 iifname . ether saddr . ip6 saddr != @ip6_src drop\n"
+	"\t\tip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n"
 	"\t}\n"
 	"\tchain prerouting { type filter hook prerouting priority -200; policy accept; "
 	"iifname @ports jump port_in; }\n"
@@ -666,7 +697,7 @@ static const char skeleton[] =
 	"ct zone set iifname map @zones; }\n"
 	"\tchain egress_base { type filter hook forward priority 0; policy accept; "
 	"meta mark and 0x0000ffff == 0 accept; "
-	"ct state established,related accept; ct state invalid drop; "
+	"ct state established,related accept; " ND_ACCEPT "ct state invalid drop; "
 	"meta mark and 0x0000ffff vmap @egress; }\n"
 	"\tchain ingress_base { type filter hook forward priority 10; policy accept; "
 	"meta priority vmap @ingress; }\n"

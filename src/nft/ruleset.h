@@ -7,12 +7,17 @@
  *
  *  bridge lepton: a packet from one of our ports (set `ports`) goes through
  *    one chain: DHCP server traffic and DHCP requests never bridged (the
- *    agent answers DHCP itself; `dhcp_local`), router advertisements
- *    dropped; then, for a port with port security (`secured`), its mark
- *    (its index, from `port_mark`) and anti-spoofing by lookups keyed by the
- *    port: `macs` (port . MAC), `ip_src` (port . MAC . IPv4 prefix: its own
- *    addresses, 0.0.0.0 for DHCP, its allowed address pairs), `arp_ips`
- *    (port . sender prefix). On the way out to a port with port security
+ *    agent answers DHCP itself; `dhcp_local`), nor DHCPv6 and router
+ *    solicitations (answered by the agent too), router advertisements and
+ *    redirects dropped; then, for a port with port security (`secured`),
+ *    its mark (its index, from `port_mark`) and anti-spoofing by lookups
+ *    keyed by the port: `macs` (port . MAC), `ip_src` (port . MAC . IPv4
+ *    prefix: its own addresses, 0.0.0.0 for DHCP, its allowed address
+ *    pairs), `arp_ips` (port . sender prefix), `ip6_src` (port . MAC . IPv6
+ *    address: its own, its link-local address, :: for duplicate address
+ *    detection); its multicast neighbour solicitations are not bridged (the
+ *    agent answers those for the addresses it knows, and the port may use
+ *    no other). On the way out to a port with port security
  *    the packet takes the port's priority tag (`port_prio`: 4c45:<index>).
  *    (This kernel has no bridge-family conntrack, see DESIGN.md "Kernel
  *    facts"; nor can nft 1.0.6 OR two registers, hence mark and priority.)
@@ -53,6 +58,8 @@ struct nft_port_in {
 	uint8_t mac[6];
 	uint32_t ips[8];
 	size_t n_ips;
+	uint8_t ips6[8][16]; /* IPv6, network order */
+	size_t n_ips6;
 	struct nft_pair_in pairs[16];
 	size_t n_pairs;
 	bool port_security;

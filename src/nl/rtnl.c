@@ -257,6 +257,86 @@ struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_
 	return nlh;
 }
 
+struct nlmsghdr *rtnl_addr6(void *buf, bool add, int ifindex, const uint8_t ip[16],
+			    uint8_t prefixlen)
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWADDR : RTM_DELADDR,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+
+	ifa->ifa_family = AF_INET6;
+	ifa->ifa_prefixlen = prefixlen;
+	ifa->ifa_index = (uint32_t) ifindex;
+	ifa->ifa_flags = IFA_F_NODAD;
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_LOCAL, 16, ip);
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, IFA_ADDRESS, 16, ip);
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, IFA_FLAGS, IFA_F_NODAD);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_neigh6(void *buf, bool add, int ifindex, const uint8_t ip[16],
+			     const uint8_t mac[6])
+{
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+
+	nd->ndm_family = AF_INET6;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_state = NUD_PERMANENT;
+	mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_DST, 16, ip);
+	if (add && mac)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, NDA_LLADDR, 6, mac);
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_proxy6(void *buf, bool add, int ifindex, const uint8_t ip[16])
+{
+	struct nlmsghdr *nlh = rtnl_neigh6(buf, add, ifindex, ip, NULL);
+	struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+
+	nd->ndm_state = 0;
+	nd->ndm_flags = NTF_PROXY;
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_dump_proxy6(void *buf)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_GETNEIGH, NLM_F_DUMP);
+	struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+
+	nd->ndm_family = AF_INET6;
+	nd->ndm_flags = NTF_PROXY;
+	return nlh;
+}
+
+struct nlmsghdr *rtnl_route6(void *buf, bool add, uint32_t table, const uint8_t dst[16],
+			     uint8_t prefixlen, const uint8_t *gateway, int oif, bool onlink)
+{
+	static const uint8_t zero[16];
+	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWROUTE : RTM_DELROUTE,
+				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0));
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	bool has_gw = gateway && memcmp(gateway, zero, 16) != 0;
+
+	rtm->rtm_family = AF_INET6;
+	rtm->rtm_dst_len = prefixlen;
+	rtm->rtm_table = table < 256 ? (uint8_t) table : RT_TABLE_UNSPEC;
+	rtm->rtm_protocol = RTNL_PROTO;
+	rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+	rtm->rtm_type = RTN_UNICAST;
+	if (onlink)
+		rtm->rtm_flags |= RTNH_F_ONLINK;
+	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, RTA_TABLE, table);
+	if (prefixlen)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, RTA_DST, 16, dst);
+	if (has_gw)
+		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, RTA_GATEWAY, 16, gateway);
+	if (oif > 0)
+		mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, RTA_OIF, (uint32_t) oif);
+	return nlh;
+}
+
 struct nlmsghdr *rtnl_route(void *buf, bool add, const struct rtnl_route *rt)
 {
 	struct nlmsghdr *nlh = header(buf, add ? RTM_NEWROUTE : RTM_DELROUTE,
@@ -450,6 +530,8 @@ int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret)
 	if (a.tb[NDA_DST] && mnl_attr_get_payload_len(a.tb[NDA_DST]) == 4 &&
 	    u32_attr(a.tb[NDA_DST], &n.dst))
 		n.dst = ntohl(n.dst);
+	if (a.tb[NDA_DST] && mnl_attr_get_payload_len(a.tb[NDA_DST]) == 16)
+		memcpy(n.dst6, mnl_attr_get_payload(a.tb[NDA_DST]), 16);
 	*ret = n;
 	return 0;
 }
@@ -470,17 +552,42 @@ int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 	if (ifa->ifa_family != AF_INET || !a.tb[IFA_LOCAL] || !u32_attr(a.tb[IFA_LOCAL], &v))
 		return -ENOMSG;
 	*ret = (struct rtnl_addr){.ifindex = (int) ifa->ifa_index,
+				  .family = AF_INET,
 				  .ip = ntohl(v),
 				  .prefixlen = ifa->ifa_prefixlen,
 				  .scope = ifa->ifa_scope};
 	return 0;
 }
 
-int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+int rtnl_parse_addr6(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 {
-	struct attrs a = {.max = RTA_MAX};
+	struct attrs a = {.max = IFA_MAX};
+	const struct ifaddrmsg *ifa;
+	const struct nlattr *at;
+
+	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
+		return -ENOMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
+		return -EBADMSG;
+	ifa = mnl_nlmsg_get_payload(nlh);
+	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &a) < 0)
+		return -EBADMSG;
+	at = a.tb[IFA_LOCAL] ? a.tb[IFA_LOCAL] : a.tb[IFA_ADDRESS];
+	if (ifa->ifa_family != AF_INET6 || !at || mnl_attr_get_payload_len(at) != 16)
+		return -ENOMSG;
+	*ret = (struct rtnl_addr){.ifindex = (int) ifa->ifa_index,
+				  .family = AF_INET6,
+				  .prefixlen = ifa->ifa_prefixlen,
+				  .scope = ifa->ifa_scope};
+	memcpy(ret->ip6, mnl_attr_get_payload(at), 16);
+	return 0;
+}
+
+/* A unicast route of one family: what both families share. */
+static int parse_route(const struct nlmsghdr *nlh, uint8_t family, struct attrs *a,
+		       struct rtnl_route *rt)
+{
 	const struct rtmsg *rtm;
-	struct rtnl_route rt = {0};
 	uint32_t v;
 
 	if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
@@ -488,22 +595,51 @@ int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
 		return -EBADMSG;
 	rtm = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, &a) < 0)
+	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, a) < 0)
 		return -EBADMSG;
-	if (rtm->rtm_family != AF_INET || rtm->rtm_type != RTN_UNICAST)
+	if (rtm->rtm_family != family || rtm->rtm_type != RTN_UNICAST)
 		return -ENOMSG;
-	rt.table = rtm->rtm_table;
-	if (a.tb[RTA_TABLE] && u32_attr(a.tb[RTA_TABLE], &v))
-		rt.table = v;
-	rt.prefixlen = rtm->rtm_dst_len;
-	rt.protocol = rtm->rtm_protocol;
-	rt.onlink = rtm->rtm_flags & RTNH_F_ONLINK;
+	*rt = (struct rtnl_route){0};
+	rt->table = rtm->rtm_table;
+	if (a->tb[RTA_TABLE] && u32_attr(a->tb[RTA_TABLE], &v))
+		rt->table = v;
+	rt->prefixlen = rtm->rtm_dst_len;
+	rt->protocol = rtm->rtm_protocol;
+	rt->onlink = rtm->rtm_flags & RTNH_F_ONLINK;
+	if (a->tb[RTA_OIF] && u32_attr(a->tb[RTA_OIF], &v))
+		rt->oif = (int) v;
+	return 0;
+}
+
+int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+{
+	struct attrs a = {.max = RTA_MAX};
+	struct rtnl_route rt;
+	uint32_t v;
+	int r = parse_route(nlh, AF_INET, &a, &rt);
+
+	if (r < 0)
+		return r;
 	if (a.tb[RTA_DST] && u32_attr(a.tb[RTA_DST], &v))
 		rt.dst = ntohl(v);
 	if (a.tb[RTA_GATEWAY] && u32_attr(a.tb[RTA_GATEWAY], &v))
 		rt.gateway = ntohl(v);
-	if (a.tb[RTA_OIF] && u32_attr(a.tb[RTA_OIF], &v))
-		rt.oif = (int) v;
+	*ret = rt;
+	return 0;
+}
+
+int rtnl_parse_route6(const struct nlmsghdr *nlh, struct rtnl_route *ret)
+{
+	struct attrs a = {.max = RTA_MAX};
+	struct rtnl_route rt;
+	int r = parse_route(nlh, AF_INET6, &a, &rt);
+
+	if (r < 0)
+		return r;
+	if (a.tb[RTA_DST] && mnl_attr_get_payload_len(a.tb[RTA_DST]) == 16)
+		memcpy(rt.dst6, mnl_attr_get_payload(a.tb[RTA_DST]), 16);
+	if (a.tb[RTA_GATEWAY] && mnl_attr_get_payload_len(a.tb[RTA_GATEWAY]) == 16)
+		memcpy(rt.gw6, mnl_attr_get_payload(a.tb[RTA_GATEWAY]), 16);
 	*ret = rt;
 	return 0;
 }

@@ -62,6 +62,21 @@ struct nlmsghdr *rtnl_veth_add(void *buf, const char *name, const char *peer, in
 struct nlmsghdr *rtnl_addr(void *buf, bool add, int ifindex, uint32_t ip, uint8_t prefixlen,
 			   uint8_t scope);
 
+/* IPv6 (addresses 16 bytes, network order): an address without duplicate
+ * address detection (IFA_F_NODAD: a distributed router's gateway address is
+ * on every node at once), a permanent neighbour, a route (gateway: NULL or
+ * all zero for a link route). */
+struct nlmsghdr *rtnl_addr6(void *buf, bool add, int ifindex, const uint8_t ip[16],
+			    uint8_t prefixlen);
+struct nlmsghdr *rtnl_neigh6(void *buf, bool add, int ifindex, const uint8_t ip[16],
+			     const uint8_t mac[6]);
+struct nlmsghdr *rtnl_route6(void *buf, bool add, uint32_t table, const uint8_t dst[16],
+			     uint8_t prefixlen, const uint8_t *gateway, int oif, bool onlink);
+/* A proxy neighbour entry (the interface answers neighbour solicitations
+ * for ip, with proxy_ndp on), and the dump request that lists them. */
+struct nlmsghdr *rtnl_proxy6(void *buf, bool add, int ifindex, const uint8_t ip[16]);
+struct nlmsghdr *rtnl_dump_proxy6(void *buf);
+
 /* Routes and rules we install carry this protocol number, so that a dump
  * tells ours from the kernel's. */
 #define RTNL_PROTO 0x4c /* 'L' */
@@ -73,7 +88,8 @@ struct rtnl_route {
 	uint32_t gateway; /* 0: a link route */
 	int oif;
 	bool onlink;
-	uint8_t protocol; /* parsed */
+	uint8_t protocol;	   /* parsed */
+	uint8_t dst6[16], gw6[16]; /* rtnl_parse_route6 */
 };
 
 struct rtnl_rule {
@@ -110,13 +126,16 @@ struct rtnl_neigh {
 	int ifindex;
 	uint8_t mac[6];
 	bool has_mac;
-	uint32_t dst; /* AF_INET: the address; AF_BRIDGE: the VXLAN remote */
+	uint32_t dst;	  /* AF_INET: the address; AF_BRIDGE: the VXLAN remote */
+	uint8_t dst6[16]; /* AF_INET6: the address */
 	uint16_t state;
 	uint8_t flags;
 };
 
 struct rtnl_addr {
 	int ifindex;
+	uint8_t family;	 /* AF_INET, or AF_INET6 (rtnl_parse_addr6) */
+	uint8_t ip6[16]; /* AF_INET6 */
 	uint32_t ip;
 	uint8_t prefixlen;
 	uint8_t scope;
@@ -125,6 +144,10 @@ struct rtnl_addr {
 /* 0, or -EBADMSG for a malformed message; -ENOMSG for another type (or
  * family: only IPv4 addresses, unicast routes and rules are parsed). */
 int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret);
+/* IPv6 unicast routes only (dst6, gateway6; -ENOMSG for the others). */
+int rtnl_parse_route6(const struct nlmsghdr *nlh, struct rtnl_route *ret);
+/* IPv6 addresses only (-ENOMSG for the others). */
+int rtnl_parse_addr6(const struct nlmsghdr *nlh, struct rtnl_addr *ret);
 int rtnl_parse_route(const struct nlmsghdr *nlh, struct rtnl_route *ret);
 int rtnl_parse_rule(const struct nlmsghdr *nlh, struct rtnl_rule *ret);
 int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret);

@@ -22,7 +22,9 @@ def test_demo_runs_the_story_and_cleans_up():
         assert "demo: every step passed" in p.stdout
         assert "FAIL" not in p.stdout
         for what in ("by its Floating IP over TCP", "(SNAT to its Floating IP)",
-                     "routed east-west", "isolated", "(no network node)"):
+                     "routed east-west", "isolated", "(no network node)",
+                     "by SLAAC from the router advertisement of compute-2",
+                     "pings the internet host over IPv6"):
             assert what in p.stdout, what
         # Seven cases measured in each of the three modes (each a step that
         # passed: the nodes counted are the ones the mode must use).

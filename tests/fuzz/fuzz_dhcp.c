@@ -5,10 +5,18 @@
  * solve the IPv4 header checksum). The lookup knows one MAC, whose lease has
  * every option we send, 32 host routes included. Any reply must parse back
  * as an OFFER, ACK or NAK within the size the client allowed, and exactly
- * one counter besides 'received' moves per frame. */
+ * one counter besides 'received' moves per frame. The same input goes the
+ * IPv6 way too: as a frame (IPv6 parser, router solicitation check, DHCPv6
+ * core) and as a DHCPv6 message in a valid frame; any DHCPv6 reply must
+ * parse back as a frame to the client. */
 #include <stdlib.h>
 #include <string.h>
+#include "base/ipaddr.h"
+#include "dhcp/dhcp6.h"
+#include "dhcp/frame6.h"
+#include "dhcp/nd.h"
 #include "dhcp/packet.h"
+#include "dhcp/ra.h"
 #include "dhcp/server.h"
 #include "fuzz.h"
 
@@ -84,6 +92,70 @@ static void run(const uint8_t *frame, size_t size, struct dhcp_lease *l)
 		abort();
 }
 
+static const struct dhcp6_lease *lookup6(const uint8_t mac[6], void *userdata)
+{
+	const struct dhcp6_lease *l = userdata;
+
+	return memcmp(mac, l->mac, 6) == 0 ? l : NULL;
+}
+
+static void run6(const uint8_t *frame, size_t size, const struct dhcp6_lease *l)
+{
+	static uint8_t out[FRAME6_MAX];
+	struct dhcp_stats st = {0};
+	struct frame6 f, r;
+	size_t out_len = 0;
+	int v;
+
+	if (frame6_parse(frame, size, &f) < 0)
+		return;
+	if (f.next == FRAME6_PROTO_ICMP6) {
+		uint8_t target[16];
+
+		(void) ra_check_solicit(&f);
+		if (nd_check_solicit(&f, target) == 0 &&
+		    (nd_build_advert(&f, target, known_mac, true, out, sizeof(out), &out_len) < 0 ||
+		     frame6_parse(out, out_len, &r) < 0))
+			abort();
+		return;
+	}
+	v = dhcp6_server_process(&f, lookup6, (void *) l, out, sizeof(out), &out_len, &st);
+	if (v == 1 && (out_len > sizeof(out) || frame6_parse(out, out_len, &r) < 0 ||
+		       r.udp_src != DHCP6_SERVER_PORT || memcmp(r.eth_dst, known_mac, 6) != 0))
+		abort();
+	if (v > 1 || st.received != 1 ||
+	    st.replied + st.dropped_malformed + st.dropped_unknown + st.released + st.declined +
+			    st.ignored + st.failed !=
+		    1)
+		abort();
+}
+
+static void fuzz6(const uint8_t *data, size_t size)
+{
+	static struct dhcp6_lease l6;
+	static uint8_t frame[FRAME6_MAX];
+	struct frame6 f = {
+		.next = FRAME6_PROTO_UDP, .hop_limit = 1, .udp_src = 546, .udp_dst = 547};
+	size_t n;
+
+	memcpy(l6.mac, known_mac, 6);
+	memcpy(l6.server_mac, "\x02\xaa\xbb\xcc\xdd\xee", 6);
+	l6.stateful = size & 1;
+	l6.n_dns = DHCP6_MAX_DNS;
+	memset(l6.domain, 'd', sizeof(l6.domain) - 1);
+	run6(data, size, &l6);
+	if (size > FRAME6_MTU - FRAME6_IP6_SIZE - FRAME6_UDP_SIZE)
+		return;
+	memcpy(f.eth_src, known_mac, 6);
+	ip6_link_local(known_mac, f.src);
+	f.dst[0] = 0xff, f.dst[1] = 0x02, f.dst[13] = 1, f.dst[15] = 2;
+	f.payload = data;
+	f.payload_size = size;
+	if (frame6_build(&f, frame, sizeof(frame), &n) < 0)
+		abort();
+	run6(frame, n, &l6);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct dhcp_lease lease;
@@ -98,6 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	run(data, size, &lease);
+	fuzz6(data, size);
 
 	if (size > DHCP_PAYLOAD_MAX)
 		return 0;

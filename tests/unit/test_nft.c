@@ -73,6 +73,8 @@ TEST(nft_build_ports_groups_rules)
 	REQUIRE(r);
 	CHECK_STREQ(r, "meta priority set none\n"
 		       "ct state established,related accept\n"
+		       "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
+		       "mld-listener-query } accept\n"
 		       "ct state invalid drop\n"
 		       "jump sg_sgA_in\n"
 		       "drop\n");
@@ -102,6 +104,11 @@ TEST(nft_build_ports_groups_rules)
 			   "\"tapbbb\" . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton arp_ips { \"tapaaa\" . 0.0.0.0, "
 			   "\"tapaaa\" . 10.0.0.5, ") != NULL);
+	/* IPv6: ::, the link-local address of the MAC (no other address
+	 * in this model). */
+	CHECK(strstr(full, "add element bridge lepton ip6_src { "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . ::, "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, ") != NULL);
 	CHECK(strstr(full, "add element bridge lepton macs { \"tapaaa\" . fa:00:00:00:00:01, "
 			   "\"tapbbb\" . fa:00:00:00:00:02 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton egress { 0x1 : jump set_") != NULL);

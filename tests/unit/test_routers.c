@@ -1,4 +1,5 @@
 /* Router namespaces: desired contents from the model, and the plan. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1275,6 +1276,107 @@ TEST(announce_legacy_router)
 	free(want);
 	node_done(&d1);
 	node_done(&d2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+static bool has_v6(const struct d_router *d, const char *dev_prefix, const char *ip, int len)
+{
+	uint8_t a[16];
+
+	inet_pton(AF_INET6, ip, a);
+	for (size_t i = 0; i < d->n_addrs; i++)
+		if (strncmp(d->addrs[i].dev, dev_prefix, strlen(dev_prefix)) == 0 &&
+		    d->addrs[i].v6 && memcmp(d->addrs[i].ip6, a, 16) == 0 &&
+		    d->addrs[i].prefixlen == len)
+			return true;
+	return false;
+}
+
+static int v6_neigh(const struct d_router *d, const char *dev_prefix, const char *ip, bool proxy)
+{
+	uint8_t a[16];
+	int n = 0;
+
+	inet_pton(AF_INET6, ip, a);
+	for (size_t i = 0; i < d->n_neighs; i++)
+		if (strncmp(d->neighs[i].dev, dev_prefix, strlen(dev_prefix)) == 0 &&
+		    d->neighs[i].v6 && d->neighs[i].proxy == proxy &&
+		    memcmp(d->neighs[i].ip6, a, 16) == 0)
+			n++;
+	return n;
+}
+
+/* IPv6: a leg for an IPv6-only interface with the gateway address, static
+ * neighbours for the subnet's ports; on the external leg of the VM's own
+ * node, a default route through the external subnet's gateway and proxy
+ * entries for that node's VMs only; RAs for the VM from the router port. */
+TEST(routers_ipv6_legs_north_south_and_ra)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	struct replica r;
+	struct desired c1;
+	struct r_observed o;
+	struct plan p = {0};
+	const struct d_router *d;
+	const struct d_port *vm1 = NULL;
+
+	load(&r, true);
+	model_set(&r, "subnet",
+		  "{\"id\":\"s6\",\"network_id\":\"net\",\"cidr\":\"fd00:1::/64\","
+		  "\"gateway_ip\":\"fd00:1::1\",\"enable_dhcp\":true,\"ipv6_ra_mode\":\"slaac\","
+		  "\"ipv6_address_mode\":\"slaac\"}");
+	model_set(&r, "subnet",
+		  "{\"id\":\"gw6\",\"network_id\":\"ext\",\"cidr\":\"2001:db8:e0::/64\","
+		  "\"gateway_ip\":\"2001:db8:e0::1\"}");
+	model_set(&r, "port",
+		  "{\"id\":\"qr6\",\"network_id\":\"net\",\"device_id\":\"" R "\","
+		  "\"device_owner\":\"network:router_interface_distributed\","
+		  "\"mac_address\":\"fa:16:3e:00:00:06\",\"binding:host_id\":\"\","
+		  "\"fixed_ips\":[{\"subnet_id\":\"s6\",\"ip_address\":\"fd00:1::1\"}]}");
+	update(&r, "port", "qg-port", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "gw", "ip_address", "100.64.0.10",
+			 "subnet_id", "gw6", "ip_address", "2001:db8:e0::10"));
+	update(&r, "port", "vm1", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "s1", "ip_address", "10.0.0.5",
+			 "subnet_id", "s6", "ip_address", "fd00:1::f816:3eff:fe00:11"));
+	update(&r, "port", "vm2", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "s1", "ip_address", "10.0.0.6",
+			 "subnet_id", "s6", "ip_address", "fd00:1::f816:3eff:fe00:12"));
+	c1 = node(&r, "compute-1", phys);
+	REQUIRE(c1.routers && c1.routers->n == 1);
+	d = &c1.routers->r[0];
+	CHECK(leg(d, "qr-qr6") != NULL);
+	CHECK(has_v6(d, "qr-qr6", "fd00:1::1", 64));
+	CHECK(v6_neigh(d, "qr-qr6", "fd00:1::f816:3eff:fe00:11", false) == 1);
+	CHECK(v6_neigh(d, "qr-qr6", "fd00:1::f816:3eff:fe00:12", false) == 1);
+	CHECK(v6_neigh(d, "fg-", "fd00:1::f816:3eff:fe00:11", true) == 1);
+	CHECK(v6_neigh(d, "fg-", "fd00:1::f816:3eff:fe00:12", true) == 0);
+	{
+		uint8_t gw[16];
+		bool found = false;
+
+		inet_pton(AF_INET6, "2001:db8:e0::1", gw);
+		for (size_t i = 0; i < d->n_routes; i++)
+			found |= d->routes[i].v6 && d->routes[i].prefixlen == 0 &&
+				 memcmp(d->routes[i].gw6, gw, 16) == 0 &&
+				 strncmp(d->routes[i].dev, "fg-", 3) == 0;
+		CHECK(found);
+	}
+	for (size_t i = 0; i < c1.n_ports; i++)
+		if (streq(c1.ports[i].id, "vm1"))
+			vm1 = &c1.ports[i];
+	REQUIRE(vm1);
+	CHECK(vm1->v6.ra && vm1->v6.autonomous && !vm1->v6.managed && !vm1->v6.dhcp);
+	CHECK(vm1->v6.router_mac[5] == 0x06 && vm1->v6.prefix_len == 64);
+	CHECK(vm1->n_ips6 == 1);
+	/* What is right gets no op. */
+	o = as_observed(d);
+	reconcile_router(d, &o, &p);
+	CHECK(p.n_ops == 0);
+	plan_done(&p);
+	r_observed_done(&o);
+	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
 }

@@ -10,8 +10,9 @@ as a library (tests and benchmarks) and the command lepton-lab.
 
 Standard library only (Debian 12's python3)."""
 from .api import Client, Response, allow_ingress
-from .lab import Lab, LabError, netns_list, unique_name
+from .lab import EXT6, INTERNET6, TENANT6, Lab, LabError, netns_list, unique_name
 from .topology import VM, Node, Segment, Topology, TopologyError, Upstream
 
-__all__ = ["Client", "Response", "allow_ingress", "Lab", "LabError", "netns_list",
+__all__ = ["EXT6", "INTERNET6", "TENANT6", "Client", "Response", "allow_ingress", "Lab",
+           "LabError", "netns_list",
            "unique_name", "VM", "Node", "Segment", "Topology", "TopologyError", "Upstream"]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .lab import Lab, LabError, _wait_for
+from .lab import INTERNET6, TENANT6, Lab, LabError, _wait_for
 from .topology import Topology
 
 MODES = {"distributed": "distributed SNAT, no network node",
@@ -205,6 +205,8 @@ class Demo:
         self.out("")
         self.out("What it proves:")
         self.proofs(ips, fips, gw)
+        if self.modes.get("alpha") == "distributed" and self.lab._v6_segment():
+            self.ipv6()
         meter = Meter(self.lab, self.internet)
         for t in self.measured:
             self.out("")
@@ -371,11 +373,102 @@ class Demo:
         srv = self.lab.popen(server, ["sh", "-c", f"echo lepton | timeout 5 nc -l -p {port} -q 1"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            time.sleep(0.3)
+            # Listening before the client comes (a loaded machine may take
+            # longer than a fixed pause to start nc).
+            _wait_for(5, lambda: f":{port}" in self.lab.exec(
+                server, ["ss", "-Hltn", f"sport = :{port}"]).stdout)
             return self.lab.exec(client, ["nc", "-w", "2", ip, str(port)],
                                  stdin=subprocess.DEVNULL).stdout.strip()
         finally:
             self.lab.stop(srv)
+
+    def ipv6(self):
+        """alpha-net becomes dual-stack: a global IPv6 subnet (SLAAC) on
+        alpha-router; each VM takes its address from the router
+        advertisement its own node sends, and reaches the internet host
+        over IPv6, without NAT, out of its own node and back into it."""
+        lab, c = self.lab, self.computes
+        api = lab.client("alpha")
+        tenant = ipaddress.IPv6Network(TENANT6)
+        cidr = str(ipaddress.IPv6Network((int(tenant.network_address) + (1 << 64), 64)))
+        internet6 = str(ipaddress.IPv6Network(INTERNET6).network_address + 10)
+        net = api.get("/v2.0/networks?name=alpha-net").json["networks"][0]
+        sub = api.post("/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "name": "alpha-v6", "cidr": cidr, "ip_version": 6,
+            "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}}).json["subnet"]
+        router = api.get("/v2.0/routers?name=alpha-router").json["routers"][0]
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": sub["id"]})
+        sg = api.get("/v2.0/security-groups?name=default").json["security_groups"][0]
+        for proto in ("ipv6-icmp", "tcp"):
+            api.post("/v2.0/security-group-rules", {"security_group_rule": {
+                "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv6",
+                "protocol": proto}})
+        self.out("")
+        self.out(f"IPv6: alpha adds the subnet {cidr} (ipv6_ra_mode slaac) to alpha-net and to"
+                 f"\nalpha-router; the upstream has the tenants' {TENANT6} on-link on the"
+                 f"\nexternal segment, the internet host is {internet6}:")
+        for n in range(1, c + 1):
+            vm, node = f"alpha-vm{n}", f"compute-{n}"
+            port = api.get(f"/v2.0/ports?name={vm}").json["ports"][0]
+            want = [a["ip_address"] for a in port["fixed_ips"] if ":" in a["ip_address"]]
+            got = []
+
+            def slaac(vm=vm):
+                got[:] = [a["local"] for link in lab.ip_json(vm, "-6", "addr", "show", "dev",
+                                                            "eth0", "scope", "global")
+                          for a in link.get("addr_info", [])
+                          if "local" in a and not a.get("tentative")]
+                return got == want
+            self.step(f"{vm} took {want[0] if want else '?'} by SLAAC from the router "
+                      f"advertisement of {node}", lambda slaac=slaac: _wait_for(15, slaac))
+            before = self.v6_counts(internet6)
+            ok = _wait_for(10, lambda vm=vm: self.ping6(vm, internet6))
+            time.sleep(0.3)
+            after = self.v6_counts(internet6)
+            d = {k: after[k] - before.get(k, 0) for k in after}
+            me = want[0] if want else "?"
+            on_own = d.get(("out", node), 0) > 0 and d.get(("in", node), 0) > 0
+            elsewhere = sum(v for (k, nd), v in d.items() if nd != node)
+            why = ("" if ok else "no answer; ") + \
+                ("" if on_own else "not both ways on its node; ") + \
+                ("" if not elsewhere else f"{elsewhere} packets on other nodes")
+            if why:
+                self.out(f"        ({why.strip('; ')})")
+            self.step(f"{vm} pings the internet host over IPv6 as {me} (no NAT), out of and "
+                      f"back into {node} only",
+                      lambda ok=ok, on_own=on_own, elsewhere=elsewhere:
+                      ok and on_own and not elsewhere)
+
+    def v6_counts(self, internet6):
+        """IPv6 to and from the internet host on each node's leg of the
+        external switch, counted (nftables counters in the lab's switch
+        namespace: exact, whatever the load): {(out|in, node): packets}."""
+        lab = self.lab
+        if not getattr(self, "_v6_meter", False):
+            rules = []
+            for n in lab.topology.nodes:
+                i = lab.topology.index(n.name)
+                rules += [f'iifname "x{i}" ip6 daddr {internet6} counter comment "out {n.name}"',
+                          f'oifname "x{i}" ip6 saddr {internet6} counter comment "in {n.name}"']
+            script = (f"table bridge {METER}6 {{\n chain counted {{\n"
+                      "  type filter hook forward priority 0; policy accept;\n"
+                      + "".join(f"  {r}\n" for r in rules) + " }\n}\n")
+            lab.exec("ext", ["nft", "-f", "-"], input=script, check=True)
+            self._v6_meter = True
+        doc = json.loads(lab.exec("ext", ["nft", "-j", "list", "table", "bridge", f"{METER}6"],
+                                  check=True).stdout)
+        c = {}
+        for item in doc["nftables"]:
+            rule = item.get("rule")
+            if rule and "comment" in rule:
+                kind, node = rule["comment"].split()
+                c[(kind, node)] = sum(e["counter"]["packets"] for e in rule["expr"]
+                                      if "counter" in e)
+        return c
+
+    def ping6(self, host, ip, count=2):
+        return self.lab.exec(host, ["ping", "-6", "-c", str(count), "-i", "0.2", "-W", "1",
+                                    ip]).returncode == 0
 
     def seen_as(self, vm, port=7780):
         """The address the internet host sees a VM's TCP connection come from."""

@@ -37,6 +37,14 @@ HERE = pathlib.Path(__file__).resolve().parent
 UDHCPC_SCRIPT = HERE.parent / "udhcpc-script"
 DEFAULT_BIN = HERE.parent.parent.parent / "build"   # src/lab/leptonlab -> build/
 STATE_ROOT = "/run/lepton-lab"
+# IPv6 (documentation space), on the first upstream's first flat segment of
+# a lab without BGP: the external subnet (the upstream has ::1), the
+# tenants' global prefixes (on-link on that segment for the upstream: the
+# node hosting a VM answers for its address, no NAT), the internet host's
+# network (the upstream ::1, the host ::10).
+EXT6 = "2001:db8:e0::/64"
+TENANT6 = "2001:db8:100::/40"
+INTERNET6 = "2001:db8:ee::/64"
 
 
 class LabError(RuntimeError):
@@ -550,6 +558,15 @@ class Lab:
                      "dev", "eth0")
             self._ip(u.internet, "link", "set", "eth0", "up")
             self._ip(u.internet, "route", "add", "default", "via", str(inet.network_address + 1))
+            if k == 0 and self._v6_segment():
+                inet6 = ipaddress.IPv6Network(INTERNET6)
+                self._ip(u.name, "-6", "addr", "add",
+                         f"{inet6.network_address + 1}/{inet6.prefixlen}", "dev", "up1", "nodad")
+                self._ip(u.internet, "-6", "addr", "add",
+                         f"{inet6.network_address + 10}/{inet6.prefixlen}", "dev", "eth0",
+                         "nodad")
+                self._ip(u.internet, "-6", "route", "add", "default", "via",
+                         str(inet6.network_address + 1))
         for n in t.nodes:
             i = t.index(n.name)
             self._ip("ext", "link", "add", f"x{i}", "type", "veth", "peer", "name",
@@ -754,6 +771,24 @@ class Lab:
                  "dev", dev)
         self._ip(upstream.name, "link", "set", dev, "up")
         self._ip(upstream.name, "route", "add", seg.pool, "dev", dev)
+        if self._v6_segment() == seg.name:
+            self.exec(upstream.name, ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+                      check=True)
+            ext6 = ipaddress.IPv6Network(EXT6)
+            self._ip(upstream.name, "-6", "addr", "add",
+                     f"{ext6.network_address + 1}/{ext6.prefixlen}", "dev", dev, "nodad")
+            self._ip(upstream.name, "-6", "route", "add", TENANT6, "dev", dev)
+
+    def _v6_segment(self):
+        """The segment that carries IPv6 (EXT6), or None (BGP labs)."""
+        t = self.topology
+        if t.bgp or not t.upstreams:
+            return None
+        for name in t.upstreams[0].segments:
+            seg = t.segment(name)
+            if seg and seg.vlan is None:
+                return seg.name
+        return None
 
     def _public(self):
         """The external networks: for each segment a network with a gateway
@@ -778,6 +813,12 @@ class Lab:
                 "name": f"{seg.name}-pool", "network_id": net, "cidr": seg.pool,
                 "ip_version": 4, "gateway_ip": None, "enable_dhcp": False,
                 "service_types": ["network:floatingip"]}})
+            if self._v6_segment() == seg.name:
+                ext6 = ipaddress.IPv6Network(EXT6)
+                self._api("POST", "/v2.0/subnets", {"subnet": {
+                    "name": f"{seg.name}-v6", "network_id": net, "cidr": EXT6,
+                    "ip_version": 6, "gateway_ip": str(ext6.network_address + 1),
+                    "enable_dhcp": False, "service_types": ["network:router_gateway"]}})
 
     def info(self):
         return {"lab": self.name, "url": self.url, "urls": self.urls or [self.url],
