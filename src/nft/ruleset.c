@@ -637,6 +637,12 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	return h ? h : 1;
 }
 
+/* Neighbour discovery and MLD pass whatever the security groups say (as in
+ * Neutron): conntrack tracks none of them (they would count as invalid). */
+#define ND_ACCEPT                                                                                  \
+	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
+	"mld-listener-query, mld-listener-report, mld2-listener-report } accept; "
+
 /* The tables and their fixed sets, maps and base chains; everything
  * per port is an element of them.
  *
@@ -648,12 +654,6 @@ uint64_t nft_state_hash(const struct nft_state *st)
  * inet (through br_netfilter): the conntrack zone of the bridge; the
  * egress verdict by mark, the ingress verdict by priority tag, each a jump
  * to the chain of the port's set of security groups. */
-/* Neighbour discovery and MLD pass whatever the security groups say (as in
- * Neutron): conntrack tracks none of them (they would count as invalid). */
-#define ND_ACCEPT                                                                                  \
-	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
-	"mld-listener-query, mld-listener-report, mld2-listener-report } accept; "
-
 static const char skeleton[] =
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
