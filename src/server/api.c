@@ -363,6 +363,7 @@ static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_
 	resp->read = watch_read;
 	resp->free_stream = watch_free;
 	resp->send_timeout = api->cfg->watch_send_timeout;
+	resp->send_buffer = 4 * WATCH_BUFFER;
 	return 200;
 }
 

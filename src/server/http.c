@@ -185,6 +185,14 @@ static struct MHD_Response *stream_response(struct http_server *srv, struct MHD_
 		resp->attach(resp->stream, hs);
 	if (resp->send_timeout)
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, resp->send_timeout);
+	if (resp->send_buffer > 0) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		if (ci)
+			(void) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &resp->send_buffer,
+					  sizeof(resp->send_buffer));
+	}
 	return mr;
 }
 

@@ -55,12 +55,15 @@ struct http_response {
 	 * the connection is done (also when attach() was never called).
 	 * send_timeout: seconds the client may take none of the stream's bytes
 	 * while some wait for it before the connection is cut (0: the
-	 * listener's idle timeout). */
+	 * listener's idle timeout). send_buffer: the socket's send buffer in
+	 * bytes (0: the kernel's, which grows to megabytes for a client that
+	 * does not read). */
 	void *stream;
 	void (*attach)(void *stream, struct http_stream *hs);
 	ssize_t (*read)(void *stream, char *buf, size_t max);
 	void (*free_stream)(void *stream);
 	unsigned send_timeout;
+	int send_buffer;
 };
 
 typedef void (*http_handler_fn)(void *userdata, const struct http_request *req,

@@ -11,7 +11,7 @@
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
-#define BATCH 500
+#define BATCH 64
 /* The feeder lets the API have the store's lock at least this often. */
 #define LOCK_SLICE_MS 20
 /* The feeder looks at pings at least this often. */
@@ -338,14 +338,20 @@ static bool fill(struct watch_stream *w, struct watch_hub *hub, size_t room, boo
 	if (w->need_snapshot && !snapshot(w, hub->store, room))
 		return true;
 	while (w->pend.len < room) {
+		size_t n;
+
 		changes = store_feed_after(hub->store, w->rev, BATCH);
+		n = json_array_size(changes);
 		json_array_foreach(changes, i, c) {
+			if (w->pend.len >= room) {
+				n = 0; /* the rest waits for room */
+				break;
+			}
 			w->rev = json_integer_value(json_object_get(c, "revision"));
 			emit(w, json_incref(c));
 		}
-		i = json_array_size(changes);
 		json_decref(changes);
-		if (i < BATCH)
+		if (n < BATCH)
 			break;
 	}
 	if (w->rev < store_revision(hub->store))

@@ -42,7 +42,8 @@
  * buffer, one due a ping), turns the changes into each stream's lines under
  * the store's lock, and wakes the streams it gave lines to
  * (http_stream_wake). Each stream buffers at most about WATCH_BUFFER bytes
- * it has not sent (a node's batch of changes may exceed it once): while a
+ * it has not sent (a node's batch of changes may exceed it once), and its
+ * socket's send buffer is kept to a few times that: while a
  * client takes none of them the feeder writes nothing more for it (a node's
  * stream then sends, once drained, the difference at that time: changes do
  * not pile up), and the HTTP adapter cuts a client that takes no byte for
