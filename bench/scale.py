@@ -329,6 +329,7 @@ def run(store, args):
         res["ports / nodes"] = f"{n_ports} / {len(nodes)}"
         res["setup: create time s (ports/s)"] = f"{setup_s:.1f} ({n_ports / setup_s:.0f})"
         base = api_latencies(api, args, nodes, net_of, proj_of, ports, rng)
+        rss_idle = srv.status("VmRSS") / 1024
 
         w = Watchers()
         w.start()
@@ -391,8 +392,8 @@ def run(store, args):
                 f"{b50:.1f} / {l50:.1f} ({l50 / b50:.2f}x)"
             res[f"port {label} p99 ms: no watch / {len(nodes)} watches"] = \
                 f"{b99:.1f} / {l99:.1f} ({l99 / b99:.2f}x)"
-        res["server RSS MiB (now / peak)"] = \
-            f"{srv.status('VmRSS') / 1024:.0f} / {srv.status('VmHWM') / 1024:.0f}"
+        res["server RSS MiB: no watch / watches / peak"] = \
+            f"{rss_idle:.0f} / {srv.status('VmRSS') / 1024:.0f} / {srv.status('VmHWM') / 1024:.0f}"
         res["server threads"] = f"{srv.status('Threads')}"
         w.stop_flag = True
         w.join(5)
