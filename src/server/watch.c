@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include "base/strbuf.h"
@@ -13,7 +12,7 @@
 
 #define BATCH 64
 /* The feeder lets the API have the store's lock at least this often. */
-#define LOCK_SLICE_MS 20
+#define LOCK_SLICE_MS 10
 /* The feeder looks at pings at least this often. */
 #define TICK_MS 1000
 
@@ -378,8 +377,10 @@ static void feed(struct watch_hub *hub, struct watch_stream **work, size_t n, ui
 		bool more = false, done = false, due;
 
 		if (time_mono_ms() - slice >= LOCK_SLICE_MS) {
+			/* A mutex is not fair: sleep a little so that a
+			 * request waiting for the lock gets it. */
 			store_unlock(hub->store);
-			sched_yield();
+			nanosleep(&(struct timespec){.tv_nsec = 500 * 1000}, NULL);
 			store_lock(hub->store);
 			slice = time_mono_ms();
 		}
