@@ -12,7 +12,7 @@
 
 #define BATCH 64
 /* The feeder lets the API have the store's lock at least this often. */
-#define LOCK_SLICE_MS 10
+#define LOCK_SLICE_MS 5
 /* The feeder looks at pings at least this often. */
 #define TICK_MS 1000
 

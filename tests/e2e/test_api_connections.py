@@ -244,7 +244,9 @@ def test_a_watcher_that_never_reads_is_cut_off(tmp_path):
 
 
 def test_streams_past_the_limit_are_refused_and_the_api_answers(make_server):
-    s = make_server(config="watch_max_streams = 5\n").start()
+    """A stream's client that went away frees its place when the server
+    finds it gone: at its next line (a ping at the latest)."""
+    s = make_server(config="watch_max_streams = 5\nwatch_ping_interval = 1\n").start()
     streams = [RawStream(s.port, f"host=h{i}") for i in range(5)]
     try:
         for st in streams:
