@@ -181,3 +181,8 @@ clean:
 # node without the kernel (in-memory kernel, nftables built, not applied).
 $(B)/bench-agent: $(call objs,$(B),$(LIB_SRC) $(AGENT_LIB) $(AGENT_DEPS) bench/agent.c)
 	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)
+
+# `build/bench-nft [PORTS]` (as root): the security-group tables applied
+# to the kernel, in a network namespace of its own.
+$(B)/bench-nft: $(call objs,$(B),$(LIB_SRC) $(AGENT_LIB) $(AGENT_DEPS) bench/nft.c)
+	$(LINK) -o $@ $^ $(LDLIBS) $(AGENT_LDLIBS)

@@ -2,9 +2,11 @@
 """bench/dataplane: the L2 data plane and the agent, in a lab, with real packets.
 
 Prints, each measured in the same run:
-  - cross-node TCP throughput (iperf3, 5 s) between two VMs on two compute
-    nodes, against a raw veth + bridge + VXLAN path built by hand with the same
-    shape (the baseline), as a ratio;
+  - cross-node TCP throughput (iperf3, 5 s, median of 3 rounds that take
+    turns) between two VMs on two compute nodes, with port security off, and
+    with port security on and a security group of 20 rules, against a raw
+    veth + bridge + VXLAN path built by hand with the same shape (the
+    baseline), as ratios;
   - time from port create to the VM's first successful ping (median of N),
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
@@ -31,12 +33,13 @@ def sh(*args, check=True):
     return subprocess.run(args, check=check, capture_output=True, text=True)
 
 
-def iperf(client_ns, server_ns, ip):
-    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def iperf(client_ns, server_ns, ip, port=5201):
+    srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-p",
+                            str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)
     try:
-        out = sh("ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-t", "5", "-J").stdout
+        out = sh("ip", "netns", "exec", client_ns, "iperf3", "-c", ip, "-p", str(port), "-t",
+                 "5", "-J").stdout
         return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
     finally:
         srv.wait(timeout=10)
@@ -88,16 +91,34 @@ def main():
         net = api.post("/v2.0/networks", {"network": {"name": "bench"}}).json["network"]
         api.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "cidr": "10.64.0.0/16",
                                               "ip_version": 4}})
-        ports = []
+        # A group of 20 rules, the one that lets iperf3 in last.
+        sg = api.post("/v2.0/security-groups", {"security_group": {"name": "twenty"}}).json[
+            "security_group"]
+        for k in range(20):
+            r = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+                "security_group_id": sg["id"], "direction": "ingress", "ethertype": "IPv4",
+                "protocol": "tcp", "port_range_min": 5182 + k, "port_range_max": 5182 + k}})
+            assert r.status == 201, r
+        ports, secured = [], []
         for i in (1, 2):
             p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
                                                   "port_security_enabled": False}}).json["port"]
             lab.vm(f"compute-{i}", p["id"], f"tp{i}")
             ports.append(p)
+            p = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                  "security_groups": [sg["id"]]}}).json["port"]
+            lab.vm(f"compute-{i}", p["id"], f"ts{i}")
+            secured.append(p)
         ip2 = ports[1]["fixed_ips"][0]["ip_address"]
+        ips2 = secured[1]["fixed_ips"][0]["ip_address"]
         raw = raw_path(os.getpid() % 10000)
-        base = iperf(raw["v1"], raw["v2"], "10.9.0.2")
-        lepton = iperf(lab.ns("tp1"), lab.ns("tp2"), ip2)
+        time.sleep(2)
+        rounds = {"raw": [], "off": [], "on": []}
+        for _ in range(3):
+            rounds["raw"].append(iperf(raw["v1"], raw["v2"], "10.9.0.2"))
+            rounds["off"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2))
+            rounds["on"].append(iperf(lab.ns("ts1"), lab.ns("ts2"), ips2, port=5201))
+        base, lepton, filtered = (statistics.median(rounds[k]) for k in ("raw", "off", "on"))
 
         times = []
         for i in range(args.runs):
@@ -132,8 +153,12 @@ def main():
 
         print("Lepton data plane (lab, 2 compute nodes, one run)")
         print(f"  cross-node TCP, raw veth+bridge+VXLAN baseline : {base:6.2f} Gbit/s")
-        print(f"  cross-node TCP, Lepton VMs                     : {lepton:6.2f} Gbit/s"
+        print(f"  cross-node TCP, Lepton VMs, port security off  : {lepton:6.2f} Gbit/s"
               f"  ratio {lepton / base:.2f}")
+        print(f"  cross-node TCP, Lepton VMs, 20-rule group      : {filtered:6.2f} Gbit/s"
+              f"  ratio {filtered / base:.2f}")
+        print("    rounds (Gbit/s): " + "; ".join(
+            f"{k} " + " ".join(f"{v:.2f}" for v in rounds[k]) for k in rounds))
         print(f"  port create -> first ping, median of {len(times):3d}      : "
               f"{statistics.median(times) * 1000:6.0f} ms (min {min(times) * 1000:.0f}, "
               f"max {max(times) * 1000:.0f})")

@@ -103,7 +103,7 @@ static void fill_dhcp(struct model *m, const struct m_port *port, const struct m
 	}
 }
 
-static void add_network(struct desired *out, size_t *cap, const struct m_network *net);
+static struct d_network *add_network(struct desired *out, size_t *cap, const struct m_network *net);
 
 void desired_add_network(struct desired *out, const struct m_network *net, const char *phys)
 {
@@ -126,14 +126,15 @@ void desired_add_network(struct desired *out, const struct m_network *net, const
 	}
 }
 
-static void add_network(struct desired *out, size_t *cap, const struct m_network *net)
+/* The network's entry, added when absent. */
+static struct d_network *add_network(struct desired *out, size_t *cap, const struct m_network *net)
 {
 	struct d_network n = {0};
 	uint32_t vni = net->segmentation_id;
 
 	for (size_t i = 0; i < out->n_nets; i++)
 		if (streq(out->nets[i].id, net->o.id))
-			return;
+			return &out->nets[i];
 	snprintf(n.id, sizeof(n.id), "%s", net->o.id);
 	desired_bridge_name(n.id, n.bridge);
 	desired_vxlan_name(vni, n.vxlan);
@@ -146,6 +147,7 @@ static void add_network(struct desired *out, size_t *cap, const struct m_network
 		out->nets = xrealloc(out->nets, *cap * sizeof(*out->nets));
 	}
 	out->nets[out->n_nets++] = n;
+	return &out->nets[out->n_nets - 1];
 }
 
 static bool has_u32(const uint32_t *a, size_t n, uint32_t v)
@@ -263,7 +265,10 @@ void desired_ports(struct model *m, const struct d_node *node, struct desired *o
 			p.dhcp.enabled = false;
 		}
 		PUSH(out->ports, out->n_ports, cap_ports, p);
-		add_network(out, &out->cap_nets, net);
+		if (p.port_security)
+			add_network(out, &out->cap_nets, net)->filtered = true;
+		else
+			add_network(out, &out->cap_nets, net);
 		/* The bridge knows the port's MAC from the model: a VM that has
 		 * not spoken yet is never flooded to other nodes. */
 		struct d_fdb f = {.master = true};

@@ -32,6 +32,8 @@ struct d_network {
 	uint32_t mtu;
 	uint16_t zone;		    /* conntrack zone of the network on this node */
 	bool central_dhcp;	    /* DHCP served by network nodes (lepton:dhcp centralized) */
+	bool filtered;		    /* a local port has port security: the bridge's IP
+				     * packets go through netfilter (security groups) */
 	char phys[D_IFNAMSIZ];	    /* provider network: the node's interface (flat) or
 				     * its VLAN device <iface>.<vid>; no VXLAN */
 	char phys_base[D_IFNAMSIZ]; /* VLAN: the node's interface */

@@ -96,7 +96,8 @@ static int on_link(const struct nlmsghdr *nlh, void *data)
 			     .ours = l.group == RTNL_GROUP,
 			     .vni = l.vni,
 			     .local = l.local,
-			     .learning = l.learning};
+			     .learning = l.learning,
+			     .nf_call = l.nf_call};
 	snprintf(k->name, sizeof(k->name), "%s", l.name);
 	snprintf(k->kind, sizeof(k->kind), "%s", l.kind);
 	memcpy(k->mac, l.mac, 6);
@@ -229,6 +230,8 @@ static int kernel_exec(void *userdata, const struct op *op)
 		else if ((master = kernel_ifindex(k, op->master)) < 0)
 			return master;
 		return rtnl_request(k->req, rtnl_link_set(buf, idx, master, op->up, op->mtu));
+	case OP_BRIDGE_NF:
+		return idx < 0 ? idx : rtnl_request(k->req, rtnl_bridge_nf(buf, idx, op->up));
 	case OP_BRPORT_SET:
 		return idx < 0 ? idx
 			       : rtnl_request(k->req, rtnl_brport_set(buf, idx, op->learning,

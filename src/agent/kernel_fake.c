@@ -321,6 +321,13 @@ static int node_exec(struct kernel_fake *f, const struct op *op)
 		return 0;
 	case OP_BRPORT_SET:
 		return l ? 0 : -ENODEV;
+	case OP_BRIDGE_NF:
+		if (!l)
+			return -ENODEV;
+		if (!streq(l->kind, "bridge"))
+			return -EOPNOTSUPP;
+		l->nf_call = op->up;
+		return 0;
 	case OP_FDB_ADD:
 		if (!l)
 			return -ENODEV;

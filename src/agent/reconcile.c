@@ -291,6 +291,13 @@ void reconcile_plan(const struct desired *d, const struct observed *o, uint32_t 
 			op->mtu = n->mtu;
 			op->master[0] = '-'; /* "-": leave the master alone */
 		}
+		/* Netfilter on the bridge only where security groups need it
+		 * (a new bridge starts with it off), whatever the namespace's
+		 * bridge-nf-call-* sysctls say. */
+		if ((br && br->nf_call) != n->filtered) {
+			op = push(pl, OP_BRIDGE_NF, n->bridge);
+			op->up = n->filtered;
+		}
 		if (n->phys[0]) {
 			/* A flat provider network: the node's interface in the
 			 * bridge, no VXLAN. */
@@ -495,27 +502,17 @@ void plan_done(struct plan *p)
 }
 
 static const char *const op_names[] = {
-	[OP_BRIDGE_ADD] = "bridge-add",
-	[OP_VXLAN_ADD] = "vxlan-add",
-	[OP_VLAN_ADD] = "vlan-add",
-	[OP_LINK_DEL] = "link-del",
-	[OP_LINK_SET] = "link-set",
-	[OP_BRPORT_SET] = "brport-set",
-	[OP_FDB_ADD] = "fdb-add",
-	[OP_FDB_DEL] = "fdb-del",
-	[OP_NEIGH_SET] = "neigh-set",
-	[OP_NEIGH_DEL] = "neigh-del",
-	[OP_NS_ADD] = "ns-add",
-	[OP_NS_DEL] = "ns-del",
-	[OP_NFT_TABLE] = "nft-table",
-	[OP_LEG_ADD] = "leg-add",
-	[OP_ADDR_ADD] = "addr-add",
-	[OP_ADDR_DEL] = "addr-del",
-	[OP_ROUTE_ADD] = "route-add",
-	[OP_ROUTE_DEL] = "route-del",
-	[OP_RULE_ADD] = "rule-add",
-	[OP_RULE_DEL] = "rule-del",
-	[OP_GARP] = "garp",
+	[OP_BRIDGE_ADD] = "bridge-add", [OP_VXLAN_ADD] = "vxlan-add",
+	[OP_VLAN_ADD] = "vlan-add",	[OP_LINK_DEL] = "link-del",
+	[OP_LINK_SET] = "link-set",	[OP_BRPORT_SET] = "brport-set",
+	[OP_BRIDGE_NF] = "bridge-nf",	[OP_FDB_ADD] = "fdb-add",
+	[OP_FDB_DEL] = "fdb-del",	[OP_NEIGH_SET] = "neigh-set",
+	[OP_NEIGH_DEL] = "neigh-del",	[OP_NS_ADD] = "ns-add",
+	[OP_NS_DEL] = "ns-del",		[OP_NFT_TABLE] = "nft-table",
+	[OP_LEG_ADD] = "leg-add",	[OP_ADDR_ADD] = "addr-add",
+	[OP_ADDR_DEL] = "addr-del",	[OP_ROUTE_ADD] = "route-add",
+	[OP_ROUTE_DEL] = "route-del",	[OP_RULE_ADD] = "rule-add",
+	[OP_RULE_DEL] = "rule-del",	[OP_GARP] = "garp",
 };
 
 char *plan_format(const struct plan *p)
@@ -553,6 +550,9 @@ char *plan_format(const struct plan *p)
 			strbuf_appendf(&sb, " master %s %s mtu %u",
 				       *op->master ? op->master : "none", op->up ? "up" : "down",
 				       op->mtu);
+			break;
+		case OP_BRIDGE_NF:
+			strbuf_appendf(&sb, " %s", op->up ? "on" : "off");
 			break;
 		case OP_BRPORT_SET:
 			strbuf_appendf(&sb, " learning %s neigh_suppress %s",

@@ -38,6 +38,7 @@ struct k_link {
 	uint32_t vni;	/* vxlan */
 	uint32_t local; /* vxlan */
 	bool learning;	/* vxlan */
+	bool nf_call;	/* bridge: netfilter on (nf_call_iptables, nf_call_ip6tables) */
 	uint8_t mac[6];
 };
 
@@ -90,6 +91,7 @@ enum op_kind {
 	OP_LINK_DEL,   /* name */
 	OP_LINK_SET,   /* name: master (a name, "" for none, "-" to leave it), up, mtu */
 	OP_BRPORT_SET, /* name: learning, neigh_suppress */
+	OP_BRIDGE_NF,  /* name (bridge): up = its netfilter switches on */
 	OP_FDB_ADD,    /* name (vxlan), mac, dst */
 	OP_FDB_DEL,    /* name, mac, dst */
 	OP_NEIGH_SET,  /* name (bridge, or a leg in ns), ip, mac */

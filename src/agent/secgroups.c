@@ -149,17 +149,28 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 				 rule->remote_address_group);
 		}
 		snprintf(g->sg_id, sizeof(g->sg_id), "%s", sg->o.id);
+		/* Members: their IPv4 addresses and, as in Neutron, their
+		 * address pairs. */
 		for (size_t k = 0; k < members->len; k++) {
 			const struct m_port *port = members->v[k];
 
-			for (size_t i = 0; i < port->n_ips; i++) {
-				if (!port->ips[i].is_v4)
+			for (size_t i = 0; i < port->n_ips + port->n_pairs; i++) {
+				struct ip4_cidr c = {0};
+
+				if (i < port->n_ips && !port->ips[i].is_v4)
 					continue;
+				if (i < port->n_ips)
+					c.addr = port->ips[i].ip, c.len = 32;
+				else
+					c = port->pairs[i - port->n_ips].cidr;
 				if (g->n_ips == cap) {
 					cap = cap ? cap * 2 : 8;
 					g->ips = xrealloc(g->ips, cap * sizeof(*g->ips));
 				}
-				g->ips[g->n_ips++] = port->ips[i].ip;
+				/* Zeroed padding: the builder compares bytes. */
+				memset(&g->ips[g->n_ips], 0, sizeof(g->ips[0]));
+				g->ips[g->n_ips].addr = c.addr;
+				g->ips[g->n_ips++].len = c.len;
 			}
 		}
 	}

@@ -17,69 +17,54 @@ static void mac_str(const uint8_t m[6], char buf[18])
 	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
 }
 
-/* "<match> != { the port's MAC, its address pairs' MACs } drop" */
-static void append_macs(struct strbuf *sb, const char *match, const struct nft_port_in *p)
+/* A source a port may use: a MAC and an IPv4 prefix. */
+struct src {
+	uint8_t mac[6];
+	struct ip4_cidr cidr;
+};
+
+/* The port's sources with host bits cleared, without duplicates nor
+ * prefixes inside another of the same MAC (with `any_mac`, of any MAC):
+ * interval sets refuse overlapping elements. Returns how many. */
+static size_t port_sources(const struct nft_port_in *p, bool any_mac, struct src *out)
 {
-	char mac[18];
+	struct src all[1 + ARRAY_SIZE(p->ips) + ARRAY_SIZE(p->pairs)];
+	size_t n = 0, kept = 0;
 
-	mac_str(p->mac, mac);
-	strbuf_appendf(sb, "%s != { %s", match, mac);
-	for (size_t i = 0; i < p->n_pairs; i++) {
-		char pm[18];
-
-		mac_str(p->pairs[i].mac, pm);
-		if (strcmp(pm, mac) != 0)
-			strbuf_appendf(sb, ", %s", pm);
+	all[n++] = (struct src){.cidr = {0, 32}};
+	memcpy(all[0].mac, p->mac, 6);
+	for (size_t i = 0; i < p->n_ips; i++) {
+		all[n] = (struct src){.cidr = {p->ips[i], 32}};
+		memcpy(all[n++].mac, p->mac, 6);
 	}
-	strbuf_append(sb, " } drop\n");
+	for (size_t i = 0; i < p->n_pairs; i++) {
+		all[n] = (struct src){.cidr = p->pairs[i].cidr};
+		all[n].cidr.addr = ip4_cidr_network(&all[n].cidr);
+		memcpy(all[n++].mac, p->pairs[i].mac, 6);
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool covered = false;
+
+		for (size_t j = 0; j < n && !covered; j++)
+			covered = j != i && (any_mac || memcmp(all[j].mac, all[i].mac, 6) == 0) &&
+				  ip4_cidr_contains(&all[j].cidr, all[i].cidr.addr) &&
+				  (all[j].cidr.len < all[i].cidr.len ||
+				   (all[j].cidr.len == all[i].cidr.len && j < i));
+		if (!covered)
+			out[kept++] = all[i];
+	}
+	return kept;
 }
 
-static char *from_chain(const struct nft_port_in *p)
+static char *cidr_str(const struct ip4_cidr *c)
 {
-	struct strbuf sb = STRBUF_INIT;
-	char mac[18], ip[IP4_CIDR_STRLEN];
+	char buf[IP4_CIDR_STRLEN];
 
-	strbuf_appendf(&sb, "meta mark set 0x%x\n", p->idx);
-	/* DHCP is answered on the node from the model: requests are never
-	 * bridged (so never cross the underlay), and VMs serve no DHCP. */
-	if (!p->dhcp_central)
-		strbuf_append(&sb, "udp dport 67 drop\n");
-	strbuf_append(&sb, "udp sport 67 drop\n");
-	strbuf_append(&sb, "icmpv6 type nd-router-advert drop\n");
-	if (!p->port_security)
-		return strbuf_steal(&sb);
-	mac_str(p->mac, mac);
-	append_macs(&sb, "ether saddr", p);
-	/* ARP: the sender must be the port; 0.0.0.0 for probes (RFC 5227). */
-	append_macs(&sb, "arp saddr ether", p);
-	strbuf_append(&sb, "arp saddr ip != { 0.0.0.0");
-	for (size_t i = 0; i < p->n_ips; i++) {
-		ip4_format(p->ips[i], ip);
-		strbuf_appendf(&sb, ", %s", ip);
-	}
-	for (size_t i = 0; i < p->n_pairs; i++) {
-		ip4_cidr_format(&p->pairs[i].cidr, ip);
-		strbuf_appendf(&sb, ", %s", ip);
-	}
-	strbuf_append(&sb, " } drop\n");
-	/* IPv4: the (MAC, source address) pair must be the port's own or an
-	 * allowed address pair. */
-	strbuf_appendf(&sb, "ether type ip ether saddr . ip saddr != { %s . 0.0.0.0", mac);
-	for (size_t i = 0; i < p->n_ips; i++) {
-		ip4_format(p->ips[i], ip);
-		strbuf_appendf(&sb, ", %s . %s", mac, ip);
-	}
-	for (size_t i = 0; i < p->n_pairs; i++) {
-		char pm[18];
-
-		mac_str(p->pairs[i].mac, pm);
-		ip4_cidr_format(&p->pairs[i].cidr, ip);
-		strbuf_appendf(&sb, ", %s . %s", pm, ip);
-	}
-	strbuf_append(&sb, " } drop\n");
-	/* This cloud's networks are IPv4: IPv6 from a VM goes nowhere. */
-	strbuf_append(&sb, "ether type ip6 drop\n");
-	return strbuf_steal(&sb);
+	if (c->len == 32)
+		ip4_format(c->addr, buf);
+	else
+		ip4_cidr_format(c, buf);
+	return xstrdup(buf);
 }
 
 static bool proto_with_ports(const char *p)
@@ -167,8 +152,10 @@ static uint64_t mix(uint64_t h, const char *s)
 }
 
 /* The maps of the skeleton; their elements come from the pieces. */
-static const char MAP_PORT_IN[] = "port_in", MAP_PORT_OUT[] = "port_out", MAP_ZONES[] = "zones",
-		  MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress";
+static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress",
+		  SET_PORTS[] = "ports", SET_DHCP_LOCAL[] = "dhcp_local", SET_SECURED[] = "secured",
+		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio", SET_MACS[] = "macs",
+		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 
 static struct nft_piece *piece_new(const char *key, const void *in, size_t len)
@@ -236,6 +223,7 @@ struct builder {
 	struct nft_state *out;
 	size_t cap;
 	struct hmap prev; /* key -> piece of the previous state */
+	struct hmap done; /* keys of the shared pieces already built */
 };
 
 static void push(struct builder *b, struct nft_piece *p)
@@ -274,46 +262,143 @@ static void build_zones(struct builder *b, const struct nft_input *in)
 	push(b, p);
 }
 
-/* A port's chains: from_ and to_ in the bridge table, egress_ and ingress_
- * (jumps to its groups' chains) when it has port security. */
+/* The priority tag a port's index takes on the way out (see the
+ * skeleton): "4c45:<index>", a major number ("LE") no other traffic of the
+ * node uses. */
+#define PRIO_TAG "4c45"
+
+/* What a port with port security jumps to: the chains of its set of
+ * security groups (sorted; shared by every port with the same set). */
+struct combo_in {
+	char sgs[8][37];
+	size_t n_sgs;
+	bool dhcp_central;
+};
+
+static int cmp_sg(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void port_combo(const struct nft_port_in *port, struct combo_in *c, char name[24])
+{
+	uint64_t h = 1469598103934665603ull;
+
+	memset(c, 0, sizeof(*c));
+	memcpy(c->sgs, port->sgs, sizeof(c->sgs));
+	c->n_sgs = port->n_sgs;
+	c->dhcp_central = port->dhcp_central;
+	qsort(c->sgs, c->n_sgs, sizeof(c->sgs[0]), cmp_sg);
+	for (size_t i = 0; i < c->n_sgs; i++)
+		h = mix(h, c->sgs[i]);
+	h = mix(h, c->dhcp_central ? "c" : "l");
+	snprintf(name, 24, "set_%016llx", (unsigned long long) h);
+}
+
+/* A port is only elements of the fixed sets and maps: the bridge table's
+ * port sets and anti-spoofing sets, its mark and priority tag, and the
+ * verdicts that send its packets to its security groups' chains. */
 static void build_port(struct builder *b, const struct nft_port_in *port)
 {
+	struct src srcs[1 + ARRAY_SIZE(port->ips) + ARRAY_SIZE(port->pairs)];
 	struct nft_piece *p;
-	struct strbuf sb = STRBUF_INIT;
-	char key[32];
-	size_t cap = 0;
+	struct combo_in combo;
+	char key[32], tap[20], combo_name[24], mac[18];
+	size_t cap = 0, n;
 
 	snprintf(key, sizeof(key), "p:%s", port->tap);
 	if (take(b, key, port, sizeof(*port)))
 		return;
 	p = piece_new(key, port, sizeof(*port));
-	piece_chain(p, BRIDGE, xasprintf("from_%s", port->tap), from_chain(port));
-	piece_elem(p, &cap, BRIDGE, MAP_PORT_IN, xasprintf("\"%s\"", port->tap),
-		   xasprintf("jump from_%s", port->tap));
-	piece_chain(p, BRIDGE, xasprintf("to_%s", port->tap),
-		    xasprintf("meta mark set meta mark or 0x%x\n", (unsigned) port->idx << 16));
-	piece_elem(p, &cap, BRIDGE, MAP_PORT_OUT, xasprintf("\"%s\"", port->tap),
-		   xasprintf("jump to_%s", port->tap));
+	snprintf(tap, sizeof(tap), "\"%s\"", port->tap);
+	piece_elem(p, &cap, BRIDGE, SET_PORTS, xstrdup(tap), NULL);
+	if (!port->dhcp_central)
+		piece_elem(p, &cap, BRIDGE, SET_DHCP_LOCAL, xstrdup(tap), NULL);
 	if (port->port_security) {
-		for (size_t j = 0; j < port->n_sgs; j++)
-			strbuf_appendf(&sb, "jump sg_%s_eg\n", port->sgs[j]);
-		strbuf_append(&sb, "drop\n");
-		piece_chain(p, INET, xasprintf("egress_%s", port->tap), strbuf_steal(&sb));
+		port_combo(port, &combo, combo_name);
+		piece_elem(p, &cap, BRIDGE, SET_SECURED, xstrdup(tap), NULL);
+		piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap),
+			   xasprintf("0x%x", port->idx));
+		piece_elem(p, &cap, BRIDGE, MAP_PORT_PRIO, xstrdup(tap),
+			   xasprintf(PRIO_TAG ":%x", port->idx));
+		/* MACs: the port's and its address pairs'. */
+		n = port_sources(port, false, srcs);
+		for (size_t i = 0; i < n; i++) {
+			bool seen = false;
+
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = memcmp(srcs[j].mac, srcs[i].mac, 6) == 0;
+			if (seen)
+				continue;
+			mac_str(srcs[i].mac, mac);
+			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", tap, mac), NULL);
+		}
+		/* IPv4: the (MAC, source) pair must be the port's own (or
+		 * 0.0.0.0, DHCP) or an allowed address pair. */
+		for (size_t i = 0; i < n; i++) {
+			char *c = cidr_str(&srcs[i].cidr);
+
+			mac_str(srcs[i].mac, mac);
+			piece_elem(p, &cap, BRIDGE, SET_IP_SRC,
+				   xasprintf("%s . %s . %s", tap, mac, c), NULL);
+			free(c);
+		}
+		/* ARP: the sender address, whatever the MAC; 0.0.0.0 for
+		 * probes (RFC 5227). */
+		n = port_sources(port, true, srcs);
+		for (size_t i = 0; i < n; i++) {
+			char *c = cidr_str(&srcs[i].cidr);
+
+			piece_elem(p, &cap, BRIDGE, SET_ARP_IPS, xasprintf("%s . %s", tap, c),
+				   NULL);
+			free(c);
+		}
 		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
-			   xasprintf("jump egress_%s", port->tap));
-		/* DHCP answers from a network node (centralized DHCP). */
-		if (port->dhcp_central)
-			strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
-		for (size_t j = 0; j < port->n_sgs; j++)
-			strbuf_appendf(&sb, "jump sg_%s_in\n", port->sgs[j]);
-		strbuf_append(&sb, "drop\n");
-		piece_chain(p, INET, xasprintf("ingress_%s", port->tap), strbuf_steal(&sb));
-		piece_elem(p, &cap, INET, MAP_INGRESS,
-			   xasprintf("0x%x", (unsigned) port->idx << 16),
-			   xasprintf("jump ingress_%s", port->tap));
+			   xasprintf("jump %s_eg", combo_name));
+		piece_elem(p, &cap, INET, MAP_INGRESS, xasprintf(PRIO_TAG ":%x", port->idx),
+			   xasprintf("jump %s_in", combo_name));
 	}
 	piece_seal(p);
 	push(b, p);
+}
+
+/* The chains of a set of security groups: each jumps to the groups'
+ * chains (the first accept wins) and drops the rest. The ingress chain
+ * first clears the priority tag, so that nothing after us sees it. */
+static void build_combo(struct builder *b, const struct nft_port_in *port)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct combo_in c;
+	struct nft_piece *p;
+	char name[24], key[32];
+
+	port_combo(port, &c, name);
+	snprintf(key, sizeof(key), "c:%s", name);
+	if (hmap_get(&b->done, key))
+		return;
+	if (take(b, key, &c, sizeof(c))) {
+		p = b->out->pieces[b->out->n_pieces - 1];
+		hmap_put(&b->done, p->key, p);
+		return;
+	}
+	p = piece_new(key, &c, sizeof(c));
+	for (size_t j = 0; j < c.n_sgs; j++)
+		strbuf_appendf(&sb, "jump sg_%s_eg\n", c.sgs[j]);
+	strbuf_append(&sb, "drop\n");
+	piece_chain(p, INET, xasprintf("%s_eg", name), strbuf_steal(&sb));
+	strbuf_append(&sb, "meta priority set none\n"
+			   "ct state established,related accept\n"
+			   "ct state invalid drop\n");
+	/* DHCP answers from a network node (centralized DHCP). */
+	if (c.dhcp_central)
+		strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
+	for (size_t j = 0; j < c.n_sgs; j++)
+		strbuf_appendf(&sb, "jump sg_%s_in\n", c.sgs[j]);
+	strbuf_append(&sb, "drop\n");
+	piece_chain(p, INET, xasprintf("%s_in", name), strbuf_steal(&sb));
+	piece_seal(p);
+	push(b, p);
+	hmap_put(&b->done, p->key, p);
 }
 
 #define NONE SIZE_MAX
@@ -356,13 +441,44 @@ static void build_group(struct builder *b, const struct nft_input *in, const cha
 	push(b, p);
 }
 
+static int cmp_cidr(const void *a, const void *b)
+{
+	const struct ip4_cidr *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (int) x->len - (int) y->len;
+}
+
+/* The prefixes with host bits cleared, sorted, without duplicates nor
+ * prefixes inside another (an interval set refuses overlaps): caller
+ * frees; *ret_n says how many. Prefixes nest or are disjoint, so once
+ * sorted only the last one kept can hold the next. */
+static struct ip4_cidr *cidrs_disjoint(const struct ip4_cidr *v, size_t n, size_t *ret_n)
+{
+	struct ip4_cidr *out = xcalloc(n + 1, sizeof(*out));
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		out[i].len = v[i].len;
+		out[i].addr = ip4_cidr_network(&v[i]);
+	}
+	qsort(out, n, sizeof(*out), cmp_cidr);
+	for (size_t i = 0; i < n; i++)
+		if (!kept || !ip4_cidr_contains(&out[kept - 1], out[i].addr))
+			out[kept++] = out[i];
+	*ret_n = kept;
+	return out;
+}
+
 /* A remote group's set: the addresses of its members. */
 static void build_set(struct builder *b, const struct nft_group_in *g, const char *sg)
 {
 	struct nft_piece *p;
+	struct ip4_cidr *members;
 	char key[64];
-	size_t cap = 0, len = g ? g->n_ips * sizeof(*g->ips) : 0;
-	const uint32_t none = 0;
+	size_t cap = 0, len = g ? g->n_ips * sizeof(*g->ips) : 0, n;
+	const struct ip4_cidr none = {0};
 
 	snprintf(key, sizeof(key), "s:%s", sg);
 	if (take(b, key, g ? g->ips : &none, len))
@@ -370,12 +486,10 @@ static void build_set(struct builder *b, const struct nft_group_in *g, const cha
 	p = piece_new(key, g ? g->ips : &none, len);
 	p->set = xasprintf("rg_%s", sg);
 	p->decl = RG_DECL;
-	for (size_t i = 0; g && i < g->n_ips; i++) {
-		char ip[IP4_STRLEN];
-
-		ip4_format(g->ips[i], ip);
-		piece_elem(p, &cap, INET, p->set, xstrdup(ip), NULL);
-	}
+	members = cidrs_disjoint(g ? g->ips : &none, g ? g->n_ips : 0, &n);
+	for (size_t i = 0; i < n; i++)
+		piece_elem(p, &cap, INET, p->set, cidr_str(&members[i]), NULL);
+	free(members);
 	piece_seal(p);
 	push(b, p);
 }
@@ -412,7 +526,7 @@ static void build_agroup_set(struct builder *b, const struct nft_input *in, cons
 
 void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out)
 {
-	struct builder b = {out, 0, HMAP_INIT};
+	struct builder b = {out, 0, HMAP_INIT, HMAP_INIT};
 	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
 	struct hmap agsets = HMAP_INIT;
 	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
@@ -433,6 +547,9 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 	build_zones(&b, in);
 	for (size_t i = 0; i < in->n_ports; i++)
 		build_port(&b, &in->ports[i]);
+	for (size_t i = 0; i < in->n_ports; i++)
+		if (in->ports[i].port_security)
+			build_combo(&b, &in->ports[i]);
 	/* The groups the ports with port security use. */
 	for (size_t i = 0; i < in->n_ports; i++) {
 		const struct nft_port_in *p = &in->ports[i];
@@ -464,6 +581,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 	}
 	hmap_done(&agsets);
 	hmap_done(&b.prev);
+	hmap_done(&b.done);
 	hmap_done(&first);
 	hmap_done(&used);
 	hmap_done(&sets);
@@ -498,23 +616,52 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	return h ? h : 1;
 }
 
+/* The tables and their fixed sets, maps and base chains; everything
+ * per port is an element of them.
+ *
+ * bridge: a packet from a port of ours goes through port_in: DHCP and
+ * router advertisement drops for every port, then for a port with port
+ * security its mark (its index, for the egress verdict) and the
+ * anti-spoofing lookups. On the way out to a port with port security the
+ * packet takes the port's priority tag (for the ingress verdict).
+ * inet (through br_netfilter): the conntrack zone of the bridge; the
+ * egress verdict by mark, the ingress verdict by priority tag, each a jump
+ * to the chain of the port's set of security groups. */
 static const char skeleton[] =
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
 	"table bridge lepton {\n"
-	"\tmap port_in { type ifname : verdict; }\n"
-	"\tmap port_out { type ifname : verdict; }\n"
+	"\tset ports { type ifname; }\n"
+	"\tset dhcp_local { type ifname; }\n"
+	"\tset secured { type ifname; }\n"
+	"\tmap port_mark { type ifname : mark; }\n"
+	"\tmap port_prio { type ifname : classid; }\n"
+	"\tset macs { type ifname . ether_addr; }\n"
+	"\tset ip_src { type ifname . ether_addr . ipv4_addr; flags interval; }\n"
+	"\tset arp_ips { type ifname . ipv4_addr; flags interval; }\n"
+	"\tchain port_in {\n"
+	"\t\tiifname @dhcp_local udp dport 67 drop\n"
+	"\t\tudp sport 67 drop\n"
+	"\t\ticmpv6 type nd-router-advert drop\n"
+	"\t\tiifname != @secured return\n"
+	"\t\tmeta mark set iifname map @port_mark\n"
+	"\t\tiifname . ether saddr != @macs drop\n"
+	"\t\tiifname . arp saddr ether != @macs drop\n"
+	"\t\tiifname . arp saddr ip != @arp_ips drop\n"
+	"\t\tether type ip iifname . ether saddr . ip saddr != @ip_src drop\n"
+	"\t\tether type ip6 drop\n"
+	"\t}\n"
 	"\tchain prerouting { type filter hook prerouting priority -200; policy accept; "
-	"iifname vmap @port_in; }\n"
+	"iifname @ports jump port_in; }\n"
 	"\tchain forward { type filter hook forward priority -200; policy accept; "
-	"oifname vmap @port_out; }\n"
+	"meta priority set oifname map @port_prio; }\n"
 	"}\n"
 	"table inet lepton\n"
 	"delete table inet lepton\n"
 	"table inet lepton {\n"
 	"\tmap zones { typeof iifname : ct zone; }\n"
 	"\tmap egress { typeof meta mark : verdict; }\n"
-	"\tmap ingress { typeof meta mark : verdict; }\n"
+	"\tmap ingress { typeof meta priority : verdict; }\n"
 	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
 	"ct zone set iifname map @zones; }\n"
 	"\tchain egress_base { type filter hook forward priority 0; policy accept; "
@@ -522,9 +669,7 @@ static const char skeleton[] =
 	"ct state established,related accept; ct state invalid drop; "
 	"meta mark and 0x0000ffff vmap @egress; }\n"
 	"\tchain ingress_base { type filter hook forward priority 10; policy accept; "
-	"meta mark and 0xffff0000 == 0 accept; "
-	"ct state established,related accept; ct state invalid drop; "
-	"meta mark and 0xffff0000 vmap @ingress; }\n"
+	"meta priority vmap @ingress; }\n"
 	"}\n";
 
 static void emit_rules(struct strbuf *sb, const struct nft_chain *c)

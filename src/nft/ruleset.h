@@ -1,28 +1,39 @@
 /* nftables state of a node, built from the model (pure) and diffed into one
  * nft transaction (pure). Security groups, port security and conntrack zones
- * live in two tables of ours:
+ * live in two tables of ours, whose chains do not grow with the ports: a
+ * port is only elements of fixed sets and maps, so adding, changing or
+ * removing one is a few element updates, and libnftables, which reads every
+ * chain of the namespace before each transaction, has little to read.
  *
- *  bridge lepton: per local port, a chain on the way in (anti-spoofing: the
- *    port's MAC and IPs and its allowed address pairs; DHCP server traffic and
- *    DHCP requests never bridged — the agent answers DHCP itself — router
- *    advertisements dropped) that marks the packet with the port's index in
- *    the low 16 bits, and a chain on the way out that adds the destination
- *    port's index in the high 16 bits. (This kernel has no bridge-family
- *    conntrack, see DESIGN.md "Kernel facts".)
+ *  bridge lepton: a packet from one of our ports (set `ports`) goes through
+ *    one chain: DHCP server traffic and DHCP requests never bridged (the
+ *    agent answers DHCP itself; `dhcp_local`), router advertisements
+ *    dropped; then, for a port with port security (`secured`), its mark
+ *    (its index, from `port_mark`) and anti-spoofing by lookups keyed by the
+ *    port: `macs` (port . MAC), `ip_src` (port . MAC . IPv4 prefix: its own
+ *    addresses, 0.0.0.0 for DHCP, its allowed address pairs), `arp_ips`
+ *    (port . sender prefix). On the way out to a port with port security
+ *    the packet takes the port's priority tag (`port_prio`: 4c45:<index>).
+ *    (This kernel has no bridge-family conntrack, see DESIGN.md "Kernel
+ *    facts"; nor can nft 1.0.6 OR two registers, hence mark and priority.)
  *  inet lepton (reached through br_netfilter): a raw prerouting chain sets the
  *    conntrack zone from the bridge (one zone per network, so overlapping
  *    tenant addresses never share conntrack state); a forward chain checks
- *    the source port's egress rules, a second forward chain at a later
- *    priority the destination port's ingress rules (an accept ends only the
- *    chain it is in, so both must accept). Only a VM port's side is checked:
- *    traffic between router legs and the overlay is routed asymmetrically by
+ *    the source port's egress rules by verdict map on the mark, a second
+ *    forward chain at a later priority the destination port's ingress rules
+ *    by verdict map on the priority tag (an accept ends only the chain it is
+ *    in, so both must accept). Each verdict jumps to the chain of the port's
+ *    set of security groups, shared by every port with the same set, which
+ *    jumps to each group's chain and drops the rest (the ingress one clears
+ *    the priority tag first). Only a VM port's side is checked: traffic
+ *    between router legs and the overlay is routed asymmetrically by
  *    distributed routers (a reply may cross a node's bridge that never saw
  *    the request), so conntrack state is judged only where a port's security
  *    groups apply. Established traffic passes; a port with port security
- *    drops what no rule allows. Each security group is one
- *    chain per direction, shared by the ports using it, so changing a rule
- *    rewrites one chain; remote groups are sets of member addresses updated
- *    element by element, address groups sets of their prefixes. */
+ *    drops what no rule allows. Each security group is one chain per
+ *    direction, so changing a rule rewrites one chain; remote groups are
+ *    sets of member addresses updated element by element, address groups
+ *    sets of their prefixes. */
 #pragma once
 
 #include <stdbool.h>
@@ -66,9 +77,11 @@ struct nft_zone_in {
 	uint16_t zone;
 };
 
+/* A remote group: its members' IPv4 addresses (/32) and their address
+ * pairs' prefixes, as Neutron counts them; overlaps allowed. */
 struct nft_group_in {
 	char sg_id[37];
-	uint32_t *ips;
+	struct ip4_cidr *ips;
 	size_t n_ips;
 };
 

@@ -56,6 +56,23 @@ struct nlmsghdr *rtnl_bridge_add(void *buf, const char *name, uint32_t mtu, cons
 	return nlh;
 }
 
+struct nlmsghdr *rtnl_bridge_nf(void *buf, int ifindex, bool on)
+{
+	struct nlmsghdr *nlh = header(buf, RTM_NEWLINK, NLM_F_ACK);
+	struct nlattr *info, *data;
+
+	ifinfo(nlh, AF_UNSPEC, ifindex);
+	info = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_LINKINFO);
+	mnl_attr_put_strz_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_KIND, "bridge");
+	data = mnl_attr_nest_start_check(nlh, RTNL_BUF_SIZE, IFLA_INFO_DATA);
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_BR_NF_CALL_IPTABLES, on);
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_BR_NF_CALL_IP6TABLES, on);
+	mnl_attr_put_u8_check(nlh, RTNL_BUF_SIZE, IFLA_BR_NF_CALL_ARPTABLES, 0);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, info);
+	return nlh;
+}
+
 struct nlmsghdr *rtnl_vxlan_add(void *buf, const char *name, uint32_t vni, uint32_t local, int link,
 				uint32_t mtu)
 {
@@ -350,11 +367,22 @@ static void parse_linkinfo(const struct nlattr *info, struct rtnl_link *l)
 {
 	struct attrs li = {.max = IFLA_INFO_MAX};
 	struct attrs vx = {.max = IFLA_VXLAN_MAX};
+	struct attrs br = {.max = IFLA_BR_MAX};
 
 	if (mnl_attr_parse_nested(info, collect, &li) < 0)
 		return;
 	if (li.tb[IFLA_INFO_KIND])
 		str_attr(li.tb[IFLA_INFO_KIND], l->kind, sizeof(l->kind));
+	if (strcmp(l->kind, "bridge") == 0 && li.tb[IFLA_INFO_DATA] &&
+	    mnl_attr_parse_nested(li.tb[IFLA_INFO_DATA], collect, &br) >= 0) {
+		const struct nlattr *v4 = br.tb[IFLA_BR_NF_CALL_IPTABLES];
+		const struct nlattr *v6 = br.tb[IFLA_BR_NF_CALL_IP6TABLES];
+
+		l->nf_call = v4 && v6 && mnl_attr_get_payload_len(v4) >= 1 &&
+			     mnl_attr_get_payload_len(v6) >= 1 && mnl_attr_get_u8(v4) &&
+			     mnl_attr_get_u8(v6);
+		return;
+	}
 	if (strcmp(l->kind, "vxlan") != 0 || !li.tb[IFLA_INFO_DATA] ||
 	    mnl_attr_parse_nested(li.tb[IFLA_INFO_DATA], collect, &vx) < 0)
 		return;

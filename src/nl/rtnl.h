@@ -40,6 +40,11 @@ struct nlmsghdr *rtnl_link_del(void *buf, int ifindex);
 struct nlmsghdr *rtnl_link_group(void *buf, int ifindex, uint32_t group);
 /* Bridge port flags of a port (IFLA_PROTINFO, AF_BRIDGE). */
 struct nlmsghdr *rtnl_brport_set(void *buf, int ifindex, bool learning, bool neigh_suppress);
+/* A bridge's own netfilter switches (nf_call_iptables and
+ * nf_call_ip6tables; arptables stays off): on, its bridged IP packets go
+ * through the inet hooks (br_netfilter) even where the namespace's
+ * bridge-nf-call-* sysctls are 0. */
+struct nlmsghdr *rtnl_bridge_nf(void *buf, int ifindex, bool on);
 /* FDB entries. Self entries live on the VXLAN device (dst: the remote
  * tunnel address; the all-zero MAC is appended, one entry per destination);
  * master entries in the bridge's FDB, static, for the port ifindex. */
@@ -97,6 +102,7 @@ struct rtnl_link {
 	uint8_t mac[6];
 	uint32_t vni, local; /* VXLAN */
 	bool learning;	     /* VXLAN */
+	bool nf_call;	     /* bridge: its IPv4/IPv6 packets go through netfilter */
 };
 
 struct rtnl_neigh {

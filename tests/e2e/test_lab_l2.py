@@ -129,6 +129,36 @@ def test_anti_spoofing(cloud):
     assert ping(lab, "pa3", ip2, count=3)
 
 
+def test_allowed_address_pairs_pass_the_filter(cloud):
+    """An address pair (one address, and a prefix holding the port's own
+    address) lets the VM use those sources, for IPv4 and ARP; others stay
+    dropped, and removing the pairs closes them again."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    vm = projects["pa"]["vms"]["pa3"]
+    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
+    pairs = [{"ip_address": "10.0.0.200"}, {"ip_address": "10.0.0.208/28"}]
+    r = api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": pairs}})
+    assert r.status == 200, r
+    time.sleep(1.5)
+    for ip in ("10.0.0.200", "10.0.0.210", "10.0.0.230"):
+        lab.sh("pa3", f"ip addr add {ip}/32 dev eth0")
+    try:
+        assert eventually(lambda: ping(lab, "pa3", f"{ip2} -I 10.0.0.200"))
+        assert ping(lab, "pa3", f"{ip2} -I 10.0.0.210")
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.230")
+        r = api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": []}})
+        assert r.status == 200, r
+        time.sleep(1.5)
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.200")
+        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.210")
+    finally:
+        for ip in ("10.0.0.200", "10.0.0.210", "10.0.0.230"):
+            lab.sh("pa3", f"ip addr del {ip}/32 dev eth0", check=False)
+        api.put(f"/v2.0/ports/{vm['id']}", {"port": {"allowed_address_pairs": []}})
+    assert ping(lab, "pa3", ip2, count=3)
+
+
 def test_security_groups_ports_and_remote_groups(cloud):
     lab, admin, projects = cloud
     api = projects["pa"]["api"]
@@ -381,18 +411,20 @@ def test_agent_repairs_drift(cloud):
     vx = f"vxlan-{vni}"
     ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
     tap = "tap" + projects["pa"]["vms"]["pa1"]["id"][:11]
-    # A VXLAN device and a port's filter chain deleted by hand come back.
+    # A VXLAN device and the ports' anti-spoofing elements deleted by hand
+    # come back.
     lab.sh("compute-1", f"ip link del {vx}")
-    lab.sh("compute-1", f"nft flush chain bridge lepton from_{tap}")
+    lab.sh("compute-1", "nft flush set bridge lepton ip_src")
+    assert tap not in lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
     deadline = time.time() + 20
     while time.time() < deadline:
         links = lab.sh("compute-1", "ip -o link show").stdout
-        chain = lab.sh("compute-1", f"nft list chain bridge lepton from_{tap}").stdout
-        if vx in links and "meta mark set" in chain:
+        elems = lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
+        if vx in links and tap in elems:
             break
         time.sleep(0.5)
     assert vx in links
-    assert "meta mark set" in chain
+    assert tap in elems
     assert ping(lab, "pa1", ip2)
 
 
@@ -406,6 +438,38 @@ def test_agents_follow_a_restarted_server(cloud):
     port = mk(pa["api"], "port", {"network_id": pa["net"]["id"], "name": "pa5"})
     lab.vm("compute-3", port["id"], "pa5")
     assert ping(lab, "pa5", ip1)
+
+
+def test_netfilter_only_on_bridges_with_port_security(cloud):
+    """The nodes' bridge-nf-call sysctls are 0 (as README recommends): the
+    agent turns netfilter on for the bridges of networks with a port that has
+    port security, and only those, so security groups still hold there."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+
+    def nf_call(net_id):
+        out = lab.sh("compute-1", f"ip -d link show dev brq{net_id[:11]}").stdout
+        m = re.search(r"nf_call_iptables (\d) nf_call_ip6tables (\d)", out)
+        assert m, out
+        return m.group(1) == "1" and m.group(2) == "1"
+
+    assert lab.sh("compute-1", "sysctl -n net.bridge.bridge-nf-call-iptables").stdout.strip() \
+        == "0"
+    assert nf_call(projects["pa"]["net"]["id"])
+    net = mk(api, "network", {"name": "plain"})
+    mk(api, "subnet", {"network_id": net["id"], "cidr": "10.1.0.0/24", "ip_version": 4})
+    port = mk(api, "port", {"network_id": net["id"], "port_security_enabled": False})
+    lab.vm("compute-1", port["id"], "plain1")
+    assert eventually(lambda: not nf_call(net["id"]))
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"port_security_enabled": True}})
+    assert r.status == 200, r
+    assert eventually(lambda: nf_call(net["id"]))
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {"port_security_enabled": False,
+                                                        "security_groups": []}})
+    assert r.status == 200, r
+    assert eventually(lambda: not nf_call(net["id"]))
+    assert api.delete(f"/v2.0/ports/{port['id']}").status == 204
+    assert api.delete(f"/v2.0/networks/{net['id']}").status == 204
 
 
 def test_deletes_leave_nothing_behind(cloud):

@@ -91,6 +91,8 @@ TEST(desired_l2_and_dhcp)
 	CHECK_STREQ(d.nets[0].bridge, "brq0123456789a");
 	CHECK_STREQ(d.nets[0].vxlan, "vxlan-1001");
 	CHECK(d.nets[0].vni == 1001 && d.nets[0].mtu == 1450);
+	/* A local port with port security: the bridge needs netfilter. */
+	CHECK(d.nets[0].filtered);
 	CHECK_STREQ(d.ports[0].tap, "tapp-local-1");
 	CHECK(d.ports[0].dhcp.enabled && d.ports[0].dhcp.ip == 0x0a000005);
 	CHECK(d.ports[0].dhcp.router == 0x0a000001 && d.ports[0].dhcp.netmask == 0xffffff00);
@@ -192,8 +194,12 @@ TEST(secgroups_input_from_model)
 	CHECK(in.rules[0].ingress && in.rules[0].pmin == 22 &&
 	      strcmp(in.rules[0].proto, "tcp") == 0);
 	CHECK(strcmp(in.rules[1].remote_group, "g1") == 0 && in.rules[1].pmin == -1);
-	/* Members of g1 on every node, the remote one included. */
-	CHECK(in.groups[0].n_ips == 2);
+	/* Members of g1 on every node, the remote one included, with their
+	 * address pairs (as Neutron counts them). */
+	REQUIRE(in.groups[0].n_ips == 3);
+	CHECK(in.groups[0].ips[0].addr == 0x0a000005 && in.groups[0].ips[0].len == 32);
+	CHECK(in.groups[0].ips[1].addr == 0x0a090000 && in.groups[0].ips[1].len == 24);
+	CHECK(in.groups[0].ips[2].addr == 0x0a000006 && in.groups[0].ips[2].len == 32);
 	CHECK(in.zones[0].zone == 7);
 	secgroups_input_done(&in);
 	port_index_done(&pi);

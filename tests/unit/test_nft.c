@@ -35,12 +35,27 @@ static const char *find_chain_rules(const struct nft_state *st, const char *name
 	return nft_state_chain(st, name);
 }
 
+/* The rules of the chain ending in `suffix` of the one piece made for a
+ * set of security groups, or NULL. */
+static const char *combo_chain(const struct nft_state *st, const char *suffix)
+{
+	for (size_t i = 0; i < st->n_pieces; i++)
+		for (size_t j = 0; j < st->pieces[i]->n_chains; j++) {
+			const char *name = st->pieces[i]->chains[j].name;
+
+			if (strncmp(name, "set_", 4) == 0 &&
+			    strcmp(name + strlen(name) - strlen(suffix), suffix) == 0)
+				return st->pieces[i]->chains[j].rules;
+		}
+	return NULL;
+}
+
 TEST(nft_build_ports_groups_rules)
 {
 	struct nft_port_in ports[2];
 	struct nft_rule_in rules[3];
 	struct nft_zone_in zones[1] = {{"brqnet", 1001}};
-	uint32_t members[2] = {0x0a000005, 0x0a000006};
+	struct ip4_cidr members[2] = {{0x0a000005, 32}, {0x0a000006, 32}};
 	struct nft_group_in groups[1] = {{"sgA", members, 2}};
 	struct nft_state st;
 	const char *r;
@@ -53,14 +68,15 @@ TEST(nft_build_ports_groups_rules)
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
 	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0};
 	nft_build(&in, NULL, &st);
-	r = find_chain_rules(&st, "from_tapaaa");
+	/* Both ports share the chains of their set of groups. */
+	r = combo_chain(&st, "_in");
 	REQUIRE(r);
-	CHECK(strstr(r, "meta mark set 0x1\n") != NULL);
-	CHECK(strstr(r, "udp dport 67 drop") != NULL);
-	CHECK(strstr(r, "ether type ip ether saddr . ip saddr != { fa:00:00:00:00:01 . 0.0.0.0, "
-			"fa:00:00:00:00:01 . 10.0.0.5 } drop") != NULL);
-	CHECK_STREQ(find_chain_rules(&st, "to_tapbbb"), "meta mark set meta mark or 0x20000\n");
-	CHECK_STREQ(find_chain_rules(&st, "ingress_tapaaa"), "jump sg_sgA_in\ndrop\n");
+	CHECK_STREQ(r, "meta priority set none\n"
+		       "ct state established,related accept\n"
+		       "ct state invalid drop\n"
+		       "jump sg_sgA_in\n"
+		       "drop\n");
+	CHECK_STREQ(combo_chain(&st, "_eg"), "jump sg_sgA_eg\ndrop\n");
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 accept\n"
 		    "meta nfproto ipv4 ip saddr @rg_sgA accept\n");
@@ -70,8 +86,28 @@ TEST(nft_build_ports_groups_rules)
 	      NULL);
 	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton zones { \"brqnet\" : 1001 }") != NULL);
-	CHECK(strstr(full, "add element bridge lepton port_in { \"tapaaa\" : jump from_tapaaa, "
-			   "\"tapbbb\" : jump from_tapbbb }") != NULL);
+	/* A port is elements: of the port sets, its mark and priority tag,
+	 * anti-spoofing, and the verdicts to its groups' chains. */
+	CHECK(strstr(full, "add element bridge lepton ports { \"tapaaa\", \"tapbbb\" }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton dhcp_local { \"tapaaa\", \"tapbbb\" }") !=
+	      NULL);
+	CHECK(strstr(full, "add element bridge lepton port_mark { \"tapaaa\" : 0x1, "
+			   "\"tapbbb\" : 0x2 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton port_prio { \"tapaaa\" : 4c45:1, "
+			   "\"tapbbb\" : 4c45:2 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton ip_src { "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . 0.0.0.0, "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . 10.0.0.5, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 . 0.0.0.0, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton arp_ips { \"tapaaa\" . 0.0.0.0, "
+			   "\"tapaaa\" . 10.0.0.5, ") != NULL);
+	CHECK(strstr(full, "add element bridge lepton macs { \"tapaaa\" . fa:00:00:00:00:01, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton egress { 0x1 : jump set_") != NULL);
+	CHECK(strstr(full, "add element inet lepton ingress { 4c45:1 : jump set_") != NULL);
+	/* No chain per port. */
+	CHECK(strstr(full, "tapaaa\n") == NULL && strstr(full, "chain bridge lepton tap") == NULL);
 	/* Sets and chains are declared before the rules that use them. */
 	CHECK(strstr(full, "add set inet lepton rg_sgA") < strstr(full, "@rg_sgA"));
 	free(full);
@@ -107,7 +143,7 @@ TEST(nft_diff_touches_only_what_changed)
 {
 	struct nft_port_in ports[3];
 	struct nft_rule_in rules[3];
-	uint32_t members[1] = {0x0a000005};
+	struct ip4_cidr members[1] = {{0x0a000005, 32}};
 	struct nft_group_in groups[1] = {{"sgA", members, 1}};
 	struct nft_state a, b;
 	char *d;
@@ -138,7 +174,7 @@ TEST(nft_diff_touches_only_what_changed)
 	free(d);
 
 	/* A new member of the remote group: one element. */
-	uint32_t more[2] = {0x0a000005, 0x0a000009};
+	struct ip4_cidr more[2] = {{0x0a000005, 32}, {0x0a000009, 32}};
 	groups[0].ips = more;
 	groups[0].n_ips = 2;
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
@@ -146,18 +182,22 @@ TEST(nft_diff_touches_only_what_changed)
 	CHECK_STREQ(d, "add element inet lepton rg_sgA { 10.0.0.9 }\n");
 	free(d);
 
-	/* A port goes: its chains and map elements, nothing else. */
+	/* A port goes: its elements and its groups' chains, nothing else. */
 	in.n_ports = 1;
 	groups[0].ips = members;
 	groups[0].n_ips = 1;
 	d = diff_to(&in, &a);
-	CHECK(strstr(d, "delete element bridge lepton port_in { \"tapbbb\" }") != NULL);
+	CHECK(strstr(d, "delete element bridge lepton ports { \"tapbbb\" }") != NULL);
+	CHECK(strstr(d, "delete element bridge lepton ip_src { \"tapbbb\" . fa:00:00:00:00:02 . "
+			"0.0.0.0, \"tapbbb\" . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
 	CHECK(strstr(d, "delete chain inet lepton sg_sgB_in") != NULL);
 	CHECK(strstr(d, "delete set inet lepton rg_sgA") != NULL);
 	CHECK(strstr(d, "tapaaa") == NULL);
 	/* References go before the chains they point to. */
 	CHECK(strstr(d, "delete element inet lepton ingress") <
-	      strstr(d, "delete chain inet lepton ingress_tapbbb"));
+	      strstr(d, "delete chain inet lepton set_"));
+	CHECK(strstr(d, "delete chain inet lepton set_") <
+	      strstr(d, "delete chain inet lepton sg_sgB_in"));
 	free(d);
 	nft_state_done(&a);
 }
@@ -169,7 +209,8 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 {
 	struct nft_port_in ports[6];
 	struct nft_rule_in rules[6];
-	uint32_t members[4] = {0x0a000001, 0x0a000002, 0x0a000003, 0x0a000004};
+	struct ip4_cidr members[4] = {
+		{0x0a000001, 32}, {0x0a000002, 32}, {0x0a000003, 32}, {0x0a000004, 32}};
 	struct nft_group_in groups[2] = {{"g1", members, 2}, {"g2", members + 2, 2}};
 	struct nft_zone_in zones[2] = {{"brqa", 1}, {"brqb", 2}};
 	struct nft_state cur, next, fresh;
@@ -231,6 +272,7 @@ TEST(nft_rules_protocols)
 	struct nft_port_in p;
 	struct nft_rule_in rules[5];
 	struct nft_state st;
+	char *full;
 
 	port(&p, "tapx", 7, 0x0a000007, "g");
 	rules[0] = rule("g", true, "icmp", 8, 0, "", "");
@@ -247,12 +289,19 @@ TEST(nft_rules_protocols)
 		    "meta nfproto ipv6 meta l4proto tcp accept\n");
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_eg"),
 		    "meta nfproto ipv4 meta l4proto udp th dport 1000-2000 accept\n");
-	/* Without port security: marks and DHCP drops only, no SG chains. */
+	/* Without port security: DHCP drops only, no groups, no verdicts. */
 	p.port_security = false;
 	nft_state_done(&st);
 	nft_build(&in, NULL, &st);
-	CHECK(find_chain_rules(&st, "ingress_tapx") == NULL);
-	CHECK(strstr(find_chain_rules(&st, "from_tapx"), "ether saddr") == NULL);
+	full = nft_script_full(&st);
+	CHECK(strstr(full, "add element bridge lepton ports { \"tapx\" }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton dhcp_local { \"tapx\" }") != NULL);
+	CHECK(strstr(full, "secured {") &&
+	      strstr(full, "add element bridge lepton secured") == NULL);
+	CHECK(strstr(full, "add element bridge lepton ip_src") == NULL);
+	CHECK(strstr(full, "add element inet lepton ingress") == NULL);
+	CHECK(find_chain_rules(&st, "sg_g_in") == NULL && combo_chain(&st, "_in") == NULL);
+	free(full);
 	nft_state_done(&st);
 }
 
@@ -298,4 +347,41 @@ TEST(nft_address_group_sets)
 	free(d);
 	nft_state_done(&b);
 	nft_state_done(&a);
+}
+
+/* Interval sets refuse overlapping elements: the port's own address inside
+ * an address pair's prefix of the same MAC is left out, ARP (any MAC) and
+ * remote groups keep the widest prefixes only. */
+TEST(nft_port_sources_without_overlaps)
+{
+	struct nft_port_in p;
+	struct nft_state st;
+	char *full;
+
+	struct ip4_cidr members[4] = {
+		{0x0a000005, 32}, {0x0a000009, 24}, {0x0a000005, 32}, {0xc0000201, 32}};
+	struct nft_group_in groups[1] = {{"g", members, 4}};
+	struct nft_rule_in rules[1];
+
+	rules[0] = rule("g", true, "", -1, -1, "", "g");
+	port(&p, "tapx", 3, 0x0a000005, "g");
+	p.pairs[0] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 3}, {0x0a000009, 24}};
+	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
+	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
+	p.n_pairs = 3;
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0};
+	nft_build(&in, NULL, &st);
+	full = nft_script_full(&st);
+	/* A remote group's members: a pair's prefix holds a member's address. */
+	CHECK(strstr(full, "add element inet lepton rg_g { 10.0.0.0/24, 192.0.2.1 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton ip_src { "
+			   "\"tapx\" . fa:00:00:00:00:03 . 0.0.0.0, "
+			   "\"tapx\" . fa:00:00:00:00:03 . 10.0.0.0/24, "
+			   "\"tapx\" . fa:00:00:00:00:09 . 10.0.0.7 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton arp_ips { \"tapx\" . 0.0.0.0, "
+			   "\"tapx\" . 10.0.0.0/24 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton macs { \"tapx\" . fa:00:00:00:00:03, "
+			   "\"tapx\" . fa:00:00:00:00:09 }\n") != NULL);
+	free(full);
+	nft_state_done(&st);
 }

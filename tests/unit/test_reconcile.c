@@ -116,6 +116,42 @@ TEST(reconcile_builds_then_is_idempotent)
 	kernel_fake_done(&f);
 }
 
+/* Netfilter on a bridge only while a local port of its network has port
+ * security, set on the bridge itself (whatever the sysctls say), once. */
+TEST(reconcile_bridge_netfilter_follows_port_security)
+{
+	struct kernel_fake f;
+
+	kernel_fake_init(&f, 0x647f000b);
+	struct desired d = sample();
+	char *t;
+
+	fadd(&f, "tapport1", "veth");
+	d.nets[0].filtered = true;
+	t = pass(&f, &d);
+	CHECK(strstr(t, "link-set brqnet1 master - up mtu 1450\nbridge-nf brqnet1 on\n") != NULL);
+	free(t);
+	CHECK(flink(&f, "brqnet1")->nf_call);
+	t = pass(&f, &d);
+	CHECK_STREQ(t, "");
+	free(t);
+	/* Turned off by hand: back on. */
+	flink(&f, "brqnet1")->nf_call = false;
+	t = pass(&f, &d);
+	CHECK_STREQ(t, "bridge-nf brqnet1 on\n");
+	free(t);
+	/* The last port with port security goes: off, and only that. */
+	d.nets[0].filtered = false;
+	t = pass(&f, &d);
+	CHECK_STREQ(t, "bridge-nf brqnet1 off\n");
+	free(t);
+	t = pass(&f, &d);
+	CHECK_STREQ(t, "");
+	free(t);
+	desired_done(&d);
+	kernel_fake_done(&f);
+}
+
 TEST(reconcile_replaces_wrong_vxlan_and_stale_entries)
 {
 	struct kernel_fake f;

@@ -421,6 +421,11 @@ class Lab:
             if len(racks) > 1:
                 self._ip(n.name, "route", "add", UNDERLAY, "via", t.rack_gateway(n.rack))
             self.exec(n.name, ["sysctl", "-qw", "net.ipv4.ip_forward=0"], check=True)
+            # As README recommends: bridges skip netfilter unless the agent
+            # turns it on for theirs (bridges with ports that have port
+            # security).
+            self.exec(n.name, ["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0",
+                               "net.bridge.bridge-nf-call-ip6tables=0"], check=True)
 
     def _outside(self):
         """The external switch, every node's ext0 on it, the upstream routers
