@@ -353,14 +353,20 @@ static int handle_watch(struct api *api, struct api_ctx *ctx, const struct http_
 		if (!*since || *end || rev < 0)
 			return api_bad_request(&ctx->err, "since must be a revision number >= 0.");
 	}
+	resp->stream = watch_new(api->hub, host, rev,
+				 !(follow && (streq(follow, "false") || streq(follow, "False") ||
+					      streq(follow, "0"))));
+	if (!resp->stream)
+		return api_fail(&ctx->err, 503, "ServiceUnavailable",
+				"Too many watch streams are open (watch_max_streams = %u).",
+				api->cfg->watch_max_streams);
 	resp->status = 200;
 	resp->content_type = "application/x-ndjson";
-	resp->stream = watch_new(api->store, api->view, host, rev,
-				 !(follow && (streq(follow, "false") || streq(follow, "False") ||
-					      streq(follow, "0"))),
-				 api->cfg->watch_ping_secs);
+	resp->attach = watch_attach;
 	resp->read = watch_read;
 	resp->free_stream = watch_free;
+	resp->send_timeout = api->cfg->watch_send_timeout;
+	resp->send_buffer = 4 * WATCH_BUFFER;
 	return 200;
 }
 
@@ -450,7 +456,7 @@ static int route(struct api *api, struct api_ctx *ctx, const struct http_request
 	if (streq(parts[1], "lepton") && n == 3 && streq(parts[2], "changes")) {
 		if (!streq(m, "GET"))
 			goto not_allowed;
-		return changes_open(ctx, resp);
+		return changes_open(ctx, api->hub, resp);
 	}
 	if (streq(parts[1], "lepton") && n == 3 && streq(parts[2], "watch")) {
 		if (!streq(m, "GET"))

@@ -9,6 +9,7 @@
 #include "server/http.h"
 #include "server/nodeview.h"
 #include "server/store.h"
+#include "server/watch.h"
 
 struct keystone;
 
@@ -17,6 +18,7 @@ struct api {
 	const struct server_config *cfg;
 	struct keystone *keystone; /* auth_strategy = keystone; NULL: noauth */
 	struct nodeview *view;	   /* per-node feeds (watch?host=) */
+	struct watch_hub *hub;	   /* the watch streams */
 };
 
 /* The http_handler_fn of lepton-server; userdata is a struct api. */

@@ -130,8 +130,8 @@ static ssize_t changes_read(void *stream, char *buf, size_t max)
 	size_t n;
 	char *nl;
 
-	/* Events to send, or the watch's next lines (it blocks until it has
-	 * some: a change, or a ping when idle). */
+	/* Events to send, or the watch's next lines (none yet: 0, and the
+	 * watch wakes the connection when it has some). */
 	while (!c->out.len) {
 		ssize_t got;
 
@@ -157,6 +157,14 @@ static ssize_t changes_read(void *stream, char *buf, size_t max)
 	return (ssize_t) n;
 }
 
+/* The watch wakes the connection when it has lines. */
+static void changes_attach(void *stream, struct http_stream *hs)
+{
+	struct changes_stream *c = stream;
+
+	watch_attach(c->watch, hs);
+}
+
 static void changes_free(void *stream)
 {
 	struct changes_stream *c = stream;
@@ -171,7 +179,7 @@ static void changes_free(void *stream)
 	free(c);
 }
 
-int changes_open(struct api_ctx *ctx, struct http_response *resp)
+int changes_open(struct api_ctx *ctx, struct watch_hub *hub, struct http_response *resp)
 {
 	struct changes_stream *c;
 	int64_t rev;
@@ -198,11 +206,19 @@ int changes_open(struct api_ctx *ctx, struct http_response *resp)
 		 * know when a later change hides it); "ready" at its end. */
 		rev = 0;
 	}
-	c->watch = watch_new(ctx->store, NULL, NULL, rev, true, ctx->cfg->watch_ping_secs);
+	c->watch = watch_new(hub, NULL, rev, true);
+	if (!c->watch) {
+		changes_free(c);
+		return api_fail(&ctx->err, 503, "ServiceUnavailable",
+				"Too many watch streams are open (watch_max_streams = %u).",
+				ctx->cfg->watch_max_streams);
+	}
 	resp->status = 200;
 	resp->content_type = "text/event-stream";
 	resp->stream = c;
+	resp->attach = changes_attach;
 	resp->read = changes_read;
 	resp->free_stream = changes_free;
+	resp->send_timeout = ctx->cfg->watch_send_timeout;
 	return 200;
 }

@@ -16,7 +16,8 @@
 
 #include "server/http.h"
 #include "server/resource.h"
+#include "server/watch.h"
 
 /* Answers the request with the stream (status 200), or returns < 0 with
  * ctx->err set. */
-int changes_open(struct api_ctx *ctx, struct http_response *resp);
+int changes_open(struct api_ctx *ctx, struct watch_hub *hub, struct http_response *resp);

@@ -47,7 +47,10 @@ void config_defaults(struct server_config *cfg)
 		.max_dns_nameservers = 5,
 		.max_host_routes = 20,
 		.max_address_pairs = 10,
-		.threads_max = 256,
+		.api_workers = 16,
+		.watch_max_streams = 10000,
+		.api_max_connections = 1024,
+		.watch_send_timeout = 60,
 		.agent_down_time = 75,
 		.quota_default = {100, 100, 500, 10, 50, 10, 100, 10},
 		.router_distributed = true,
@@ -209,6 +212,22 @@ int config_set(struct server_config *c, const char *key, const char *v)
 		if (parse_u64(v, 1, 3600, &n) < 0)
 			return -EINVAL;
 		c->watch_ping_secs = (unsigned) n;
+	} else if (strcmp(key, "watch_send_timeout") == 0) {
+		if (parse_u64(v, 1, 3600, &n) < 0)
+			return -EINVAL;
+		c->watch_send_timeout = (unsigned) n;
+	} else if (strcmp(key, "watch_max_streams") == 0) {
+		if (parse_u64(v, 1, 1000000, &n) < 0)
+			return -EINVAL;
+		c->watch_max_streams = (unsigned) n;
+	} else if (strcmp(key, "api_max_connections") == 0) {
+		if (parse_u64(v, 16, 1000000, &n) < 0)
+			return -EINVAL;
+		c->api_max_connections = (unsigned) n;
+	} else if (strcmp(key, "api_workers") == 0) {
+		if (parse_u64(v, 1, 1024, &n) < 0)
+			return -EINVAL;
+		c->api_workers = (unsigned) n;
 	} else if (strcmp(key, "sync") == 0) {
 		if (strcmp(v, "full") == 0)
 			c->sync_full = true;

@@ -34,7 +34,14 @@ struct server_config {
 	unsigned watch_ping_secs; /* idle ping interval on watch streams */
 	bool sync_full;		  /* fsync each commit (power-loss safe) */
 	unsigned max_dns_nameservers, max_host_routes, max_address_pairs;
-	unsigned threads_max;
+	/* Connections: threads running API requests; open watch streams at
+	 * most; connections per listener beyond the streams (the API's); seconds
+	 * a stream's client may take none of its waiting lines before it is
+	 * cut. */
+	unsigned api_workers;
+	unsigned watch_max_streams;
+	unsigned api_max_connections;
+	unsigned watch_send_timeout;
 	int64_t quota_default[QUOTA_MAX]; /* -1: unlimited */
 	bool router_distributed;	  /* default of routers' `distributed` */
 	char *agent_token;		  /* the agents' credential (X-Auth-Token); NULL: none */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "base/log.h"
 #include "server/api.h"
 #include "server/config.h"
@@ -43,6 +44,32 @@ static void usage(FILE *f)
 	      "method, path, status, duration_ms and project (request_log = false: none).\n"
 	      "SIGTERM or SIGINT stops the server.\n",
 	      f);
+}
+
+/* Every connection is a descriptor: raise the soft limit (and, as root, the
+ * hard one) to what the connection limits may need. */
+static void raise_nofile(const struct server_config *cfg)
+{
+	unsigned listeners = cfg->unix_path ? 2 : 1;
+	rlim_t want =
+		(rlim_t) (cfg->watch_max_streams + cfg->api_max_connections) * listeners + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max < want) {
+		struct rlimit more = {want, want};
+
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return;
+		log_event(LOG_LVL_WARN, "server.open_files_limited",
+			  "limit=%llu wanted=%llu "
+			  "err=\"fewer connections than watch_max_streams + api_max_connections\"",
+			  (unsigned long long) rl.rlim_max, (unsigned long long) want);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	(void) setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 int main(int argc, char **argv)
@@ -156,12 +183,22 @@ int main(int argc, char **argv)
 		config_done(&cfg);
 		return 1;
 	}
+	raise_nofile(&cfg);
 	struct api api = {.store = store, .cfg = &cfg, .view = nodeview_new()};
+	r = watch_hub_new(store, api.view, cfg.watch_ping_secs, cfg.watch_max_streams, &api.hub);
+	if (r < 0) {
+		log_event(LOG_LVL_ERROR, "server.watch_feeder_failed", "err=%s", strerror(-r));
+		nodeview_free(api.view);
+		store_free(store);
+		config_done(&cfg);
+		return 1;
+	}
 	if (cfg.auth_keystone) {
 		if (!cfg.keystone_url || !cfg.keystone_password) {
 			log_event(LOG_LVL_ERROR, "server.config_error",
 				  "key=auth_strategy err=\"keystone needs keystone_url and "
 				  "keystone_password\"");
+			watch_hub_free(api.hub);
 			nodeview_free(api.view);
 			store_free(store);
 			config_done(&cfg);
@@ -172,11 +209,21 @@ int main(int argc, char **argv)
 				     cfg.keystone_project_name, cfg.keystone_cache_secs);
 	}
 	telemetry_start(&api);
-	r = http_start(cfg.listen, cfg.unix_path, cfg.max_body_size, cfg.threads_max, api_handle,
-		       &api, &http);
+	struct http_options api_http = {
+		.listen = cfg.listen,
+		.unix_path = cfg.unix_path,
+		.max_body = cfg.max_body_size,
+		.max_conns = cfg.watch_max_streams + cfg.api_max_connections,
+		.workers = cfg.api_workers,
+	};
+	r = http_start(&api_http, api_handle, &api, &http);
 	if (r >= 0 && cfg.metrics_listen) {
-		r = http_start(cfg.metrics_listen, NULL, 1024, 16, telemetry_metrics_handle, NULL,
-			       &metrics_http);
+		struct http_options metrics_opt = {.listen = cfg.metrics_listen,
+						   .max_body = 1024,
+						   .max_conns = 16,
+						   .workers = 1};
+
+		r = http_start(&metrics_opt, telemetry_metrics_handle, NULL, &metrics_http);
 		if (r < 0) {
 			log_event(LOG_LVL_ERROR, "server.listen_failed", "metrics_listen=%s err=%s",
 				  cfg.metrics_listen, strerror(-r));
@@ -189,6 +236,7 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		telemetry_stop(&api);
 		keystone_free(api.keystone);
+		watch_hub_free(api.hub);
 		nodeview_free(api.view);
 		store_free(store);
 		config_done(&cfg);
@@ -210,6 +258,7 @@ int main(int argc, char **argv)
 	http_stop(http);
 	telemetry_stop(&api);
 	snat_sweeper_stop(sweeper);
+	watch_hub_free(api.hub);
 	nodeview_free(api.view);
 	store_free(store);
 	keystone_free(api.keystone);

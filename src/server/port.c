@@ -181,12 +181,14 @@ static bool serves_owner(json_t *subnet, const char *device_owner)
 
 static json_t *network_subnets(struct api_ctx *ctx, const char *net_id)
 {
-	json_t *all = store_list(ctx->store, "subnet"), *out = json_array(), *s;
+	/* Copies of the network's subnets only: a port create must not cost
+	 * a copy of every subnet of the cloud. */
+	json_t *all = store_list_shared(ctx->store, "subnet"), *out = json_array(), *s;
 	size_t i;
 
 	json_array_foreach(all, i, s) {
 		if (streq(doc_str(s, "network_id"), net_id))
-			json_array_append(out, s);
+			json_array_append_new(out, json_deep_copy(s));
 	}
 	json_decref(all);
 	return out;

@@ -139,7 +139,7 @@ static void collect(void *userdata)
 	sc.head = store_revision(api->store);
 	metrics_set(&feed_revision, (double) sc.head);
 	metrics_set(&feed_floor, (double) store_feed_floor(api->store));
-	watch_foreach(scan_stream, &sc);
+	watch_foreach(api->hub, scan_stream, &sc);
 	store_unlock(api->store);
 	metrics_set(&watchers, (double) sc.node, "node");
 	metrics_set(&watchers, (double) sc.full, "full");

@@ -1,104 +1,204 @@
 /* The change feed stream, whole or for one node. */
 #include "server/watch.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include "base/strbuf.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 
-#define BATCH 500
+#define BATCH 64
+/* The feeder lets the API have the store's lock at least this often. */
+#define LOCK_SLICE_MS 5
+/* The feeder looks at pings at least this often. */
+#define TICK_MS 1000
 
-struct watch_stream {
+struct watch_hub {
 	struct store *store;
 	struct nodeview *view;
+	unsigned ping_ms;
+	unsigned max_streams;
+	pthread_t feeder, waiter;
+	bool has_feeder, has_waiter;
+	/* The rest under lock. Lock order: the store's lock, then this one,
+	 * then the HTTP adapter's. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* the feeder sleeps on it */
+	bool quit;
+	bool shutdown; /* the store shuts down: every stream ends */
+	int64_t head;  /* the store's revision as the waiter last saw it */
+	bool kicked;   /* some stream has want_fill */
+	struct watch_stream *streams;
+	unsigned n_streams;
+};
+
+struct watch_stream {
+	struct watch_hub *hub;
+	/* The feeder's alone (and watch_new's before the stream is listed). */
 	char *host;   /* NULL: the whole feed */
 	json_t *sent; /* with a host: {type: {id: doc}} the node holds */
 	json_t *deps; /* with a host: what computing `sent` read */
-	int64_t rev;  /* last store revision the stream reflects */
+	int64_t rev;  /* last store revision the stream reflects (also read
+		       * under the store's lock by watch_foreach) */
 	int64_t pos;  /* with a host: revision of the last line sent */
-	struct watch_stream *prev_open, *next_open; /* every open stream */
+	json_t *snap; /* the whole feed's snapshot being sent */
+	size_t snap_i;
+	int64_t snap_rev;
 	bool need_snapshot;
 	bool follow;
-	bool done;
-	unsigned ping_ms;
-	uint64_t last_emit_ms; /* when a line was last queued */
-	struct strbuf out;
+	struct strbuf pend; /* lines made in this pass */
+	/* Under the hub's lock. */
+	struct http_stream *hs; /* NULL before attach and after free */
+	struct strbuf out;	/* lines not read yet, from off */
 	size_t off;
+	uint64_t last_line_ms; /* when a line was last queued */
+	bool more;	       /* lines held back for want of room */
+	bool want_fill;	       /* the feeder should look at it */
+	bool done;	       /* no line after out: the end once drained */
+	bool closed;	       /* freed by the adapter; the feeder frees it */
+	unsigned busy;	       /* the feeder holds it outside the lock */
+	struct watch_stream *prev, *next;
 };
 
-/* The open streams, for metrics (watch_foreach). Lock order: the store's
- * lock, then this one. */
-static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct watch_stream *open_streams;
-
-void watch_foreach(void (*fn)(void *userdata, const char *host, int64_t rev), void *userdata)
+static size_t pending(const struct watch_stream *w)
 {
-	pthread_mutex_lock(&open_lock);
-	for (struct watch_stream *w = open_streams; w; w = w->next_open)
-		fn(userdata, w->host, w->rev);
-	pthread_mutex_unlock(&open_lock);
+	return w->out.len - w->off;
 }
 
-struct watch_stream *watch_new(struct store *store, struct nodeview *view, const char *host,
-			       int64_t since, bool follow, unsigned ping_secs)
+void watch_foreach(struct watch_hub *hub, void (*fn)(void *userdata, const char *host, int64_t rev),
+		   void *userdata)
+{
+	pthread_mutex_lock(&hub->lock);
+	for (struct watch_stream *w = hub->streams; w; w = w->next)
+		fn(userdata, w->host, w->rev);
+	pthread_mutex_unlock(&hub->lock);
+}
+
+static void stream_destroy(struct watch_stream *w)
+{
+	strbuf_done(&w->out);
+	strbuf_done(&w->pend);
+	json_decref(w->sent);
+	json_decref(w->deps);
+	json_decref(w->snap);
+	free(w->host);
+	free(w);
+}
+
+/* With the hub's lock: asks the feeder to look at the stream. */
+static void kick(struct watch_hub *hub, struct watch_stream *w)
+{
+	w->want_fill = true;
+	hub->kicked = true;
+	pthread_cond_signal(&hub->wake);
+}
+
+struct watch_stream *watch_new(struct watch_hub *hub, const char *host, int64_t since, bool follow)
 {
 	struct watch_stream *w = xcalloc(1, sizeof(*w));
 
-	w->store = store;
-	w->view = view;
+	w->hub = hub;
 	w->host = host ? xstrdup(host) : NULL;
 	w->sent = json_object();
 	w->follow = follow;
-	w->ping_ms = ping_secs * 1000;
-	w->last_emit_ms = time_mono_ms();
-	store_lock(store);
-	if (host || since <= 0 || since < store_feed_floor(store) || since > store_revision(store))
+	store_lock(hub->store);
+	if (host || since <= 0 || since < store_feed_floor(hub->store) ||
+	    since > store_revision(hub->store))
 		w->need_snapshot = true;
 	else
 		w->rev = since;
-	store_unlock(store);
-	pthread_mutex_lock(&open_lock);
-	w->next_open = open_streams;
-	if (open_streams)
-		open_streams->prev_open = w;
-	open_streams = w;
-	pthread_mutex_unlock(&open_lock);
+	store_unlock(hub->store);
+	pthread_mutex_lock(&hub->lock);
+	if (hub->n_streams >= hub->max_streams) {
+		pthread_mutex_unlock(&hub->lock);
+		stream_destroy(w);
+		return NULL;
+	}
+	w->last_line_ms = time_mono_ms();
+	w->next = hub->streams;
+	if (hub->streams)
+		hub->streams->prev = w;
+	hub->streams = w;
+	hub->n_streams++;
+	kick(hub, w);
+	pthread_mutex_unlock(&hub->lock);
 	return w;
 }
 
+void watch_attach(void *stream, struct http_stream *hs)
+{
+	struct watch_stream *w = stream;
+
+	pthread_mutex_lock(&w->hub->lock);
+	w->hs = hs;
+	pthread_mutex_unlock(&w->hub->lock);
+}
+
+ssize_t watch_read(void *stream, char *buf, size_t max)
+{
+	struct watch_stream *w = stream;
+	struct watch_hub *hub = w->hub;
+	ssize_t ret;
+
+	pthread_mutex_lock(&hub->lock);
+	if (pending(w)) {
+		size_t n = pending(w) < max ? pending(w) : max;
+
+		memcpy(buf, w->out.buf + w->off, n);
+		w->off += n;
+		ret = (ssize_t) n;
+	} else {
+		ret = w->done ? -1 : 0;
+	}
+	if (!pending(w)) {
+		strbuf_done(&w->out); /* an idle stream holds no buffer */
+		w->off = 0;
+		if (w->more)
+			kick(hub, w);
+	}
+	pthread_mutex_unlock(&hub->lock);
+	return ret;
+}
+
+void watch_free(void *stream)
+{
+	struct watch_stream *w = stream;
+	struct watch_hub *hub;
+
+	if (!w)
+		return;
+	hub = w->hub;
+	pthread_mutex_lock(&hub->lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		hub->streams = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	hub->n_streams--;
+	w->hs = NULL;
+	w->closed = true;
+	if (w->busy)
+		w = NULL; /* the feeder frees it when done with it */
+	pthread_mutex_unlock(&hub->lock);
+	if (w)
+		stream_destroy(w);
+}
+
+/* The feeder, with the store's lock: lines go to w->pend. */
 static void emit(struct watch_stream *w, json_t *line)
 {
 	char *s = json_dumps(line, JSON_COMPACT);
 
-	w->last_emit_ms = time_mono_ms();
 	if (s) {
-		strbuf_append(&w->out, s);
-		strbuf_append(&w->out, "\n");
+		strbuf_append(&w->pend, s);
+		strbuf_append(&w->pend, "\n");
 		free(s);
 	}
 	json_decref(line);
-}
-
-static void snapshot(struct watch_stream *w)
-{
-	int64_t rev = store_revision(w->store);
-	json_t *all = store_snapshot(w->store), *e;
-	size_t i;
-
-	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision", (json_int_t) rev));
-	json_array_foreach(all, i, e) {
-		json_t *line =
-			json_pack("{s:s, s:I}", "op", "snapshot", "revision", (json_int_t) rev);
-
-		json_object_update(line, e);
-		emit(w, line);
-	}
-	json_decref(all);
-	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_end", "revision", (json_int_t) rev));
-	w->rev = rev;
-	w->need_snapshot = false;
 }
 
 static void emit_doc(struct watch_stream *w, const char *op, int64_t rev, const char *type,
@@ -108,11 +208,41 @@ static void emit_doc(struct watch_stream *w, const char *op, int64_t rev, const 
 			  "type", type, "id", id, "object", doc));
 }
 
-/* The node's share at the committed revision. */
-static void node_snapshot(struct watch_stream *w)
+/* The whole feed's snapshot, sent over several passes when it is large: it
+ * is taken at one revision, then its lines go out as the client takes them
+ * (at most about `budget` bytes per pass). Returns whether it is complete. */
+static bool snapshot(struct watch_stream *w, struct store *store, size_t budget)
 {
-	int64_t rev = store_revision(w->store);
-	json_t *deps, *now = nodeview_compute(w->view, w->store, w->host, &deps), *doc;
+	if (!w->snap) {
+		w->snap_rev = store_revision(store);
+		w->snap = store_snapshot(store);
+		w->snap_i = 0;
+		emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision",
+				  (json_int_t) w->snap_rev));
+	}
+	while (w->snap_i < json_array_size(w->snap) && w->pend.len < budget) {
+		json_t *line = json_pack("{s:s, s:I}", "op", "snapshot", "revision",
+					 (json_int_t) w->snap_rev);
+
+		json_object_update(line, json_array_get(w->snap, w->snap_i++));
+		emit(w, line);
+	}
+	if (w->snap_i < json_array_size(w->snap))
+		return false;
+	emit(w,
+	     json_pack("{s:s, s:I}", "op", "snapshot_end", "revision", (json_int_t) w->snap_rev));
+	json_decref(w->snap);
+	w->snap = NULL;
+	w->rev = w->snap_rev;
+	w->need_snapshot = false;
+	return true;
+}
+
+/* The node's share at the committed revision. */
+static void node_snapshot(struct watch_stream *w, struct watch_hub *hub)
+{
+	int64_t rev = store_revision(hub->store);
+	json_t *deps, *now = nodeview_compute(hub->view, hub->store, w->host, &deps), *doc;
 	const char *id;
 
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision", (json_int_t) rev));
@@ -131,11 +261,11 @@ static void node_snapshot(struct watch_stream *w)
 /* What the node needs now against what it holds (recomputed whole, so that
  * it is right whatever the order of the changes): documents that entered its
  * view, changed (a write replaces the store's object, so a changed document
- * is a different object), or left it. Returns the number of lines. */
-static size_t node_changes(struct watch_stream *w)
+ * is a different object), or left it. */
+static void node_changes(struct watch_stream *w, struct watch_hub *hub)
 {
-	int64_t head = store_revision(w->store), base;
-	json_t *deps, *now = nodeview_compute(w->view, w->store, w->host, &deps);
+	int64_t head = store_revision(hub->store), base;
+	json_t *deps, *now = nodeview_compute(hub->view, hub->store, w->host, &deps);
 	json_t *lines = json_array(), *doc, *l;
 	const char *id;
 	size_t n, i, t;
@@ -176,118 +306,270 @@ static size_t node_changes(struct watch_stream *w)
 	json_decref(w->deps);
 	w->deps = deps;
 	w->rev = head;
-	return n;
 }
 
-/* With the lock held, for a node's stream. */
-static void fill_node(struct watch_stream *w)
-{
-	uint64_t idle;
-
-	if (w->need_snapshot) {
-		node_snapshot(w);
-		return;
-	}
-	if (store_revision(w->store) > w->rev) {
-		/* Most changes touch nothing this node's view read: skip. */
-		if (!nodeview_may_differ(w->view, w->store, w->rev, w->deps))
-			w->rev = store_revision(w->store);
-		else if (node_changes(w))
-			return;
-	}
-	if (!w->follow) {
-		w->done = true;
-		return;
-	}
-	/* A ping once per ping_ms without a line, counted from the last line
-	 * and not from the last wake-up: commits this node does not see wake
-	 * the stream without writing to it, and only a write finds a client
-	 * that went away (its connection and thread would stay forever). */
-	idle = time_mono_ms() - w->last_emit_ms;
-	if ((idle >= w->ping_ms ||
-	     store_wait(w->store, w->rev, w->ping_ms - (unsigned) idle) <= w->rev) &&
-	    !store_is_shutting_down(w->store))
-		emit(w, json_pack("{s:s, s:I}", "op", "ping", "revision",
-				  (json_int_t) (w->pos > w->rev ? w->pos : w->rev)));
-}
-
-/* With the lock held: adds lines to w->out, or marks the end. */
-static void fill(struct watch_stream *w)
+/* The feeder, with the store's lock: the stream's next lines into w->pend,
+ * at most about `room` bytes when it can split them. Returns whether lines
+ * remain to be made (held back for want of room), and sets *ret_done when
+ * the stream ends after these lines. */
+static bool fill(struct watch_stream *w, struct watch_hub *hub, size_t room, bool *ret_done)
 {
 	json_t *changes, *c;
 	size_t i;
 
-	if (store_is_shutting_down(w->store)) {
-		w->done = true;
-		return;
-	}
+	*ret_done = false;
 	if (w->host) {
-		fill_node(w);
-		return;
+		if (w->need_snapshot) {
+			node_snapshot(w, hub);
+		} else if (store_revision(hub->store) > w->rev) {
+			/* Most changes touch nothing this node's view read:
+			 * skip. */
+			if (!nodeview_may_differ(hub->view, hub->store, w->rev, w->deps))
+				w->rev = store_revision(hub->store);
+			else
+				node_changes(w, hub);
+		}
+		*ret_done = !w->follow;
+		return false;
 	}
-	if (!w->need_snapshot && w->rev < store_feed_floor(w->store))
+	if (!w->need_snapshot && !w->snap && w->rev < store_feed_floor(hub->store))
 		w->need_snapshot = true; /* fell behind the retention: start over */
-	if (w->need_snapshot) {
-		snapshot(w);
-		return;
-	}
-	changes = store_feed_after(w->store, w->rev, BATCH);
-	json_array_foreach(changes, i, c) {
-		w->rev = json_integer_value(json_object_get(c, "revision"));
-		emit(w, json_incref(c));
-	}
-	if (json_array_size(changes)) {
+	if (w->need_snapshot && !snapshot(w, hub->store, room))
+		return true;
+	while (w->pend.len < room) {
+		size_t n;
+
+		changes = store_feed_after(hub->store, w->rev, BATCH);
+		n = json_array_size(changes);
+		json_array_foreach(changes, i, c) {
+			if (w->pend.len >= room) {
+				n = 0; /* the rest waits for room */
+				break;
+			}
+			w->rev = json_integer_value(json_object_get(c, "revision"));
+			emit(w, json_incref(c));
+		}
 		json_decref(changes);
-		return;
+		if (n < BATCH)
+			break;
 	}
-	json_decref(changes);
-	if (!w->follow) {
-		w->done = true;
-		return;
-	}
-	if (store_wait(w->store, w->rev, w->ping_ms) <= w->rev && !store_is_shutting_down(w->store))
-		emit(w, json_pack("{s:s, s:I}", "op", "ping", "revision", (json_int_t) w->rev));
+	if (w->rev < store_revision(hub->store))
+		return true;
+	*ret_done = !w->follow;
+	return false;
 }
 
-ssize_t watch_read(void *stream, char *buf, size_t max)
+static void ping(struct watch_stream *w)
 {
-	struct watch_stream *w = stream;
-	size_t n;
-
-	while (w->off >= w->out.len) {
-		strbuf_done(&w->out);
-		w->off = 0;
-		if (w->done)
-			return -1;
-		store_lock(w->store);
-		fill(w);
-		store_unlock(w->store);
-	}
-	n = w->out.len - w->off;
-	if (n > max)
-		n = max;
-	memcpy(buf, w->out.buf + w->off, n);
-	w->off += n;
-	return (ssize_t) n;
+	emit(w, json_pack("{s:s, s:I}", "op", "ping", "revision",
+			  (json_int_t) (w->pos > w->rev ? w->pos : w->rev)));
 }
 
-void watch_free(void *stream)
+/* The feeder's pass over the streams it picked (held busy): makes their
+ * lines under the store's lock, hands them over and wakes the streams. */
+static void feed(struct watch_hub *hub, struct watch_stream **work, size_t n, uint64_t now_ms)
 {
-	struct watch_stream *w = stream;
+	uint64_t slice = time_mono_ms();
 
-	if (!w)
+	store_lock(hub->store);
+	for (size_t i = 0; i < n; i++) {
+		struct watch_stream *w = work[i];
+		bool more = false, done = false, due;
+
+		if (time_mono_ms() - slice >= LOCK_SLICE_MS) {
+			/* A mutex is not fair: sleep a little so that a
+			 * request waiting for the lock gets it. */
+			store_unlock(hub->store);
+			nanosleep(&(struct timespec){.tv_nsec = 500 * 1000}, NULL);
+			store_lock(hub->store);
+			slice = time_mono_ms();
+		}
+		pthread_mutex_lock(&hub->lock);
+		due = w->follow && !pending(w) && now_ms - w->last_line_ms >= hub->ping_ms;
+		pthread_mutex_unlock(&hub->lock);
+		if (store_is_shutting_down(hub->store))
+			done = true;
+		else
+			more = fill(w, hub, WATCH_BUFFER, &done);
+		if (!w->pend.len && due && !done)
+			ping(w);
+
+		pthread_mutex_lock(&hub->lock);
+		if (w->pend.len) {
+			if (!pending(w)) {
+				strbuf_done(&w->out);
+				w->out = w->pend;
+				w->pend = (struct strbuf) STRBUF_INIT;
+				w->off = 0;
+			} else {
+				strbuf_append_n(&w->out, w->pend.buf, w->pend.len);
+				strbuf_done(&w->pend);
+			}
+			w->last_line_ms = time_mono_ms();
+		}
+		w->more = more;
+		if (more && !pending(w))
+			kick(hub, w); /* nothing for the reader to drain: go on */
+		if (done)
+			w->done = true;
+		if (w->hs && (pending(w) || w->done))
+			http_stream_wake(w->hs);
+		pthread_mutex_unlock(&hub->lock);
+	}
+	store_unlock(hub->store);
+}
+
+static void *feeder_main(void *arg)
+{
+	struct watch_hub *hub = arg;
+	int64_t seen = 0;	/* the head the last pass covered */
+	bool seen_down = false; /* the last pass ended the streams */
+	size_t cap = 0;
+	struct watch_stream **work = NULL;
+
+	pthread_mutex_lock(&hub->lock);
+	while (!hub->quit) {
+		uint64_t now = time_mono_ms(), next = now + TICK_MS;
+		bool moved = hub->head > seen || (hub->shutdown && !seen_down);
+		size_t n = 0;
+
+		if (hub->n_streams > cap) {
+			cap = hub->n_streams * 2;
+			work = xrealloc(work, cap * sizeof(*work));
+		}
+		for (struct watch_stream *w = hub->streams; w; w = w->next) {
+			uint64_t ping_at = w->last_line_ms + hub->ping_ms;
+			bool due = w->follow && !pending(w) && ping_at <= now;
+
+			if (w->done)
+				continue;
+			if (w->follow && !pending(w) && ping_at < next)
+				next = ping_at;
+			if (pending(w) >= WATCH_BUFFER) {
+				w->more = w->more || moved;
+				continue; /* the client has not taken what it has */
+			}
+			if (!moved && !w->want_fill && !due)
+				continue;
+			w->want_fill = false;
+			w->busy++;
+			work[n++] = w;
+		}
+		hub->kicked = false;
+		seen = hub->head;
+		seen_down = hub->shutdown;
+		if (!n) {
+			struct timespec ts;
+
+			if (hub->quit)
+				break;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			next = next > now ? next - now : 1;
+			ts.tv_sec += (time_t) (next / 1000);
+			ts.tv_nsec += (long) (next % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			while (!hub->quit && !hub->kicked && hub->head <= seen &&
+			       hub->shutdown == seen_down)
+				if (pthread_cond_timedwait(&hub->wake, &hub->lock, &ts) ==
+				    ETIMEDOUT)
+					break;
+			continue;
+		}
+		pthread_mutex_unlock(&hub->lock);
+		feed(hub, work, n, now);
+		pthread_mutex_lock(&hub->lock);
+		for (size_t i = 0; i < n; i++) {
+			if (--work[i]->busy == 0 && work[i]->closed)
+				stream_destroy(work[i]);
+		}
+	}
+	pthread_mutex_unlock(&hub->lock);
+	free(work);
+	return NULL;
+}
+
+/* Turns the store's revision into the feeder's wake-ups. */
+static void *waiter_main(void *arg)
+{
+	struct watch_hub *hub = arg;
+	int64_t seen;
+	bool quit = false;
+
+	store_lock(hub->store);
+	seen = store_revision(hub->store);
+	while (!quit) {
+		int64_t rev = store_wait(hub->store, seen, TICK_MS);
+		bool down = store_is_shutting_down(hub->store);
+
+		pthread_mutex_lock(&hub->lock);
+		if (rev > seen || down) {
+			hub->head = rev;
+			hub->shutdown = down;
+			pthread_cond_signal(&hub->wake);
+		}
+		quit = hub->quit || down;
+		pthread_mutex_unlock(&hub->lock);
+		seen = rev;
+	}
+	store_unlock(hub->store);
+	return NULL;
+}
+
+int watch_hub_new(struct store *store, struct nodeview *view, unsigned ping_secs,
+		  unsigned max_streams, struct watch_hub **ret)
+{
+	struct watch_hub *hub = xcalloc(1, sizeof(*hub));
+	pthread_condattr_t ca;
+	int r;
+
+	hub->store = store;
+	hub->view = view;
+	hub->ping_ms = ping_secs * 1000;
+	hub->max_streams = max_streams;
+	pthread_mutex_init(&hub->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&hub->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	store_lock(store);
+	hub->head = store_revision(store);
+	store_unlock(store);
+	r = -pthread_create(&hub->feeder, NULL, feeder_main, hub);
+	hub->has_feeder = r == 0;
+	if (r == 0) {
+		r = -pthread_create(&hub->waiter, NULL, waiter_main, hub);
+		hub->has_waiter = r == 0;
+	}
+	if (r < 0) {
+		watch_hub_free(hub);
+		return r;
+	}
+	*ret = hub;
+	return 0;
+}
+
+void watch_hub_free(struct watch_hub *hub)
+{
+	if (!hub)
 		return;
-	pthread_mutex_lock(&open_lock);
-	if (w->prev_open)
-		w->prev_open->next_open = w->next_open;
-	else
-		open_streams = w->next_open;
-	if (w->next_open)
-		w->next_open->prev_open = w->prev_open;
-	pthread_mutex_unlock(&open_lock);
-	strbuf_done(&w->out);
-	json_decref(w->sent);
-	json_decref(w->deps);
-	free(w->host);
-	free(w);
+	pthread_mutex_lock(&hub->lock);
+	hub->quit = true;
+	pthread_cond_signal(&hub->wake);
+	pthread_mutex_unlock(&hub->lock);
+	if (hub->has_feeder)
+		pthread_join(hub->feeder, NULL);
+	if (hub->has_waiter)
+		pthread_join(hub->waiter, NULL);
+	while (hub->streams) { /* not expected: the adapter frees them first */
+		struct watch_stream *w = hub->streams;
+
+		hub->streams = w->next;
+		stream_destroy(w);
+	}
+	pthread_mutex_destroy(&hub->lock);
+	pthread_cond_destroy(&hub->wake);
+	free(hub);
 }

@@ -31,20 +31,47 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "server/http.h"
 #include "server/nodeview.h"
 #include "server/store.h"
 
+/* The streams of one server and the thread that writes their lines.
+ *
+ * No stream has a thread: one feeder thread wakes when the store's revision
+ * advances (or a stream needs lines: a new one, one that drained its
+ * buffer, one due a ping), turns the changes into each stream's lines under
+ * the store's lock, and wakes the streams it gave lines to
+ * (http_stream_wake). Each stream buffers at most about WATCH_BUFFER bytes
+ * it has not sent (a node's batch of changes may exceed it once), and its
+ * socket's send buffer is kept to a few times that: while a
+ * client takes none of them the feeder writes nothing more for it (a node's
+ * stream then sends, once drained, the difference at that time: changes do
+ * not pile up), and the HTTP adapter cuts a client that takes no byte for
+ * the stream's send timeout. The client reconnects and resumes from the
+ * revision of the last line it applied (a node's stream, from a snapshot). */
+struct watch_hub;
+
+#define WATCH_BUFFER (64 * 1024)
+
+/* view (shared with the API, used under the store's lock) computes the
+ * nodes' shares. At most max_streams open streams. */
+int watch_hub_new(struct store *store, struct nodeview *view, unsigned ping_secs,
+		  unsigned max_streams, struct watch_hub **ret);
+/* After every stream was freed (the HTTP server stopped). */
+void watch_hub_free(struct watch_hub *hub);
+
 struct watch_stream;
 
-/* host NULL: the whole feed. Otherwise view (shared by the streams, used
- * under the store's lock) computes the node's share. */
-struct watch_stream *watch_new(struct store *store, struct nodeview *view, const char *host,
-			       int64_t since, bool follow, unsigned ping_secs);
-/* http_response.read: blocks until it has lines; -1 at the end. */
+/* host NULL: the whole feed. NULL when the hub has max_streams open. */
+struct watch_stream *watch_new(struct watch_hub *hub, const char *host, int64_t since, bool follow);
+/* The http_response stream callbacks. */
+void watch_attach(void *stream, struct http_stream *hs);
+/* Never blocks: the lines ready, 0 when none yet, -1 at the end. */
 ssize_t watch_read(void *stream, char *buf, size_t max);
 void watch_free(void *stream);
 
 /* For metrics: calls fn for every open stream, with its host (NULL: the whole
  * feed) and the last store revision it has turned into lines. Call with the
  * store's lock held (streams move under it). */
-void watch_foreach(void (*fn)(void *userdata, const char *host, int64_t rev), void *userdata);
+void watch_foreach(struct watch_hub *hub, void (*fn)(void *userdata, const char *host, int64_t rev),
+		   void *userdata);

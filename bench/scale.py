@@ -1,0 +1,433 @@
+#!/usr/bin/python3
+"""bench/scale: one lepton-server under many agents' watch streams.
+
+Builds, through the API of a real lepton-server (own data dir, a free port on
+loopback), a cloud of N nodes (registered agents), each with P ports (bulk
+creates of P ports bound to the node); the nodes come in groups of K that
+share a network (a VXLAN network's ports go to every node with a port on it,
+so a change to a port interests K agents). One process then holds one
+per-node watch (?host=node-N) for every node, read with epoll, and the bench
+prints a table:
+  - setup: ports created and their rate;
+  - all N agents connecting at once: time until every snapshot is complete;
+  - a port update (the API call) until every interested agent has the line
+    (p50/p99 over --changes updates, one at a time);
+  - a reconnecting agent's snapshot (since=its revision; p50/p99);
+  - the server's RSS (now and peak);
+  - API latency of port create/get/list(one network's ports) with no watch
+    open (the baseline, same run) and with every watch open, and the ratio.
+The table has one column per store; SQLite is the only store this server
+has yet (the column for etcd comes with `--store etcd`).
+
+Usage: python3 bench/scale.py [--nodes 1000] [--ports-per-node 100]
+       [--nodes-per-network 4] [--changes 200] [--samples 200]
+"""
+import argparse
+import http.client
+import json
+import os
+import pathlib
+import queue
+import random
+import resource
+import selectors
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = pathlib.Path(os.environ.get("LEPTON_BUILD", ROOT / "build"))
+ADMIN = {"X-Project-Id": "admin-project", "X-Roles": "admin",
+         "Content-Type": "application/json"}
+STORES = ("sqlite",)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+class Api:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+
+    def call(self, method, path, body=None):
+        self.conn.request(method, path, json.dumps(body) if body is not None else None, ADMIN)
+        r = self.conn.getresponse()
+        data = r.read()
+        if r.status >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status} {data[:300]!r}")
+        return json.loads(data) if data else None
+
+
+class Server:
+    """lepton-server on SQLite in its own data dir."""
+
+    def __init__(self, store):
+        if store != "sqlite":
+            raise SystemExit(f"store {store}: this server has no such store yet")
+        self.dir = tempfile.mkdtemp(prefix="lepton-scale-")
+        self.port = free_port()
+        cfg = pathlib.Path(self.dir, "lepton.conf")
+        cfg.write_text("request_log = false\nquota_network = -1\nquota_subnet = -1\n"
+                       "quota_port = -1\nmax_body_size = 16777216\n")
+        self.log = open(pathlib.Path(self.dir, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [str(BUILD / "lepton-server"), "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", self.dir, "--config", str(cfg)], stdout=self.log, stderr=self.log)
+        deadline = time.time() + 20
+        while True:
+            try:
+                Api(self.port).call("GET", "/v2.0/networks?limit=1")
+                return
+            except (OSError, RuntimeError):
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the server did not start")
+                time.sleep(0.05)
+
+    def status(self, key):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Stream:
+    """One agent's watch stream on a non-blocking socket (chunked decoding,
+    lines looked at as bytes: the bench must keep up with 1,000 of them)."""
+
+    def __init__(self, port, node, since=0):
+        self.node = node
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(f"GET /v2.0/lepton/watch?since={since}&host={node} HTTP/1.1\r\n"
+                          "Host: bench\r\nX-Project-Id: admin-project\r\n"
+                          "X-Roles: admin\r\n\r\n".encode())
+        self.sock.setblocking(False)
+        self.raw = bytearray()
+        self.body = bytearray()
+        self.headers_done = False
+        self.left = 0  # bytes of the current chunk still to come
+        self.synced_at = None
+        self.revision = 0
+        self.closed = False
+
+    def feed(self, data):
+        """Complete lines of the data."""
+        self.raw += data
+        raw = self.raw
+        i = 0
+        if not self.headers_done:
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                return []
+            if not raw.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"{self.node}: {bytes(raw[:200])!r}")
+            self.headers_done = True
+            i = end + 4
+        while i < len(raw):
+            if self.left:
+                n = min(self.left, len(raw) - i)
+                self.body += raw[i:i + n]
+                i += n
+                self.left -= n
+                if not self.left:
+                    i += 2  # the chunk's CRLF (may be in the next read)
+                continue
+            nl = raw.find(b"\r\n", i)
+            if nl < 0:
+                break
+            if nl == i:  # a CRLF left from the previous chunk
+                i += 2
+                continue
+            self.left = int(raw[i:nl], 16)
+            i = nl + 2
+            if self.left == 0:
+                self.closed = True
+                break
+        # A chunk's CRLF not here yet is skipped when it comes (above).
+        del raw[:min(i, len(raw))]
+        cut = self.body.rfind(b"\n")
+        if cut < 0:
+            return []
+        lines = bytes(self.body[:cut]).split(b"\n")
+        del self.body[:cut + 1]
+        return lines
+
+
+class Watchers(threading.Thread):
+    """Reads every stream; records when snapshots complete and when the
+    awaited token (a port's new name) reaches each node."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sel = selectors.DefaultSelector()
+        self.streams = {}
+        self.ops = queue.Queue()
+        self.token = None
+        self.arrived = {}
+        self.stop_flag = False
+        self.bytes = 0
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+
+    def add(self, st):
+        self.ops.put(("add", st))
+        self.wake_w.send(b"x")
+
+    def drop(self, st):
+        self.ops.put(("drop", st))
+        self.wake_w.send(b"x")
+
+    def run(self):
+        while not self.stop_flag:
+            while not self.ops.empty():
+                op, st = self.ops.get()
+                if op == "add":
+                    self.streams[st.node] = st
+                    self.sel.register(st.sock, selectors.EVENT_READ, st)
+                else:
+                    self.sel.unregister(st.sock)
+                    st.sock.close()
+                    if self.streams.get(st.node) is st:
+                        del self.streams[st.node]
+            for key, _ in self.sel.select(0.1):
+                st = key.data
+                if st is None:
+                    self.wake_r.recv(4096)
+                    continue
+                try:
+                    data = st.sock.recv(1 << 18)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self.sel.unregister(st.sock)
+                    st.closed = True
+                    continue
+                self.bytes += len(data)
+                now = time.perf_counter()
+                token = self.token
+                for line in st.feed(data):
+                    if token and token in line:
+                        self.arrived.setdefault(st.node, now)
+                    if b'"op":"snapshot_end"' in line:
+                        st.synced_at = now
+                        st.revision = json.loads(line)["revision"]
+
+
+def ensure_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(n, hard), max(n, hard)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def build(api, args):
+    """Agents, networks and ports; {node: [port ids]}, {node: network id},
+    {network id: [nodes]}, {node: project}, seconds."""
+    nodes = [f"node-{i}" for i in range(args.nodes)]
+    for i, h in enumerate(nodes):
+        api.call("POST", "/v2.0/lepton/agents/register", {"agent": {
+            "host": h, "mode": "compute",
+            "tunnel_address": f"10.200.{i // 250}.{i % 250 + 1}"}})
+    per_net = args.nodes_per_network * args.ports_per_node + 16
+    prefix = 32
+    while (1 << (32 - prefix)) - 3 < per_net:
+        prefix -= 1
+    size = 1 << (32 - prefix)
+    ports, net_of, nodes_of, proj_of = {}, {}, {}, {}
+    t0 = time.perf_counter()
+    for g in range(0, args.nodes, args.nodes_per_network):
+        base = (10 << 24) + (g // args.nodes_per_network) * size
+        cidr = f"{base >> 24}.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}/{prefix}"
+        # One tenant per network: its ports share the tenant's default
+        # security group (whose members every node with one of them needs).
+        proj = f"tenant-{g // args.nodes_per_network}"
+        net = api.call("POST", "/v2.0/networks", {"network": {
+            "name": f"net-{g}", "project_id": proj}})["network"]
+        api.call("POST", "/v2.0/subnets", {"subnet": {
+            "network_id": net["id"], "cidr": cidr, "ip_version": 4, "project_id": proj}})
+        group = nodes[g:g + args.nodes_per_network]
+        nodes_of[net["id"]] = group
+        for h in group:
+            net_of[h] = net["id"]
+            proj_of[h] = proj
+            made = api.call("POST", "/v2.0/ports", {"ports": [
+                {"network_id": net["id"], "binding:host_id": h, "device_owner": "compute:nova",
+                 "project_id": proj,
+                 "device_id": f"vm-{h}-{k}", "name": "vm"}
+                for k in range(args.ports_per_node)]})["ports"]
+            ports[h] = [p["id"] for p in made]
+    return nodes, ports, net_of, nodes_of, proj_of, time.perf_counter() - t0
+
+
+def api_latencies(api, args, nodes, net_of, proj_of, ports, rng):
+    """Seconds per port create, get and list (one network's ports)."""
+    out = {"create": [], "get": [], "list": []}
+    for _ in range(args.samples):
+        h = rng.choice(nodes)
+        t0 = time.perf_counter()
+        api.call("POST", "/v2.0/ports", {"port": {"network_id": net_of[h], "project_id": proj_of[h],
+                                                  "binding:host_id": h, "name": "extra"}})
+        out["create"].append(time.perf_counter() - t0)
+    for _ in range(args.samples):
+        p = rng.choice(ports[rng.choice(nodes)])
+        t0 = time.perf_counter()
+        api.call("GET", f"/v2.0/ports/{p}")
+        out["get"].append(time.perf_counter() - t0)
+    for _ in range(max(10, args.samples // 4)):
+        t0 = time.perf_counter()
+        api.call("GET", f"/v2.0/ports?network_id={net_of[rng.choice(nodes)]}")
+        out["list"].append(time.perf_counter() - t0)
+    return out
+
+
+def wait_all(pred, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def run(store, args):
+    rng = random.Random(7)
+    srv = Server(store)
+    res = {}
+    try:
+        api = Api(srv.port)
+        nodes, ports, net_of, nodes_of, proj_of, setup_s = build(api, args)
+        n_ports = sum(len(v) for v in ports.values())
+        res["ports / nodes"] = f"{n_ports} / {len(nodes)}"
+        res["setup: create time s (ports/s)"] = f"{setup_s:.1f} ({n_ports / setup_s:.0f})"
+        base = api_latencies(api, args, nodes, net_of, proj_of, ports, rng)
+        rss_idle = srv.status("VmRSS") / 1024
+
+        w = Watchers()
+        w.start()
+        t0 = time.perf_counter()
+        streams = {}
+        for h in nodes:
+            streams[h] = Stream(srv.port, h)
+            w.add(streams[h])
+        ok = wait_all(lambda: all(st.synced_at for st in streams.values()), 600)
+        if not ok:
+            raise RuntimeError("not every agent got its snapshot in 600 s")
+        connect_s = max(st.synced_at for st in streams.values()) - t0
+        res[f"{len(nodes)} agents connect: all snapshots s"] = f"{connect_s:.2f}"
+        res["snapshot bytes received MiB"] = f"{w.bytes / 2**20:.0f}"
+
+        # A change until every interested agent has it.
+        fan, calls, missed = [], [], 0
+        for c in range(args.changes):
+            h = rng.choice(nodes)
+            pid = rng.choice(ports[h])
+            token = f"chg-{c}-{rng.randrange(1 << 30)}"
+            interested = nodes_of[net_of[h]]
+            w.arrived = {}
+            w.token = token.encode()
+            t0 = time.perf_counter()
+            api.call("PUT", f"/v2.0/ports/{pid}", {"port": {"name": token}})
+            calls.append(time.perf_counter() - t0)
+            if not wait_all(lambda: all(n in w.arrived for n in interested), 10):
+                missed += 1
+                continue
+            fan.append(max(w.arrived[n] for n in interested) - t0)
+        w.token = None
+        res["interested agents per change"] = f"{args.nodes_per_network}"
+        res["change -> every interested agent p50 ms"] = f"{pct(fan, 50) * 1000:.1f}"
+        res["change -> every interested agent p99 ms"] = f"{pct(fan, 99) * 1000:.1f}"
+        res["  (the API call itself p50 ms)"] = f"{pct(calls, 50) * 1000:.1f}"
+        res["changes not seen by all in 10 s"] = f"{missed}"
+
+        # Reconnecting agents.
+        snaps = []
+        for _ in range(min(args.changes, 50)):
+            h = rng.choice(nodes)
+            old = streams[h]
+            w.drop(old)
+            t0 = time.perf_counter()
+            st = Stream(srv.port, h, since=old.revision or 1)
+            w.add(st)
+            streams[h] = st
+            if wait_all(lambda: st.synced_at, 30):
+                snaps.append(st.synced_at - t0)
+        res["reconnecting agent snapshot p50 ms"] = f"{pct(snaps, 50) * 1000:.1f}"
+        res["reconnecting agent snapshot p99 ms"] = f"{pct(snaps, 99) * 1000:.1f}"
+
+        loaded = api_latencies(api, args, nodes, net_of, proj_of, ports, rng)
+        for op in ("create", "get", "list"):
+            b50, l50 = pct(base[op], 50) * 1000, pct(loaded[op], 50) * 1000
+            b99, l99 = pct(base[op], 99) * 1000, pct(loaded[op], 99) * 1000
+            label = "list (one network)" if op == "list" else op
+            res[f"port {label} p50 ms: no watch / {len(nodes)} watches"] = \
+                f"{b50:.1f} / {l50:.1f} ({l50 / b50:.2f}x)"
+            res[f"port {label} p99 ms: no watch / {len(nodes)} watches"] = \
+                f"{b99:.1f} / {l99:.1f} ({l99 / b99:.2f}x)"
+        res["server RSS MiB: no watch / watches / peak"] = \
+            f"{rss_idle:.0f} / {srv.status('VmRSS') / 1024:.0f} / {srv.status('VmHWM') / 1024:.0f}"
+        res["server threads"] = f"{srv.status('Threads')}"
+        w.stop_flag = True
+        w.join(5)
+        for st in streams.values():
+            st.sock.close()
+    finally:
+        srv.stop()
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--ports-per-node", type=int, default=100)
+    ap.add_argument("--nodes-per-network", type=int, default=4)
+    ap.add_argument("--changes", type=int, default=200)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--stores", default="sqlite",
+                    help="comma-separated columns, of: " + ", ".join(STORES))
+    args = ap.parse_args()
+    if args.nodes % args.nodes_per_network:
+        ap.error("--nodes must be a multiple of --nodes-per-network")
+    ensure_nofile(args.nodes * 2 + 256)
+    cols = {}
+    for store in args.stores.split(","):
+        cols[store] = run(store, args)
+    keys = list(next(iter(cols.values())))
+    width = max(len(k) for k in keys) + 2
+    print(f"bench/scale: {args.nodes} nodes x {args.ports_per_node} ports, "
+          f"{args.nodes_per_network} nodes per network, {args.changes} changes")
+    print("".ljust(width) + "".join(s.ljust(28) for s in cols))
+    for k in keys:
+        print(k.ljust(width) + "".join(cols[s].get(k, "-").ljust(28) for s in cols))
+
+
+if __name__ == "__main__":
+    main()
