@@ -16,8 +16,8 @@ prints a table:
   - the server's RSS (now and peak);
   - API latency of port create/get/list(one network's ports) with no watch
     open (the baseline, same run) and with every watch open, and the ratio.
-The table has one column per store; SQLite is the only store this server
-has yet (the column for etcd comes with `--store etcd`).
+The table has one column per store (--stores sqlite,etcd): SQLite, and
+etcd (one server over a 3-member etcd cluster on loopback, as the lab's).
 
 Usage: python3 bench/scale.py [--nodes 1000] [--ports-per-node 100]
        [--nodes-per-network 4] [--changes 200] [--samples 200]
@@ -34,6 +34,7 @@ import selectors
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -42,7 +43,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = pathlib.Path(os.environ.get("LEPTON_BUILD", ROOT / "build"))
 ADMIN = {"X-Project-Id": "admin-project", "X-Roles": "admin",
          "Content-Type": "application/json"}
-STORES = ("sqlite",)
+STORES = ("sqlite", "etcd")
+sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library (its etcd cluster)
+from leptonlab.etcd import EtcdCluster  # noqa: E402
 
 
 def free_port():
@@ -74,12 +77,22 @@ class Api:
 
 
 class Server:
-    """lepton-server on SQLite in its own data dir."""
+    """lepton-server on SQLite in its own data dir, or over a 3-member etcd
+    cluster of its own."""
 
     def __init__(self, store):
-        if store != "sqlite":
-            raise SystemExit(f"store {store}: this server has no such store yet")
+        if store not in STORES:
+            raise SystemExit(f"store {store}: one of {', '.join(STORES)}")
         self.dir = tempfile.mkdtemp(prefix="lepton-scale-")
+        self.etcd = None
+        extra = []
+        if store == "etcd":
+            try:
+                self.etcd = EtcdCluster(pathlib.Path(self.dir, "etcd")).start()
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
+            extra = ["--store", self.etcd.url()]
         self.port = free_port()
         cfg = pathlib.Path(self.dir, "lepton.conf")
         cfg.write_text("request_log = false\nquota_network = -1\nquota_subnet = -1\n"
@@ -87,7 +100,8 @@ class Server:
         self.log = open(pathlib.Path(self.dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [str(BUILD / "lepton-server"), "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", self.dir, "--config", str(cfg)], stdout=self.log, stderr=self.log)
+             "--data-dir", self.dir, "--config", str(cfg), *extra], stdout=self.log,
+            stderr=self.log)
         deadline = time.time() + 20
         while True:
             try:
@@ -95,6 +109,7 @@ class Server:
                 return
             except (OSError, RuntimeError):
                 if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
                     raise RuntimeError("the server did not start")
                 time.sleep(0.05)
 
@@ -112,6 +127,8 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.etcd:
+            self.etcd.stop()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
