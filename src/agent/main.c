@@ -415,6 +415,16 @@ int main(int argc, char **argv)
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	timerfd_settime(tfd, 0, &tick, NULL);
 
+	/* First, before the reporter thread logs its registration. */
+	{
+		char tun[IP4_STRLEN];
+
+		ip4_format(a.cfg.tunnel_ip, tun);
+		log_event(LOG_LVL_INFO, "agent.start",
+			  "host=%s mode=%s server=%s tunnel_ip=%s tunnel_dev=%s metrics=%s",
+			  a.cfg.host, a.cfg.mode, a.cfg.server, tun, a.cfg.tunnel_dev,
+			  metrics_listen);
+	}
 	r = agent_init(&a);
 	if (r < 0) {
 		log_event(LOG_LVL_ERROR, "agent.start_failed", "err=%s", strerror(-r));
@@ -436,15 +446,6 @@ int main(int argc, char **argv)
 	epoll_add(a.epfd, tfd);
 	epoll_add(a.epfd, client_watch_fd(a.client));
 	epoll_add(a.epfd, kernel_events_fd(a.kernel));
-	{
-		char tun[IP4_STRLEN];
-
-		ip4_format(a.cfg.tunnel_ip, tun);
-		log_event(LOG_LVL_INFO, "agent.start",
-			  "host=%s mode=%s server=%s tunnel_ip=%s tunnel_dev=%s metrics=%s",
-			  a.cfg.host, a.cfg.mode, a.cfg.server, tun, a.cfg.tunnel_dev,
-			  metrics_listen);
-	}
 
 	for (bool running = true; running;) {
 		struct epoll_event evs[32];
