@@ -25,11 +25,15 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library
+from leptonlab.lab import free_port  # noqa: E402
+
 ADMIN = {"X-Project-Id": "admin-project", "X-Roles": "admin",
          "Content-Type": "application/json"}
 
@@ -57,14 +61,6 @@ class Api:
 
     def create(self, kind, body, project=None):
         return self.call("POST", f"/v2.0/{kind}s", {kind: body}, project)[kind]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def snapshot(port, host):

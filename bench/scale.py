@@ -46,14 +46,7 @@ ADMIN = {"X-Project-Id": "admin-project", "X-Roles": "admin",
 STORES = ("sqlite", "etcd")
 sys.path.insert(0, str(ROOT / "src" / "lab"))  # the lab library (its etcd cluster)
 from leptonlab.etcd import EtcdCluster  # noqa: E402
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from leptonlab.lab import free_port  # noqa: E402
 
 
 def pct(xs, p):

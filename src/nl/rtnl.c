@@ -443,6 +443,23 @@ static bool u32_attr(const struct nlattr *a, uint32_t *v)
 	return true;
 }
 
+/* The family header of a parsed message (hdr bytes), its attributes put
+ * into a: when its type is new_type or the matching delete (rtnetlink's
+ * RTM_DEL* follow their RTM_NEW*). NULL with *err -ENOMSG for another type,
+ * -EBADMSG when malformed. */
+static const void *parse_head(const struct nlmsghdr *nlh, uint16_t new_type, size_t hdr,
+			      struct attrs *a, int *err)
+{
+	*err = -ENOMSG;
+	if (nlh->nlmsg_type != new_type && nlh->nlmsg_type != new_type + 1)
+		return NULL;
+	*err = -EBADMSG;
+	if (nlh->nlmsg_len < mnl_nlmsg_size(hdr) ||
+	    mnl_attr_parse(nlh, (unsigned) hdr, collect, a) < 0)
+		return NULL;
+	return mnl_nlmsg_get_payload(nlh);
+}
+
 static void parse_linkinfo(const struct nlattr *info, struct rtnl_link *l)
 {
 	struct attrs li = {.max = IFLA_INFO_MAX};
@@ -480,14 +497,11 @@ int rtnl_parse_link(const struct nlmsghdr *nlh, struct rtnl_link *ret)
 	const struct ifinfomsg *ifi;
 	struct rtnl_link l = {0};
 	uint32_t v;
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWLINK && nlh->nlmsg_type != RTM_DELLINK)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifi)))
-		return -EBADMSG;
-	ifi = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifi), collect, &a) < 0)
-		return -EBADMSG;
+	ifi = parse_head(nlh, RTM_NEWLINK, sizeof(*ifi), &a, &r);
+	if (!ifi)
+		return r;
 	l.ifindex = ifi->ifi_index;
 	l.up = ifi->ifi_flags & IFF_UP;
 	if (!a.tb[IFLA_IFNAME] || !str_attr(a.tb[IFLA_IFNAME], l.name, sizeof(l.name)))
@@ -511,14 +525,11 @@ int rtnl_parse_neigh(const struct nlmsghdr *nlh, struct rtnl_neigh *ret)
 	struct attrs a = {.max = NDA_MAX};
 	const struct ndmsg *nd;
 	struct rtnl_neigh n = {0};
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWNEIGH && nlh->nlmsg_type != RTM_DELNEIGH)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nd)))
-		return -EBADMSG;
-	nd = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*nd), collect, &a) < 0)
-		return -EBADMSG;
+	nd = parse_head(nlh, RTM_NEWNEIGH, sizeof(*nd), &a, &r);
+	if (!nd)
+		return r;
 	n.family = nd->ndm_family;
 	n.ifindex = nd->ndm_ifindex;
 	n.state = nd->ndm_state;
@@ -541,14 +552,11 @@ int rtnl_parse_addr(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 	struct attrs a = {.max = IFA_MAX};
 	const struct ifaddrmsg *ifa;
 	uint32_t v;
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
-		return -EBADMSG;
-	ifa = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &a) < 0)
-		return -EBADMSG;
+	ifa = parse_head(nlh, RTM_NEWADDR, sizeof(*ifa), &a, &r);
+	if (!ifa)
+		return r;
 	if (ifa->ifa_family != AF_INET || !a.tb[IFA_LOCAL] || !u32_attr(a.tb[IFA_LOCAL], &v))
 		return -ENOMSG;
 	*ret = (struct rtnl_addr){.ifindex = (int) ifa->ifa_index,
@@ -564,14 +572,11 @@ int rtnl_parse_addr6(const struct nlmsghdr *nlh, struct rtnl_addr *ret)
 	struct attrs a = {.max = IFA_MAX};
 	const struct ifaddrmsg *ifa;
 	const struct nlattr *at;
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWADDR && nlh->nlmsg_type != RTM_DELADDR)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*ifa)))
-		return -EBADMSG;
-	ifa = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*ifa), collect, &a) < 0)
-		return -EBADMSG;
+	ifa = parse_head(nlh, RTM_NEWADDR, sizeof(*ifa), &a, &r);
+	if (!ifa)
+		return r;
 	at = a.tb[IFA_LOCAL] ? a.tb[IFA_LOCAL] : a.tb[IFA_ADDRESS];
 	if (ifa->ifa_family != AF_INET6 || !at || mnl_attr_get_payload_len(at) != 16)
 		return -ENOMSG;
@@ -589,14 +594,11 @@ static int parse_route(const struct nlmsghdr *nlh, uint8_t family, struct attrs 
 {
 	const struct rtmsg *rtm;
 	uint32_t v;
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWROUTE && nlh->nlmsg_type != RTM_DELROUTE)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*rtm)))
-		return -EBADMSG;
-	rtm = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*rtm), collect, a) < 0)
-		return -EBADMSG;
+	rtm = parse_head(nlh, RTM_NEWROUTE, sizeof(*rtm), a, &r);
+	if (!rtm)
+		return r;
 	if (rtm->rtm_family != family || rtm->rtm_type != RTN_UNICAST)
 		return -ENOMSG;
 	*rt = (struct rtnl_route){0};
@@ -650,14 +652,11 @@ int rtnl_parse_rule(const struct nlmsghdr *nlh, struct rtnl_rule *ret)
 	const struct fib_rule_hdr *frh;
 	struct rtnl_rule ru = {.suppress_prefixlen = -1};
 	uint32_t v;
+	int r;
 
-	if (nlh->nlmsg_type != RTM_NEWRULE && nlh->nlmsg_type != RTM_DELRULE)
-		return -ENOMSG;
-	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*frh)))
-		return -EBADMSG;
-	frh = mnl_nlmsg_get_payload(nlh);
-	if (mnl_attr_parse(nlh, sizeof(*frh), collect, &a) < 0)
-		return -EBADMSG;
+	frh = parse_head(nlh, RTM_NEWRULE, sizeof(*frh), &a, &r);
+	if (!frh)
+		return r;
 	if (frh->family != AF_INET)
 		return -ENOMSG;
 	ru.src_len = frh->src_len;
