@@ -207,7 +207,7 @@ static size_t lines(const char *s)
  * is built and diffed, not applied. */
 static struct figures pass(struct bench *b)
 {
-	struct d_node node = {HOST, 0x647f000b, false, "bench-", NULL, 0, NULL};
+	struct d_node node = {HOST, 0x647f000b, false, "bench-", NULL, 0, NULL, NULL};
 	struct figures f = {0};
 	struct nft_input in;
 	struct nft_state st;

@@ -443,7 +443,7 @@ void desired_index(struct desired *d)
 void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bool network_node,
 		     struct desired *out)
 {
-	struct d_node node = {host, tunnel_ip, network_node, "", NULL, 0, NULL};
+	struct d_node node = {host, tunnel_ip, network_node, "", NULL, 0, NULL, NULL};
 
 	desired_ports(r->live, &node, out);
 	desired_overlay(r->live, &node, out);

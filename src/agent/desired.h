@@ -155,6 +155,7 @@ struct d_node {
 	json_t *physnets;      /* {physnet: interface} */
 	uint32_t bgp_nexthop;  /* BGP mode: the node's address on its external segment */
 	json_t *bgp_physnets;  /* BGP mode on these physical networks ({p: true}); NULL: all */
+	const uint8_t *bgp_nexthop6; /* BGP mode, IPv6: the node's IPv6 address there, or NULL */
 };
 
 /* L2 of a node in two steps, so that the composer (node.h) can put the

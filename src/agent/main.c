@@ -4,6 +4,7 @@
  * the model wants, answering DHCP for its own ports and reporting their
  * status. One event loop; events only mark the state dirty, and one deferred
  * pass reconciles, so a burst of changes costs one pass. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -38,8 +39,8 @@ static void usage(FILE *f)
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
 	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "                    [--availability-zone ZONE]\n"
-	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-table N]\n"
-	      "                     [--bgp-physnet PHYSNET]...]\n"
+	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-nexthop6 IP6]\n"
+	      "                     [--bgp-table N] [--bgp-physnet PHYSNET]...]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
 	      "equal to what lepton-server's model wants, answers DHCP for local ports and\n"
 	      "reports their status. Needs CAP_NET_ADMIN, CAP_NET_RAW and CAP_SYS_ADMIN\n"
@@ -73,6 +74,9 @@ static void usage(FILE *f)
 	      "                      to routing table N (--bgp-table, default 76) for BIRD to\n"
 	      "                      announce\n"
 	      "  --bgp-nexthop IP    the node's address on DEV, next hop of its routers\n"
+	      "  --bgp-nexthop6 IP6  the node's IPv6 address on DEV: its routers send IPv6\n"
+	      "                      through it, and the /128s of its VMs' IPv6 addresses\n"
+	      "                      (no NAT) go to table N too (default: no IPv6 over BGP)\n"
 	      "  --bgp-table N       the routing table of the announcements (default 76)\n"
 	      "  --bgp-physnet P     BGP mode on physical network P only (repeatable; one of\n"
 	      "                      --physnet's): external networks of the others keep ARP\n"
@@ -105,6 +109,7 @@ static const struct option opts[] = {
 	{"config", required_argument, NULL, 'C'},
 	{"bgp-dev", required_argument, NULL, 'g'},
 	{"bgp-nexthop", required_argument, NULL, 'n'},
+	{"bgp-nexthop6", required_argument, NULL, '6'},
 	{"bgp-table", required_argument, NULL, 'T'},
 	{"bgp-physnet", required_argument, NULL, 'P'},
 	{"availability-zone", required_argument, NULL, 'Z'},
@@ -292,6 +297,19 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 				return -EINVAL;
 			}
 			break;
+		case '6': {
+			static const uint8_t zero[16];
+
+			if (inet_pton(AF_INET6, optarg, cfg->announce.nexthop6) != 1 ||
+			    !memcmp(cfg->announce.nexthop6, zero, 16) ||
+			    cfg->announce.nexthop6[0] == 0xff ||
+			    (cfg->announce.nexthop6[0] == 0xfe &&
+			     (cfg->announce.nexthop6[1] & 0xc0) == 0x80)) {
+				fprintf(stderr, "lepton-agent: bad --bgp-nexthop6 %s\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
 		case 'T': {
 			char *end;
 			unsigned long t = strtoul(optarg, &end, 10);
@@ -324,6 +342,10 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	}
 	if (!cfg->announce.dev != !cfg->announce.nexthop) {
 		fprintf(stderr, "lepton-agent: --bgp-dev and --bgp-nexthop go together\n");
+		return -EINVAL;
+	}
+	if (memcmp(cfg->announce.nexthop6, (uint8_t[16]){0}, 16) && !cfg->announce.dev) {
+		fprintf(stderr, "lepton-agent: --bgp-nexthop6 needs --bgp-dev\n");
 		return -EINVAL;
 	}
 	if (cfg->bgp_physnets && !cfg->announce.dev) {

@@ -53,8 +53,9 @@ static void pin_legs(struct desired *out)
 void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
 		  struct desired *out)
 {
-	struct r_node rn = {node->host, node->ns_prefix ? node->ns_prefix : "", node->physnets,
-			    node->bgp_nexthop, node->bgp_physnets};
+	struct r_node rn = {node->host,		node->ns_prefix ? node->ns_prefix : "",
+			    node->physnets,	node->bgp_nexthop,
+			    node->bgp_physnets, node->bgp_nexthop6};
 
 	desired_ports(r->live, node, out);
 	out->routers = xcalloc(1, sizeof(*out->routers));

@@ -203,7 +203,8 @@ struct rmodel {
 	const struct m_network *ext_net;
 	uint32_t ext_ip, ext_gw;
 	struct ip4_cidr ext_cidr;
-	bool has_ext6; /* the gateway port has an IPv6 address on a subnet with a gateway */
+	bool has_ext6; /* the gateway port has an IPv6 address */
+	bool has_gw6;  /* ... on a subnet with a gateway (ext_gw6) */
 	uint8_t ext_ip6[16], ext_gw6[16], ext_len6;
 };
 
@@ -230,11 +231,15 @@ static void load_model(struct model *mo, const struct m_router *router, struct r
 	for (size_t i = 0; m->gw && i < m->gw->n_ips; i++) {
 		const struct m_subnet *s6 = model_subnet(mo, m->gw->ips[i].subnet_id);
 
-		if (m->gw->ips[i].is_v4 || !s6 || !s6->is_v6 || !s6->has_gateway6 || m->has_ext6)
+		/* The first with a gateway, else the first. */
+		if (m->gw->ips[i].is_v4 || !s6 || !s6->is_v6 ||
+		    (m->has_ext6 && (m->has_gw6 || !s6->has_gateway6)))
 			continue;
 		m->has_ext6 = true;
+		m->has_gw6 = s6->has_gateway6;
 		memcpy(m->ext_ip6, m->gw->ips[i].ip6, 16);
-		memcpy(m->ext_gw6, s6->gateway6, 16);
+		if (s6->has_gateway6)
+			memcpy(m->ext_gw6, s6->gateway6, 16);
 		m->ext_len6 = s6->len6;
 	}
 	if (m->gw) {
@@ -748,7 +753,7 @@ static size_t ext6_proxies(struct model *mo, struct d_router *d, const struct rm
 {
 	size_t n = 0;
 
-	for (size_t i = 0; m->has_ext6 && i < m->n_ifaces; i++) {
+	for (size_t i = 0; i < m->n_ifaces; i++) {
 		const struct m_port *rp = m->ifaces[i];
 
 		for (size_t j = 0; j < rp->n_ips; j++) {
@@ -783,12 +788,25 @@ static size_t ext6_proxies(struct model *mo, struct d_router *d, const struct rm
 	return n;
 }
 
-static void ext6_route(struct d_router *d, const struct rmodel *m, const char *dev)
+/* Whether the router carries IPv6 north-south on an external leg (bgp:
+ * the leg's mode): its gateway port has an IPv6 address (the external
+ * network carries IPv6) and the leg a way out: the node (BGP, with the
+ * node's IPv6 address) or the external subnet's gateway. */
+static bool ext6_on(const struct r_node *node, const struct rmodel *m, bool bgp)
+{
+	return m->has_ext6 && ((bgp && node->bgp_nexthop6) || m->has_gw6);
+}
+
+/* Out through the external subnet's gateway; a BGP leg through the node
+ * when it has an IPv6 address there (the upstream learns the VMs' /128s
+ * with the node as next hop: announce.h). */
+static void ext6_route(struct d_router *d, const struct r_node *node, const struct rmodel *m,
+		       const char *dev)
 {
 	struct r_route *rt = GROW1(d->routes, d->n_routes);
 
 	*rt = (struct r_route){.table = 254, .v6 = true, .onlink = true};
-	memcpy(rt->gw6, m->ext_gw6, 16);
+	memcpy(rt->gw6, d->bgp && node->bgp_nexthop6 ? node->bgp_nexthop6 : m->ext_gw6, 16);
 	snprintf(rt->dev, sizeof(rt->dev), "%s", dev);
 }
 
@@ -807,13 +825,13 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 		add_route(d, 254, 0, 0, m->ext_gw, qg, false);
 		for (size_t i = 0; i < m->n_fips; i++)
 			add_addr(d, qg, m->fips[i]->floating_ip, 32, true);
-		if (m->has_ext6) {
+		if (ext6_on(node, m, d->bgp)) {
 			struct r_addr *a = GROW1(d->addrs, d->n_addrs);
 
 			*a = (struct r_addr){.v6 = true, .prefixlen = m->ext_len6};
 			memcpy(a->ip6, m->ext_ip6, 16);
 			snprintf(a->dev, sizeof(a->dev), "%s", qg);
-			ext6_route(d, m, qg);
+			ext6_route(d, node, m, qg);
 			(void) ext6_proxies(mo, d, m, NULL, qg);
 		}
 	}
@@ -834,7 +852,7 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	const struct m_snat_block **mine = xcalloc(blocks->len + 1, sizeof(*mine));
 	const struct m_snat_block **others = xcalloc(blocks->len + 1, sizeof(*others));
 	size_t n_local = 0, n_mine = 0, n_others = 0;
-	bool policy = false,
+	bool policy = false, bgp = false, v6,
 	     dsnat = m->gw && m->router->snat_mode == M_SNAT_DISTRIBUTED && m->router->enable_snat;
 	uint32_t owned = 0; /* the first gateway address this node owns */
 	struct dsnat_nft ds = {0};
@@ -864,7 +882,10 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 			others[n_others++] = b;
 	}
 	node_mac(node->host, m->router->o.id, mac);
-	if (m->gw && (n_local || dsnat || ext6_proxies(mo, d, m, node->host, NULL))) {
+	if (m->gw)
+		(void) ext_phys(node, m->ext_net, &bgp);
+	v6 = m->gw && ext6_on(node, m, bgp);
+	if (m->gw && (n_local || dsnat || (v6 && ext6_proxies(mo, d, m, node->host, NULL)))) {
 		ext_leg(d, node, m, "fg-", m->router->o.id, mac, fg);
 		add_addr(d, fg, R_FG_ANCHOR, 32, false);
 		d->addrs[d->n_addrs - 1].scope = RT_SCOPE_HOST;
@@ -874,8 +895,8 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 		/* IPv6 from the VM's own node: out through its fg- leg, and
 		 * the node answers the upstream for its own VMs' addresses
 		 * (they follow a VM that moves). */
-		if (ext6_proxies(mo, d, m, node->host, fg))
-			ext6_route(d, m, fg);
+		if (v6 && ext6_proxies(mo, d, m, node->host, fg))
+			ext6_route(d, node, m, fg);
 		for (size_t i = 0; i < n_local; i++) {
 			add_addr(d, fg, local[i]->floating_ip, 32, true);
 			add_rule(d, R_PRIO_FIP, local[i]->fixed_ip, 32, R_TABLE_FIP, -1);

@@ -148,6 +148,9 @@ struct r_node {
 	 * all of them. An external network of another physical network keeps
 	 * ARP ownership (the mode is per segment: DESIGN.md). */
 	json_t *bgp_physnets;
+	/* The node's IPv6 address on its BGP segment, or NULL: with it, BGP
+	 * external legs send IPv6 through the node too (announce.h). */
+	const uint8_t *bgp_nexthop6;
 };
 
 /* Computes the node's router namespaces, and adds to *l2 the networks their

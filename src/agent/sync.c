@@ -1,6 +1,7 @@
 /* The agent's passes. */
 #include "agent/sync.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
 #include <sys/stat.h>
@@ -47,6 +48,12 @@ static json_t *registration(struct agent *a)
 			json_object_foreach(a->cfg.bgp_physnets, p, v)
 				json_array_append_new(list, json_string(p));
 			json_object_set_new(bgp, "physnets", list);
+		}
+		if (memcmp(a->cfg.announce.nexthop6, (uint8_t[16]){0}, 16)) {
+			char nh6[INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, a->cfg.announce.nexthop6, nh6, sizeof(nh6));
+			json_object_set_new(bgp, "nexthop6", json_string(nh6));
 		}
 		json_object_set_new(json_object_get(body, "agent"), "bgp", bgp);
 	}
@@ -427,7 +434,11 @@ void agent_sync(struct agent *a)
 			      a->cfg.netns_prefix ? a->cfg.netns_prefix : "",
 			      a->cfg.physnets,
 			      a->cfg.announce.table ? a->cfg.announce.nexthop : 0,
-			      a->cfg.bgp_physnets};
+			      a->cfg.bgp_physnets,
+			      a->cfg.announce.table &&
+					      memcmp(a->cfg.announce.nexthop6, (uint8_t[16]){0}, 16)
+				      ? a->cfg.announce.nexthop6
+				      : NULL};
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;

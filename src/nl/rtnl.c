@@ -372,13 +372,13 @@ struct nlmsghdr *rtnl_rule(void *buf, bool add, const struct rtnl_rule *ru)
 				      NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0));
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 
-	frh->family = AF_INET;
-	frh->src_len = ru->src_len;
+	frh->family = ru->v6 ? AF_INET6 : AF_INET;
+	frh->src_len = ru->v6 ? 0 : ru->src_len;
 	frh->action = FR_ACT_TO_TBL;
 	frh->table = ru->table < 256 ? (uint8_t) ru->table : RT_TABLE_UNSPEC;
 	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, FRA_PRIORITY, ru->priority);
 	mnl_attr_put_u32_check(nlh, RTNL_BUF_SIZE, FRA_TABLE, ru->table);
-	if (ru->src_len) {
+	if (ru->src_len && !ru->v6) {
 		uint32_t be = htonl(ru->src);
 
 		mnl_attr_put_check(nlh, RTNL_BUF_SIZE, FRA_SRC, 4, &be);
@@ -657,15 +657,16 @@ int rtnl_parse_rule(const struct nlmsghdr *nlh, struct rtnl_rule *ret)
 	frh = parse_head(nlh, RTM_NEWRULE, sizeof(*frh), &a, &r);
 	if (!frh)
 		return r;
-	if (frh->family != AF_INET)
+	if (frh->family != AF_INET && frh->family != AF_INET6)
 		return -ENOMSG;
+	ru.v6 = frh->family == AF_INET6;
 	ru.src_len = frh->src_len;
 	ru.table = frh->table;
 	if (a.tb[FRA_TABLE] && u32_attr(a.tb[FRA_TABLE], &v))
 		ru.table = v;
 	if (a.tb[FRA_PRIORITY] && u32_attr(a.tb[FRA_PRIORITY], &v))
 		ru.priority = v;
-	if (a.tb[FRA_SRC] && u32_attr(a.tb[FRA_SRC], &v))
+	if (!ru.v6 && a.tb[FRA_SRC] && u32_attr(a.tb[FRA_SRC], &v))
 		ru.src = ntohl(v);
 	if (a.tb[FRA_SUPPRESS_PREFIXLEN] && u32_attr(a.tb[FRA_SUPPRESS_PREFIXLEN], &v))
 		ru.suppress_prefixlen = (int32_t) v;

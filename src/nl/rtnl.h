@@ -98,6 +98,7 @@ struct rtnl_rule {
 	uint8_t src_len;
 	uint32_t table;
 	int32_t suppress_prefixlen; /* -1: none */
+	bool v6;		    /* an IPv6 rule (without src) */
 };
 
 struct nlmsghdr *rtnl_route(void *buf, bool add, const struct rtnl_route *rt);

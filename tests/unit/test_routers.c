@@ -116,7 +116,7 @@ static void update(struct replica *r, const char *type, const char *id, const ch
 
 static struct desired node(struct replica *r, const char *host, json_t *physnets)
 {
-	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets, 0, NULL};
+	struct d_node n = {host, 1, streq(host, "network-1"), "lab-", physnets, 0, NULL, NULL};
 	struct desired d;
 
 	node_compute(r, &n, NULL, &d);
@@ -1063,7 +1063,7 @@ static size_t step(struct replica *r, const struct d_node *n, struct desired *pr
 TEST(routers_taken_over_only_when_their_inputs_did_not_change)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
-	struct d_node n = {"compute-1", 1, false, "lab-", phys, 0, NULL};
+	struct d_node n = {"compute-1", 1, false, "lab-", phys, 0, NULL, NULL};
 	struct desired prev;
 	struct replica r;
 
@@ -1116,8 +1116,8 @@ static uint32_t ip(const char *s)
 TEST(announce_bgp_mode)
 {
 	json_t *phys = json_pack("{s:s}", "ext2", "ext0");
-	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), NULL};
-	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.65.0.12"), NULL};
+	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), NULL, NULL};
+	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.65.0.12"), NULL, NULL};
 	struct desired c1, c2;
 	const struct d_router *q;
 	struct replica r;
@@ -1180,7 +1180,7 @@ TEST(announce_bgp_mode_per_physical_network)
 	json_t *only_ext2 = json_pack("{s:b}", "ext2", 1);
 	json_t *only_public = json_pack("{s:b}", "public", 1);
 	json_t *two = json_pack("{s:s, s:s}", "ext2", "ext0", "arp", "arp0");
-	struct d_node n = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), only_ext2};
+	struct d_node n = {"compute-1", 1, false, "lab-", phys, ip("100.65.0.11"), only_ext2, NULL};
 	const struct d_router *q;
 	struct desired c;
 	struct replica r;
@@ -1258,8 +1258,8 @@ TEST(announce_diff_table)
 TEST(announce_legacy_router)
 {
 	json_t *phys = json_pack("{s:s}", "public", "ext0");
-	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3"), NULL};
-	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2"), NULL};
+	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3"), NULL, NULL};
+	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2"), NULL, NULL};
 	struct desired d1, d2;
 	struct replica r;
 	uint32_t *want;
@@ -1379,4 +1379,219 @@ TEST(routers_ipv6_legs_north_south_and_ra)
 	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
+}
+
+/* A dual-stack tenant subnet behind the router, the VMs' IPv6 addresses,
+ * and an IPv6 subnet on the external network (gw6: its gateway, or NULL:
+ * none, as on a BGP network whose racks each have their own upstream). */
+static void load_v6(struct replica *r, bool distributed, const char *gw6)
+{
+	char doc[256];
+
+	load(r, distributed);
+	model_set(r, "subnet",
+		  "{\"id\":\"s6\",\"network_id\":\"net\",\"cidr\":\"2001:db8:100::/64\","
+		  "\"gateway_ip\":\"2001:db8:100::1\",\"enable_dhcp\":true,"
+		  "\"ipv6_ra_mode\":\"slaac\",\"ipv6_address_mode\":\"slaac\"}");
+	snprintf(doc, sizeof(doc),
+		 "{\"id\":\"gw6\",\"network_id\":\"ext\",\"cidr\":\"2001:db8:e0::/64\","
+		 "\"gateway_ip\":%s%s%s}",
+		 gw6 ? "\"" : "", gw6 ? gw6 : "null", gw6 ? "\"" : "");
+	model_set(r, "subnet", doc);
+	model_set(r, "port",
+		  "{\"id\":\"qr6\",\"network_id\":\"net\",\"device_id\":\"" R "\","
+		  "\"device_owner\":\"network:router_interface_distributed\","
+		  "\"mac_address\":\"fa:16:3e:00:00:06\",\"binding:host_id\":\"\","
+		  "\"fixed_ips\":[{\"subnet_id\":\"s6\",\"ip_address\":\"2001:db8:100::1\"}]}");
+	update(r, "port", "qg-port", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "gw", "ip_address", "100.64.0.10",
+			 "subnet_id", "gw6", "ip_address", "2001:db8:e0::10"));
+	update(r, "port", "vm1", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "s1", "ip_address", "10.0.0.5",
+			 "subnet_id", "s6", "ip_address", "2001:db8:100::11"));
+	update(r, "port", "vm2", "fixed_ips",
+	       json_pack("[{s:s, s:s}, {s:s, s:s}]", "subnet_id", "s1", "ip_address", "10.0.0.6",
+			 "subnet_id", "s6", "ip_address", "2001:db8:100::12"));
+}
+
+static bool has_route6(const struct d_router *d, const char *dev_prefix, const char *gw)
+{
+	uint8_t g[16];
+
+	inet_pton(AF_INET6, gw, g);
+	for (size_t i = 0; i < d->n_routes; i++)
+		if (d->routes[i].v6 && d->routes[i].prefixlen == 0 &&
+		    !memcmp(d->routes[i].gw6, g, 16) &&
+		    !strncmp(d->routes[i].dev, dev_prefix, strlen(dev_prefix)))
+			return true;
+	return false;
+}
+
+static bool routes6(const struct d_router *d)
+{
+	for (size_t i = 0; i < d->n_routes; i++)
+		if (d->routes[i].v6)
+			return true;
+	return false;
+}
+
+/* The IPv6 addresses a node announces, as text, space-separated. */
+static const char *announced6(const struct desired *c, char *buf, size_t size)
+{
+	struct announce_ip6 *want;
+	size_t n = announce_want6(c->routers, &want), len = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, want[i].a, a, sizeof(a));
+		len += (size_t) snprintf(buf + len, size - len, "%s%s", i ? " " : "", a);
+	}
+	free(want);
+	return buf;
+}
+
+/* IPv6 north-south on a BGP network (issue 14): the VM's own node sends
+ * IPv6 out through its own IPv6 address on the segment (--bgp-nexthop6)
+ * and announces a /128 for each IPv6 address of its VMs, no NAT; the
+ * external subnet needs no gateway then. The /128 follows a moving VM and
+ * goes with its port. Without the node's IPv6 address, or in ARP mode
+ * without an external gateway, the router has no IPv6 way out. */
+TEST(announce_ipv6_bgp_mode)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	uint8_t nh1[16], nh2[16];
+	struct d_node n1 = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2"), NULL, nh1};
+	struct d_node n2 = {"compute-2", 1, false, "lab-", phys, ip("100.64.0.3"), NULL, nh2};
+	struct desired c1, c2;
+	const struct d_router *q;
+	struct replica r;
+	char buf[256];
+
+	inet_pton(AF_INET6, "2001:db8:e1::2", nh1);
+	inet_pton(AF_INET6, "2001:db8:e1::3", nh2);
+	load_v6(&r, true, NULL);
+	node_compute(&r, &n1, NULL, &c1);
+	node_compute(&r, &n2, NULL, &c2);
+	REQUIRE((q = qrouter(&c1)) != NULL && q->bgp);
+	CHECK(has_route6(q, "fg-", "2001:db8:e1::2"));
+	CHECK(v6_neigh(q, "fg-", "2001:db8:100::11", true) == 1);
+	CHECK(v6_neigh(q, "fg-", "2001:db8:100::12", true) == 0);
+	CHECK_STREQ(announced6(&c1, buf, sizeof(buf)), "2001:db8:100::11");
+	CHECK_STREQ(announced6(&c2, buf, sizeof(buf)), "2001:db8:100::12");
+	/* A tenant's IPv6 allowed address pair is not the node's to
+	 * announce; nor is anything IPv4 among the IPv6 ones. */
+	update(&r, "port", "vm1", "allowed_address_pairs",
+	       json_pack("[{s:s}]", "ip_address", "2001:db8:100::99"));
+	node_done(&c1);
+	node_compute(&r, &n1, NULL, &c1);
+	CHECK_STREQ(announced6(&c1, buf, sizeof(buf)), "2001:db8:100::11");
+	CHECK(announced(&c1) == 1); /* the Floating IP */
+	/* vm1 moves to compute-2: its /128 with it, sorted, each once. */
+	update(&r, "port", "vm1", "binding:host_id", json_string("compute-2"));
+	node_done(&c1);
+	node_done(&c2);
+	node_compute(&r, &n1, NULL, &c1);
+	node_compute(&r, &n2, NULL, &c2);
+	CHECK_STREQ(announced6(&c1, buf, sizeof(buf)), "");
+	CHECK_STREQ(announced6(&c2, buf, sizeof(buf)), "2001:db8:100::11 2001:db8:100::12");
+	/* vm2's port goes: its /128 too. */
+	model_delete(&r, "port", "vm2");
+	node_done(&c2);
+	node_compute(&r, &n2, NULL, &c2);
+	CHECK_STREQ(announced6(&c2, buf, sizeof(buf)), "2001:db8:100::11");
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(has_route6(q, "fg-", "2001:db8:e1::3"));
+	/* No IPv6 address of the node: no IPv6 way out (the external subnet
+	 * has no gateway), nothing to answer for or announce. */
+	node_done(&c2);
+	n2.bgp_nexthop6 = NULL;
+	node_compute(&r, &n2, NULL, &c2);
+	REQUIRE((q = qrouter(&c2)) != NULL);
+	CHECK(!routes6(q) && v6_neigh(q, "fg-", "2001:db8:100::11", true) == 0);
+	CHECK_STREQ(announced6(&c2, buf, sizeof(buf)), "");
+	node_done(&c1);
+	node_done(&c2);
+	replica_done(&r);
+	/* ARP mode with an external gateway: through it, as before; the
+	 * node's IPv6 address is BGP's only. */
+	load_v6(&r, true, "2001:db8:e0::1");
+	n2.bgp_nexthop = 0;
+	n2.bgp_nexthop6 = nh2;
+	node_compute(&r, &n2, NULL, &c2);
+	REQUIRE((q = qrouter(&c2)) != NULL && !q->bgp);
+	CHECK(has_route6(q, "fg-", "2001:db8:e0::1") && !has_route6(q, "fg-", "2001:db8:e1::3"));
+	CHECK_STREQ(announced6(&c2, buf, sizeof(buf)), "");
+	node_done(&c2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+/* A legacy router on a BGP network: its network node routes IPv6 through
+ * itself and announces every VM of the router; its compute nodes nothing. */
+TEST(announce_ipv6_legacy_router)
+{
+	json_t *phys = json_pack("{s:s}", "public", "ext0");
+	uint8_t nh[16];
+	struct d_node n = {"network-1", 1, true, "lab-", phys, ip("100.64.0.3"), NULL, nh};
+	struct d_node c = {"compute-1", 1, false, "lab-", phys, ip("100.64.0.2"), NULL, nh};
+	struct desired d1, d2;
+	const struct d_router *q;
+	struct replica r;
+	char buf[256];
+
+	inet_pton(AF_INET6, "2001:db8:e1::3", nh);
+	load_v6(&r, false, NULL);
+	node_compute(&r, &n, NULL, &d1);
+	node_compute(&r, &c, NULL, &d2);
+	REQUIRE((q = qrouter(&d1)) != NULL);
+	CHECK(has_route6(q, "qg-", "2001:db8:e1::3"));
+	CHECK_STREQ(announced6(&d1, buf, sizeof(buf)), "2001:db8:100::11 2001:db8:100::12");
+	CHECK_STREQ(announced6(&d2, buf, sizeof(buf)), "");
+	node_done(&d1);
+	node_done(&d2);
+	replica_done(&r);
+	json_decref(phys);
+}
+
+static struct announce_ip6 a6(const char *s)
+{
+	struct announce_ip6 a;
+
+	inet_pton(AF_INET6, s, a.a);
+	return a;
+}
+
+/* The IPv6 table's diff, as the IPv4 one's: another address, a route on
+ * another interface, a duplicate, another prefix length, a route through a
+ * gateway go; what is missing comes. */
+TEST(announce_diff6_table)
+{
+	struct announce_ip6 want[] = {a6("2001:db8:100::5"), a6("2001:db8:100::6"),
+				      a6("2001:db8:100::7")};
+	struct rtnl_route have[6] = {
+		{.prefixlen = 128, .oif = 3}, {.prefixlen = 128, .oif = 3},
+		{.prefixlen = 128, .oif = 3}, {.prefixlen = 128, .oif = 9},
+		{.prefixlen = 64, .oif = 3},  {.prefixlen = 128, .oif = 3},
+	};
+	struct announce_diff6 d;
+
+	memcpy(have[0].dst6, want[1].a, 16);
+	memcpy(have[1].dst6, want[1].a, 16);
+	inet_pton(AF_INET6, "2001:db8:99::1", have[2].dst6);
+	memcpy(have[3].dst6, want[0].a, 16);
+	memcpy(have[4].dst6, want[2].a, 16);
+	memcpy(have[5].dst6, want[2].a, 16);
+	inet_pton(AF_INET6, "fe80::1", have[5].gw6);
+	announce_diff6(want, 3, have, 6, 3, &d);
+	CHECK(d.n_add == 2 && !memcmp(d.add[0].a, want[0].a, 16) &&
+	      !memcmp(d.add[1].a, want[2].a, 16));
+	CHECK(d.n_del == 5 && d.del[0].oif == 3 && !memcmp(d.del[0].dst6, want[1].a, 16) &&
+	      d.del[2].oif == 9 && d.del[3].prefixlen == 64 && d.del[4].gw6[0] == 0xfe);
+	announce_diff6_done(&d);
+	/* Right: nothing to do. */
+	announce_diff6(want + 1, 1, have, 1, 3, &d);
+	CHECK(d.n_add == 0 && d.n_del == 0);
+	announce_diff6_done(&d);
 }
