@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/timeutil.h"
 #include "base/xalloc.h"
 #include "server/resources.h"
@@ -141,10 +142,14 @@ static bool bgp_physnets_valid(json_t *list, json_t *phys)
 static bool bgp_valid(json_t *bgp, json_t *phys)
 {
 	json_t *nh = json_object_get(bgp, "nexthop"), *table = json_object_get(bgp, "table");
-	json_t *list = json_object_get(bgp, "physnets");
+	json_t *list = json_object_get(bgp, "physnets"), *nh6 = json_object_get(bgp, "nexthop6");
+	struct ipaddr a6;
 	uint32_t ip;
 
-	return json_is_object(bgp) && json_object_size(bgp) == 3 + !!list &&
+	if (nh6 && (ipaddr_parse(json_string_value(nh6) ? json_string_value(nh6) : "", &a6) < 0 ||
+		    a6.version != 6))
+		return false;
+	return json_is_object(bgp) && json_object_size(bgp) == 3u + !!list + !!nh6 &&
 	       bgp_physnets_valid(list, phys) && json_is_string(nh) &&
 	       ip4_parse(json_string_value(nh), &ip) == 0 && ip &&
 	       agent_name_valid(json_string_value(json_object_get(bgp, "dev")), 15) &&
@@ -200,7 +205,8 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 		api_bad_request(&ctx->err,
 				"Invalid input for bgp: {\"nexthop\": an IPv4 address, "
 				"\"dev\": an interface name, \"table\": 1..4294967295, "
-				"optionally \"physnets\": [names of physical_networks]}.");
+				"optionally \"nexthop6\": an IPv6 address, "
+				"\"physnets\": [names of physical_networks]}.");
 		return NULL;
 	}
 	conf = json_pack("{s:s, s:s, s:O}", "mode", mode, "tunnel_address", tun,

@@ -179,6 +179,9 @@ def test_register_bgp_mode(srv):
                 # BGP on named physical networks: each must be one of its own.
                 {**bgp, "physnets": ["ext9"]}, {**bgp, "physnets": []},
                 {**bgp, "physnets": "ext1"}, {**bgp, "physnets": ["ext1", 7]},
+                # IPv6 next hop (--bgp-nexthop6): an IPv6 address.
+                {**bgp, "nexthop6": "100.65.0.2"}, {**bgp, "nexthop6": "2001:db8::g"},
+                {**bgp, "nexthop6": 6},
                 "bgp0"):
         r = register(agent, host="compute-9", bgp=bad)
         assert r.status == 400 and "bgp" in r.json["NeutronError"]["message"], (bad, r)
@@ -188,3 +191,7 @@ def test_register_bgp_mode(srv):
     r = register(agent, host="compute-9", bgp={**bgp, "physnets": ["ext1"]})
     assert r.status == 200, r
     assert r.json["agent"]["configurations"]["bgp"] == {**bgp, "physnets": ["ext1"]}
+    # With its IPv6 address there (lepton-agent --bgp-nexthop6).
+    r = register(agent, host="compute-9", bgp={**bgp, "nexthop6": "2001:db8:e1::2"})
+    assert r.status == 200, r
+    assert r.json["agent"]["configurations"]["bgp"] == {**bgp, "nexthop6": "2001:db8:e1::2"}

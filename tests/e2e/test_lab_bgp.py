@@ -16,8 +16,15 @@ network `public-arp` (one segment across the racks, the core its upstream)
 keeps ARP ownership on the same nodes (lepton-agent --bgp-physnet): its
 Floating IPs and SNAT addresses work by ARP, and nothing of it is
 announced; a Floating IP moved there is answered again within 1 s (the new
-node repeats its gratuitous ARP)."""
+node repeats its gratuitous ARP).
+
+IPv6 (issue 14): `public` carries IPv6 too; a dual-stack VM in each rack
+reaches the internet host over IPv6 without NAT, out of and back into its
+own node, which announces a /128 for its address over the same sessions
+(lepton-agent --bgp-nexthop6); the upstreams hold exactly the model's
+/128s, and a VM that moves or a port that goes takes its /128 with it."""
 import ipaddress
+import json
 import re
 import subprocess
 import time
@@ -25,7 +32,8 @@ import time
 import pytest
 
 from lab import Lab, allow_ingress, unique_name
-from leptonlab import Topology, logfmt, netns_list
+from leptonlab import INTERNET6, TENANT6, Topology, logfmt, netns_list
+from test_lab_ipv6 import allow_v6, default_sg, global6, ping6, tcp6_ok, v6_of
 from leptonlab.snat import INTERNET, SERVERS, mk, wait
 from leptonlab.snat import who_am_i as who
 
@@ -104,16 +112,53 @@ def model_announced(lab):
     return out
 
 
-def upstream_tables(lab):
-    """{rack: set of prefixes its upstream's BIRD holds}, and the core's."""
+def family(prefixes, v6):
+    return {p for p in prefixes if (":" in p) == v6}
+
+
+def upstream_tables(lab, v6=False):
+    """{rack: set of prefixes its upstream's BIRD holds}, and the core's, of
+    one family (None: both)."""
     t = lab.topology
-    ups = {r: set(lab.bgp_routes(u.name)) for r, u in zip(t.racks(), t.upstreams)}
-    return ups, set(lab.bgp_routes("core"))
+
+    def of(host):
+        routes = set(lab.bgp_routes(host))
+        return routes if v6 is None else family(routes, v6)
+    return {r: of(u.name) for r, u in zip(t.racks(), t.upstreams)}, of("core")
+
+
+def model_announced6(lab):
+    """{rack: {"addr/128", ...}}: the IPv6 addresses of the VMs bound in
+    each rack on subnets of a router whose gateway is on `public`."""
+    admin = lab.admin()
+    public = admin.get("/v2.0/networks?name=public").json["networks"][0]["id"]
+    routed = set()
+    ports = admin.get("/v2.0/ports").json["ports"]
+    for r in admin.get("/v2.0/routers").json["routers"]:
+        if (r.get("external_gateway_info") or {}).get("network_id") != public:
+            continue
+        for p in ports:
+            if p["device_id"] == r["id"] and p["device_owner"].startswith(
+                    "network:router_interface"):
+                routed |= {ip["subnet_id"] for ip in p["fixed_ips"]}
+    out = {r: set() for r in lab.topology.racks()}
+    for p in ports:
+        rack = host_rack(lab, p["binding:host_id"])
+        if rack and p["device_owner"].startswith("compute:"):
+            out[rack] |= {f"{ip['ip_address']}/128" for ip in p["fixed_ips"]
+                          if ":" in ip["ip_address"] and ip["subnet_id"] in routed}
+    return out
 
 
 def converged(lab):
     want = model_announced(lab)
     ups, core = upstream_tables(lab)
+    return ups == want and core == set().union(*want.values())
+
+
+def converged6(lab):
+    want = model_announced6(lab)
+    ups, core = upstream_tables(lab, v6=True)
     return ups == want and core == set().union(*want.values())
 
 
@@ -151,6 +196,7 @@ def test_sessions_and_gateway_segments(cloud):
     for a in lab.admin().get("/v2.0/agents").json["agents"]:
         assert a["configurations"]["bgp"] == {
             "nexthop": lab.topology.bgp_address(a["host"]), "dev": "bgp0", "table": 76,
+            "nexthop6": lab.topology.bgp_address6(a["host"]),
             "physnets": [lab.topology.segment_of(a["host"]).physnet]}, a
     # The Floating IPs come from the one pool, whatever the rack.
     for t in (cloud["a"], cloud["b"]):
@@ -292,12 +338,165 @@ def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
     assert who_am_i(lab, a["snat_vm"]) == a["gw"]
 
 
+INTERNET_HOST6 = str(ipaddress.IPv6Network(INTERNET6).network_address + 10)
+
+
+@pytest.fixture(scope="module")
+def dual(cloud):
+    """A dual-stack tenant network (global IPv6 from TENANT6, SLAAC) behind
+    a distributed router on `public`, a VM in each rack."""
+    lab = cloud["lab"]
+    admin = lab.admin()
+    ext = admin.get("/v2.0/networks?name=public").json["networks"][0]
+    api = lab.client("p6")
+    net = mk(api, "network", {"name": "p6-net"})
+    subs = [mk(api, "subnet", {"network_id": net["id"], "cidr": "10.6.0.0/24", "ip_version": 4})]
+    cidr = str(ipaddress.IPv6Network((int(ipaddress.IPv6Network(TENANT6).network_address)
+                                      + (6 << 64), 64)))
+    subs.append(mk(api, "subnet", {"network_id": net["id"], "cidr": cidr, "ip_version": 6,
+                                   "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}))
+    router = mk(api, "router", {"name": "p6-r"})
+    for sub in subs:
+        r = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                    {"subnet_id": sub["id"]})
+        assert r.status == 200, r
+    allow_ingress(api, net["id"])
+    allow_v6(api, default_sg(api))
+    vms = {}
+    for name, node in (("v6-1", "compute-1"), ("v6-2", "compute-2")):
+        port = mk(api, "port", {"network_id": net["id"], "name": name})
+        lab.vm(node, port["id"], name)
+        vms[name] = api.get(f"/v2.0/ports/{port['id']}").json["port"]
+    r = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": ext["id"]}}})
+    assert r.status == 200, r
+    for vm in vms:
+        assert wait(15, lambda: global6(lab, vm) == v6_of(vms[vm])), (vm, global6(lab, vm))
+    return {"api": api, "vms": vms, "router": router["id"]}
+
+
+class SegmentCount:
+    """nftables counters on the segment switches (the external namespace):
+    IPv6 to and from the internet host on each node's ext0 leg (where its
+    router namespaces' fg- legs are)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        rules = []
+        for n in lab.topology.nodes:
+            i = lab.topology.index(n.name)
+            rules += [f'iifname "x{i}" ip6 daddr {INTERNET_HOST6} counter comment "out {n.name}"',
+                      f'oifname "x{i}" ip6 saddr {INTERNET_HOST6} counter comment "in {n.name}"']
+        lab.exec("ext", ["nft", "-f", "-"], check=True, text=True, input=(
+            "table bridge v6bgp {\n chain c {\n  type filter hook forward priority 0; "
+            "policy accept;\n" + "".join(f"  {r}\n" for r in rules) + " }\n}\n"))
+
+    def read(self):
+        doc = json.loads(self.lab.exec(
+            "ext", ["nft", "-j", "list", "table", "bridge", "v6bgp"], check=True).stdout)
+        return {tuple(r["rule"]["comment"].split()):
+                sum(e["counter"]["packets"] for e in r["rule"]["expr"] if "counter" in e)
+                for r in doc["nftables"] if "rule" in r and "comment" in r["rule"]}
+
+    def done(self):
+        self.lab.exec("ext", ["nft", "delete", "table", "bridge", "v6bgp"])
+
+
+def north_south6(lab, vm, node, port):
+    """vm reaches the internet host over IPv6 and is reached by it at its
+    own address (no NAT), through its own node only."""
+    me = global6(lab, vm)[0]
+    count = SegmentCount(lab)
+    try:
+        assert wait(10, lambda: ping6(lab, vm, INTERNET_HOST6, count=1)), vm
+        assert ping6(lab, vm, INTERNET_HOST6, count=3), vm
+        assert tcp6_ok(lab, "internet", vm, INTERNET_HOST6, port, f"out-{vm}"), vm
+        assert tcp6_ok(lab, vm, "internet", me, port + 1, f"in-{vm}"), vm
+        d = count.read()
+        assert d[("out", node)] >= 4 and d[("in", node)] >= 4, d
+        assert all(v == 0 for (_, n), v in d.items() if n != node), d
+    finally:
+        count.done()
+
+
+def test_ipv6_north_south_over_bgp_from_the_vms_own_node(cloud, dual):
+    lab = cloud["lab"]
+    for vm, node in (("v6-1", "compute-1"), ("v6-2", "compute-2")):
+        north_south6(lab, vm, node, 5900)
+    # The upstreams hold exactly the model's /128s, one per VM in its rack,
+    # learnt from the VM's node (next hop its IPv6 address on bgp0); the
+    # core holds both.
+    assert wait(10, lambda: converged6(lab)), (model_announced6(lab),
+                                                upstream_tables(lab, v6=True))
+    want = model_announced6(lab)
+    for rack, vm in (("rack-1", "v6-1"), ("rack-2", "v6-2")):
+        assert want[rack] == {f"{v6_of(dual['vms'][vm])[0]}/128"}, want
+    me = v6_of(dual["vms"]["v6-1"])[0]
+    routes = lab.ip_json("upstream-1", "-6", "route", "show", f"{me}/128")
+    assert routes and routes[0]["gateway"] == lab.topology.bgp_address6("compute-1"), routes
+    # The IPv4 announcements are as before.
+    assert converged(lab), (model_announced(lab), upstream_tables(lab))
+
+
+def test_ipv6_tenant_cannot_make_a_node_announce(cloud, dual):
+    """An IPv6 allowed address pair is not announced; a /128 slipped into
+    the table by hand goes; the upstream refuses what is outside the
+    tenants' space."""
+    lab, api = cloud["lab"], dual["api"]
+    port = dual["vms"]["v6-1"]
+    pair = str(ipaddress.ip_address(v6_of(port)[0]) + 0x99)
+    r = api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "allowed_address_pairs": [{"ip_address": pair}]}})
+    assert r.status == 200, r
+    time.sleep(1)
+    assert converged6(lab), (model_announced6(lab), upstream_tables(lab, v6=True))
+    assert f"{pair}/128" not in lab.bgp_routes("upstream-1")
+    stray = str(ipaddress.ip_address(v6_of(port)[0]) + 0x98)
+    lab.sh("compute-1", f"ip -6 route add {stray}/128 dev bgp0 table 76 proto 76")
+    lab.sh("compute-1", "ip -6 route add 2001:db8:dead::1/128 dev bgp0 table 76 proto 76")
+    wait(3, lambda: f"{stray}/128" in lab.bgp_routes("upstream-1"), 0.05)
+    assert "2001:db8:dead::1/128" not in lab.bgp_routes("upstream-1")
+    assert wait(20, lambda: not {r["dst"] for r in lab.ip_json(
+        "compute-1", "-6", "route", "show", "table", "76")} & {stray, "2001:db8:dead::1"}, 0.5)
+    assert wait(5, lambda: converged6(lab)), (model_announced6(lab),
+                                               upstream_tables(lab, v6=True))
+    assert api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "allowed_address_pairs": []}}).status == 200
+
+
+def test_ipv6_moved_vm_takes_its_128_and_a_deleted_port_withdraws_it(cloud, dual):
+    lab, api = cloud["lab"], dual["api"]
+    me = f"{v6_of(dual['vms']['v6-1'])[0]}/128"
+    assert wait(10, lambda: converged6(lab))
+    assert me in upstream_tables(lab, v6=True)[0]["rack-1"]
+    # A live migration to rack 2: the guest keeps its MAC, its kernel takes
+    # the same SLAAC address from the new node's advertisement.
+    lab.vm_move("v6-1", "compute-2")
+    assert wait(20, lambda: global6(lab, "v6-1") == v6_of(dual["vms"]["v6-1"])), \
+        global6(lab, "v6-1")
+    assert wait(10, lambda: converged6(lab)), (model_announced6(lab),
+                                                upstream_tables(lab, v6=True))
+    ups, core = upstream_tables(lab, v6=True)
+    assert me in ups["rack-2"] and me not in ups["rack-1"] and me in core, (ups, core)
+    north_south6(lab, "v6-1", "compute-2", 5910)
+    # The port goes (the VM with it): its /128 leaves the upstream and the
+    # core.
+    gone = f"{v6_of(dual['vms']['v6-2'])[0]}/128"
+    assert gone in upstream_tables(lab, v6=True)[0]["rack-2"]
+    assert api.delete(f"/v2.0/ports/{dual['vms']['v6-2']['id']}").status == 204
+    assert wait(10, lambda: gone not in lab.bgp_routes("upstream-2")
+                and gone not in lab.bgp_routes("core"))
+    assert wait(10, lambda: converged6(lab)), (model_announced6(lab),
+                                                upstream_tables(lab, v6=True))
+    assert ping6(lab, "v6-1", INTERNET_HOST6)
+
+
 def test_agent_restart_keeps_the_announcements(cloud):
     """The table is diffed, never flushed: while compute-1's agent stops and
     starts again, its upstream never loses a route."""
     lab = cloud["lab"]
     assert wait(5, lambda: converged(lab))
-    ups, _ = upstream_tables(lab)
+    ups, _ = upstream_tables(lab, v6=None)
     held = ups["rack-1"]
     assert held
     lab.stop_agent("compute-1")
@@ -318,6 +517,7 @@ def test_agent_restart_keeps_the_announcements(cloud):
         time.sleep(0.02)
     assert not missing, missing
     assert converged(lab), (model_announced(lab), upstream_tables(lab))
+    assert converged6(lab), (model_announced6(lab), upstream_tables(lab, v6=True))
 
 
 def test_one_router_over_both_racks_snats_in_each(cloud):
@@ -353,8 +553,8 @@ def test_one_router_over_both_racks_snats_in_each(cloud):
     for node, seg in segs.items():
         assert by_node[node] in seg, (node, owners())
     gw = admin.get(f"/v2.0/routers/{router['id']}").json["router"]["external_gateway_info"]
-    assert {e["ip_address"] for e in gw["external_fixed_ips"]} == {str(a) for a in
-                                                                    by_node.values()}, gw
+    assert {e["ip_address"] for e in gw["external_fixed_ips"] if ":" not in e["ip_address"]} \
+        == {str(a) for a in by_node.values()}, gw
     # Each node's blocks are on its own segment's address.
     blocks = admin.get(f"/v2.0/lepton/snat_blocks?router_id={router['id']}").json["snat_blocks"]
     assert {(b["host"], b["ip_address"]) for b in blocks} == {
@@ -382,10 +582,11 @@ def test_node_cut_off_withdraws_within_the_bound(cloud):
     """Last: compute-2 loses its wires (a power cut: no session is closed,
     BFD finds it silent)."""
     lab = cloud["lab"]
-    assert wait(5, lambda: converged(lab))
-    ups, core = upstream_tables(lab)
+    assert wait(5, lambda: converged(lab) and converged6(lab))
+    ups, core = upstream_tables(lab, v6=None)
     gone = ups["rack-2"]
-    assert gone
+    # Both families: the moved IPv6 VM's /128 is rack 2's.
+    assert family(gone, True) and family(gone, False), gone
     i = lab.topology.index("compute-2")
     lab.sh("ext", f"ip link del x{i}; ip link del b{i}")
     cut = time.monotonic()

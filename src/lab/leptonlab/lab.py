@@ -29,7 +29,8 @@ import uuid
 from . import bird
 from .api import Client
 from .topology import (ARP_GATEWAYS, ARP_NETWORK, ARP_PHYSNET, ARP_POOL, ARP_SWITCH, BGP_DEV,
-                       BGP_TABLE, CORE, INTERNET, INTERNET_CIDR, LAB_NAME, HOST_NAME,
+                       BGP_EXT6, BGP_TABLE, CORE, INTERNET, INTERNET6, INTERNET_CIDR, LAB_NAME,
+                       HOST_NAME, TENANT6,
                        NODE_ARP_DEV, NODE_EXT_DEV, PHYSNET, UNDERLAY, VM, Topology,
                        TopologyError)
 
@@ -43,8 +44,6 @@ STATE_ROOT = "/run/lepton-lab"
 # node hosting a VM answers for its address, no NAT), the internet host's
 # network (the upstream ::1, the host ::10).
 EXT6 = "2001:db8:e0::/64"
-TENANT6 = "2001:db8:100::/40"
-INTERNET6 = "2001:db8:ee::/64"
 
 
 class LabError(RuntimeError):
@@ -476,6 +475,7 @@ class Lab:
             "--physnet", f"{t.segment_of(node).physnet if t.bgp else PHYSNET}:{NODE_EXT_DEV}",
             "--netns-prefix", f"{self.ns(node)}-", "--mode", t.node(node).role]
             + (["--bgp-dev", BGP_DEV, "--bgp-nexthop", t.bgp_address(node),
+                "--bgp-nexthop6", t.bgp_address6(node),
                 "--bgp-table", str(BGP_TABLE)] if t.bgp else [])
             # BGP on the rack's segment only; public-arp keeps ARP.
             + (["--physnet", f"{ARP_PHYSNET}:{NODE_ARP_DEV}",
@@ -594,7 +594,7 @@ class Lab:
         t = self.topology
         routed = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
                   "net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.all.send_redirects=0",
-                  "net.ipv4.conf.default.send_redirects=0"]
+                  "net.ipv4.conf.default.send_redirects=0", "net.ipv6.conf.all.forwarding=1"]
         self._netns_add("ext")
         for h in (CORE, INTERNET):
             self._netns_add(h)
@@ -608,6 +608,10 @@ class Lab:
                  "dev", "eth0")
         self._ip(INTERNET, "link", "set", "eth0", "up")
         self._ip(INTERNET, "route", "add", "default", "via", str(inet.network_address + 1))
+        inet6 = ipaddress.IPv6Network(INTERNET6)
+        self._ip6(CORE, f"{inet6.network_address + 1}/{inet6.prefixlen}", "eth1")
+        self._ip6(INTERNET, f"{inet6.network_address + 10}/{inet6.prefixlen}", "eth0")
+        self._ip(INTERNET, "-6", "route", "add", "default", "via", str(inet6.network_address + 1))
         for k, (seg, u) in enumerate(zip(t.segments, t.upstreams)):
             gw = ipaddress.IPv4Network(seg.gateways)
             self._ip("ext", "link", "add", seg.name, "type", "bridge")
@@ -625,6 +629,11 @@ class Lab:
             self._ip(u.name, "addr", "add", f"{up_ip}/30", "dev", "core0")
             self._ip(u.name, "link", "set", "core0", "up")
             self._ip(u.name, "route", "add", "default", "via", core_ip)
+            self._ip6(u.name, f"{t.upstream_address6(seg.name)}/64", "up0")
+            core6, up6 = t.core_link6(u.name)
+            self._ip6(CORE, f"{core6}/64", f"r{k}")
+            self._ip6(u.name, f"{up6}/64", "core0")
+            self._ip(u.name, "-6", "route", "add", "default", "via", core6)
         for n in t.nodes:
             i = t.index(n.name)
             seg = t.segment_of(n.name)
@@ -637,8 +646,15 @@ class Lab:
             self._ip(n.name, "addr", "add", f"{t.bgp_address(n.name)}/{prefix}", "dev", BGP_DEV)
             self._ip(n.name, "link", "set", BGP_DEV, "up")
             self._ip(n.name, "route", "add", "default", "via", t.upstream_address(seg.name))
+            self._ip6(n.name, f"{t.bgp_address6(n.name)}/64", BGP_DEV)
+            self._ip(n.name, "-6", "route", "add", "default", "via",
+                     t.upstream_address6(seg.name))
         if t.arp_network:
             self._arp_network()
+
+    def _ip6(self, host, cidr, dev):
+        """An IPv6 address without duplicate address detection (usable at once)."""
+        self._ip(host, "-6", "addr", "add", cidr, "dev", dev, "nodad")
 
     def _arp_network(self):
         """public-arp's one segment (topology.py): a switch across the
@@ -738,6 +754,12 @@ class Lab:
         self._api("POST", "/v2.0/subnets", {"subnet": {
             "name": "public-pool", "network_id": net, "cidr": first.pool, "ip_version": 4,
             "gateway_ip": None, "enable_dhcp": False, "service_types": ["network:floatingip"]}})
+        # IPv6 (issue 14): the network carries it; no gateway (each rack's
+        # upstream is its own: the routers send through their node).
+        self._api("POST", "/v2.0/subnets", {"subnet": {
+            "name": "public-v6", "network_id": net, "cidr": BGP_EXT6, "ip_version": 6,
+            "gateway_ip": None, "enable_dhcp": False,
+            "service_types": ["network:router_gateway"]}})
         if t.arp_network:
             gw = ipaddress.IPv4Network(ARP_GATEWAYS)
             arp = self._api("POST", "/v2.0/networks", {"network": {

@@ -55,6 +55,18 @@ BGP_MAX_PER_RACK = 8
 CORE = "core"
 INTERNET = "internet"
 INTERNET_CIDR = "198.51.100.0/24"   # the core has .1, the internet host .10
+# IPv6 (documentation space). Every lab: the tenants' global prefixes come
+# from TENANT6; the internet host's network is INTERNET6 (its router ::1,
+# the host ::10). A BGP topology (issue 14): segment k also has
+# 2001:db8:e<k>::/64 (its upstream ::1, the rack's node j ::<2+j> on bgp0,
+# --bgp-nexthop6), the core and upstream-k 2001:db8:c<k>::/64 (::1, ::2);
+# the external network `public` has the IPv6 subnet BGP_EXT6 of no segment
+# and no gateway (each rack's way out is its own upstream, through the
+# node); the VMs' addresses are announced as /128s inside TENANT6 over the
+# same sessions as the /32s (an ipv6 channel: multiprotocol BGP).
+TENANT6 = "2001:db8:100::/40"
+INTERNET6 = "2001:db8:ee::/64"
+BGP_EXT6 = "2001:db8:e0::/64"
 # The ARP network beside a BGP one (Topology.bgp_racks(arp_network=True)).
 ARP_NETWORK = "public-arp"
 ARP_PHYSNET = "arp"
@@ -163,6 +175,26 @@ class Topology:
         rack = self.node(node).rack
         j = [n.name for n in self.nodes if n.rack == rack].index(node)
         return str(ipaddress.ip_network(self.segment_of(node).gateways).network_address + 2 + j)
+
+    def segment6(self, segment):
+        """A BGP segment's own IPv6 network (its upstream and nodes)."""
+        k = [s.name for s in self.segments].index(segment)
+        return ipaddress.ip_network(f"2001:db8:e{k + 1}::/64")
+
+    def bgp_address6(self, node):
+        """A node's IPv6 address on its rack's segment (on bgp0)."""
+        rack = self.node(node).rack
+        j = [n.name for n in self.nodes if n.rack == rack].index(node)
+        return str(self.segment6(self.segment_of(node).name).network_address + 2 + j)
+
+    def upstream_address6(self, segment):
+        return str(self.segment6(segment).network_address + 1)
+
+    def core_link6(self, upstream):
+        """(core's IPv6 address, upstream's) on their link."""
+        k = [u.name for u in self.upstreams].index(upstream)
+        net = ipaddress.ip_network(f"2001:db8:c{k}::/64")
+        return str(net.network_address + 1), str(net.network_address + 2)
 
     def upstream_address(self, segment):
         return str(ipaddress.ip_network(self.segment(segment).gateways).network_address + 1)
