@@ -233,7 +233,7 @@ static const struct m_network *vm_network(struct model *m, const struct m_port *
 static void add_nd(struct d_network *n, size_t *cap, const uint8_t ip6[16], const uint8_t mac[6],
 		   bool router)
 {
-	struct d_nd e = {.router = router};
+	struct d_nd e = {.router = router, .len = 128};
 
 	memcpy(e.ip6, ip6, 16);
 	memcpy(e.mac, mac, 6);
@@ -273,6 +273,15 @@ static void overlay(struct model *m, const struct d_node *node, struct d_network
 
 			ip6_link_local(port->mac, ll);
 			add_nd(n, &cap_nd, ll, port->mac, port->owner == M_OWNER_ROUTER_IF);
+		}
+		/* IPv6 allowed address pairs: answered with the pair's MAC
+		 * (the port's when it names none), as the VM holding one
+		 * would; a secured port's solicitations never cross. */
+		for (size_t i = 0; i < port->n_pairs6; i++) {
+			const struct m_pair6 *pr = &port->pairs6[i];
+
+			add_nd(n, &cap_nd, pr->ip6, pr->has_mac ? pr->mac : port->mac, false);
+			n->nd[n->n_nd - 1].len = pr->len;
 		}
 		/* Ports that sit on one node, where they are bound: VMs, and
 		 * the legacy router and centralized SNAT legs on network
@@ -451,10 +460,16 @@ void desired_compute(struct replica *r, const char *host, uint32_t tunnel_ip, bo
 
 const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16])
 {
-	for (size_t i = 0; i < n->n_nd; i++)
-		if (memcmp(n->nd[i].ip6, ip6, 16) == 0)
+	const struct d_nd *in_pair = NULL;
+
+	for (size_t i = 0; i < n->n_nd; i++) {
+		if (n->nd[i].len == 128 && memcmp(n->nd[i].ip6, ip6, 16) == 0)
 			return &n->nd[i];
-	return NULL;
+		if (!in_pair && n->nd[i].len < 128 &&
+		    ip6_prefix_contains(n->nd[i].ip6, n->nd[i].len, ip6))
+			in_pair = &n->nd[i];
+	}
+	return in_pair;
 }
 
 void desired_done(struct desired *d)

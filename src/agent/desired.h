@@ -26,11 +26,12 @@
 
 /* An IPv6 address the node answers neighbour solicitations for on a
  * network: a port's address or link-local address (router: a router
- * port's). */
+ * port's), or a port's IPv6 allowed address pair (a prefix: len < 128). */
 struct d_nd {
 	uint8_t ip6[16];
 	uint8_t mac[6];
 	bool router;
+	uint8_t len;
 };
 
 struct d_network {
@@ -185,7 +186,8 @@ void desired_tap_name(const char *port_id, char buf[static D_IFNAMSIZ]);
 void desired_vxlan_name(uint32_t vni, char buf[static D_IFNAMSIZ]);
 /* "aa:bb:cc:dd:ee:ff" -> bytes; -EINVAL if malformed. */
 int desired_parse_mac(const char *s, uint8_t mac[static 6]);
-/* The entry of a network for an IPv6 address, or NULL. */
+/* The entry of a network for an IPv6 address (an address's own entry
+ * before an allowed address pair's prefix holding it), or NULL. */
 const struct d_nd *desired_nd(const struct d_network *n, const uint8_t ip6[16]);
 const struct d_port *desired_port_by_mac(const struct desired *d, const uint8_t mac[static 6]);
 const struct d_port *desired_port_by_tap(const struct desired *d, const char *tap);

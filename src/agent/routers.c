@@ -7,6 +7,7 @@
 #include <string.h>
 #include "base/hmap.h"
 #include "base/ip4.h"
+#include "base/ipaddr.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -184,6 +185,22 @@ static bool add_v6(struct model *m, struct d_router *d, const char *dev, const s
 				memcpy(n->ip6, p->ips[j].ip6, 16);
 				snprintf(n->dev, sizeof(n->dev), "%s", dev);
 				memcpy(n->mac, p->mac, 6);
+			}
+			/* Allowed address pairs of one address in the subnet,
+			 * likewise (a prefix's addresses are the VM's to
+			 * choose: none can be written down). */
+			for (size_t j = 0; j < p->n_pairs6; j++) {
+				const struct m_pair6 *pr = &p->pairs6[j];
+				struct r_neigh *n;
+
+				if (pr->len != 128 ||
+				    !ip6_prefix_contains(sub->cidr6, sub->len6, pr->ip6))
+					continue;
+				n = GROW1(d->neighs, d->n_neighs);
+				*n = (struct r_neigh){.v6 = true};
+				memcpy(n->ip6, pr->ip6, 16);
+				snprintf(n->dev, sizeof(n->dev), "%s", dev);
+				memcpy(n->mac, pr->has_mac ? pr->mac : p->mac, 6);
 			}
 		}
 	}

@@ -106,6 +106,14 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 			pair->cidr = doc->pairs[i].cidr;
 			memcpy(pair->mac, doc->pairs[i].has_mac ? doc->pairs[i].mac : dp->mac, 6);
 		}
+		for (size_t i = 0; i < doc->n_pairs6 && p->n_pairs6 < ARRAY_SIZE(p->pairs6); i++) {
+			const struct m_pair6 *pr = &doc->pairs6[i];
+			struct nft_pair6_in *pair = &p->pairs6[p->n_pairs6++];
+
+			memcpy(pair->cidr.addr, pr->ip6, 16);
+			pair->cidr.len = pr->len;
+			memcpy(pair->mac, pr->has_mac ? pr->mac : dp->mac, 6);
+		}
 		for (size_t i = 0; i < doc->n_sgs && p->n_sgs < ARRAY_SIZE(p->sgs); i++)
 			snprintf(p->sgs[p->n_sgs++], sizeof(p->sgs[0]), "%s", doc->sgs[i]);
 	}
@@ -126,7 +134,7 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 	{
 		const struct m_vec *members = model_sg_members(m, sg->o.id);
 		struct nft_group_in *g = &in->groups[in->n_groups++];
-		size_t cap = 0;
+		size_t cap = 0, cap6 = 0;
 
 		for (size_t i = 0; i < sg->n_rules; i++) {
 			const struct m_sg_rule *rule = &sg->rules[i];
@@ -174,6 +182,24 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 				g->ips[g->n_ips].addr = c.addr;
 				g->ips[g->n_ips++].len = c.len;
 			}
+			/* IPv6: the same, for the rules of IPv6. */
+			for (size_t i = 0; i < port->n_ips + port->n_pairs6; i++) {
+				struct nft_cidr6 c = {.len = 128};
+
+				if (i < port->n_ips && port->ips[i].is_v4)
+					continue;
+				if (i < port->n_ips) {
+					memcpy(c.addr, port->ips[i].ip6, 16);
+				} else {
+					memcpy(c.addr, port->pairs6[i - port->n_ips].ip6, 16);
+					c.len = port->pairs6[i - port->n_ips].len;
+				}
+				if (g->n_ips6 == cap6) {
+					cap6 = cap6 ? cap6 * 2 : 8;
+					g->ips6 = xrealloc(g->ips6, cap6 * sizeof(*g->ips6));
+				}
+				g->ips6[g->n_ips6++] = c;
+			}
 		}
 	}
 }
@@ -181,8 +207,10 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 void secgroups_input_done(struct nft_input *in)
 {
 	free(in->agroups);
-	for (size_t i = 0; i < in->n_groups; i++)
+	for (size_t i = 0; i < in->n_groups; i++) {
 		free(in->groups[i].ips);
+		free(in->groups[i].ips6);
+	}
 	free(in->groups);
 	free(in->ports);
 	free(in->rules);

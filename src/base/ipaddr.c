@@ -166,3 +166,26 @@ void ip6_link_local(const uint8_t mac[6], uint8_t ret[16])
 
 	ip6_eui64(ll, mac, ret);
 }
+
+int ip6_prefix_parse(const char *s, uint8_t ret[16], uint8_t *ret_len)
+{
+	struct ipnet n;
+
+	if (!s || ipnet_parse(s, true, &n) < 0 || n.addr.version != 6)
+		return -EINVAL;
+	n.addr.v = ipnet_first(&n);
+	for (int i = 15; i >= 0; i--, n.addr.v >>= 8)
+		ret[i] = (uint8_t) n.addr.v;
+	*ret_len = n.len;
+	return 0;
+}
+
+bool ip6_prefix_contains(const uint8_t net[16], uint8_t len, const uint8_t a[16])
+{
+	size_t full = len / 8;
+	unsigned rest = len % 8;
+
+	if (len > 128 || memcmp(net, a, full) != 0)
+		return false;
+	return !rest || ((net[full] ^ a[full]) & (uint8_t) (0xff << (8 - rest))) == 0;
+}

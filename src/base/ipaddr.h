@@ -50,3 +50,9 @@ bool ipnet_covers(const struct ipnet *a, const struct ipnet *b);
  * link-local address the kernel gives an interface with that MAC. */
 void ip6_eui64(const uint8_t prefix[16], const uint8_t mac[6], uint8_t ret[16]);
 void ip6_link_local(const uint8_t mac[6], uint8_t ret[16]);
+
+/* An IPv6 prefix as 16 bytes (network order, host bits cleared) and a
+ * length: "ADDR" (a /128) or "ADDR/N", IPv6 only. 0 or -EINVAL. */
+int ip6_prefix_parse(const char *s, uint8_t ret[16], uint8_t *ret_len);
+/* Whether prefix net/len holds a (16 bytes each). */
+bool ip6_prefix_contains(const uint8_t net[16], uint8_t len, const uint8_t a[16]);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "base/ipaddr.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -278,9 +279,16 @@ static void parse_port(struct m_port *p, json_t *doc)
 	p->n_sgs = parse_ids(json_object_get(doc, "security_groups"), &p->sgs);
 	pairs = json_object_get(doc, "allowed_address_pairs");
 	p->pairs = xcalloc(json_array_size(pairs) + 1, sizeof(*p->pairs));
+	p->pairs6 = xcalloc(json_array_size(pairs) + 1, sizeof(*p->pairs6));
 	json_array_foreach(pairs, i, e) {
 		struct m_pair *pr = &p->pairs[p->n_pairs];
+		struct m_pair6 *p6 = &p->pairs6[p->n_pairs6];
 
+		if (ip6_prefix_parse(str(e, "ip_address"), p6->ip6, &p6->len) == 0) {
+			p6->has_mac = model_parse_mac(str(e, "mac_address"), p6->mac) == 0;
+			p->n_pairs6++;
+			continue;
+		}
 		if (ip4_cidr_parse(str(e, "ip_address"), true, &pr->cidr) < 0)
 			continue;
 		pr->cidr.addr = ip4_cidr_network(&pr->cidr);
@@ -690,6 +698,7 @@ static void obj_free(struct m_obj *o)
 		free(p->ips);
 		free(p->sgs);
 		free(p->pairs);
+		free(p->pairs6);
 		free(p->dhcp_opts);
 		break;
 	}

@@ -109,6 +109,15 @@ struct m_pair {
 	bool has_mac;
 };
 
+/* An IPv6 allowed address pair: a prefix (host bits cleared; 128: one
+ * address). */
+struct m_pair6 {
+	uint8_t ip6[16];
+	uint8_t len;
+	uint8_t mac[6];
+	bool has_mac;
+};
+
 enum m_owner {
 	M_OWNER_VM,	   /* not network:* (a hypervisor plugs it) */
 	M_OWNER_ROUTER_IF, /* network:router_interface[_distributed] */
@@ -141,6 +150,8 @@ struct m_port {
 	size_t n_sgs;
 	struct m_pair *pairs; /* allowed address pairs (IPv4) */
 	size_t n_pairs;
+	struct m_pair6 *pairs6; /* allowed address pairs (IPv6) */
+	size_t n_pairs6;
 	char dns_name[64];	      /* dns_name's first label, [A-Za-z0-9-] or "" */
 	struct m_dhcp_opt *dhcp_opts; /* extra_dhcp_opts of ip_version 4 */
 	size_t n_dhcp_opts;

@@ -69,6 +69,81 @@ static char *cidr_str(const struct ip4_cidr *c)
 	return xstrdup(buf);
 }
 
+static int cmp_cidr6(const void *a, const void *b)
+{
+	const struct nft_cidr6 *x = a, *y = b;
+	int c = memcmp(x->addr, y->addr, 16);
+
+	return c ? c : (int) x->len - (int) y->len;
+}
+
+/* IPv6 prefixes (host bits cleared), sorted, without duplicates nor
+ * prefixes inside another (an interval set refuses overlaps), in place;
+ * returns how many are left. Sorted, prefixes nest or are disjoint: only
+ * the last one kept can hold the next. */
+static size_t cidrs6_disjoint(struct nft_cidr6 *v, size_t n)
+{
+	size_t kept = 0;
+
+	qsort(v, n, sizeof(*v), cmp_cidr6);
+	for (size_t i = 0; i < n; i++)
+		if (!kept || !ip6_prefix_contains(v[kept - 1].addr, v[kept - 1].len, v[i].addr))
+			v[kept++] = v[i];
+	return kept;
+}
+
+static char *cidr6_str(const struct nft_cidr6 *c)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(AF_INET6, c->addr, a, sizeof(a));
+	return c->len == 128 ? xstrdup(a) : xasprintf("%s/%u", a, c->len);
+}
+
+/* A source a port may use over IPv6: a MAC and a prefix. */
+struct src6 {
+	uint8_t mac[6];
+	struct nft_cidr6 cidr;
+};
+
+static int cmp_src6(const void *a, const void *b)
+{
+	const struct src6 *x = a, *y = b;
+	int c = memcmp(x->mac, y->mac, 6);
+
+	return c ? c : cmp_cidr6(&x->cidr, &y->cidr);
+}
+
+/* The port's IPv6 sources: :: (duplicate address detection, RFC 4862
+ * section 5.4.2), its link-local address (the kernel's, from its MAC), its
+ * addresses, its IPv6 allowed address pairs; per MAC without duplicates
+ * nor prefixes inside another. Returns how many. */
+static size_t port_sources6(const struct nft_port_in *p, struct src6 *out)
+{
+	size_t n = 0, kept = 0;
+
+	out[n++] = (struct src6){.cidr.len = 128};
+	out[n] = (struct src6){.cidr.len = 128};
+	ip6_link_local(p->mac, out[n++].cidr.addr);
+	for (size_t i = 0; i < p->n_ips6; i++) {
+		out[n] = (struct src6){.cidr.len = 128};
+		memcpy(out[n++].cidr.addr, p->ips6[i], 16);
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(out[i].mac, p->mac, 6);
+	for (size_t i = 0; i < p->n_pairs6; i++) {
+		out[n] = (struct src6){.cidr = p->pairs6[i].cidr};
+		memcpy(out[n++].mac, p->pairs6[i].mac, 6);
+	}
+	qsort(out, n, sizeof(*out), cmp_src6);
+	for (size_t i = 0; i < n; i++)
+		if (!kept || memcmp(out[kept - 1].mac, out[i].mac, 6) ||
+		    !ip6_prefix_contains(out[kept - 1].cidr.addr, out[kept - 1].cidr.len,
+					 out[i].cidr.addr))
+			out[kept++] = out[i];
+	return kept;
+}
+
 static bool proto_with_ports(const char *p)
 {
 	return streq(p, "tcp") || streq(p, "udp") || streq(p, "sctp") || streq(p, "dccp") ||
@@ -132,11 +207,9 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	}
 	if (*r->remote_prefix)
 		strbuf_appendf(sb, " %s %s %s", fam, dir, r->remote_prefix);
-	if (*r->remote_group) {
-		if (r->ipv6)
-			return false; /* no IPv6 addresses in this cloud's groups */
-		strbuf_appendf(sb, " ip %s @rg_%s", dir, r->remote_group);
-	}
+	if (*r->remote_group)
+		strbuf_appendf(sb, " %s %s @rg%s_%s", fam, dir, r->ipv6 ? "6" : "",
+			       r->remote_group);
 	if (*r->remote_address_group) {
 		if (r->ipv6)
 			return false; /* IPv4 prefixes only, as the data plane */
@@ -159,6 +232,7 @@ static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] 
 		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio", SET_MACS[] = "macs",
 		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
+static const char RG6_DECL[] = "{ type ipv6_addr; flags interval; }";
 
 static struct nft_piece *piece_new(const char *key, const void *in, size_t len)
 {
@@ -303,6 +377,7 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 static void build_port(struct builder *b, const struct nft_port_in *port)
 {
 	struct src srcs[1 + ARRAY_SIZE(port->ips) + ARRAY_SIZE(port->pairs)];
+	struct src6 srcs6[2 + ARRAY_SIZE(port->ips6) + ARRAY_SIZE(port->pairs6)];
 	struct nft_piece *p;
 	struct combo_in combo;
 	char key[32], tap[20], combo_name[24], mac[18];
@@ -335,6 +410,19 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			mac_str(srcs[i].mac, mac);
 			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", tap, mac), NULL);
 		}
+		for (size_t i = 0; i < port->n_pairs6; i++) {
+			const uint8_t *m = port->pairs6[i].mac;
+			bool seen = false;
+
+			for (size_t j = 0; j < n && !seen; j++)
+				seen = memcmp(srcs[j].mac, m, 6) == 0;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = memcmp(port->pairs6[j].mac, m, 6) == 0;
+			if (seen)
+				continue;
+			mac_str(m, mac);
+			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", tap, mac), NULL);
+		}
 		/* IPv4: the (MAC, source) pair must be the port's own (or
 		 * 0.0.0.0, DHCP) or an allowed address pair. */
 		for (size_t i = 0; i < n; i++) {
@@ -355,21 +443,16 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 				   NULL);
 			free(c);
 		}
-		/* IPv6: the port's addresses, its link-local address (the
-		 * kernel's, from its MAC) and the unspecified address
-		 * (duplicate address detection, RFC 4862 section 5.4.2). */
-		mac_str(port->mac, mac);
-		for (size_t i = 0; i < port->n_ips6 + 2; i++) {
-			uint8_t a[16] = {0};
-			char a6[INET6_ADDRSTRLEN];
+		/* IPv6: the (MAC, source) pair must be one of the port's
+		 * (port_sources6) or an IPv6 allowed address pair. */
+		n = port_sources6(port, srcs6);
+		for (size_t i = 0; i < n; i++) {
+			char *c = cidr6_str(&srcs6[i].cidr);
 
-			if (i == 1)
-				ip6_link_local(port->mac, a);
-			else if (i >= 2)
-				memcpy(a, port->ips6[i - 2], 16);
-			inet_ntop(AF_INET6, a, a6, sizeof(a6));
+			mac_str(srcs6[i].mac, mac);
 			piece_elem(p, &cap, BRIDGE, SET_IP6_SRC,
-				   xasprintf("%s . %s . %s", tap, mac, a6), NULL);
+				   xasprintf("%s . %s . %s", tap, mac, c), NULL);
+			free(c);
 		}
 		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
 			   xasprintf("jump %s_eg", combo_name));
@@ -515,6 +598,33 @@ static void build_set(struct builder *b, const struct nft_group_in *g, const cha
 	push(b, p);
 }
 
+/* A remote group's IPv6 set: the IPv6 addresses of its members. */
+static void build_set6(struct builder *b, const struct nft_group_in *g, const char *sg)
+{
+	const struct nft_cidr6 none = {{0}, 0};
+	size_t cap = 0, len = g ? g->n_ips6 * sizeof(*g->ips6) : 0, n;
+	struct nft_cidr6 *members;
+	struct nft_piece *p;
+	char key[64];
+
+	snprintf(key, sizeof(key), "s6:%s", sg);
+	if (take(b, key, g ? g->ips6 : &none, len))
+		return;
+	p = piece_new(key, g ? g->ips6 : &none, len);
+	p->set = xasprintf("rg6_%s", sg);
+	p->decl = RG6_DECL;
+	n = g ? g->n_ips6 : 0;
+	members = xcalloc(n + 1, sizeof(*members));
+	if (n)
+		memcpy(members, g->ips6, n * sizeof(*members));
+	n = cidrs6_disjoint(members, n);
+	for (size_t i = 0; i < n; i++)
+		piece_elem(p, &cap, INET, p->set, cidr6_str(&members[i]), NULL);
+	free(members);
+	piece_seal(p);
+	push(b, p);
+}
+
 /* An address group's set: its prefixes (a group the input lacks gives an
  * empty set, which lets nothing in). */
 static void build_agroup_set(struct builder *b, const struct nft_input *in, const char *id)
@@ -549,7 +659,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 {
 	struct builder b = {out, 0, HMAP_INIT, HMAP_INIT};
 	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
-	struct hmap agsets = HMAP_INIT;
+	struct hmap agsets = HMAP_INIT, sets6 = HMAP_INIT;
 	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
 
 	*out = (struct nft_state){0};
@@ -586,10 +696,11 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 	for (size_t k = 0; k < in->n_rules; k++) {
 		const struct nft_rule_in *r = &in->rules[k];
 
-		if (!*r->remote_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
-		    hmap_put(&sets, r->remote_group, (void *) r))
+		if (!*r->remote_group || !hmap_get(&used, r->sg_id) ||
+		    hmap_put(r->ipv6 ? &sets6 : &sets, r->remote_group, (void *) r))
 			continue;
-		build_set(&b, hmap_get(&groups, r->remote_group), r->remote_group);
+		(r->ipv6 ? build_set6 : build_set)(&b, hmap_get(&groups, r->remote_group),
+						   r->remote_group);
 	}
 	/* The sets of the address groups their rules name. */
 	for (size_t k = 0; k < in->n_rules; k++) {
@@ -601,6 +712,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 		build_agroup_set(&b, in, r->remote_address_group);
 	}
 	hmap_done(&agsets);
+	hmap_done(&sets6);
 	hmap_done(&b.prev);
 	hmap_done(&b.done);
 	hmap_done(&first);
@@ -666,7 +778,7 @@ static const char skeleton[] =
 	"\tset macs { type ifname . ether_addr; }\n"
 	"\tset ip_src { type ifname . ether_addr . ipv4_addr; flags interval; }\n"
 	"\tset arp_ips { type ifname . ipv4_addr; flags interval; }\n"
-	"\tset ip6_src { type ifname . ether_addr . ipv6_addr; }\n"
+	"\tset ip6_src { type ifname . ether_addr . ipv6_addr; flags interval; }\n"
 	"\tchain port_in {\n"
 	"\t\tiifname @dhcp_local udp dport 67 drop\n"
 	"\t\tudp sport 67 drop\n"

@@ -14,12 +14,11 @@
  *    keyed by the port: `macs` (port . MAC), `ip_src` (port . MAC . IPv4
  *    prefix: its own addresses, 0.0.0.0 for DHCP, its allowed address
  *    pairs), `arp_ips` (port . sender prefix), `ip6_src` (port . MAC . IPv6
- *    address: its own, its link-local address, :: for duplicate address
- *    detection); its multicast neighbour solicitations are not bridged (the
- *    agent answers those for the addresses it knows, and the port may use
- *    no other). On the way out to a port with port security
- *    the packet takes the port's priority tag (`port_prio`: 4c45:<index>).
- *    (This kernel has no bridge-family conntrack, see DESIGN.md "Kernel
+ *    prefix: its own addresses, its link-local address, :: for duplicate
+ *    address detection, its IPv6 allowed address pairs); its multicast neighbour solicitations are
+ * not bridged (the agent answers those for the addresses it knows, and the port may use no other).
+ * On the way out to a port with port security the packet takes the port's priority tag
+ * (`port_prio`: 4c45:<index>). (This kernel has no bridge-family conntrack, see DESIGN.md "Kernel
  *    facts"; nor can nft 1.0.6 OR two registers, hence mark and priority.)
  *  inet lepton (reached through br_netfilter): a raw prerouting chain sets the
  *    conntrack zone from the bridge (one zone per network, so overlapping
@@ -37,8 +36,9 @@
  *    groups apply. Established traffic passes; a port with port security
  *    drops what no rule allows. Each security group is one chain per
  *    direction, so changing a rule rewrites one chain; remote groups are
- *    sets of member addresses updated element by element, address groups
- *    sets of their prefixes. */
+ *    sets of member addresses updated element by element (rg_ of IPv4,
+ *    rg6_ of IPv6, each built only for rules of its family), address
+ *    groups sets of their prefixes. */
 #pragma once
 
 #include <stdbool.h>
@@ -52,6 +52,18 @@ struct nft_pair_in {
 	struct ip4_cidr cidr;
 };
 
+/* An IPv6 prefix: 16 bytes, network order, host bits cleared; 128: one
+ * address. */
+struct nft_cidr6 {
+	uint8_t addr[16];
+	uint8_t len;
+};
+
+struct nft_pair6_in {
+	uint8_t mac[6];
+	struct nft_cidr6 cidr;
+};
+
 struct nft_port_in {
 	char tap[16];
 	uint16_t idx; /* 1..65535, stable while the port is on the node */
@@ -62,6 +74,8 @@ struct nft_port_in {
 	size_t n_ips6;
 	struct nft_pair_in pairs[16];
 	size_t n_pairs;
+	struct nft_pair6_in pairs6[16]; /* IPv6 allowed address pairs */
+	size_t n_pairs6;
 	bool port_security;
 	bool dhcp_central; /* DHCP requests are bridged to a network node */
 	char sgs[8][37];
@@ -85,11 +99,14 @@ struct nft_zone_in {
 };
 
 /* A remote group: its members' IPv4 addresses (/32) and their address
- * pairs' prefixes, as Neutron counts them; overlaps allowed. */
+ * pairs' prefixes, as Neutron counts them, and the same of IPv6 (/128s and
+ * IPv6 pairs); overlaps allowed. */
 struct nft_group_in {
 	char sg_id[37];
 	struct ip4_cidr *ips;
 	size_t n_ips;
+	struct nft_cidr6 *ips6;
+	size_t n_ips6;
 };
 
 /* An address group a rule may name: its IPv4 prefixes, none inside

@@ -319,6 +319,82 @@ def test_ipv6_security_group_rules(cloud):
     assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
 
 
+def set_sgs(api, port_id, sgs):
+    r = api.put(f"/v2.0/ports/{port_id}", {"port": {"security_groups": sgs}})
+    assert r.status == 200, r
+
+
+def test_ipv6_remote_group_admits_members_only(cloud):
+    """An IPv6 rule with remote_group_id: a member's IPv6 address gets in,
+    a non-member's does not, and one that joins gets in (the group's IPv6
+    set follows its members)."""
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2 = v6_of(vms["a2"])[0]
+    members = mk(api, "security_group", {"name": "members6"})
+    guarded = mk(api, "security_group", {"name": "from-members6"})
+    mk(api, "security_group_rule", {"security_group_id": guarded["id"], "direction": "ingress",
+                                    "ethertype": "IPv6", "protocol": "tcp",
+                                    "port_range_min": 5710, "port_range_max": 5710,
+                                    "remote_group_id": members["id"]})
+    old = {v: vms[v]["security_groups"] for v in ("a1", "a2", "c1")}
+    try:
+        set_sgs(api, vms["a2"]["id"], [guarded["id"]])
+        set_sgs(api, vms["a1"]["id"], old["a1"] + [members["id"]])
+        # a1 (same network, the other node) is a member; c1 (another
+        # subnet, routed) is not.
+        assert wait_for(10, lambda: tcp6_ok(lab, "a2", "a1", a2, 5710, "member"))
+        assert not tcp6_ok(lab, "a2", "c1", a2, 5710, "non-member")
+        # Nothing else gets in from the member.
+        assert not tcp6_ok(lab, "a2", "a1", a2, 5711, "other-port")
+        # c1 joins: now it gets in.
+        set_sgs(api, vms["c1"]["id"], old["c1"] + [members["id"]])
+        assert wait_for(10, lambda: tcp6_ok(lab, "a2", "c1", a2, 5710, "joined"))
+    finally:
+        for v, sgs in old.items():
+            set_sgs(api, vms[v]["id"], sgs)
+    assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
+
+
+def test_ipv6_allowed_address_pair(cloud):
+    """A VM sends from an IPv6 allowed address pair of its port (a VIP):
+    it passes anti-spoofing, the node answers neighbour solicitations for
+    it, and replies come back; from another address of its own choosing
+    nothing leaves its node."""
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2, own = v6_of(vms["a2"])[0], v6_of(vms["a1"])[0]
+    vip = str(ipaddress.IPv6Address(own) + 0x1000)
+    fake = str(ipaddress.IPv6Address(own) + 0x2000)
+    hexv = "0x" + ipaddress.IPv6Address(vip).packed.hex()
+    hexf = "0x" + ipaddress.IPv6Address(fake).packed.hex()
+    r = api.put(f"/v2.0/ports/{vms['a1']['id']}", {"port": {
+        "allowed_address_pairs": [{"ip_address": vip}]}})
+    assert r.status == 200, r
+    count = UnderlayCount(lab, vip=f"{INNER_SRC} {hexv}", fake=f"{INNER_SRC} {hexf}")
+    try:
+        # The VIP only (the kernel would choose either as its source).
+        lab.sh("a1", f"ip -6 addr add {vip}/64 dev eth0 nodad")
+        assert wait_for(10, lambda: ping6(lab, "a1", f"{a2} -I {vip}", count=1))
+        assert tcp6_ok(lab, "a2", "a1", a2, 5720, "from-the-vip")
+        # a2 reaches the VIP (the node answered its solicitation with
+        # a1's MAC).
+        assert tcp6_ok(lab, "a1", "a2", vip, 5721, "to-the-vip")
+        neigh = json.loads(lab.sh("a2", "ip -6 -j neigh show dev eth0").stdout or "[]")
+        assert {n["dst"]: n.get("lladdr") for n in neigh}.get(vip) == \
+            vms["a1"]["mac_address"], neigh
+        lab.sh("a1", f"ip -6 addr add {fake}/64 dev eth0 nodad")
+        assert not ping6(lab, "a1", f"{a2} -I {fake}")
+        assert ping6(lab, "a1", f"{a2} -I {vip}")
+        c = count.read()
+    finally:
+        for a in (vip, fake):
+            lab.sh("a1", f"ip -6 addr del {a}/64 dev eth0", check=False)
+        count.done()
+        api.put(f"/v2.0/ports/{vms['a1']['id']}", {"port": {"allowed_address_pairs": []}})
+    assert c["vip"] > 0 and c["fake"] == 0, c
+
+
 @pytest.fixture(scope="module")
 def public():
     """A lab with the external network (IPv6 on its flat segment) and a

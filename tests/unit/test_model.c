@@ -136,11 +136,20 @@ TEST(model_accepts_ipv6_documents)
 		  "\"fa:16:3e:12:34:56\",\"fixed_ips\":["
 		  "{\"subnet_id\":\"s4\",\"ip_address\":\"10.0.0.5\"},"
 		  "{\"subnet_id\":\"s6\",\"ip_address\":\"2001:db8:1:0:f816:3eff:fe12:3456\"}],"
-		  "\"allowed_address_pairs\":[{\"ip_address\":\"2001:db8:1::/64\"},"
-		  "{\"ip_address\":\"10.1.0.0/16\"}]}") == 0);
+		  "\"allowed_address_pairs\":[{\"ip_address\":\"2001:db8:1::5/64\"},"
+		  "{\"ip_address\":\"10.1.0.0/16\"},{\"ip_address\":\"2001:db8:1::aa\","
+		  "\"mac_address\":\"fa:16:3e:00:00:aa\"},{\"ip_address\":\"2001:db8::/129\"}]}") ==
+	      0);
 	p = model_port(&m, "p1");
 	REQUIRE(p);
 	CHECK(p->n_ips == 2 && p->ips[0].is_v4 && !p->ips[1].is_v4 && p->n_pairs == 1);
+	/* IPv6 pairs apart, host bits cleared, with their MAC; a bad one
+	 * skipped. */
+	REQUIRE(p->n_pairs6 == 2);
+	CHECK(p->pairs6[0].len == 64 && p->pairs6[0].ip6[15] == 0 && p->pairs6[0].ip6[5] == 1 &&
+	      !p->pairs6[0].has_mac);
+	CHECK(p->pairs6[1].len == 128 && p->pairs6[1].ip6[15] == 0xaa && p->pairs6[1].has_mac &&
+	      p->pairs6[1].mac[5] == 0xaa);
 	CHECK(put(&m, "router", "r1",
 		  "{\"routes\":[{\"destination\":\"2001:db8:77::/48\",\"nexthop\":"
 		  "\"2001:db8:1::99\"},{\"destination\":\"10.9.0.0/16\",\"nexthop\":"

@@ -1,4 +1,5 @@
 /* nftables ruleset building and diffing. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nft/ruleset.h"
@@ -56,7 +57,7 @@ TEST(nft_build_ports_groups_rules)
 	struct nft_rule_in rules[3];
 	struct nft_zone_in zones[1] = {{"brqnet", 1001}};
 	struct ip4_cidr members[2] = {{0x0a000005, 32}, {0x0a000006, 32}};
-	struct nft_group_in groups[1] = {{"sgA", members, 2}};
+	struct nft_group_in groups[1] = {{"sgA", members, 2, NULL, 0}};
 	struct nft_state st;
 	const char *r;
 	char *full;
@@ -151,7 +152,7 @@ TEST(nft_diff_touches_only_what_changed)
 	struct nft_port_in ports[3];
 	struct nft_rule_in rules[3];
 	struct ip4_cidr members[1] = {{0x0a000005, 32}};
-	struct nft_group_in groups[1] = {{"sgA", members, 1}};
+	struct nft_group_in groups[1] = {{"sgA", members, 1, NULL, 0}};
 	struct nft_state a, b;
 	char *d;
 
@@ -218,7 +219,8 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	struct nft_rule_in rules[6];
 	struct ip4_cidr members[4] = {
 		{0x0a000001, 32}, {0x0a000002, 32}, {0x0a000003, 32}, {0x0a000004, 32}};
-	struct nft_group_in groups[2] = {{"g1", members, 2}, {"g2", members + 2, 2}};
+	struct nft_group_in groups[2] = {{"g1", members, 2, NULL, 0},
+					 {"g2", members + 2, 2, NULL, 0}};
 	struct nft_zone_in zones[2] = {{"brqa", 1}, {"brqb", 2}};
 	struct nft_state cur, next, fresh;
 	unsigned seed = 12345;
@@ -367,7 +369,7 @@ TEST(nft_port_sources_without_overlaps)
 
 	struct ip4_cidr members[4] = {
 		{0x0a000005, 32}, {0x0a000009, 24}, {0x0a000005, 32}, {0xc0000201, 32}};
-	struct nft_group_in groups[1] = {{"g", members, 4}};
+	struct nft_group_in groups[1] = {{"g", members, 4, NULL, 0}};
 	struct nft_rule_in rules[1];
 
 	rules[0] = rule("g", true, "", -1, -1, "", "g");
@@ -389,6 +391,98 @@ TEST(nft_port_sources_without_overlaps)
 			   "\"tapx\" . 10.0.0.0/24 }\n") != NULL);
 	CHECK(strstr(full, "add element bridge lepton macs { \"tapx\" . fa:00:00:00:00:03, "
 			   "\"tapx\" . fa:00:00:00:00:09 }\n") != NULL);
+	free(full);
+	nft_state_done(&st);
+}
+
+static void v6(uint8_t out[16], const char *s)
+{
+	REQUIRE(inet_pton(AF_INET6, s, out) == 1);
+}
+
+/* IPv6 remote groups (issue 14): a set rg6_ of the members' IPv6 addresses
+ * and IPv6 address pairs (disjoint, sorted), used by the IPv6 rules only;
+ * the IPv4 set only where an IPv4 rule names the group. IPv6 allowed
+ * address pairs pass anti-spoofing (ip6_src, with their own MAC), a prefix
+ * swallowing the addresses it holds. */
+TEST(nft_ipv6_remote_groups_and_pairs)
+{
+	struct nft_port_in ports[2];
+	struct nft_rule_in rules[4];
+	struct ip4_cidr members[2] = {{0x0a000005, 32}, {0x0a000006, 32}};
+	struct nft_cidr6 members6[4] = {{{0}, 128}, {{0}, 128}, {{0}, 120}, {{0}, 128}};
+	struct nft_group_in groups[2] = {{"sgA", members, 2, members6, 4},
+					 {"sgB", members, 1, members6, 1}};
+	struct nft_state st;
+	char *full;
+
+	port(&ports[0], "tapaaa", 1, 0x0a000005, "sgA");
+	port(&ports[1], "tapbbb", 2, 0x0a000006, "sgA");
+	v6(ports[0].ips6[0], "2001:db8:100::5");
+	ports[0].n_ips6 = 1;
+	v6(ports[1].ips6[0], "2001:db8:100::6");
+	ports[1].n_ips6 = 1;
+	/* tapaaa: a pair of one address (its own MAC), a prefix holding its
+	 * address and that pair, a prefix with a MAC of its own. */
+	memcpy(ports[0].pairs6[0].mac, ports[0].mac, 6);
+	v6(ports[0].pairs6[0].cidr.addr, "2001:db8:100::aa");
+	ports[0].pairs6[0].cidr.len = 128;
+	memcpy(ports[0].pairs6[1].mac, ports[0].mac, 6);
+	v6(ports[0].pairs6[1].cidr.addr, "2001:db8:100::");
+	ports[0].pairs6[1].cidr.len = 64;
+	ports[0].pairs6[2].mac[0] = 0x02;
+	ports[0].pairs6[2].mac[5] = 0x99;
+	v6(ports[0].pairs6[2].cidr.addr, "2001:db8:200::");
+	ports[0].pairs6[2].cidr.len = 64;
+	ports[0].n_pairs6 = 3;
+	v6(members6[0].addr, "2001:db8:100::6");
+	v6(members6[1].addr, "2001:db8:100::5");
+	v6(members6[2].addr, "2001:db8:300::");
+	v6(members6[3].addr, "2001:db8:100::6");
+	rules[0] = rule("sgA", true, "", -1, -1, "", "sgA");
+	rules[0].ipv6 = true;
+	rules[1] = rule("sgA", false, "tcp", 80, 80, "", "sgB");
+	rules[1].ipv6 = true;
+	rules[2] = rule("sgA", true, "tcp", 22, 22, "", "sgA");
+	rules[3] = rule("sgA", true, "", -1, -1, "", "sgMissing");
+	rules[3].ipv6 = true;
+	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0};
+	nft_build(&in, NULL, &st);
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
+		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"
+		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @rg_sgA accept\n"
+		    "meta nfproto ipv6 ip6 saddr @rg6_sgMissing accept\n");
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_eg"),
+		    "meta nfproto ipv6 meta l4proto tcp th dport 80 ip6 daddr @rg6_sgB accept\n");
+	full = nft_script_full(&st);
+	CHECK(strstr(full, "add set inet lepton rg6_sgA { type ipv6_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element inet lepton rg6_sgA { 2001:db8:100::5, 2001:db8:100::6, "
+			   "2001:db8:300::/120 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton rg6_sgB { 2001:db8:100::6 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
+	/* sgB is named by an IPv6 rule only: no IPv4 set; a group the input
+	 * lacks: an empty set. */
+	CHECK(strstr(full, "rg_sgB") == NULL);
+	CHECK(strstr(full, "add set inet lepton rg6_sgMissing") != NULL);
+	CHECK(strstr(full, "add element inet lepton rg6_sgMissing") == NULL);
+	/* Anti-spoofing: the pair of another MAC, then the port's own MAC
+	 * with ::, the /64 (holding its address and the one-address pair)
+	 * and its link-local address; tapbbb as before. */
+	CHECK(strstr(full,
+		     "set ip6_src { type ifname . ether_addr . ipv6_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element bridge lepton ip6_src { "
+			   "\"tapaaa\" . 02:00:00:00:00:99 . 2001:db8:200::/64, "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . ::, "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . 2001:db8:100::/64, "
+			   "\"tapaaa\" . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 . ::, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 . 2001:db8:100::6, "
+			   "\"tapbbb\" . fa:00:00:00:00:02 . fe80::f800:ff:fe00:2 }") != NULL);
+	CHECK(strstr(full,
+		     "add element bridge lepton macs { \"tapaaa\" . fa:00:00:00:00:01, "
+		     "\"tapaaa\" . 02:00:00:00:00:99, \"tapbbb\" . fa:00:00:00:00:02 }") != NULL);
 	free(full);
 	nft_state_done(&st);
 }
