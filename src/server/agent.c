@@ -202,11 +202,10 @@ static json_t *check_registration(struct api_ctx *ctx, json_t *a)
 	/* BGP mode (README, "Announcing over BGP"): the node's next hop on
 	 * its segment, its interface there and the table BIRD learns. */
 	if (bgp && !bgp_valid(bgp, phys)) {
-		api_bad_request(&ctx->err,
-				"Invalid input for bgp: {\"nexthop\": an IPv4 address, "
-				"\"dev\": an interface name, \"table\": 1..4294967295, "
-				"optionally \"nexthop6\": an IPv6 address, "
-				"\"physnets\": [names of physical_networks]}.");
+		api_bad_request(&ctx->err, "Invalid input for bgp: {\"nexthop\": an IPv4 address, "
+					   "\"dev\": an interface name, \"table\": 1..4294967295, "
+					   "optionally \"nexthop6\": an IPv6 address, "
+					   "\"physnets\": [names of physical_networks]}.");
 		return NULL;
 	}
 	conf = json_pack("{s:s, s:s, s:O}", "mode", mode, "tunnel_address", tun,
