@@ -123,9 +123,17 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 	{
 		struct nft_agroup_in *a = &in->agroups[in->n_agroups++];
 
+		struct nft_cidr6 *p6 = xcalloc(ag->n_prefixes6 + 1, sizeof(*p6));
+
 		snprintf(a->id, sizeof(a->id), "%s", ag->o.id);
 		a->prefixes = ag->prefixes;
 		a->n_prefixes = ag->n_prefixes;
+		for (size_t i = 0; i < ag->n_prefixes6; i++) {
+			memcpy(p6[i].addr, ag->prefixes6[i].ip6, 16);
+			p6[i].len = ag->prefixes6[i].len;
+		}
+		a->prefixes6 = p6; /* ours: secgroups_input_done frees it */
+		a->n_prefixes6 = ag->n_prefixes6;
 	}
 	/* Rules of every group (the builder keeps those in use), and each
 	 * group's members: the addresses of every port in it. */
@@ -206,6 +214,8 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 
 void secgroups_input_done(struct nft_input *in)
 {
+	for (size_t i = 0; i < in->n_agroups; i++)
+		free((void *) in->agroups[i].prefixes6);
 	free(in->agroups);
 	for (size_t i = 0; i < in->n_groups; i++) {
 		free(in->groups[i].ips);

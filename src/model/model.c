@@ -477,12 +477,18 @@ static void parse_address_group(struct m_address_group *g, json_t *doc)
 	size_t i;
 
 	g->prefixes = xcalloc(json_array_size(list) + 1, sizeof(*g->prefixes));
+	g->prefixes6 = xcalloc(json_array_size(list) + 1, sizeof(*g->prefixes6));
 	json_array_foreach(list, i, e) {
+		struct m_cidr6 *c6 = &g->prefixes6[g->n_prefixes6];
 		struct ip4_cidr c;
 		bool inside = false;
 
+		if (ip6_prefix_parse(json_string_value(e), c6->ip6, &c6->len) == 0) {
+			g->n_prefixes6++;
+			continue;
+		}
 		if (!json_is_string(e) || ip4_cidr_parse(json_string_value(e), true, &c) < 0)
-			continue; /* IPv6, or not an address */
+			continue; /* not an address */
 		c.addr = ip4_cidr_network(&c);
 		/* Keep the outermost prefixes only: two prefixes either nest
 		 * or do not meet. */
@@ -717,6 +723,7 @@ static void obj_free(struct m_obj *o)
 		break;
 	case M_ADDRESS_GROUP:
 		free(((struct m_address_group *) o)->prefixes);
+		free(((struct m_address_group *) o)->prefixes6);
 		break;
 	default:
 		break;

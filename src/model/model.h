@@ -224,10 +224,18 @@ struct m_sg_rule {
  * cleared), none inside another one (an nftables interval set refuses
  * overlapping elements). IPv6 prefixes are left out: the data plane is
  * IPv4. */
+/* An IPv6 prefix (host bits cleared). */
+struct m_cidr6 {
+	uint8_t ip6[16];
+	uint8_t len;
+};
+
 struct m_address_group {
 	struct m_obj o;
 	struct ip4_cidr *prefixes;
 	size_t n_prefixes;
+	struct m_cidr6 *prefixes6; /* IPv6 ones, as given (they may nest) */
+	size_t n_prefixes6;
 };
 
 struct m_security_group {

@@ -210,11 +210,9 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	if (*r->remote_group)
 		strbuf_appendf(sb, " %s %s @rg%s_%s", fam, dir, r->ipv6 ? "6" : "",
 			       r->remote_group);
-	if (*r->remote_address_group) {
-		if (r->ipv6)
-			return false; /* IPv4 prefixes only, as the data plane */
-		strbuf_appendf(sb, " ip %s @ag_%s", dir, r->remote_address_group);
-	}
+	if (*r->remote_address_group)
+		strbuf_appendf(sb, " %s %s @ag%s_%s", fam, dir, r->ipv6 ? "6" : "",
+			       r->remote_address_group);
 	strbuf_append(sb, " accept\n");
 	return true;
 }
@@ -598,31 +596,41 @@ static void build_set(struct builder *b, const struct nft_group_in *g, const cha
 	push(b, p);
 }
 
-/* A remote group's IPv6 set: the IPv6 addresses of its members. */
-static void build_set6(struct builder *b, const struct nft_group_in *g, const char *sg)
+/* A set of IPv6 prefixes, piece `key`, set `name` (taken): the prefixes
+ * disjoint (an empty set lets nothing in). */
+static void build_set6(struct builder *b, const char *key, char *name, const struct nft_cidr6 *v,
+		       size_t n)
 {
 	const struct nft_cidr6 none = {{0}, 0};
-	size_t cap = 0, len = g ? g->n_ips6 * sizeof(*g->ips6) : 0, n;
+	size_t cap = 0, len = n * sizeof(*v);
 	struct nft_cidr6 *members;
 	struct nft_piece *p;
-	char key[64];
 
-	snprintf(key, sizeof(key), "s6:%s", sg);
-	if (take(b, key, g ? g->ips6 : &none, len))
+	if (take(b, key, n ? v : &none, len)) {
+		free(name);
 		return;
-	p = piece_new(key, g ? g->ips6 : &none, len);
-	p->set = xasprintf("rg6_%s", sg);
+	}
+	p = piece_new(key, n ? v : &none, len);
+	p->set = name;
 	p->decl = RG6_DECL;
-	n = g ? g->n_ips6 : 0;
 	members = xcalloc(n + 1, sizeof(*members));
 	if (n)
-		memcpy(members, g->ips6, n * sizeof(*members));
+		memcpy(members, v, len);
 	n = cidrs6_disjoint(members, n);
 	for (size_t i = 0; i < n; i++)
 		piece_elem(p, &cap, INET, p->set, cidr6_str(&members[i]), NULL);
 	free(members);
 	piece_seal(p);
 	push(b, p);
+}
+
+/* A remote group's IPv6 set: the IPv6 addresses of its members. */
+static void build_group_set6(struct builder *b, const struct nft_group_in *g, const char *sg)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "s6:%s", sg);
+	build_set6(b, key, xasprintf("rg6_%s", sg), g ? g->ips6 : NULL, g ? g->n_ips6 : 0);
 }
 
 /* An address group's set: its prefixes (a group the input lacks gives an
@@ -655,11 +663,25 @@ static void build_agroup_set(struct builder *b, const struct nft_input *in, cons
 	push(b, p);
 }
 
+/* An address group's IPv6 set: its IPv6 prefixes. */
+static void build_agroup_set6(struct builder *b, const struct nft_input *in, const char *id)
+{
+	const struct nft_agroup_in *ag = NULL;
+	char key[64];
+
+	for (size_t g = 0; g < in->n_agroups && !ag; g++)
+		if (streq(in->agroups[g].id, id))
+			ag = &in->agroups[g];
+	snprintf(key, sizeof(key), "a6:%s", id);
+	build_set6(b, key, xasprintf("ag6_%s", id), ag ? ag->prefixes6 : NULL,
+		   ag ? ag->n_prefixes6 : 0);
+}
+
 void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out)
 {
 	struct builder b = {out, 0, HMAP_INIT, HMAP_INIT};
 	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
-	struct hmap agsets = HMAP_INIT, sets6 = HMAP_INIT;
+	struct hmap agsets = HMAP_INIT, sets6 = HMAP_INIT, agsets6 = HMAP_INIT;
 	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
 
 	*out = (struct nft_state){0};
@@ -699,20 +721,24 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 		if (!*r->remote_group || !hmap_get(&used, r->sg_id) ||
 		    hmap_put(r->ipv6 ? &sets6 : &sets, r->remote_group, (void *) r))
 			continue;
-		(r->ipv6 ? build_set6 : build_set)(&b, hmap_get(&groups, r->remote_group),
-						   r->remote_group);
+		(r->ipv6 ? build_group_set6 : build_set)(&b, hmap_get(&groups, r->remote_group),
+							 r->remote_group);
 	}
 	/* The sets of the address groups their rules name. */
 	for (size_t k = 0; k < in->n_rules; k++) {
 		const struct nft_rule_in *r = &in->rules[k];
 
-		if (!*r->remote_address_group || r->ipv6 || !hmap_get(&used, r->sg_id) ||
-		    hmap_put(&agsets, r->remote_address_group, (void *) r))
+		if (!*r->remote_address_group || !hmap_get(&used, r->sg_id) ||
+		    hmap_put(r->ipv6 ? &agsets6 : &agsets, r->remote_address_group, (void *) r))
 			continue;
-		build_agroup_set(&b, in, r->remote_address_group);
+		if (r->ipv6)
+			build_agroup_set6(&b, in, r->remote_address_group);
+		else
+			build_agroup_set(&b, in, r->remote_address_group);
 	}
 	hmap_done(&agsets);
 	hmap_done(&sets6);
+	hmap_done(&agsets6);
 	hmap_done(&b.prev);
 	hmap_done(&b.done);
 	hmap_done(&first);

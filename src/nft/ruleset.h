@@ -110,11 +110,13 @@ struct nft_group_in {
 };
 
 /* An address group a rule may name: its IPv4 prefixes, none inside
- * another. */
+ * another, and its IPv6 ones (they may nest). */
 struct nft_agroup_in {
 	char id[37];
 	const struct ip4_cidr *prefixes;
 	size_t n_prefixes;
+	const struct nft_cidr6 *prefixes6;
+	size_t n_prefixes6;
 };
 
 struct nft_input {

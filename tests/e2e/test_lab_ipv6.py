@@ -356,6 +356,31 @@ def test_ipv6_remote_group_admits_members_only(cloud):
     assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
 
 
+def test_ipv6_address_group_rule(cloud):
+    """An IPv6 rule with remote_address_group_id: an address in the group
+    gets in, one outside does not."""
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2, a1 = v6_of(vms["a2"])[0], v6_of(vms["a1"])[0]
+    r = api.post("/v2.0/address-groups", {"address_group": {
+        "name": "a1-only", "addresses": [f"{a1}/128", "192.0.2.0/24"]}})
+    assert r.status == 201, r
+    ag = r.json["address_group"]
+    guarded = mk(api, "security_group", {"name": "from-a1-only"})
+    mk(api, "security_group_rule", {"security_group_id": guarded["id"], "direction": "ingress",
+                                    "ethertype": "IPv6", "protocol": "tcp",
+                                    "port_range_min": 5715, "port_range_max": 5715,
+                                    "remote_address_group_id": ag["id"]})
+    old = vms["a2"]["security_groups"]
+    try:
+        set_sgs(api, vms["a2"]["id"], [guarded["id"]])
+        assert wait_for(10, lambda: tcp6_ok(lab, "a2", "a1", a2, 5715, "in-group"))
+        assert not tcp6_ok(lab, "a2", "c1", a2, 5715, "outside")
+    finally:
+        set_sgs(api, vms["a2"]["id"], old)
+    assert wait_for(10, lambda: ping6(lab, "a1", a2, count=1))
+
+
 def test_ipv6_allowed_address_pair(cloud):
     """A VM sends from an IPv6 allowed address pair of its port (a VIP):
     it passes anti-spoofing, the node answers neighbour solicitations for

@@ -319,7 +319,10 @@ TEST(nft_address_group_sets)
 	struct nft_port_in ports[1];
 	struct nft_rule_in rules[3];
 	struct ip4_cidr pfx[2] = {{0x0a000000, 8}, {0xc0000207, 32}};
-	struct nft_agroup_in ags[2] = {{"agX", pfx, 2}, {"agUnused", pfx, 1}};
+	struct nft_cidr6 pfx6[3] = {{{0x20, 0x01, 0x0d, 0xb8, 0, 0x07}, 128},
+				    {{0x20, 0x01, 0x0d, 0xb8}, 32},
+				    {{0xfd, 0, 0, 0x09}, 64}};
+	struct nft_agroup_in ags[2] = {{"agX", pfx, 2, pfx6, 3}, {"agUnused", pfx, 1, NULL, 0}};
 	struct nft_state a, b;
 	char *full, *d;
 
@@ -328,17 +331,23 @@ TEST(nft_address_group_sets)
 	strcpy(rules[0].remote_address_group, "agX");
 	rules[1] = rule("sgA", false, "", -1, -1, "", "");
 	strcpy(rules[1].remote_address_group, "agMissing");
-	/* IPv6 rules naming a group allow nothing (no IPv6 data plane). */
+	/* IPv6 rules naming a group: its IPv6 prefixes (disjoint). */
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
 	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
-		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n");
+		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
+		    "meta nfproto ipv6 ip6 saddr @ag6_agX accept\n");
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_eg"),
 		    "meta nfproto ipv4 ip daddr @ag_agMissing accept\n");
 	full = nft_script_full(&a);
+	CHECK(strstr(full, "add set inet lepton ag6_agX { type ipv6_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element inet lepton ag6_agX { 2001:db8::/32, fd00:9::/64 }") !=
+	      NULL);
+	CHECK(strstr(full, "ag6_agMissing") == NULL);
 	CHECK(strstr(full, "add set inet lepton ag_agX { type ipv4_addr; flags interval; }") !=
 	      NULL);
 	CHECK(strstr(full, "add element inet lepton ag_agX { 10.0.0.0/8, 192.0.2.7/32 }") != NULL);
