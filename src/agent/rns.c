@@ -700,13 +700,14 @@ static int nft_table(struct rns *ns, const struct op *op)
 	/* The whole table, replaced in one transaction: NAT bindings of
 	 * established flows live in conntrack and are kept. The comment
 	 * stamps what was written. The netdev and arp tables of distributed
-	 * SNAT, when the script has them, follow it: replaced (or removed)
-	 * in the same transaction. */
+	 * SNAT and the ip6 table of the firewall, when the script has them,
+	 * follow it: replaced (or removed) in the same transaction. */
 	len = strlen(op->nft) + 256;
 	script = xmalloc(len);
 	snprintf(script, len,
 		 "table ip lepton\ndelete table ip lepton\ntable netdev lepton\ndelete table "
-		 "netdev lepton\ntable arp lepton\ndelete table arp lepton\ntable ip lepton {\n"
+		 "netdev lepton\ntable arp lepton\ndelete table arp lepton\ntable ip6 lepton\n"
+		 "delete table ip6 lepton\ntable ip lepton {\n"
 		 "\tcomment \"%s\"\n%s",
 		 op->stamp, op->nft + strlen(head));
 	r = ns->nft ? 0 : in_ns(ns->fd, open_nft, &ns->nft);

@@ -611,19 +611,24 @@ static char *nat_script(const char *ext_dev, const struct m_floatingip **fips, s
  * cross another node's instance: there the rules judge the packets that
  * open a flow, and the rest passes; security groups stay stateful at the
  * ports.) Every field was validated by the model. */
-static void fw_rule(const struct m_firewall_rule *rule, struct strbuf *sb)
+static void fw_rule(const struct m_firewall_rule *rule, bool v6, struct strbuf *sb)
 {
 	static const char *const proto[] = {
 		[M_FW_ANY] = "", [M_FW_ICMP] = "icmp", [M_FW_TCP] = "tcp", [M_FW_UDP] = "udp"};
+	const char *fam = v6 ? "ip6" : "ip";
 
-	if (!rule->usable)
+	/* Each family's chains hold the rules of its ip_version only. */
+	if (!rule->usable || rule->v6 != v6)
 		return;
 	strbuf_append(sb, "\t\t");
 	if (*rule->src)
-		strbuf_appendf(sb, "ip saddr %s ", rule->src);
+		strbuf_appendf(sb, "%s saddr %s ", fam, rule->src);
 	if (*rule->dst)
-		strbuf_appendf(sb, "ip daddr %s ", rule->dst);
-	if (rule->proto != M_FW_ANY)
+		strbuf_appendf(sb, "%s daddr %s ", fam, rule->dst);
+	if (rule->proto != M_FW_ANY && v6)
+		strbuf_appendf(sb, "meta l4proto %s ",
+			       rule->proto == M_FW_ICMP ? "ipv6-icmp" : proto[rule->proto]);
+	else if (rule->proto != M_FW_ANY)
 		strbuf_appendf(sb, "ip protocol %s ", proto[rule->proto]);
 	if (*rule->sport)
 		strbuf_appendf(sb, "%s sport %s ", proto[rule->proto], rule->sport);
@@ -637,7 +642,8 @@ static void fw_rule(const struct m_firewall_rule *rule, struct strbuf *sb)
 		strbuf_append(sb, "drop\n");
 }
 
-static void fw_policy(struct model *m, const char *chain, const char *policy_id, struct strbuf *sb)
+static void fw_policy(struct model *m, const char *chain, const char *policy_id, bool v6,
+		      struct strbuf *sb)
 {
 	const struct m_firewall_policy *policy = model_firewall_policy(m, policy_id);
 
@@ -646,12 +652,16 @@ static void fw_policy(struct model *m, const char *chain, const char *policy_id,
 		const struct m_firewall_rule *rule = model_firewall_rule(m, policy->rules[i]);
 
 		if (rule)
-			fw_rule(rule, sb);
+			fw_rule(rule, v6, sb);
 	}
 	strbuf_append(sb, "\t\tdrop\n\t}\n");
 }
 
-static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
+/* The firewall's chains of one family: IPv4 ones for table ip lepton,
+ * IPv6 ones for table ip6 lepton (both with the same groups, so the
+ * implicit deny at the end of a policy holds for either family; a rule
+ * applies to its ip_version only, as in Neutron). */
+static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr, bool v6)
 {
 	struct strbuf chains = STRBUF_INIT, base = STRBUF_INIT;
 	size_t n = 0;
@@ -686,11 +696,11 @@ static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
 		char name[32];
 		if (*g->ingress_policy) {
 			snprintf(name, sizeof(name), "fw_%zu_in", n);
-			fw_policy(m, name, g->ingress_policy, &chains);
+			fw_policy(m, name, g->ingress_policy, v6, &chains);
 		}
 		if (*g->egress_policy) {
 			snprintf(name, sizeof(name), "fw_%zu_eg", n);
-			fw_policy(m, name, g->egress_policy, &chains);
+			fw_policy(m, name, g->egress_policy, v6, &chains);
 		}
 		n++;
 	}
@@ -707,6 +717,23 @@ static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr)
 		       dvr ? "ct state != new accept" : "ct state invalid drop", strbuf_str(&base));
 	strbuf_done(&base);
 	return strbuf_steal(&chains);
+}
+
+/* The namespace's script (taken) and, when the firewall has IPv6 chains
+ * (fw6, taken), table ip6 lepton after it (replaced with table ip lepton,
+ * in the same transaction). */
+static char *fw6_append(char *script, char *fw6)
+{
+	char *out;
+
+	if (!*fw6) {
+		free(fw6);
+		return script;
+	}
+	out = xasprintf("%stable ip6 lepton {\n%s}\n", script, fw6);
+	free(script);
+	free(fw6);
+	return out;
 }
 
 /* Interface legs of a qrouter namespace; fills the subnets' CIDRs. */
@@ -852,9 +879,10 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 			(void) ext6_proxies(mo, d, m, NULL, qg);
 		}
 	}
-	d->nft = nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
-			    m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
-			    fw_script(mo, m, false), NULL);
+	d->nft = fw6_append(nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
+				       m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
+				       fw_script(mo, m, false, false), NULL),
+			    fw_script(mo, m, false, true));
 }
 
 static void dvr_router(struct model *mo, const struct r_node *node, struct rmodel *m,
@@ -958,8 +986,9 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft = nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true, fw_script(mo, m, true),
-			    dsnat ? &ds : NULL);
+	d->nft = fw6_append(nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true,
+				       fw_script(mo, m, true, false), dsnat ? &ds : NULL),
+			    fw_script(mo, m, true, true));
 	dsnat_done(&ds);
 	free(local);
 	free(mine);

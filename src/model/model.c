@@ -551,19 +551,18 @@ static void parse_firewall_policy(struct m_firewall_policy *p, json_t *doc)
 	}
 }
 
-static bool fw_addr(const char *s, char out[static IP4_CIDR_STRLEN])
+/* An address or prefix of the rule's family, canonical (host bits
+ * cleared; an address without its /32 or /128). */
+static bool fw_addr(const char *s, bool v6, char out[static IPNET_STRLEN])
 {
-	struct ip4_cidr c;
-	uint32_t a;
+	struct ipnet n;
 
-	if (ip4_parse(s, &a) == 0) {
-		ip4_format(a, out);
-		return true;
-	}
-	if (ip4_cidr_parse(s, true, &c) < 0)
+	if (ipnet_parse(s, true, &n) < 0 || n.addr.version != (v6 ? 6 : 4))
 		return false;
-	c.addr = ip4_cidr_network(&c);
-	ip4_cidr_format(&c, out);
+	if (n.len == ipaddr_bits(n.addr.version))
+		ipaddr_format(&n.addr, out);
+	else
+		ipnet_format(&n, out);
 	return true;
 }
 
@@ -595,8 +594,8 @@ static void parse_firewall_rule(struct m_firewall_rule *r, json_t *doc)
 	const char *proto = str(doc, "protocol"), *action = str(doc, "action");
 	bool l4;
 
-	r->usable = !json_is_false(json_object_get(doc, "enabled")) &&
-		    json_integer_value(json_object_get(doc, "ip_version")) != 6;
+	r->usable = !json_is_false(json_object_get(doc, "enabled"));
+	r->v6 = json_integer_value(json_object_get(doc, "ip_version")) == 6;
 	if (streq(proto, "icmp"))
 		r->proto = M_FW_ICMP;
 	else if (streq(proto, "tcp"))
@@ -611,10 +610,11 @@ static void parse_firewall_rule(struct m_firewall_rule *r, json_t *doc)
 	r->action = streq(action, "allow")    ? M_FW_ALLOW
 		    : streq(action, "reject") ? M_FW_REJECT
 					      : M_FW_DENY;
-	if (*str(doc, "source_ip_address") && !fw_addr(str(doc, "source_ip_address"), r->src))
+	if (*str(doc, "source_ip_address") &&
+	    !fw_addr(str(doc, "source_ip_address"), r->v6, r->src))
 		r->usable = false;
 	if (*str(doc, "destination_ip_address") &&
-	    !fw_addr(str(doc, "destination_ip_address"), r->dst))
+	    !fw_addr(str(doc, "destination_ip_address"), r->v6, r->dst))
 		r->usable = false;
 	for (int i = 0; i < 2; i++) {
 		json_t *v = json_object_get(doc, i ? "destination_port" : "source_port");

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "base/hmap.h"
 #include "base/ip4.h"
+#include "base/ipaddr.h"
 
 #define M_ID   37 /* 36 characters (a UUID) and NUL */
 #define M_HOST 64
@@ -271,11 +272,12 @@ enum m_fw_action { M_FW_DENY, M_FW_ALLOW, M_FW_REJECT };
 
 struct m_firewall_rule {
 	struct m_obj o;
-	bool usable; /* enabled, IPv4 and every field understood */
+	bool usable; /* enabled and every field understood */
+	bool v6;     /* ip_version 6: applies to IPv6 traffic only (else IPv4 only) */
 	enum m_fw_proto proto;
 	enum m_fw_action action;
-	char src[IP4_CIDR_STRLEN], dst[IP4_CIDR_STRLEN]; /* canonical, or "" */
-	char sport[24], dport[24];			 /* "N" or "N-M", or "" */
+	char src[IPNET_STRLEN], dst[IPNET_STRLEN]; /* canonical, of the rule's family, or "" */
+	char sport[24], dport[24];		   /* "N" or "N-M", or "" */
 };
 
 struct m_list {

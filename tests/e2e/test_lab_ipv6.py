@@ -420,6 +420,65 @@ def test_ipv6_allowed_address_pair(cloud):
     assert c["vip"] > 0 and c["fake"] == 0, c
 
 
+def fw(api, kind, body):
+    coll = "firewall_policies" if kind == "firewall_policy" else kind + "s"
+    r = api.post(f"/v2.0/fwaas/{coll}", {kind: body})
+    assert r.status == 201, r
+    return r.json[kind]
+
+
+def tcp4_ok(lab, server, client, ip, port):
+    srv = lab.popen(server, ["sh", "-c", f"echo hi4 | nc -l -p {port} -q 1 -w 5"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(5, lambda: f":{port}" in lab.exec(server, ["ss", "-Hltn",
+                                                            f"sport = :{port}"]).stdout)
+        return lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False,
+                      timeout=10).stdout.strip() == "hi4"
+    finally:
+        lab.stop(srv)
+
+
+def test_router_firewall_ipv6_rules(cloud):
+    """FWaaS on the router's ports in the dual-stack network, egress policy
+    (what the router sends into it): IPv6 deny TCP 5730, IPv6 allow TCP,
+    IPv6 allow ICMP, IPv4 allow ICMP, implicit deny. Routed IPv6 obeys the
+    IPv6 rules in order, IPv4 the IPv4 one only (no IPv4 TCP rule: denied),
+    and each family's rules never apply to the other."""
+    lab, api, vms, subs = cloud
+    addressed(lab, vms)
+    a2 = v6_of(vms["a2"])[0]
+    a2v4 = [ip["ip_address"] for ip in vms["a2"]["fixed_ips"] if ":" not in ip["ip_address"]][0]
+    # The router's ports in a2's network (its IPv4 subnet's, its IPv6
+    # subnet's: one each, as Neutron's).
+    ports = [p["id"] for p in api.get(f"/v2.0/ports?device_id={subs['router']['id']}")
+             .json["ports"] if p["network_id"] == vms["a2"]["network_id"]]
+    assert len(ports) == 2, ports
+    rules = [fw(api, "firewall_rule", body) for body in (
+        {"ip_version": 6, "protocol": "tcp", "destination_port": "5730", "action": "deny"},
+        {"ip_version": 6, "protocol": "tcp", "action": "allow"},
+        {"ip_version": 6, "protocol": "icmp", "action": "allow"},
+        {"ip_version": 4, "protocol": "icmp", "action": "allow"})]
+    pol = fw(api, "firewall_policy", {"firewall_rules": [r["id"] for r in rules]})
+    group = fw(api, "firewall_group", {"egress_firewall_policy_id": pol["id"],
+                                       "ports": ports})
+    try:
+        # b1 (another subnet, the other node) to a2: routed on b1's node.
+        assert wait_for(10, lambda: not tcp6_ok(lab, "a2", "b1", a2, 5730, "denied"))
+        assert tcp6_ok(lab, "a2", "b1", a2, 5731, "allowed")
+        assert ping6(lab, "b1", a2)
+        assert lab.sh("b1", f"ping -c1 -W1 {a2v4}", check=False).returncode == 0
+        assert not tcp4_ok(lab, "a2", "b1", a2v4, 5731)
+        # Same network: bridged, not routed, not filtered.
+        assert tcp6_ok(lab, "a2", "a1", a2, 5730, "bridged")
+    finally:
+        r = api.put(f"/v2.0/fwaas/firewall_groups/{group['id']}", {"firewall_group": {
+            "ports": []}})
+        assert r.status == 200, r
+    assert wait_for(10, lambda: tcp6_ok(lab, "a2", "b1", a2, 5730, "open-again"))
+    assert tcp4_ok(lab, "a2", "b1", a2v4, 5731)
+
+
 @pytest.fixture(scope="module")
 def public():
     """A lab with the external network (IPv6 on its flat segment) and a

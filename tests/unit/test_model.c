@@ -109,6 +109,22 @@ TEST(model_validates_once)
 	CHECK(fr && fr->usable && streq(fr->src, "10.0.0.0/24") && streq(fr->dport, "80-90"));
 	fr = model_firewall_rule(&m, "r2");
 	CHECK(fr && !fr->usable);
+	/* IPv6 rules (ip_version 6): IPv6 prefixes, canonical; an IPv4
+	 * address in one, or an IPv6 one in an IPv4 rule, unusable. */
+	CHECK(put(&m, "firewall_rule", "r3",
+		  "{\"protocol\":\"tcp\",\"action\":\"allow\",\"ip_version\":6,"
+		  "\"source_ip_address\":\"2001:db8:1::7/64\",\"destination_ip_address\":"
+		  "\"2001:DB8::1\"}") == 0);
+	fr = model_firewall_rule(&m, "r3");
+	CHECK(fr && fr->usable && fr->v6 && streq(fr->src, "2001:db8:1::/64") &&
+	      streq(fr->dst, "2001:db8::1"));
+	CHECK(put(&m, "firewall_rule", "r4",
+		  "{\"ip_version\":6,\"source_ip_address\":\"10.0.0.1\"}") == 0);
+	CHECK(put(&m, "firewall_rule", "r5", "{\"destination_ip_address\":\"2001:db8::1\"}") == 0);
+	fr = model_firewall_rule(&m, "r4");
+	CHECK(fr && !fr->usable);
+	fr = model_firewall_rule(&m, "r5");
+	CHECK(fr && !fr->usable && !fr->v6);
 	model_done(&m);
 }
 

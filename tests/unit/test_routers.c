@@ -363,8 +363,13 @@ TEST(router_firewall_rules_in_order)
 				  "\"enabled\":false,\"ip_version\":4}"},
 		{"firewall_rule", "{\"id\":\"fr4\",\"protocol\":\"tcp\",\"destination_port\":"
 				  "\"1; flush ruleset\",\"action\":\"allow\",\"enabled\":true}"},
-		{"firewall_policy", "{\"id\":\"fp\",\"firewall_rules\":[\"fr1\",\"fr2\",\"fr3\","
-				    "\"fr4\"]}"},
+		{"firewall_rule", "{\"id\":\"fr5\",\"protocol\":\"tcp\",\"destination_port\":"
+				  "\"22\",\"source_ip_address\":\"2001:db8::/32\","
+				  "\"action\":\"allow\",\"enabled\":true,\"ip_version\":6}"},
+		{"firewall_rule", "{\"id\":\"fr6\",\"protocol\":\"icmp\",\"action\":\"allow\","
+				  "\"enabled\":true,\"ip_version\":6}"},
+		{"firewall_policy", "{\"id\":\"fp\",\"firewall_rules\":[\"fr1\",\"fr5\",\"fr2\","
+				    "\"fr3\",\"fr4\",\"fr6\"]}"},
 		{"firewall_group", "{\"id\":\"fg\",\"admin_state_up\":true,\"ports\":[\"qr-port\"],"
 				   "\"ingress_firewall_policy_id\":\"fp\","
 				   "\"egress_firewall_policy_id\":null}"},
@@ -397,6 +402,24 @@ TEST(router_firewall_rules_in_order)
 	CHECK(!strstr(nft, "fw_0_eg"));
 	/* Distributed: the rules judge what opens a flow on this instance. */
 	CHECK(strstr(nft, "ct state != new accept") != NULL);
+	/* IPv6 rules in table ip6 lepton, after table ip lepton, with the
+	 * same binding and the same implicit deny; each family's rules in
+	 * its own table only. */
+	{
+		const char *t6 = strstr(nft, "table ip6 lepton {\n");
+		const char *x, *y;
+
+		REQUIRE(t6);
+		CHECK(!strstr(t6 + 1, "table "));
+		x = strstr(t6,
+			   "\t\tip6 saddr 2001:db8::/32 meta l4proto tcp tcp dport 22 return\n");
+		y = strstr(t6, "\t\tmeta l4proto ipv6-icmp return\n\t\tdrop\n\t}");
+		CHECK(x && y && x < y);
+		CHECK(!strstr(t6, "ip saddr") && !strstr(t6, "ip protocol"));
+		CHECK(strstr(t6, "iifname \"qr-qr-port\" jump fw_0_in") != NULL);
+		CHECK(strstr(t6, "ct state != new accept") != NULL);
+		CHECK((size_t) (strstr(nft, "ip6 saddr") - nft) > (size_t) (t6 - nft));
+	}
 	node_done(&c1);
 	replica_done(&r);
 	json_decref(phys);
