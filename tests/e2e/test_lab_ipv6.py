@@ -12,6 +12,7 @@ import pytest
 
 from lab import Lab, unique_name
 from leptonlab import INTERNET6, TENANT6
+from test_lab_l3 import fw, tcp_to
 
 
 def mk(client, kind, body, status=201):
@@ -420,25 +421,6 @@ def test_ipv6_allowed_address_pair(cloud):
     assert c["vip"] > 0 and c["fake"] == 0, c
 
 
-def fw(api, kind, body):
-    coll = "firewall_policies" if kind == "firewall_policy" else kind + "s"
-    r = api.post(f"/v2.0/fwaas/{coll}", {kind: body})
-    assert r.status == 201, r
-    return r.json[kind]
-
-
-def tcp4_ok(lab, server, client, ip, port):
-    srv = lab.popen(server, ["sh", "-c", f"echo hi4 | nc -l -p {port} -q 1 -w 5"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(5, lambda: f":{port}" in lab.exec(server, ["ss", "-Hltn",
-                                                            f"sport = :{port}"]).stdout)
-        return lab.sh(client, f"nc -w 2 {ip} {port} </dev/null", check=False,
-                      timeout=10).stdout.strip() == "hi4"
-    finally:
-        lab.stop(srv)
-
-
 def test_router_firewall_ipv6_rules(cloud):
     """FWaaS on the router's ports in the dual-stack network, egress policy
     (what the router sends into it): IPv6 deny TCP 5730, IPv6 allow TCP,
@@ -468,7 +450,7 @@ def test_router_firewall_ipv6_rules(cloud):
         assert tcp6_ok(lab, "a2", "b1", a2, 5731, "allowed")
         assert ping6(lab, "b1", a2)
         assert lab.sh("b1", f"ping -c1 -W1 {a2v4}", check=False).returncode == 0
-        assert not tcp4_ok(lab, "a2", "b1", a2v4, 5731)
+        assert not tcp_to(lab, "a2", "b1", a2v4, 5731)
         # Same network: bridged, not routed, not filtered.
         assert tcp6_ok(lab, "a2", "a1", a2, 5730, "bridged")
     finally:
@@ -476,7 +458,7 @@ def test_router_firewall_ipv6_rules(cloud):
             "ports": []}})
         assert r.status == 200, r
     assert wait_for(10, lambda: tcp6_ok(lab, "a2", "b1", a2, 5730, "open-again"))
-    assert tcp4_ok(lab, "a2", "b1", a2v4, 5731)
+    assert tcp_to(lab, "a2", "b1", a2v4, 5731)
 
 
 @pytest.fixture(scope="module")
