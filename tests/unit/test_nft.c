@@ -66,7 +66,7 @@ TEST(nft_build_ports_groups_rules)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
-	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0};
+	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0, 0xc6336401, 4789};
 	nft_build(&in, NULL, &st);
 	/* Both ports share the chains of their set of groups. */
 	r = combo_chain(&st, "_in");
@@ -88,6 +88,9 @@ TEST(nft_build_ports_groups_rules)
 	      NULL);
 	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton zones { \"brqnet\" : 1001 }") != NULL);
+	/* The node's own VXLAN packets skip conntrack. */
+	CHECK(strstr(full, "add element inet lepton tunnel { 198.51.100.1 . 4789 }") != NULL);
+	CHECK(strstr(full, "ip daddr . udp dport @tunnel notrack") != NULL);
 	/* A port is elements: of the port sets, its mark and priority tag,
 	 * anti-spoofing, and the verdicts to its groups' chains. */
 	CHECK(strstr(full, "add element bridge lepton ports { \"tapaaa\", \"tapbbb\" }") != NULL);
@@ -160,7 +163,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -234,7 +237,7 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
@@ -288,7 +291,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -330,7 +333,7 @@ TEST(nft_address_group_sets)
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
-	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2};
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n");
@@ -376,7 +379,7 @@ TEST(nft_port_sources_without_overlaps)
 	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.n_pairs = 3;
-	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0};
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
