@@ -2,8 +2,8 @@
 """bench/dataplane: the L2 data plane and the agent, in a lab, with real packets.
 
 Prints, each measured in the same run:
-  - cross-node TCP throughput (iperf3, 5 s, median of 3 rounds that take
-    turns) between two VMs on two compute nodes, with port security off, and
+  - cross-node TCP throughput (iperf3, 5 s, median of --rounds rounds, 3 by
+    default, that take turns) between two VMs on two compute nodes, with port security off, and
     with port security on and a security group of 20 rules, against a raw
     veth + bridge + VXLAN path built by hand with the same shape (the
     baseline), as ratios; and over IPv6 (the VMs' SLAAC addresses from their
@@ -13,7 +13,7 @@ Prints, each measured in the same run:
     which covers the API, the feed, the agent, DHCP and ARP;
   - the agent's full resync of a node with 1,000 ports (agent restart).
 
-Run as root: bench/dataplane.py [--runs 20] [--ports 1000] (Debian's
+Run as root: bench/dataplane.py [--runs 20] [--ports 1000] [--rounds 3] (Debian's
 /usr/bin/python3, standard library only; or `make bench-dataplane BENCH_ARGS=...`)
 """
 import argparse
@@ -82,6 +82,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--ports", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="iperf3 rounds, each path in turn (the median is printed)")
     args = ap.parse_args()
     lab = Lab(unique_name("bn"), computes=2)
     raw = None
@@ -130,7 +132,7 @@ def main():
         raw = raw_path(os.getpid() % 10000)
         time.sleep(2)
         rounds = {"raw": [], "off": [], "on": [], "raw6": [], "off6": []}
-        for _ in range(3):
+        for _ in range(args.rounds):
             rounds["raw"].append(iperf(raw["v1"], raw["v2"], "10.9.0.2"))
             rounds["off"].append(iperf(lab.ns("tp1"), lab.ns("tp2"), ip2))
             rounds["on"].append(iperf(lab.ns("ts1"), lab.ns("ts2"), ips2, port=5201))

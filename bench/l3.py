@@ -199,9 +199,16 @@ def resync(lab, ext, routers, fips, sg_ports=500, snat_mode="distributed"):
     mark = log.stat().st_size
     lab.agent_restart("compute-3")  # starts it (it was stopped)
     out["cold"] = wait_pass(log, mark)
+    applied = [e for e in logfmt.events(log, "agent.plan_applied", mark)]
+    out["cold_kinds"] = applied[0]["by_kind"] if applied else None
+    # What came after it until the node was quiet for 3 s (say, SNAT
+    # blocks a dead node had not been given): the build is those passes too.
+    out["after"] = quiet_after(log, mark)
     mark = log.stat().st_size
     lab.agent_restart("compute-3")
     out["warm"] = wait_pass(log, mark)
+    applied = [e for e in logfmt.events(log, "agent.plan_applied", mark)]
+    out["warm_kinds"] = applied[0]["by_kind"] if applied else None
     # One Floating IP: disassociated, then associated again (the figure).
     c, fip, port = last
     mark = log.stat().st_size
@@ -231,7 +238,7 @@ PHASES = ("model", "dump", "apply", "nft", "status")
 
 # A change's pass: one of the node level and router namespaces, or of the
 # router namespaces alone.
-CHANGE = ("sync", "routers")
+CHANGE = ("sync", "routers", "tables")
 
 
 def wait_pass(log, mark, kinds=("full_resync",), limit=600):
@@ -249,6 +256,23 @@ def wait_pass(log, mark, kinds=("full_resync",), limit=600):
     return None
 
 
+def quiet_after(log, mark, quiet=3.0, limit=60):
+    """The passes after the first one logged after mark, until none came
+    for `quiet` seconds: (count, kernel ops, ms)."""
+    deadline = time.time() + limit
+    seen, last_change = -1, time.time()
+    while time.time() < deadline:
+        passes = list(logfmt.events(log, "agent.pass", mark))[1:]
+        if len(passes) != seen:
+            seen, last_change = len(passes), time.time()
+        elif time.time() - last_change >= quiet:
+            break
+        time.sleep(0.2)
+    passes = list(logfmt.events(log, "agent.pass", mark))[1:]
+    return (len(passes), sum(int(e["kernel_ops"]) for e in passes),
+            sum(int(e["ms"]) for e in passes))
+
+
 def report_resync(lab, ext, args):
     out = resync(lab, ext, args.routers, args.fips, snat_mode=args.snat_mode)
     print(f"resync of a node with {args.routers} routers (DVR, snat_mode {args.snat_mode}), "
@@ -261,7 +285,13 @@ def report_resync(lab, ext, args):
         print(f"  {what}: {p['ms']} ms, {p['ops']} kernel ops + {p['nft']} nftables commands "
               f"({p['ports']} ports, {p['routers']} routers; {p['phases']})")
     line("built from nothing", out["cold"])
+    if out["cold_kinds"]:
+        print(f"    its kernel ops by kind (kind:count:ms): {out['cold_kinds']}")
+    print("    then, until quiet for 3 s: {} more passes, {} kernel ops, {} ms".format(
+        *out["after"]))
     line("agent restarted, all in place", out["warm"])
+    if out["warm_kinds"]:
+        print(f"    its kernel ops by kind (kind:count:ms): {out['warm_kinds']}")
     line("one Floating IP associated", out["fip"])
     line(f"one rule added to a security group of {out['sg_members']} ports", out["sg"])
 
@@ -277,7 +307,12 @@ def main():
                     "server's default, distributed)")
     args = ap.parse_args()
     computes = 3
-    lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True)
+    # The resync's node is stopped while its routers are made: a long
+    # agent_down_time keeps it alive to the server meanwhile (a node that
+    # reboots), so that its SNAT blocks are allocated as for a live node and
+    # the build from nothing is the whole node's.
+    lab = Lab(unique_name("bl3"), computes=computes, network_node=True, public=True,
+              server_config={"agent_down_time": 600})
     try:
         lab.up()
         admin = lab.admin()

@@ -190,10 +190,20 @@ static struct d_network *add_network(struct desired *out, size_t *cap, const str
 {
 	struct d_network n = {0};
 	uint32_t vni = net->segmentation_id;
+	uintptr_t at;
 
-	for (size_t i = 0; i < out->n_nets; i++)
-		if (streq(out->nets[i].id, net->o.id))
-			return &out->nets[i];
+	/* By id (a scan per port was quadratic on a node with many networks). */
+	if (out->keyed_nets != out->nets) {
+		hmap_done(&out->by_net_id);
+		out->keyed_nets = out->nets;
+		out->n_keyed_nets = 0;
+	}
+	for (; out->n_keyed_nets < out->n_nets; out->n_keyed_nets++)
+		hmap_put(&out->by_net_id, out->nets[out->n_keyed_nets].id,
+			 (void *) (out->n_keyed_nets + 1));
+	at = (uintptr_t) hmap_get(&out->by_net_id, net->o.id);
+	if (at)
+		return &out->nets[at - 1];
 	snprintf(n.id, sizeof(n.id), "%s", net->o.id);
 	desired_bridge_name(n.id, n.bridge);
 	desired_vxlan_name(vni, n.vxlan);
@@ -487,6 +497,7 @@ void desired_done(struct desired *d)
 	free(d->central);
 	hmap_done(&d->by_tap);
 	hmap_done(&d->by_dev);
+	hmap_done(&d->by_net_id);
 	*d = (struct desired){0};
 }
 

@@ -146,6 +146,11 @@ struct desired {
 	 * so that lookups scan when the arrays grew since. */
 	struct hmap by_tap, by_dev;
 	size_t indexed_ports, indexed_nets;
+	/* Networks by id while they are added (keys in nets[]: made anew when
+	 * nets moved). */
+	struct hmap by_net_id;
+	const struct d_network *keyed_nets;
+	size_t n_keyed_nets;
 };
 
 struct d_node {

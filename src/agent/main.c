@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	      "                    [--physnet PHYSNET:IFACE]... [--netns-prefix PREFIX]\n"
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
 	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
-	      "                    [--availability-zone ZONE]\n"
+	      "                    [--availability-zone ZONE] [--vxlan-notrack true|false]\n"
 	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-nexthop6 IP6]\n"
 	      "                     [--bgp-table N] [--bgp-physnet PHYSNET]...]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
@@ -69,6 +69,10 @@ static void usage(FILE *f)
 	      "                      (default: off)\n"
 	      "  --availability-zone ZONE\n"
 	      "                      the node's availability zone (default nova)\n"
+	      "  --vxlan-notrack true|false\n"
+	      "                      the node's own VXLAN packets (UDP 4789 to or from\n"
+	      "                      --tunnel-ip) skip conntrack (default true); false where\n"
+	      "                      a host firewall of the node's accepts them by ct state\n"
 	      "  --bgp-dev DEV       BGP mode: the node's interface on its external segment;\n"
 	      "                      the /32s of its Floating IPs and owned SNAT addresses go\n"
 	      "                      to routing table N (--bgp-table, default 76) for BIRD to\n"
@@ -113,6 +117,7 @@ static const struct option opts[] = {
 	{"bgp-table", required_argument, NULL, 'T'},
 	{"bgp-physnet", required_argument, NULL, 'P'},
 	{"availability-zone", required_argument, NULL, 'Z'},
+	{"vxlan-notrack", required_argument, NULL, 'V'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -208,6 +213,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	cfg->lease_secs = 86400;
 	cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
 	cfg->availability_zone = "nova"; /* Neutron's default zone */
+	cfg->vxlan_notrack = true;
 	cfg->token = getenv("LEPTON_AGENT_TOKEN");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -282,6 +288,14 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 			break;
 		case 'D':
 			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'V':
+			if (!streq(optarg, "true") && !streq(optarg, "false")) {
+				fprintf(stderr,
+					"lepton-agent: --vxlan-notrack wants true or false\n");
+				return -EINVAL;
+			}
+			cfg->vxlan_notrack = streq(optarg, "true");
 			break;
 		case 'g':
 			if (!*optarg || strlen(optarg) >= 16) {

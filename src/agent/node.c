@@ -89,3 +89,15 @@ uint64_t node_level_stamp(const struct model *m, const struct desired *d)
 	}
 	return h;
 }
+
+bool node_tables_only(const struct model *m, uint64_t serial, uint64_t generation)
+{
+	const unsigned only = 1u << M_SECURITY_GROUP | 1u << M_ADDRESS_GROUP;
+
+	if (m->serial != serial)
+		return false;
+	for (int t = 0; t < M_NTYPES; t++)
+		if (!(only & 1u << t) && m->changed[t] > generation)
+			return false;
+	return true;
+}

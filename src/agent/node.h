@@ -20,3 +20,9 @@ void node_done(struct desired *d);
  * ports, agents) and the router legs. Equal stamps: the node level needs no
  * new look unless the kernel changed (a link event, or the periodic pass). */
 uint64_t node_level_stamp(const struct model *m, const struct desired *d);
+/* Whether, since the model m was at (serial, generation), only documents
+ * that nothing but the nftables tables are made of changed (security
+ * groups with their rules, address groups): the node's links, addresses,
+ * routes and router namespaces are the same, document for document. False
+ * when m is another model (a new snapshot). */
+bool node_tables_only(const struct model *m, uint64_t serial, uint64_t generation);

@@ -475,7 +475,8 @@ static int open_packet(void *data)
 	return *fd < 0 ? -errno : 0;
 }
 
-/* Two gratuitous ARP requests for ip from the leg ifindex with mac. */
+/* A gratuitous ARP request for ip from the leg ifindex with mac (one frame:
+ * the repeats of garp_again make up for a lost one). */
 static int send_garp(struct rns *ns, int ifindex, uint32_t ip, const uint8_t mac[static 6])
 {
 	struct {
@@ -504,9 +505,8 @@ static int send_garp(struct rns *ns, int ifindex, uint32_t ip, const uint8_t mac
 	memcpy(f.spa, &be, 4);
 	memcpy(f.tpa, &be, 4);
 	memset(sll.sll_addr, 0xff, 6);
-	for (int i = 0; i < 2; i++)
-		if (sendto(ns->pkt, &f, sizeof(f), 0, (struct sockaddr *) &sll, sizeof(sll)) < 0)
-			r = -errno;
+	if (sendto(ns->pkt, &f, sizeof(f), 0, (struct sockaddr *) &sll, sizeof(sll)) < 0)
+		r = -errno;
 	return r;
 }
 

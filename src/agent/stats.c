@@ -9,11 +9,12 @@
 #include "base/util.h"
 #include "dhcp/server.h"
 
-static struct metric passes =
-	METRIC_COUNTER("lepton_agent_passes_total",
-		       "Reconcile passes, by kind (full_resync: the first after a start; sync: "
-		       "node level and routers; routers: router namespaces only).",
-		       "kind");
+static struct metric passes = METRIC_COUNTER(
+	"lepton_agent_passes_total",
+	"Reconcile passes, by kind (full_resync: the first after a start; sync: "
+	"node level and routers; routers: router namespaces only; tables: nftables only, "
+	"when only security or address groups changed).",
+	"kind");
 static struct metric pass_seconds = METRIC_HISTOGRAM(
 	"lepton_agent_pass_duration_seconds",
 	"Reconcile pass durations by phase (model, dump, apply, nftables, dhcp_status) and in "

@@ -20,6 +20,7 @@
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "nft/nfnl.h"
+#include "nl/rtnl.h"
 
 /* The register call's body. */
 static json_t *registration(struct agent *a)
@@ -266,6 +267,10 @@ static size_t sync_nft(struct agent *a, bool check)
 		return 0;
 	port_index_sync(&a->ports, &a->desired);
 	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
+	if (a->cfg.vxlan_notrack) {
+		in.tunnel_ip = a->cfg.tunnel_ip;
+		in.tunnel_port = RTNL_VXLAN_PORT;
+	}
 	nft_build(&in, &a->nft_last, &st);
 	secgroups_input_done(&in);
 	want = nft_state_hash(&st);
@@ -415,6 +420,35 @@ static void sync_announce(struct agent *a)
 	}
 }
 
+/* The last pass went through, and since it only documents that nothing but
+ * the nftables tables are made of changed: nothing but the tables is
+ * looked at. */
+static bool tables_only(const struct agent *a)
+{
+	return a->synced_once && !a->full_pass && a->node_stamp &&
+	       node_tables_only(a->replica.live, a->pass_serial, a->pass_gen);
+}
+
+static void note_pass(struct agent *a, const char *kind, uint64_t t0, size_t n_ops, size_t n_nft,
+		      size_t n_ns_ops, const uint64_t t[5])
+{
+	if (!a->synced_once || n_ops || n_nft)
+		log_event(LOG_LVL_INFO, "agent.pass",
+			  "kind=%s ports=%zu networks=%zu routers=%zu kernel_ops=%zu ms=%llu "
+			  "revision=%lld nft_commands=%zu ns_ops=%zu model_ms=%llu dump_ms=%llu "
+			  "apply_ms=%llu nft_ms=%llu status_ms=%llu",
+			  kind, a->desired.n_ports, a->desired.n_nets, a->desired.routers->n, n_ops,
+			  (unsigned long long) (t[4] - t0), (long long) a->replica.revision, n_nft,
+			  n_ns_ops, (unsigned long long) (t[0] - t0),
+			  (unsigned long long) (t[1] - t[0]), (unsigned long long) (t[2] - t[1]),
+			  (unsigned long long) (t[3] - t[2]), (unsigned long long) (t[4] - t[3]));
+	stats_pass(&(struct stats_pass){kind, t0, t[0], t[1], t[2], t[3], t[4], n_nft,
+					a->replica.revision});
+	a->synced_once = true;
+	a->pass_serial = a->replica.live->serial;
+	a->pass_gen = a->replica.live->generation;
+}
+
 void agent_sync(struct agent *a)
 {
 	struct kernel_ops ops = kernel_ops(a->kernel);
@@ -442,6 +476,15 @@ void agent_sync(struct agent *a)
 
 	uint64_t t_model, t_dump, t_apply, t_nft, t_rest;
 	struct desired prev = a->desired;
+
+	if (tables_only(a)) {
+		uint64_t t[5] = {t0, t0, t0};
+
+		n_nft = sync_nft(a, false);
+		t[3] = t[4] = time_mono_ms();
+		note_pass(a, "tables", t0, 0, n_nft, 0, t);
+		return;
+	}
 
 	/* From the previous state: routers whose inputs did not change are
 	 * taken over, not computed again. */
@@ -475,10 +518,12 @@ void agent_sync(struct agent *a)
 	a->node_stamp = 0;
 	failed = xcalloc(plan.n_ops + 1, sizeof(*failed));
 	if (plan.n_ops) {
-		char *text = plan_format(&plan);
+		if (log_enabled(LOG_LVL_DEBUG)) {
+			char *text = plan_format(&plan);
 
-		log_event(LOG_LVL_DEBUG, "agent.plan", "ops=%zu plan=%s", plan.n_ops, text);
-		free(text);
+			log_event(LOG_LVL_DEBUG, "agent.plan", "ops=%zu plan=%s", plan.n_ops, text);
+			free(text);
+		}
 		r = plan_apply(&plan, &ops, failed);
 		if (r < 0) {
 			for (size_t i = 0; i < plan.n_ops; i++) {
@@ -536,19 +581,6 @@ void agent_sync(struct agent *a)
 	t_rest = time_mono_ms();
 	/* The first pass after a start is the full resync; say how long it took. */
 	kind = !a->synced_once ? "full_resync" : routers_only ? "routers" : "sync";
-	if (!a->synced_once || n_ops || n_nft)
-		log_event(LOG_LVL_INFO, "agent.pass",
-			  "kind=%s ports=%zu networks=%zu routers=%zu kernel_ops=%zu ms=%llu "
-			  "revision=%lld nft_commands=%zu ns_ops=%zu model_ms=%llu dump_ms=%llu "
-			  "apply_ms=%llu nft_ms=%llu status_ms=%llu",
-			  kind, a->desired.n_ports, a->desired.n_nets, a->desired.routers->n, n_ops,
-			  (unsigned long long) (t_rest - t0), (long long) a->replica.revision,
-			  n_nft, n_ns_ops, (unsigned long long) (t_model - t0),
-			  (unsigned long long) (t_dump - t_model),
-			  (unsigned long long) (t_apply - t_dump),
-			  (unsigned long long) (t_nft - t_apply),
-			  (unsigned long long) (t_rest - t_nft));
-	stats_pass(&(struct stats_pass){kind, t0, t_model, t_dump, t_apply, t_nft, t_rest, n_nft,
-					a->replica.revision});
-	a->synced_once = true;
+	note_pass(a, kind, t0, n_ops, n_nft, n_ns_ops,
+		  (uint64_t[5]){t_model, t_dump, t_apply, t_nft, t_rest});
 }

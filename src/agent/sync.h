@@ -33,6 +33,7 @@ struct agent_config {
 	struct announce_cfg announce;  /* BGP mode when announce.table is set */
 	json_t *bgp_physnets;	       /* {physnet: true} BGP's (--bgp-physnet); NULL: all */
 	const char *availability_zone; /* the node's zone ("nova") */
+	bool vxlan_notrack;	       /* VXLAN packets skip conntrack */
 };
 
 struct kernel;
@@ -54,6 +55,8 @@ struct agent {
 	uint64_t nft_script_hash; /* of the full script of the tables as applied */
 	uint64_t nft_inputs;	  /* stamp of what that script was made from */
 	uint64_t node_stamp;	  /* node level of the last pass that went through */
+	uint64_t pass_serial;	  /* the model (serial, generation) that pass saw */
+	uint64_t pass_gen;
 	bool dirty;
 	bool synced_once;
 	bool full_pass;		   /* the next pass looks at every router namespace */

@@ -27,6 +27,11 @@ void log_set_level(enum log_level level)
 	threshold = level;
 }
 
+bool log_enabled(enum log_level level)
+{
+	return level >= threshold;
+}
+
 void log_set_ident(const char *s)
 {
 	ident = s;

@@ -14,6 +14,8 @@ enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_set_level(enum log_level level);
 void log_set_ident(const char *ident);
+/* Whether an event of that level is written (to spare building its fields). */
+bool log_enabled(enum log_level level);
 
 /* Logs event NAME with the fields of fmt, a printf format of space-separated
  * "key=%conv" (or "key=literal") fields: "ports=%zu ms=%llu err=%s". What a

@@ -228,7 +228,8 @@ static uint64_t mix(uint64_t h, const char *s)
 static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress",
 		  SET_PORTS[] = "ports", SET_DHCP_LOCAL[] = "dhcp_local", SET_SECURED[] = "secured",
 		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio", SET_MACS[] = "macs",
-		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src";
+		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src",
+		  SET_TUNNEL[] = "tunnel";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 static const char RG6_DECL[] = "{ type ipv6_addr; flags interval; }";
 
@@ -332,6 +333,28 @@ static void build_zones(struct builder *b, const struct nft_input *in)
 	for (size_t i = 0; i < in->n_zones; i++)
 		piece_elem(p, &cap, INET, MAP_ZONES, xasprintf("\"%s\"", in->zones[i].bridge),
 			   xasprintf("%u", in->zones[i].zone));
+	piece_seal(p);
+	push(b, p);
+}
+
+/* The node's own VXLAN packets, outer headers: nothing in the tables looks
+ * at them, and tracking them cost a conntrack lookup (and an entry per
+ * peer) for every encapsulated packet, both ways. */
+static void build_tunnel(struct builder *b, const struct nft_input *in)
+{
+	uint32_t key[2] = {in->tunnel_ip, in->tunnel_port};
+	size_t cap = 0;
+	struct nft_piece *p;
+
+	if (take(b, "t", key, sizeof(key)))
+		return;
+	p = piece_new("t", key, sizeof(key));
+	if (in->tunnel_ip)
+		piece_elem(p, &cap, INET, SET_TUNNEL,
+			   xasprintf("%u.%u.%u.%u . %u", in->tunnel_ip >> 24,
+				     (in->tunnel_ip >> 16) & 0xff, (in->tunnel_ip >> 8) & 0xff,
+				     in->tunnel_ip & 0xff, in->tunnel_port),
+			   NULL);
 	piece_seal(p);
 	push(b, p);
 }
@@ -698,6 +721,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 		hmap_put(&groups, in->groups[g].sg_id, (void *) &in->groups[g]);
 
 	build_zones(&b, in);
+	build_tunnel(&b, in);
 	for (size_t i = 0; i < in->n_ports; i++)
 		build_port(&b, &in->ports[i]);
 	for (size_t i = 0; i < in->n_ports; i++)
@@ -831,6 +855,11 @@ static const char skeleton[] =
 	"\tmap zones { typeof iifname : ct zone; }\n"
 	"\tmap egress { typeof meta mark : verdict; }\n"
 	"\tmap ingress { typeof meta priority : verdict; }\n"
+	"\tset tunnel { type ipv4_addr . inet_service; }\n"
+	"\tchain tunnel_in { type filter hook prerouting priority -310; policy accept; "
+	"ip daddr . udp dport @tunnel notrack; }\n"
+	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "
+	"ip saddr . udp dport @tunnel notrack; }\n"
 	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
 	"ct zone set iifname map @zones; }\n"
 	"\tchain egress_base { type filter hook forward priority 0; policy accept; "

@@ -130,6 +130,10 @@ struct nft_input {
 	size_t n_groups;
 	struct nft_agroup_in *agroups;
 	size_t n_agroups;
+	/* The node's VXLAN endpoint (address, UDP port; host order): its
+	 * encapsulated packets skip conntrack. 0: they are tracked. */
+	uint32_t tunnel_ip;
+	uint16_t tunnel_port;
 };
 
 /* Output: the state is a list of pieces, each built from one part of the

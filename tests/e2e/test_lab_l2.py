@@ -472,6 +472,23 @@ def test_netfilter_only_on_bridges_with_port_security(cloud):
     assert api.delete(f"/v2.0/networks/{net['id']}").status == 204
 
 
+def test_vxlan_outer_packets_skip_conntrack(cloud):
+    """The nodes track the VMs' flows (stateful security groups) but not
+    their own VXLAN packets that carry them (--vxlan-notrack, default on):
+    after cross-node TCP, compute-1's conntrack table holds the inner flow
+    and no UDP 4789 entry."""
+    lab, admin, projects = cloud
+    pa = projects["pa"]["vms"]
+    ip1 = pa["pa1"]["fixed_ips"][0]["ip_address"]
+    ip2 = pa["pa2"]["fixed_ips"][0]["ip_address"]
+    assert tcp_ok(lab, "pa2", "pa1", ip2, 5003, "untracked")
+    table = lab.sh("compute-1", "cat /proc/net/nf_conntrack").stdout
+    inner = [line for line in table.splitlines()
+             if f"src={ip1} dst={ip2}" in line and "dport=5003" in line]
+    assert inner, table
+    assert "dport=4789" not in table, table
+
+
 def test_deletes_leave_nothing_behind(cloud):
     lab, admin, projects = cloud
     api = projects["pb"]["api"]

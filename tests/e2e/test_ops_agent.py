@@ -147,7 +147,7 @@ def test_agent_and_server_log_lines_are_key_value_events_without_secrets(cloud):
         assert passes[0]["kind"] == "full_resync", passes[0]
         for e in passes:
             assert set(e) == PASS_KEYS | {"ts", "level", "prog", "event"}, e
-            assert e["kind"] in ("full_resync", "sync", "routers") and e["level"] == "info"
+            assert e["kind"] in ("full_resync", "sync", "routers", "tables") and e["level"] == "info"
             assert all(e[k].isdigit() for k in PASS_KEYS - {"kind"}), e
         # The agents' credential (--token) never reaches the log.
         assert lab.token not in text

@@ -67,7 +67,7 @@ TEST(nft_build_ports_groups_rules)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
-	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0};
+	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0, 0xc6336401, 4789};
 	nft_build(&in, NULL, &st);
 	/* Both ports share the chains of their set of groups. */
 	r = combo_chain(&st, "_in");
@@ -89,6 +89,9 @@ TEST(nft_build_ports_groups_rules)
 	      NULL);
 	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton zones { \"brqnet\" : 1001 }") != NULL);
+	/* The node's own VXLAN packets skip conntrack. */
+	CHECK(strstr(full, "add element inet lepton tunnel { 198.51.100.1 . 4789 }") != NULL);
+	CHECK(strstr(full, "ip daddr . udp dport @tunnel notrack") != NULL);
 	/* A port is elements: of the port sets, its mark and priority tag,
 	 * anti-spoofing, and the verdicts to its groups' chains. */
 	CHECK(strstr(full, "add element bridge lepton ports { \"tapaaa\", \"tapbbb\" }") != NULL);
@@ -161,7 +164,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -236,7 +239,7 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
@@ -290,7 +293,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -335,7 +338,7 @@ TEST(nft_address_group_sets)
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
-	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2};
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
@@ -387,7 +390,7 @@ TEST(nft_port_sources_without_overlaps)
 	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.n_pairs = 3;
-	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0};
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
@@ -455,7 +458,7 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	rules[2] = rule("sgA", true, "tcp", 22, 22, "", "sgA");
 	rules[3] = rule("sgA", true, "", -1, -1, "", "sgMissing");
 	rules[3].ipv6 = true;
-	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0};
+	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"

@@ -1618,3 +1618,39 @@ TEST(announce_diff6_table)
 	CHECK(d.n_add == 0 && d.n_del == 0);
 	announce_diff6_done(&d);
 }
+
+/* A pass after which only security or address groups changed looks at the
+ * nftables tables alone; any other document, or another model (a new
+ * snapshot), makes it a whole pass again. */
+TEST(node_tables_only_after_group_changes)
+{
+	struct model m, other;
+	uint64_t serial, gen;
+	json_t *j;
+
+	model_init(&m);
+	model_init(&other);
+	j = json_loads("{\"network_id\":\"n1\",\"binding:host_id\":\"compute-1\"}", 0, NULL);
+	REQUIRE(model_put(&m, "port", "p1", j) == 0);
+	json_decref(j);
+	serial = m.serial;
+	gen = m.generation;
+	CHECK(node_tables_only(&m, serial, gen)); /* nothing changed */
+	j = json_loads("{\"security_group_rules\":[]}", 0, NULL);
+	REQUIRE(model_put(&m, "security_group", "g1", j) == 0);
+	json_decref(j);
+	j = json_loads("{\"addresses\":[\"10.0.0.0/24\"]}", 0, NULL);
+	REQUIRE(model_put(&m, "address_group", "a1", j) == 0);
+	json_decref(j);
+	CHECK(node_tables_only(&m, serial, gen));
+	CHECK(!node_tables_only(&other, serial, gen));
+	j = json_loads("{\"floating_ip_address\":\"203.0.113.5\",\"router_id\":\"r\"}", 0, NULL);
+	REQUIRE(model_put(&m, "floatingip", "f1", j) == 0);
+	json_decref(j);
+	CHECK(!node_tables_only(&m, serial, gen));
+	CHECK(node_tables_only(&m, m.serial, m.generation));
+	CHECK(model_del(&m, "port", "p1") == 1);
+	CHECK(!node_tables_only(&m, serial, m.generation - 1));
+	model_done(&m);
+	model_done(&other);
+}
