@@ -127,11 +127,16 @@ def dhclient6(lab, vm, stateless=False):
             "-lf", str(d / f"dhc6-{vm}.leases")]
     if stateless:
         args.append("-S")
+    (d / f"dhc6-{vm}.pid").unlink(missing_ok=True)  # a previous run's
     p = lab.exec(vm, args + ["eth0"], timeout=40)
     envf = d / f"dhclient6-{vm}.sh.eth0.env"
     env = dict(ln.split("=", 1) for ln in envf.read_text().splitlines()) if envf.exists() else {}
     pid = d / f"dhc6-{vm}.pid"
-    if pid.exists():  # -1 leaves the client running once bound: ours to end
+    # -1 leaves the client running once bound (its daemon writes the file
+    # a moment after the exchange): ours to end.
+    if p.returncode == 0:
+        wait_for(3, pid.exists, 0.05)
+    if pid.exists():
         try:
             lab.exec(vm, ["kill", pid.read_text().strip()])
         except Exception:
