@@ -179,3 +179,18 @@ def test_agent_refuses_a_bad_metrics_address():
                        timeout=10)
     assert p.returncode == 2
     assert "--metrics-listen wants HOST:PORT" in p.stderr
+
+
+def test_agent_refuses_a_bad_bgp_ipv6_next_hop():
+    """--bgp-nexthop6 takes a global IPv6 address (not IPv4, link-local,
+    multicast or ::), and goes with --bgp-dev; nothing starts otherwise."""
+    base = [str(BUILD / "lepton-agent"), "--host", "x", "--server", "http://127.0.0.1:1",
+            "--tunnel-ip", "192.0.2.1", "--tunnel-dev", "none"]
+    bgp = ["--bgp-dev", "bgp0", "--bgp-nexthop", "100.64.0.2"]
+    for bad in ("100.64.0.2", "fe80::1", "ff02::1", "::", "2001:db8::g"):
+        p = subprocess.run(base + bgp + ["--bgp-nexthop6", bad], capture_output=True,
+                           text=True, timeout=10)
+        assert p.returncode == 2 and f"bad --bgp-nexthop6 {bad}" in p.stderr, (bad, p.stderr)
+    p = subprocess.run(base + ["--bgp-nexthop6", "2001:db8:e1::2"], capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 2 and "--bgp-nexthop6 needs --bgp-dev" in p.stderr, p.stderr
