@@ -151,6 +151,9 @@ struct desired {
 	struct hmap by_net_id;
 	const struct d_network *keyed_nets;
 	size_t n_keyed_nets;
+	/* Of what the L2 part (nets, ports, fdb, neigh, central) was made from
+	 * (node.c): a pass whose stamp is the same takes it over. */
+	uint64_t l2_stamp;
 };
 
 struct d_node {

@@ -50,18 +50,63 @@ static void pin_legs(struct desired *out)
 	}
 }
 
+/* What the L2 part of the desired state is made of: the documents it reads,
+ * and what it takes from the router legs (their networks, pinned MACs). */
+static uint64_t l2_stamp(const struct model *m, const struct d_routers *rs)
+{
+	const unsigned types = 1u << M_NETWORK | 1u << M_SUBNET | 1u << M_PORT | 1u << M_AGENT;
+	uint64_t h = model_stamp(m, types);
+
+	for (size_t i = 0; i < rs->n; i++) {
+		const struct d_router *r = &rs->r[i];
+
+		for (size_t j = 0; j < r->n_legs; j++) {
+			const struct r_leg *l = &r->legs[j];
+
+			h = mix(mix(mix(mix(h, l->net_id), l->phys), l->peer), l->name);
+			for (size_t k = 0; k < 6; k++)
+				h = (h ^ l->mac[k]) * 1099511628211ull;
+			h = (h ^ has_v6(r, l->name)) * 1099511628211ull;
+		}
+	}
+	return h ? h : 1;
+}
+
 void node_compute(struct replica *r, const struct d_node *node, struct desired *prev,
 		  struct desired *out)
 {
 	struct r_node rn = {node->host,		node->ns_prefix ? node->ns_prefix : "",
 			    node->physnets,	node->bgp_nexthop,
 			    node->bgp_physnets, node->bgp_nexthop6};
+	struct d_routers *rs = xcalloc(1, sizeof(*rs));
+	uint64_t stamp;
 
+	routers_compute(r->live, &rn, NULL, prev ? prev->routers : NULL, rs);
+	stamp = l2_stamp(r->live, rs);
+	if (prev && prev->l2_stamp == stamp) {
+		/* Nothing L2 is made of changed (a Floating IP, a router's
+		 * route): the previous L2 part, taken over whole. */
+		struct d_routers *keep = prev->routers;
+
+		*out = *prev;
+		*prev = (struct desired){.routers = keep};
+		out->routers = rs;
+		return;
+	}
 	desired_ports(r->live, node, out);
-	out->routers = xcalloc(1, sizeof(*out->routers));
-	routers_compute(r->live, &rn, out, prev ? prev->routers : NULL, out->routers);
+	out->routers = rs;
+	/* The networks the router legs plug into, after the VMs'. */
+	for (size_t i = 0; i < rs->n; i++)
+		for (size_t j = 0; j < rs->r[i].n_legs; j++) {
+			const struct r_leg *l = &rs->r[i].legs[j];
+			const struct m_network *net = model_network(r->live, l->net_id);
+
+			if (net)
+				desired_add_network(out, net, l->phys);
+		}
 	pin_legs(out);
 	desired_overlay(r->live, node, out);
+	out->l2_stamp = stamp;
 }
 
 void node_done(struct desired *d)

@@ -1118,7 +1118,7 @@ void routers_compute(struct model *mo, const struct r_node *node, struct desired
 			compute_unit(mo, node, router, u, out);
 		u->n = out->n - u->first;
 		/* The networks its legs plug into, in the order of the legs. */
-		for (size_t i = u->first; i < out->n; i++)
+		for (size_t i = u->first; l2 && i < out->n; i++)
 			for (size_t j = 0; j < out->r[i].n_legs; j++) {
 				const struct r_leg *l = &out->r[i].legs[j];
 				const struct m_network *net = model_network(mo, l->net_id);

@@ -153,9 +153,9 @@ struct r_node {
 	const uint8_t *bgp_nexthop6;
 };
 
-/* Computes the node's router namespaces, and adds to *l2 the networks their
- * legs need (tenant networks; flat external networks on the node's physical
- * interface). prev (or NULL) is the previous computation for the same node:
+/* Computes the node's router namespaces, and adds to *l2 (unless NULL) the
+ * networks their legs need (tenant networks; flat external networks on the
+ * node's physical interface). prev (or NULL) is the previous computation for the same node:
  * the namespaces of routers whose inputs did not change are moved from it
  * into *out (prev keeps what is left, for routers_done). */
 void routers_compute(struct model *m, const struct r_node *node, struct desired *l2,

@@ -69,13 +69,11 @@ uint64_t secgroups_stamp(const struct model *m, const struct desired *d)
 	return h;
 }
 
-void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,
-		     struct nft_input *in)
+void secgroups_input_ports(struct replica *r, const struct desired *d, const struct port_index *pi,
+			   struct nft_input *in)
 {
 	struct model *m = r->live;
-	size_t cap_rules = 0;
 
-	*in = (struct nft_input){0};
 	in->ports = xcalloc(d->n_ports + 1, sizeof(*in->ports));
 	in->zones = xcalloc(d->n_nets + 1, sizeof(*in->zones));
 	for (size_t i = 0; i < d->n_nets; i++) {
@@ -117,6 +115,13 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 		for (size_t i = 0; i < doc->n_sgs && p->n_sgs < ARRAY_SIZE(p->sgs); i++)
 			snprintf(p->sgs[p->n_sgs++], sizeof(p->sgs[0]), "%s", doc->sgs[i]);
 	}
+}
+
+void secgroups_input_groups(struct replica *r, struct nft_input *in)
+{
+	struct model *m = r->live;
+	size_t cap_rules = 0;
+
 	/* Address groups, borrowed from the model (it outlives the input). */
 	in->agroups = xcalloc(m->t[M_ADDRESS_GROUP].len + 1, sizeof(*in->agroups));
 	MODEL_FOREACH(m, M_ADDRESS_GROUP, const struct m_address_group, ag)
@@ -212,7 +217,15 @@ void secgroups_input(struct replica *r, const struct desired *d, const struct po
 	}
 }
 
-void secgroups_input_done(struct nft_input *in)
+void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,
+		     struct nft_input *in)
+{
+	*in = (struct nft_input){0};
+	secgroups_input_ports(r, d, pi, in);
+	secgroups_input_groups(r, in);
+}
+
+void secgroups_input_groups_done(struct nft_input *in)
 {
 	for (size_t i = 0; i < in->n_agroups; i++)
 		free((void *) in->agroups[i].prefixes6);
@@ -222,8 +235,16 @@ void secgroups_input_done(struct nft_input *in)
 		free(in->groups[i].ips6);
 	}
 	free(in->groups);
-	free(in->ports);
 	free(in->rules);
+	in->agroups = NULL, in->n_agroups = 0;
+	in->groups = NULL, in->n_groups = 0;
+	in->rules = NULL, in->n_rules = 0;
+}
+
+void secgroups_input_done(struct nft_input *in)
+{
+	secgroups_input_groups_done(in);
+	free(in->ports);
 	free(in->zones);
 	*in = (struct nft_input){0};
 }

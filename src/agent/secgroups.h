@@ -31,3 +31,11 @@ uint64_t secgroups_stamp(const struct model *m, const struct desired *d);
 void secgroups_input(struct replica *r, const struct desired *d, const struct port_index *pi,
 		     struct nft_input *in);
 void secgroups_input_done(struct nft_input *in);
+/* The two halves of secgroups_input: the ports and zones (made from the
+ * node's desired ports and networks and the ports' documents), and the
+ * groups (rules, members, address groups), into a zeroed *in; a pass where
+ * only groups changed makes the second half alone, and frees it alone. */
+void secgroups_input_ports(struct replica *r, const struct desired *d, const struct port_index *pi,
+			   struct nft_input *in);
+void secgroups_input_groups(struct replica *r, struct nft_input *in);
+void secgroups_input_groups_done(struct nft_input *in);

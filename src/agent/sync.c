@@ -92,6 +92,7 @@ void agent_done(struct agent *a)
 	kernel_free(a->kernel);
 	nft_handle_free(a->nft);
 	nft_state_done(&a->nft_last);
+	secgroups_input_done(&a->nft_ports_in);
 	node_done(&a->desired);
 	port_index_done(&a->ports);
 	replica_done(&a->replica);
@@ -266,13 +267,22 @@ static size_t sync_nft(struct agent *a, bool check)
 	if (a->nft_applied && !check && inputs == a->nft_inputs)
 		return 0;
 	port_index_sync(&a->ports, &a->desired);
-	secgroups_input(&a->replica, &a->desired, &a->ports, &in);
+	/* The ports half is made anew only when the desired L2 (ports,
+	 * networks, the ports' documents) is another one. */
+	if (a->nft_ports_stamp != a->desired.l2_stamp || !a->nft_ports_stamp) {
+		secgroups_input_done(&a->nft_ports_in);
+		secgroups_input_ports(&a->replica, &a->desired, &a->ports, &a->nft_ports_in);
+		a->nft_ports_stamp = a->desired.l2_stamp;
+	}
+	in = a->nft_ports_in; /* its ports and zones borrowed */
+	in.ports_stamp = a->nft_ports_stamp;
+	secgroups_input_groups(&a->replica, &in);
 	if (a->cfg.vxlan_notrack) {
 		in.tunnel_ip = a->cfg.tunnel_ip;
 		in.tunnel_port = RTNL_VXLAN_PORT;
 	}
 	nft_build(&in, &a->nft_last, &st);
-	secgroups_input_done(&in);
+	secgroups_input_groups_done(&in);
 	want = nft_state_hash(&st);
 	if (!a->nft_applied && stamp_read(&had_script, &had_listing) && had_script == want &&
 	    tables_exist()) {

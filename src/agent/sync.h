@@ -49,6 +49,8 @@ struct agent {
 	struct desired desired;
 	struct port_index ports;
 	struct nft_state nft_last;
+	struct nft_input nft_ports_in; /* the ports half of the input, kept */
+	uint64_t nft_ports_stamp;      /* the desired L2 it was made from */
 	bool nft_applied;
 	uint64_t nft_hash;
 	bool nft_hash_stale;	  /* changed since nft_hash was read back */

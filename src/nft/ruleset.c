@@ -526,6 +526,23 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 	hmap_put(&b->done, p->key, p);
 }
 
+/* The pieces of the ports and of their sets of groups, from the previous
+ * state whole (its ports input had the same stamp), in their order. */
+static void take_ports(struct builder *b, const struct nft_state *prev)
+{
+	for (int combos = 0; combos < 2; combos++)
+		for (size_t i = 0; i < prev->n_pieces; i++) {
+			struct nft_piece *p = prev->pieces[i];
+
+			if (!startswith(p->key, combos ? "c:" : "p:"))
+				continue;
+			p->refs++;
+			push(b, p);
+			if (combos)
+				hmap_put(&b->done, p->key, p);
+		}
+}
+
 #define NONE SIZE_MAX
 
 /* One chain per direction for a group in use, from its rules (linked
@@ -722,11 +739,16 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 
 	build_zones(&b, in);
 	build_tunnel(&b, in);
-	for (size_t i = 0; i < in->n_ports; i++)
-		build_port(&b, &in->ports[i]);
-	for (size_t i = 0; i < in->n_ports; i++)
-		if (in->ports[i].port_security)
-			build_combo(&b, &in->ports[i]);
+	if (in->ports_stamp && prev && prev->ports_stamp == in->ports_stamp) {
+		take_ports(&b, prev);
+	} else {
+		for (size_t i = 0; i < in->n_ports; i++)
+			build_port(&b, &in->ports[i]);
+		for (size_t i = 0; i < in->n_ports; i++)
+			if (in->ports[i].port_security)
+				build_combo(&b, &in->ports[i]);
+	}
+	out->ports_stamp = in->ports_stamp;
 	/* The groups the ports with port security use. */
 	for (size_t i = 0; i < in->n_ports; i++) {
 		const struct nft_port_in *p = &in->ports[i];

@@ -134,6 +134,9 @@ struct nft_input {
 	 * encapsulated packets skip conntrack. 0: they are tracked. */
 	uint32_t tunnel_ip;
 	uint16_t tunnel_port;
+	/* A stamp of ports[] (0: none): a build whose previous state was made
+	 * from the same stamp takes its ports' pieces over without looking. */
+	uint64_t ports_stamp;
 };
 
 /* Output: the state is a list of pieces, each built from one part of the
@@ -174,6 +177,7 @@ struct nft_piece {
 struct nft_state {
 	struct nft_piece **pieces;
 	size_t n_pieces;
+	uint64_t ports_stamp; /* of the input it was built from */
 };
 
 /* Builds the state; `prev` (NULL: none) lends the pieces whose input did

@@ -67,7 +67,8 @@ TEST(nft_build_ports_groups_rules)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
-	struct nft_input in = {ports, 2, rules, 3, zones, 1, groups, 1, NULL, 0, 0xc6336401, 4789};
+	struct nft_input in = {ports, 2,    rules, 3,	       zones, 1, groups,
+			       1,     NULL, 0,	   0xc6336401, 4789,  0};
 	nft_build(&in, NULL, &st);
 	/* Both ports share the chains of their set of groups. */
 	r = combo_chain(&st, "_in");
@@ -164,7 +165,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0, 0};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -239,12 +240,17 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0, 1};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
 		unsigned r = (seed >> 16) % 6, what = (seed >> 8) % 6;
+		struct nft_input whole;
 
+		/* The ports' stamp follows their changes: an unchanged one
+		 * takes the ports' pieces over whole. */
+		if (what == 0 || what == 3 || what == 4)
+			in.ports_stamp++;
 		if (what == 0)
 			ports[r].port_security = !ports[r].port_security;
 		else if (what == 1)
@@ -259,7 +265,9 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 		else
 			zones[r % 2].zone = (uint16_t) (seed % 4000);
 		nft_build(&in, &cur, &next);
-		nft_build(&in, NULL, &fresh);
+		whole = in;
+		whole.ports_stamp = 0;
+		nft_build(&whole, NULL, &fresh);
 		a = nft_script_full(&next);
 		b = nft_script_full(&fresh);
 		CHECK_STREQ(a, b);
@@ -293,7 +301,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -338,7 +346,7 @@ TEST(nft_address_group_sets)
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
-	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0};
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0, 0};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
@@ -390,7 +398,7 @@ TEST(nft_port_sources_without_overlaps)
 	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.n_pairs = 3;
-	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0};
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
@@ -458,7 +466,7 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	rules[2] = rule("sgA", true, "tcp", 22, 22, "", "sgA");
 	rules[3] = rule("sgA", true, "", -1, -1, "", "sgMissing");
 	rules[3].ipv6 = true;
-	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0};
+	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0, 0};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"

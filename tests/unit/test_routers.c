@@ -1065,7 +1065,29 @@ static void same_routers(const struct desired *a, const struct desired *b)
 		CHECK(a->routers->r[i].hash == b->routers->r[i].hash);
 		CHECK(a->routers->r[i].hash == routers_hash(&b->routers->r[i]));
 	}
-	CHECK(a->n_nets == b->n_nets);
+	/* The L2 part, taken over or made anew, is the one made from nothing. */
+	REQUIRE(a->n_nets == b->n_nets && a->n_ports == b->n_ports && a->n_fdb == b->n_fdb &&
+		a->n_neigh == b->n_neigh && a->n_central == b->n_central);
+	for (size_t i = 0; i < a->n_nets; i++) {
+		CHECK_STREQ(a->nets[i].id, b->nets[i].id);
+		CHECK_STREQ(a->nets[i].bridge, b->nets[i].bridge);
+		CHECK_STREQ(a->nets[i].phys, b->nets[i].phys);
+		CHECK(a->nets[i].mtu == b->nets[i].mtu && a->nets[i].n_nd == b->nets[i].n_nd);
+	}
+	for (size_t i = 0; i < a->n_ports; i++) {
+		CHECK_STREQ(a->ports[i].id, b->ports[i].id);
+		CHECK_STREQ(a->ports[i].tap, b->ports[i].tap);
+		CHECK(a->ports[i].admin_up == b->ports[i].admin_up);
+	}
+	for (size_t i = 0; i < a->n_fdb; i++) {
+		CHECK_STREQ(a->fdb[i].dev, b->fdb[i].dev);
+		CHECK(memcmp(a->fdb[i].mac, b->fdb[i].mac, 6) == 0 &&
+		      a->fdb[i].dst == b->fdb[i].dst);
+	}
+	for (size_t i = 0; i < a->n_neigh; i++) {
+		CHECK_STREQ(a->neigh[i].dev, b->neigh[i].dev);
+		CHECK(a->neigh[i].ip == b->neigh[i].ip);
+	}
 }
 
 static size_t step(struct replica *r, const struct d_node *n, struct desired *prev)
@@ -1094,15 +1116,23 @@ TEST(routers_taken_over_only_when_their_inputs_did_not_change)
 	node_compute(&r, &n, NULL, &prev);
 	REQUIRE(prev.routers->n_units == 1);
 	CHECK(step(&r, &n, &prev) == 1); /* nothing changed */
+	const struct d_network *nets = prev.nets;
+
 	block(&r, "b4", "compute-1", "100.64.0.10", 5120, 6143, "ACTIVE");
 	CHECK(step(&r, &n, &prev) == 0);
 	CHECK(strstr(qrouter(&prev)->nft, "snat to 100.64.0.10:5120-6143") != NULL);
+	CHECK(prev.nets == nets); /* L2 taken over: nothing it reads changed */
 	CHECK(step(&r, &n, &prev) == 1);
 	update(&r, "router", R, "lepton:snat_owner", json_string("compute-2"));
 	CHECK(step(&r, &n, &prev) == 0);
 	update(&r, "network", "ext", "mtu", json_integer(1400));
 	CHECK(step(&r, &n, &prev) == 0);
 	CHECK(step(&r, &n, &prev) == 1);
+	/* A VM port's change: its L2 made anew (same_routers compares). */
+	nets = prev.nets;
+	update(&r, "port", "vm1", "admin_state_up", json_false());
+	step(&r, &n, &prev);
+	CHECK(prev.nets != nets);
 	node_done(&prev);
 	replica_done(&r);
 	json_decref(phys);
