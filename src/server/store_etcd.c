@@ -344,16 +344,18 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 		const char *id = slash + 1;
 		json_t *old = json_object_get(json_object_get(s->cache, type), id);
 		json_t *doc = value ? json_loads(value, 0, NULL) : NULL;
+		const char *op = !doc ? "delete" : old ? "update" : "create";
 
 		if (value && !doc)
 			return 0;
-		if (!is_load)
-			feed_append(e,
-				    !doc  ? "delete"
-				    : old ? "update"
-					  : "create",
-				    rev, type, id, doc ? doc : old);
+		if (!is_load && !doc)
+			feed_append(e, op, rev, type, id, old);
 		store_cache_set(s, type, id, doc);
+		/* The feed shares the model's copy of the document (as after
+		 * this server's own commits): one copy per change, not two. */
+		if (!is_load && doc)
+			feed_append(e, op, rev, type, id,
+				    json_object_get(json_object_get(s->cache, type), id));
 		crev_set(e, type, id, doc ? create_rev : 0);
 		json_decref(doc);
 		return 1;
@@ -361,41 +363,9 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 	return 0;
 }
 
-/* Reads every key under the prefix into an empty model; returns the
- * revision read at. */
-static int load(struct etcd_store *e, CURL *c)
-{
-	_cleanup_free_ char *k = b64_encode(e->prefix, strlen(e->prefix));
-	_cleanup_free_ char *end = prefix_end(e->prefix);
-	_cleanup_free_ char *ke = b64_encode(end, strlen(end));
-	json_t *ans = NULL, *kv;
-	json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "key", k, "range_end", ke, "sort_order",
-				"ASCEND", "sort_target", "CREATE");
-	size_t i;
-	int r = call(e, c, "/v3/kv/range", req, &ans);
+#define LOAD_PAGE 1000 /* keys per range read when loading the model */
 
-	json_decref(req);
-	if (r < 0)
-		return r;
-	json_array_foreach(json_object_get(ans, "kvs"), i, kv) {
-		_cleanup_free_ char *key =
-			b64_decode(json_string_value(json_object_get(kv, "key")));
-		_cleanup_free_ char *val =
-			b64_decode(json_string_value(json_object_get(kv, "value")) ?: "");
-
-		if (key && val)
-			apply_kv(e, key, val, jint(kv, "mod_revision"), jint(kv, "create_revision"),
-				 true);
-	}
-	e->watched = e->applied = jint(json_object_get(ans, "header"), "revision");
-	e->base.revision = e->base.floor = e->applied;
-	json_decref(ans);
-	return 0;
-}
-
-/* Empties the model and reads it again (the watch fell behind compaction):
- * watchers start over from a snapshot. */
-static void reload(struct etcd_store *e, CURL *c)
+static void model_clear(struct etcd_store *e)
 {
 	struct store *s = &e->base;
 
@@ -404,6 +374,97 @@ static void reload(struct etcd_store *e, CURL *c)
 	json_object_clear(e->allocs);
 	json_object_clear(e->crev);
 	json_array_clear(e->feed);
+}
+
+/* One page of the load: the keys from FROM (LEN bytes) on, at revision
+ * *REV (0: the newest, which it sets). The key after the page's last in
+ * *NEXT (NULL at the end); the number of keys in *N. */
+static int load_page(struct etcd_store *e, CURL *c, const char *from, size_t len, int64_t *rev,
+		     char **next, size_t *n)
+{
+	_cleanup_free_ char *k = b64_encode(from, len);
+	_cleanup_free_ char *end = prefix_end(e->prefix);
+	_cleanup_free_ char *ke = b64_encode(end, strlen(end));
+	json_t *ans = NULL, *kv, *kvs;
+	json_t *req = json_pack("{s:s, s:s, s:I}", "key", k, "range_end", ke, "limit",
+				(json_int_t) LOAD_PAGE);
+	size_t i;
+	int r;
+
+	if (*rev)
+		json_object_set_new(req, "revision", json_sprintf("%" PRId64, *rev));
+	r = call(e, c, "/v3/kv/range", req, &ans);
+	json_decref(req);
+	if (r < 0)
+		return r;
+	if (!*rev)
+		*rev = jint(json_object_get(ans, "header"), "revision");
+	kvs = json_object_get(ans, "kvs");
+	*next = NULL;
+	*n = json_array_size(kvs);
+	json_array_foreach(kvs, i, kv) {
+		_cleanup_free_ char *key =
+			b64_decode(json_string_value(json_object_get(kv, "key")));
+		_cleanup_free_ char *val =
+			b64_decode(json_string_value(json_object_get(kv, "value")) ?: "");
+
+		if (key && val)
+			apply_kv(e, key, val, jint(kv, "mod_revision"), jint(kv, "create_revision"),
+				 true);
+		if (key && i + 1 == *n && json_is_true(json_object_get(ans, "more")))
+			*next = xstrdup(key); /* the next page starts at key + "\0" */
+	}
+	json_decref(ans);
+	return 0;
+}
+
+/* Reads every key under the prefix into an empty model, a page at a time
+ * at one revision (a single answer would hold the whole store: with 100k
+ * ports, hundreds of MB of base64 in memory at once). */
+static int load(struct etcd_store *e, CURL *c)
+{
+	uint64_t t0 = time_mono_ms();
+	size_t total = 0;
+	int r = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char *from = xstrdup(e->prefix), *next = NULL;
+		size_t len = strlen(from), n = 0;
+		int64_t rev = 0;
+
+		total = 0;
+		if (attempt)
+			model_clear(e); /* compacted under the load: again, newer */
+		while ((r = load_page(e, c, from, len, &rev, &next, &n)) == 0) {
+			total += n;
+			free(from);
+			from = next;
+			if (!from)
+				break;
+			len = strlen(from) + 1;
+		}
+		free(from);
+		if (r == 0) {
+			e->watched = e->applied = rev;
+			e->base.revision = e->base.floor = rev;
+			log_event(LOG_LVL_INFO, "server.etcd_loaded",
+				  "keys=%zu revision=%" PRId64 " ms=%" PRIu64, total, rev,
+				  time_mono_ms() - t0);
+			return 0;
+		}
+		if (!strstr(e->errmsg, "compacted"))
+			break;
+	}
+	return r;
+}
+
+/* Empties the model and reads it again (the watch fell behind compaction):
+ * watchers start over from a snapshot. */
+static void reload(struct etcd_store *e, CURL *c)
+{
+	struct store *s = &e->base;
+
+	model_clear(e);
 	if (load(e, c) < 0)
 		log_event(LOG_LVL_ERROR, "server.etcd_reload_failed", "err=%s", e->errmsg);
 	store_recount(s);
