@@ -32,10 +32,10 @@ def servers(cluster):
     made = []
     prefix = f"t{os.getpid()}x{int(time.time() * 1000) % 100000}"
 
-    def make(n, prefix=prefix):
+    def make(n, prefix=prefix, config=None):
         out = []
         for _ in range(n):
-            s = Server(tempfile.mkdtemp(prefix="lepton-e2e-"),
+            s = Server(tempfile.mkdtemp(prefix="lepton-e2e-"), config=config,
                        extra_args=["--store", cluster.url(prefix)])
             made.append(s)
             out.append(s.start())
@@ -126,7 +126,7 @@ def test_a_server_started_later_loads_a_store_of_many_pages_and_follows_it(serve
     change of a port in its feed as it was then."""
     from test_api_feed import read_feed
 
-    (a,) = servers(1)
+    (a,) = servers(1, config="quota_port = -1\n")
     admin_a = Client(a.url, "admin-project", "admin")
     net = api_create(admin_a, "network", {"name": "big"})
     api_create(admin_a, "subnet", {"network_id": net["id"], "cidr": "10.78.0.0/20",
@@ -146,7 +146,7 @@ def test_a_server_started_later_loads_a_store_of_many_pages_and_follows_it(serve
         return sorted((p["id"], p["name"], p["mac_address"], p["fixed_ips"][0]["ip_address"])
                       for p in r.json["ports"])
 
-    (b,) = servers(1)
+    (b,) = servers(1, config="quota_port = -1\n")
     loaded = logfmt.events(b.log, "server.etcd_loaded")
     assert len(loaded) == 1 and int(loaded[0]["keys"]) > 3000, loaded
     admin_b = Client(b.url, "admin-project", "admin")
