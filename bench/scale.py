@@ -464,6 +464,8 @@ def run(store, args):
             f"{rss_idle:.0f} / {cloud.status('VmRSS') / 1024:.0f} / " \
             f"{cloud.status('VmHWM') / 1024:.0f}"
         res["server threads"] = f"{cloud.status('Threads')}"
+        if cloud.etcd:
+            res["etcd database MiB (largest member)"] = f"{cloud.etcd.db_size() / 2**20:.0f}"
         w.stop_flag = True
         w.join(5)
         for st in streams.values():

@@ -149,6 +149,7 @@ def test_a_server_started_later_loads_a_store_of_many_pages_and_follows_it(serve
     (b,) = servers(1, config="quota_port = -1\n")
     loaded = logfmt.events(b.log, "server.etcd_loaded")
     assert len(loaded) == 1 and int(loaded[0]["keys"]) > 3000, loaded
+    assert int(loaded[0]["pages"]) > 1, loaded
     admin_b = Client(b.url, "admin-project", "admin")
     on_a = ports(admin_a)
     assert len(on_a) == 1199 and ports(admin_b) == on_a
