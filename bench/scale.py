@@ -1,26 +1,43 @@
 #!/usr/bin/python3
-"""bench/scale: one lepton-server under many agents' watch streams.
+"""bench/scale: lepton-servers under many agents' watch streams.
 
-Builds, through the API of a real lepton-server (own data dir, a free port on
+Builds, through the API of real lepton-servers (own data dirs, free ports on
 loopback), a cloud of N nodes (registered agents), each with P ports (bulk
 creates of P ports bound to the node); the nodes come in groups of K that
 share a network (a VXLAN network's ports go to every node with a port on it,
 so a change to a port interests K agents). One process then holds one
 per-node watch (?host=node-N) for every node, read with epoll, and the bench
-prints a table:
-  - setup: ports created and their rate;
+prints a table with one column per store (--stores sqlite,etcd):
+  - sqlite: one lepton-server on SQLite;
+  - etcd: --etcd-servers (default 3) lepton-servers over a 3-member etcd
+    cluster of their own on loopback (as the lab's, leptonlab.etcd). The
+    cloud is built through the first server; the agents' watches go
+    round-robin over the servers, and so do the changes, so a change taken
+    by server A reaches agents on B and C through etcd's watch.
+Rows:
+  - setup: ports created and their rate; the largest server RSS meanwhile;
+  - a server restarted over the loaded store (the last one): seconds until
+    its API answers (with etcd it reads every key, in pages);
   - all N agents connecting at once: time until every snapshot is complete;
   - a port update (the API call) until every interested agent has the line
-    (p50/p99 over --changes updates, one at a time);
-  - a reconnecting agent's snapshot (since=its revision; p50/p99);
-  - the server's RSS (now and peak);
-  - API latency of port create/get/list(one network's ports) with no watch
-    open (the baseline, same run) and with every watch open, and the ratio.
-The table has one column per store (--stores sqlite,etcd): SQLite, and
-etcd (one server over a 3-member etcd cluster on loopback, as the lab's).
+    (p50/p99 over --changes updates, one at a time); with several servers
+    also one agent's arrival on the server that took the call and on another;
+  - a reconnecting agent's snapshot (since=its revision, on the next server;
+    p50/p99);
+  - API latency of port create/get/list(one network's ports) on the first
+    server with no watch open (the baseline, same run) and with every watch
+    open, and the ratio;
+  - the server RSS (the largest of the servers: now and peak), threads, and
+    etcd's database size.
+Targets (issue 13): change -> every interested agent p99 < 200 ms, server
+RSS < 1 GiB, at 1,000 nodes x 100 ports. A full run (both columns) takes
+about 15 minutes on 2 cores; the etcd column's setup dominates (every server
+applies every create).
 
 Usage: python3 bench/scale.py [--nodes 1000] [--ports-per-node 100]
        [--nodes-per-network 4] [--changes 200] [--samples 200]
+       [--stores sqlite,etcd] [--etcd-servers 3]
+   or: make bench-scale BENCH_ARGS="--stores sqlite,etcd"
 """
 import argparse
 import http.client
@@ -488,6 +505,8 @@ def main():
     ap.add_argument("--stores", default="sqlite",
                     help="comma-separated columns, of: " + ", ".join(STORES))
     args = ap.parse_args()
+    if args.etcd_servers < 1:
+        ap.error("--etcd-servers must be at least 1")
     if args.nodes % args.nodes_per_network:
         ap.error("--nodes must be a multiple of --nodes-per-network")
     ensure_nofile(args.nodes * 2 + 256)
