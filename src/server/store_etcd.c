@@ -461,8 +461,11 @@ static int load_page(struct etcd_store *e, CURL *c, const char *from, size_t len
 		if (key && i + 1 == *n && json_is_true(json_object_get(ans, "more")))
 			*next = xstrdup(key); /* the next page starts at key + "\0" */
 	}
+	r = json_is_true(json_object_get(ans, "more")) && !*next ? -EIO : 0;
+	if (r < 0)
+		snprintf(e->errmsg, sizeof(e->errmsg), "etcd: a page of the store ends unreadably");
 	json_decref(ans);
-	return 0;
+	return r;
 }
 
 /* Reads every key under the prefix into an empty model, a page at a time
@@ -1002,7 +1005,8 @@ static json_t *etcd_feed_after(struct store *s, int64_t rev, int limit)
 	for (size_t i = feed_find(e, rev); i < e->feed_n; i++) {
 		const struct change *c = &e->feed[i];
 
-		if ((int) json_array_size(arr) >= limit && c->rev != e->feed[i - 1].rev)
+		if ((int) json_array_size(arr) >= limit && json_array_size(arr) &&
+		    c->rev != e->feed[i - 1].rev)
 			break;
 		json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s, s:O}", "op", c->op,
 						     "revision", (json_int_t) c->rev, "type",
