@@ -387,6 +387,13 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 
 		if (value && !doc)
 			return 0;
+		if (is_load && doc) {
+			/* Into the model as parsed, no copy: store_recount()
+			 * counts once the load is done. */
+			json_object_set_new(store_cache_type(s, type), id, doc);
+			crev_set(e, type, id, create_rev);
+			return 1;
+		}
 		if (!is_load && !doc)
 			feed_append(e, op, rev, type, id, old);
 		store_cache_set(s, type, id, doc);
