@@ -126,8 +126,9 @@ check: all $(S)/unit-tests $(addprefix $(S)/,$(PROGRAMS)) $(S)/fuzz/replay-dhcp
 # Benchmarks (bench/): `sh bench/api.sh` builds and runs the API benchmark;
 # `make bench-l3`, `make bench-dataplane`, `make bench-snat` and
 # `make bench-routed` (as root, BENCH_ARGS="--runs 5") run the lab benchmarks
-# with Debian's python3; `make bench-scale` (BENCH_ARGS="--nodes 200") one
-# server under 1,000 agents' watch streams and 100k ports.
+# with Debian's python3; `make bench-scale` (BENCH_ARGS="--nodes 200",
+# "--stores sqlite,etcd") servers under 1,000 agents' watch streams and 100k
+# ports: one on SQLite, three over an etcd cluster.
 .PHONY: bench-l3 bench-dataplane bench-snat bench-routed bench-scale
 bench-l3 bench-dataplane bench-snat bench-routed bench-scale: bench-%: all
 	/usr/bin/python3 bench/$*.py $(BENCH_ARGS)

@@ -1,26 +1,43 @@
 #!/usr/bin/python3
-"""bench/scale: one lepton-server under many agents' watch streams.
+"""bench/scale: lepton-servers under many agents' watch streams.
 
-Builds, through the API of a real lepton-server (own data dir, a free port on
+Builds, through the API of real lepton-servers (own data dirs, free ports on
 loopback), a cloud of N nodes (registered agents), each with P ports (bulk
 creates of P ports bound to the node); the nodes come in groups of K that
 share a network (a VXLAN network's ports go to every node with a port on it,
 so a change to a port interests K agents). One process then holds one
 per-node watch (?host=node-N) for every node, read with epoll, and the bench
-prints a table:
-  - setup: ports created and their rate;
+prints a table with one column per store (--stores sqlite,etcd):
+  - sqlite: one lepton-server on SQLite;
+  - etcd: --etcd-servers (default 3) lepton-servers over a 3-member etcd
+    cluster of their own on loopback (as the lab's, leptonlab.etcd). The
+    cloud is built through the first server; the agents' watches go
+    round-robin over the servers, and so do the changes, so a change taken
+    by server A reaches agents on B and C through etcd's watch.
+Rows:
+  - setup: ports created and their rate; the largest server RSS meanwhile;
+  - a server restarted over the loaded store (the last one): seconds until
+    its API answers (with etcd it reads every key, in pages);
   - all N agents connecting at once: time until every snapshot is complete;
   - a port update (the API call) until every interested agent has the line
-    (p50/p99 over --changes updates, one at a time);
-  - a reconnecting agent's snapshot (since=its revision; p50/p99);
-  - the server's RSS (now and peak);
-  - API latency of port create/get/list(one network's ports) with no watch
-    open (the baseline, same run) and with every watch open, and the ratio.
-The table has one column per store (--stores sqlite,etcd): SQLite, and
-etcd (one server over a 3-member etcd cluster on loopback, as the lab's).
+    (p50/p99 over --changes updates, one at a time); with several servers
+    also one agent's arrival on the server that took the call and on another;
+  - a reconnecting agent's snapshot (since=its revision, on the next server;
+    p50/p99);
+  - API latency of port create/get/list(one network's ports) on the first
+    server with no watch open (the baseline, same run) and with every watch
+    open, and the ratio;
+  - the server RSS (the largest of the servers: now and peak), threads, and
+    etcd's database size.
+Targets (issue 13): change -> every interested agent p99 < 200 ms, server
+RSS < 1 GiB, at 1,000 nodes x 100 ports. A full run (both columns) takes
+about 15 minutes on 2 cores; the etcd column's setup dominates (every server
+applies every create).
 
 Usage: python3 bench/scale.py [--nodes 1000] [--ports-per-node 100]
        [--nodes-per-network 4] [--changes 200] [--samples 200]
+       [--stores sqlite,etcd] [--etcd-servers 3]
+   or: make bench-scale BENCH_ARGS="--stores sqlite,etcd"
 """
 import argparse
 import http.client
@@ -70,41 +87,37 @@ class Api:
 
 
 class Server:
-    """lepton-server on SQLite in its own data dir, or over a 3-member etcd
-    cluster of its own."""
+    """One lepton-server process in its own data dir (a free port on
+    loopback, kept across restarts); extra: more arguments (--store)."""
 
-    def __init__(self, store):
-        if store not in STORES:
-            raise SystemExit(f"store {store}: one of {', '.join(STORES)}")
-        self.dir = tempfile.mkdtemp(prefix="lepton-scale-")
-        self.etcd = None
-        extra = []
-        if store == "etcd":
-            try:
-                self.etcd = EtcdCluster(pathlib.Path(self.dir, "etcd")).start()
-            except BaseException:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                raise
-            extra = ["--store", self.etcd.url()]
+    def __init__(self, top, name, extra):
+        self.dir = pathlib.Path(top, name)
+        self.dir.mkdir()
+        self.extra = extra
         self.port = free_port()
-        cfg = pathlib.Path(self.dir, "lepton.conf")
-        cfg.write_text("request_log = false\nquota_network = -1\nquota_subnet = -1\n"
-                       "quota_port = -1\nmax_body_size = 16777216\n")
-        self.log = open(pathlib.Path(self.dir, "server.log"), "ab")
-        self.proc = subprocess.Popen(
-            [str(BUILD / "lepton-server"), "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", self.dir, "--config", str(cfg), *extra], stdout=self.log,
-            stderr=self.log)
-        deadline = time.time() + 20
+        self.cfg = pathlib.Path(self.dir, "lepton.conf")
+        self.cfg.write_text("request_log = false\nquota_network = -1\nquota_subnet = -1\n"
+                            "quota_port = -1\nmax_body_size = 16777216\n")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        """Starts the process; seconds until its API answered."""
+        t0 = time.perf_counter()
+        with open(pathlib.Path(self.dir, "server.log"), "ab") as log:
+            self.proc = subprocess.Popen(
+                [str(BUILD / "lepton-server"), "--listen", f"127.0.0.1:{self.port}",
+                 "--data-dir", str(self.dir), "--config", str(self.cfg), *self.extra],
+                stdout=log, stderr=log)
+        deadline = time.time() + 600
         while True:
             try:
                 Api(self.port).call("GET", "/v2.0/networks?limit=1")
-                return
+                return time.perf_counter() - t0
             except (OSError, RuntimeError):
                 if time.time() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.05)
+                    raise RuntimeError(f"the server in {self.dir} did not start")
+                time.sleep(0.02)
 
     def status(self, key):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -114,15 +127,49 @@ class Server:
         return 0
 
     def stop(self):
+        if self.proc is None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.proc = None
+
+
+class Cloud:
+    """The servers of one column: one lepton-server on SQLite, or
+    `servers` lepton-servers over a 3-member etcd cluster of their own."""
+
+    def __init__(self, store, servers):
+        if store not in STORES:
+            raise SystemExit(f"store {store}: one of {', '.join(STORES)}")
+        self.dir = tempfile.mkdtemp(prefix="lepton-scale-")
+        self.etcd = None
+        self.servers = []
+        try:
+            extra = []
+            if store == "etcd":
+                self.etcd = EtcdCluster(pathlib.Path(self.dir, "etcd")).start()
+                extra = ["--store", self.etcd.url()]
+            else:
+                servers = 1
+            for i in range(servers):
+                self.servers.append(Server(self.dir, f"s{i}", extra))
+        except BaseException:
+            self.stop()
+            raise
+
+    def status(self, key):
+        """The largest value of the key over the servers."""
+        return max(s.status(key) for s in self.servers)
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
         if self.etcd:
             self.etcd.stop()
-        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -330,23 +377,40 @@ def wait_all(pred, timeout):
 
 def run(store, args):
     rng = random.Random(7)
-    srv = Server(store)
+    cloud = Cloud(store, args.etcd_servers)
+    servers = cloud.servers
+    n_srv = len(servers)
     res = {}
     try:
-        api = Api(srv.port)
+        res["lepton-servers"] = f"{n_srv}" + (" over 3 etcd members" if cloud.etcd else "")
+        apis = [Api(s.port) for s in servers]
+        api = apis[0]  # builds the cloud; its latency is the one measured
         nodes, ports, net_of, nodes_of, proj_of, setup_s = build(api, args)
         n_ports = sum(len(v) for v in ports.values())
         res["ports / nodes"] = f"{n_ports} / {len(nodes)}"
         res["setup: create time s (ports/s)"] = f"{setup_s:.1f} ({n_ports / setup_s:.0f})"
+        res["server RSS MiB (the largest): peak while creating"] = f"{cloud.status('VmHWM') / 1024:.0f}"
+        # A server restarting over the loaded store (the last one: with
+        # etcd it reads every key; the others keep serving).
+        servers[-1].stop()
+        res["server restart over the store: API up s"] = f"{servers[-1].start():.2f}"
+        apis[-1] = Api(servers[-1].port)
+        api = apis[0]
+        if n_srv > 1:  # the restarted server holds the whole store
+            c = apis[-1].call("GET", f"/v2.0/ports?network_id={net_of[nodes[-1]]}")
+            if len(c["ports"]) != len(nodes_of[net_of[nodes[-1]]]) * args.ports_per_node:
+                raise RuntimeError("the restarted server lacks ports")
         base = api_latencies(api, args, nodes, net_of, proj_of, ports, rng)
-        rss_idle = srv.status("VmRSS") / 1024
+        rss_idle = cloud.status("VmRSS") / 1024
 
+        # The agents' watches, round-robin over the servers.
         w = Watchers()
         w.start()
         t0 = time.perf_counter()
-        streams = {}
-        for h in nodes:
-            streams[h] = Stream(srv.port, h)
+        streams, srv_of = {}, {}
+        for i, h in enumerate(nodes):
+            srv_of[h] = i % n_srv
+            streams[h] = Stream(servers[srv_of[h]].port, h)
             w.add(streams[h])
         ok = wait_all(lambda: all(st.synced_at for st in streams.values()), 600)
         if not ok:
@@ -355,43 +419,54 @@ def run(store, args):
         res[f"{len(nodes)} agents connect: all snapshots s"] = f"{connect_s:.2f}"
         res["snapshot bytes received MiB"] = f"{w.bytes / 2**20:.0f}"
 
-        # A change until every interested agent has it.
-        fan, calls, missed = [], [], 0
+        # A change (round-robin over the servers) until every interested
+        # agent, whichever server it watches, has it.
+        fan, calls, local, remote, missed = [], [], [], [], 0
         for c in range(args.changes):
             h = rng.choice(nodes)
             pid = rng.choice(ports[h])
             token = f"chg-{c}-{rng.randrange(1 << 30)}"
             interested = nodes_of[net_of[h]]
+            at = c % n_srv
             w.arrived = {}
             w.token = token.encode()
             t0 = time.perf_counter()
-            api.call("PUT", f"/v2.0/ports/{pid}", {"port": {"name": token}})
+            apis[at].call("PUT", f"/v2.0/ports/{pid}", {"port": {"name": token}})
             calls.append(time.perf_counter() - t0)
             if not wait_all(lambda: all(n in w.arrived for n in interested), 10):
                 missed += 1
                 continue
             fan.append(max(w.arrived[n] for n in interested) - t0)
+            for n in interested:
+                (local if srv_of[n] == at else remote).append(w.arrived[n] - t0)
         w.token = None
         res["interested agents per change"] = f"{args.nodes_per_network}"
         res["change -> every interested agent p50 ms"] = f"{pct(fan, 50) * 1000:.1f}"
         res["change -> every interested agent p99 ms"] = f"{pct(fan, 99) * 1000:.1f}"
         res["  (the API call itself p50 ms)"] = f"{pct(calls, 50) * 1000:.1f}"
+        if n_srv > 1:
+            res["  one agent, same server as the call p50/p99 ms"] = \
+                f"{pct(local, 50) * 1000:.1f} / {pct(local, 99) * 1000:.1f}"
+            res["  one agent, another server (etcd watch) p50/p99 ms"] = \
+                f"{pct(remote, 50) * 1000:.1f} / {pct(remote, 99) * 1000:.1f}"
         res["changes not seen by all in 10 s"] = f"{missed}"
 
-        # Reconnecting agents.
+        # Reconnecting agents (to the next server: a revision is good on any).
         snaps = []
         for _ in range(min(args.changes, 50)):
             h = rng.choice(nodes)
             old = streams[h]
             w.drop(old)
+            srv_of[h] = (srv_of[h] + 1) % n_srv
             t0 = time.perf_counter()
-            st = Stream(srv.port, h, since=old.revision or 1)
+            st = Stream(servers[srv_of[h]].port, h, since=old.revision or 1)
             w.add(st)
             streams[h] = st
             if wait_all(lambda: st.synced_at, 30):
                 snaps.append(st.synced_at - t0)
         res["reconnecting agent snapshot p50 ms"] = f"{pct(snaps, 50) * 1000:.1f}"
         res["reconnecting agent snapshot p99 ms"] = f"{pct(snaps, 99) * 1000:.1f}"
+        res["reconnects that got no snapshot in 30 s"] = f"{min(args.changes, 50) - len(snaps)}"
 
         loaded = api_latencies(api, args, nodes, net_of, proj_of, ports, rng)
         for op in ("create", "get", "list"):
@@ -402,15 +477,18 @@ def run(store, args):
                 f"{b50:.1f} / {l50:.1f} ({l50 / b50:.2f}x)"
             res[f"port {label} p99 ms: no watch / {len(nodes)} watches"] = \
                 f"{b99:.1f} / {l99:.1f} ({l99 / b99:.2f}x)"
-        res["server RSS MiB: no watch / watches / peak"] = \
-            f"{rss_idle:.0f} / {srv.status('VmRSS') / 1024:.0f} / {srv.status('VmHWM') / 1024:.0f}"
-        res["server threads"] = f"{srv.status('Threads')}"
+        res["server RSS MiB (the largest): no watch / watches / peak"] = \
+            f"{rss_idle:.0f} / {cloud.status('VmRSS') / 1024:.0f} / " \
+            f"{cloud.status('VmHWM') / 1024:.0f}"
+        res["server threads"] = f"{cloud.status('Threads')}"
+        if cloud.etcd:
+            res["etcd database MiB (largest member)"] = f"{cloud.etcd.db_size() / 2**20:.0f}"
         w.stop_flag = True
         w.join(5)
         for st in streams.values():
             st.sock.close()
     finally:
-        srv.stop()
+        cloud.stop()
     return res
 
 
@@ -421,16 +499,25 @@ def main():
     ap.add_argument("--nodes-per-network", type=int, default=4)
     ap.add_argument("--changes", type=int, default=200)
     ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--etcd-servers", type=int, default=3,
+                    help="lepton-servers in the etcd column (the agents' watches and the "
+                         "changes go round-robin over them)")
     ap.add_argument("--stores", default="sqlite",
                     help="comma-separated columns, of: " + ", ".join(STORES))
     args = ap.parse_args()
+    if args.etcd_servers < 1:
+        ap.error("--etcd-servers must be at least 1")
     if args.nodes % args.nodes_per_network:
         ap.error("--nodes must be a multiple of --nodes-per-network")
     ensure_nofile(args.nodes * 2 + 256)
     cols = {}
     for store in args.stores.split(","):
         cols[store] = run(store, args)
-    keys = list(next(iter(cols.values())))
+    keys = []  # every column's rows, in order (some are etcd's only)
+    for col in cols.values():
+        for i, k in enumerate(col):
+            if k not in keys:
+                keys.insert(keys.index(list(col)[i - 1]) + 1 if i else 0, k)
     width = max(len(k) for k in keys) + 2
     print(f"bench/scale: {args.nodes} nodes x {args.ports_per_node} ports, "
           f"{args.nodes_per_network} nodes per network, {args.changes} changes")

@@ -40,6 +40,14 @@
 #define MAX_ENDPOINTS	16
 #define CALL_TIMEOUT_MS 3000
 
+/* One change of the feed, kept compact: 100k of them stay in memory. */
+struct change {
+	int64_t rev;
+	const char *op; /* "create", "update" or "delete" (static) */
+	char *key;	/* "TYPE\0ID" */
+	json_t *doc;	/* the document then (shared with the model while current) */
+};
+
 struct etcd_store {
 	struct store base;
 	char *endpoints[MAX_ENDPOINTS];
@@ -53,10 +61,11 @@ struct etcd_store {
 	int64_t watched;  /* the last revision the watch delivered */
 	char tag[40];	  /* this server's txn marker key: txn/TAG = its last txn */
 	uint64_t txn_seq;
-	json_t *allocs;	    /* {kind: {"val": owner}} */
-	json_t *alloc_undo; /* [[kind, val, old owner or null], ...] */
-	json_t *crev;	    /* {"type\x1fid": create revision}: the snapshot's order */
-	json_t *feed;	    /* [{"op", "revision", "type", "id", "object"}, ...] */
+	json_t *allocs;	     /* {kind: {"val": owner}} */
+	json_t *alloc_undo;  /* [[kind, val, old owner or null], ...] */
+	json_t *crev;	     /* {"type\x1fid": create revision}: the snapshot's order */
+	struct change *feed; /* oldest first */
+	size_t feed_n, feed_cap;
 	char errmsg[256];
 	pthread_t watcher;
 	bool watching;
@@ -90,22 +99,34 @@ static char *b64_encode(const char *in, size_t len)
 	return out;
 }
 
-/* Decodes into a NUL-terminated string; NULL when not base64. */
+static signed char b64values[256]; /* a character's value, or -1 */
+static pthread_once_t b64values_once = PTHREAD_ONCE_INIT;
+
+static void b64values_fill(void)
+{
+	memset(b64values, -1, sizeof(b64values));
+	for (int i = 0; i < 64; i++)
+		b64values[(unsigned char) b64chars[i]] = (signed char) i;
+}
+
+/* Decodes into a NUL-terminated string; NULL when not base64. A table,
+ * not a search per character: a server decodes its whole store at start. */
 static char *b64_decode(const char *in)
 {
 	size_t len = in ? strlen(in) : 0, n = 0;
-	char *out = xmalloc(len / 4 * 3 + 1);
+	char *out = xmalloc(len / 4 * 3 + 3);
 	uint32_t v = 0;
 	int bits = 0;
 
+	pthread_once(&b64values_once, b64values_fill);
 	for (size_t i = 0; i < len && in[i] != '='; i++) {
-		const char *p = strchr(b64chars, in[i]);
+		int d = b64values[(unsigned char) in[i]];
 
-		if (!p || !*p) {
+		if (d < 0) {
 			free(out);
 			return NULL;
 		}
-		v = (v << 6) | (uint32_t) (p - b64chars);
+		v = (v << 6) | (uint32_t) d;
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
@@ -275,29 +296,47 @@ static json_t *kind_map(struct etcd_store *e, const char *kind)
 static void feed_append(struct etcd_store *e, const char *op, int64_t rev, const char *type,
 			const char *id, json_t *doc)
 {
-	json_array_append_new(e->feed, json_pack("{s:s, s:I, s:s, s:s, s:O}", "op", op, "revision",
-						 (json_int_t) rev, "type", type, "id", id, "object",
-						 doc ? doc : json_null()));
+	size_t tlen = strlen(type), ilen = strlen(id);
+	struct change *c;
+
+	if (e->feed_n == e->feed_cap) {
+		e->feed_cap = e->feed_cap ? 2 * e->feed_cap : 1024;
+		e->feed = xrealloc(e->feed, e->feed_cap * sizeof(*e->feed));
+	}
+	c = &e->feed[e->feed_n++];
+	c->rev = rev;
+	c->op = streq(op, "create") ? "create" : streq(op, "update") ? "update" : "delete";
+	c->key = xmalloc(tlen + ilen + 2);
+	memcpy(c->key, type, tlen + 1);
+	memcpy(c->key + tlen + 1, id, ilen + 1);
+	c->doc = json_incref(doc ? doc : json_null());
+}
+
+/* Drops the oldest CUT changes. */
+static void feed_drop(struct etcd_store *e, size_t cut)
+{
+	if (!cut)
+		return;
+	for (size_t i = 0; i < cut; i++) {
+		free(e->feed[i].key);
+		json_decref(e->feed[i].doc);
+	}
+	memmove(e->feed, e->feed + cut, (e->feed_n - cut) * sizeof(*e->feed));
+	e->feed_n -= cut;
 }
 
 /* Keeps `retention` changes, dropping whole revisions. */
 static void feed_trim(struct etcd_store *e)
 {
-	size_t n = json_array_size(e->feed), cut = 0;
-	json_t *kept;
+	size_t n = e->feed_n, cut = 0;
 
 	if ((int64_t) n <= e->retention + e->retention / 10)
 		return;
 	cut = n - (size_t) e->retention;
-	while (cut < n && jint(json_array_get(e->feed, cut), "revision") ==
-				  jint(json_array_get(e->feed, cut - 1), "revision"))
+	while (cut < n && e->feed[cut].rev == e->feed[cut - 1].rev)
 		cut++;
-	e->base.floor = jint(json_array_get(e->feed, cut - 1), "revision");
-	kept = json_array();
-	for (size_t i = cut; i < n; i++)
-		json_array_append(kept, json_array_get(e->feed, i));
-	json_decref(e->feed);
-	e->feed = kept;
+	e->base.floor = e->feed[cut - 1].rev;
+	feed_drop(e, cut);
 }
 
 /* Applies one key-value (value NULL: deleted) at revision rev to the model,
@@ -344,16 +383,25 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 		const char *id = slash + 1;
 		json_t *old = json_object_get(json_object_get(s->cache, type), id);
 		json_t *doc = value ? json_loads(value, 0, NULL) : NULL;
+		const char *op = !doc ? "delete" : old ? "update" : "create";
 
 		if (value && !doc)
 			return 0;
-		if (!is_load)
-			feed_append(e,
-				    !doc  ? "delete"
-				    : old ? "update"
-					  : "create",
-				    rev, type, id, doc ? doc : old);
+		if (is_load && doc) {
+			/* Into the model as parsed, no copy: store_recount()
+			 * counts once the load is done. */
+			json_object_set_new(store_cache_type(s, type), id, doc);
+			crev_set(e, type, id, create_rev);
+			return 1;
+		}
+		if (!is_load && !doc)
+			feed_append(e, op, rev, type, id, old);
 		store_cache_set(s, type, id, doc);
+		/* The feed shares the model's copy of the document (as after
+		 * this server's own commits): one copy per change, not two. */
+		if (!is_load && doc)
+			feed_append(e, op, rev, type, id,
+				    json_object_get(json_object_get(s->cache, type), id));
 		crev_set(e, type, id, doc ? create_rev : 0);
 		json_decref(doc);
 		return 1;
@@ -361,23 +409,54 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 	return 0;
 }
 
-/* Reads every key under the prefix into an empty model; returns the
- * revision read at. */
-static int load(struct etcd_store *e, CURL *c)
+/* Keys per range read when loading the model: the first page's, then a
+ * 16th of the store within bounds. etcd 3.4 walks its index over the rest
+ * of the range for every page (to count it), so a page's cost grows with
+ * what is left: 1,000-key pages over 300k keys took 4 times as long as one
+ * read, while one read holds the whole store as base64 at once. */
+#define LOAD_PAGE_MIN 1000
+#define LOAD_PAGE_MAX 20000
+
+static void model_clear(struct etcd_store *e)
 {
-	_cleanup_free_ char *k = b64_encode(e->prefix, strlen(e->prefix));
+	struct store *s = &e->base;
+
+	json_decref(s->cache);
+	s->cache = json_object();
+	json_object_clear(e->allocs);
+	json_object_clear(e->crev);
+	feed_drop(e, e->feed_n);
+}
+
+/* One page of the load: up to LIMIT keys from FROM (LEN bytes) on, at
+ * revision *REV (0: the newest, which it sets). The key after the page's
+ * last in *NEXT (NULL at the end); the number of keys in *N, and how many
+ * were left from FROM on in *LEFT. */
+static int load_page(struct etcd_store *e, CURL *c, const char *from, size_t len, int64_t limit,
+		     int64_t *rev, char **next, size_t *n, int64_t *left)
+{
+	_cleanup_free_ char *k = b64_encode(from, len);
 	_cleanup_free_ char *end = prefix_end(e->prefix);
 	_cleanup_free_ char *ke = b64_encode(end, strlen(end));
-	json_t *ans = NULL, *kv;
-	json_t *req = json_pack("{s:s, s:s, s:s, s:s}", "key", k, "range_end", ke, "sort_order",
-				"ASCEND", "sort_target", "CREATE");
+	json_t *ans = NULL, *kv, *kvs;
+	json_t *req = json_pack("{s:s, s:s, s:I}", "key", k, "range_end", ke, "limit",
+				(json_int_t) limit);
 	size_t i;
-	int r = call(e, c, "/v3/kv/range", req, &ans);
+	int r;
 
+	if (*rev)
+		json_object_set_new(req, "revision", json_sprintf("%" PRId64, *rev));
+	r = call(e, c, "/v3/kv/range", req, &ans);
 	json_decref(req);
 	if (r < 0)
 		return r;
-	json_array_foreach(json_object_get(ans, "kvs"), i, kv) {
+	if (!*rev)
+		*rev = jint(json_object_get(ans, "header"), "revision");
+	kvs = json_object_get(ans, "kvs");
+	*left = jint(ans, "count");
+	*next = NULL;
+	*n = json_array_size(kvs);
+	json_array_foreach(kvs, i, kv) {
 		_cleanup_free_ char *key =
 			b64_decode(json_string_value(json_object_get(kv, "key")));
 		_cleanup_free_ char *val =
@@ -386,11 +465,58 @@ static int load(struct etcd_store *e, CURL *c)
 		if (key && val)
 			apply_kv(e, key, val, jint(kv, "mod_revision"), jint(kv, "create_revision"),
 				 true);
+		if (key && i + 1 == *n && json_is_true(json_object_get(ans, "more")))
+			*next = xstrdup(key); /* the next page starts at key + "\0" */
 	}
-	e->watched = e->applied = jint(json_object_get(ans, "header"), "revision");
-	e->base.revision = e->base.floor = e->applied;
+	r = json_is_true(json_object_get(ans, "more")) && !*next ? -EIO : 0;
+	if (r < 0)
+		snprintf(e->errmsg, sizeof(e->errmsg), "etcd: a page of the store ends unreadably");
 	json_decref(ans);
-	return 0;
+	return r;
+}
+
+/* Reads every key under the prefix into an empty model, a page at a time
+ * at one revision (a single answer would hold the whole store: with 100k
+ * ports, hundreds of MB of base64 in memory at once). */
+static int load(struct etcd_store *e, CURL *c)
+{
+	uint64_t t0 = time_mono_ms();
+	size_t total = 0, pages = 0;
+	int r = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		char *from = xstrdup(e->prefix), *next = NULL;
+		size_t len = strlen(from), n = 0;
+		int64_t rev = 0, limit = LOAD_PAGE_MIN, left = 0;
+
+		total = pages = 0;
+		if (attempt)
+			model_clear(e); /* compacted under the load: again, newer */
+		while ((r = load_page(e, c, from, len, limit, &rev, &next, &n, &left)) == 0) {
+			if (!pages++)
+				limit = left / 16 < LOAD_PAGE_MIN   ? LOAD_PAGE_MIN
+					: left / 16 > LOAD_PAGE_MAX ? LOAD_PAGE_MAX
+								    : left / 16;
+			total += n;
+			free(from);
+			from = next;
+			if (!from)
+				break;
+			len = strlen(from) + 1;
+		}
+		free(from);
+		if (r == 0) {
+			e->watched = e->applied = rev;
+			e->base.revision = e->base.floor = rev;
+			log_event(LOG_LVL_INFO, "server.etcd_loaded",
+				  "keys=%zu pages=%zu revision=%" PRId64 " ms=%" PRIu64, total,
+				  pages, rev, time_mono_ms() - t0);
+			return 0;
+		}
+		if (!strstr(e->errmsg, "compacted"))
+			break;
+	}
+	return r;
 }
 
 /* Empties the model and reads it again (the watch fell behind compaction):
@@ -399,11 +525,7 @@ static void reload(struct etcd_store *e, CURL *c)
 {
 	struct store *s = &e->base;
 
-	json_decref(s->cache);
-	s->cache = json_object();
-	json_object_clear(e->allocs);
-	json_object_clear(e->crev);
-	json_array_clear(e->feed);
+	model_clear(e);
 	if (load(e, c) < 0)
 		log_event(LOG_LVL_ERROR, "server.etcd_reload_failed", "err=%s", e->errmsg);
 	store_recount(s);
@@ -867,12 +989,12 @@ static int64_t etcd_alloc_count(struct store *s, const char *kind, int64_t min, 
 /* The index of the first change after rev. */
 static size_t feed_find(struct etcd_store *e, int64_t rev)
 {
-	size_t lo = 0, hi = json_array_size(e->feed);
+	size_t lo = 0, hi = e->feed_n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (jint(json_array_get(e->feed, mid), "revision") <= rev)
+		if (e->feed[mid].rev <= rev)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -883,18 +1005,20 @@ static size_t feed_find(struct etcd_store *e, int64_t rev)
 static json_t *etcd_feed_after(struct store *s, int64_t rev, int limit)
 {
 	struct etcd_store *e = ES(s);
-	json_t *arr = json_array(), *c;
-	size_t n = json_array_size(e->feed);
+	json_t *arr = json_array();
 
 	/* A revision's changes go out together, past the limit if need be:
 	 * the next call starts after the last revision it saw. */
-	for (size_t i = feed_find(e, rev); i < n; i++) {
-		c = json_array_get(e->feed, i);
-		if ((int) json_array_size(arr) >= limit &&
-		    jint(c, "revision") !=
-			    jint(json_array_get(arr, json_array_size(arr) - 1), "revision"))
+	for (size_t i = feed_find(e, rev); i < e->feed_n; i++) {
+		const struct change *c = &e->feed[i];
+
+		if ((int) json_array_size(arr) >= limit && json_array_size(arr) &&
+		    c->rev != e->feed[i - 1].rev)
 			break;
-		json_array_append_new(arr, json_copy(c));
+		json_array_append_new(arr, json_pack("{s:s, s:I, s:s, s:s, s:O}", "op", c->op,
+						     "revision", (json_int_t) c->rev, "type",
+						     c->key, "id", c->key + strlen(c->key) + 1,
+						     "object", c->doc));
 	}
 	return arr;
 }
@@ -902,14 +1026,13 @@ static json_t *etcd_feed_after(struct store *s, int64_t rev, int limit)
 static json_t *etcd_feed_touched(struct store *s, int64_t rev)
 {
 	struct etcd_store *e = ES(s);
-	json_t *arr = json_array(), *c;
-	size_t n = json_array_size(e->feed);
+	json_t *arr = json_array();
 
-	for (size_t i = feed_find(e, rev); i < n; i++) {
-		c = json_array_get(e->feed, i);
-		json_array_append_new(arr, json_pack("[I, O, O]", (json_int_t) jint(c, "revision"),
-						     json_object_get(c, "type"),
-						     json_object_get(c, "id")));
+	for (size_t i = feed_find(e, rev); i < e->feed_n; i++) {
+		const struct change *c = &e->feed[i];
+
+		json_array_append_new(arr, json_pack("[I, s, s]", (json_int_t) c->rev, c->key,
+						     c->key + strlen(c->key) + 1));
 	}
 	return arr;
 }
@@ -1004,7 +1127,8 @@ static void etcd_free(struct store *s)
 	json_decref(e->allocs);
 	json_decref(e->alloc_undo);
 	json_decref(e->crev);
-	json_decref(e->feed);
+	feed_drop(e, e->feed_n);
+	free(e->feed);
 	store_done(s);
 	free(e);
 }
@@ -1072,7 +1196,6 @@ int store_etcd_open(const char *url, int64_t retention, struct store **ret)
 	e->allocs = json_object();
 	e->alloc_undo = json_array();
 	e->crev = json_object();
-	e->feed = json_array();
 	r = parse_url(e, url);
 	if (r < 0) {
 		snprintf(e->errmsg, sizeof(e->errmsg), "bad store URL %s", url);

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import Client, Server, api_create, assert_error
+from leptonlab import logfmt
 from leptonlab.etcd import etcd_binary, temporary_cluster
 
 pytestmark = pytest.mark.skipif(etcd_binary() is None,
@@ -31,10 +32,10 @@ def servers(cluster):
     made = []
     prefix = f"t{os.getpid()}x{int(time.time() * 1000) % 100000}"
 
-    def make(n, prefix=prefix):
+    def make(n, prefix=prefix, config=None):
         out = []
         for _ in range(n):
-            s = Server(tempfile.mkdtemp(prefix="lepton-e2e-"),
+            s = Server(tempfile.mkdtemp(prefix="lepton-e2e-"), config=config,
                        extra_args=["--store", cluster.url(prefix)])
             made.append(s)
             out.append(s.start())
@@ -116,6 +117,57 @@ def test_feed_revisions_are_etcds_on_every_server(servers):
     assert all(e["revision"] > rev for e in after if e.get("op") in ("create", "update",
                                                                     "delete"))
     assert not any(e.get("id") == net["id"] for e in after)
+
+
+def test_a_server_started_later_loads_a_store_of_many_pages_and_follows_it(servers):
+    """A server reads the store 1,000 keys at a time at one revision: one
+    started over 1,199 ports (and their address and MAC allocations) holds
+    them all, allocates around them and follows what comes next, with each
+    change of a port in its feed as it was then."""
+    from test_api_feed import read_feed
+
+    (a,) = servers(1, config="quota_port = -1\n")
+    admin_a = Client(a.url, "admin-project", "admin")
+    net = api_create(admin_a, "network", {"name": "big"})
+    api_create(admin_a, "subnet", {"network_id": net["id"], "cidr": "10.78.0.0/20",
+                                   "ip_version": 4})
+    for k in range(12):
+        r = admin_a.post("/v2.0/ports", {"ports": [
+            {"network_id": net["id"], "name": f"b{k}-{i}"} for i in range(100)]})
+        assert r.status == 201, r
+    listed = admin_a.get(f"/v2.0/ports?network_id={net['id']}").json["ports"]
+    assert admin_a.delete(f"/v2.0/ports/{listed[0]['id']}").status == 204
+    assert admin_a.put(f"/v2.0/ports/{listed[1]['id']}",
+                       {"port": {"name": "renamed"}}).status == 200
+
+    def ports(api):
+        r = api.get(f"/v2.0/ports?network_id={net['id']}")
+        assert r.status == 200, r
+        return sorted((p["id"], p["name"], p["mac_address"], p["fixed_ips"][0]["ip_address"])
+                      for p in r.json["ports"])
+
+    (b,) = servers(1, config="quota_port = -1\n")
+    loaded = logfmt.events(b.log, "server.etcd_loaded")
+    assert len(loaded) == 1 and int(loaded[0]["keys"]) > 3000, loaded
+    assert int(loaded[0]["pages"]) > 1, loaded
+    admin_b = Client(b.url, "admin-project", "admin")
+    on_a = ports(admin_a)
+    assert len(on_a) == 1199 and ports(admin_b) == on_a
+    # b writes from the head it loaded, around every address and MAC taken.
+    made = api_create(admin_b, "port", {"network_id": net["id"], "name": "from-b"})
+    assert made["fixed_ips"][0]["ip_address"] not in {p[3] for p in on_a}
+    assert made["mac_address"] not in {p[2] for p in on_a}
+    assert wait_until(lambda: len(ports(admin_a)) == 1200)
+    # A port made and renamed on a: b's feed has both changes, each with the
+    # port as it was then.
+    rev = int(loaded[0]["revision"])
+    p = api_create(admin_a, "port", {"network_id": net["id"], "name": "first"})
+    assert admin_a.put(f"/v2.0/ports/{p['id']}", {"port": {"name": "second"}}).status == 200
+    assert wait_until(lambda: admin_b.get(f"/v2.0/ports/{p['id']}").json["port"]["name"]
+                      == "second")
+    seen = [(e["op"], e["object"]["name"]) for e in read_feed(b, rev)
+            if e.get("id") == p["id"]]
+    assert seen == [("create", "first"), ("update", "second")], seen
 
 
 def test_agents_and_heartbeats_are_the_same_on_every_server(servers):

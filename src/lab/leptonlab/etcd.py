@@ -108,6 +108,17 @@ class EtcdCluster:
                 continue
         return False
 
+    def db_size(self):
+        """The largest member's database size in bytes (etcd's quota,
+        --quota-backend-bytes, is on it), over members that answer."""
+        sizes = []
+        for i in range(self.n):
+            try:
+                sizes.append(int(self._call(i, "/v3/maintenance/status", {}).get("dbSize", 0)))
+            except (urllib.error.URLError, OSError, ValueError):
+                continue
+        return max(sizes, default=0)
+
     def wait_writable(self, timeout=30):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
