@@ -164,10 +164,15 @@ enforce_scope = false
     run(km + ["bootstrap", "--bootstrap-password", PASSWORD,
               "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3",
               "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
+    # uwsgi's http-socket closes each connection after its response without
+    # saying so: a client that sends its next request on it before the close
+    # arrives gets "Remote end closed connection without response" (seen in
+    # a setUpClass). "Connection: close" keeps clients from reusing them.
     p = procs.start(["uwsgi", "--plugin", "python3", "--http-socket", f"127.0.0.1:{port}",
                      "--wsgi-file", shutil.which("keystone-wsgi-public"), "--master",
                      "--processes", "1", "--threads", "1", "--die-on-term", "--lazy-apps",
-                     "--buffer-size", "65535"], kdir / "uwsgi.log", env=env)
+                     "--buffer-size", "65535", "--add-header", "Connection: close"],
+                    kdir / "uwsgi.log", env=env)
     wait_http(f"{url}/v3", p, "keystone")
     return url
 
