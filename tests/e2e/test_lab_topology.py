@@ -1,6 +1,7 @@
 """The lab's topology as data (leptonlab.Topology): the wiring it derives,
 what it refuses, and a lab with two racks (a routed underlay) carrying a
 tenant network across them with real packets."""
+import subprocess
 import time
 
 import pytest
@@ -148,3 +149,23 @@ def test_bgp_racks_wiring():
     bad.segments[1].vlan = 7
     with pytest.raises(TopologyError, match="flat"):
         bad.validate()
+
+
+def test_down_ends_what_still_runs_in_its_namespaces():
+    """A process a test left running in a lab namespace (a daemonized DHCP
+    client, say) is ended with the lab, not left in a deleted namespace."""
+    lab = Lab(unique_name("dn"), computes=1)
+    left = None
+    try:
+        lab.up()
+        left = subprocess.Popen(["ip", "netns", "exec", lab.ns("compute-1"), "sleep", "300"])
+        time.sleep(0.3)
+        assert left.poll() is None
+    finally:
+        lab.down()
+    try:
+        assert left.wait(timeout=10) is not None
+    finally:
+        if left.poll() is None:
+            left.kill()
+

@@ -983,6 +983,16 @@ class Lab:
         self._stop_procs([k for k in procs if not k.startswith("etcd-")])
         self._stop_procs([k for k in procs if k.startswith("etcd-")])
         for ns in self.namespaces():
+            # What still runs in it was started there by the lab or a test
+            # (a DHCP client that outlived its exchange, a server a failed
+            # test left behind): ended by PID before the namespace goes.
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                                  text=True).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
