@@ -16,8 +16,12 @@
 #include "base/strbuf.h"
 #include "base/xalloc.h"
 
-/* Seconds an idle connection (not a stream) is kept. */
-#define IDLE_TIMEOUT 120
+/* Seconds an idle connection (not a stream) is kept: Neutron's
+ * client_socket_timeout. Clients that pool connections (Tempest, the SDKs)
+ * check a pooled one before reuse, but a close that crosses their next
+ * request makes it fail ("Remote end closed connection without
+ * response"); the longer the timeout, the rarer that is. */
+#define IDLE_TIMEOUT 900
 
 struct http_server {
 	struct MHD_Daemon *tcp;
