@@ -213,7 +213,9 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	if (*r->remote_address_group)
 		strbuf_appendf(sb, " %s %s @ag%s_%s", fam, dir, r->ipv6 ? "6" : "",
 			       r->remote_address_group);
-	strbuf_append(sb, " accept\n");
+	/* An egress accept goes on to the destination's ingress (one base
+	 * chain holds both, see the skeleton). */
+	strbuf_append(sb, r->ingress ? " accept\n" : " goto dest_in\n");
 	return true;
 }
 
@@ -226,10 +228,11 @@ static uint64_t mix(uint64_t h, const char *s)
 
 /* The maps of the skeleton; their elements come from the pieces. */
 static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress",
-		  SET_PORTS[] = "ports", SET_DHCP_LOCAL[] = "dhcp_local", SET_SECURED[] = "secured",
-		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio", SET_MACS[] = "macs",
-		  SET_IP_SRC[] = "ip_src", SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src",
-		  SET_TUNNEL[] = "tunnel";
+		  SET_DHCP_LOCAL[] = "dhcp_local", MAP_PORT_MARK[] = "port_mark",
+		  MAP_PORT_PRIO[] = "port_prio", SET_TRACKED[] = "tracked", SET_MACS[] = "macs",
+		  SET_IP_SRC[] = "ip_src", SET_IP_SRC_NET[] = "ip_src_net",
+		  SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src",
+		  SET_IP6_SRC_NET[] = "ip6_src_net", SET_TUNNEL[] = "tunnel";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 static const char RG6_DECL[] = "{ type ipv6_addr; flags interval; }";
 
@@ -392,16 +395,21 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 	snprintf(name, 24, "set_%016llx", (unsigned long long) h);
 }
 
-/* A port is only elements of the fixed sets and maps: the bridge table's
- * port sets and anti-spoofing sets, its mark and priority tag, and the
- * verdicts that send its packets to its security groups' chains. */
+/* The bridge table's mark of a port: its index with the secured bit, or
+ * the open bit alone (see the skeleton). */
+#define MARK_SECURED 0x10000u
+#define MARK_OPEN    0x20000u
+
+/* A port is only elements of the fixed sets and maps: its mark, the
+ * bridge table's anti-spoofing sets keyed by that mark, its priority tag,
+ * and the verdicts that send its packets to its security groups' chains. */
 static void build_port(struct builder *b, const struct nft_port_in *port)
 {
 	struct src srcs[1 + ARRAY_SIZE(port->ips) + ARRAY_SIZE(port->pairs)];
 	struct src6 srcs6[2 + ARRAY_SIZE(port->ips6) + ARRAY_SIZE(port->pairs6)];
 	struct nft_piece *p;
 	struct combo_in combo;
-	char key[32], tap[20], combo_name[24], mac[18];
+	char key[32], tap[20], combo_name[24], mac[18], mark[12];
 	size_t cap = 0, n;
 
 	snprintf(key, sizeof(key), "p:%s", port->tap);
@@ -409,14 +417,13 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 		return;
 	p = piece_new(key, port, sizeof(*port));
 	snprintf(tap, sizeof(tap), "\"%s\"", port->tap);
-	piece_elem(p, &cap, BRIDGE, SET_PORTS, xstrdup(tap), NULL);
+	snprintf(mark, sizeof(mark), "0x%x",
+		 port->port_security ? MARK_SECURED | port->idx : MARK_OPEN);
+	piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap), xstrdup(mark));
 	if (!port->dhcp_central)
 		piece_elem(p, &cap, BRIDGE, SET_DHCP_LOCAL, xstrdup(tap), NULL);
 	if (port->port_security) {
 		port_combo(port, &combo, combo_name);
-		piece_elem(p, &cap, BRIDGE, SET_SECURED, xstrdup(tap), NULL);
-		piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap),
-			   xasprintf("0x%x", port->idx));
 		piece_elem(p, &cap, BRIDGE, MAP_PORT_PRIO, xstrdup(tap),
 			   xasprintf(PRIO_TAG ":%x", port->idx));
 		/* MACs: the port's and its address pairs'. */
@@ -429,7 +436,8 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			if (seen)
 				continue;
 			mac_str(srcs[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", tap, mac), NULL);
+			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", mark, mac),
+				   NULL);
 		}
 		for (size_t i = 0; i < port->n_pairs6; i++) {
 			const uint8_t *m = port->pairs6[i].mac;
@@ -442,16 +450,19 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			if (seen)
 				continue;
 			mac_str(m, mac);
-			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", tap, mac), NULL);
+			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", mark, mac),
+				   NULL);
 		}
 		/* IPv4: the (MAC, source) pair must be the port's own (or
-		 * 0.0.0.0, DHCP) or an allowed address pair. */
+		 * 0.0.0.0, DHCP) or an allowed address pair; single
+		 * addresses in a hash set, prefixes in an interval one. */
 		for (size_t i = 0; i < n; i++) {
 			char *c = cidr_str(&srcs[i].cidr);
 
 			mac_str(srcs[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE, SET_IP_SRC,
-				   xasprintf("%s . %s . %s", tap, mac, c), NULL);
+			piece_elem(p, &cap, BRIDGE,
+				   srcs[i].cidr.len == 32 ? SET_IP_SRC : SET_IP_SRC_NET,
+				   xasprintf("%s . %s . %s", mark, mac, c), NULL);
 			free(c);
 		}
 		/* ARP: the sender address, whatever the MAC; 0.0.0.0 for
@@ -460,7 +471,7 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 		for (size_t i = 0; i < n; i++) {
 			char *c = cidr_str(&srcs[i].cidr);
 
-			piece_elem(p, &cap, BRIDGE, SET_ARP_IPS, xasprintf("%s . %s", tap, c),
+			piece_elem(p, &cap, BRIDGE, SET_ARP_IPS, xasprintf("%s . %s", mark, c),
 				   NULL);
 			free(c);
 		}
@@ -471,8 +482,9 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			char *c = cidr6_str(&srcs6[i].cidr);
 
 			mac_str(srcs6[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE, SET_IP6_SRC,
-				   xasprintf("%s . %s . %s", tap, mac, c), NULL);
+			piece_elem(p, &cap, BRIDGE,
+				   srcs6[i].cidr.len == 128 ? SET_IP6_SRC : SET_IP6_SRC_NET,
+				   xasprintf("%s . %s . %s", mark, mac, c), NULL);
 			free(c);
 		}
 		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
@@ -484,9 +496,73 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 	push(b, p);
 }
 
+static int cmp_mac(const void *a, const void *b)
+{
+	return memcmp(a, b, 6);
+}
+
+static void add_mac(uint8_t (**macs)[6], size_t *n, size_t *cap, const uint8_t mac[6])
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*macs = xrealloc(*macs, *cap * sizeof(**macs));
+	}
+	memcpy((*macs)[(*n)++], mac, 6);
+}
+
+/* The destination MACs whose frames conntrack must see: those of the
+ * ports with port security (and of their address pairs), one element
+ * each however many ports share it. Frames between ports without port
+ * security are not tracked (no rule would look at their state). */
+static void build_tracked(struct builder *b, const struct nft_input *in)
+{
+	uint8_t(*macs)[6] = NULL;
+	size_t n = 0, cap = 0, ecap = 0, k = 0;
+	struct nft_piece *p;
+	char mac[18];
+
+	for (size_t i = 0; i < in->n_ports; i++) {
+		const struct nft_port_in *port = &in->ports[i];
+
+		if (!port->port_security)
+			continue;
+		add_mac(&macs, &n, &cap, port->mac);
+		for (size_t j = 0; j < port->n_pairs; j++)
+			add_mac(&macs, &n, &cap, port->pairs[j].mac);
+		for (size_t j = 0; j < port->n_pairs6; j++)
+			add_mac(&macs, &n, &cap, port->pairs6[j].mac);
+	}
+	if (n)
+		qsort(macs, n, sizeof(*macs), cmp_mac);
+	for (size_t i = 0; i < n; i++)
+		if (!k || memcmp(macs[k - 1], macs[i], 6) != 0)
+			memmove(macs[k++], macs[i], 6);
+	n = k;
+	if (take(b, "m", macs, n * sizeof(*macs))) {
+		free(macs);
+		return;
+	}
+	p = piece_new("m", macs, n * sizeof(*macs));
+	for (size_t i = 0; i < n; i++) {
+		mac_str(macs[i], mac);
+		piece_elem(p, &ecap, BRIDGE, SET_TRACKED, xstrdup(mac), NULL);
+	}
+	free(macs);
+	piece_seal(p);
+	push(b, p);
+}
+
+/* Neighbour discovery and MLD pass whatever the security groups say (as in
+ * Neutron): conntrack tracks none of them (they would count as invalid). */
+#define ND_TYPES                                                                                   \
+	"nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query, "          \
+	"mld-listener-report, mld2-listener-report"
+
 /* The chains of a set of security groups: each jumps to the groups'
- * chains (the first accept wins) and drops the rest. The ingress chain
- * first clears the priority tag, so that nothing after us sees it. */
+ * chains (the first match wins: an egress one goes on to the
+ * destination's ingress verdict, an ingress one accepts) and drops the
+ * rest. The ingress chain first clears the priority tag of a packet that
+ * is not established, so that nothing after us sees it. */
 static void build_combo(struct builder *b, const struct nft_port_in *port)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -504,13 +580,14 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 		return;
 	}
 	p = piece_new(key, &c, sizeof(c));
+	strbuf_append(&sb, "icmpv6 type { " ND_TYPES " } goto dest_in\n"
+			   "ct state invalid drop\n");
 	for (size_t j = 0; j < c.n_sgs; j++)
 		strbuf_appendf(&sb, "jump sg_%s_eg\n", c.sgs[j]);
 	strbuf_append(&sb, "drop\n");
 	piece_chain(p, INET, xasprintf("%s_eg", name), strbuf_steal(&sb));
 	strbuf_append(&sb,
 		      "meta priority set none\n"
-		      "ct state established,related accept\n"
 		      "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
 		      "mld-listener-query } accept\n"
 		      "ct state invalid drop\n");
@@ -534,7 +611,8 @@ static void take_ports(struct builder *b, const struct nft_state *prev)
 		for (size_t i = 0; i < prev->n_pieces; i++) {
 			struct nft_piece *p = prev->pieces[i];
 
-			if (!startswith(p->key, combos ? "c:" : "p:"))
+			if (!startswith(p->key, combos ? "c:" : "p:") &&
+			    (combos || !streq(p->key, "m")))
 				continue;
 			p->refs++;
 			push(b, p);
@@ -744,6 +822,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 	} else {
 		for (size_t i = 0; i < in->n_ports; i++)
 			build_port(&b, &in->ports[i]);
+		build_tracked(&b, in);
 		for (size_t i = 0; i < in->n_ports; i++)
 			if (in->ports[i].port_security)
 				build_combo(&b, &in->ports[i]);
@@ -821,53 +900,84 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	return h ? h : 1;
 }
 
-/* Neighbour discovery and MLD pass whatever the security groups say (as in
- * Neutron): conntrack tracks none of them (they would count as invalid). */
-#define ND_ACCEPT                                                                                  \
-	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
-	"mld-listener-query, mld-listener-report, mld2-listener-report } accept; "
-
 /* The tables and their fixed sets, maps and base chains; everything
- * per port is an element of them.
+ * per port is an element of them. Each packet crosses as few rules as
+ * can be: most of the cost of a bridged packet here is the number of
+ * rules and lookups it meets.
  *
- * bridge: a packet from a port of ours goes through port_in: DHCP and
- * router advertisement drops for every port, then for a port with port
- * security its mark (its index, for the egress verdict) and the
- * anti-spoofing lookups. On the way out to a port with port security the
- * packet takes the port's priority tag (for the ingress verdict).
- * inet (through br_netfilter): the conntrack zone of the bridge; the
- * egress verdict by mark, the ingress verdict by priority tag, each a jump
- * to the chain of the port's set of security groups. */
+ * bridge prerouting: a packet from a port of ours takes the port's mark
+ * (one lookup by name): its index and the secured bit (0x10000), or the
+ * open bit (0x20000) for a port without port security. Every port: DHCP,
+ * DHCPv6 and router solicitations are not bridged (the agent answers
+ * them) and router advertisements, redirects and DHCP servers are dropped
+ * (chain guard, reached by UDP and ICMPv6 only). A port with port
+ * security: anti-spoofing by lookups keyed by its mark, by ether type
+ * (sec4, sec6, sec_arp), its IPv4 and IPv6 single addresses in hash sets
+ * and its address pairs' prefixes in interval ones; then accept, which
+ * leaves its packets to conntrack. Any other packet is tracked only when
+ * it goes to a MAC of a port with port security (set tracked) or to a
+ * group address; the rest is not tracked at all (notrack).
+ * bridge forward: a packet going out to a port with port security takes
+ * the port's priority tag (4c45:<index>), the key of its ingress verdict.
+ * inet (through br_netfilter): the node's own VXLAN packets and untracked
+ * ones leave raw prerouting at once; the others take the conntrack zone of
+ * their bridge. One forward chain: established traffic passes; then the
+ * egress verdict by mark (a jump to the chain of the source port's set of
+ * security groups, whose accept is a goto to dest_in) and the ingress
+ * verdict by priority tag. */
 static const char skeleton[] =
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
 	"table bridge lepton {\n"
-	"\tset ports { type ifname; }\n"
 	"\tset dhcp_local { type ifname; }\n"
-	"\tset secured { type ifname; }\n"
 	"\tmap port_mark { type ifname : mark; }\n"
 	"\tmap port_prio { type ifname : classid; }\n"
-	"\tset macs { type ifname . ether_addr; }\n"
-	"\tset ip_src { type ifname . ether_addr . ipv4_addr; flags interval; }\n"
-	"\tset arp_ips { type ifname . ipv4_addr; flags interval; }\n"
-	"\tset ip6_src { type ifname . ether_addr . ipv6_addr; flags interval; }\n"
-	"\tchain port_in {\n"
+	"\tset tracked { type ether_addr; }\n"
+	"\tset macs { type mark . ether_addr; }\n"
+	"\tset ip_src { type mark . ether_addr . ipv4_addr; }\n"
+	"\tset ip_src_net { type mark . ether_addr . ipv4_addr; flags interval; }\n"
+	"\tset arp_ips { type mark . ipv4_addr; flags interval; }\n"
+	"\tset ip6_src { type mark . ether_addr . ipv6_addr; }\n"
+	"\tset ip6_src_net { type mark . ether_addr . ipv6_addr; flags interval; }\n"
+	"\tchain guard {\n"
 	"\t\tiifname @dhcp_local udp dport 67 drop\n"
 	"\t\tudp sport 67 drop\n"
 	"\t\tudp dport 547 drop\n"
 	"\t\tudp sport 547 drop\n"
 	"\t\ticmpv6 type { nd-router-solicit, nd-router-advert, nd-redirect } drop\n"
-	"\t\tiifname != @secured return\n"
-	"\t\tmeta mark set iifname map @port_mark\n"
-	"\t\tiifname . ether saddr != @macs drop\n"
-	"\t\tiifname . arp saddr ether != @macs drop\n"
-	"\t\tiifname . arp saddr ip != @arp_ips drop\n"
-	"\t\tether type ip iifname . ether saddr . ip saddr != @ip_src drop\n"
-	"\t\tether type ip6 iifname . ether saddr . ip6 saddr != @ip6_src drop\n"
-	"\t\tip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n"
 	"\t}\n"
-	"\tchain prerouting { type filter hook prerouting priority -200; policy accept; "
-	"iifname @ports jump port_in; }\n"
+	"\tchain open_in { meta l4proto { udp, ipv6-icmp } jump guard; }\n"
+	"\tchain sec4 {\n"
+	"\t\tmeta l4proto udp jump guard\n"
+	"\t\tmeta mark . ether saddr . ip saddr @ip_src accept\n"
+	"\t\tmeta mark . ether saddr . ip saddr @ip_src_net accept\n"
+	"\t\tdrop\n"
+	"\t}\n"
+	"\tchain sec6 {\n"
+	"\t\tmeta l4proto { udp, ipv6-icmp } jump guard\n"
+	"\t\tip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n"
+	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src accept\n"
+	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src_net accept\n"
+	"\t\tdrop\n"
+	"\t}\n"
+	"\tchain sec_arp {\n"
+	"\t\tmeta mark . arp saddr ether != @macs drop\n"
+	"\t\tmeta mark . arp saddr ip != @arp_ips drop\n"
+	"\t\taccept\n"
+	"\t}\n"
+	"\tchain sec_in {\n"
+	"\t\tether type vmap { ip : goto sec4, ip6 : goto sec6, arp : goto sec_arp }\n"
+	"\t\tmeta mark . ether saddr != @macs drop\n"
+	"\t\taccept\n"
+	"\t}\n"
+	"\tchain prerouting {\n"
+	"\t\ttype filter hook prerouting priority -200; policy accept;\n"
+	"\t\tmeta mark set iifname map @port_mark\n"
+	"\t\tmeta mark and 0x30000 vmap { 0x10000 : jump sec_in, 0x20000 : jump open_in }\n"
+	"\t\tether daddr @tracked accept\n"
+	"\t\tether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 accept\n"
+	"\t\tnotrack\n"
+	"\t}\n"
 	"\tchain forward { type filter hook forward priority -200; policy accept; "
 	"meta priority set oifname map @port_prio; }\n"
 	"}\n"
@@ -878,17 +988,14 @@ static const char skeleton[] =
 	"\tmap egress { typeof meta mark : verdict; }\n"
 	"\tmap ingress { typeof meta priority : verdict; }\n"
 	"\tset tunnel { type ipv4_addr . inet_service; }\n"
-	"\tchain tunnel_in { type filter hook prerouting priority -310; policy accept; "
-	"ip daddr . udp dport @tunnel notrack; }\n"
 	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "
 	"ip saddr . udp dport @tunnel notrack; }\n"
 	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
+	"ip daddr . udp dport @tunnel notrack accept; ct state untracked accept; "
 	"ct zone set iifname map @zones; }\n"
-	"\tchain egress_base { type filter hook forward priority 0; policy accept; "
-	"meta mark and 0x0000ffff == 0 accept; "
-	"ct state established,related accept; " ND_ACCEPT "ct state invalid drop; "
-	"meta mark and 0x0000ffff vmap @egress; }\n"
-	"\tchain ingress_base { type filter hook forward priority 10; policy accept; "
+	"\tchain dest_in { meta priority vmap @ingress; accept; }\n"
+	"\tchain forward { type filter hook forward priority 0; policy accept; "
+	"ct state established,related accept; meta mark and 0x0000ffff vmap @egress; "
 	"meta priority vmap @ingress; }\n"
 	"}\n";
 

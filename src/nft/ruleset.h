@@ -5,31 +5,43 @@
  * removing one is a few element updates, and libnftables, which reads every
  * chain of the namespace before each transaction, has little to read.
  *
- *  bridge lepton: a packet from one of our ports (set `ports`) goes through
- *    one chain: DHCP server traffic and DHCP requests never bridged (the
- *    agent answers DHCP itself; `dhcp_local`), nor DHCPv6 and router
+ *  bridge lepton: a packet from one of our ports takes the port's mark
+ *    (`port_mark`, one lookup by name): its index with the secured bit
+ *    (0x10000) for a port with port security, the open bit (0x20000)
+ *    alone for one without; a verdict map on those bits sends it on. Every
+ *    port: DHCP server traffic and DHCP requests never bridged (the agent
+ *    answers DHCP itself; `dhcp_local`), nor DHCPv6 and router
  *    solicitations (answered by the agent too), router advertisements and
- *    redirects dropped; then, for a port with port security (`secured`),
- *    its mark (its index, from `port_mark`) and anti-spoofing by lookups
- *    keyed by the port: `macs` (port . MAC), `ip_src` (port . MAC . IPv4
- *    prefix: its own addresses, 0.0.0.0 for DHCP, its allowed address
- *    pairs), `arp_ips` (port . sender prefix), `ip6_src` (port . MAC . IPv6
- *    prefix: its own addresses, its link-local address, :: for duplicate
- *    address detection, its IPv6 allowed address pairs); its multicast neighbour solicitations are
- * not bridged (the agent answers those for the addresses it knows, and the port may use no other).
- * On the way out to a port with port security the packet takes the port's priority tag
- * (`port_prio`: 4c45:<index>). (This kernel has no bridge-family conntrack, see DESIGN.md "Kernel
- *    facts"; nor can nft 1.0.6 OR two registers, hence mark and priority.)
- *  inet lepton (reached through br_netfilter): a raw prerouting chain sets the
- *    conntrack zone from the bridge (one zone per network, so overlapping
- *    tenant addresses never share conntrack state); a forward chain checks
- *    the source port's egress rules by verdict map on the mark, a second
- *    forward chain at a later priority the destination port's ingress rules
- *    by verdict map on the priority tag (an accept ends only the chain it is
- *    in, so both must accept). Each verdict jumps to the chain of the port's
+ *    redirects dropped (one chain, reached by UDP and ICMPv6 only). A port
+ *    with port security: anti-spoofing by ether type, by lookups keyed by
+ *    the mark: `macs` (mark . MAC), `ip_src` and `ip_src_net` (mark . MAC .
+ *    IPv4 address, in a hash set, or prefix, in an interval one: its own
+ *    addresses, 0.0.0.0 for DHCP, its allowed address pairs), `arp_ips`
+ *    (mark . sender prefix), `ip6_src` and `ip6_src_net` (mark . MAC . IPv6
+ *    address or prefix: its own addresses, its link-local address, :: for
+ *    duplicate address detection, its IPv6 allowed address pairs); its
+ *    multicast neighbour solicitations are not bridged (the agent answers
+ *    those for the addresses it knows, and the port may use no other).
+ *    Conntrack sees a packet only if it comes from a port with port
+ *    security or goes to one's MAC (`tracked`) or to a group address: the
+ *    rest is notrack (no rule would read its state).
+ *    On the way out to a port with port security the packet takes the
+ *    port's priority tag (`port_prio`: 4c45:<index>). (This kernel has no
+ *    bridge-family conntrack, see DESIGN.md "Kernel facts"; nor can nft
+ *    1.0.6 OR two registers, hence mark and priority.)
+ *  inet lepton (reached through br_netfilter): a raw prerouting chain lets
+ *    the node's own VXLAN packets and untracked ones go at once and sets
+ *    the conntrack zone of the others from the bridge (one zone per
+ *    network, so overlapping tenant addresses never share conntrack state).
+ *    One forward chain: established traffic passes; then the source port's
+ *    egress verdict by verdict map on the mark, whose accept is a goto to
+ *    `dest_in`, the destination port's ingress verdict by verdict map on the
+ *    priority tag (the same verdict the base chain takes for a packet from
+ *    a port without port security). A bridged packet of an established flow
+ *    meets one rule here. Each verdict jumps to the chain of the port's
  *    set of security groups, shared by every port with the same set, which
  *    jumps to each group's chain and drops the rest (the ingress one clears
- *    the priority tag first). Only a VM port's side is checked: traffic
+ *    the priority tag of a new packet first). Only a VM port's side is checked: traffic
  *    between router legs and the overlay is routed asymmetrically by
  *    distributed routers (a reply may cross a node's bridge that never saw
  *    the request), so conntrack state is judged only where a port's security

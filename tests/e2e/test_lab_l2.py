@@ -410,21 +410,21 @@ def test_agent_repairs_drift(cloud):
     vni = admin.get(f"/v2.0/networks/{net['id']}").json["network"]["provider:segmentation_id"]
     vx = f"vxlan-{vni}"
     ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
-    tap = "tap" + projects["pa"]["vms"]["pa1"]["id"][:11]
+    mac = projects["pa"]["vms"]["pa1"]["mac_address"]
     # A VXLAN device and the ports' anti-spoofing elements deleted by hand
     # come back.
     lab.sh("compute-1", f"ip link del {vx}")
     lab.sh("compute-1", "nft flush set bridge lepton ip_src")
-    assert tap not in lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
+    assert mac not in lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
     deadline = time.time() + 20
     while time.time() < deadline:
         links = lab.sh("compute-1", "ip -o link show").stdout
         elems = lab.sh("compute-1", "nft list set bridge lepton ip_src").stdout
-        if vx in links and tap in elems:
+        if vx in links and mac in elems:
             break
         time.sleep(0.5)
     assert vx in links
-    assert tap in elems
+    assert mac in elems
     assert ping(lab, "pa1", ip2)
 
 
@@ -487,6 +487,45 @@ def test_vxlan_outer_packets_skip_conntrack(cloud):
              if f"src={ip1} dst={ip2}" in line and "dport=5003" in line]
     assert inner, table
     assert "dport=4789" not in table, table
+
+
+def test_flows_without_port_security_are_not_tracked(cloud):
+    """Conntrack sees a flow only on the nodes where a port with port
+    security is at one end: between two ports without it (on pa's network,
+    whose bridges have netfilter on for pa1-pa3) neither node tracks the
+    flow; from pa1 to such a port only pa1's node does; and pa2's security
+    group still drops new connections from such a port."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    net = projects["pa"]["net"]
+    ports = {}
+    for i in (1, 2):
+        ports[i] = mk(api, "port", {"network_id": net["id"], "port_security_enabled": False})
+        lab.vm(f"compute-{i}", ports[i]["id"], f"np{i}")
+    ip = {i: ports[i]["fixed_ips"][0]["ip_address"] for i in ports}
+    pa = projects["pa"]["vms"]
+    ip_pa1 = pa["pa1"]["fixed_ips"][0]["ip_address"]
+    ip_pa2 = pa["pa2"]["fixed_ips"][0]["ip_address"]
+    try:
+        def table(node):
+            return lab.sh(node, "cat /proc/net/nf_conntrack").stdout
+
+        def flows(text, src, dst, port):
+            return [line for line in text.splitlines()
+                    if f"src={src} dst={dst}" in line and f"dport={port} " in line]
+
+        assert eventually(lambda: tcp_ok(lab, "np1", "np2", ip[1], 5011, "open"))
+        for node in ("compute-1", "compute-2"):
+            assert not flows(table(node), ip[2], ip[1], 5011), table(node)
+        assert tcp_ok(lab, "np2", "pa1", ip[2], 5012, "egress")
+        assert flows(table("compute-1"), ip_pa1, ip[2], 5012), table("compute-1")
+        assert not flows(table("compute-2"), ip_pa1, ip[2], 5012), table("compute-2")
+        # pa's default group lets in its members only: np1 is none.
+        assert not tcp_ok(lab, "pa2", "np1", ip_pa2, 5013, "closed")
+        assert tcp_ok(lab, "pa2", "pa1", ip_pa2, 5014, "member")
+    finally:
+        for i in ports:
+            api.delete(f"/v2.0/ports/{ports[i]['id']}")
 
 
 def test_deletes_leave_nothing_behind(cloud):

@@ -74,17 +74,22 @@ TEST(nft_build_ports_groups_rules)
 	r = combo_chain(&st, "_in");
 	REQUIRE(r);
 	CHECK_STREQ(r, "meta priority set none\n"
-		       "ct state established,related accept\n"
 		       "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
 		       "mld-listener-query } accept\n"
 		       "ct state invalid drop\n"
 		       "jump sg_sgA_in\n"
 		       "drop\n");
-	CHECK_STREQ(combo_chain(&st, "_eg"), "jump sg_sgA_eg\ndrop\n");
+	CHECK_STREQ(combo_chain(&st, "_eg"),
+		    "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
+		    "mld-listener-query, mld-listener-report, mld2-listener-report } goto dest_in\n"
+		    "ct state invalid drop\n"
+		    "jump sg_sgA_eg\n"
+		    "drop\n");
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 accept\n"
 		    "meta nfproto ipv4 ip saddr @rg_sgA accept\n");
-	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_eg"), "meta nfproto ipv4 accept\n");
+	/* An egress accept goes on to the destination's ingress verdict. */
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_eg"), "meta nfproto ipv4 goto dest_in\n");
 	full = nft_script_full(&st);
 	CHECK(strstr(full, "add set inet lepton rg_sgA { type ipv4_addr; flags interval; }") !=
 	      NULL);
@@ -93,29 +98,31 @@ TEST(nft_build_ports_groups_rules)
 	/* The node's own VXLAN packets skip conntrack. */
 	CHECK(strstr(full, "add element inet lepton tunnel { 198.51.100.1 . 4789 }") != NULL);
 	CHECK(strstr(full, "ip daddr . udp dport @tunnel notrack") != NULL);
-	/* A port is elements: of the port sets, its mark and priority tag,
-	 * anti-spoofing, and the verdicts to its groups' chains. */
-	CHECK(strstr(full, "add element bridge lepton ports { \"tapaaa\", \"tapbbb\" }") != NULL);
+	/* A port is elements: its mark (index and secured bit), its
+	 * priority tag, anti-spoofing keyed by the mark, its MAC among the
+	 * tracked destinations, and the verdicts to its groups' chains. */
+	CHECK(strstr(full, "add element bridge lepton tracked { fa:00:00:00:00:01, "
+			   "fa:00:00:00:00:02 }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton dhcp_local { \"tapaaa\", \"tapbbb\" }") !=
 	      NULL);
-	CHECK(strstr(full, "add element bridge lepton port_mark { \"tapaaa\" : 0x1, "
-			   "\"tapbbb\" : 0x2 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton port_mark { \"tapaaa\" : 0x10001, "
+			   "\"tapbbb\" : 0x10002 }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton port_prio { \"tapaaa\" : 4c45:1, "
 			   "\"tapbbb\" : 4c45:2 }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton ip_src { "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . 0.0.0.0, "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . 10.0.0.5, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 . 0.0.0.0, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
-	CHECK(strstr(full, "add element bridge lepton arp_ips { \"tapaaa\" . 0.0.0.0, "
-			   "\"tapaaa\" . 10.0.0.5, ") != NULL);
+			   "0x10001 . fa:00:00:00:00:01 . 0.0.0.0, "
+			   "0x10001 . fa:00:00:00:00:01 . 10.0.0.5, "
+			   "0x10002 . fa:00:00:00:00:02 . 0.0.0.0, "
+			   "0x10002 . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10001 . 0.0.0.0, "
+			   "0x10001 . 10.0.0.5, ") != NULL);
 	/* IPv6: ::, the link-local address of the MAC (no other address
 	 * in this model). */
 	CHECK(strstr(full, "add element bridge lepton ip6_src { "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . ::, "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, ") != NULL);
-	CHECK(strstr(full, "add element bridge lepton macs { \"tapaaa\" . fa:00:00:00:00:01, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 }") != NULL);
+			   "0x10001 . fa:00:00:00:00:01 . ::, "
+			   "0x10001 . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, ") != NULL);
+	CHECK(strstr(full, "add element bridge lepton macs { 0x10001 . fa:00:00:00:00:01, "
+			   "0x10002 . fa:00:00:00:00:02 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton egress { 0x1 : jump set_") != NULL);
 	CHECK(strstr(full, "add element inet lepton ingress { 4c45:1 : jump set_") != NULL);
 	/* No chain per port. */
@@ -199,9 +206,9 @@ TEST(nft_diff_touches_only_what_changed)
 	groups[0].ips = members;
 	groups[0].n_ips = 1;
 	d = diff_to(&in, &a);
-	CHECK(strstr(d, "delete element bridge lepton ports { \"tapbbb\" }") != NULL);
-	CHECK(strstr(d, "delete element bridge lepton ip_src { \"tapbbb\" . fa:00:00:00:00:02 . "
-			"0.0.0.0, \"tapbbb\" . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
+	CHECK(strstr(d, "delete element bridge lepton port_mark { \"tapbbb\" }") != NULL);
+	CHECK(strstr(d, "delete element bridge lepton ip_src { 0x10002 . fa:00:00:00:00:02 . "
+			"0.0.0.0, 0x10002 . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
 	CHECK(strstr(d, "delete chain inet lepton sg_sgB_in") != NULL);
 	CHECK(strstr(d, "delete set inet lepton rg_sgA") != NULL);
 	CHECK(strstr(d, "tapaaa") == NULL);
@@ -308,16 +315,15 @@ TEST(nft_rules_protocols)
 		    "meta nfproto ipv4 meta l4proto 47 ip saddr 192.0.2.0/24 accept\n"
 		    "meta nfproto ipv6 meta l4proto tcp accept\n");
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_eg"),
-		    "meta nfproto ipv4 meta l4proto udp th dport 1000-2000 accept\n");
+		    "meta nfproto ipv4 meta l4proto udp th dport 1000-2000 goto dest_in\n");
 	/* Without port security: DHCP drops only, no groups, no verdicts. */
 	p.port_security = false;
 	nft_state_done(&st);
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
-	CHECK(strstr(full, "add element bridge lepton ports { \"tapx\" }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton port_mark { \"tapx\" : 0x20000 }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton dhcp_local { \"tapx\" }") != NULL);
-	CHECK(strstr(full, "secured {") &&
-	      strstr(full, "add element bridge lepton secured") == NULL);
+	CHECK(strstr(full, "add element bridge lepton tracked") == NULL);
 	CHECK(strstr(full, "add element bridge lepton ip_src") == NULL);
 	CHECK(strstr(full, "add element inet lepton ingress") == NULL);
 	CHECK(find_chain_rules(&st, "sg_g_in") == NULL && combo_chain(&st, "_in") == NULL);
@@ -352,7 +358,7 @@ TEST(nft_address_group_sets)
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
 		    "meta nfproto ipv6 ip6 saddr @ag6_agX accept\n");
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_eg"),
-		    "meta nfproto ipv4 ip daddr @ag_agMissing accept\n");
+		    "meta nfproto ipv4 ip daddr @ag_agMissing goto dest_in\n");
 	full = nft_script_full(&a);
 	CHECK(strstr(full, "add set inet lepton ag6_agX { type ipv6_addr; flags interval; }") !=
 	      NULL);
@@ -403,14 +409,16 @@ TEST(nft_port_sources_without_overlaps)
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
 	CHECK(strstr(full, "add element inet lepton rg_g { 10.0.0.0/24, 192.0.2.1 }\n") != NULL);
+	/* Single addresses in the hash set, prefixes in the interval one. */
 	CHECK(strstr(full, "add element bridge lepton ip_src { "
-			   "\"tapx\" . fa:00:00:00:00:03 . 0.0.0.0, "
-			   "\"tapx\" . fa:00:00:00:00:03 . 10.0.0.0/24, "
-			   "\"tapx\" . fa:00:00:00:00:09 . 10.0.0.7 }\n") != NULL);
-	CHECK(strstr(full, "add element bridge lepton arp_ips { \"tapx\" . 0.0.0.0, "
-			   "\"tapx\" . 10.0.0.0/24 }\n") != NULL);
-	CHECK(strstr(full, "add element bridge lepton macs { \"tapx\" . fa:00:00:00:00:03, "
-			   "\"tapx\" . fa:00:00:00:00:09 }\n") != NULL);
+			   "0x10003 . fa:00:00:00:00:03 . 0.0.0.0, "
+			   "0x10003 . fa:00:00:00:00:09 . 10.0.0.7 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton ip_src_net { "
+			   "0x10003 . fa:00:00:00:00:03 . 10.0.0.0/24 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10003 . 0.0.0.0, "
+			   "0x10003 . 10.0.0.0/24 }\n") != NULL);
+	CHECK(strstr(full, "add element bridge lepton macs { 0x10003 . fa:00:00:00:00:03, "
+			   "0x10003 . fa:00:00:00:00:09 }\n") != NULL);
 	free(full);
 	nft_state_done(&st);
 }
@@ -472,8 +480,9 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @rg_sgA accept\n"
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgMissing accept\n");
-	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_eg"),
-		    "meta nfproto ipv6 meta l4proto tcp th dport 80 ip6 daddr @rg6_sgB accept\n");
+	CHECK_STREQ(
+		find_chain_rules(&st, "sg_sgA_eg"),
+		"meta nfproto ipv6 meta l4proto tcp th dport 80 ip6 daddr @rg6_sgB goto dest_in\n");
 	full = nft_script_full(&st);
 	CHECK(strstr(full, "add set inet lepton rg6_sgA { type ipv6_addr; flags interval; }") !=
 	      NULL);
@@ -489,20 +498,22 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	/* Anti-spoofing: the pair of another MAC, then the port's own MAC
 	 * with ::, the /64 (holding its address and the one-address pair)
 	 * and its link-local address; tapbbb as before. */
-	CHECK(strstr(full,
-		     "set ip6_src { type ifname . ether_addr . ipv6_addr; flags interval; }") !=
-	      NULL);
+	CHECK(strstr(full, "set ip6_src_net { type mark . ether_addr . ipv6_addr; "
+			   "flags interval; }") != NULL);
 	CHECK(strstr(full, "add element bridge lepton ip6_src { "
-			   "\"tapaaa\" . 02:00:00:00:00:99 . 2001:db8:200::/64, "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . ::, "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . 2001:db8:100::/64, "
-			   "\"tapaaa\" . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 . ::, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 . 2001:db8:100::6, "
-			   "\"tapbbb\" . fa:00:00:00:00:02 . fe80::f800:ff:fe00:2 }") != NULL);
-	CHECK(strstr(full,
-		     "add element bridge lepton macs { \"tapaaa\" . fa:00:00:00:00:01, "
-		     "\"tapaaa\" . 02:00:00:00:00:99, \"tapbbb\" . fa:00:00:00:00:02 }") != NULL);
+			   "0x10001 . fa:00:00:00:00:01 . ::, "
+			   "0x10001 . fa:00:00:00:00:01 . fe80::f800:ff:fe00:1, "
+			   "0x10002 . fa:00:00:00:00:02 . ::, "
+			   "0x10002 . fa:00:00:00:00:02 . 2001:db8:100::6, "
+			   "0x10002 . fa:00:00:00:00:02 . fe80::f800:ff:fe00:2 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton ip6_src_net { "
+			   "0x10001 . 02:00:00:00:00:99 . 2001:db8:200::/64, "
+			   "0x10001 . fa:00:00:00:00:01 . 2001:db8:100::/64 }") != NULL);
+	/* The tracked destinations: each MAC once. */
+	CHECK(strstr(full, "add element bridge lepton tracked { 02:00:00:00:00:99, "
+			   "fa:00:00:00:00:01, fa:00:00:00:00:02 }") != NULL);
+	CHECK(strstr(full, "add element bridge lepton macs { 0x10001 . fa:00:00:00:00:01, "
+			   "0x10001 . 02:00:00:00:00:99, 0x10002 . fa:00:00:00:00:02 }") != NULL);
 	free(full);
 	nft_state_done(&st);
 }
