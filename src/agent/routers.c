@@ -719,6 +719,45 @@ static char *fw_script(struct model *m, const struct rmodel *rm, bool dvr, bool 
 	return strbuf_steal(&chains);
 }
 
+/* Routed traffic between the router's own subnets needs no conntrack when
+ * no firewall group judges it (the firewall's chains, else ""): nothing
+ * translates it, and tracking it cost a lookup per packet. Addresses with
+ * a Floating IP stay tracked at either end (the replies of a hairpin to a
+ * Floating IP go between two of the subnets and must be translated back:
+ * a distributed router's instance names its node's Floating IPs, the only
+ * ones it translates). Extra chains and sets for table ip lepton; takes fw. */
+static char *ew_untracked(char *fw, const struct ip4_cidr *subnets, size_t n_subnets,
+			  const struct m_floatingip *const *fips, size_t n_fips)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char c[IP4_CIDR_STRLEN];
+
+	if (*fw || !n_subnets)
+		return fw;
+	free(fw);
+	strbuf_append(&sb, "\tset ew_nets { type ipv4_addr; flags interval; elements = { ");
+	for (size_t i = 0; i < n_subnets; i++) {
+		struct ip4_cidr net = {ip4_cidr_network(&subnets[i]), subnets[i].len};
+
+		ip4_cidr_format(&net, c);
+		strbuf_appendf(&sb, "%s%s", i ? ", " : "", c);
+	}
+	strbuf_append(&sb, " }; }\n\tset ew_natted { type ipv4_addr;");
+	for (size_t i = 0; i < n_fips; i++) {
+		ip4_format(fips[i]->fixed_ip, c);
+		strbuf_appendf(&sb, "%s%s", i ? ", " : " elements = { ", c);
+	}
+	strbuf_appendf(&sb,
+		       "%s }\n"
+		       "\tchain ew_raw {\n"
+		       "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+		       "\t\tip saddr @ew_nets ip daddr @ew_nets ip saddr != @ew_natted "
+		       "ip daddr != @ew_natted notrack\n"
+		       "\t}\n",
+		       n_fips ? " };" : "");
+	return strbuf_steal(&sb);
+}
+
 /* The namespace's script (taken) and, when the firewall has IPv6 chains
  * (fw6, taken), table ip6 lepton after it (replaced with table ip lepton,
  * in the same transaction). */
@@ -881,7 +920,9 @@ static void legacy_router(struct model *mo, const struct r_node *node, struct rm
 	}
 	d->nft = fw6_append(nat_script(qg, m->fips, m->gw ? m->n_fips : 0, cidrs, n,
 				       m->gw && m->router->enable_snat ? m->ext_ip : 0, true,
-				       fw_script(mo, m, false, false), NULL),
+				       ew_untracked(fw_script(mo, m, false, false), cidrs, n,
+						    m->fips, m->n_fips),
+				       NULL),
 			    fw_script(mo, m, false, true));
 }
 
@@ -986,9 +1027,11 @@ static void dvr_router(struct model *mo, const struct r_node *node, struct rmode
 	/* Connected and extra routes before any policy: main without default. */
 	if (policy)
 		add_rule(d, R_PRIO_MAIN, 0, 0, 254, 0);
-	d->nft = fw6_append(nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true,
-				       fw_script(mo, m, true, false), dsnat ? &ds : NULL),
-			    fw_script(mo, m, true, true));
+	d->nft = fw6_append(
+		nat_script(fg, local, *fg ? n_local : 0, cidrs, 0, 0, true,
+			   ew_untracked(fw_script(mo, m, true, false), cidrs, n, local, n_local),
+			   dsnat ? &ds : NULL),
+		fw_script(mo, m, true, true));
 	dsnat_done(&ds);
 	free(local);
 	free(mine);

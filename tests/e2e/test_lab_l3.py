@@ -216,6 +216,47 @@ def test_seven_traffic_cases(cloud, mode):
     assert any(NET1 in x for x in pkts), pkts
 
 
+@pytest.mark.parametrize("mode", ["legacy", "dvr"])
+def test_routed_east_west_is_not_tracked_floating_ips_are(cloud, mode):
+    """A router without a firewall group does not track traffic between its
+    own subnets (nothing translates it); a flow to or from an address with
+    a Floating IP stays tracked there, and a hairpin to a Floating IP is
+    translated both ways."""
+    lab, admin, ext, projects = cloud
+    p = projects[mode]
+    vms, router_id = p["vms"], p["router"]["id"]
+    a, b, c, d = (vms[k] for k in "abcd")
+    fip = p["fip"]["floating_ip_address"]
+
+    def table(node):
+        return lab.exec(f"{node}-qrouter-{router_id}", ["cat", "/proc/net/nf_conntrack"],
+                        check=True).stdout
+
+    def flows(text, src, dst, port):
+        return [ln for ln in text.splitlines()
+                if f"src={src} dst={dst}" in ln and f"dport={port} " in ln]
+
+    # c -> b: routed on compute-2 (DVR) or network-1 (legacy), untracked.
+    srv = who_am_i_server(lab, b["vm"], 9191)
+    try:
+        assert tcp_peer(lab, c["vm"], b["ip"], 9191) == c["ip"]
+    finally:
+        lab.stop(srv)
+    node = "compute-2" if mode == "dvr" else "network-1"
+    assert not flows(table(node), c["ip"], b["ip"], 9191), table(node)
+    # d -> a: a has a Floating IP, the flow is tracked where it is routed.
+    srv = who_am_i_server(lab, a["vm"], 9192)
+    try:
+        assert tcp_peer(lab, d["vm"], a["ip"], 9192) == d["ip"]
+        node = "compute-1" if mode == "dvr" else "network-1"
+        assert flows(table(node), d["ip"], a["ip"], 9192), table(node)
+        # d -> a's Floating IP: a answers, and d sees the answer come from
+        # the Floating IP (else its TCP would refuse it).
+        assert tcp_peer(lab, d["vm"], fip, 9192) != ""
+    finally:
+        lab.stop(srv)
+
+
 def test_disassociate_stops_inbound_and_reassociate(cloud):
     """Disassociating ends inbound traffic at once, established flows
     included (another Floating IP keeps the node's external leg up and the
