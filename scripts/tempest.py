@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -164,6 +165,7 @@ enforce_scope = false
     run(km + ["bootstrap", "--bootstrap-password", PASSWORD,
               "--bootstrap-admin-url", f"{url}/v3", "--bootstrap-internal-url", f"{url}/v3",
               "--bootstrap-public-url", f"{url}/v3", "--bootstrap-region-id", "RegionOne"], env)
+    sqlite_wal(kdir / "keystone.db")
     # uwsgi's http-socket closes each connection after its response without
     # saying so: a client that sends its next request on it before the close
     # arrives gets "Remote end closed connection without response" (seen in
@@ -175,6 +177,33 @@ enforce_scope = false
                     kdir / "uwsgi.log", env=env)
     wait_http(f"{url}/v3", p, "keystone")
     return url
+
+
+def sqlite_wal(path):
+    """Keystone's SQLite database in WAL mode (kept in the file, for every
+    connection opened after). Keystone 22 leaves read transactions open:
+    federation's get_enabled_service_providers() returns a lazy query out of
+    its session_for_read(), and iterating it later begins a transaction
+    (oslo.db emits BEGIN for reads too) on a session nobody closes; it ends
+    only when Python's cycle collector frees that session. This runs on
+    every token rendered (the auth middleware, each token issued). Most
+    often the collector frees it within the request; when it does not, the
+    next write's COMMIT, in SQLite's default rollback journal, waits for
+    that reader's lock: the single uwsgi worker sleeps out the 5 s busy
+    timeout (nothing in it can run the collector meanwhile) and fails with
+    "database is locked"; the exception leaves the WSGI app and uwsgi
+    closes the connection without a response. The client sees
+    RemoteDisconnected, which urllib3 does not retry for a POST: a random
+    setUpClass failed in most runs. In WAL mode a reader never blocks a
+    commit. Deployments run Keystone on MySQL or PostgreSQL, where reads do
+    not block commits either."""
+    db = sqlite3.connect(path)
+    try:
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    finally:
+        db.close()
+    if mode != "wal":
+        raise RuntimeError(f"{path}: journal_mode is {mode}, not wal")
 
 
 def http_json(method, url, token=None, body=None, extra=None):
@@ -319,6 +348,8 @@ def lepton_post(url, token, path, body):
         return json.loads(r.read())
 
 
+REQUEST_NOTE = "request: "
+
 # Imported first by every Python process of the run (PYTHONPATH): Debian's
 # tempest package sleeps 10 s before each subnet delete (a wait for agents
 # that tear ports down late); upstream Tempest deletes at once, and so does
@@ -333,7 +364,27 @@ try:
     _sc.SubnetsClient.delete_subnet = _delete_subnet
 except ImportError:
     pass
-"""
+
+# A request that gets no response (the connection closed, refused, timed
+# out) raises from urllib3 with neither the method nor the URL: a note on
+# the exception names them (and so the server) in the test's traceback.
+try:
+    from tempest.lib.common import rest_client as _rc
+
+    _raw_request = _rc.RestClient.raw_request
+
+    def _raw_request_noted(self, url, method, *args, **kwargs):
+        try:
+            return _raw_request(self, url, method, *args, **kwargs)
+        except Exception as e:
+            if hasattr(e, "add_note"):
+                e.add_note("%s%s %s" % (REQUEST_NOTE, method, url))
+            raise
+
+    _rc.RestClient.raw_request = _raw_request_noted
+except ImportError:
+    pass
+""".replace("REQUEST_NOTE", repr(REQUEST_NOTE))
 
 
 def tempest_env(work):
@@ -495,7 +546,8 @@ def report(results, known, skips):
     for tid, (st, reason) in sorted(results.items()):
         b = bare_id(tid)
         if st == "fail" and b not in known:
-            first = [ln for ln in reason.splitlines() if ln.strip()][-1:] or [""]
+            first = [ln for ln in reason.splitlines()
+                     if ln.strip() and not ln.startswith(REQUEST_NOTE)][-1:] or [""]
             new_fail.append(f"{b}  {first[0][:200]}")
         elif st == "skip" and b not in skips:
             new_skip.append(f"{b}  {reason.strip()[:200]}")
@@ -508,21 +560,55 @@ def report(results, known, skips):
             print(f"\n{title} ({len(items)}):")
             for i in items:
                 print("  " + i)
+    for tid, (st, reason) in sorted(results.items()):
+        if st == "fail" and bare_id(tid) not in known:
+            print(f"\ntraceback of {bare_id(tid)} (its tail):")
+            for ln in traceback_tail(reason):
+                print("  " + ln)
     return total, new_fail, new_skip, fixed
 
 
+def traceback_tail(reason, frames=5):
+    """The lines of a failure that name the server and the request: the
+    request (method and URL, noted on the exception by SITECUSTOMIZE), the
+    last `frames` frames of Tempest or the plugin in the last traceback
+    (which client: identity = Keystone, network = lepton-server, and its
+    call) and the exception."""
+    lines = [ln.rstrip() for ln in reason.splitlines() if ln.strip()]
+    start = max((i for i, ln in enumerate(lines) if ln.startswith("Traceback")), default=0)
+    lines = lines[start:]
+    notes = [ln for ln in lines if ln.startswith(REQUEST_NOTE)]
+    calls = []
+    for i, ln in enumerate(lines):
+        if ln.lstrip().startswith("File ") and re.search(r"/(tempest|neutron_tempest_plugin)/",
+                                                          ln):
+            code = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            calls.append(ln.strip() + (f": {code}" if code and not code.startswith("File ")
+                                       else ""))
+    exc = [ln for ln in lines[1:] if not ln.startswith((" ", REQUEST_NOTE))]
+    return notes[-1:] + calls[-frames:] + exc[-1:]
+
+
 def show_service_trouble(work):
-    """After an unexpected failure: what lepton-server logged above info
-    and what uwsgi (Keystone) logged besides its request lines, so that a
+    """After an unexpected failure: what lepton-server logged above info,
+    what uwsgi (Keystone) logged besides its request lines and its requests
+    that answered 5xx (uwsgi closes the connection without a response when
+    the app raises), and the errors Keystone did not handle, so that a
     connection one of them closed can be told apart."""
-    for name, path, skip in (("lepton-server", work / "lepton" / "server.log", " level=info "),
-                             ("keystone uwsgi", work / "keystone" / "uwsgi.log", "[pid: ")):
+    for name, path, what, keep in (
+            ("lepton-server", work / "lepton" / "server.log", "lines besides requests",
+             lambda ln: " level=info " not in ln),
+            ("keystone uwsgi", work / "keystone" / "uwsgi.log", "lines besides requests",
+             lambda ln: not ln.startswith("[pid: ")),
+            ("keystone uwsgi", work / "keystone" / "uwsgi.log", "requests answered 5xx",
+             lambda ln: ln.startswith("[pid: ") and re.search(r"\(HTTP/1\.[01] 5\d\d\)", ln)),
+            ("keystone", work / "keystone" / "keystone.log", "unhandled errors",
+             lambda ln: " CRITICAL " in ln)):
         try:
-            lines = [ln for ln in path.read_text(errors="replace").splitlines()
-                     if skip not in ln]
+            lines = [ln for ln in path.read_text(errors="replace").splitlines() if keep(ln)]
         except OSError:
             continue
-        print(f"\n{name} log, {len(lines)} lines besides requests (the last 30):")
+        print(f"\n{name} log, {len(lines)} {what} (the last 30):")
         for ln in lines[-30:]:
             print("  " + ln)
 
