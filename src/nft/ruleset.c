@@ -396,9 +396,12 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 }
 
 /* The bridge table's mark of a port: its index with the secured bit, or
- * the open bit alone (see the skeleton). */
-#define MARK_SECURED 0x10000u
-#define MARK_OPEN    0x20000u
+ * the open bit alone; the skeleton's prerouting chain branches on them. */
+#define MARK_SECURED 0x10000
+#define MARK_OPEN    0x20000
+#define MARK_BITS    0x30000
+#define STR_(x)	     #x
+#define STR(x)	     STR_(x)
 
 /* A port is only elements of the fixed sets and maps: its mark, the
  * bridge table's anti-spoofing sets keyed by that mark, its priority tag,
@@ -418,7 +421,7 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 	p = piece_new(key, port, sizeof(*port));
 	snprintf(tap, sizeof(tap), "\"%s\"", port->tap);
 	snprintf(mark, sizeof(mark), "0x%x",
-		 port->port_security ? MARK_SECURED | port->idx : MARK_OPEN);
+		 port->port_security ? MARK_SECURED | (unsigned) port->idx : MARK_OPEN);
 	piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap), xstrdup(mark));
 	if (!port->dhcp_central)
 		piece_elem(p, &cap, BRIDGE, SET_DHCP_LOCAL, xstrdup(tap), NULL);
@@ -603,7 +606,7 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 	hmap_put(&b->done, p->key, p);
 }
 
-/* The pieces of the ports and of their sets of groups, from the previous
+/* The pieces of the ports, of their tracked MACs and of their sets of groups, from the previous
  * state whole (its ports input had the same stamp), in their order. */
 static void take_ports(struct builder *b, const struct nft_state *prev)
 {
@@ -611,8 +614,10 @@ static void take_ports(struct builder *b, const struct nft_state *prev)
 		for (size_t i = 0; i < prev->n_pieces; i++) {
 			struct nft_piece *p = prev->pieces[i];
 
-			if (!startswith(p->key, combos ? "c:" : "p:") &&
-			    (combos || !streq(p->key, "m")))
+			bool ports_half = combos ? startswith(p->key, "c:")
+						 : startswith(p->key, "p:") || streq(p->key, "m");
+
+			if (!ports_half)
 				continue;
 			p->refs++;
 			push(b, p);
@@ -973,31 +978,37 @@ static const char skeleton[] =
 	"\tchain prerouting {\n"
 	"\t\ttype filter hook prerouting priority -200; policy accept;\n"
 	"\t\tmeta mark set iifname map @port_mark\n"
-	"\t\tmeta mark and 0x30000 vmap { 0x10000 : jump sec_in, 0x20000 : jump open_in }\n"
-	"\t\tether daddr @tracked accept\n"
-	"\t\tether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 accept\n"
-	"\t\tnotrack\n"
-	"\t}\n"
-	"\tchain forward { type filter hook forward priority -200; policy accept; "
-	"meta priority set oifname map @port_prio; }\n"
-	"}\n"
-	"table inet lepton\n"
-	"delete table inet lepton\n"
-	"table inet lepton {\n"
-	"\tmap zones { typeof iifname : ct zone; }\n"
-	"\tmap egress { typeof meta mark : verdict; }\n"
-	"\tmap ingress { typeof meta priority : verdict; }\n"
-	"\tset tunnel { type ipv4_addr . inet_service; }\n"
-	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "
-	"ip saddr . udp dport @tunnel notrack; }\n"
-	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
-	"ip daddr . udp dport @tunnel notrack accept; ct state untracked accept; "
-	"ct zone set iifname map @zones; }\n"
-	"\tchain dest_in { meta priority vmap @ingress; accept; }\n"
-	"\tchain forward { type filter hook forward priority 0; policy accept; "
-	"ct state established,related accept; meta mark and 0x0000ffff vmap @egress; "
-	"meta priority vmap @ingress; }\n"
-	"}\n";
+	"\t\tmeta mark and " STR(MARK_BITS) " vmap { " STR(MARK_SECURED) " : jump sec_in, " STR(
+		MARK_OPEN) " : jump open_in }\n"
+			   "\t\tether daddr @tracked accept\n"
+			   "\t\tether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 accept\n"
+			   "\t\tnotrack\n"
+			   "\t}\n"
+			   "\tchain forward { type filter hook forward priority -200; policy "
+			   "accept; "
+			   "meta priority set oifname map @port_prio; }\n"
+			   "}\n"
+			   "table inet lepton\n"
+			   "delete table inet lepton\n"
+			   "table inet lepton {\n"
+			   "\tmap zones { typeof iifname : ct zone; }\n"
+			   "\tmap egress { typeof meta mark : verdict; }\n"
+			   "\tmap ingress { typeof meta priority : verdict; }\n"
+			   "\tset tunnel { type ipv4_addr . inet_service; }\n"
+			   "\tchain tunnel_out { type filter hook output priority -310; policy "
+			   "accept; "
+			   "ip saddr . udp dport @tunnel notrack; }\n"
+			   "\tchain prerouting { type filter hook prerouting priority -300; policy "
+			   "accept; "
+			   "ip daddr . udp dport @tunnel notrack accept; ct state untracked "
+			   "accept; "
+			   "ct zone set iifname map @zones; }\n"
+			   "\tchain dest_in { meta priority vmap @ingress; accept; }\n"
+			   "\tchain forward { type filter hook forward priority 0; policy accept; "
+			   "ct state established,related accept; meta mark and 0x0000ffff vmap "
+			   "@egress; "
+			   "meta priority vmap @ingress; }\n"
+			   "}\n";
 
 static void emit_rules(struct strbuf *sb, const struct nft_chain *c)
 {
