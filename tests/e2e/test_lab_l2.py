@@ -528,6 +528,42 @@ def test_flows_without_port_security_are_not_tracked(cloud):
             api.delete(f"/v2.0/ports/{ports[i]['id']}")
 
 
+def test_vxlan_packets_leave_without_a_mark(cloud):
+    """The bridge table's port mark is cleared once read: a VXLAN packet
+    whose skb carries a mark skips the tunnel's route cache and pays a full
+    route lookup. compute-1 counts its outgoing VXLAN packets (longer than
+    an encapsulated ARP) while pa1 (port security) pings pa2 and a port
+    without port security pings pa2 too (refused there, but it leaves):
+    none carries a mark."""
+    lab, admin, projects = cloud
+    api = projects["pa"]["api"]
+    pa = projects["pa"]["vms"]
+    ip_pa2 = pa["pa2"]["fixed_ips"][0]["ip_address"]
+    port = mk(api, "port", {"network_id": projects["pa"]["net"]["id"],
+                            "port_security_enabled": False})
+    lab.vm("compute-1", port["id"], "nomark1")
+    table = "lptest_mark"
+    lab.sh("compute-1", f"nft add table inet {table}")
+    try:
+        lab.sh("compute-1", f"nft 'add chain inet {table} out {{ type filter hook output "
+                            "priority 0; }'")
+        lab.sh("compute-1", f"nft add rule inet {table} out udp dport 4789 meta length gt 200 "
+                            "meta mark != 0 counter")
+        lab.sh("compute-1", f"nft add rule inet {table} out udp dport 4789 meta length gt 200 "
+                            "counter")
+        assert lab.sh("pa1", f"ping -c 10 -i 0.05 -W 1 -s 400 {ip_pa2}",
+                      check=False).returncode == 0
+        lab.sh("nomark1", f"ping -c 10 -i 0.05 -W 1 -s 400 {ip_pa2}", check=False)
+        out = lab.sh("compute-1", f"nft list chain inet {table} out").stdout
+        counts = [int(n) for n in re.findall(r"counter packets (\d+)", out)]
+        assert len(counts) == 2, out
+        assert counts[1] >= 20, out
+        assert counts[0] == 0, out
+    finally:
+        lab.sh("compute-1", f"nft delete table inet {table}", check=False)
+        api.delete(f"/v2.0/ports/{port['id']}")
+
+
 def test_deletes_leave_nothing_behind(cloud):
     lab, admin, projects = cloud
     api = projects["pb"]["api"]
