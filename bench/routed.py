@@ -26,16 +26,21 @@ bridge-nf-call-* sysctls at 0, as the lab's nodes):
     each node's router has its own gateway addresses and MACs (node 1 .1,
     node 2 .254) and each VM uses its own node's router, so each direction is
     routed on its source node as in Lepton (where the gateway is one anycast
-    address and MAC on every node);
+    address and MAC on every node); measured twice: as it is, and with an
+    nft NAT table in each router (a gateway's SNAT, the baseline the issue
+    names: "a raw namespace router with nft NAT"), whose conntrack then
+    tracks the east-west flows too (Lepton's routers do not track traffic
+    between their own subnets);
   - north-south: a node with a tenant bridge (MTU 1450) and an external
     bridge, a router namespace between them with nftables DNAT/SNAT for one
     Floating IP (a /32 on its external leg, as Lepton's), the node's external
     veth to a raw external switch, an upstream router namespace with the pool
     on-link, an internet namespace behind it.
 
-Rounds take turns (raw, Lepton with port security off, Lepton with the
-20-rule group, for each case); the figures are medians of the rounds, with
-each round's figures printed too, and the ratio Lepton / raw.
+Rounds take turns (raw, for east-west also raw with NAT, Lepton with port
+security off, Lepton with the 20-rule group, for each case); the figures are
+medians of the rounds, with each round's figures printed too, and the ratio
+Lepton / raw.
 
 Run as root: bench/routed.py [--rounds 3] [--secs 5] (Debian's /usr/bin/python3,
 standard library only; or `make bench-routed BENCH_ARGS=...`)
@@ -195,6 +200,22 @@ class Raw:
         self.ip("b", "route", "add", "default", "via", "10.9.1.254")
         return self.ns("a"), self.ns("b"), "10.9.1.10", "10.9.0.10"
 
+    def east_west_nat(self, on):
+        """Gives the east-west routers an nft NAT table (a gateway's SNAT on
+        a leg they do not have), or takes it away: with it their conntrack
+        tracks every flow they route, as any router with NAT does."""
+        nat = ("table ip gwnat {\n"
+               " chain post { type nat hook postrouting priority srcnat; policy accept;\n"
+               "  oifname \"qg\" masquerade\n }\n}\n")
+        for rtr in ("r1", "r2"):
+            if on:
+                p = subprocess.run(["ip", "netns", "exec", self.ns(rtr), "nft", "-f", "-"],
+                                   input=nat, capture_output=True, text=True, timeout=30)
+                if p.returncode != 0:
+                    raise RuntimeError(f"nft in {self.ns(rtr)}: {p.stderr.strip()}")
+            else:
+                self.run(rtr, "nft", "delete", "table", "ip", "gwnat")
+
     # -- north-south -------------------------------------------------------------
     def north_south(self):
         """VM v (10.9.0.10, MTU 1450) - node f's bridge brA - router fr (nft
@@ -329,11 +350,20 @@ def main():
             for kind, (c, s, ip) in todo[case].items():
                 iperf(c, s, ip, 1)
         load_before = os.getloadavg()
-        rounds = {case: {k: [] for k in ("raw", "off", "on")} for case, _ in CASES}
+        rounds = {case: {k: [] for k in ("raw", "rawnat", "off", "on")} for case, _ in CASES}
         for _ in range(args.rounds):
             for case, _ in CASES:
-                for kind in ("raw", "off", "on"):
-                    rounds[case][kind].append(iperf(*todo[case][kind], args.secs))
+                for kind in ("raw", "rawnat", "off", "on"):
+                    if kind == "rawnat" and not case.startswith("ew"):
+                        continue  # the north-south baseline has its NAT already
+                    if kind == "rawnat":
+                        raw.east_west_nat(True)
+                    try:
+                        path = todo[case]["raw" if kind == "rawnat" else kind]
+                        rounds[case][kind].append(iperf(*path, args.secs))
+                    finally:
+                        if kind == "rawnat":
+                            raw.east_west_nat(False)
         load_after = os.getloadavg()
         bridges = {m: (nf_call(*lep[m]["a_bridge"]), nf_call(*lep[m]["b_bridge"]))
                    for m in lep}
@@ -351,13 +381,20 @@ def main():
             base, off, on = (statistics.median(r[k]) for k in ("raw", "off", "on"))
             print(f"  {label:34s} {base:7.2f}  {off:7.2f} {off / base:5.2f}  {on:8.2f} "
                   f"{on / base:5.2f}")
+        print("  east-west against the raw routers with an nft NAT table (their conntrack "
+              "tracks the flows):")
+        for case, label in CASES[:2]:
+            r = rounds[case]
+            base, off, on = (statistics.median(r[k]) for k in ("rawnat", "off", "on"))
+            print(f"  {label:34s} {base:7.2f}  {off:7.2f} {off / base:5.2f}  {on:8.2f} "
+                  f"{on / base:5.2f}")
         print("  nf_call_iptables of the VMs' bridges (A@compute-1, B@compute-2): "
               + ", ".join(f"PS {m} {a} {b}" for m, (a, b) in bridges.items()))
         print("  rounds (Gbit/s):")
         for case, label in CASES:
             print(f"    {case:6s} " + "; ".join(
                 f"{k} " + " ".join(f"{v:.2f}" for v in rounds[case][k])
-                for k in ("raw", "off", "on")))
+                for k in ("raw", "rawnat", "off", "on") if rounds[case][k]))
     finally:
         raw.remove()
         lab.down()
