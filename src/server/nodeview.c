@@ -85,6 +85,50 @@ static const char *str(json_t *doc, const char *key)
 	return s ? s : "";
 }
 
+/* What a view read: the 64-bit hashes of its keys (see the journal),
+ * sorted and distinct. A stream keeps one for as long as it is open, so it
+ * is 8 bytes a key, not a JSON object of strings (about 110 bytes a key: a
+ * node's view reads a few hundred). Two keys with one hash only make a
+ * change look relevant when it is not: the view is computed again, never
+ * missed. */
+struct nodeview_deps {
+	size_t n;
+	uint64_t h[];
+};
+
+static uint64_t key_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *k; k++)
+		h = (h ^ (uint8_t) *k) * 1099511628211ull;
+	return h;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool deps_has(const struct nodeview_deps *d, const char *key)
+{
+	uint64_t h = key_hash(key);
+
+	return d && bsearch(&h, d->h, d->n, sizeof(h), cmp_u64) != NULL;
+}
+
+void nodeview_deps_free(struct nodeview_deps *d)
+{
+	free(d);
+}
+
+size_t nodeview_deps_count(const struct nodeview_deps *d)
+{
+	return d ? d->n : 0;
+}
+
 struct nodeview *nodeview_new(void)
 {
 	struct nodeview *v = xcalloc(1, sizeof(*v));
@@ -264,8 +308,11 @@ static void sync_indexes(struct nodeview *v, struct store *s)
 	}
 }
 
-bool nodeview_may_differ(struct nodeview *v, struct store *s, int64_t rev, json_t *deps)
+bool nodeview_may_differ(struct nodeview *v, struct store *s, int64_t rev,
+			 const struct nodeview_deps *deps)
 {
+	if (!deps)
+		return true; /* nothing computed yet */
 	sync_indexes(v, s);
 	if (rev < v->journal_floor)
 		return true;
@@ -276,7 +323,7 @@ bool nodeview_may_differ(struct nodeview *v, struct store *s, int64_t rev, json_
 		if (json_integer_value(json_array_get(j, 0)) <= rev)
 			break;
 		json_array_foreach(json_array_get(j, 1), n, k)
-			if (json_object_get(deps, json_string_value(k)))
+			if (deps_has(deps, json_string_value(k)))
 				return true;
 	}
 	return false;
@@ -285,9 +332,39 @@ bool nodeview_may_differ(struct nodeview *v, struct store *s, int64_t rev, json_
 struct view {
 	struct nodeview *v;
 	struct store *s;
-	json_t *out;  /* {type: {id: doc}} */
-	json_t *deps; /* keys of what was read (see the journal) */
+	json_t *out;   /* {type: {id: doc}} */
+	uint64_t *dep; /* hashes of the keys read, in reading order */
+	size_t n_dep, cap_dep;
 };
+
+static void note(struct view *w, const char *key)
+{
+	if (w->n_dep == w->cap_dep) {
+		w->cap_dep = w->cap_dep ? w->cap_dep * 2 : 256;
+		w->dep = xrealloc(w->dep, w->cap_dep * sizeof(*w->dep));
+	}
+	w->dep[w->n_dep++] = key_hash(key);
+}
+
+/* The view's keys as a nodeview_deps (takes w->dep). */
+static struct nodeview_deps *deps_seal(struct view *w)
+{
+	struct nodeview_deps *d;
+	size_t n = 0;
+
+	if (w->n_dep)
+		qsort(w->dep, w->n_dep, sizeof(*w->dep), cmp_u64);
+	for (size_t i = 0; i < w->n_dep; i++)
+		if (!n || w->dep[i] != w->dep[n - 1])
+			w->dep[n++] = w->dep[i];
+	d = xmalloc(sizeof(*d) + n * sizeof(d->h[0]));
+	d->n = n;
+	if (n)
+		memcpy(d->h, w->dep, n * sizeof(d->h[0]));
+	free(w->dep);
+	w->dep = NULL;
+	return d;
+}
 
 /* A document, borrowed, noting that the view read it. */
 static json_t *get(struct view *w, const char *type, const char *id)
@@ -295,7 +372,7 @@ static json_t *get(struct view *w, const char *type, const char *id)
 	char key[512];
 
 	snprintf(key, sizeof(key), "D\x1f%s\x1f%s", type, id);
-	json_object_set_new(w->deps, key, json_true());
+	note(w, key);
 	return store_get_shared(w->s, type, id);
 }
 
@@ -305,7 +382,7 @@ static json_t *find(struct view *w, const char *index, const char *value)
 	char k[512];
 
 	key2(k, sizeof(k), index, value);
-	json_object_set_new(w->deps, k, json_true());
+	note(w, k);
 	return json_object_get(w->v->idx, k);
 }
 
@@ -375,9 +452,10 @@ static bool is_vm_port(json_t *port)
 	return !startswith(str(port, "device_owner"), "network:");
 }
 
-json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, json_t **ret_deps)
+json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host,
+			 struct nodeview_deps **ret_deps)
 {
-	struct view w = {v, s, json_object(), json_object()};
+	struct view w = {v, s, json_object(), NULL, 0, 0};
 	json_t *lp = json_object(), *ln = json_object(), *rt = json_object();
 	json_t *net_set = json_object(), *hosts = json_object(), *rg = json_object();
 	json_t *phys = NULL, *doc, *x, *e;
@@ -500,6 +578,6 @@ json_t *nodeview_compute(struct nodeview *v, struct store *s, const char *host, 
 	json_decref(net_set);
 	json_decref(hosts);
 	json_decref(rg);
-	*ret_deps = w.deps;
+	*ret_deps = deps_seal(&w);
 	return w.out;
 }

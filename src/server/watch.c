@@ -38,13 +38,13 @@ struct watch_hub {
 struct watch_stream {
 	struct watch_hub *hub;
 	/* The feeder's alone (and watch_new's before the stream is listed). */
-	char *host;   /* NULL: the whole feed */
-	json_t *sent; /* with a host: {type: {id: doc}} the node holds */
-	json_t *deps; /* with a host: what computing `sent` read */
-	int64_t rev;  /* last store revision the stream reflects (also read
-		       * under the store's lock by watch_foreach) */
-	int64_t pos;  /* with a host: revision of the last line sent */
-	json_t *snap; /* the whole feed's snapshot being sent */
+	char *host;		    /* NULL: the whole feed */
+	json_t *sent;		    /* with a host: {type: {id: doc}} the node holds */
+	struct nodeview_deps *deps; /* with a host: what computing `sent` read */
+	int64_t rev;		    /* last store revision the stream reflects (also read
+				     * under the store's lock by watch_foreach) */
+	int64_t pos;		    /* with a host: revision of the last line sent */
+	json_t *snap;		    /* the whole feed's snapshot being sent */
 	size_t snap_i;
 	int64_t snap_rev;
 	bool need_snapshot;
@@ -82,7 +82,7 @@ static void stream_destroy(struct watch_stream *w)
 	strbuf_done(&w->out);
 	strbuf_done(&w->pend);
 	json_decref(w->sent);
-	json_decref(w->deps);
+	nodeview_deps_free(w->deps);
 	json_decref(w->snap);
 	free(w->host);
 	free(w);
@@ -242,7 +242,8 @@ static bool snapshot(struct watch_stream *w, struct store *store, size_t budget)
 static void node_snapshot(struct watch_stream *w, struct watch_hub *hub)
 {
 	int64_t rev = store_revision(hub->store);
-	json_t *deps, *now = nodeview_compute(hub->view, hub->store, w->host, &deps), *doc;
+	struct nodeview_deps *deps;
+	json_t *now = nodeview_compute(hub->view, hub->store, w->host, &deps), *doc;
 	const char *id;
 
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_begin", "revision", (json_int_t) rev));
@@ -252,7 +253,7 @@ static void node_snapshot(struct watch_stream *w, struct watch_hub *hub)
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_end", "revision", (json_int_t) rev));
 	json_decref(w->sent);
 	w->sent = now;
-	json_decref(w->deps);
+	nodeview_deps_free(w->deps);
 	w->deps = deps;
 	w->rev = w->pos = rev;
 	w->need_snapshot = false;
@@ -265,7 +266,8 @@ static void node_snapshot(struct watch_stream *w, struct watch_hub *hub)
 static void node_changes(struct watch_stream *w, struct watch_hub *hub)
 {
 	int64_t head = store_revision(hub->store), base;
-	json_t *deps, *now = nodeview_compute(hub->view, hub->store, w->host, &deps);
+	struct nodeview_deps *deps;
+	json_t *now = nodeview_compute(hub->view, hub->store, w->host, &deps);
 	json_t *lines = json_array(), *doc, *l;
 	const char *id;
 	size_t n, i, t;
@@ -303,7 +305,7 @@ static void node_changes(struct watch_stream *w, struct watch_hub *hub)
 	json_decref(lines);
 	json_decref(w->sent);
 	w->sent = now;
-	json_decref(w->deps);
+	nodeview_deps_free(w->deps);
 	w->deps = deps;
 	w->rev = head;
 }

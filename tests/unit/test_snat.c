@@ -1,10 +1,12 @@
 /* Distributed SNAT: block arithmetic, its config keys, the timestamps of
- * GRACE expiry (pure), and its index over a real store. */
+ * GRACE expiry (pure), and its index over a real store; the per-node view's
+ * record of what it read, over a real store too. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "base/timeutil.h"
 #include "server/config.h"
+#include "server/nodeview.h"
 #include "server/snat.h"
 #include "server/snatindex.h"
 #include "server/store.h"
@@ -94,6 +96,19 @@ TEST(time_iso_roundtrip)
 	CHECK(time_iso_parse("", &t) == -EINVAL);
 }
 
+/* Removes a store's directory made by a test. */
+static void remove_store_dir(const char *dir)
+{
+	static const char *const files[] = {"lepton.db", "lepton.db-wal", "lepton.db-shm"};
+	char path[96];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		(void) unlink(path);
+	}
+	(void) rmdir(dir);
+}
+
 /* The index follows the store's cache through commits and rollbacks. */
 static void put(struct store *s, const char *type, const char *id, const char *json)
 {
@@ -107,7 +122,7 @@ static void put(struct store *s, const char *type, const char *id, const char *j
 
 TEST(snatindex_follows_commits_and_rollbacks)
 {
-	char dir[] = "/tmp/lepton-unit-snat-XXXXXX", path[64];
+	char dir[] = "/tmp/lepton-unit-snat-XXXXXX";
 	struct store *s = NULL;
 
 	REQUIRE(mkdtemp(dir));
@@ -156,11 +171,71 @@ TEST(snatindex_follows_commits_and_rollbacks)
 	CHECK(json_object_get(snatindex_blocks_by_router(), "r1"));
 	store_unlock(s);
 	store_free(s);
-	snprintf(path, sizeof(path), "%s/lepton.db", dir);
-	(void) unlink(path);
-	snprintf(path, sizeof(path), "%s/lepton.db-wal", dir);
-	(void) unlink(path);
-	snprintf(path, sizeof(path), "%s/lepton.db-shm", dir);
-	(void) unlink(path);
-	(void) rmdir(dir);
+	remove_store_dir(dir);
+}
+
+/* The per-node view: a change to something the view did not read leaves it
+ * as it is (may_differ false, which is exact); a change to a document it
+ * holds, or to an index entry it looked up, may change it. */
+TEST(nodeview_deps_are_what_the_view_read)
+{
+	char dir[] = "/tmp/lepton-unit-view-XXXXXX";
+	struct store *s = NULL;
+	struct nodeview *v = nodeview_new();
+	struct nodeview_deps *deps = NULL;
+	json_t *view;
+	int64_t rev;
+
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(store_open(dir, false, 1000, &s) == 0);
+	store_lock(s);
+	REQUIRE(store_begin(s) == 0);
+	put(s, "network", "n1", "{\"provider:network_type\": \"vxlan\"}");
+	put(s, "network", "n9", "{\"provider:network_type\": \"vxlan\"}");
+	put(s, "port", "p1",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h1\","
+	    " \"network_id\": \"n1\", \"fixed_ips\": []}");
+	put(s, "port", "p9",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h9\","
+	    " \"network_id\": \"n9\", \"fixed_ips\": []}");
+	REQUIRE(store_commit(s) == 0);
+	CHECK(nodeview_may_differ(v, s, store_revision(s), NULL)); /* nothing read yet */
+	view = nodeview_compute(v, s, "h1", &deps);
+	rev = store_revision(s);
+	CHECK(json_object_get(json_object_get(view, "port"), "p1"));
+	CHECK(json_object_get(json_object_get(view, "network"), "n1"));
+	CHECK(!json_object_get(json_object_get(view, "port"), "p9"));
+	CHECK(nodeview_deps_count(deps) >= 4); /* host index, p1, n1, n1's ports */
+	CHECK(!nodeview_may_differ(v, s, rev, deps));
+	/* Another host's port on another network: not read. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "p9",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h9\","
+	    " \"network_id\": \"n9\", \"fixed_ips\": [], \"name\": \"x\"}");
+	REQUIRE(store_commit(s) == 0);
+	CHECK(!nodeview_may_differ(v, s, rev, deps));
+	/* A new port on the node's network joins an index entry it read. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "p2",
+	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h2\","
+	    " \"network_id\": \"n1\", \"fixed_ips\": []}");
+	REQUIRE(store_commit(s) == 0);
+	CHECK(nodeview_may_differ(v, s, rev, deps));
+	json_decref(view);
+	nodeview_deps_free(deps);
+	view = nodeview_compute(v, s, "h1", &deps);
+	rev = store_revision(s);
+	CHECK(json_object_get(json_object_get(view, "port"), "p2"));
+	CHECK(!nodeview_may_differ(v, s, rev, deps));
+	/* A document it holds changes. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "network", "n1", "{\"provider:network_type\": \"vxlan\", \"mtu\": 1400}");
+	REQUIRE(store_commit(s) == 0);
+	CHECK(nodeview_may_differ(v, s, rev, deps));
+	json_decref(view);
+	nodeview_deps_free(deps);
+	nodeview_free(v);
+	store_unlock(s);
+	store_free(s);
+	remove_store_dir(dir);
 }
