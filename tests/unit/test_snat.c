@@ -174,6 +174,19 @@ TEST(snatindex_follows_commits_and_rollbacks)
 	remove_store_dir(dir);
 }
 
+/* A VM port's document on host h and network n, with extra fields. */
+static void put_vm_port(struct store *s, const char *id, const char *h, const char *n,
+			const char *extra)
+{
+	char json[256];
+
+	snprintf(json, sizeof(json),
+		 "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"%s\","
+		 " \"network_id\": \"%s\", \"fixed_ips\": []%s}",
+		 h, n, extra);
+	put(s, "port", id, json);
+}
+
 /* The per-node view: a change to something the view did not read leaves it
  * as it is (may_differ false, which is exact); a change to a document it
  * holds, or to an index entry it looked up, may change it. */
@@ -192,12 +205,8 @@ TEST(nodeview_deps_are_what_the_view_read)
 	REQUIRE(store_begin(s) == 0);
 	put(s, "network", "n1", "{\"provider:network_type\": \"vxlan\"}");
 	put(s, "network", "n9", "{\"provider:network_type\": \"vxlan\"}");
-	put(s, "port", "p1",
-	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h1\","
-	    " \"network_id\": \"n1\", \"fixed_ips\": []}");
-	put(s, "port", "p9",
-	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h9\","
-	    " \"network_id\": \"n9\", \"fixed_ips\": []}");
+	put_vm_port(s, "p1", "h1", "n1", "");
+	put_vm_port(s, "p9", "h9", "n9", "");
 	REQUIRE(store_commit(s) == 0);
 	CHECK(nodeview_may_differ(v, s, store_revision(s), NULL)); /* nothing read yet */
 	view = nodeview_compute(v, s, "h1", &deps);
@@ -209,16 +218,12 @@ TEST(nodeview_deps_are_what_the_view_read)
 	CHECK(!nodeview_may_differ(v, s, rev, deps));
 	/* Another host's port on another network: not read. */
 	REQUIRE(store_begin(s) == 0);
-	put(s, "port", "p9",
-	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h9\","
-	    " \"network_id\": \"n9\", \"fixed_ips\": [], \"name\": \"x\"}");
+	put_vm_port(s, "p9", "h9", "n9", ", \"name\": \"x\"");
 	REQUIRE(store_commit(s) == 0);
 	CHECK(!nodeview_may_differ(v, s, rev, deps));
 	/* A new port on the node's network joins an index entry it read. */
 	REQUIRE(store_begin(s) == 0);
-	put(s, "port", "p2",
-	    "{\"device_owner\": \"compute:nova\", \"binding:host_id\": \"h2\","
-	    " \"network_id\": \"n1\", \"fixed_ips\": []}");
+	put_vm_port(s, "p2", "h2", "n1", "");
 	REQUIRE(store_commit(s) == 0);
 	CHECK(nodeview_may_differ(v, s, rev, deps));
 	json_decref(view);
