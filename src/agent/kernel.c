@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 #include "agent/rns.h"
@@ -311,5 +312,10 @@ int kernel_events(struct kernel *k)
 	int relevant = 0;
 	int r = rtnl_read_events(k->events, on_event, &relevant);
 
+	if (r == -ENOBUFS) {
+		/* Some events were lost, maybe a tap's: look at everything. */
+		log_event(LOG_LVL_WARN, "agent.link_events_lost", "action=full_pass");
+		return 1;
+	}
 	return r < 0 ? r : relevant;
 }

@@ -17,7 +17,8 @@ void kernel_free(struct kernel *k);
 /* The reconciler's view of it. */
 struct kernel_ops kernel_ops(struct kernel *k);
 /* An fd that is readable when links or neighbours changed; kernel_events()
- * drains it and returns how many relevant events it read. */
+ * drains it and returns how many relevant events it read (at least 1 when
+ * events were lost: the socket overflowed), or -errno. */
 int kernel_events_fd(struct kernel *k);
 int kernel_events(struct kernel *k);
 /* The node's rtnetlink socket (router namespaces make legs through it). */

@@ -776,15 +776,18 @@ int rtnl_read_events(struct rtnl *r, int (*cb)(const struct nlmsghdr *nlh, void 
 	char buf[32768];
 	struct dump_ctx c = {cb, data, 0};
 	int count = 0;
+	bool lost = false;
 
 	for (;;) {
 		ssize_t n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return count;
-			if (errno == ENOBUFS)
-				return count + 1; /* events lost: the caller resyncs */
+				return lost ? -ENOBUFS : count;
+			if (errno == ENOBUFS) {
+				lost = true; /* the socket overflowed; read on */
+				continue;
+			}
 			return -errno;
 		}
 		(void) mnl_cb_run(buf, (size_t) n, 0, 0, dump_cb, &c);

@@ -167,5 +167,7 @@ int rtnl_request(struct rtnl *r, struct nlmsghdr *nlh);
 int rtnl_dump(struct rtnl *r, struct nlmsghdr *nlh,
 	      int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);
 /* Reads pending event messages without blocking, calling cb on each. Returns
- * how many it read, or -errno. */
+ * how many it read, -ENOBUFS when the socket overflowed since the last call
+ * (events were lost: the caller must look at the kernel's state again; the
+ * messages that remained were read all the same), or -errno. */
 int rtnl_read_events(struct rtnl *r, int (*cb)(const struct nlmsghdr *nlh, void *data), void *data);

@@ -892,7 +892,9 @@ class Lab:
             "-s", str(UDHCPC_SCRIPT), "-O", "mtu", "-O", "staticroutes", "-t", "30", "-T", "1",
             "-A", "1", "-x", f"hostname:{name}"], log)
         if not _wait_for(30, lambda: self.address(name)):
-            raise LabError(f"VM {name} got no address by DHCP: {_tail(log)}")
+            raise LabError(f"VM {name} got no address by DHCP: {_tail(log)}\n"
+                           f"the last lines of {node}'s agent log:\n"
+                           f"{_tail(self.agent_log(node), 30)}")
         vm.address = self.address(name)
         self._save()
         return vm
