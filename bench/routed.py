@@ -140,6 +140,13 @@ class Raw:
     def run(self, key, *argv):
         return sh("ip", "netns", "exec", self.ns(key), *argv)
 
+    def nft(self, key, script):
+        """Loads an nftables script in namespace key."""
+        p = subprocess.run(["ip", "netns", "exec", self.ns(key), "nft", "-f", "-"], input=script,
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError(f"nft in {self.ns(key)}: {p.stderr.strip()}")
+
     def veth(self, a, a_dev, b, b_dev, mtu=1500, master=None):
         """A veth between namespaces a and b, both ends up; a_dev in bridge
         master (in a) if given."""
@@ -209,10 +216,7 @@ class Raw:
                "  oifname \"qg\" masquerade\n }\n}\n")
         for rtr in ("r1", "r2"):
             if on:
-                p = subprocess.run(["ip", "netns", "exec", self.ns(rtr), "nft", "-f", "-"],
-                                   input=nat, capture_output=True, text=True, timeout=30)
-                if p.returncode != 0:
-                    raise RuntimeError(f"nft in {self.ns(rtr)}: {p.stderr.strip()}")
+                self.nft(rtr, nat)
             else:
                 self.run(rtr, "nft", "delete", "table", "ip", "gwnat")
 
@@ -243,10 +247,7 @@ class Raw:
                f"  ip daddr {fip} dnat to 10.9.0.10\n }}\n"
                f" chain post {{ type nat hook postrouting priority srcnat; policy accept;\n"
                f"  oifname \"fg\" ip saddr 10.9.0.10 snat to {fip}\n }}\n}}\n")
-        p = subprocess.run(["ip", "netns", "exec", self.ns("fr"), "nft", "-f", "-"], input=nat,
-                           capture_output=True, text=True, timeout=30)
-        if p.returncode != 0:
-            raise RuntimeError(f"nft in {self.ns('fr')}: {p.stderr.strip()}")
+        self.nft("fr", nat)
         self.bridge("fx", "ext")
         self.veth("fx", "x1", "f", "ext0", master="ext")
         self.ip("f", "link", "set", "ext0", "master", "brX")
