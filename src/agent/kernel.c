@@ -9,6 +9,7 @@
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "base/hash.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -222,11 +223,9 @@ static int kernel_exec(void *userdata, const struct op *op)
 		/* An address of its own (from its name, locally administered):
 		 * taking its first port's would flush the ARP suppression
 		 * entries set before that port came. */
-		uint64_t h = 1469598103934665603ull;
+		uint64_t h = fnv_str(FNV_OFFSET, op->name);
 		uint8_t mac[6];
 
-		for (const char *c = op->name; *c; c++)
-			h = (h ^ (uint8_t) *c) * 1099511628211ull;
 		for (int i = 0; i < 6; i++)
 			mac[i] = (uint8_t) (h >> (8 * i));
 		mac[0] = (uint8_t) ((mac[0] & 0xfc) | 0x02);

@@ -5,14 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent/routers.h"
+#include "base/hash.h"
 #include "base/xalloc.h"
-
-static uint64_t mix(uint64_t h, const char *s)
-{
-	for (; *s; s++)
-		h = (h ^ (uint8_t) *s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull;
-}
 
 /* The bridge knows the MAC of each router leg with IPv6 on the leg's node
  * end from the start, as it knows the VMs': such a leg may not have spoken
@@ -63,10 +57,12 @@ static uint64_t l2_stamp(const struct model *m, const struct d_routers *rs)
 		for (size_t j = 0; j < r->n_legs; j++) {
 			const struct r_leg *l = &r->legs[j];
 
-			h = mix(mix(mix(mix(h, l->net_id), l->phys), l->peer), l->name);
+			h = fnv_field(
+				fnv_field(fnv_field(fnv_field(h, l->net_id), l->phys), l->peer),
+				l->name);
 			for (size_t k = 0; k < 6; k++)
-				h = (h ^ l->mac[k]) * 1099511628211ull;
-			h = (h ^ has_v6(r, l->name)) * 1099511628211ull;
+				h = fnv_mix(h, l->mac[k]);
+			h = fnv_mix(h, has_v6(r, l->name));
 		}
 	}
 	return h ? h : 1;
@@ -127,9 +123,9 @@ uint64_t node_level_stamp(const struct model *m, const struct desired *d)
 		const struct d_router *r = &d->routers->r[i];
 
 		for (size_t j = 0; j < r->n_legs; j++) {
-			h = mix(h, r->legs[j].peer);
-			h = mix(h, r->legs[j].bridge);
-			h = (h ^ r->legs[j].mtu) * 1099511628211ull;
+			h = fnv_field(h, r->legs[j].peer);
+			h = fnv_field(h, r->legs[j].bridge);
+			h = fnv_mix(h, r->legs[j].mtu);
 		}
 	}
 	return h;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/ip4.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -81,19 +82,9 @@ int observed_dump_namespaces(const struct kernel_ops *ops,
 	return dump(ops, true, want_ns, data, ret);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
 void reconcile_nft_stamp(const char *nft, char stamp[static 64])
 {
-	snprintf(stamp, 64, "lepton:%016llx",
-		 (unsigned long long) fnv(1469598103934665603ull, nft, strlen(nft)));
+	snprintf(stamp, 64, "lepton:%016llx", (unsigned long long) fnv_str(FNV_OFFSET, nft));
 }
 
 const struct k_link *observed_link(const struct observed *o, const char *name)

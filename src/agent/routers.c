@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/hmap.h"
 #include "base/ip4.h"
 #include "base/ipaddr.h"
@@ -31,12 +32,8 @@ static void peer_name(char buf[static D_IFNAMSIZ], const char *inside)
  * every node answers for its own Floating IPs with its own MAC. */
 static void node_mac(const char *host, const char *router_id, uint8_t mac[static 6])
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = fnv_str(fnv_str(FNV_OFFSET, host), router_id);
 
-	for (const char *s = host; *s; s++)
-		h = (h ^ (uint8_t) *s) * 1099511628211ull;
-	for (const char *s = router_id; *s; s++)
-		h = (h ^ (uint8_t) *s) * 1099511628211ull;
 	mac[0] = 0xfa;
 	for (int i = 1; i < 6; i++)
 		mac[i] = (uint8_t) (h >> (8 * i));

@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/ip4.h"
 #include "base/strbuf.h"
 #include "base/util.h"
@@ -23,28 +24,20 @@ void r_observed_done(struct r_observed *o)
 
 /* Plan. */
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ull;
-	return h;
-}
-
+/* A string with its NUL, which ends it as a separator would. */
 static uint64_t fnv_s(uint64_t h, const char *s)
 {
-	return fnv(h, s, strlen(s) + 1);
+	return fnv_bytes(h, s, strlen(s) + 1);
 }
 
-#define FNV_V(h, v) fnv(h, &(v), sizeof(v))
+#define FNV_V(h, v) fnv_bytes(h, &(v), sizeof(v))
 
 /* Field by field: struct bytes would take in padding and what follows a
  * name's NUL, which nothing clears (the hash must be the same for the same
  * contents, pass after pass, or every namespace is dumped every time). */
 uint64_t routers_hash(const struct d_router *d)
 {
-	uint64_t h = fnv_s(1469598103934665603ull, d->ns);
+	uint64_t h = fnv_s(FNV_OFFSET, d->ns);
 
 	for (size_t i = 0; i < d->n_legs; i++) {
 		const struct r_leg *l = &d->legs[i];

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/ip4.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -62,9 +63,7 @@ uint64_t secgroups_stamp(const struct model *m, const struct desired *d)
 	uint64_t h = model_stamp(m, types);
 
 	for (size_t i = 0; i < d->n_nets; i++) {
-		for (const char *c = d->nets[i].bridge; *c; c++)
-			h = (h ^ (uint8_t) *c) * 1099511628211ull;
-		h = (h ^ d->nets[i].zone) * 1099511628211ull;
+		h = fnv_mix(fnv_str(h, d->nets[i].bridge), d->nets[i].zone);
 	}
 	return h;
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/ipaddr.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -761,11 +762,11 @@ void model_init(struct model *m)
 
 uint64_t model_stamp(const struct model *m, unsigned types)
 {
-	uint64_t h = 1469598103934665603ull ^ m->serial;
+	uint64_t h = FNV_OFFSET ^ m->serial;
 
 	for (int t = 0; t < M_NTYPES; t++)
 		if (types & (1u << t))
-			h = (h ^ m->changed[t]) * 1099511628211ull;
+			h = fnv_mix(h, m->changed[t]);
 	return h;
 }
 
@@ -863,11 +864,6 @@ size_t model_count(const struct model *m)
 
 /* Dependencies. */
 
-static uint64_t mix(uint64_t h, uint64_t v)
-{
-	return (h ^ v) * 1099511628211ull;
-}
-
 static void record(struct m_deps *d, enum m_dep_kind kind, int type, const char *key,
 		   uint64_t stamp)
 {
@@ -886,10 +882,10 @@ static void record(struct m_deps *d, enum m_dep_kind kind, int type, const char 
 
 static uint64_t vec_stamp(const struct m_vec *v)
 {
-	uint64_t h = 1469598103934665603ull ^ v->len;
+	uint64_t h = FNV_OFFSET ^ v->len;
 
 	for (size_t i = 0; i < v->len; i++)
-		h = mix(h, ((const struct m_obj *) v->v[i])->gen);
+		h = fnv_mix(h, ((const struct m_obj *) v->v[i])->gen);
 	return h;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/hmap.h"
 #include "base/ipaddr.h"
 #include "base/strbuf.h"
@@ -219,11 +220,10 @@ static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
 	return true;
 }
 
+/* A field that may be missing (NULL hashes as ""). */
 static uint64_t mix(uint64_t h, const char *s)
 {
-	for (; s && *s; s++)
-		h = (h ^ (uint8_t) *s) * 1099511628211ull;
-	return (h ^ 0xff) * 1099511628211ull; /* a separator: "ab","c" != "a","bc" */
+	return fnv_field(h, s ? s : "");
 }
 
 /* The maps of the skeleton; their elements come from the pieces. */
@@ -267,7 +267,7 @@ static void piece_elem(struct nft_piece *p, size_t *cap, const char *table, cons
 
 static void piece_seal(struct nft_piece *p)
 {
-	uint64_t h = mix(mix(mix(1469598103934665603ull, p->key), p->set), p->decl);
+	uint64_t h = mix(mix(mix(FNV_OFFSET, p->key), p->set), p->decl);
 
 	for (size_t i = 0; i < p->n_chains; i++)
 		h = mix(mix(mix(h, p->chains[i].table), p->chains[i].name), p->chains[i].rules);
@@ -382,7 +382,7 @@ static int cmp_sg(const void *a, const void *b)
 
 static void port_combo(const struct nft_port_in *port, struct combo_in *c, char name[24])
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = FNV_OFFSET;
 
 	memset(c, 0, sizeof(*c));
 	memcpy(c->sgs, port->sgs, sizeof(c->sgs));
@@ -897,11 +897,11 @@ const char *nft_state_chain(const struct nft_state *st, const char *name)
 
 uint64_t nft_state_hash(const struct nft_state *st)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = FNV_OFFSET;
 
 	for (size_t i = 0; i < st->n_pieces; i++)
 		for (int k = 0; k < 64; k += 8)
-			h = (h ^ (uint8_t) (st->pieces[i]->hash >> k)) * 1099511628211ull;
+			h = fnv_mix(h, (uint8_t) (st->pieces[i]->hash >> k));
 	return h ? h : 1;
 }
 

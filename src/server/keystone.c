@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include "base/hash.h"
 #include "base/strbuf.h"
 #include "base/util.h"
 #include "base/xalloc.h"
@@ -235,11 +236,7 @@ static time_t read_token(json_t *doc, struct keystone_identity *id)
 
 static size_t slot_of(const char *token)
 {
-	uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *) token; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	return (size_t) (h % CACHE_SLOTS);
+	return (size_t) (fnv_str(FNV_OFFSET, token) % CACHE_SLOTS);
 }
 
 static bool cache_lookup(struct keystone *ks, const char *token, struct keystone_identity *ret)

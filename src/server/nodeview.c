@@ -37,6 +37,7 @@
 #include "server/nodeview.h"
 
 #include <string.h>
+#include "base/hash.h"
 #include "base/util.h"
 #include "base/xalloc.h"
 
@@ -98,11 +99,7 @@ struct nodeview_deps {
 
 static uint64_t key_hash(const char *k)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *k; k++)
-		h = (h ^ (uint8_t) *k) * 1099511628211ull;
-	return h;
+	return fnv_str(FNV_OFFSET, k);
 }
 
 static int cmp_u64(const void *a, const void *b)
