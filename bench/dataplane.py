@@ -203,7 +203,10 @@ def main():
                 resync = found[-1]
             time.sleep(0.2)
 
+        tables = lab.sh("compute-1", "nft list tables").stdout
         print("Lepton data plane (lab, 2 compute nodes, one run)")
+        print("  ports' hooks (agent --port-hooks auto): " + (
+            "netdev chains of their taps" if "netdev lepton" in tables else "bridge chains"))
         print(f"  cross-node TCP, raw veth+bridge+VXLAN baseline : {base:6.2f} Gbit/s")
         print(f"  same raw path, conntrack on every flow (floor) : {stateful:6.2f} Gbit/s"
               f"  ratio {stateful / base:.2f}")

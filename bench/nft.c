@@ -5,7 +5,9 @@
  * 9 runs: one rule added to the group of the first 500 ports, one port
  * added, one port's address pair changed. The same changes on a node with
  * one port are the baseline: the ratio says how much of the cost grows
- * with the node.
+ * with the node. Both ways to hook the ports (nft/ruleset.h): bridge
+ * chains, and netdev chains of the ports' taps (two base chains a port)
+ * where the kernel allows them.
  *
  *   build/bench-nft [PORTS]   (default 2000; as root) */
 #include <sched.h>
@@ -25,8 +27,8 @@
 #define MAXPORTS 60000
 
 struct node {
-	struct nft_port_in *ports;
-	size_t n_ports;
+	struct nft_port_in *ports; /* room for one more (change_port) */
+	size_t n_ports, base;	   /* base: the ports it was made with */
 	struct nft_rule_in rules[GROUPS * RULES + 1];
 	size_t n_rules;
 	struct ip4_cidr *members;
@@ -39,6 +41,7 @@ static void port_at(struct nft_port_in *p, size_t i)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->tap, sizeof(p->tap), "tap%05zu", i);
+	snprintf(p->bridge, sizeof(p->bridge), "brqbench");
 	p->idx = (uint16_t) (i + 1);
 	p->mac[0] = 0xfa;
 	p->mac[1] = 0x16;
@@ -61,7 +64,7 @@ static void node_init(struct node *n, size_t ports)
 		if (i < SHARED)
 			n->members[n->group.n_ips++] = (struct ip4_cidr){n->ports[i].ips[0], 32};
 	}
-	n->n_ports = ports;
+	n->n_ports = n->base = ports;
 	for (int g = 0; g < GROUPS; g++)
 		for (int r = 0; r < RULES; r++) {
 			struct nft_rule_in *ru = &n->rules[n->n_rules++];
@@ -90,6 +93,8 @@ static void node_done(struct node *n)
 	free(n->members);
 }
 
+static bool netdev_mode;
+
 static void input(struct node *n, struct nft_input *in)
 {
 	*in = (struct nft_input){.ports = n->ports,
@@ -97,15 +102,19 @@ static void input(struct node *n, struct nft_input *in)
 				 .rules = n->rules,
 				 .n_rules = n->n_rules,
 				 .groups = &n->group,
-				 .n_groups = 1};
+				 .n_groups = 1,
+				 .netdev = netdev_mode};
 }
 
 static void apply(struct node *n, const char *script)
 {
 	char *err = NULL;
 
+	if (getenv("BENCH_NFT_SHOW"))
+		fprintf(stderr, "=== script\n%s", script);
 	if (*script && nft_apply(n->h, script, &err) < 0) {
-		fprintf(stderr, "bench-nft: nft refused the script: %s\n", err ? err : "");
+		fprintf(stderr, "bench-nft: nft refused the script: %s\n---\n%s---\n",
+			err ? err : "", script);
 		exit(1);
 	}
 	free(err);
@@ -153,17 +162,16 @@ static void change_rule(struct node *n, bool undo)
 	n->rules[GROUPS * RULES].pmin = n->rules[GROUPS * RULES].pmax = 53;
 }
 
+/* The node's own count: a count kept across nodes made the big node's
+ * "port added" and "pair changed" run on a node cut to the small one's
+ * ports. */
 static void change_port(struct node *n, bool undo)
 {
-	static size_t base;
-
-	if (!base)
-		base = n->n_ports;
 	if (undo) {
-		n->n_ports = base;
+		n->n_ports = n->base;
 	} else {
-		port_at(&n->ports[base], base);
-		n->n_ports = base + 1;
+		port_at(&n->ports[n->base], n->base);
+		n->n_ports = n->base + 1;
 	}
 }
 
@@ -218,22 +226,43 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_set_level(LOG_LVL_WARN);
-	node_init(&small, 1);
-	lsmall = load(&small);
-	for (int c = 0; c < 3; c++)
-		f[0][c] = median(&small, changes[c]);
-	node_done(&small);
-	/* The same namespace: the big node replaces the small one's tables. */
-	node_init(&big, (size_t) ports);
-	lbig = load(&big);
-	for (int c = 0; c < 3; c++)
-		f[1][c] = median(&big, changes[c]);
-	node_done(&big);
 	printf("security-group tables in the kernel (libnftables), median of %d, ms\n", RUNS);
-	printf("%-40s %10s %10s %8s\n", "", "1 port", "ports", "ratio");
-	printf("%-40s %10.2f %10.2f %8.1f   (%ld ports)\n", "full load (from nothing)", lsmall,
-	       lbig, lbig / lsmall, ports);
-	for (int c = 0; c < 3; c++)
-		printf("%-40s %10.2f %10.2f %8.1f\n", what[c], f[0][c], f[1][c], f[1][c] / f[0][c]);
+	for (int mode = 0; mode < 2; mode++) {
+		netdev_mode = mode;
+		if (netdev_mode) {
+			struct nft_handle *h;
+
+			if (nft_handle_new(&h) < 0)
+				return 1;
+			bool can = nft_netdev_hooks_by_name(h);
+
+			nft_handle_free(h);
+			if (!can) {
+				printf("netdev chains: this kernel cannot hook them by name\n");
+				break;
+			}
+		}
+		node_init(&small, 1);
+		lsmall = load(&small);
+		for (int c = 0; c < 3; c++)
+			f[0][c] = median(&small, changes[c]);
+		node_done(&small);
+		/* The same namespace: the big node replaces the small one's
+		 * tables. */
+		node_init(&big, (size_t) ports);
+		lbig = load(&big);
+		for (int c = 0; c < 3; c++)
+			f[1][c] = median(&big, changes[c]);
+		node_done(&big);
+		printf("%-40s %10s %10s %8s\n",
+		       netdev_mode ? "ports' hooks: netdev chains of their taps"
+				   : "ports' hooks: bridge chains",
+		       "1 port", "ports", "ratio");
+		printf("%-40s %10.2f %10.2f %8.1f   (%ld ports)\n", "full load (from nothing)",
+		       lsmall, lbig, lbig / lsmall, ports);
+		for (int c = 0; c < 3; c++)
+			printf("%-40s %10.2f %10.2f %8.1f\n", what[c], f[0][c], f[1][c],
+			       f[1][c] / f[0][c]);
+	}
 	return 0;
 }

@@ -368,10 +368,13 @@ def main():
         load_after = os.getloadavg()
         bridges = {m: (nf_call(*lep[m]["a_bridge"]), nf_call(*lep[m]["b_bridge"]))
                    for m in lep}
+        tables = lab.sh("compute-1", "nft list tables").stdout
 
         print("Routed TCP, Lepton distributed router against raw namespace routers "
               f"(lab, 2 compute nodes; iperf3 {args.secs} s, one stream, median of "
               f"{args.rounds} rounds taking turns)")
+        print("  ports' hooks (agent --port-hooks auto): " + (
+            "netdev chains of their taps" if "netdev lepton" in tables else "bridge chains"))
         print(f"  load average before {load_before[0]:.2f} {load_before[1]:.2f} "
               f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} "
               f"{load_after[2]:.2f}")

@@ -39,6 +39,7 @@ static void usage(FILE *f)
 	      "                    [--lease-time SECS] [--heartbeat-interval MS]\n"
 	      "                    [--metrics-listen HOST:PORT] [--config FILE] [--debug]\n"
 	      "                    [--availability-zone ZONE] [--vxlan-notrack true|false]\n"
+	      "                    [--port-hooks auto|netdev|bridge]\n"
 	      "                    [--bgp-dev DEV --bgp-nexthop IP [--bgp-nexthop6 IP6]\n"
 	      "                     [--bgp-table N] [--bgp-physnet PHYSNET]...]\n"
 	      "Keeps this node's kernel state (bridges, VXLAN, router namespaces, nftables)\n"
@@ -69,6 +70,11 @@ static void usage(FILE *f)
 	      "                      (default: off)\n"
 	      "  --availability-zone ZONE\n"
 	      "                      the node's availability zone (default nova)\n"
+	      "  --port-hooks auto|netdev|bridge\n"
+	      "                      where a port's anti-spoofing hooks: its tap's own netdev\n"
+	      "                      chains (no bridge-family chain: faster), or the bridges'\n"
+	      "                      chains; auto (default): netdev where the kernel hooks\n"
+	      "                      chains by device name (Linux 6.16 and later)\n"
 	      "  --vxlan-notrack true|false\n"
 	      "                      the node's own VXLAN packets (UDP 4789 to or from\n"
 	      "                      --tunnel-ip) skip conntrack (default true); false where\n"
@@ -118,6 +124,7 @@ static const struct option opts[] = {
 	{"bgp-physnet", required_argument, NULL, 'P'},
 	{"availability-zone", required_argument, NULL, 'Z'},
 	{"vxlan-notrack", required_argument, NULL, 'V'},
+	{"port-hooks", required_argument, NULL, 'k'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -214,6 +221,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 	cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
 	cfg->availability_zone = "nova"; /* Neutron's default zone */
 	cfg->vxlan_notrack = true;
+	cfg->port_hooks = "auto";
 	cfg->token = getenv("LEPTON_AGENT_TOKEN");
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -296,6 +304,15 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg)
 				return -EINVAL;
 			}
 			cfg->vxlan_notrack = streq(optarg, "true");
+			break;
+		case 'k':
+			if (!streq(optarg, "auto") && !streq(optarg, "netdev") &&
+			    !streq(optarg, "bridge")) {
+				fprintf(stderr, "lepton-agent: --port-hooks wants auto, netdev or "
+						"bridge\n");
+				return -EINVAL;
+			}
+			cfg->port_hooks = optarg;
 			break;
 		case 'g':
 			if (!*optarg || strlen(optarg) >= 16) {

@@ -90,6 +90,7 @@ void secgroups_input_ports(struct replica *r, const struct desired *d, const str
 			continue;
 		in->n_ports++;
 		snprintf(p->tap, sizeof(p->tap), "%s", dp->tap);
+		snprintf(p->bridge, sizeof(p->bridge), "%s", dp->bridge);
 		memcpy(p->mac, dp->mac, 6);
 		memcpy(p->ips, dp->ips, sizeof(p->ips[0]) * dp->n_ips);
 		p->n_ips = dp->n_ips;

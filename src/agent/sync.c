@@ -79,6 +79,15 @@ int agent_init(struct agent *a)
 	r = nft_handle_new(&a->nft);
 	if (r < 0)
 		return r;
+	if (streq(a->cfg.port_hooks, "auto"))
+		a->nft_netdev = nft_netdev_hooks_by_name(a->nft);
+	else if (streq(a->cfg.port_hooks, "netdev") && !nft_netdev_hooks_by_name(a->nft)) {
+		log_event(LOG_LVL_ERROR, "agent.port_hooks",
+			  "want=netdev err=kernel_cannot_hook_by_device_name");
+		return -EOPNOTSUPP;
+	} else
+		a->nft_netdev = streq(a->cfg.port_hooks, "netdev");
+	log_event(LOG_LVL_INFO, "agent.port_hooks", "mode=%s", a->nft_netdev ? "netdev" : "bridge");
 	r = client_reports_start(a->client, a->cfg.host, registration(a));
 	if (r < 0)
 		return r;
@@ -198,11 +207,12 @@ static void stamp_write(uint64_t script, uint64_t listing)
 		(void) unlink(tmp);
 }
 
-static bool tables_exist(void)
+static bool tables_exist(bool netdev)
 {
 	char c[64];
 
-	return nfnl_table_comment(NFPROTO_BRIDGE, "lepton", c, sizeof(c)) == 0 &&
+	return nfnl_table_comment(netdev ? NFPROTO_NETDEV : NFPROTO_BRIDGE, "lepton", c,
+				  sizeof(c)) == 0 &&
 	       nfnl_table_comment(NFPROTO_INET, "lepton", c, sizeof(c)) == 0;
 }
 
@@ -276,6 +286,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	}
 	in = a->nft_ports_in; /* its ports and zones borrowed */
 	in.ports_stamp = a->nft_ports_stamp;
+	in.netdev = a->nft_netdev;
 	secgroups_input_groups(&a->replica, &in);
 	if (a->cfg.vxlan_notrack) {
 		in.tunnel_ip = a->cfg.tunnel_ip;
@@ -285,7 +296,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	secgroups_input_groups_done(&in);
 	want = nft_state_hash(&st);
 	if (!a->nft_applied && stamp_read(&had_script, &had_listing) && had_script == want &&
-	    tables_exist()) {
+	    tables_exist(a->nft_netdev)) {
 		/* A restart with everything in place: nothing to write. */
 		nft_state_done(&a->nft_last);
 		a->nft_last = st;
@@ -302,8 +313,9 @@ static size_t sync_nft(struct agent *a, bool check)
 	/* The first pass, or our tables were changed behind our back: replace
 	 * them whole, atomically. Otherwise only what changed. */
 	script = full ? nft_script_full(&st) : nft_script_diff(&a->nft_last, &st);
-	if (*script && (full && !tables_exist() ? apply_in_steps(a->nft, script, &err)
-						: nft_apply(a->nft, script, &err)) < 0) {
+	if (*script &&
+	    (full && !tables_exist(a->nft_netdev) ? apply_in_steps(a->nft, script, &err)
+						  : nft_apply(a->nft, script, &err)) < 0) {
 		log_event(LOG_LVL_ERROR, "agent.nft_failed", "err=%s", err);
 		free(err);
 		free(script);

@@ -34,6 +34,7 @@ struct agent_config {
 	json_t *bgp_physnets;	       /* {physnet: true} BGP's (--bgp-physnet); NULL: all */
 	const char *availability_zone; /* the node's zone ("nova") */
 	bool vxlan_notrack;	       /* VXLAN packets skip conntrack */
+	const char *port_hooks;	       /* "auto", "netdev" or "bridge" (nft/ruleset.h) */
 };
 
 struct kernel;
@@ -52,6 +53,7 @@ struct agent {
 	struct nft_input nft_ports_in; /* the ports half of the input, kept */
 	uint64_t nft_ports_stamp;      /* the desired L2 it was made from */
 	bool nft_applied;
+	bool nft_netdev; /* the ports' hooks are netdev chains (nft/ruleset.h) */
 	uint64_t nft_hash;
 	bool nft_hash_stale;	  /* changed since nft_hash was read back */
 	uint64_t nft_script_hash; /* of the full script of the tables as applied */

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* FNV's own offset basis is 14695981039346656037; the project's hashes
+ * have always started from this one, a digit short (any start does as
+ * well), and hashes kept on disk and in the kernel depend on it. */
 #define FNV_OFFSET 1469598103934665603ull
 #define FNV_PRIME  1099511628211ull
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <nftables/libnftables.h>
 #include <string.h>
+#include "base/hash.h"
 #include "base/xalloc.h"
 
 struct nft_handle {
@@ -46,29 +47,37 @@ int nft_apply(struct nft_handle *h, const char *script, char **ret_error)
 	return -EINVAL;
 }
 
-/* FNV-1a, 64-bit. */
-static uint64_t hash(uint64_t h, const char *s)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char) *s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 uint64_t nft_tables_hash(struct nft_handle *h)
 {
-	static const char *const cmds[] = {"list table bridge lepton", "list table inet lepton"};
-	uint64_t v = 0xcbf29ce484222325ull;
+	static const char *const cmds[] = {"list table bridge lepton", "list table netdev lepton",
+					   "list table inet lepton"};
+	uint64_t v = 0xcbf29ce484222325ull; /* FNV's own basis, as the hashes on record */
 	bool any = false;
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		if (nft_run_cmd_from_buffer(h->ctx, cmds[i]) != 0) {
 			(void) nft_ctx_get_error_buffer(h->ctx);
 			continue;
 		}
 		any = true;
-		v = hash(v, nft_ctx_get_output_buffer(h->ctx));
+		v = fnv_str(v, nft_ctx_get_output_buffer(h->ctx));
 	}
 	return any ? v : 0;
+}
+
+bool nft_netdev_hooks_by_name(struct nft_handle *h)
+{
+	static const char probe[] =
+		"table netdev lepton_probe\n"
+		"delete table netdev lepton_probe\n"
+		"table netdev lepton_probe {\n"
+		"\tchain i { type filter hook ingress device \"lp-no-such-0\" priority 0; }\n"
+		"\tchain e { type filter hook egress device \"lp-no-such-0\" priority 0; }\n"
+		"}\n";
+	bool ok = nft_run_cmd_from_buffer(h->ctx, probe) == 0;
+
+	(void) nft_ctx_get_error_buffer(h->ctx);
+	if (nft_run_cmd_from_buffer(h->ctx, "delete table netdev lepton_probe") != 0)
+		(void) nft_ctx_get_error_buffer(h->ctx);
+	return ok;
 }

@@ -13,6 +13,7 @@
 #include "base/xalloc.h"
 
 #define BRIDGE "bridge lepton"
+#define NETDEV "netdev lepton"
 #define INET   "inet lepton"
 
 static void mac_str(const uint8_t m[6], char buf[18])
@@ -179,13 +180,18 @@ static const char *l4proto(const char *p, bool ipv6)
 	return NULL;
 }
 
-/* One security group rule as an nft rule line; false when inexpressible. */
-static bool rule_line(const struct nft_rule_in *r, struct strbuf *sb)
+/* One security group rule as an nft rule line; false when inexpressible.
+ * `netdev`: for a chain of the netdev table, which has no nfproto (the
+ * frame's ether type says the same). */
+static bool rule_line(const struct nft_rule_in *r, bool netdev, struct strbuf *sb)
 {
 	const char *fam = r->ipv6 ? "ip6" : "ip";
 	const char *dir = r->ingress ? "saddr" : "daddr";
 
-	strbuf_appendf(sb, "meta nfproto %s", r->ipv6 ? "ipv6" : "ipv4");
+	if (netdev)
+		strbuf_appendf(sb, "meta protocol %s", fam);
+	else
+		strbuf_appendf(sb, "meta nfproto %s", r->ipv6 ? "ipv6" : "ipv4");
 	if (*r->proto) {
 		const char *l4 = l4proto(r->proto, r->ipv6);
 
@@ -227,12 +233,13 @@ static uint64_t mix(uint64_t h, const char *s)
 }
 
 /* The maps of the skeleton; their elements come from the pieces. */
-static const char MAP_ZONES[] = "zones", MAP_EGRESS[] = "egress", MAP_INGRESS[] = "ingress",
-		  SET_DHCP_LOCAL[] = "dhcp_local", MAP_PORT_MARK[] = "port_mark",
-		  MAP_PORT_PRIO[] = "port_prio", SET_TRACKED[] = "tracked", SET_MACS[] = "macs",
-		  SET_IP_SRC[] = "ip_src", SET_IP_SRC_NET[] = "ip_src_net",
-		  SET_ARP_IPS[] = "arp_ips", SET_IP6_SRC[] = "ip6_src",
-		  SET_IP6_SRC_NET[] = "ip6_src_net", SET_TUNNEL[] = "tunnel";
+static const char MAP_ZONES[] = "zones", SET_BRIDGES[] = "bridges", MAP_EGRESS[] = "egress",
+		  MAP_INGRESS[] = "ingress", SET_DHCP_LOCAL[] = "dhcp_local",
+		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio",
+		  SET_TRACKED[] = "tracked", SET_MACS[] = "macs", SET_IP_SRC[] = "ip_src",
+		  SET_IP_SRC_NET[] = "ip_src_net", SET_ARP_IPS[] = "arp_ips",
+		  SET_IP6_SRC[] = "ip6_src", SET_IP6_SRC_NET[] = "ip6_src_net",
+		  SET_TUNNEL[] = "tunnel";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 static const char RG6_DECL[] = "{ type ipv6_addr; flags interval; }";
 
@@ -252,7 +259,15 @@ static struct nft_piece *piece_new(const char *key, const void *in, size_t len)
 static void piece_chain(struct nft_piece *p, const char *table, char *name, char *rules)
 {
 	p->chains = xrealloc(p->chains, (p->n_chains + 1) * sizeof(*p->chains));
-	p->chains[p->n_chains++] = (struct nft_chain){table, name, rules};
+	p->chains[p->n_chains++] = (struct nft_chain){table, name, rules, NULL};
+}
+
+/* A base chain: `hook` is its "type ... policy ...;" (taken). */
+static void piece_base_chain(struct nft_piece *p, const char *table, char *name, char *hook,
+			     char *rules)
+{
+	piece_chain(p, table, name, rules);
+	p->chains[p->n_chains - 1].hook = hook;
 }
 
 static void piece_elem(struct nft_piece *p, size_t *cap, const char *table, const char *coll,
@@ -267,10 +282,12 @@ static void piece_elem(struct nft_piece *p, size_t *cap, const char *table, cons
 
 static void piece_seal(struct nft_piece *p)
 {
-	uint64_t h = mix(mix(mix(FNV_OFFSET, p->key), p->set), p->decl);
+	uint64_t h =
+		mix(mix(mix(mix(FNV_OFFSET, p->key), p->set), p->decl), p->set_netdev ? "n" : "i");
 
 	for (size_t i = 0; i < p->n_chains; i++)
-		h = mix(mix(mix(h, p->chains[i].table), p->chains[i].name), p->chains[i].rules);
+		h = mix(mix(mix(mix(h, p->chains[i].table), p->chains[i].name), p->chains[i].rules),
+			p->chains[i].hook);
 	for (size_t i = 0; i < p->n_elems; i++)
 		h = mix(mix(mix(mix(h, p->elems[i].table), p->elems[i].coll), p->elems[i].key),
 			p->elems[i].value);
@@ -284,6 +301,7 @@ static void piece_unref(struct nft_piece *p)
 	for (size_t i = 0; i < p->n_chains; i++) {
 		free(p->chains[i].name);
 		free(p->chains[i].rules);
+		free(p->chains[i].hook);
 	}
 	for (size_t i = 0; i < p->n_elems; i++) {
 		free(p->elems[i].key);
@@ -302,6 +320,7 @@ struct builder {
 	size_t cap;
 	struct hmap prev; /* key -> piece of the previous state */
 	struct hmap done; /* keys of the shared pieces already built */
+	bool netdev;	  /* the input's mode */
 };
 
 static void push(struct builder *b, struct nft_piece *p)
@@ -333,9 +352,13 @@ static void build_zones(struct builder *b, const struct nft_input *in)
 	if (take(b, "z", in->zones, len))
 		return;
 	p = piece_new("z", in->zones, len);
-	for (size_t i = 0; i < in->n_zones; i++)
+	for (size_t i = 0; i < in->n_zones; i++) {
 		piece_elem(p, &cap, INET, MAP_ZONES, xasprintf("\"%s\"", in->zones[i].bridge),
 			   xasprintf("%u", in->zones[i].zone));
+		if (b->netdev)
+			piece_elem(p, &cap, INET, SET_BRIDGES,
+				   xasprintf("\"%s\"", in->zones[i].bridge), NULL);
+	}
 	piece_seal(p);
 	push(b, p);
 }
@@ -403,11 +426,38 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 #define STR_(x)	     #x
 #define STR(x)	     STR_(x)
 
-/* A port is only elements of the fixed sets and maps: its mark, the
- * bridge table's anti-spoofing sets keyed by that mark, its priority tag,
- * and the verdicts that send its packets to its security groups' chains. */
+/* Netdev mode: the port's own base chains on its tap (the kernel hooks a
+ * chain by the device's name, before the device exists and after it
+ * goes). In: the mark and anti-spoofing of a port with port security, the
+ * guard of one without. Out (port security only): group-addressed IP
+ * frames meet the port's ingress rules (see build_combo). */
+static void port_chains(struct nft_piece *p, const struct nft_port_in *port, const char *mark,
+			const char *combo_name)
+{
+	piece_base_chain(
+		p, NETDEV, xasprintf("in_%s", port->tap),
+		xasprintf("type filter hook ingress device \"%s\" priority 0; policy accept;",
+			  port->tap),
+		port->port_security ? xasprintf("meta mark set %s\njump sec_in\n", mark)
+				    : xstrdup("meta l4proto { udp, ipv6-icmp } jump guard\n"));
+	if (!port->port_security)
+		return;
+	piece_base_chain(
+		p, NETDEV, xasprintf("out_%s", port->tap),
+		xasprintf("type filter hook egress device \"%s\" priority 0; policy accept;",
+			  port->tap),
+		xasprintf("ether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 "
+			  "meta protocol { ip, ip6 } jump %s_gin\n",
+			  combo_name));
+}
+
+/* A port is elements of the fixed sets and maps: its mark, the
+ * anti-spoofing sets keyed by that mark, its priority tag (bridge mode),
+ * and the verdicts that send its packets to its security groups' chains;
+ * in netdev mode also its tap's base chains (port_chains). */
 static void build_port(struct builder *b, const struct nft_port_in *port)
 {
+	const char *pt = b->netdev ? NETDEV : BRIDGE;
 	struct src srcs[1 + ARRAY_SIZE(port->ips) + ARRAY_SIZE(port->pairs)];
 	struct src6 srcs6[2 + ARRAY_SIZE(port->ips6) + ARRAY_SIZE(port->pairs6)];
 	struct nft_piece *p;
@@ -422,13 +472,17 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 	snprintf(tap, sizeof(tap), "\"%s\"", port->tap);
 	snprintf(mark, sizeof(mark), "0x%x",
 		 port->port_security ? MARK_SECURED | (unsigned) port->idx : MARK_OPEN);
-	piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap), xstrdup(mark));
+	port_combo(port, &combo, combo_name);
+	if (b->netdev)
+		port_chains(p, port, mark, combo_name);
+	else
+		piece_elem(p, &cap, BRIDGE, MAP_PORT_MARK, xstrdup(tap), xstrdup(mark));
 	if (!port->dhcp_central)
-		piece_elem(p, &cap, BRIDGE, SET_DHCP_LOCAL, xstrdup(tap), NULL);
+		piece_elem(p, &cap, pt, SET_DHCP_LOCAL, xstrdup(tap), NULL);
 	if (port->port_security) {
-		port_combo(port, &combo, combo_name);
-		piece_elem(p, &cap, BRIDGE, MAP_PORT_PRIO, xstrdup(tap),
-			   xasprintf(PRIO_TAG ":%x", port->idx));
+		if (!b->netdev)
+			piece_elem(p, &cap, BRIDGE, MAP_PORT_PRIO, xstrdup(tap),
+				   xasprintf(PRIO_TAG ":%x", port->idx));
 		/* MACs: the port's and its address pairs'. */
 		n = port_sources(port, false, srcs);
 		for (size_t i = 0; i < n; i++) {
@@ -439,8 +493,7 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			if (seen)
 				continue;
 			mac_str(srcs[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", mark, mac),
-				   NULL);
+			piece_elem(p, &cap, pt, SET_MACS, xasprintf("%s . %s", mark, mac), NULL);
 		}
 		for (size_t i = 0; i < port->n_pairs6; i++) {
 			const uint8_t *m = port->pairs6[i].mac;
@@ -453,8 +506,7 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			if (seen)
 				continue;
 			mac_str(m, mac);
-			piece_elem(p, &cap, BRIDGE, SET_MACS, xasprintf("%s . %s", mark, mac),
-				   NULL);
+			piece_elem(p, &cap, pt, SET_MACS, xasprintf("%s . %s", mark, mac), NULL);
 		}
 		/* IPv4: the (MAC, source) pair must be the port's own (or
 		 * 0.0.0.0, DHCP) or an allowed address pair; single
@@ -463,20 +515,23 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			char *c = cidr_str(&srcs[i].cidr);
 
 			mac_str(srcs[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE,
+			piece_elem(p, &cap, pt,
 				   srcs[i].cidr.len == 32 ? SET_IP_SRC : SET_IP_SRC_NET,
 				   xasprintf("%s . %s . %s", mark, mac, c), NULL);
 			free(c);
 		}
 		/* ARP: the sender address, whatever the MAC; 0.0.0.0 for
-		 * probes (RFC 5227). */
+		 * probes (RFC 5227). Always with its prefix length: nft
+		 * 1.0.6 deletes a bare address from an interval set whose
+		 * key starts with a mark as another element than it added
+		 * (the kernel answers ENOENT, and the whole transaction
+		 * failed each time a port left), "/32" it deletes right. */
 		n = port_sources(port, true, srcs);
 		for (size_t i = 0; i < n; i++) {
-			char *c = cidr_str(&srcs[i].cidr);
+			char c[IP4_CIDR_STRLEN];
 
-			piece_elem(p, &cap, BRIDGE, SET_ARP_IPS, xasprintf("%s . %s", mark, c),
-				   NULL);
-			free(c);
+			ip4_cidr_format(&srcs[i].cidr, c);
+			piece_elem(p, &cap, pt, SET_ARP_IPS, xasprintf("%s . %s", mark, c), NULL);
 		}
 		/* IPv6: the (MAC, source) pair must be one of the port's
 		 * (port_sources6) or an IPv6 allowed address pair. */
@@ -485,15 +540,16 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 			char *c = cidr6_str(&srcs6[i].cidr);
 
 			mac_str(srcs6[i].mac, mac);
-			piece_elem(p, &cap, BRIDGE,
+			piece_elem(p, &cap, pt,
 				   srcs6[i].cidr.len == 128 ? SET_IP6_SRC : SET_IP6_SRC_NET,
 				   xasprintf("%s . %s . %s", mark, mac, c), NULL);
 			free(c);
 		}
 		piece_elem(p, &cap, INET, MAP_EGRESS, xasprintf("0x%x", port->idx),
 			   xasprintf("jump %s_eg", combo_name));
-		piece_elem(p, &cap, INET, MAP_INGRESS, xasprintf(PRIO_TAG ":%x", port->idx),
-			   xasprintf("jump %s_in", combo_name));
+		if (!b->netdev)
+			piece_elem(p, &cap, INET, MAP_INGRESS, xasprintf(PRIO_TAG ":%x", port->idx),
+				   xasprintf("jump %s_in", combo_name));
 	}
 	piece_seal(p);
 	push(b, p);
@@ -548,9 +604,92 @@ static void build_tracked(struct builder *b, const struct nft_input *in)
 	p = piece_new("m", macs, n * sizeof(*macs));
 	for (size_t i = 0; i < n; i++) {
 		mac_str(macs[i], mac);
-		piece_elem(p, &ecap, BRIDGE, SET_TRACKED, xstrdup(mac), NULL);
+		piece_elem(p, &ecap, b->netdev ? INET : BRIDGE, SET_TRACKED, xstrdup(mac), NULL);
 	}
 	free(macs);
+	piece_seal(p);
+	push(b, p);
+}
+
+/* Netdev mode: a frame's ingress verdict is keyed by its bridge and
+ * destination MAC (inet forward sees the bridge, not the port). */
+struct dest_in {
+	char bridge[16];
+	uint8_t mac[6];
+	char combo[24];
+};
+
+static int cmp_dest(const void *a, const void *b)
+{
+	const struct dest_in *x = a, *y = b;
+	int c = strcmp(x->bridge, y->bridge);
+
+	return c ? c : memcmp(x->mac, y->mac, 6);
+}
+
+static void add_dest(struct dest_in **v, size_t *n, size_t *cap, const struct nft_port_in *port,
+		     const uint8_t mac[6], const char *combo)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	memset(&(*v)[*n], 0, sizeof(**v));
+	memcpy((*v)[*n].bridge, port->bridge, sizeof(port->bridge));
+	memcpy((*v)[*n].mac, mac, 6);
+	snprintf((*v)[*n].combo, sizeof((*v)[*n].combo), "%s", combo);
+	(*n)++;
+}
+
+/* The ingress verdicts of the ports with port security, one per bridge
+ * and MAC: the port's and its address pairs'. Two ports of one bridge
+ * with the same MAC (a shared address pair's) are one key: the first in
+ * input order keeps it (the bridge delivers such frames to one of them
+ * only, and ports sharing a MAC share their groups as a rule). */
+static void build_dests(struct builder *b, const struct nft_input *in)
+{
+	struct dest_in *v = NULL;
+	size_t n = 0, cap = 0, ecap = 0, k = 0;
+	struct nft_piece *p;
+	char name[24], mac[18];
+
+	for (size_t i = 0; i < in->n_ports; i++) {
+		const struct nft_port_in *port = &in->ports[i];
+		struct combo_in c;
+
+		/* (A port on no bridge gets no bridged frame to judge.) */
+		if (!port->port_security || !*port->bridge)
+			continue;
+		port_combo(port, &c, name);
+		add_dest(&v, &n, &cap, port, port->mac, name);
+		for (size_t j = 0; j < port->n_pairs; j++)
+			add_dest(&v, &n, &cap, port, port->pairs[j].mac, name);
+		for (size_t j = 0; j < port->n_pairs6; j++)
+			add_dest(&v, &n, &cap, port, port->pairs6[j].mac, name);
+	}
+	/* Stable: the first of equal keys stays first. */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && cmp_dest(&v[j - 1], &v[j]) > 0; j--) {
+			struct dest_in t = v[j];
+
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+	for (size_t i = 0; i < n; i++)
+		if (!k || cmp_dest(&v[k - 1], &v[i]) != 0)
+			v[k++] = v[i];
+	n = k;
+	if (take(b, "i", v ? (const void *) v : "", n * sizeof(*v))) {
+		free(v);
+		return;
+	}
+	p = piece_new("i", v, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++) {
+		mac_str(v[i].mac, mac);
+		piece_elem(p, &ecap, INET, MAP_INGRESS, xasprintf("\"%s\" . %s", v[i].bridge, mac),
+			   xasprintf("jump %s_in", v[i].combo));
+	}
+	free(v);
 	piece_seal(p);
 	push(b, p);
 }
@@ -601,13 +740,28 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 		strbuf_appendf(&sb, "jump sg_%s_in\n", c.sgs[j]);
 	strbuf_append(&sb, "drop\n");
 	piece_chain(p, INET, xasprintf("%s_in", name), strbuf_steal(&sb));
+	/* Netdev mode: group-addressed IP frames leaving to the port, which
+	 * inet forward cannot tell from the other ports' copies: the same
+	 * ingress rules, stateless (such a frame is never a reply: conntrack
+	 * would call it new every time), at the tap's egress. DHCP offers
+	 * pass: DHCP servers are dropped where they come in (guard). */
+	if (b->netdev) {
+		strbuf_append(&sb, "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
+				   "nd-router-advert, mld-listener-query } accept\n"
+				   "udp sport 67 udp dport 68 accept\n");
+		for (size_t j = 0; j < c.n_sgs; j++)
+			strbuf_appendf(&sb, "jump sg_%s_gin\n", c.sgs[j]);
+		strbuf_append(&sb, "drop\n");
+		piece_chain(p, NETDEV, xasprintf("%s_gin", name), strbuf_steal(&sb));
+	}
 	piece_seal(p);
 	push(b, p);
 	hmap_put(&b->done, p->key, p);
 }
 
-/* The pieces of the ports, of their tracked MACs and of their sets of groups, from the previous
- * state whole (its ports input had the same stamp), in their order. */
+/* The pieces of the ports, of their tracked MACs, of their ingress verdicts
+ * by MAC and of their sets of groups, from the previous state whole (its
+ * ports input had the same stamp), in their order. */
 static void take_ports(struct builder *b, const struct nft_state *prev)
 {
 	for (int combos = 0; combos < 2; combos++)
@@ -615,7 +769,8 @@ static void take_ports(struct builder *b, const struct nft_state *prev)
 			struct nft_piece *p = prev->pieces[i];
 
 			bool ports_half = combos ? startswith(p->key, "c:")
-						 : startswith(p->key, "p:") || streq(p->key, "m");
+						 : startswith(p->key, "p:") || streq(p->key, "m") ||
+							   streq(p->key, "i");
 
 			if (!ports_half)
 				continue;
@@ -634,7 +789,7 @@ static void build_group(struct builder *b, const struct nft_input *in, const cha
 			const size_t *next)
 {
 	struct nft_rule_in *rules = NULL;
-	struct strbuf sin = STRBUF_INIT, seg = STRBUF_INIT;
+	struct strbuf sin = STRBUF_INIT, seg = STRBUF_INIT, sgin = STRBUF_INIT;
 	struct nft_piece *p;
 	size_t n = 0, cap = 0;
 	char key[64];
@@ -655,12 +810,17 @@ static void build_group(struct builder *b, const struct nft_input *in, const cha
 	for (size_t k = 0; k < n; k++) {
 		struct strbuf line = STRBUF_INIT;
 
-		if (rule_line(&rules[k], &line))
+		if (rule_line(&rules[k], false, &line))
 			strbuf_append(rules[k].ingress ? &sin : &seg, strbuf_str(&line));
+		strbuf_done(&line);
+		if (b->netdev && rules[k].ingress && rule_line(&rules[k], true, &line))
+			strbuf_append(&sgin, strbuf_str(&line));
 		strbuf_done(&line);
 	}
 	piece_chain(p, INET, xasprintf("sg_%s_in", sg), strbuf_steal(&sin));
 	piece_chain(p, INET, xasprintf("sg_%s_eg", sg), strbuf_steal(&seg));
+	if (b->netdev)
+		piece_chain(p, NETDEV, xasprintf("sg_%s_gin", sg), strbuf_steal(&sgin));
 	free(rules);
 	piece_seal(p);
 	push(b, p);
@@ -696,6 +856,15 @@ static struct ip4_cidr *cidrs_disjoint(const struct ip4_cidr *v, size_t n, size_
 	return out;
 }
 
+/* A member of the piece's own set (taken); netdev mode: of its twin in the
+ * netdev table too (the group-addressed ingress chains read it there). */
+static void set_elem(const struct builder *b, struct nft_piece *p, size_t *cap, char *key)
+{
+	if (b->netdev)
+		piece_elem(p, cap, NETDEV, p->set, xstrdup(key), NULL);
+	piece_elem(p, cap, INET, p->set, key, NULL);
+}
+
 /* A remote group's set: the addresses of its members. */
 static void build_set(struct builder *b, const struct nft_group_in *g, const char *sg)
 {
@@ -711,9 +880,10 @@ static void build_set(struct builder *b, const struct nft_group_in *g, const cha
 	p = piece_new(key, g ? g->ips : &none, len);
 	p->set = xasprintf("rg_%s", sg);
 	p->decl = RG_DECL;
+	p->set_netdev = b->netdev;
 	members = cidrs_disjoint(g ? g->ips : &none, g ? g->n_ips : 0, &n);
 	for (size_t i = 0; i < n; i++)
-		piece_elem(p, &cap, INET, p->set, cidr_str(&members[i]), NULL);
+		set_elem(b, p, &cap, cidr_str(&members[i]));
 	free(members);
 	piece_seal(p);
 	push(b, p);
@@ -736,12 +906,13 @@ static void build_set6(struct builder *b, const char *key, char *name, const str
 	p = piece_new(key, n ? v : &none, len);
 	p->set = name;
 	p->decl = RG6_DECL;
+	p->set_netdev = b->netdev;
 	members = xcalloc(n + 1, sizeof(*members));
 	if (n)
 		memcpy(members, v, len);
 	n = cidrs6_disjoint(members, n);
 	for (size_t i = 0; i < n; i++)
-		piece_elem(p, &cap, INET, p->set, cidr6_str(&members[i]), NULL);
+		set_elem(b, p, &cap, cidr6_str(&members[i]));
 	free(members);
 	piece_seal(p);
 	push(b, p);
@@ -776,11 +947,12 @@ static void build_agroup_set(struct builder *b, const struct nft_input *in, cons
 	p = piece_new(key, ag ? (const void *) ag->prefixes : &none, len);
 	p->set = xasprintf("ag_%s", id);
 	p->decl = RG_DECL;
+	p->set_netdev = b->netdev;
 	for (size_t i = 0; ag && i < ag->n_prefixes; i++) {
 		char cidr[IP4_CIDR_STRLEN];
 
 		ip4_cidr_format(&ag->prefixes[i], cidr);
-		piece_elem(p, &cap, INET, p->set, xstrdup(cidr), NULL);
+		set_elem(b, p, &cap, xstrdup(cidr));
 	}
 	piece_seal(p);
 	push(b, p);
@@ -802,12 +974,14 @@ static void build_agroup_set6(struct builder *b, const struct nft_input *in, con
 
 void nft_build(const struct nft_input *in, const struct nft_state *prev, struct nft_state *out)
 {
-	struct builder b = {out, 0, HMAP_INIT, HMAP_INIT};
+	struct builder b = {out, 0, HMAP_INIT, HMAP_INIT, in->netdev};
 	struct hmap first = HMAP_INIT, used = HMAP_INIT, sets = HMAP_INIT, groups = HMAP_INIT;
 	struct hmap agsets = HMAP_INIT, sets6 = HMAP_INIT, agsets6 = HMAP_INIT;
 	size_t *next = xcalloc(in->n_rules + 1, sizeof(*next));
 
 	*out = (struct nft_state){0};
+	if (prev && prev->netdev != in->netdev)
+		prev = NULL; /* nothing of another mode's state is of use */
 	for (size_t i = 0; prev && i < prev->n_pieces; i++)
 		hmap_put(&b.prev, prev->pieces[i]->key, prev->pieces[i]);
 	/* Each group's rules, in order: first[group] and next[rule]. */
@@ -822,12 +996,15 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 
 	build_zones(&b, in);
 	build_tunnel(&b, in);
+	out->netdev = in->netdev;
 	if (in->ports_stamp && prev && prev->ports_stamp == in->ports_stamp) {
 		take_ports(&b, prev);
 	} else {
 		for (size_t i = 0; i < in->n_ports; i++)
 			build_port(&b, &in->ports[i]);
 		build_tracked(&b, in);
+		if (in->netdev)
+			build_dests(&b, in);
 		for (size_t i = 0; i < in->n_ports; i++)
 			if (in->ports[i].port_security)
 				build_combo(&b, &in->ports[i]);
@@ -897,7 +1074,7 @@ const char *nft_state_chain(const struct nft_state *st, const char *name)
 
 uint64_t nft_state_hash(const struct nft_state *st)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = FNV_OFFSET ^ st->netdev;
 
 	for (size_t i = 0; i < st->n_pieces; i++)
 		for (int k = 0; k < 64; k += 8)
@@ -934,51 +1111,68 @@ uint64_t nft_state_hash(const struct nft_state *st)
  * first rule, dest_in): a packet with a mark makes VXLAN skip its route
  * cache and look its route up again (ip_tunnel_dst_cache_usable()), about
  * 6% of the CPU a bridged stream costs here. */
+/* The anti-spoofing sets and chains, the same in the bridge table (bridge
+ * mode) and the netdev one (netdev mode). */
+#define SEC_SETS                                                                                   \
+	"\tset dhcp_local { type ifname; }\n"                                                      \
+	"\tset macs { type mark . ether_addr; }\n"                                                 \
+	"\tset ip_src { type mark . ether_addr . ipv4_addr; }\n"                                   \
+	"\tset ip_src_net { type mark . ether_addr . ipv4_addr; flags interval; }\n"               \
+	"\tset arp_ips { type mark . ipv4_addr; flags interval; }\n"                               \
+	"\tset ip6_src { type mark . ether_addr . ipv6_addr; }\n"                                  \
+	"\tset ip6_src_net { type mark . ether_addr . ipv6_addr; flags interval; }\n"
+#define SEC_CHAINS                                                                                 \
+	"\tchain guard {\n"                                                                        \
+	"\t\tiifname @dhcp_local udp dport 67 drop\n"                                              \
+	"\t\tudp sport 67 drop\n"                                                                  \
+	"\t\tudp dport 547 drop\n"                                                                 \
+	"\t\tudp sport 547 drop\n"                                                                 \
+	"\t\ticmpv6 type { nd-router-solicit, nd-router-advert, nd-redirect } drop\n"              \
+	"\t}\n"                                                                                    \
+	"\tchain sec4 {\n"                                                                         \
+	"\t\tmeta l4proto udp jump guard\n"                                                        \
+	"\t\tmeta mark . ether saddr . ip saddr @ip_src accept\n"                                  \
+	"\t\tmeta mark . ether saddr . ip saddr @ip_src_net accept\n"                              \
+	"\t\tdrop\n"                                                                               \
+	"\t}\n"                                                                                    \
+	"\tchain sec6 {\n"                                                                         \
+	"\t\tmeta l4proto { udp, ipv6-icmp } jump guard\n"                                         \
+	"\t\tip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n"                  \
+	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src accept\n"                                \
+	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src_net accept\n"                            \
+	"\t\tdrop\n"                                                                               \
+	"\t}\n"                                                                                    \
+	"\tchain sec_arp {\n"                                                                      \
+	"\t\tmeta mark . arp saddr ether != @macs drop\n"                                          \
+	"\t\tmeta mark . arp saddr ip != @arp_ips drop\n"                                          \
+	"\t\taccept\n"                                                                             \
+	"\t}\n"                                                                                    \
+	"\tchain sec_in {\n"                                                                       \
+	"\t\tether type vmap { ip : goto sec4, ip6 : goto sec6, arp : goto sec_arp }\n"            \
+	"\t\tmeta mark . ether saddr != @macs drop\n"                                              \
+	"\t\taccept\n"                                                                             \
+	"\t}\n"
+/* The inet table's declarations both modes share. */
+#define INET_HEAD                                                                                  \
+	"table inet lepton\n"                                                                      \
+	"delete table inet lepton\n"                                                               \
+	"table inet lepton {\n"                                                                    \
+	"\tmap zones { typeof iifname : ct zone; }\n"                                              \
+	"\tmap egress { typeof meta mark : verdict; }\n"                                           \
+	"\tset tunnel { type ipv4_addr . inet_service; }\n"                                        \
+	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "              \
+	"ip saddr . udp dport @tunnel notrack; }\n"
+
 static const char skeleton[] =
+	"table netdev lepton\n"
+	"delete table netdev lepton\n"
 	"table bridge lepton\n"
 	"delete table bridge lepton\n"
 	"table bridge lepton {\n"
-	"\tset dhcp_local { type ifname; }\n"
 	"\tmap port_mark { type ifname : mark; }\n"
 	"\tmap port_prio { type ifname : classid; }\n"
-	"\tset tracked { type ether_addr; }\n"
-	"\tset macs { type mark . ether_addr; }\n"
-	"\tset ip_src { type mark . ether_addr . ipv4_addr; }\n"
-	"\tset ip_src_net { type mark . ether_addr . ipv4_addr; flags interval; }\n"
-	"\tset arp_ips { type mark . ipv4_addr; flags interval; }\n"
-	"\tset ip6_src { type mark . ether_addr . ipv6_addr; }\n"
-	"\tset ip6_src_net { type mark . ether_addr . ipv6_addr; flags interval; }\n"
-	"\tchain guard {\n"
-	"\t\tiifname @dhcp_local udp dport 67 drop\n"
-	"\t\tudp sport 67 drop\n"
-	"\t\tudp dport 547 drop\n"
-	"\t\tudp sport 547 drop\n"
-	"\t\ticmpv6 type { nd-router-solicit, nd-router-advert, nd-redirect } drop\n"
-	"\t}\n"
+	"\tset tracked { type ether_addr; }\n" SEC_SETS SEC_CHAINS
 	"\tchain open_in { meta mark set 0; meta l4proto { udp, ipv6-icmp } jump guard; }\n"
-	"\tchain sec4 {\n"
-	"\t\tmeta l4proto udp jump guard\n"
-	"\t\tmeta mark . ether saddr . ip saddr @ip_src accept\n"
-	"\t\tmeta mark . ether saddr . ip saddr @ip_src_net accept\n"
-	"\t\tdrop\n"
-	"\t}\n"
-	"\tchain sec6 {\n"
-	"\t\tmeta l4proto { udp, ipv6-icmp } jump guard\n"
-	"\t\tip6 daddr ff02::1:ff00:0/104 icmpv6 type nd-neighbor-solicit drop\n"
-	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src accept\n"
-	"\t\tmeta mark . ether saddr . ip6 saddr @ip6_src_net accept\n"
-	"\t\tdrop\n"
-	"\t}\n"
-	"\tchain sec_arp {\n"
-	"\t\tmeta mark . arp saddr ether != @macs drop\n"
-	"\t\tmeta mark . arp saddr ip != @arp_ips drop\n"
-	"\t\taccept\n"
-	"\t}\n"
-	"\tchain sec_in {\n"
-	"\t\tether type vmap { ip : goto sec4, ip6 : goto sec6, arp : goto sec_arp }\n"
-	"\t\tmeta mark . ether saddr != @macs drop\n"
-	"\t\taccept\n"
-	"\t}\n"
 	"\tchain prerouting {\n"
 	"\t\ttype filter hook prerouting priority -200; policy accept;\n"
 	"\t\tmeta mark set iifname map @port_mark\n"
@@ -991,30 +1185,53 @@ static const char skeleton[] =
 			   "\tchain forward { type filter hook forward priority -200; policy "
 			   "accept; "
 			   "meta priority set oifname map @port_prio; }\n"
-			   "}\n"
-			   "table inet lepton\n"
-			   "delete table inet lepton\n"
-			   "table inet lepton {\n"
-			   "\tmap zones { typeof iifname : ct zone; }\n"
-			   "\tmap egress { typeof meta mark : verdict; }\n"
-			   "\tmap ingress { typeof meta priority : verdict; }\n"
-			   "\tset tunnel { type ipv4_addr . inet_service; }\n"
-			   "\tchain tunnel_out { type filter hook output priority -310; policy "
-			   "accept; "
-			   "ip saddr . udp dport @tunnel notrack; }\n"
+			   "}\n" INET_HEAD "\tmap ingress { typeof meta priority : verdict; }\n"
 			   "\tchain prerouting { type filter hook prerouting priority -300; policy "
+			   "accept; ct state untracked accept; ct zone set iifname map @zones "
 			   "accept; "
-			   "ct state untracked accept; ct zone set iifname map @zones accept; "
 			   "ip daddr . udp dport @tunnel notrack; }\n"
 			   "\tchain dest_in { meta mark set 0; meta priority vmap @ingress; "
-			   "accept; "
-			   "}\n"
+			   "accept; }\n"
 			   "\tchain forward { type filter hook forward priority 0; policy accept; "
 			   "ct state established,related,untracked meta mark set 0 accept; "
-			   "meta mark and 0x0000ffff vmap "
-			   "@egress; "
-			   "meta priority vmap @ingress; }\n"
+			   "meta mark and 0x0000ffff vmap @egress; meta priority vmap @ingress; }\n"
 			   "}\n";
+
+/* Netdev mode: no bridge table (any bridge chain is a hook every bridged
+ * frame of the namespace crosses); each port's tap has its base chains
+ * (port_chains). What the bridge prerouting chain decided moves to inet
+ * raw prerouting (a bridged frame there knows its bridge and MACs, not its
+ * port): conntrack sees frames from a port with port security (the mark
+ * its tap's chain set) or to a tracked MAC or a group address; the rest of
+ * the bridged frames is notrack. The ingress verdict is keyed by bridge
+ * and destination MAC, read only by packets that are not established. */
+static const char skeleton_netdev[] =
+	"table bridge lepton\n"
+	"delete table bridge lepton\n"
+	"table netdev lepton\n"
+	"delete table netdev lepton\n"
+	"table netdev lepton {\n" SEC_SETS SEC_CHAINS "}\n" INET_HEAD
+	"\tset bridges { type ifname; }\n"
+	"\tset tracked { type ether_addr; }\n"
+	"\tmap ingress { typeof iifname . ether daddr : verdict; }\n"
+	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
+	"ct state untracked accept; "
+	"meta mark and " STR(MARK_SECURED) " == " STR(
+		MARK_SECURED) " ct zone set iifname map @zones accept; "
+			      "ether daddr @tracked ct zone set iifname map @zones accept; "
+			      "ether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 "
+			      "ct zone set iifname map @zones accept; "
+			      "iifname @bridges notrack accept; "
+			      "ip daddr . udp dport @tunnel notrack; }\n"
+			      "\tchain dest_in { meta mark set 0; iifname . ether daddr vmap "
+			      "@ingress; "
+			      "accept; }\n"
+			      "\tchain forward { type filter hook forward priority 0; policy "
+			      "accept; "
+			      "ct state established,related,untracked meta mark set 0 accept; "
+			      "meta mark and 0x0000ffff vmap @egress; "
+			      "iifname . ether daddr vmap @ingress; }\n"
+			      "}\n";
 
 static void emit_rules(struct strbuf *sb, const struct nft_chain *c)
 {
@@ -1087,20 +1304,39 @@ static void elists_emit(struct strbuf *sb, const char *verb, struct elists *ls)
 	*ls = (struct elists){0};
 }
 
+/* The piece's own set, declared (or deleted: `verb`) in each table it is in. */
+static void emit_set(struct strbuf *sb, const char *verb, const struct nft_piece *p)
+{
+	if (streq(verb, "add"))
+		strbuf_appendf(sb, "add set %s %s %s\n", INET, p->set, p->decl);
+	else
+		strbuf_appendf(sb, "delete set %s %s\n", INET, p->set);
+	if (p->set_netdev && streq(verb, "add"))
+		strbuf_appendf(sb, "add set %s %s %s\n", NETDEV, p->set, p->decl);
+	else if (p->set_netdev)
+		strbuf_appendf(sb, "delete set %s %s\n", NETDEV, p->set);
+}
+
+static void emit_chain(struct strbuf *sb, const struct nft_chain *c)
+{
+	if (c->hook)
+		strbuf_appendf(sb, "add chain %s %s { %s }\n", c->table, c->name, c->hook);
+	else
+		strbuf_appendf(sb, "add chain %s %s\n", c->table, c->name);
+}
+
 char *nft_script_full(const struct nft_state *st)
 {
 	struct strbuf sb = STRBUF_INIT;
 	struct elists add = {0};
 
-	strbuf_append(&sb, skeleton);
+	strbuf_append(&sb, st->netdev ? skeleton_netdev : skeleton);
 	for (size_t i = 0; i < st->n_pieces; i++)
 		if (st->pieces[i]->set)
-			strbuf_appendf(&sb, "add set %s %s %s\n", INET, st->pieces[i]->set,
-				       st->pieces[i]->decl);
+			emit_set(&sb, "add", st->pieces[i]);
 	for (size_t i = 0; i < st->n_pieces; i++)
 		for (size_t j = 0; j < st->pieces[i]->n_chains; j++)
-			strbuf_appendf(&sb, "add chain %s %s\n", st->pieces[i]->chains[j].table,
-				       st->pieces[i]->chains[j].name);
+			emit_chain(&sb, &st->pieces[i]->chains[j]);
 	for (size_t i = 0; i < st->n_pieces; i++)
 		for (size_t j = 0; j < st->pieces[i]->n_chains; j++)
 			emit_rules(&sb, &st->pieces[i]->chains[j]);
@@ -1204,13 +1440,11 @@ char *nft_script_diff(const struct nft_state *old, const struct nft_state *new)
 	/* New sets and chains exist before anything refers to them. */
 	for (size_t i = 0; i < n; i++)
 		if (ch[i].n && ch[i].n->set && !(ch[i].o && ch[i].o->set))
-			strbuf_appendf(&sb, "add set %s %s %s\n", INET, ch[i].n->set,
-				       ch[i].n->decl);
+			emit_set(&sb, "add", ch[i].n);
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; ch[i].n && j < ch[i].n->n_chains; j++)
 			if (!piece_find_chain(ch[i].o, ch[i].n->chains[j].name))
-				strbuf_appendf(&sb, "add chain %s %s\n", ch[i].n->chains[j].table,
-					       ch[i].n->chains[j].name);
+				emit_chain(&sb, &ch[i].n->chains[j]);
 	/* Chains whose rules changed are rewritten, and only those. */
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; ch[i].n && j < ch[i].n->n_chains; j++) {
@@ -1243,7 +1477,7 @@ char *nft_script_diff(const struct nft_state *old, const struct nft_state *new)
 						ch[i].o->chains[j].table, ch[i].o->chains[j].name);
 	for (size_t i = 0; i < n; i++)
 		if (ch[i].o && ch[i].o->set && !(ch[i].n && ch[i].n->set))
-			strbuf_appendf(&sb, "delete set %s %s\n", INET, ch[i].o->set);
+			emit_set(&sb, "delete", ch[i].o);
 	hmap_done(&io);
 	hmap_done(&in);
 	free(ch);

@@ -68,7 +68,7 @@ TEST(nft_build_ports_groups_rules)
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
 	struct nft_input in = {ports, 2,    rules, 3,	       zones, 1, groups,
-			       1,     NULL, 0,	   0xc6336401, 4789,  0};
+			       1,     NULL, 0,	   0xc6336401, 4789,  0, false};
 	nft_build(&in, NULL, &st);
 	/* Both ports share the chains of their set of groups. */
 	r = combo_chain(&st, "_in");
@@ -114,8 +114,8 @@ TEST(nft_build_ports_groups_rules)
 			   "0x10001 . fa:00:00:00:00:01 . 10.0.0.5, "
 			   "0x10002 . fa:00:00:00:00:02 . 0.0.0.0, "
 			   "0x10002 . fa:00:00:00:00:02 . 10.0.0.6 }") != NULL);
-	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10001 . 0.0.0.0, "
-			   "0x10001 . 10.0.0.5, ") != NULL);
+	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10001 . 0.0.0.0/32, "
+			   "0x10001 . 10.0.0.5/32, ") != NULL);
 	/* IPv6: ::, the link-local address of the MAC (no other address
 	 * in this model). */
 	CHECK(strstr(full, "add element bridge lepton ip6_src { "
@@ -172,7 +172,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0, 0};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0, 0, false};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -247,7 +247,7 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0, 1};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0, 1, false};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
@@ -308,7 +308,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, false};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -352,7 +352,7 @@ TEST(nft_address_group_sets)
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
-	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0, 0};
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0, 0, false};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
@@ -404,7 +404,7 @@ TEST(nft_port_sources_without_overlaps)
 	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.n_pairs = 3;
-	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0, 0};
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0, 0, false};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
@@ -415,7 +415,7 @@ TEST(nft_port_sources_without_overlaps)
 			   "0x10003 . fa:00:00:00:00:09 . 10.0.0.7 }\n") != NULL);
 	CHECK(strstr(full, "add element bridge lepton ip_src_net { "
 			   "0x10003 . fa:00:00:00:00:03 . 10.0.0.0/24 }\n") != NULL);
-	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10003 . 0.0.0.0, "
+	CHECK(strstr(full, "add element bridge lepton arp_ips { 0x10003 . 0.0.0.0/32, "
 			   "0x10003 . 10.0.0.0/24 }\n") != NULL);
 	CHECK(strstr(full, "add element bridge lepton macs { 0x10003 . fa:00:00:00:00:03, "
 			   "0x10003 . fa:00:00:00:00:09 }\n") != NULL);
@@ -474,7 +474,7 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	rules[2] = rule("sgA", true, "tcp", 22, 22, "", "sgA");
 	rules[3] = rule("sgA", true, "", -1, -1, "", "sgMissing");
 	rules[3].ipv6 = true;
-	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0, 0};
+	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0, 0, false};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"
@@ -515,5 +515,100 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	CHECK(strstr(full, "add element bridge lepton macs { 0x10001 . fa:00:00:00:00:01, "
 			   "0x10001 . 02:00:00:00:00:99, 0x10002 . fa:00:00:00:00:02 }") != NULL);
 	free(full);
+	nft_state_done(&st);
+}
+
+/* Netdev mode: no bridge chain; each port's tap has its own base chains
+ * (anti-spoofing in, group-addressed ingress out), the ingress verdict is
+ * keyed by bridge and MAC, remote groups are sets of both tables. */
+TEST(nft_netdev_mode)
+{
+	struct nft_port_in ports[3];
+	struct nft_rule_in rules[2];
+	struct nft_zone_in zones[1] = {{"brqnet", 1001}};
+	struct ip4_cidr members[1] = {{0x0a000005, 32}};
+	struct nft_group_in groups[1] = {{"sgA", members, 1, NULL, 0}};
+	struct nft_state st;
+	char *full, *d;
+
+	port(&ports[0], "tapaaa", 1, 0x0a000005, "sgA");
+	port(&ports[1], "tapbbb", 2, 0x0a000006, "sgA");
+	port(&ports[2], "tapccc", 3, 0x0a000007, "sgA");
+	ports[2].port_security = false;
+	/* tapbbb answers for tapaaa's MAC too (a shared address pair). */
+	memcpy(ports[1].pairs[0].mac, ports[0].mac, 6);
+	ports[1].pairs[0].cidr = (struct ip4_cidr){0x0a000063, 32};
+	ports[1].n_pairs = 1;
+	for (size_t i = 0; i < 3; i++)
+		strcpy(ports[i].bridge, "brqnet");
+	rules[0] = rule("sgA", true, "udp", 5353, 5353, "", "");
+	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
+	struct nft_input in = {ports, 3, rules, 2, zones, 1, groups, 1, NULL, 0, 0, 0, 0, true};
+	nft_build(&in, NULL, &st);
+	full = nft_script_full(&st);
+	/* A bridge table of an earlier agent goes; nothing makes one. */
+	CHECK(strstr(full, "delete table bridge lepton\n") != NULL);
+	CHECK(strstr(full, "table bridge lepton {") == NULL);
+	CHECK(strstr(full, "bridge lepton port_") == NULL);
+	CHECK(strstr(full, "add chain netdev lepton in_tapaaa { type filter hook ingress device "
+			   "\"tapaaa\" priority 0; policy accept; }") != NULL);
+	CHECK(strstr(full, "add rule netdev lepton in_tapaaa meta mark set 0x10001\n"
+			   "add rule netdev lepton in_tapaaa jump sec_in\n") != NULL);
+	/* A port without port security: the guard, no mark, no way out. */
+	CHECK(strstr(full, "add rule netdev lepton in_tapccc meta l4proto { udp, ipv6-icmp } "
+			   "jump guard\n") != NULL);
+	CHECK(strstr(full, "out_tapccc") == NULL);
+	CHECK(strstr(full, "add chain netdev lepton out_tapbbb { type filter hook egress device "
+			   "\"tapbbb\" priority 0; policy accept; }") != NULL);
+	CHECK(strstr(full, "add rule netdev lepton out_tapbbb ether daddr and 01:00:00:00:00:00 "
+			   "== 01:00:00:00:00:00 meta protocol { ip, ip6 } jump set_") != NULL);
+	/* Anti-spoofing sets in the netdev table, tracked MACs in inet. */
+	CHECK(strstr(full, "add element netdev lepton ip_src { "
+			   "0x10001 . fa:00:00:00:00:01 . 0.0.0.0, ") != NULL);
+	CHECK(strstr(full, "add element netdev lepton dhcp_local { \"tapaaa\", \"tapbbb\", "
+			   "\"tapccc\" }") != NULL);
+	CHECK(strstr(full, "add element inet lepton tracked { fa:00:00:00:00:01, "
+			   "fa:00:00:00:00:02 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton bridges { \"brqnet\" }") != NULL);
+	/* One verdict per bridge and MAC: the shared MAC is tapaaa's (the
+	 * first), tapbbb's own MAC is its. */
+	CHECK(strstr(full, "add element inet lepton ingress { \"brqnet\" . fa:00:00:00:00:01 : "
+			   "jump set_") != NULL);
+	CHECK(strstr(full, "\"brqnet\" . fa:00:00:00:00:02 : jump set_") != NULL);
+	CHECK(strstr(strstr(full, "fa:00:00:00:00:01 : jump") + 1, "fa:00:00:00:00:01 : jump") ==
+	      NULL);
+	CHECK(strstr(full, "iifname . ether daddr vmap @ingress") != NULL);
+	/* The group's ingress rules once more for the netdev table, and
+	 * their remote group's set in both tables. */
+	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_gin"),
+		    "meta protocol ip meta l4proto udp th dport 5353 accept\n"
+		    "meta protocol ip ip saddr @rg_sgA accept\n");
+	CHECK(strstr(full, "add set netdev lepton rg_sgA { type ipv4_addr; flags interval; }") !=
+	      NULL);
+	CHECK(strstr(full, "add element netdev lepton rg_sgA { 10.0.0.5 }") != NULL);
+	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5 }") != NULL);
+	CHECK(strstr(combo_chain(&st, "_gin"), "jump sg_sgA_gin\ndrop\n") != NULL);
+	/* The mode is part of the state's hash. */
+	{
+		struct nft_state br;
+
+		in.netdev = false;
+		nft_build(&in, NULL, &br);
+		CHECK(nft_state_hash(&br) != nft_state_hash(&st));
+		nft_state_done(&br);
+		in.netdev = true;
+	}
+	free(full);
+
+	/* A port goes: its base chains with it, the other ports untouched. */
+	in.n_ports = 1;
+	d = diff_to(&in, &st);
+	CHECK(strstr(d, "delete chain netdev lepton in_tapbbb\n") != NULL);
+	CHECK(strstr(d, "delete chain netdev lepton out_tapbbb\n") != NULL);
+	CHECK(strstr(d, "delete chain netdev lepton in_tapccc\n") != NULL);
+	CHECK(strstr(d, "delete element inet lepton ingress { \"brqnet\" . fa:00:00:00:00:02 }") !=
+	      NULL);
+	CHECK(strstr(d, "tapaaa") == NULL);
+	free(d);
 	nft_state_done(&st);
 }
