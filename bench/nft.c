@@ -110,11 +110,8 @@ static void apply(struct node *n, const char *script)
 {
 	char *err = NULL;
 
-	if (getenv("BENCH_NFT_SHOW"))
-		fprintf(stderr, "=== script\n%s", script);
 	if (*script && nft_apply(n->h, script, &err) < 0) {
-		fprintf(stderr, "bench-nft: nft refused the script: %s\n---\n%s---\n",
-			err ? err : "", script);
+		fprintf(stderr, "bench-nft: nft refused the script: %s\n", err ? err : "");
 		exit(1);
 	}
 	free(err);

@@ -79,14 +79,12 @@ int agent_init(struct agent *a)
 	r = nft_handle_new(&a->nft);
 	if (r < 0)
 		return r;
-	if (streq(a->cfg.port_hooks, "auto"))
-		a->nft_netdev = nft_netdev_hooks_by_name(a->nft);
-	else if (streq(a->cfg.port_hooks, "netdev") && !nft_netdev_hooks_by_name(a->nft)) {
+	a->nft_netdev = !streq(a->cfg.port_hooks, "bridge") && nft_netdev_hooks_by_name(a->nft);
+	if (streq(a->cfg.port_hooks, "netdev") && !a->nft_netdev) {
 		log_event(LOG_LVL_ERROR, "agent.port_hooks",
 			  "want=netdev err=kernel_cannot_hook_by_device_name");
 		return -EOPNOTSUPP;
-	} else
-		a->nft_netdev = streq(a->cfg.port_hooks, "netdev");
+	}
 	log_event(LOG_LVL_INFO, "agent.port_hooks", "mode=%s", a->nft_netdev ? "netdev" : "bridge");
 	r = client_reports_start(a->client, a->cfg.host, registration(a));
 	if (r < 0)

@@ -472,7 +472,8 @@ static void build_port(struct builder *b, const struct nft_port_in *port)
 	snprintf(tap, sizeof(tap), "\"%s\"", port->tap);
 	snprintf(mark, sizeof(mark), "0x%x",
 		 port->port_security ? MARK_SECURED | (unsigned) port->idx : MARK_OPEN);
-	port_combo(port, &combo, combo_name);
+	if (port->port_security)
+		port_combo(port, &combo, combo_name);
 	if (b->netdev)
 		port_chains(p, port, mark, combo_name);
 	else
@@ -617,14 +618,22 @@ struct dest_in {
 	char bridge[16];
 	uint8_t mac[6];
 	char combo[24];
+	size_t order; /* in the input, while sorting; then 0 */
 };
+
+static int cmp_key(const struct dest_in *x, const struct dest_in *y)
+{
+	int c = strcmp(x->bridge, y->bridge);
+
+	return c ? c : memcmp(x->mac, y->mac, 6);
+}
 
 static int cmp_dest(const void *a, const void *b)
 {
 	const struct dest_in *x = a, *y = b;
-	int c = strcmp(x->bridge, y->bridge);
+	int c = cmp_key(x, y);
 
-	return c ? c : memcmp(x->mac, y->mac, 6);
+	return c ? c : (x->order > y->order) - (x->order < y->order);
 }
 
 static void add_dest(struct dest_in **v, size_t *n, size_t *cap, const struct nft_port_in *port,
@@ -638,6 +647,7 @@ static void add_dest(struct dest_in **v, size_t *n, size_t *cap, const struct nf
 	memcpy((*v)[*n].bridge, port->bridge, sizeof(port->bridge));
 	memcpy((*v)[*n].mac, mac, 6);
 	snprintf((*v)[*n].combo, sizeof((*v)[*n].combo), "%s", combo);
+	(*v)[*n].order = *n;
 	(*n)++;
 }
 
@@ -667,17 +677,13 @@ static void build_dests(struct builder *b, const struct nft_input *in)
 		for (size_t j = 0; j < port->n_pairs6; j++)
 			add_dest(&v, &n, &cap, port, port->pairs6[j].mac, name);
 	}
-	/* Stable: the first of equal keys stays first. */
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && cmp_dest(&v[j - 1], &v[j]) > 0; j--) {
-			struct dest_in t = v[j];
-
-			v[j] = v[j - 1];
-			v[j - 1] = t;
-		}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_dest);
 	for (size_t i = 0; i < n; i++)
-		if (!k || cmp_dest(&v[k - 1], &v[i]) != 0)
-			v[k++] = v[i];
+		if (!k || cmp_key(&v[k - 1], &v[i]) != 0) {
+			v[k] = v[i];
+			v[k++].order = 0; /* the piece's input: what it holds */
+		}
 	n = k;
 	if (take(b, "i", v ? (const void *) v : "", n * sizeof(*v))) {
 		free(v);
@@ -699,6 +705,10 @@ static void build_dests(struct builder *b, const struct nft_input *in)
 #define ND_TYPES                                                                                   \
 	"nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, mld-listener-query, "          \
 	"mld-listener-report, mld2-listener-report"
+/* What of it a port takes in whatever its groups say. */
+#define ND_IN_ACCEPT                                                                               \
+	"icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "                \
+	"mld-listener-query } accept\n"
 
 /* The chains of a set of security groups: each jumps to the groups'
  * chains (the first match wins: an egress one goes on to the
@@ -728,11 +738,7 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 		strbuf_appendf(&sb, "jump sg_%s_eg\n", c.sgs[j]);
 	strbuf_append(&sb, "drop\n");
 	piece_chain(p, INET, xasprintf("%s_eg", name), strbuf_steal(&sb));
-	strbuf_append(&sb,
-		      "meta priority set none\n"
-		      "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert, "
-		      "mld-listener-query } accept\n"
-		      "ct state invalid drop\n");
+	strbuf_append(&sb, "meta priority set none\n" ND_IN_ACCEPT "ct state invalid drop\n");
 	/* DHCP answers from a network node (centralized DHCP). */
 	if (c.dhcp_central)
 		strbuf_append(&sb, "udp sport 67 udp dport 68 accept\n");
@@ -746,9 +752,7 @@ static void build_combo(struct builder *b, const struct nft_port_in *port)
 	 * would call it new every time), at the tap's egress. DHCP offers
 	 * pass: DHCP servers are dropped where they come in (guard). */
 	if (b->netdev) {
-		strbuf_append(&sb, "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-				   "nd-router-advert, mld-listener-query } accept\n"
-				   "udp sport 67 udp dport 68 accept\n");
+		strbuf_append(&sb, ND_IN_ACCEPT "udp sport 67 udp dport 68 accept\n");
 		for (size_t j = 0; j < c.n_sgs; j++)
 			strbuf_appendf(&sb, "jump sg_%s_gin\n", c.sgs[j]);
 		strbuf_append(&sb, "drop\n");
@@ -1082,35 +1086,6 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	return h ? h : 1;
 }
 
-/* The tables and their fixed sets, maps and base chains; everything
- * per port is an element of them. Each packet crosses as few rules as
- * can be: most of the cost of a bridged packet here is the number of
- * rules and lookups it meets.
- *
- * bridge prerouting: a packet from a port of ours takes the port's mark
- * (one lookup by name): its index and the secured bit (0x10000), or the
- * open bit (0x20000) for a port without port security. Every port: DHCP,
- * DHCPv6 and router solicitations are not bridged (the agent answers
- * them) and router advertisements, redirects and DHCP servers are dropped
- * (chain guard, reached by UDP and ICMPv6 only). A port with port
- * security: anti-spoofing by lookups keyed by its mark, by ether type
- * (sec4, sec6, sec_arp), its IPv4 and IPv6 single addresses in hash sets
- * and its address pairs' prefixes in interval ones; then accept, which
- * leaves its packets to conntrack. Any other packet is tracked only when
- * it goes to a MAC of a port with port security (set tracked) or to a
- * group address; the rest is not tracked at all (notrack).
- * bridge forward: a packet going out to a port with port security takes
- * the port's priority tag (4c45:<index>), the key of its ingress verdict.
- * inet (through br_netfilter): untracked packets leave raw prerouting at
- * once, bridged ones take the conntrack zone of their bridge, the node's
- * own VXLAN packets are not tracked. One forward chain: established and
- * untracked traffic passes; then the egress verdict by mark (a jump to the
- * chain of the source port's set of security groups, whose accept is a
- * goto to dest_in) and the ingress verdict by priority tag.
- * The mark is cleared once it has been read (open_in, the forward chain's
- * first rule, dest_in): a packet with a mark makes VXLAN skip its route
- * cache and look its route up again (ip_tunnel_dst_cache_usable()), about
- * 6% of the CPU a bridged stream costs here. */
 /* The anti-spoofing sets and chains, the same in the bridge table (bridge
  * mode) and the netdev one (netdev mode). */
 #define SEC_SETS                                                                                   \
@@ -1163,6 +1138,35 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "              \
 	"ip saddr . udp dport @tunnel notrack; }\n"
 
+/* The tables and their fixed sets, maps and base chains; everything
+ * per port is an element of them. Each packet crosses as few rules as
+ * can be: most of the cost of a bridged packet here is the number of
+ * rules and lookups it meets.
+ *
+ * bridge prerouting: a packet from a port of ours takes the port's mark
+ * (one lookup by name): its index and the secured bit (0x10000), or the
+ * open bit (0x20000) for a port without port security. Every port: DHCP,
+ * DHCPv6 and router solicitations are not bridged (the agent answers
+ * them) and router advertisements, redirects and DHCP servers are dropped
+ * (chain guard, reached by UDP and ICMPv6 only). A port with port
+ * security: anti-spoofing by lookups keyed by its mark, by ether type
+ * (sec4, sec6, sec_arp), its IPv4 and IPv6 single addresses in hash sets
+ * and its address pairs' prefixes in interval ones; then accept, which
+ * leaves its packets to conntrack. Any other packet is tracked only when
+ * it goes to a MAC of a port with port security (set tracked) or to a
+ * group address; the rest is not tracked at all (notrack).
+ * bridge forward: a packet going out to a port with port security takes
+ * the port's priority tag (4c45:<index>), the key of its ingress verdict.
+ * inet (through br_netfilter): untracked packets leave raw prerouting at
+ * once, bridged ones take the conntrack zone of their bridge, the node's
+ * own VXLAN packets are not tracked. One forward chain: established and
+ * untracked traffic passes; then the egress verdict by mark (a jump to the
+ * chain of the source port's set of security groups, whose accept is a
+ * goto to dest_in) and the ingress verdict by priority tag.
+ * The mark is cleared once it has been read (open_in, the forward chain's
+ * first rule, dest_in): a packet with a mark makes VXLAN skip its route
+ * cache and look its route up again (ip_tunnel_dst_cache_usable()), about
+ * 6% of the CPU a bridged stream costs here. */
 static const char skeleton[] =
 	"table netdev lepton\n"
 	"delete table netdev lepton\n"
