@@ -289,6 +289,7 @@ static size_t sync_nft(struct agent *a, bool check)
 	if (a->cfg.vxlan_notrack) {
 		in.tunnel_ip = a->cfg.tunnel_ip;
 		in.tunnel_port = RTNL_VXLAN_PORT;
+		snprintf(in.tunnel_dev, sizeof(in.tunnel_dev), "%s", a->cfg.tunnel_dev);
 	}
 	nft_build(&in, &a->nft_last, &st);
 	secgroups_input_groups_done(&in);

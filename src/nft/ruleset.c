@@ -238,8 +238,7 @@ static const char MAP_ZONES[] = "zones", SET_BRIDGES[] = "bridges", MAP_EGRESS[]
 		  MAP_PORT_MARK[] = "port_mark", MAP_PORT_PRIO[] = "port_prio",
 		  SET_TRACKED[] = "tracked", SET_MACS[] = "macs", SET_IP_SRC[] = "ip_src",
 		  SET_IP_SRC_NET[] = "ip_src_net", SET_ARP_IPS[] = "arp_ips",
-		  SET_IP6_SRC[] = "ip6_src", SET_IP6_SRC_NET[] = "ip6_src_net",
-		  SET_TUNNEL[] = "tunnel";
+		  SET_IP6_SRC[] = "ip6_src", SET_IP6_SRC_NET[] = "ip6_src_net";
 static const char RG_DECL[] = "{ type ipv4_addr; flags interval; }";
 static const char RG6_DECL[] = "{ type ipv6_addr; flags interval; }";
 
@@ -363,28 +362,6 @@ static void build_zones(struct builder *b, const struct nft_input *in)
 	push(b, p);
 }
 
-/* The node's own VXLAN packets, outer headers: nothing in the tables looks
- * at them, and tracking them cost a conntrack lookup (and an entry per
- * peer) for every encapsulated packet, both ways. */
-static void build_tunnel(struct builder *b, const struct nft_input *in)
-{
-	uint32_t key[2] = {in->tunnel_ip, in->tunnel_port};
-	size_t cap = 0;
-	struct nft_piece *p;
-
-	if (take(b, "t", key, sizeof(key)))
-		return;
-	p = piece_new("t", key, sizeof(key));
-	if (in->tunnel_ip)
-		piece_elem(p, &cap, INET, SET_TUNNEL,
-			   xasprintf("%u.%u.%u.%u . %u", in->tunnel_ip >> 24,
-				     (in->tunnel_ip >> 16) & 0xff, (in->tunnel_ip >> 8) & 0xff,
-				     in->tunnel_ip & 0xff, in->tunnel_port),
-			   NULL);
-	piece_seal(p);
-	push(b, p);
-}
-
 /* The priority tag a port's index takes on the way out (see the
  * skeleton): "4c45:<index>", a major number ("LE") no other traffic of the
  * node uses. */
@@ -426,6 +403,102 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 #define STR_(x)	     #x
 #define STR(x)	     STR_(x)
 
+/* The raw chains (piece "t"), built from the node's VXLAN endpoint and the
+ * mode. Its own VXLAN packets, outer headers, skip conntrack: nothing in
+ * the tables looks at them, and tracking them cost a conntrack lookup
+ * (and an entry per peer) for every encapsulated packet, both ways. They
+ * are recognised by constants, first where they arrive from the underlay
+ * device: an underlay packet meets one rule, a bridged one a name
+ * compare. (A bridged packet to the endpoint's address and port is not
+ * one of them: a VM could send it, and it must meet the groups; the last
+ * rule catches the endpoint's packets on any other device.) Bridge mode:
+ * untracked packets (notrack in the bridge table, or in a table of the
+ * operator's) leave at once, the others take their bridge's zone. Netdev
+ * mode: the same, then the tracked decision the bridge table made in that
+ * mode (see skeleton_netdev). */
+static void build_raw(struct builder *b, const struct nft_input *in)
+{
+	struct {
+		uint32_t ip;
+		uint16_t port;
+		bool netdev;
+		char dev[16];
+	} key;
+	struct strbuf pre = STRBUF_INIT;
+	char ip[IP4_STRLEN], *tun = NULL;
+	struct nft_piece *p;
+
+	memset(&key, 0, sizeof(key));
+	key.ip = in->tunnel_ip;
+	key.port = in->tunnel_port;
+	key.netdev = b->netdev;
+	memcpy(key.dev, in->tunnel_dev, sizeof(key.dev));
+	if (take(b, "t", &key, sizeof(key)))
+		return;
+	p = piece_new("t", &key, sizeof(key));
+	if (in->tunnel_ip) {
+		ip4_format(in->tunnel_ip, ip);
+		tun = xasprintf("udp dport %u notrack", in->tunnel_port);
+		if (in->tunnel_dev[0])
+			strbuf_appendf(&pre, "iifname \"%s\" ip daddr %s %s accept\n",
+				       in->tunnel_dev, ip, tun);
+		piece_base_chain(p, INET, xstrdup("tunnel_out"),
+				 xstrdup("type filter hook output priority -310; policy accept;"),
+				 xasprintf("ip saddr %s %s\n", ip, tun));
+	}
+	strbuf_append(&pre, "ct state untracked accept\n");
+	if (b->netdev)
+		strbuf_append(&pre,
+			      "meta mark and " STR(MARK_SECURED) " == " STR(
+				      MARK_SECURED) " ct zone set iifname map @zones accept\n"
+						    "ether daddr @tracked ct zone set iifname "
+						    "map @zones accept\n"
+						    "ether daddr and 01:00:00:00:00:00 == "
+						    "01:00:00:00:00:00 ct zone set iifname map "
+						    "@zones accept\n"
+						    "iifname @bridges notrack accept\n");
+	else
+		strbuf_append(&pre, "ct zone set iifname map @zones accept\n");
+	if (tun)
+		strbuf_appendf(&pre, "ip daddr %s %s\n", ip, tun);
+	piece_base_chain(p, INET, xstrdup("prerouting"),
+			 xstrdup("type filter hook prerouting priority -300; policy accept;"),
+			 strbuf_steal(&pre));
+	free(tun);
+	piece_seal(p);
+	push(b, p);
+}
+
+/* The rules of a secured port's ingress chain: its mark; then TCP from
+ * its own MAC and one of its own addresses, the bulk of its traffic,
+ * passes at once on constants the chain holds (what sec_in would conclude
+ * with two jumps, a verdict map and a lookup keyed by the mark: TCP never
+ * meets the guard); the rest goes through sec_in. */
+static char *secured_in_rules(const struct nft_port_in *port, const char *mark)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char mac[18];
+
+	mac_str(port->mac, mac);
+	strbuf_appendf(&sb, "meta mark set %s\n", mark);
+	for (size_t i = 0; i < port->n_ips; i++) {
+		char ip[IP4_STRLEN];
+
+		ip4_format(port->ips[i], ip);
+		strbuf_appendf(&sb, "ether saddr %s ip saddr %s meta l4proto tcp accept\n", mac,
+			       ip);
+	}
+	for (size_t i = 0; i < port->n_ips6; i++) {
+		char ip[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, port->ips6[i], ip, sizeof(ip));
+		strbuf_appendf(&sb, "ether saddr %s ip6 saddr %s meta l4proto tcp accept\n", mac,
+			       ip);
+	}
+	strbuf_append(&sb, "jump sec_in\n");
+	return strbuf_steal(&sb);
+}
+
 /* Netdev mode: the port's own base chains on its tap (the kernel hooks a
  * chain by the device's name, before the device exists and after it
  * goes). In: the mark and anti-spoofing of a port with port security, the
@@ -438,7 +511,7 @@ static void port_chains(struct nft_piece *p, const struct nft_port_in *port, con
 		p, NETDEV, xasprintf("in_%s", port->tap),
 		xasprintf("type filter hook ingress device \"%s\" priority 0; policy accept;",
 			  port->tap),
-		port->port_security ? xasprintf("meta mark set %s\njump sec_in\n", mark)
+		port->port_security ? secured_in_rules(port, mark)
 				    : xstrdup("meta l4proto { udp, ipv6-icmp } jump guard\n"));
 	if (!port->port_security)
 		return;
@@ -999,7 +1072,7 @@ void nft_build(const struct nft_input *in, const struct nft_state *prev, struct 
 		hmap_put(&groups, in->groups[g].sg_id, (void *) &in->groups[g]);
 
 	build_zones(&b, in);
-	build_tunnel(&b, in);
+	build_raw(&b, in);
 	out->netdev = in->netdev;
 	if (in->ports_stamp && prev && prev->ports_stamp == in->ports_stamp) {
 		take_ports(&b, prev);
@@ -1133,10 +1206,7 @@ uint64_t nft_state_hash(const struct nft_state *st)
 	"delete table inet lepton\n"                                                               \
 	"table inet lepton {\n"                                                                    \
 	"\tmap zones { typeof iifname : ct zone; }\n"                                              \
-	"\tmap egress { typeof meta mark : verdict; }\n"                                           \
-	"\tset tunnel { type ipv4_addr . inet_service; }\n"                                        \
-	"\tchain tunnel_out { type filter hook output priority -310; policy accept; "              \
-	"ip saddr . udp dport @tunnel notrack; }\n"
+	"\tmap egress { typeof meta mark : verdict; }\n"
 
 /* The tables and their fixed sets, maps and base chains; everything
  * per port is an element of them. Each packet crosses as few rules as
@@ -1157,9 +1227,10 @@ uint64_t nft_state_hash(const struct nft_state *st)
  * group address; the rest is not tracked at all (notrack).
  * bridge forward: a packet going out to a port with port security takes
  * the port's priority tag (4c45:<index>), the key of its ingress verdict.
- * inet (through br_netfilter): untracked packets leave raw prerouting at
- * once, bridged ones take the conntrack zone of their bridge, the node's
- * own VXLAN packets are not tracked. One forward chain: established and
+ * inet (through br_netfilter): raw prerouting (built with the node's VXLAN
+ * endpoint, build_raw): untracked packets leave at once, bridged ones take
+ * the conntrack zone of their bridge, the node's own VXLAN packets are not
+ * tracked. One forward chain: established and
  * untracked traffic passes; then the egress verdict by mark (a jump to the
  * chain of the source port's set of security groups, whose accept is a
  * goto to dest_in) and the ingress verdict by priority tag.
@@ -1190,10 +1261,6 @@ static const char skeleton[] =
 			   "accept; "
 			   "meta priority set oifname map @port_prio; }\n"
 			   "}\n" INET_HEAD "\tmap ingress { typeof meta priority : verdict; }\n"
-			   "\tchain prerouting { type filter hook prerouting priority -300; policy "
-			   "accept; ct state untracked accept; ct zone set iifname map @zones "
-			   "accept; "
-			   "ip daddr . udp dport @tunnel notrack; }\n"
 			   "\tchain dest_in { meta mark set 0; meta priority vmap @ingress; "
 			   "accept; }\n"
 			   "\tchain forward { type filter hook forward priority 0; policy accept; "
@@ -1204,10 +1271,10 @@ static const char skeleton[] =
 /* Netdev mode: no bridge table (any bridge chain is a hook every bridged
  * frame of the namespace crosses); each port's tap has its base chains
  * (port_chains). What the bridge prerouting chain decided moves to inet
- * raw prerouting (a bridged frame there knows its bridge and MACs, not its
- * port): conntrack sees frames from a port with port security (the mark
- * its tap's chain set) or to a tracked MAC or a group address; the rest of
- * the bridged frames is notrack. The ingress verdict is keyed by bridge
+ * raw prerouting (build_raw; a bridged frame there knows its bridge and
+ * MACs, not its port): conntrack sees frames from a port with port
+ * security (the mark its tap's chain set) or to a tracked MAC or a group
+ * address; the rest of the bridged frames is notrack. The ingress verdict is keyed by bridge
  * and destination MAC, read only by packets that are not established. */
 static const char skeleton_netdev[] =
 	"table bridge lepton\n"
@@ -1218,24 +1285,12 @@ static const char skeleton_netdev[] =
 	"\tset bridges { type ifname; }\n"
 	"\tset tracked { type ether_addr; }\n"
 	"\tmap ingress { typeof iifname . ether daddr : verdict; }\n"
-	"\tchain prerouting { type filter hook prerouting priority -300; policy accept; "
-	"ct state untracked accept; "
-	"meta mark and " STR(MARK_SECURED) " == " STR(
-		MARK_SECURED) " ct zone set iifname map @zones accept; "
-			      "ether daddr @tracked ct zone set iifname map @zones accept; "
-			      "ether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 "
-			      "ct zone set iifname map @zones accept; "
-			      "iifname @bridges notrack accept; "
-			      "ip daddr . udp dport @tunnel notrack; }\n"
-			      "\tchain dest_in { meta mark set 0; iifname . ether daddr vmap "
-			      "@ingress; "
-			      "accept; }\n"
-			      "\tchain forward { type filter hook forward priority 0; policy "
-			      "accept; "
-			      "ct state established,related,untracked meta mark set 0 accept; "
-			      "meta mark and 0x0000ffff vmap @egress; "
-			      "iifname . ether daddr vmap @ingress; }\n"
-			      "}\n";
+	"\tchain dest_in { meta mark set 0; iifname . ether daddr vmap @ingress; accept; }\n"
+	"\tchain forward { type filter hook forward priority 0; policy accept; "
+	"ct state established,related,untracked meta mark set 0 accept; "
+	"meta mark and 0x0000ffff vmap @egress; "
+	"iifname . ether daddr vmap @ingress; }\n"
+	"}\n";
 
 static void emit_rules(struct strbuf *sb, const struct nft_chain *c)
 {

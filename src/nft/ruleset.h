@@ -38,14 +38,18 @@
  *    alone) and out_<tap> (egress, port security only: a frame to a group
  *    address, copied to every port by the bridge, meets the port's ingress
  *    rules there, statelessly: <set>_gin and sg_<group>_gin, the groups'
- *    remote and address group sets kept in both tables). The tracked
+ *    remote and address group sets kept in both tables); in_<tap> passes
+ *    TCP from the port's own MAC and addresses on constants before sec_in.
+ *    The tracked
  *    decision moves to inet raw prerouting (ether daddr, the mark, the
  *    bridges set), the ingress verdict is keyed by bridge and destination
  *    MAC (`ingress`: iifname . ether daddr; the priority tag is gone).
  *  inet lepton (reached through br_netfilter): a raw prerouting chain lets
- *    the node's own VXLAN packets and untracked ones go at once and sets
- *    the conntrack zone of the others from the bridge (one zone per
- *    network, so overlapping tenant addresses never share conntrack state).
+ *    the node's own VXLAN packets (constants, first from the underlay
+ *    device) and untracked ones go at once and sets the conntrack zone of
+ *    the others from the bridge (one zone per network, so overlapping
+ *    tenant addresses never share conntrack state); it and the output
+ *    chain that lets the outgoing VXLAN packets go untracked are piece "t".
  *    One forward chain: established traffic passes; then the source port's
  *    egress verdict by verdict map on the mark, whose accept is a goto to
  *    `dest_in`, the destination port's ingress verdict by verdict map on the
@@ -160,6 +164,7 @@ struct nft_input {
 	 * encapsulated packets skip conntrack. 0: they are tracked. */
 	uint32_t tunnel_ip;
 	uint16_t tunnel_port;
+	char tunnel_dev[16]; /* the underlay device its packets arrive on ("": unknown) */
 	/* A stamp of ports[] (0: none): a build whose previous state was made
 	 * from the same stamp takes its ports' pieces over without looking. */
 	uint64_t ports_stamp;
@@ -192,7 +197,7 @@ struct nft_elem {
 
 struct nft_piece {
 	unsigned refs;
-	char *key; /* "z", "p:<tap>", "g:<group>", "s:<group>", "a:<address group>" */
+	char *key; /* "z", "t", "p:<tap>", "g:<group>", "s:<group>", "a:<address group>" */
 	void *in;  /* what it was built from */
 	size_t in_len;
 	char *set;	  /* the name of a set this piece declares (inet lepton), or NULL */

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lab import Lab, unique_name
+from lab import Lab, UnderlayCount, unique_name
 from leptonlab import INTERNET6, TENANT6
 from test_lab_l3 import fw, tcp_to
 
@@ -66,41 +66,12 @@ def default_sg(api):
     return api.get("/v2.0/security-groups?name=default").json["security_groups"][0]["id"]
 
 
-# Inner headers of a VXLAN frame on the underlay (outer IPv4 20 + UDP 8 +
-# VXLAN 8 bytes, then Ethernet 14): raw payload offsets in bits from the
-# outer network header.
-INNER_ETHERTYPE = "@nh,384,16"
+# The inner IPv6 header of a VXLAN frame on the underlay (see lab.py): raw
+# payload offsets in bits from the outer network header.
 INNER_NEXT = "@nh,448,8"
 INNER_SRC = "@nh,464,128"
 INNER_ICMP6_TYPE = "@nh,720,8"
 INNER_UDP_DPORT = "@nh,736,16"
-
-
-class UnderlayCount:
-    """nftables counters on the underlay switch (a namespace of the lab):
-    VXLAN frames whose inner packet matches, whatever the load (a capture
-    may miss packets when tcpdump is starved; a counter does not)."""
-
-    def __init__(self, lab, **matches):
-        self.lab, self.table = lab, f"v6count{len(matches)}{abs(hash(tuple(matches))) % 10000}"
-        rules = []
-        for name, expr in matches.items():
-            rules.append(f"udp dport 4789 {INNER_ETHERTYPE} 0x86dd {expr} counter "
-                         f'comment "{name}"')
-        script = (f"table bridge {self.table} {{\n chain c {{\n"
-                  "  type filter hook forward priority 0; policy accept;\n"
-                  + "".join(f"  {r}\n" for r in rules) + " }\n}\n")
-        lab.exec("ul", ["nft", "-f", "-"], input=script, check=True, text=True)
-
-    def read(self):
-        doc = json.loads(self.lab.exec("ul", ["nft", "-j", "list", "table", "bridge", self.table],
-                                       check=True).stdout)
-        return {r["rule"]["comment"]: sum(e["counter"]["packets"] for e in r["rule"]["expr"]
-                                          if "counter" in e)
-                for r in doc["nftables"] if "rule" in r and "comment" in r["rule"]}
-
-    def done(self):
-        self.lab.exec("ul", ["nft", "delete", "table", "bridge", self.table])
 
 
 SCRIPT = """#!/bin/sh
@@ -290,16 +261,23 @@ def test_spoofed_ipv6_dropped(cloud):
     fake = str(ipaddress.IPv6Address(own) + 7)
     hexa = "0x" + ipaddress.IPv6Address(fake).packed.hex()
     hexo = "0x" + ipaddress.IPv6Address(own).packed.hex()
-    count = UnderlayCount(lab, fake=f"{INNER_SRC} {hexa}", own=f"{INNER_SRC} {hexo}")
+    count = UnderlayCount(lab, fake=f"{INNER_SRC} {hexa}", own=f"{INNER_SRC} {hexo}",
+                          fake_tcp=f"{INNER_SRC} {hexa} {INNER_NEXT} 6",
+                          own_tcp=f"{INNER_SRC} {hexo} {INNER_NEXT} 6")
     try:
         lab.sh("a1", f"ip -6 addr add {fake}/64 dev eth0 nodad")
         assert not ping6(lab, "a1", f"{a2} -I {fake}")
         assert ping6(lab, "a1", f"{a2} -I {own}")  # its own address still goes
+        # TCP too, which the port's chain passes on constants (its own
+        # MAC and addresses) before the general checks.
+        for src in (fake, own):
+            lab.sh("a1", f"nc -6 -s {src} -w 1 {a2} 5711 </dev/null", check=False, timeout=10)
         c = count.read()
     finally:
         lab.sh("a1", f"ip -6 addr del {fake}/64 dev eth0", check=False)
         count.done()
     assert c["own"] > 0 and c["fake"] == 0, c
+    assert c["own_tcp"] > 0 and c["fake_tcp"] == 0, c
 
 
 def test_ipv6_security_group_rules(cloud):

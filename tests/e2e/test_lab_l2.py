@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lab import Lab, unique_name
+from lab import INNER4_PROTO, INNER4_SRC, INNER_ETHER_SRC, Lab, UnderlayCount, unique_name
 
 
 def mk(client, kind, body):
@@ -113,22 +113,46 @@ def test_projects_are_isolated(cloud):
 
 
 def test_anti_spoofing(cloud):
+    """What a VM sends from an address or a MAC not its own never leaves its
+    node (counted on the underlay: pa3 is on compute-3, pa2 on compute-2),
+    ICMP nor TCP (which the port's chain passes on constants, its own MAC
+    and addresses, before the general checks); its own still goes."""
     lab, admin, projects = cloud
-    ip2 = projects["pa"]["vms"]["pa2"]["fixed_ips"][0]["ip_address"]
-    assert ping(lab, "pa3", ip2)
-    # Another IP on the VM: nothing gets through from it.
-    lab.sh("pa3", "ip addr add 10.0.0.99/24 dev eth0")
+    vms = projects["pa"]["vms"]
+    ip2, mac2 = vms["pa2"]["fixed_ips"][0]["ip_address"], vms["pa2"]["mac_address"]
+    ip3, mac = vms["pa3"]["fixed_ips"][0]["ip_address"], vms["pa3"]["mac_address"]
+    own = "0x" + "".join(f"{int(b):02x}" for b in ip3.split("."))
+    count = UnderlayCount(
+        lab, ethertype="0x0800",
+        own_tcp=f"{INNER4_PROTO} 6 {INNER4_SRC} {own} {INNER_ETHER_SRC} 0x{mac.replace(':', '')}",
+        fake_ip=f"{INNER4_SRC} 0x0a000063",
+        fake_mac=f"{INNER_ETHER_SRC} 0xfa163e666666")
     try:
-        assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.99")
+        assert ping(lab, "pa3", ip2)
+        # pa2's MAC known without ARP, which would go from the false
+        # address or MAC (and be dropped): the packets below are sent.
+        lab.sh("pa3", f"ip neigh replace {ip2} lladdr {mac2} dev eth0 nud permanent")
+        lab.sh("pa3", f"nc -w 1 {ip2} 5011 </dev/null", check=False, timeout=10)
+        # Another IP on the VM: nothing gets through from it.
+        lab.sh("pa3", "ip addr add 10.0.0.99/24 dev eth0")
+        try:
+            assert not ping(lab, "pa3", f"{ip2} -I 10.0.0.99")
+            lab.sh("pa3", f"nc -s 10.0.0.99 -w 1 {ip2} 5011 </dev/null", check=False,
+                   timeout=10)
+        finally:
+            lab.sh("pa3", "ip addr del 10.0.0.99/24 dev eth0")
+        # Another MAC: nothing either.
+        lab.sh("pa3", "ip link set eth0 address fa:16:3e:66:66:66")
+        try:
+            assert not ping(lab, "pa3", ip2)
+            lab.sh("pa3", f"nc -w 1 {ip2} 5011 </dev/null", check=False, timeout=10)
+        finally:
+            lab.sh("pa3", f"ip link set eth0 address {mac}")
+        c = count.read()
     finally:
-        lab.sh("pa3", "ip addr del 10.0.0.99/24 dev eth0")
-    # Another MAC: nothing either.
-    mac = projects["pa"]["vms"]["pa3"]["mac_address"]
-    lab.sh("pa3", "ip link set eth0 address fa:16:3e:66:66:66")
-    try:
-        assert not ping(lab, "pa3", ip2)
-    finally:
-        lab.sh("pa3", f"ip link set eth0 address {mac}")
+        lab.sh("pa3", f"ip neigh del {ip2} dev eth0", check=False)
+        count.done()
+    assert c["own_tcp"] > 0 and c["fake_ip"] == 0 and c["fake_mac"] == 0, c
     assert ping(lab, "pa3", ip2, count=3)
 
 

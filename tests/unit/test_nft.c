@@ -67,8 +67,8 @@ TEST(nft_build_ports_groups_rules)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
 	rules[2] = rule("sgA", false, "", -1, -1, "", "");
-	struct nft_input in = {ports, 2,    rules, 3,	       zones, 1, groups,
-			       1,     NULL, 0,	   0xc6336401, 4789,  0, false};
+	struct nft_input in = {ports, 2, rules,	     3,	   zones, 1, groups, 1,
+			       NULL,  0, 0xc6336401, 4789, "ul0", 0, false};
 	nft_build(&in, NULL, &st);
 	/* Both ports share the chains of their set of groups. */
 	r = combo_chain(&st, "_in");
@@ -95,9 +95,18 @@ TEST(nft_build_ports_groups_rules)
 	      NULL);
 	CHECK(strstr(full, "add element inet lepton rg_sgA { 10.0.0.5, 10.0.0.6 }") != NULL);
 	CHECK(strstr(full, "add element inet lepton zones { \"brqnet\" : 1001 }") != NULL);
-	/* The node's own VXLAN packets skip conntrack. */
-	CHECK(strstr(full, "add element inet lepton tunnel { 198.51.100.1 . 4789 }") != NULL);
-	CHECK(strstr(full, "ip daddr . udp dport @tunnel notrack") != NULL);
+	/* The node's own VXLAN packets skip conntrack, by constants: first
+	 * from the underlay device, after the bridged packets from any
+	 * other (a VM's packet to that address and port meets its groups). */
+	CHECK_STREQ(find_chain_rules(&st, "prerouting"),
+		    "iifname \"ul0\" ip daddr 198.51.100.1 udp dport 4789 notrack accept\n"
+		    "ct state untracked accept\n"
+		    "ct zone set iifname map @zones accept\n"
+		    "ip daddr 198.51.100.1 udp dport 4789 notrack\n");
+	CHECK_STREQ(find_chain_rules(&st, "tunnel_out"),
+		    "ip saddr 198.51.100.1 udp dport 4789 notrack\n");
+	CHECK(strstr(full, "add chain inet lepton tunnel_out { type filter hook output priority "
+			   "-310; policy accept; }") != NULL);
 	/* A port is elements: its mark (index and secured bit), its
 	 * priority tag, anti-spoofing keyed by the mark, its MAC among the
 	 * tracked destinations, and the verdicts to its groups' chains. */
@@ -172,7 +181,7 @@ TEST(nft_diff_touches_only_what_changed)
 	rules[0] = rule("sgA", true, "tcp", 22, 22, "", "");
 	rules[1] = rule("sgB", true, "udp", 53, 53, "10.0.0.0/8", "");
 	rules[2] = rule("sgB", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0, 0, false};
+	struct nft_input in = {ports, 2, rules, 3, NULL, 0, groups, 1, NULL, 0, 0, 0, "", 0, false};
 	nft_build(&in, NULL, &a);
 	d = diff_to(&in, &a);
 	CHECK_STREQ(d, "");
@@ -247,7 +256,8 @@ TEST(nft_incremental_build_equals_build_from_nothing)
 	for (int i = 0; i < 6; i++)
 		rules[i] = rule(i % 2 ? "g1" : "g2", i % 3 == 0, "tcp", 20 + i, 20 + i, "",
 				i == 2 ? "g1" : "");
-	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2, NULL, 0, 0, 0, 1, false};
+	struct nft_input in = {ports, 6, rules, 6, zones, 2, groups, 2,
+			       NULL,  0, 0,	0, "",	  1, false};
 	nft_build(&in, NULL, &cur);
 	for (int step = 0; step < 200; step++) {
 		seed = seed * 1103515245u + 12345u;
@@ -308,7 +318,7 @@ TEST(nft_rules_protocols)
 	rules[3] = rule("g", true, "bogus-proto", -1, -1, "", "");
 	rules[4] = rule("g", true, "tcp", -1, -1, "", "");
 	rules[4].ipv6 = true;
-	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, false};
+	struct nft_input in = {&p, 1, rules, 5, NULL, 0, NULL, 0, NULL, 0, 0, 0, "", 0, false};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_g_in"),
 		    "meta nfproto ipv4 meta l4proto icmp icmp type 8 icmp code 0 accept\n"
@@ -352,7 +362,7 @@ TEST(nft_address_group_sets)
 	rules[2] = rule("sgA", true, "", -1, -1, "", "");
 	rules[2].ipv6 = true;
 	strcpy(rules[2].remote_address_group, "agX");
-	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0, 0, false};
+	struct nft_input in = {ports, 1, rules, 3, NULL, 0, NULL, 0, ags, 2, 0, 0, "", 0, false};
 	nft_build(&in, NULL, &a);
 	CHECK_STREQ(find_chain_rules(&a, "sg_sgA_in"),
 		    "meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ag_agX accept\n"
@@ -404,7 +414,7 @@ TEST(nft_port_sources_without_overlaps)
 	p.pairs[1] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.pairs[2] = (struct nft_pair_in){{0xfa, 0, 0, 0, 0, 9}, {0x0a000007, 32}};
 	p.n_pairs = 3;
-	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0, 0, false};
+	struct nft_input in = {&p, 1, rules, 1, NULL, 0, groups, 1, NULL, 0, 0, 0, "", 0, false};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A remote group's members: a pair's prefix holds a member's address. */
@@ -474,7 +484,7 @@ TEST(nft_ipv6_remote_groups_and_pairs)
 	rules[2] = rule("sgA", true, "tcp", 22, 22, "", "sgA");
 	rules[3] = rule("sgA", true, "", -1, -1, "", "sgMissing");
 	rules[3].ipv6 = true;
-	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0, 0, false};
+	struct nft_input in = {ports, 2, rules, 4, NULL, 0, groups, 2, NULL, 0, 0, 0, "", 0, false};
 	nft_build(&in, NULL, &st);
 	CHECK_STREQ(find_chain_rules(&st, "sg_sgA_in"),
 		    "meta nfproto ipv6 ip6 saddr @rg6_sgA accept\n"
@@ -543,7 +553,7 @@ TEST(nft_netdev_mode)
 		strcpy(ports[i].bridge, "brqnet");
 	rules[0] = rule("sgA", true, "udp", 5353, 5353, "", "");
 	rules[1] = rule("sgA", true, "", -1, -1, "", "sgA");
-	struct nft_input in = {ports, 3, rules, 2, zones, 1, groups, 1, NULL, 0, 0, 0, 0, true};
+	struct nft_input in = {ports, 3, rules, 2, zones, 1, groups, 1, NULL, 0, 0, 0, "", 0, true};
 	nft_build(&in, NULL, &st);
 	full = nft_script_full(&st);
 	/* A bridge table of an earlier agent goes; nothing makes one. */
@@ -552,8 +562,21 @@ TEST(nft_netdev_mode)
 	CHECK(strstr(full, "bridge lepton port_") == NULL);
 	CHECK(strstr(full, "add chain netdev lepton in_tapaaa { type filter hook ingress device "
 			   "\"tapaaa\" priority 0; policy accept; }") != NULL);
-	CHECK(strstr(full, "add rule netdev lepton in_tapaaa meta mark set 0x10001\n"
-			   "add rule netdev lepton in_tapaaa jump sec_in\n") != NULL);
+	/* Its mark; TCP from its own MAC and address at once; the rest
+	 * through sec_in. */
+	CHECK_STREQ(find_chain_rules(&st, "in_tapaaa"),
+		    "meta mark set 0x10001\n"
+		    "ether saddr fa:00:00:00:00:01 ip saddr 10.0.0.5 meta l4proto tcp accept\n"
+		    "jump sec_in\n");
+	/* The tracked decision (no tunnel here). */
+	CHECK_STREQ(find_chain_rules(&st, "prerouting"),
+		    "ct state untracked accept\n"
+		    "meta mark and 0x10000 == 0x10000 ct zone set iifname map @zones accept\n"
+		    "ether daddr @tracked ct zone set iifname map @zones accept\n"
+		    "ether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 ct zone set iifname "
+		    "map @zones accept\n"
+		    "iifname @bridges notrack accept\n");
+	CHECK(find_chain_rules(&st, "tunnel_out") == NULL);
 	/* A port without port security: the guard, no mark, no way out. */
 	CHECK(strstr(full, "add rule netdev lepton in_tapccc meta l4proto { udp, ipv6-icmp } "
 			   "jump guard\n") != NULL);
