@@ -403,6 +403,18 @@ static void port_combo(const struct nft_port_in *port, struct combo_in *c, char 
 #define STR_(x)	     #x
 #define STR(x)	     STR_(x)
 
+/* Netdev mode: which bridged packets conntrack sees (see skeleton_netdev):
+ * from a port with port security (its mark), to a tracked MAC or to a
+ * group address, each in its bridge's zone; the other bridged ones not. */
+/* clang-format off */
+static const char TRACKED_DECISION[] =
+	"meta mark and " STR(MARK_SECURED) " == " STR(MARK_SECURED)
+	" ct zone set iifname map @zones accept\n"
+	"ether daddr @tracked ct zone set iifname map @zones accept\n"
+	"ether daddr and 01:00:00:00:00:00 == 01:00:00:00:00:00 ct zone set iifname map @zones accept\n"
+	"iifname @bridges notrack accept\n";
+/* clang-format on */
+
 /* The raw chains (piece "t"), built from the node's VXLAN endpoint and the
  * mode. Its own VXLAN packets, outer headers, skip conntrack: nothing in
  * the tables looks at them, and tracking them cost a conntrack lookup
@@ -447,18 +459,8 @@ static void build_raw(struct builder *b, const struct nft_input *in)
 				 xasprintf("ip saddr %s %s\n", ip, tun));
 	}
 	strbuf_append(&pre, "ct state untracked accept\n");
-	if (b->netdev)
-		strbuf_append(&pre,
-			      "meta mark and " STR(MARK_SECURED) " == " STR(
-				      MARK_SECURED) " ct zone set iifname map @zones accept\n"
-						    "ether daddr @tracked ct zone set iifname "
-						    "map @zones accept\n"
-						    "ether daddr and 01:00:00:00:00:00 == "
-						    "01:00:00:00:00:00 ct zone set iifname map "
-						    "@zones accept\n"
-						    "iifname @bridges notrack accept\n");
-	else
-		strbuf_append(&pre, "ct zone set iifname map @zones accept\n");
+	strbuf_append(&pre,
+		      b->netdev ? TRACKED_DECISION : "ct zone set iifname map @zones accept\n");
 	if (tun)
 		strbuf_appendf(&pre, "ip daddr %s %s\n", ip, tun);
 	piece_base_chain(p, INET, xstrdup("prerouting"),

@@ -1,6 +1,7 @@
 """Tenant L2 over VXLAN, distributed DHCP, port security and security groups,
 on a simulated three-node cloud, with real packets (issue: lepton-agent and
 lepton-lab)."""
+import ipaddress
 import re
 import subprocess
 import time
@@ -121,7 +122,7 @@ def test_anti_spoofing(cloud):
     vms = projects["pa"]["vms"]
     ip2, mac2 = vms["pa2"]["fixed_ips"][0]["ip_address"], vms["pa2"]["mac_address"]
     ip3, mac = vms["pa3"]["fixed_ips"][0]["ip_address"], vms["pa3"]["mac_address"]
-    own = "0x" + "".join(f"{int(b):02x}" for b in ip3.split("."))
+    own = "0x" + ipaddress.IPv4Address(ip3).packed.hex()
     count = UnderlayCount(
         lab, ethertype="0x0800",
         own_tcp=f"{INNER4_PROTO} 6 {INNER4_SRC} {own} {INNER_ETHER_SRC} 0x{mac.replace(':', '')}",
