@@ -262,7 +262,9 @@ public_url = {url}
 agent_token = {agent_token}
 router_distributed = false
 """)
-    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+    # LEPTON_CHECK_SHARED: the server stops if a value its documents share
+    # was changed in place (see src/server/store.c).
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0", LEPTON_CHECK_SHARED="1")
     p = procs.start([str(server), "--listen", f"127.0.0.1:{port}", "--data-dir", str(ldir),
                      "--unix", str(ldir / "server.sock"), "--config", str(conf)],
                     ldir / "server.log", env=env)

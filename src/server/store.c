@@ -5,8 +5,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "base/log.h"
 #include "base/metrics.h"
 #include "base/timeutil.h"
 #include "base/util.h"
@@ -19,6 +21,8 @@ static struct metric commit_seconds = METRIC_HISTOGRAM(
 	"lepton_store_commit_seconds", "Time to commit a store transaction.", NULL, commit_buckets);
 
 static _Thread_local int last_error;
+
+static void pool_verify(struct store *s);
 
 void store_init(struct store *s, const struct store_ops *ops)
 {
@@ -33,6 +37,8 @@ void store_init(struct store *s, const struct store_ops *ops)
 	pthread_cond_init(&s->changed, &ca);
 	pthread_condattr_destroy(&ca);
 	s->cache = json_object();
+	s->pool = json_object();
+	s->check_shared = getenv("LEPTON_CHECK_SHARED") != NULL;
 	s->counts = json_object();
 	s->beats = json_object();
 	s->beat_clock = time_mono_ms;
@@ -40,7 +46,10 @@ void store_init(struct store *s, const struct store_ops *ops)
 
 void store_done(struct store *s)
 {
+	if (s->check_shared)
+		pool_verify(s);
 	json_decref(s->cache);
+	json_decref(s->pool);
 	json_decref(s->undo);
 	json_decref(s->counts);
 	json_decref(s->beats);
@@ -105,6 +114,177 @@ void store_recount(struct store *s)
 	}
 }
 
+/* Values that many documents repeat are kept once in the model: the
+ * strings of the keys below (a port's network, subnets, project, host,
+ * owner, status...), empty strings, arrays and objects anywhere, and the
+ * small lists and objects of the keys after them (a port's groups, its
+ * binding's details). (Names, descriptions, device ids and timestamps are
+ * mostly one document's own: pooling them would cost more than it saves.)
+ * A document in the model is never changed in place (a write replaces
+ * it; readers copy it or only read), so a value may have many parents.
+ * A port of bench/scale takes about 5.5 KB instead of 7.8. */
+static const char *const SHARED_STRINGS[] = {
+	"network_id",
+	"project_id",
+	"tenant_id",
+	"subnet_id",
+	"binding:host_id",
+	"device_owner",
+	"binding:vif_type",
+	"binding:vnic_type",
+	"status",
+	"dns_domain",
+	"router_id",
+	"security_group_id",
+	"direction",
+	"ethertype",
+	"protocol",
+	"remote_group_id",
+	"remote_ip_prefix",
+	"qos_policy_id",
+	"network_type",
+	"physical_network",
+	"subnetpool_id",
+	"ipv6_ra_mode",
+	"ipv6_address_mode",
+	"floating_network_id",
+	"host",
+};
+static const char *const SHARED_LISTS[] = {
+	"security_groups",	   "binding:vif_details",
+	"binding:profile",	   "tags",
+	"allowed_address_pairs",   "extra_dhcp_opts",
+	"availability_zone_hints", "availability_zones",
+	"dns_nameservers",	   "host_routes",
+	"service_types",
+};
+
+static bool key_in(const char *key, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(key, keys[i]))
+			return true;
+	return false;
+}
+
+/* A shareable value's key in the pool: "\"" and the string, or the
+ * compact JSON text of a list or object (at most 512 bytes); NULL for any
+ * other value. */
+static char *pool_key(json_t *v)
+{
+	char *text;
+
+	if (json_is_string(v))
+		return memchr(json_string_value(v), 0, json_string_length(v))
+			       ? NULL
+			       : xasprintf("\"%s", json_string_value(v));
+	if (!json_is_array(v) && !json_is_object(v))
+		return NULL;
+	text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	if (text && strlen(text) > 512) {
+		free(text);
+		text = NULL;
+	}
+	return text;
+}
+
+static void share_values(struct store *s, json_t *v);
+
+/* The value the model keeps for v, the child of a document at key: the
+ * pool's equal one when v is shareable there (made the pool's the first
+ * time), else v with its own values shared. */
+static json_t *shared_value(struct store *s, const char *key, json_t *v)
+{
+	bool is_list = json_is_array(v) || json_is_object(v);
+	bool empty = is_list ? !json_array_size(v) && !json_object_size(v)
+			     : json_is_string(v) && !json_string_length(v);
+	bool shared =
+		empty || key_in(key, is_list ? SHARED_LISTS : SHARED_STRINGS,
+				is_list ? ARRAY_SIZE(SHARED_LISTS) : ARRAY_SIZE(SHARED_STRINGS));
+	_cleanup_free_ char *text = shared ? pool_key(v) : NULL;
+	json_t *p;
+
+	if (is_list)
+		share_values(s, v);
+	if (!text)
+		return v;
+	p = json_object_get(s->pool, text);
+	if (p)
+		return p;
+	json_object_set(s->pool, text, v);
+	return v;
+}
+
+/* Replaces the values of v (private to the caller) by the pool's. */
+static void share_values(struct store *s, json_t *v)
+{
+	const char *key;
+	json_t *child, *r;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child) {
+			r = shared_value(s, key, child);
+			if (r != child)
+				json_object_set(v, key, r);
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child) {
+			r = shared_value(s, "", child);
+			if (r != child)
+				json_array_set(v, i, r);
+		}
+	}
+}
+
+/* With check_shared: every value of the pool still equal to its key, or
+ * the server stops here (a shared value was changed in place, which would
+ * have changed every document holding it). */
+static void pool_verify(struct store *s)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(s->pool, key, v) {
+		_cleanup_free_ char *text = pool_key(v);
+
+		if (!text || !streq(text, key)) {
+			log_event(LOG_LVL_ERROR, "store.shared_value_changed", "key=%s now=%s", key,
+				  text ? text : "(unshareable)");
+			abort();
+		}
+	}
+}
+
+/* The pool's values that no document holds any more go, once there have
+ * been as many writes since the last sweep as the pool has values (at
+ * least 1,024): a sweep's cost spread over those writes. (Inside a
+ * transaction, its undo still holds what it replaced: a later sweep
+ * takes that.) */
+static void pool_sweep(struct store *s)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	if (++s->pool_writes < 1024 || s->pool_writes < json_object_size(s->pool))
+		return;
+	json_object_foreach_safe(s->pool, tmp, key, v) {
+		if (v->refcount == 1)
+			json_object_del(s->pool, key);
+	}
+	s->pool_writes = 0;
+}
+
+json_t *store_cache_doc(struct store *s, json_t *doc)
+{
+	if (s->check_shared)
+		pool_verify(s);
+	pool_sweep(s);
+	share_values(s, doc);
+	return doc;
+}
+
 void store_cache_set(struct store *s, const char *type, const char *id, json_t *doc)
 {
 	json_t *docs = store_cache_type(s, type), *old = json_object_get(docs, id);
@@ -118,7 +298,7 @@ void store_cache_set(struct store *s, const char *type, const char *id, json_t *
 	count(s, type, old, -1);
 	if (doc) {
 		count(s, type, doc, 1);
-		json_object_set_new(docs, id, json_deep_copy(doc));
+		json_object_set_new(docs, id, store_cache_doc(s, json_deep_copy(doc)));
 	} else {
 		json_object_del(docs, id);
 	}

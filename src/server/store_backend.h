@@ -47,7 +47,12 @@ struct store {
 	 * for reads. Writes inside a transaction record their undo, so a
 	 * rollback restores it too. */
 	json_t *cache;
-	json_t *undo;	/* [[type, id, old doc or null], ...] */
+	json_t *undo; /* [[type, id, old doc or null], ...] */
+	/* Values documents share (store_cache_doc): {text: value}. */
+	json_t *pool;
+	size_t pool_writes; /* since its last sweep */
+	/* LEPTON_CHECK_SHARED set (tests): verify the pool on every write. */
+	bool check_shared;
 	json_t *counts; /* {"type\x1fproject": n}: documents per project */
 	/* Agents' heartbeats: {host: [ms, "iso"]}, ms on beat_clock. */
 	pthread_mutex_t beats_lock;
@@ -69,6 +74,9 @@ json_t *store_cache_type(struct store *s, const char *type);
  * model, recording its undo when inside a transaction. */
 void store_cache_set(struct store *s, const char *type, const char *id, json_t *doc);
 void store_recount(struct store *s);
+/* doc (private to the caller) with the values it repeats from other
+ * documents replaced by the model's shared ones; doc itself. */
+json_t *store_cache_doc(struct store *s, json_t *doc);
 /* Records a heartbeat seen now (iso: its wall-clock time). */
 void store_beat_seen(struct store *s, const char *host, uint64_t ms, const char *iso);
 

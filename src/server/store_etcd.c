@@ -390,7 +390,7 @@ static int apply_kv(struct etcd_store *e, const char *key, const char *value, in
 		if (is_load && doc) {
 			/* Into the model as parsed, no copy: store_recount()
 			 * counts once the load is done. */
-			json_object_set_new(store_cache_type(s, type), id, doc);
+			json_object_set_new(store_cache_type(s, type), id, store_cache_doc(s, doc));
 			crev_set(e, type, id, create_rev);
 			return 1;
 		}

@@ -177,7 +177,8 @@ static int load_cache(struct sqlite_store *q)
 			json_object_set_new(
 				store_cache_type(&q->base,
 						 (const char *) sqlite3_column_text(st, 0)),
-				(const char *) sqlite3_column_text(st, 1), doc);
+				(const char *) sqlite3_column_text(st, 1),
+				store_cache_doc(&q->base, doc));
 	}
 	release(q, st);
 	store_recount(&q->base);

@@ -30,6 +30,11 @@ from leptonlab.lab import free_port  # noqa: E402,F401
 
 ETCD_STORE = None  # the session's etcd member with LEPTON_E2E_STORE=etcd
 
+# Every server the tests start (their own, the labs') checks on each write
+# that no value its documents share was changed in place, and stops if one
+# was (store_cache_doc in src/server/store.c).
+os.environ.setdefault("LEPTON_CHECK_SHARED", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def etcd_store():

@@ -2,7 +2,9 @@
  * GRACE expiry (pure), and its index over a real store; the per-node view's
  * record of what it read, over a real store too. */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "base/timeutil.h"
 #include "server/config.h"
@@ -10,6 +12,7 @@
 #include "server/snat.h"
 #include "server/snatindex.h"
 #include "server/store.h"
+#include "server/store_backend.h"
 #include "test.h"
 
 TEST(snat_block_geometry)
@@ -171,6 +174,140 @@ TEST(snatindex_follows_commits_and_rollbacks)
 	CHECK(json_object_get(snatindex_blocks_by_router(), "r1"));
 	store_unlock(s);
 	store_free(s);
+	remove_store_dir(dir);
+}
+
+/* Two ports as the model holds them: the values they repeat are one
+ * value (the pool's), their own are theirs; true when checked. */
+static bool ports_share(struct store *s)
+{
+	json_t *a = store_get_shared(s, "port", "p1"), *b = store_get_shared(s, "port", "p2");
+	json_t *ia, *ib;
+
+	if (!a || !b)
+		return false;
+	ia = json_array_get(json_object_get(a, "fixed_ips"), 0);
+	ib = json_array_get(json_object_get(b, "fixed_ips"), 0);
+	CHECK(json_object_get(a, "network_id") == json_object_get(b, "network_id"));
+	CHECK(json_object_get(a, "security_groups") == json_object_get(b, "security_groups"));
+	CHECK(json_object_get(a, "binding:profile") == json_object_get(b, "binding:profile"));
+	CHECK(json_object_get(a, "tags") == json_object_get(b, "tags"));
+	CHECK(json_object_get(a, "description") == json_object_get(b, "description"));
+	CHECK(json_object_get(ia, "subnet_id") == json_object_get(ib, "subnet_id"));
+	/* Their own values stay theirs. */
+	CHECK(json_object_get(a, "name") != json_object_get(b, "name"));
+	CHECK(ia != ib);
+	CHECK(streq(json_string_value(json_object_get(ia, "ip_address")), "10.0.0.2"));
+	CHECK(streq(json_string_value(json_object_get(ib, "ip_address")), "10.0.0.3"));
+	return !test_failed_now();
+}
+
+/* Values documents repeat are kept once in the model (store_cache_doc),
+ * after a write and after a load; a reader's copy is its own; values no
+ * document holds leave the pool. */
+TEST(store_shares_repeated_values)
+{
+	char dir[] = "/tmp/lepton-unit-pool-XXXXXX";
+	static const char port[] =
+		"{\"network_id\": \"n1\", \"name\": \"%s\", \"description\": \"\", \"tags\": [],"
+		" \"binding:profile\": {}, \"security_groups\": [\"g1\", \"g2\"],"
+		" \"fixed_ips\": [{\"subnet_id\": \"s1\", \"ip_address\": \"%s\"}]}";
+	struct store *s = NULL;
+	char json[512], id[32];
+	json_t *copy;
+	size_t before;
+
+	REQUIRE(mkdtemp(dir));
+	REQUIRE(store_open(dir, false, 1000, &s) == 0);
+	store_lock(s);
+	REQUIRE(store_begin(s) == 0);
+	snprintf(json, sizeof(json), port, "a", "10.0.0.2");
+	put(s, "port", "p1", json);
+	snprintf(json, sizeof(json), port, "b", "10.0.0.3");
+	put(s, "port", "p2", json);
+	REQUIRE(store_commit(s) == 0);
+	REQUIRE(ports_share(s));
+	/* A reader's copy is its own: changing it changes no document. */
+	copy = store_get(s, "port", "p1");
+	REQUIRE(copy);
+	json_array_append_new(json_object_get(copy, "tags"), json_string("x"));
+	json_object_set_new(copy, "network_id", json_string("n2"));
+	json_decref(copy);
+	CHECK(json_array_size(json_object_get(store_get_shared(s, "port", "p2"), "tags")) == 0);
+	CHECK(streq(
+		json_string_value(json_object_get(store_get_shared(s, "port", "p2"), "network_id")),
+		"n1"));
+	/* Many values that go again: the pool forgets them at its next sweep. */
+	REQUIRE(store_begin(s) == 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof(id), "q%d", i);
+		snprintf(json, sizeof(json), "{\"network_id\": \"net-%d\"}", i);
+		put(s, "port", id, json);
+	}
+	REQUIRE(store_commit(s) == 0);
+	before = json_object_size(s->pool);
+	CHECK(before > 3000);
+	REQUIRE(store_begin(s) == 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof(id), "q%d", i);
+		REQUIRE(store_delete(s, "port", id) == 0);
+	}
+	REQUIRE(store_commit(s) == 0);
+	CHECK(json_object_size(s->pool) == before);
+	REQUIRE(store_begin(s) == 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(json, sizeof(json), port, "c", "10.0.0.4");
+		put(s, "port", "p3", json);
+	}
+	REQUIRE(store_commit(s) == 0);
+	CHECK(json_object_size(s->pool) < 100);
+	CHECK(ports_share(s));
+	store_unlock(s);
+	store_free(s);
+	/* Loaded from disk, the model shares them too. */
+	REQUIRE(store_open(dir, false, 1000, &s) == 0);
+	store_lock(s);
+	CHECK(ports_share(s));
+	CHECK(json_object_get(store_get_shared(s, "port", "p3"), "network_id") ==
+	      json_object_get(store_get_shared(s, "port", "p1"), "network_id"));
+	store_unlock(s);
+	store_free(s);
+	remove_store_dir(dir);
+}
+
+/* With check_shared (LEPTON_CHECK_SHARED, set by the tests' servers), a
+ * value documents share that was changed in place (against the model's
+ * rule) stops the server at the next write, before it spreads. */
+TEST(store_check_shared_stops_at_a_changed_shared_value)
+{
+	char dir[] = "/tmp/lepton-unit-poolcheck-XXXXXX";
+	int status = 0;
+	pid_t pid;
+
+	REQUIRE(mkdtemp(dir));
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct store *s = NULL;
+
+		if (store_open(dir, false, 1000, &s) != 0)
+			_exit(2);
+		s->check_shared = true;
+		store_lock(s);
+		if (store_begin(s) != 0)
+			_exit(2);
+		put(s, "port", "p1", "{\"tags\": [], \"network_id\": \"n1\"}");
+		put(s, "port", "p2", "{\"tags\": [], \"network_id\": \"n1\"}");
+		if (store_commit(s) != 0 || store_begin(s) != 0)
+			_exit(2);
+		put(s, "port", "p3", "{\"network_id\": \"n1\"}");
+		json_array_append_new(json_object_get(store_get_shared(s, "port", "p1"), "tags"),
+				      json_string("x"));
+		put(s, "port", "p4", "{\"network_id\": \"n1\"}");
+		_exit(0);
+	}
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 	remove_store_dir(dir);
 }
 
