@@ -169,23 +169,36 @@ static bool key_in(const char *key, const char *const *keys, size_t n)
 
 /* A shareable value's key in the pool: "\"" and the string, or the
  * compact JSON text of a list or object (at most 512 bytes); NULL for any
- * other value. */
-static char *pool_key(json_t *v)
+ * other value. Written into buf (size n) when it fits (the strings and
+ * empty lists of every document's load and write), else allocated into
+ * *heap. */
+static const char *pool_key(json_t *v, char *buf, size_t n, char **heap)
 {
-	char *text;
+	size_t len;
 
-	if (json_is_string(v))
-		return memchr(json_string_value(v), 0, json_string_length(v))
-			       ? NULL
-			       : xasprintf("\"%s", json_string_value(v));
+	*heap = NULL;
+	if (json_is_string(v)) {
+		len = json_string_length(v);
+		if (memchr(json_string_value(v), 0, len))
+			return NULL;
+		if (len + 2 > n)
+			return *heap = xasprintf("\"%s", json_string_value(v));
+		buf[0] = '"';
+		memcpy(buf + 1, json_string_value(v), len + 1);
+		return buf;
+	}
+	if (json_is_array(v) && !json_array_size(v))
+		return "[]";
+	if (json_is_object(v) && !json_object_size(v))
+		return "{}";
 	if (!json_is_array(v) && !json_is_object(v))
 		return NULL;
-	text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-	if (text && strlen(text) > 512) {
-		free(text);
-		text = NULL;
+	*heap = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	if (*heap && strlen(*heap) > 512) {
+		free(*heap);
+		*heap = NULL;
 	}
-	return text;
+	return *heap;
 }
 
 static void share_values(struct store *s, json_t *v);
@@ -201,7 +214,9 @@ static json_t *shared_value(struct store *s, const char *key, json_t *v)
 	bool shared =
 		empty || key_in(key, is_list ? SHARED_LISTS : SHARED_STRINGS,
 				is_list ? ARRAY_SIZE(SHARED_LISTS) : ARRAY_SIZE(SHARED_STRINGS));
-	_cleanup_free_ char *text = shared ? pool_key(v) : NULL;
+	char buf[128];
+	_cleanup_free_ char *heap = NULL;
+	const char *text = shared ? pool_key(v, buf, sizeof(buf), &heap) : NULL;
 	json_t *p;
 
 	if (is_list)
@@ -246,7 +261,9 @@ static void pool_verify(struct store *s)
 	json_t *v;
 
 	json_object_foreach(s->pool, key, v) {
-		_cleanup_free_ char *text = pool_key(v);
+		char buf[128];
+		_cleanup_free_ char *heap = NULL;
+		const char *text = pool_key(v, buf, sizeof(buf), &heap);
 
 		if (!text || !streq(text, key)) {
 			log_event(LOG_LVL_ERROR, "store.shared_value_changed", "key=%s now=%s", key,
