@@ -168,10 +168,11 @@ static bool key_in(const char *key, const char *const *keys, size_t n)
 }
 
 /* A shareable value's key in the pool: "\"" and the string, or the
- * compact JSON text of a list or object (at most 512 bytes); NULL for any
- * other value. Written into buf (size n) when it fits (the strings and
- * empty lists of every document's load and write), else allocated into
- * *heap. */
+ * compact JSON text of a list or object, its keys in their order (so a
+ * shared object reads back in the order each document wrote it), at most
+ * 512 bytes; NULL for any other value. Written into buf (size n) when it
+ * fits (the strings and empty lists of every document's load and write),
+ * else allocated into *heap. */
 static const char *pool_key(json_t *v, char *buf, size_t n, char **heap)
 {
 	size_t len;
@@ -193,7 +194,7 @@ static const char *pool_key(json_t *v, char *buf, size_t n, char **heap)
 		return "{}";
 	if (!json_is_array(v) && !json_is_object(v))
 		return NULL;
-	*heap = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	*heap = json_dumps(v, JSON_COMPACT);
 	if (*heap && strlen(*heap) > 512) {
 		free(*heap);
 		*heap = NULL;

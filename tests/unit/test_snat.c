@@ -202,6 +202,17 @@ static bool ports_share(struct store *s)
 	return !test_failed_now();
 }
 
+/* Whether port id's binding:profile dumps (compact) as text. */
+static bool profile_is(struct store *s, const char *id, const char *text)
+{
+	char *got = json_dumps(json_object_get(store_get_shared(s, "port", id), "binding:profile"),
+			       JSON_COMPACT);
+	bool ok = got && streq(got, text);
+
+	free(got);
+	return ok;
+}
+
 /* Values documents repeat are kept once in the model (store_cache_doc),
  * after a write and after a load; a reader's copy is its own; values no
  * document holds leave the pool. */
@@ -234,6 +245,16 @@ TEST(store_shares_repeated_values)
 	json_object_set_new(copy, "network_id", json_string("n2"));
 	json_decref(copy);
 	CHECK(json_array_size(json_object_get(store_get_shared(s, "port", "p2"), "tags")) == 0);
+	/* A shared object reads back in the order its document wrote it. */
+	REQUIRE(store_begin(s) == 0);
+	put(s, "port", "o1", "{\"binding:profile\": {\"b\": 2, \"a\": 1}}");
+	put(s, "port", "o2", "{\"binding:profile\": {\"a\": 1, \"b\": 2}}");
+	put(s, "port", "o3", "{\"binding:profile\": {\"a\": 1, \"b\": 2}}");
+	REQUIRE(store_commit(s) == 0);
+	CHECK(profile_is(s, "o1", "{\"b\":2,\"a\":1}"));
+	CHECK(profile_is(s, "o2", "{\"a\":1,\"b\":2}"));
+	CHECK(json_object_get(store_get_shared(s, "port", "o2"), "binding:profile") ==
+	      json_object_get(store_get_shared(s, "port", "o3"), "binding:profile"));
 	CHECK(streq(
 		json_string_value(json_object_get(store_get_shared(s, "port", "p2"), "network_id")),
 		"n1"));
