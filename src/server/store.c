@@ -15,6 +15,13 @@
 #include "base/xalloc.h"
 #include "server/store_backend.h"
 
+/* The model's values are shared between documents and threads: released
+ * on any thread and dumped by several at once, which jansson supports from
+ * 2.11 (atomic reference counts, json_dumps thread-safe everywhere). */
+#if JANSSON_VERSION_HEX < 0x020b00
+#error "lepton-server needs jansson 2.11 or later"
+#endif
+
 static const double commit_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
 					0.01,	0.025,	 0.05,	 0.1,	0.25,	1};
 static struct metric commit_seconds = METRIC_HISTOGRAM(
