@@ -18,8 +18,8 @@
 /* The model's values are shared between documents and threads: released
  * on any thread and dumped by several at once, which jansson supports from
  * 2.11 (atomic reference counts, json_dumps thread-safe everywhere). */
-#if JANSSON_VERSION_HEX < 0x020b00
-#error "lepton-server needs jansson 2.11 or later"
+#if JANSSON_VERSION_HEX < 0x020b00 || !defined(JANSSON_THREAD_SAFE_REFCOUNT)
+#error "lepton-server needs jansson 2.11 or later, with thread-safe reference counts"
 #endif
 
 static const double commit_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
