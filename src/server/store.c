@@ -209,32 +209,49 @@ static const char *pool_key(json_t *v, char *buf, size_t n, char **heap)
 	return *heap;
 }
 
+/* The pool key of v when the model shares it as the child of a document
+ * at key (an empty value anywhere; the strings of SHARED_STRINGS and the
+ * lists and objects of SHARED_LISTS), else NULL. */
+static const char *share_key(const char *key, json_t *v, char *buf, size_t n, char **heap)
+{
+	bool shared;
+
+	*heap = NULL;
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		shared = !json_string_length(v) ||
+			 key_in(key, SHARED_STRINGS, ARRAY_SIZE(SHARED_STRINGS));
+		break;
+	case JSON_ARRAY:
+		shared = !json_array_size(v) || key_in(key, SHARED_LISTS, ARRAY_SIZE(SHARED_LISTS));
+		break;
+	case JSON_OBJECT:
+		shared =
+			!json_object_size(v) || key_in(key, SHARED_LISTS, ARRAY_SIZE(SHARED_LISTS));
+		break;
+	default:
+		shared = false;
+	}
+	return shared ? pool_key(v, buf, n, heap) : NULL;
+}
+
 static void share_values(struct store *s, json_t *v);
 
-/* The value the model keeps for v, the child of a document at key: the
- * pool's equal one when v is shareable there (made the pool's the first
- * time), else v with its own values shared. */
+/* The value the model keeps for v (private to the caller), the child of a
+ * document at key: the pool's equal one when v is shareable there, else v
+ * with its own values shared (and v made the pool's when shareable). */
 static json_t *shared_value(struct store *s, const char *key, json_t *v)
 {
-	bool is_list = json_is_array(v) || json_is_object(v);
-	bool empty = is_list ? !json_array_size(v) && !json_object_size(v)
-			     : json_is_string(v) && !json_string_length(v);
-	bool shared =
-		empty || key_in(key, is_list ? SHARED_LISTS : SHARED_STRINGS,
-				is_list ? ARRAY_SIZE(SHARED_LISTS) : ARRAY_SIZE(SHARED_STRINGS));
 	char buf[128];
 	_cleanup_free_ char *heap = NULL;
-	const char *text = shared ? pool_key(v, buf, sizeof(buf), &heap) : NULL;
-	json_t *p;
+	const char *text = share_key(key, v, buf, sizeof(buf), &heap);
+	json_t *p = text ? json_object_get(s->pool, text) : NULL;
 
-	if (is_list)
-		share_values(s, v);
-	if (!text)
-		return v;
-	p = json_object_get(s->pool, text);
 	if (p)
 		return p;
-	json_object_set(s->pool, text, v);
+	share_values(s, v);
+	if (text)
+		json_object_set(s->pool, text, v);
 	return v;
 }
 
@@ -258,6 +275,36 @@ static void share_values(struct store *s, json_t *v)
 				json_array_set(v, i, r);
 		}
 	}
+}
+
+/* A new reference to what the model keeps for a copy of v (which stays
+ * the caller's), the child of a document at key (NULL: the document
+ * itself): one pass that copies only what the pool does not hold. */
+static json_t *shared_copy(struct store *s, const char *key, json_t *v)
+{
+	char buf[128];
+	_cleanup_free_ char *heap = NULL;
+	const char *text = key ? share_key(key, v, buf, sizeof(buf), &heap) : NULL;
+	json_t *c = text ? json_object_get(s->pool, text) : NULL, *child;
+	const char *k;
+	size_t i;
+
+	if (c)
+		return json_incref(c);
+	if (json_is_object(v)) {
+		c = json_object();
+		json_object_foreach(v, k, child)
+			json_object_set_new(c, k, shared_copy(s, k, child));
+	} else if (json_is_array(v)) {
+		c = json_array();
+		json_array_foreach(v, i, child)
+			json_array_append_new(c, shared_copy(s, "", child));
+	} else {
+		c = json_copy(v);
+	}
+	if (text)
+		json_object_set(s->pool, text, c);
+	return c;
 }
 
 /* With check_shared: every value of the pool still equal to its key, or
@@ -301,11 +348,17 @@ static void pool_sweep(struct store *s)
 	s->pool_writes = 0;
 }
 
-json_t *store_cache_doc(struct store *s, json_t *doc)
+/* Before a document enters the model. */
+static void pool_tend(struct store *s)
 {
 	if (s->check_shared)
 		pool_verify(s);
 	pool_sweep(s);
+}
+
+json_t *store_cache_doc(struct store *s, json_t *doc)
+{
+	pool_tend(s);
 	share_values(s, doc);
 	return doc;
 }
@@ -323,7 +376,8 @@ void store_cache_set(struct store *s, const char *type, const char *id, json_t *
 	count(s, type, old, -1);
 	if (doc) {
 		count(s, type, doc, 1);
-		json_object_set_new(docs, id, store_cache_doc(s, json_deep_copy(doc)));
+		pool_tend(s);
+		json_object_set_new(docs, id, shared_copy(s, NULL, doc));
 	} else {
 		json_object_del(docs, id);
 	}

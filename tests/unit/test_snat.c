@@ -224,8 +224,8 @@ TEST(store_shares_repeated_values)
 		" \"binding:profile\": {}, \"security_groups\": [\"g1\", \"g2\"],"
 		" \"fixed_ips\": [{\"subnet_id\": \"s1\", \"ip_address\": \"%s\"}]}";
 	struct store *s = NULL;
-	char json[512], id[32];
-	json_t *copy;
+	char json[512], id[32], *got;
+	json_t *copy, *doc;
 	size_t before;
 
 	REQUIRE(mkdtemp(dir));
@@ -245,6 +245,32 @@ TEST(store_shares_repeated_values)
 	json_object_set_new(copy, "network_id", json_string("n2"));
 	json_decref(copy);
 	CHECK(json_array_size(json_object_get(store_get_shared(s, "port", "p2"), "tags")) == 0);
+	/* So is a writer's document, once written: the model keeps a copy
+	 * (the pool's values, or copies of the writer's values). */
+	snprintf(json, sizeof(json), port, "w", "10.0.0.9");
+	doc = json_loads(json, 0, NULL);
+	REQUIRE(doc);
+	json_object_set_new(doc, "tags", json_pack("[s]", "t"));
+	REQUIRE(store_begin(s) == 0);
+	REQUIRE(store_put(s, "port", "w1", doc, true) == 0);
+	REQUIRE(store_commit(s) == 0);
+	json_string_set(json_object_get(doc, "name"), "changed");
+	json_string_set(json_object_get(doc, "network_id"), "changed");
+	json_array_append_new(json_object_get(doc, "tags"), json_string("u"));
+	json_array_clear(json_object_get(doc, "security_groups"));
+	json_string_set(
+		json_object_get(json_array_get(json_object_get(doc, "fixed_ips"), 0), "ip_address"),
+		"10.0.0.99");
+	json_decref(doc);
+	got = json_dumps(store_get_shared(s, "port", "w1"), JSON_COMPACT);
+	CHECK(got &&
+	      streq(got, "{\"network_id\":\"n1\",\"name\":\"w\",\"description\":\"\","
+			 "\"tags\":[\"t\"],\"binding:profile\":{},"
+			 "\"security_groups\":[\"g1\",\"g2\"],"
+			 "\"fixed_ips\":[{\"subnet_id\":\"s1\",\"ip_address\":\"10.0.0.9\"}]}"));
+	free(got);
+	CHECK(json_object_get(store_get_shared(s, "port", "w1"), "security_groups") ==
+	      json_object_get(store_get_shared(s, "port", "p1"), "security_groups"));
 	/* A shared object reads back in the order its document wrote it. */
 	REQUIRE(store_begin(s) == 0);
 	put(s, "port", "o1", "{\"binding:profile\": {\"b\": 2, \"a\": 1}}");
