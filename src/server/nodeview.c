@@ -46,6 +46,9 @@
 
 struct nodeview {
 	json_t *idx;	 /* {"<index>\x1f<value>": {id: true}} */
+	json_t *names;	 /* {"<index>\x1f<value>": that string}: one copy each,
+			  * which the entries and the journal hold (a few
+			  * thousand keys for hundreds of thousands of entries) */
 	json_t *entries; /* {"<type>\x1f<id>": ["<index>\x1f<value>", ...]} */
 	int64_t rev;	 /* the store revision the indexes reflect */
 	bool built;
@@ -131,6 +134,7 @@ struct nodeview *nodeview_new(void)
 	struct nodeview *v = xcalloc(1, sizeof(*v));
 
 	v->idx = json_object();
+	v->names = json_object();
 	v->entries = json_object();
 	v->journal = json_array();
 	return v;
@@ -141,6 +145,7 @@ void nodeview_free(struct nodeview *v)
 	if (!v)
 		return;
 	json_decref(v->idx);
+	json_decref(v->names);
 	json_decref(v->entries);
 	json_decref(v->journal);
 	free(v);
@@ -155,7 +160,7 @@ static void entry(struct nodeview *v, json_t *list, const char *index, const cha
 		  const char *id)
 {
 	char k[512];
-	json_t *set;
+	json_t *set, *name;
 
 	if (!*value)
 		return;
@@ -164,9 +169,12 @@ static void entry(struct nodeview *v, json_t *list, const char *index, const cha
 	if (!set) {
 		set = json_object();
 		json_object_set_new(v->idx, k, set);
+		json_object_set_new(v->names, k, json_string(k));
 	}
 	json_object_set_new(set, id, json_true());
-	json_array_append_new(list, json_string(k));
+	name = json_object_get(v->names, k);
+	if (name)
+		json_array_append(list, name);
 }
 
 /* Drops the document's index entries, adding them to `moved`. */
@@ -180,8 +188,10 @@ static void unindex(struct nodeview *v, const char *key, const char *id, json_t 
 		json_t *set = json_object_get(v->idx, json_string_value(e));
 
 		json_object_del(set, id);
-		if (set && !json_object_size(set))
+		if (set && !json_object_size(set)) {
 			json_object_del(v->idx, json_string_value(e));
+			json_object_del(v->names, json_string_value(e));
+		}
 	}
 	json_object_del(v->entries, key);
 }
@@ -237,6 +247,7 @@ static bool is_indexed(const char *type)
 static void rebuild(struct nodeview *v, struct store *s)
 {
 	json_object_clear(v->idx);
+	json_object_clear(v->names);
 	json_object_clear(v->entries);
 	for (size_t t = 0; t < ARRAY_SIZE(indexed); t++) {
 		json_t *docs = store_list_shared(s, indexed[t]), *doc;

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "base/strbuf.h"
@@ -35,11 +37,26 @@ struct watch_hub {
 	unsigned n_streams;
 };
 
+/* What a node holds: its documents (references), sorted by type (the
+ * index of nodeview_types) and id, in one allocation with their ids: about
+ * 55 bytes a document, where an object of JSON objects took about 135
+ * (bench/scale, 1,000 streams of about 410 documents: 32 MiB less). */
+struct held {
+	json_t *doc;
+	uint32_t id; /* offset of its id in the ids after the array */
+	uint32_t type;
+};
+
+struct holding {
+	size_t n;
+	struct held v[];
+};
+
 struct watch_stream {
 	struct watch_hub *hub;
 	/* The feeder's alone (and watch_new's before the stream is listed). */
 	char *host;		    /* NULL: the whole feed */
-	json_t *sent;		    /* with a host: {type: {id: doc}} the node holds */
+	struct holding *sent;	    /* with a host: what the node holds */
 	struct nodeview_deps *deps; /* with a host: what computing `sent` read */
 	int64_t rev;		    /* last store revision the stream reflects (also read
 				     * under the store's lock by watch_foreach) */
@@ -77,11 +94,69 @@ void watch_foreach(struct watch_hub *hub, void (*fn)(void *userdata, const char 
 	pthread_mutex_unlock(&hub->lock);
 }
 
+static const char *held_id(const struct holding *h, const struct held *e)
+{
+	return (const char *) &h->v[h->n] + e->id;
+}
+
+static void holding_free(struct holding *h)
+{
+	for (size_t i = 0; h && i < h->n; i++)
+		json_decref(h->v[i].doc);
+	free(h);
+}
+
+/* Orders x of a against y of b by type, then id. */
+static int held_cmp(const struct holding *a, const struct held *x, const struct holding *b,
+		    const struct held *y)
+{
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return strcmp(held_id(a, x), held_id(b, y));
+}
+
+static int held_sort(const void *x, const void *y, void *h)
+{
+	return held_cmp(h, x, h, y);
+}
+
+/* A node's view ({type: {id: doc}}, nodeview_compute's) as a holding. */
+static struct holding *holding_of(json_t *view)
+{
+	size_t n = 0, len = 0, i = 0;
+	struct holding *h;
+	const char *id;
+	json_t *doc;
+	char *ids;
+
+	for (size_t t = 0; nodeview_types[t]; t++)
+		json_object_foreach(json_object_get(view, nodeview_types[t]), id, doc) {
+			n++;
+			len += strlen(id) + 1;
+		}
+	h = xmalloc(sizeof(*h) + n * sizeof(h->v[0]) + len);
+	h->n = n;
+	ids = (char *) &h->v[n];
+	len = 0;
+	for (size_t t = 0; nodeview_types[t]; t++)
+		json_object_foreach(json_object_get(view, nodeview_types[t]), id, doc) {
+			size_t l = strlen(id) + 1;
+
+			h->v[i].doc = json_incref(doc);
+			h->v[i].id = (uint32_t) len;
+			h->v[i++].type = (uint32_t) t;
+			memcpy(ids + len, id, l);
+			len += l;
+		}
+	qsort_r(h->v, n, sizeof(h->v[0]), held_sort, h);
+	return h;
+}
+
 static void stream_destroy(struct watch_stream *w)
 {
 	strbuf_done(&w->out);
 	strbuf_done(&w->pend);
-	json_decref(w->sent);
+	holding_free(w->sent);
 	nodeview_deps_free(w->deps);
 	json_decref(w->snap);
 	free(w->host);
@@ -102,7 +177,6 @@ struct watch_stream *watch_new(struct watch_hub *hub, const char *host, int64_t 
 
 	w->hub = hub;
 	w->host = host ? xstrdup(host) : NULL;
-	w->sent = json_object();
 	w->follow = follow;
 	store_lock(hub->store);
 	if (host || since <= 0 || since < store_feed_floor(hub->store) ||
@@ -251,8 +325,9 @@ static void node_snapshot(struct watch_stream *w, struct watch_hub *hub)
 		json_object_foreach(json_object_get(now, nodeview_types[t]), id, doc)
 			emit_doc(w, "snapshot", rev, nodeview_types[t], id, doc);
 	emit(w, json_pack("{s:s, s:I}", "op", "snapshot_end", "revision", (json_int_t) rev));
-	json_decref(w->sent);
-	w->sent = now;
+	holding_free(w->sent);
+	w->sent = holding_of(now);
+	json_decref(now);
 	nodeview_deps_free(w->deps);
 	w->deps = deps;
 	w->rev = w->pos = rev;
@@ -267,43 +342,52 @@ static void node_changes(struct watch_stream *w, struct watch_hub *hub)
 {
 	int64_t head = store_revision(hub->store), base;
 	struct nodeview_deps *deps;
-	json_t *now = nodeview_compute(hub->view, hub->store, w->host, &deps);
-	json_t *lines = json_array(), *doc, *l;
-	const char *id;
-	size_t n, i, t;
+	json_t *view = nodeview_compute(hub->view, hub->store, w->host, &deps);
+	struct holding *now = holding_of(view);
+	const struct holding *had = w->sent;
+	size_t nh = had ? had->n : 0, n = 0, i = 0, j;
+	struct change {
+		const char *op;
+		const struct holding *h;
+		const struct held *e;
+	} *ch = xmalloc((now->n + nh + 1) * sizeof(*ch));
 
-	for (t = 0; nodeview_types[t]; t++) {
-		json_t *had = json_object_get(w->sent, nodeview_types[t]);
+	json_decref(view);
+	/* Both sorted: what entered the view or changed, by type in the
+	 * order of nodeview_types... */
+	for (j = 0; j < now->n; j++) {
+		const struct held *e = &now->v[j];
+		int c = 1;
 
-		json_object_foreach(json_object_get(now, nodeview_types[t]), id, doc) {
-			json_t *old = json_object_get(had, id);
-
-			if (old != doc)
-				json_array_append_new(lines, json_pack("[s, s, s, O]",
-								       old ? "update" : "create",
-								       nodeview_types[t], id, doc));
+		while (i < nh && (c = held_cmp(had, &had->v[i], now, e)) < 0)
+			i++;
+		if (i < nh && c == 0) {
+			if (had->v[i].doc != e->doc)
+				ch[n++] = (struct change){"update", now, e};
+		} else {
+			ch[n++] = (struct change){"create", now, e};
 		}
 	}
-	while (t-- > 0) {
-		json_t *has = json_object_get(now, nodeview_types[t]);
+	/* ... then what left it, in the reverse order of the types. */
+	for (i = nh, j = now->n; i-- > 0;) {
+		const struct held *e = &had->v[i];
+		int c = -1;
 
-		json_object_foreach(json_object_get(w->sent, nodeview_types[t]), id, doc)
-			if (!json_object_get(has, id))
-				json_array_append_new(lines, json_pack("[s, s, s, O]", "delete",
-								       nodeview_types[t], id, doc));
+		while (j > 0 && (c = held_cmp(now, &now->v[j - 1], had, e)) > 0)
+			j--;
+		if (!(j > 0 && c == 0))
+			ch[n++] = (struct change){"delete", had, e};
 	}
-	n = json_array_size(lines);
 	/* Strictly increasing revisions, ending at the store's when there is
 	 * room below it. */
 	base = head - w->pos >= (int64_t) n ? head - (int64_t) n + 1 : w->pos + 1;
-	json_array_foreach(lines, i, l)
-		emit_doc(w, json_string_value(json_array_get(l, 0)), base + (int64_t) i,
-			 json_string_value(json_array_get(l, 1)),
-			 json_string_value(json_array_get(l, 2)), json_array_get(l, 3));
+	for (i = 0; i < n; i++)
+		emit_doc(w, ch[i].op, base + (int64_t) i, nodeview_types[ch[i].e->type],
+			 held_id(ch[i].h, ch[i].e), ch[i].e->doc);
 	if (n)
 		w->pos = base + (int64_t) n - 1;
-	json_decref(lines);
-	json_decref(w->sent);
+	free(ch);
+	holding_free(w->sent);
 	w->sent = now;
 	nodeview_deps_free(w->deps);
 	w->deps = deps;
