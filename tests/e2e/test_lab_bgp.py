@@ -320,15 +320,31 @@ def test_arp_network_beside_the_bgp_one(cloud):
     assert who_am_i(lab, t["vm"]) == t["fip"]
 
 
+def move_timeline(lab, marks):
+    """What the agents logged since marks ({node: log offset}), one line an
+    event, for a move that missed its target."""
+    out = []
+    for node, mark in marks.items():
+        for e in logfmt.events(lab.agent_log(node), offset=mark)[:80]:
+            rest = " ".join(f"{k}={v}" for k, v in e.items() if k not in ("ts", "event", "prog"))
+            out.append(f"{node} {e.get('ts')} {e['event']} {rest}")
+    return "\n".join(out)
+
+
 def test_fip_follows_a_vm_moved_to_the_other_rack(cloud):
     lab, a = cloud["lab"], cloud["a"]
     fip = a["fip"]
     assert reachable(lab, fip)
+    marks = {n: lab.agent_log(n).stat().st_size for n in ("compute-1", "compute-2")}
     took = move_time(lab, a["vm"], fip, "compute-2")
     assert took is not None, "no reply after the move"
     print(f"\nFloating IP {fip} moved from rack-1 to rack-2: first reply "
           f"{took * 1000:.0f} ms after the port's rebinding")
-    assert took < MOVE_TARGET, took
+    # (A miss says what the agents did meanwhile: it happened once in a
+    # full run, 1,009 ms, and never when the test ran alone.)
+    assert took < MOVE_TARGET, (
+        f"{took:.3f} s; rebound at {time.strftime('%H:%M:%S', time.gmtime(lab.bound_at))}"
+        f".{int(lab.bound_at * 1000) % 1000:03d}Z\n{move_timeline(lab, marks)}")
     # Withdrawn in rack 1, announced in rack 2; the owner of the router's
     # SNAT address stays in rack 1 (its other VM is there).
     assert wait(5, lambda: converged(lab)), (model_announced(lab), upstream_tables(lab))
