@@ -235,52 +235,13 @@ static const char *share_key(const char *key, json_t *v, char *buf, size_t n, ch
 	return shared ? pool_key(v, buf, n, heap) : NULL;
 }
 
-static void share_values(struct store *s, json_t *v);
-
-/* The value the model keeps for v (private to the caller), the child of a
- * document at key: the pool's equal one when v is shareable there, else v
- * with its own values shared (and v made the pool's when shareable). */
-static json_t *shared_value(struct store *s, const char *key, json_t *v)
-{
-	char buf[128];
-	_cleanup_free_ char *heap = NULL;
-	const char *text = share_key(key, v, buf, sizeof(buf), &heap);
-	json_t *p = text ? json_object_get(s->pool, text) : NULL;
-
-	if (p)
-		return p;
-	share_values(s, v);
-	if (text)
-		json_object_set(s->pool, text, v);
-	return v;
-}
-
-/* Replaces the values of v (private to the caller) by the pool's. */
-static void share_values(struct store *s, json_t *v)
-{
-	const char *key;
-	json_t *child, *r;
-	size_t i;
-
-	if (json_is_object(v)) {
-		json_object_foreach(v, key, child) {
-			r = shared_value(s, key, child);
-			if (r != child)
-				json_object_set(v, key, r);
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, child) {
-			r = shared_value(s, "", child);
-			if (r != child)
-				json_array_set(v, i, r);
-		}
-	}
-}
-
-/* A new reference to what the model keeps for a copy of v (which stays
- * the caller's), the child of a document at key (NULL: the document
- * itself): one pass that copies only what the pool does not hold. */
-static json_t *shared_copy(struct store *s, const char *key, json_t *v)
+/* A new reference to what the model keeps for v, the child of a document
+ * at key (NULL: the document itself): the pool's equal value when v is
+ * shareable there, else v with its own values shared, and made the pool's
+ * when shareable. One pass: with own, v is the caller's to give up (a
+ * loaded document) and is changed in place; without, v stays the
+ * caller's and only what the pool does not hold is copied (a write). */
+static json_t *share(struct store *s, const char *key, json_t *v, bool own)
 {
 	char buf[128];
 	_cleanup_free_ char *heap = NULL;
@@ -292,15 +253,19 @@ static json_t *shared_copy(struct store *s, const char *key, json_t *v)
 	if (c)
 		return json_incref(c);
 	if (json_is_object(v)) {
-		c = json_object();
+		c = own ? json_incref(v) : json_object();
 		json_object_foreach(v, k, child)
-			json_object_set_new(c, k, shared_copy(s, k, child));
+			json_object_set_new(c, k, share(s, k, child, own));
 	} else if (json_is_array(v)) {
-		c = json_array();
-		json_array_foreach(v, i, child)
-			json_array_append_new(c, shared_copy(s, "", child));
+		c = own ? json_incref(v) : json_array();
+		json_array_foreach(v, i, child) {
+			if (own)
+				json_array_set_new(c, i, share(s, "", child, own));
+			else
+				json_array_append_new(c, share(s, "", child, own));
+		}
 	} else {
-		c = json_copy(v);
+		c = own ? json_incref(v) : json_copy(v);
 	}
 	if (text)
 		json_object_set(s->pool, text, c);
@@ -358,9 +323,12 @@ static void pool_tend(struct store *s)
 
 json_t *store_cache_doc(struct store *s, json_t *doc)
 {
+	json_t *kept;
+
 	pool_tend(s);
-	share_values(s, doc);
-	return doc;
+	kept = share(s, NULL, doc, true);
+	json_decref(doc);
+	return kept;
 }
 
 void store_cache_set(struct store *s, const char *type, const char *id, json_t *doc)
@@ -377,7 +345,7 @@ void store_cache_set(struct store *s, const char *type, const char *id, json_t *
 	if (doc) {
 		count(s, type, doc, 1);
 		pool_tend(s);
-		json_object_set_new(docs, id, shared_copy(s, NULL, doc));
+		json_object_set_new(docs, id, share(s, NULL, doc, false));
 	} else {
 		json_object_del(docs, id);
 	}
